@@ -1,0 +1,252 @@
+// Package manifest reads features.json, the single source of truth for which
+// features exist, what each brings in and what it requires, and resolves a
+// feature selection (the FEATURES string) into Go build tags.
+//
+// The Makefile (through scripts/build), the builder CLI and the running binary
+// all use this one resolver, so they cannot disagree about a selection.
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// CustomTag is the build tag that switches off the default feature set: with
+// it, only the features named as tags are compiled in.
+const CustomTag = "custom"
+
+// Manifest is the parsed features.json.
+type Manifest struct {
+	Schema   int       `json:"schema"`
+	Core     Core      `json:"core"`
+	Features []Feature `json:"features"`
+
+	byName map[string]*Feature
+}
+
+// Core describes what every build carries.
+type Core struct {
+	Description string   `json:"description"`
+	Modules     []string `json:"modules"`
+	// SizeImpact is the stripped size in bytes of a build with no feature at
+	// all; nil until measured.
+	SizeImpact *int64 `json:"size_impact"`
+}
+
+// Feature is one selectable feature. Its Name is also its build tag.
+type Feature struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Category    string   `json:"category"`
+	Default     bool     `json:"default"`
+	Requires    []string `json:"requires"`
+	// Modules are the third-party Go modules that only this feature brings in.
+	Modules []string `json:"modules"`
+	// Provides lists "service:provider" pairs, e.g. "database:memory".
+	Provides []string `json:"provides"`
+	// SizeImpact is the measured growth in bytes of a stripped build when this
+	// feature is added to its requirements; nil until measured.
+	SizeImpact *int64 `json:"size_impact"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// reserved words of the FEATURES syntax can't be feature names.
+var reserved = map[string]bool{"default": true, "all": true, "none": true, CustomTag: true}
+
+// Load reads and validates a features.json file.
+func Load(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("features manifest: %w", err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Parse decodes and validates a manifest: unknown fields, duplicate or
+// malformed names, unknown requirements and requirement cycles are errors.
+func Parse(data []byte) (*Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("features manifest: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("features manifest: trailing data after the top-level object")
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("features manifest: %w", err)
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate() error {
+	if m.Schema != 1 {
+		return fmt.Errorf("schema %d is not supported (want 1)", m.Schema)
+	}
+	m.byName = make(map[string]*Feature, len(m.Features))
+	for i := range m.Features {
+		f := &m.Features[i]
+		switch {
+		case !nameRE.MatchString(f.Name):
+			return fmt.Errorf("feature %q: a name must match %s (it is also a build tag)", f.Name, nameRE)
+		case reserved[f.Name]:
+			return fmt.Errorf("feature %q: the name is reserved", f.Name)
+		case m.byName[f.Name] != nil:
+			return fmt.Errorf("feature %q is declared twice", f.Name)
+		case f.Category == "":
+			return fmt.Errorf("feature %q has no category", f.Name)
+		case f.Description == "":
+			return fmt.Errorf("feature %q has no description", f.Name)
+		}
+		for _, p := range f.Provides {
+			if svc, prov, ok := strings.Cut(p, ":"); !ok || svc == "" || prov == "" {
+				return fmt.Errorf("feature %q: provides entry %q is not of the form service:provider", f.Name, p)
+			}
+		}
+		m.byName[f.Name] = f
+	}
+	for _, f := range m.Features {
+		for _, r := range f.Requires {
+			if m.byName[r] == nil {
+				return fmt.Errorf("feature %q requires unknown feature %q", f.Name, r)
+			}
+		}
+	}
+	return m.checkCycles()
+}
+
+// checkCycles walks the requirement graph depth first and names the first
+// cycle it finds, e.g. "a -> b -> a".
+func (m *Manifest) checkCycles() error {
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(name string) error
+	visit = func(name string) error {
+		switch state[name] {
+		case visiting:
+			i := slices.Index(path, name)
+			return fmt.Errorf("requirement cycle: %s", strings.Join(append(slices.Clone(path[i:]), name), " -> "))
+		case done:
+			return nil
+		}
+		state[name] = visiting
+		path = append(path, name)
+		for _, r := range m.byName[name].Requires {
+			if err := visit(r); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		state[name] = done
+		return nil
+	}
+	for _, f := range m.Features {
+		if err := visit(f.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Feature returns the named feature, or nil.
+func (m *Manifest) Feature(name string) *Feature { return m.byName[name] }
+
+// Names returns every feature name, sorted.
+func (m *Manifest) Names() []string {
+	names := make([]string, 0, len(m.Features))
+	for _, f := range m.Features {
+		names = append(names, f.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Defaults returns the names of the default features, sorted.
+func (m *Manifest) Defaults() []string {
+	var names []string
+	for _, f := range m.Features {
+		if f.Default {
+			names = append(names, f.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Categories returns the categories in first-appearance order.
+func (m *Manifest) Categories() []string {
+	var cats []string
+	for _, f := range m.Features {
+		if !slices.Contains(cats, f.Category) {
+			cats = append(cats, f.Category)
+		}
+	}
+	return cats
+}
+
+// Provider returns the feature that provides service:provider (e.g.
+// "database", "redis"), or "" when no feature does.
+func (m *Manifest) Provider(service, provider string) string {
+	want := service + ":" + provider
+	for _, f := range m.Features {
+		if slices.Contains(f.Provides, want) {
+			return f.Name
+		}
+	}
+	return ""
+}
+
+// RequiredBy returns the features in set that require name directly, sorted.
+func (m *Manifest) RequiredBy(name string, set []string) []string {
+	var by []string
+	for _, s := range set {
+		if f := m.byName[s]; f != nil && slices.Contains(f.Requires, name) {
+			by = append(by, s)
+		}
+	}
+	sort.Strings(by)
+	return by
+}
+
+// Closure returns names plus everything they require, transitively, sorted.
+func (m *Manifest) Closure(names []string) []string {
+	seen := map[string]bool{}
+	var add func(string)
+	add = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		if f := m.byName[n]; f != nil {
+			for _, r := range f.Requires {
+				add(r)
+			}
+		}
+	}
+	for _, n := range names {
+		add(n)
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

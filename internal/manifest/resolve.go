@@ -1,0 +1,204 @@
+package manifest
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Selection is a resolved, complete feature set.
+type Selection struct {
+	// Features are the selected feature names, requirements included, sorted.
+	Features []string
+	// Added are the requirements that were added because a named feature
+	// needs them, sorted.
+	Added []string
+}
+
+// Tags returns the go build tags for the selection: "custom" followed by the
+// feature names.
+func (s Selection) Tags() []string {
+	return append([]string{CustomTag}, s.Features...)
+}
+
+// TagString is Tags joined with commas, as `go build -tags` takes them.
+func (s Selection) TagString() string { return strings.Join(s.Tags(), ",") }
+
+// Resolve turns a FEATURES string into a complete selection.
+//
+// The string is a list of items separated by commas or spaces:
+//
+//	name     add a feature (and, automatically, what it requires)
+//	-name    remove a feature that "default" or "all" added
+//	default  add the default features
+//	all      add every feature
+//	none     start from nothing (only the core)
+//
+// An empty string means "default", and so does a list of removals alone.
+// Items apply left to right.
+func (m *Manifest) Resolve(spec string) (Selection, error) {
+	items := splitSpec(spec)
+	// Nothing but removals ("-bolt") means: the defaults without those.
+	if !slices.ContainsFunc(items, func(it string) bool { return !strings.HasPrefix(it, "-") }) {
+		items = append([]string{"default"}, items...)
+	}
+	chosen := map[string]bool{}
+	removed := map[string]bool{}
+	for _, item := range items {
+		switch item {
+		case "default":
+			for _, n := range m.Defaults() {
+				chosen[n] = true
+			}
+			continue
+		case "all":
+			for _, n := range m.Names() {
+				chosen[n] = true
+			}
+			continue
+		case "none":
+			clear(chosen)
+			clear(removed)
+			continue
+		}
+		name, remove := strings.CutPrefix(item, "-")
+		if m.byName[name] == nil {
+			return Selection{}, m.unknown(name)
+		}
+		if remove {
+			delete(chosen, name)
+			removed[name] = true
+		} else {
+			chosen[name] = true
+			delete(removed, name)
+		}
+	}
+
+	named := make([]string, 0, len(chosen))
+	for n := range chosen {
+		named = append(named, n)
+	}
+	final := m.Closure(named)
+	for _, r := range sortedKeys(removed) {
+		if slices.Contains(final, r) {
+			by := m.requirers(r, final)
+			return Selection{}, fmt.Errorf("cannot remove feature %q: required by %s; remove %s too",
+				r, strings.Join(quoteAll(by), ", "), strings.Join(by, ", "))
+		}
+	}
+	var added []string
+	for _, n := range final {
+		if !chosen[n] {
+			added = append(added, n)
+		}
+	}
+	return Selection{Features: final, Added: added}, nil
+}
+
+// requirers returns the features of set that need name, directly or through
+// other features, sorted.
+func (m *Manifest) requirers(name string, set []string) []string {
+	var by []string
+	for _, s := range set {
+		if s != name && slices.Contains(m.Closure([]string{s}), name) {
+			by = append(by, s)
+		}
+	}
+	return by
+}
+
+func (m *Manifest) unknown(name string) error {
+	msg := fmt.Sprintf("unknown feature %q", name)
+	if name == "" {
+		msg = `empty feature name after "-"`
+	} else if s := m.suggest(name); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return fmt.Errorf("%s; valid features: %s (or the words default, all, none)", msg, strings.Join(m.Names(), ", "))
+}
+
+// suggest returns the known name closest to name when it is close enough to
+// be a likely typo, or "".
+func (m *Manifest) suggest(name string) string {
+	best, bestDist := "", 0
+	for _, n := range m.Names() {
+		d := editDistance(name, n)
+		limit := max(1, len(n)/3)
+		if strings.HasPrefix(n, name) && len(name) >= 2 {
+			d = 1
+		}
+		if d <= limit && (best == "" || d < bestDist) {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance with adjacent transpositions
+// counted as one edit.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+func splitSpec(spec string) []string {
+	return strings.FieldsFunc(strings.ToLower(spec), func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\n'
+	})
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func quoteAll(names []string) []string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return q
+}
+
+// FeaturesFromTags returns the features a build with these tags compiles in:
+// with the custom tag, exactly the feature names among the tags; without it,
+// the defaults plus any feature named as a tag.
+func (m *Manifest) FeaturesFromTags(tags []string) []string {
+	set := map[string]bool{}
+	if !slices.Contains(tags, CustomTag) {
+		for _, n := range m.Defaults() {
+			set[n] = true
+		}
+	}
+	for _, t := range tags {
+		if m.byName[t] != nil {
+			set[t] = true
+		}
+	}
+	return sortedKeys(set)
+}

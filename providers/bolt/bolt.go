@@ -1,0 +1,239 @@
+// Package bolt provides a persistent database on a bbolt file: one bucket per
+// collection, writes acknowledged only after their transaction commits, and
+// concurrent writes coalesced into shared transactions with bbolt's Batch.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+// Options are the bolt provider's config options.
+var Options = []providers.Option{
+	{Key: "bolt.max_batch_delay", Type: providers.Duration, Default: "2ms",
+		Description: "How long a write waits for others to share its transaction (bbolt Batch). Longer batches more writes per fsync under load at the cost of latency."},
+	{Key: "bolt.max_batch_size", Type: providers.Int, Default: "1000",
+		Description: "Most writes committed in one batched transaction."},
+	{Key: "bolt.batch", Type: providers.Bool, Default: "true",
+		Description: "Coalesce concurrent writes into shared transactions. Off: one transaction (and fsync) per write."},
+	{Key: "bolt.lock_timeout", Type: providers.Duration, Default: "2s",
+		Description: "How long to wait for the file lock when another process holds the database open."},
+}
+
+// Config tunes a bolt database.
+type Config struct {
+	MaxBatchDelay time.Duration
+	MaxBatchSize  int
+	// NoBatch commits each write in its own transaction.
+	NoBatch     bool
+	LockTimeout time.Duration
+}
+
+// Database is a bbolt-backed database.
+type Database struct {
+	db      *bbolt.DB
+	noBatch bool
+}
+
+// OpenDatabase is the registry's opener for bolt:// URLs: bolt://./rel/path.db,
+// bolt:///abs/path.db or bolt:relative.db.
+func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
+	path, err := PathFromURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	s := cfg.Settings
+	return Open(path, Config{
+		MaxBatchDelay: s.Duration("bolt.max_batch_delay"),
+		MaxBatchSize:  s.Int("bolt.max_batch_size"),
+		NoBatch:       s.String("bolt.batch") != "" && !s.Bool("bolt.batch"),
+		LockTimeout:   s.Duration("bolt.lock_timeout"),
+	})
+}
+
+// PathFromURL extracts the file path of a bolt URL.
+func PathFromURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "bolt") {
+		return "", fmt.Errorf("bad bolt URL %q: use bolt://./data/navius.db or bolt:///var/lib/navius/data.db", raw)
+	}
+	var path string
+	switch {
+	case u.Opaque != "": // bolt:data.db
+		path = u.Opaque
+	case u.Host != "": // bolt://./data/navius.db parses "." as the host
+		path = u.Host + u.Path
+	default: // bolt:///abs/path.db
+		path = u.Path
+	}
+	if path == "" || strings.HasSuffix(path, "/") {
+		return "", fmt.Errorf("bolt URL %q names no file: use bolt://./data/navius.db or bolt:///var/lib/navius/data.db", raw)
+	}
+	return filepath.Clean(path), nil
+}
+
+// Open opens (creating if needed) the database file at path, and its
+// directory.
+func Open(path string, cfg Config) (*Database, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("database: create directory for %s: %w", path, err)
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = 2 * time.Second
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: cfg.LockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("database: %s is locked by another process (waited %s); stop it or use another file", path, cfg.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("database: open %s: %w", path, err)
+	}
+	if cfg.MaxBatchDelay > 0 {
+		db.MaxBatchDelay = cfg.MaxBatchDelay
+	}
+	if cfg.MaxBatchSize > 0 {
+		db.MaxBatchSize = cfg.MaxBatchSize
+	}
+	return &Database{db: db, noBatch: cfg.NoBatch}, nil
+}
+
+// Path is the database file.
+func (d *Database) Path() string { return d.db.Path() }
+
+// update runs fn in a write transaction: batched with concurrent writers
+// unless batching is off. fn may run more than once under Batch.
+func (d *Database) update(fn func(*bbolt.Tx) error) error {
+	var err error
+	if d.noBatch {
+		err = d.db.Update(fn)
+	} else {
+		err = d.db.Batch(fn)
+	}
+	return mapErr(err)
+}
+
+func (d *Database) Get(_ context.Context, coll, key string) ([]byte, error) {
+	var out []byte
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte(coll)); b != nil {
+			if v := b.Get([]byte(key)); v != nil {
+				out = bytes.Clone(v) // v is valid only inside the transaction
+				return nil
+			}
+		}
+		return providers.ErrNotFound
+	})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return out, nil
+}
+
+func (d *Database) Set(_ context.Context, coll, key string, value []byte) error {
+	if key == "" {
+		return providers.Invalid("empty key")
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	return d.update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(coll))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), value)
+	})
+}
+
+func (d *Database) Delete(_ context.Context, coll, key string) (bool, error) {
+	var existed bool
+	err := d.update(func(tx *bbolt.Tx) error {
+		existed = false
+		b := tx.Bucket([]byte(coll))
+		if b == nil || b.Get([]byte(key)) == nil {
+			return nil
+		}
+		existed = true
+		if err := b.Delete([]byte(key)); err != nil {
+			return err
+		}
+		// Drop the bucket with its last key, so empty collections vanish
+		// as they do in the other providers.
+		if k, _ := b.Cursor().First(); k == nil {
+			return tx.DeleteBucket([]byte(coll))
+		}
+		return nil
+	})
+	return existed, err
+}
+
+// Query walks the bucket in key order from just after the cursor's key.
+func (d *Database) Query(_ context.Context, coll string, q providers.Query) (providers.Page, error) {
+	after, err := providers.DecodeKeyCursor(q.Cursor)
+	if err != nil {
+		return providers.Page{}, err
+	}
+	limit := q.EffectiveLimit()
+	filter := []byte(q.Filter)
+	var page providers.Page
+	err = d.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(coll))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		k, v := c.First()
+		if q.Cursor != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if v == nil || !bytes.Contains(v, filter) { // v == nil: nested bucket
+				continue
+			}
+			if len(page.Items) == limit {
+				page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
+				break
+			}
+			page.Items = append(page.Items, providers.Item{Key: string(k), Value: bytes.Clone(v)})
+		}
+		return nil
+	})
+	return page, mapErr(err)
+}
+
+func (d *Database) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapErr(d.db.View(func(*bbolt.Tx) error { return nil }))
+}
+
+func (d *Database) Close() error { return d.db.Close() }
+
+func mapErr(err error) error {
+	switch {
+	case err == nil, errors.Is(err, providers.ErrNotFound), errors.Is(err, providers.ErrInvalid):
+		return err
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
+		return providers.ErrClosed
+	case errors.Is(err, bolterrors.ErrBucketNameRequired), errors.Is(err, bolterrors.ErrKeyRequired),
+		errors.Is(err, bolterrors.ErrKeyTooLarge), errors.Is(err, bolterrors.ErrValueTooLarge):
+		return providers.Invalid("%v", err)
+	}
+	return providers.Unavailable("database", err)
+}

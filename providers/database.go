@@ -1,0 +1,131 @@
+package providers
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+)
+
+// Database is the contract every database provider implements. Collections
+// are namespaces of keys; a collection exists as long as it holds a key.
+// Values are opaque bytes. All methods are safe for concurrent use.
+type Database interface {
+	// Get returns the value stored under key, or an error wrapping
+	// ErrNotFound.
+	Get(ctx context.Context, collection, key string) ([]byte, error)
+	// Set stores value under key. When Set returns nil the write is durable
+	// to the degree the backend promises (committed for bolt).
+	Set(ctx context.Context, collection, key string, value []byte) error
+	// Delete removes key and reports whether it existed.
+	Delete(ctx context.Context, collection, key string) (bool, error)
+	// Query returns one page of the collection's entries whose value
+	// contains q.Filter. Walking pages by NextCursor until it is empty
+	// returns every entry that existed for the whole walk exactly once.
+	Query(ctx context.Context, collection string, q Query) (Page, error)
+	// Ping checks that the backend answers.
+	Ping(ctx context.Context) error
+	// Close releases the backend; later calls fail with ErrClosed.
+	Close() error
+}
+
+// Query selects a page of a collection.
+type Query struct {
+	// Filter keeps entries whose value contains it; empty keeps all.
+	Filter string
+	// Limit is the most entries in the page; 0 means DefaultLimit. Providers
+	// clamp it to MaxLimit.
+	Limit int
+	// Cursor is the NextCursor of the previous page, or empty for the first.
+	// It is opaque: a malformed one fails with ErrInvalid.
+	Cursor string
+}
+
+// Paging bounds.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// EffectiveLimit applies the default and the maximum to a requested limit.
+func (q Query) EffectiveLimit() int {
+	switch {
+	case q.Limit <= 0:
+		return DefaultLimit
+	case q.Limit > MaxLimit:
+		return MaxLimit
+	}
+	return q.Limit
+}
+
+// Page is one page of a query.
+type Page struct {
+	Items []Item
+	// NextCursor continues the walk; empty when there is nothing more.
+	NextCursor string
+}
+
+// Item is one entry of a collection.
+type Item struct {
+	Key   string
+	Value []byte
+}
+
+// DatabaseConfig configures a database provider (the seed's DatabaseConfig).
+type DatabaseConfig struct {
+	// Provider names the provider explicitly; empty picks it by URL scheme.
+	Provider string
+	// URL locates the database, e.g. "memory://", "bolt://./data/navius.db".
+	URL string
+	// MaxConnections bounds a networked provider's connection pool.
+	MaxConnections int
+	// Timeout bounds connecting and each operation.
+	Timeout time.Duration
+	// TLS configures encrypted connections for networked providers.
+	TLS TLSConfig
+	// Settings holds every configured option (provider-specific ones are
+	// under the provider's section, e.g. "redis.password").
+	Settings Settings
+}
+
+// TLSConfig configures TLS for a networked provider. Certificates are
+// verified unless InsecureSkipVerify is set.
+type TLSConfig struct {
+	Enabled            bool
+	CAFile             string
+	CertFile           string
+	KeyFile            string
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// Databases is the database provider registry.
+var Databases = NewRegistry[DatabaseConfig, Database]("database")
+
+// RegisterDatabase registers a database provider under name and URL schemes.
+func RegisterDatabase(name string, schemes []string, open func(context.Context, DatabaseConfig) (Database, error)) {
+	Databases.Register(name, schemes, open)
+}
+
+// OpenDatabase opens the provider that cfg names (or whose URL scheme it uses)
+// and returns it with the provider's name.
+func OpenDatabase(ctx context.Context, cfg DatabaseConfig) (Database, string, error) {
+	return Databases.Open(ctx, cfg.Provider, cfg.URL, cfg)
+}
+
+// EncodeKeyCursor makes an opaque cursor from the last key of a page, for
+// providers that walk a collection in key order.
+func EncodeKeyCursor(lastKey string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(lastKey))
+}
+
+// DecodeKeyCursor reverses EncodeKeyCursor; an empty cursor decodes to "".
+func DecodeKeyCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) == 0 {
+		return "", Invalid("malformed cursor %q: pass back the next_cursor of the previous page", cursor)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,127 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+// DefaultCapacity is the cache capacity when none is configured.
+const DefaultCapacity = 64 << 20
+
+// assumedEntrySize sizes ristretto's admission counters: it wants about ten
+// counters per entry the cache holds when full.
+const assumedEntrySize = 512
+
+// Cache is an in-process cache on ristretto: cost-based capacity in bytes
+// (key plus value), TinyLFU admission, per-entry TTL.
+type Cache struct {
+	rc         *ristretto.Cache[string, []byte]
+	capacity   int64
+	defaultTTL time.Duration
+	hits       atomic.Uint64
+	misses     atomic.Uint64
+	closed     atomic.Bool
+}
+
+// NewCache returns a cache holding up to capacity bytes; defaultTTL applies
+// to entries set without a TTL (0: no expiry).
+func NewCache(capacity int64, defaultTTL time.Duration) (*Cache, error) {
+	if capacity <= 0 {
+		capacity = DefaultCapacity
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+		NumCounters: max(1000, 10*capacity/assumedEntrySize),
+		MaxCost:     capacity,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return &Cache{rc: rc, capacity: capacity, defaultTTL: defaultTTL}, nil
+}
+
+// OpenCache is the registry's opener for memory:// cache URLs.
+func OpenCache(_ context.Context, cfg providers.CacheConfig) (providers.Cache, error) {
+	if err := checkURL(cfg.URL); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return NewCache(cfg.Capacity, cfg.DefaultTTL)
+}
+
+func (c *Cache) Get(_ context.Context, key string) ([]byte, bool, error) {
+	if c.closed.Load() {
+		return nil, false, providers.ErrClosed
+	}
+	v, ok := c.rc.Get(key)
+	if ok {
+		c.hits.Add(1)
+		return v, true, nil
+	}
+	c.misses.Add(1)
+	return nil, false, nil
+}
+
+// Set copies value (callers may reuse their buffer) and waits until the entry
+// is visible, so that a Get right after Set hits.
+func (c *Cache) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if c.closed.Load() {
+		return providers.ErrClosed
+	}
+	if ttl <= 0 {
+		ttl = c.defaultTTL
+	}
+	v := slices.Clone(value)
+	if v == nil {
+		v = []byte{}
+	}
+	if c.rc.SetWithTTL(key, v, int64(len(key)+len(v)), ttl) {
+		c.rc.Wait()
+	}
+	return nil
+}
+
+func (c *Cache) Delete(_ context.Context, key string) error {
+	if c.closed.Load() {
+		return providers.ErrClosed
+	}
+	c.rc.Del(key)
+	return nil
+}
+
+func (c *Cache) Clear(_ context.Context) error {
+	if c.closed.Load() {
+		return providers.ErrClosed
+	}
+	c.rc.Clear()
+	return nil
+}
+
+func (c *Cache) Stats(_ context.Context) (providers.CacheStats, error) {
+	if c.closed.Load() {
+		return providers.CacheStats{}, providers.ErrClosed
+	}
+	var n int64
+	c.rc.IterValues(func([]byte) bool { n++; return false })
+	return providers.CacheStats{
+		Entries:  n,
+		Bytes:    c.capacity - c.rc.RemainingCost(),
+		Capacity: c.capacity,
+		Hits:     c.hits.Load(),
+		Misses:   c.misses.Load(),
+	}, nil
+}
+
+func (c *Cache) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.rc.Close()
+	return nil
+}

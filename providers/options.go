@@ -1,0 +1,209 @@
+package providers
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// OptionType is the type of a config option's value.
+type OptionType string
+
+const (
+	String   OptionType = "string"
+	Int      OptionType = "int"
+	Bool     OptionType = "bool"
+	Duration OptionType = "duration" // Go duration: 500ms, 5s, 1m30s
+	Bytes    OptionType = "bytes"    // 1048576, 512KiB, 64MiB, 1GB
+	Enum     OptionType = "enum"     // one of Option.Enum
+	URL      OptionType = "url"      // scheme://...
+)
+
+// Option declares one config option. Core and every provider declare their
+// options; the same declarations drive validation, the NAVIUS_* environment
+// names, the serve flags, the sample config and the generated reference.
+type Option struct {
+	// Key is the dotted YAML path, e.g. "database.url".
+	Key         string
+	Type        OptionType
+	Default     string
+	Enum        []string
+	Description string
+	// Secret options are never printed: listings, docs and samples show a
+	// placeholder, and URLs of this option have their password redacted.
+	Secret bool
+	// Env overrides the environment variable name; by default it is NAVIUS_
+	// followed by the key in upper case with dots turned into underscores.
+	Env string
+	// Feature is the feature that declared the option ("core" for the core).
+	Feature string
+}
+
+// EnvName is the environment variable that sets the option.
+func (o Option) EnvName() string {
+	if o.Env != "" {
+		return o.Env
+	}
+	return "NAVIUS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(o.Key))
+}
+
+// FlagName is the serve flag that sets the option: the key with dots and
+// underscores turned into dashes.
+func (o Option) FlagName() string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(o.Key)
+}
+
+// Check validates a value against the option's type; the error says what is
+// expected.
+func (o Option) Check(value string) error {
+	var err error
+	switch o.Type {
+	case Int:
+		_, err = strconv.Atoi(value)
+		if err != nil {
+			err = fmt.Errorf("%q is not an integer", value)
+		}
+	case Bool:
+		_, err = ParseBool(value)
+	case Duration:
+		_, err = ParseDuration(value)
+	case Bytes:
+		_, err = ParseBytes(value)
+	case Enum:
+		if !slices.Contains(o.Enum, value) {
+			err = fmt.Errorf("%q is not one of %s", value, strings.Join(o.Enum, ", "))
+		}
+	case URL:
+		if value != "" && value != "none" {
+			_, err = Scheme(value)
+		}
+	}
+	return err
+}
+
+var optionRegistry struct {
+	sync.RWMutex
+	byKey map[string]Option
+}
+
+// DeclareOptions registers a feature's options; it panics on a duplicate key
+// or a default that fails its own type check.
+func DeclareOptions(feature string, opts ...Option) {
+	optionRegistry.Lock()
+	defer optionRegistry.Unlock()
+	if optionRegistry.byKey == nil {
+		optionRegistry.byKey = map[string]Option{}
+	}
+	for _, o := range opts {
+		o.Feature = feature
+		if prev, dup := optionRegistry.byKey[o.Key]; dup {
+			panic(fmt.Sprintf("option %q declared by %s and %s", o.Key, prev.Feature, feature))
+		}
+		if o.Default != "" {
+			if err := o.Check(o.Default); err != nil {
+				panic(fmt.Sprintf("option %q: default %v", o.Key, err))
+			}
+		}
+		optionRegistry.byKey[o.Key] = o
+	}
+}
+
+// Options returns every declared option sorted by key.
+func Options() []Option {
+	optionRegistry.RLock()
+	defer optionRegistry.RUnlock()
+	out := make([]Option, 0, len(optionRegistry.byKey))
+	for _, o := range optionRegistry.byKey {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// LookupOption returns the declared option with key.
+func LookupOption(key string) (Option, bool) {
+	optionRegistry.RLock()
+	defer optionRegistry.RUnlock()
+	o, ok := optionRegistry.byKey[key]
+	return o, ok
+}
+
+// Settings holds resolved option values by key, defaults included. Values
+// were checked against their declarations when the config was loaded, so the
+// typed getters return the zero value only for keys that are not declared.
+type Settings map[string]string
+
+func (s Settings) String(key string) string { return s[key] }
+
+func (s Settings) Int(key string) int {
+	n, _ := strconv.Atoi(s[key])
+	return n
+}
+
+func (s Settings) Bool(key string) bool {
+	b, _ := ParseBool(s[key])
+	return b
+}
+
+func (s Settings) Duration(key string) time.Duration {
+	d, _ := ParseDuration(s[key])
+	return d
+}
+
+func (s Settings) Bytes(key string) int64 {
+	n, _ := ParseBytes(s[key])
+	return n
+}
+
+// ParseBool accepts true/false, yes/no, on/off and 1/0.
+func ParseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (use true or false)", v)
+}
+
+// ParseDuration is time.ParseDuration that also takes a bare 0 and rejects
+// negative values.
+func ParseDuration(v string) (time.Duration, error) {
+	if v == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 500ms, 5s, 2m)", v)
+	}
+	return d, nil
+}
+
+var byteUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+}
+
+// ParseBytes parses a size such as 1048576, 512KiB, 64MiB or 1GB (KB, MB and
+// GB are powers of 1000; K, KiB, M, MiB, G and GiB powers of 1024).
+func ParseBytes(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	mult, ok := byteUnits[unit]
+	f, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || f < 0 || f*mult > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 1048576, 512KiB, 64MiB, 1GB)", v)
+	}
+	return int64(f * mult), nil
+}

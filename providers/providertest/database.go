@@ -1,0 +1,348 @@
+// Package providertest holds the conformance suites that every provider of a
+// navius contract must pass against its real backend, in the manner of the Go
+// CDK's drivertest: a provider's test calls TestDatabase or TestCache with a
+// function that opens a fresh, empty instance.
+package providertest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+// OpenDatabase opens a fresh, empty database for one subtest. The suite
+// closes it; open should register any other cleanup with t.Cleanup.
+type OpenDatabase func(t *testing.T) providers.Database
+
+// TestDatabase runs the database conformance suite.
+func TestDatabase(t *testing.T, open OpenDatabase) {
+	ctx := context.Background()
+	run := func(name string, fn func(t *testing.T, db providers.Database)) {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			t.Cleanup(func() { _ = db.Close() })
+			fn(t, db)
+		})
+	}
+
+	run("GetMissing", func(t *testing.T, db providers.Database) {
+		if _, err := db.Get(ctx, "things", "nope"); !errors.Is(err, providers.ErrNotFound) {
+			t.Fatalf("Get of a missing key: err = %v, want ErrNotFound", err)
+		}
+		mustSet(t, db, "things", "a", "1")
+		if _, err := db.Get(ctx, "things", "nope"); !errors.Is(err, providers.ErrNotFound) {
+			t.Fatalf("Get of a missing key in an existing collection: err = %v, want ErrNotFound", err)
+		}
+	})
+
+	run("SetGetOverwrite", func(t *testing.T, db providers.Database) {
+		mustSet(t, db, "things", "k", "first")
+		mustGet(t, db, "things", "k", "first")
+		mustSet(t, db, "things", "k", "second")
+		mustGet(t, db, "things", "k", "second")
+	})
+
+	run("ValuesAreCopied", func(t *testing.T, db providers.Database) {
+		buf := []byte("original")
+		if err := db.Set(ctx, "c", "k", buf); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf, "XXXXXXXX")
+		got, err := db.Get(ctx, "c", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "original" {
+			t.Fatalf("stored value changed with the caller's buffer: %q", got)
+		}
+		copy(got, "YYYYYYYY")
+		mustGet(t, db, "c", "k", "original")
+	})
+
+	run("EmptyAndBinaryValues", func(t *testing.T, db providers.Database) {
+		mustSet(t, db, "c", "empty", "")
+		mustGet(t, db, "c", "empty", "")
+		bin := string([]byte{0, 1, 2, 0xff, 0xfe, '\n', 0})
+		mustSet(t, db, "c", "bin", bin)
+		mustGet(t, db, "c", "bin", bin)
+		big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+		mustSet(t, db, "c", "big", big)
+		mustGet(t, db, "c", "big", big)
+	})
+
+	run("Delete", func(t *testing.T, db providers.Database) {
+		mustSet(t, db, "c", "k", "v")
+		existed, err := db.Delete(ctx, "c", "k")
+		if err != nil || !existed {
+			t.Fatalf("Delete of a present key = %v, %v; want true, nil", existed, err)
+		}
+		if _, err := db.Get(ctx, "c", "k"); !errors.Is(err, providers.ErrNotFound) {
+			t.Fatalf("Get after Delete: err = %v, want ErrNotFound", err)
+		}
+		existed, err = db.Delete(ctx, "c", "k")
+		if err != nil || existed {
+			t.Fatalf("second Delete = %v, %v; want false, nil", existed, err)
+		}
+		existed, err = db.Delete(ctx, "never", "k")
+		if err != nil || existed {
+			t.Fatalf("Delete in a missing collection = %v, %v; want false, nil", existed, err)
+		}
+	})
+
+	run("CollectionsAreSeparate", func(t *testing.T, db providers.Database) {
+		mustSet(t, db, "a", "k", "in a")
+		mustSet(t, db, "b", "k", "in b")
+		mustSet(t, db, "a:b", "k", "in a:b")
+		mustSet(t, db, "a", "b:k", "in a, key b:k")
+		mustGet(t, db, "a", "k", "in a")
+		mustGet(t, db, "b", "k", "in b")
+		mustGet(t, db, "a:b", "k", "in a:b")
+		if _, err := db.Delete(ctx, "a", "k"); err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, db, "b", "k", "in b")
+		page, err := db.Query(ctx, "a", providers.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 1 || page.Items[0].Key != "b:k" {
+			t.Fatalf("query of collection a = %v, want only b:k", keysOf(page.Items))
+		}
+	})
+
+	run("QueryFilter", func(t *testing.T, db providers.Database) {
+		mustSet(t, db, "pets", "1", `{"kind":"cat","name":"Tom"}`)
+		mustSet(t, db, "pets", "2", `{"kind":"dog","name":"Rex"}`)
+		mustSet(t, db, "pets", "3", `{"kind":"cat","name":"Kit"}`)
+		mustSet(t, db, "other", "4", `{"kind":"cat"}`)
+		got := walk(t, db, "pets", `"cat"`, 0)
+		if want := []string{"1", "3"}; !equalKeys(got, want) {
+			t.Fatalf("filter cat = %v, want %v", got, want)
+		}
+		if got := walk(t, db, "pets", "", 0); len(got) != 3 {
+			t.Fatalf("empty filter = %v, want all 3", got)
+		}
+		if got := walk(t, db, "pets", "no such thing", 0); len(got) != 0 {
+			t.Fatalf("filter with no match = %v", got)
+		}
+		if got := walk(t, db, "missing", "", 0); len(got) != 0 {
+			t.Fatalf("query of a missing collection = %v", got)
+		}
+	})
+
+	run("QueryPaging", func(t *testing.T, db providers.Database) {
+		const n = 257
+		want := make([]string, 0, n)
+		for i := range n {
+			k := fmt.Sprintf("key-%04d", i)
+			want = append(want, k)
+			mustSet(t, db, "big", k, fmt.Sprintf("value %d even=%v", i, i%2 == 0))
+		}
+		for _, limit := range []int{1, 7, 100, 256, 257, 1000} {
+			got := walk(t, db, "big", "", limit)
+			if !equalKeys(got, want) {
+				t.Fatalf("limit %d: walked %d keys, want %d each once", limit, len(got), n)
+			}
+		}
+		var even []string
+		for i, k := range want {
+			if i%2 == 0 {
+				even = append(even, k)
+			}
+		}
+		if got := walk(t, db, "big", "even=true", 10); !equalKeys(got, even) {
+			t.Fatalf("filtered walk: %d keys, want %d", len(got), len(even))
+		}
+		// The default limit applies when none is given.
+		page, err := db.Query(ctx, "big", providers.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != providers.DefaultLimit || page.NextCursor == "" {
+			t.Fatalf("default page: %d items, cursor %q; want %d and a cursor", len(page.Items), page.NextCursor, providers.DefaultLimit)
+		}
+	})
+
+	run("QueryWalkSurvivesWrites", func(t *testing.T, db providers.Database) {
+		var stable []string
+		for i := range 50 {
+			k := fmt.Sprintf("s%03d", i)
+			stable = append(stable, k)
+			mustSet(t, db, "w", k, "stable")
+		}
+		seen := map[string]int{}
+		cursor := ""
+		for i := 0; ; i++ {
+			page, err := db.Query(ctx, "w", providers.Query{Limit: 7, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range page.Items {
+				seen[it.Key]++
+			}
+			// Churn between pages: add and remove entries that are not
+			// part of the stable set.
+			mustSet(t, db, "w", fmt.Sprintf("n%03d", i), "new")
+			mustSet(t, db, "w", fmt.Sprintf("a%03d", i), "new")
+			if _, err := db.Delete(ctx, "w", fmt.Sprintf("n%03d", i)); err != nil {
+				t.Fatal(err)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
+			if i > 1000 {
+				t.Fatal("walk does not end")
+			}
+		}
+		for _, k := range stable {
+			if seen[k] != 1 {
+				t.Fatalf("stable key %s seen %d times, want exactly once", k, seen[k])
+			}
+		}
+	})
+
+	run("MalformedCursor", func(t *testing.T, db providers.Database) {
+		mustSet(t, db, "c", "k", "v")
+		_, err := db.Query(ctx, "c", providers.Query{Cursor: "!!not a cursor!!"})
+		if !errors.Is(err, providers.ErrInvalid) {
+			t.Fatalf("malformed cursor: err = %v, want ErrInvalid", err)
+		}
+	})
+
+	run("Concurrent", func(t *testing.T, db providers.Database) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					k := fmt.Sprintf("w%d-%d", w, i)
+					if err := db.Set(ctx, "conc", k, []byte(k)); err != nil {
+						errs <- err
+						return
+					}
+					got, err := db.Get(ctx, "conc", k)
+					if err != nil || string(got) != k {
+						errs <- fmt.Errorf("read own write %s: %q, %v", k, got, err)
+						return
+					}
+					if i%10 == 0 {
+						if _, err := db.Query(ctx, "conc", providers.Query{Limit: 5}); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if got := walk(t, db, "conc", "", 100); len(got) != 400 {
+			t.Fatalf("after concurrent writes: %d keys, want 400", len(got))
+		}
+	})
+
+	run("PingAndClose", func(t *testing.T, db providers.Database) {
+		if err := db.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if _, err := db.Get(ctx, "c", "k"); err == nil || errors.Is(err, providers.ErrNotFound) {
+			t.Fatalf("Get after Close: err = %v, want a closed error", err)
+		}
+		if err := db.Set(ctx, "c", "k", []byte("v")); err == nil {
+			t.Fatal("Set after Close succeeded")
+		}
+	})
+}
+
+func mustSet(t *testing.T, db providers.Database, coll, key, value string) {
+	t.Helper()
+	if err := db.Set(context.Background(), coll, key, []byte(value)); err != nil {
+		t.Fatalf("Set %s/%s: %v", coll, key, err)
+	}
+}
+
+func mustGet(t *testing.T, db providers.Database, coll, key, want string) {
+	t.Helper()
+	got, err := db.Get(context.Background(), coll, key)
+	if err != nil {
+		t.Fatalf("Get %s/%s: %v", coll, key, err)
+	}
+	if !bytes.Equal(got, []byte(want)) {
+		t.Fatalf("Get %s/%s = %.40q, want %.40q", coll, key, got, want)
+	}
+}
+
+// walk pages through a query, checking each page's bound and that no key
+// repeats, and returns the keys seen.
+func walk(t *testing.T, db providers.Database, coll, filter string, limit int) []string {
+	t.Helper()
+	var keys []string
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := db.Query(context.Background(), coll, providers.Query{Filter: filter, Limit: limit, Cursor: cursor})
+		if err != nil {
+			t.Fatalf("Query %s (limit %d, page %d): %v", coll, limit, pages, err)
+		}
+		if l := (providers.Query{Limit: limit}).EffectiveLimit(); len(page.Items) > l {
+			t.Fatalf("page of %d items exceeds limit %d", len(page.Items), l)
+		}
+		for _, it := range page.Items {
+			if seen[it.Key] {
+				t.Fatalf("key %q returned twice", it.Key)
+			}
+			if !strings.Contains(string(it.Value), filter) {
+				t.Fatalf("key %q value %q does not match filter %q", it.Key, it.Value, filter)
+			}
+			seen[it.Key] = true
+			keys = append(keys, it.Key)
+		}
+		if page.NextCursor == "" {
+			return keys
+		}
+		if pages > 100000 {
+			t.Fatal("query walk does not end")
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func keysOf(items []providers.Item) []string {
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	return keys
+}
+
+func equalKeys(got, want []string) bool {
+	g := append([]string(nil), got...)
+	w := append([]string(nil), want...)
+	sort.Strings(g)
+	sort.Strings(w)
+	if len(g) != len(w) {
+		return false
+	}
+	for i := range g {
+		if g[i] != w[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,145 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Registry maps provider names and URL schemes to the functions that open
+// them, for one service. Registration happens in init() and panics on a
+// duplicate, like database/sql's Register; lookups are deterministic.
+type Registry[C, T any] struct {
+	service string
+	mu      sync.RWMutex
+	opens   map[string]func(context.Context, C) (T, error)
+	schemes map[string]string // URL scheme -> provider name
+}
+
+// NewRegistry returns an empty registry for service (used in messages).
+func NewRegistry[C, T any](service string) *Registry[C, T] {
+	return &Registry[C, T]{
+		service: service,
+		opens:   map[string]func(context.Context, C) (T, error){},
+		schemes: map[string]string{},
+	}
+}
+
+// Register adds a provider under name, reachable also by each URL scheme.
+func (r *Registry[C, T]) Register(name string, schemes []string, open func(context.Context, C) (T, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if open == nil {
+		panic(fmt.Sprintf("%s: Register %q with a nil open function", r.service, name))
+	}
+	if _, dup := r.opens[name]; dup {
+		panic(fmt.Sprintf("%s: Register called twice for provider %q", r.service, name))
+	}
+	for _, s := range schemes {
+		if other, dup := r.schemes[s]; dup {
+			panic(fmt.Sprintf("%s: scheme %q of provider %q is already registered by %q", r.service, s, name, other))
+		}
+	}
+	r.opens[name] = open
+	for _, s := range schemes {
+		r.schemes[s] = name
+	}
+}
+
+// Names returns the registered provider names, sorted.
+func (r *Registry[C, T]) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.opens))
+	for n := range r.opens {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Resolve finds the provider for an explicit name or, when name is empty, for
+// rawURL's scheme. It returns the provider name.
+func (r *Registry[C, T]) Resolve(name, rawURL string) (string, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if name != "" {
+		if _, ok := r.opens[name]; ok {
+			return name, nil
+		}
+		return "", r.missing("name", name)
+	}
+	scheme, err := Scheme(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", r.service, err)
+	}
+	if n, ok := r.schemes[scheme]; ok {
+		return n, nil
+	}
+	return "", r.missing("scheme", scheme)
+}
+
+// Open resolves the provider and opens it with cfg.
+func (r *Registry[C, T]) Open(ctx context.Context, name, rawURL string, cfg C) (T, string, error) {
+	n, err := r.Resolve(name, rawURL)
+	if err != nil {
+		var zero T
+		return zero, "", err
+	}
+	r.mu.RLock()
+	open := r.opens[n]
+	r.mu.RUnlock()
+	t, err := open(ctx, cfg)
+	return t, n, err
+}
+
+func (r *Registry[C, T]) missing(by, value string) error {
+	names := make([]string, 0, len(r.opens))
+	for n := range r.opens {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return &NoProviderError{Service: r.service, By: by, Value: value, CompiledIn: names}
+}
+
+// Scheme returns the lower-cased scheme of a provider URL such as
+// "bolt:///var/lib/navius/data.db" or "memory://".
+func Scheme(rawURL string) (string, error) {
+	if rawURL == "" {
+		return "", fmt.Errorf("no URL given (e.g. memory://)")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("bad URL %q: %v", Redact(rawURL), unwrapURLError(err))
+	}
+	if u.Scheme == "" {
+		return "", fmt.Errorf("URL %q has no scheme (e.g. memory:// or bolt://./data/navius.db)", Redact(rawURL))
+	}
+	return strings.ToLower(u.Scheme), nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// Redact hides the password of a URL ("redis://user:secret@host" becomes
+// "redis://user:xxxxx@host") so that URLs can go into logs and errors.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// Unparseable: hide anything between "//" and "@" to be safe.
+		if i := strings.Index(rawURL, "://"); i >= 0 {
+			if j := strings.LastIndex(rawURL, "@"); j > i {
+				return rawURL[:i+3] + "xxxxx" + rawURL[j:]
+			}
+		}
+		return rawURL
+	}
+	return u.Redacted()
+}
