@@ -29,9 +29,13 @@ const (
 // names, the serve flags, the sample config and the generated reference.
 type Option struct {
 	// Key is the dotted YAML path, e.g. "database.url".
-	Key         string
-	Type        OptionType
-	Default     string
+	Key  string
+	Type OptionType
+	// Default is the value when nothing sets the option.
+	Default string
+	// DefaultFunc, when set, computes the default instead, for defaults that
+	// depend on what the binary carries; Default then describes it.
+	DefaultFunc func() string
 	Enum        []string
 	Description string
 	// Secret options are never printed: listings, docs and samples show a
@@ -50,6 +54,14 @@ func (o Option) EnvName() string {
 		return o.Env
 	}
 	return "NAVIUS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(o.Key))
+}
+
+// DefaultValue is the option's effective default.
+func (o Option) DefaultValue() string {
+	if o.DefaultFunc != nil {
+		return o.DefaultFunc()
+	}
+	return o.Default
 }
 
 // FlagName is the serve flag that sets the option: the key with dots and
@@ -104,7 +116,7 @@ func DeclareOptions(feature string, opts ...Option) {
 		if prev, dup := optionRegistry.byKey[o.Key]; dup {
 			panic(fmt.Sprintf("option %q declared by %s and %s", o.Key, prev.Feature, feature))
 		}
-		if o.Default != "" {
+		if o.Default != "" && o.DefaultFunc == nil {
 			if err := o.Check(o.Default); err != nil {
 				panic(fmt.Sprintf("option %q: default %v", o.Key, err))
 			}

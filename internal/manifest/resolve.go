@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/navius-dev/navius/internal/suggest"
 )
 
 // Selection is a resolved, complete feature set.
@@ -112,54 +114,10 @@ func (m *Manifest) unknown(name string) error {
 	msg := fmt.Sprintf("unknown feature %q", name)
 	if name == "" {
 		msg = `empty feature name after "-"`
-	} else if s := m.suggest(name); s != "" {
+	} else if s := suggest.Closest(name, m.Names()); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return fmt.Errorf("%s; valid features: %s (or the words default, all, none)", msg, strings.Join(m.Names(), ", "))
-}
-
-// suggest returns the known name closest to name when it is close enough to
-// be a likely typo, or "".
-func (m *Manifest) suggest(name string) string {
-	best, bestDist := "", 0
-	for _, n := range m.Names() {
-		d := editDistance(name, n)
-		limit := max(1, len(n)/3)
-		if strings.HasPrefix(n, name) && len(name) >= 2 {
-			d = 1
-		}
-		if d <= limit && (best == "" || d < bestDist) {
-			best, bestDist = n, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance with adjacent transpositions
-// counted as one edit.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 func splitSpec(spec string) []string {

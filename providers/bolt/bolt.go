@@ -52,7 +52,7 @@ type Database struct {
 func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
 	path, err := PathFromURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, providers.Invalid("database: %v", err)
 	}
 	s := cfg.Settings
 	return Open(path, Config{
@@ -67,7 +67,7 @@ func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (providers.Da
 func PathFromURL(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || !strings.EqualFold(u.Scheme, "bolt") {
-		return "", fmt.Errorf("bad bolt URL %q: use bolt://./data/navius.db or bolt:///var/lib/navius/data.db", raw)
+		return "", providers.Invalid("bad bolt URL %q: use bolt://./data/navius.db or bolt:///var/lib/navius/data.db", providers.Redact(raw))
 	}
 	var path string
 	switch {
@@ -79,7 +79,7 @@ func PathFromURL(raw string) (string, error) {
 		path = u.Path
 	}
 	if path == "" || strings.HasSuffix(path, "/") {
-		return "", fmt.Errorf("bolt URL %q names no file: use bolt://./data/navius.db or bolt:///var/lib/navius/data.db", raw)
+		return "", providers.Invalid("bolt URL %q names no file: use bolt://./data/navius.db or bolt:///var/lib/navius/data.db", providers.Redact(raw))
 	}
 	return filepath.Clean(path), nil
 }

@@ -50,7 +50,7 @@ func NewCache(capacity int64, defaultTTL time.Duration) (*Cache, error) {
 // OpenCache is the registry's opener for memory:// cache URLs.
 func OpenCache(_ context.Context, cfg providers.CacheConfig) (providers.Cache, error) {
 	if err := checkURL(cfg.URL); err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+		return nil, providers.Invalid("cache: %v", err)
 	}
 	return NewCache(cfg.Capacity, cfg.DefaultTTL)
 }

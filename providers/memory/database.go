@@ -5,7 +5,6 @@ package memory
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -38,7 +37,7 @@ func NewDatabase() *Database {
 // OpenDatabase is the registry's opener for memory:// URLs.
 func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
 	if err := checkURL(cfg.URL); err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, providers.Invalid("database: %v", err)
 	}
 	return NewDatabase(), nil
 }
@@ -50,7 +49,7 @@ func checkURL(u string) error {
 	}
 	rest, ok := strings.CutPrefix(strings.ToLower(u), "memory:")
 	if !ok || (rest != "" && rest != "//" && !strings.HasPrefix(rest, "//?")) {
-		return fmt.Errorf("bad memory URL %q: use memory://", u)
+		return providers.Invalid("bad memory URL %q: use memory://", u)
 	}
 	return nil
 }

@@ -1,0 +1,211 @@
+// Package app wires the configured providers into the services and the HTTP
+// server, and runs it until a signal asks it to stop.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/internal/config"
+	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/logging"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/server"
+	"github.com/navius-dev/navius/internal/store"
+	"github.com/navius-dev/navius/providers"
+)
+
+// Options are the inputs of Serve.
+type Options struct {
+	Manifest   *manifest.Manifest
+	ConfigFile string
+	Flags      []config.Flag
+	Environ    []string
+	// Log receives the log output (os.Stderr in the binary).
+	Log io.Writer
+	// Listening, when set, is called with the bound address once the server
+	// accepts connections and is ready.
+	Listening func(addr string)
+}
+
+// NotCompiled maps the config section of every feature that is described in
+// the manifest but not compiled into this binary to that feature.
+func NotCompiled(m *manifest.Manifest) map[string]string {
+	compiled := buildinfo.Compiled()
+	out := map[string]string{}
+	for _, f := range m.Features {
+		if !slices.Contains(compiled, f.Name) {
+			out[f.Name] = f.Name
+		}
+	}
+	return out
+}
+
+// LoadConfig resolves the configuration for this binary.
+func LoadConfig(opts Options) (*config.Config, error) {
+	return config.Load(config.Sources{
+		File:        opts.ConfigFile,
+		Environ:     opts.Environ,
+		Flags:       opts.Flags,
+		NotCompiled: NotCompiled(opts.Manifest),
+	})
+}
+
+// Serve runs the server until ctx is cancelled, then shuts down gracefully:
+// readiness off, in-flight requests finish (up to server.shutdown_timeout),
+// the cache and database close.
+func Serve(ctx context.Context, opts Options) error {
+	cfg, err := LoadConfig(opts)
+	if err != nil {
+		return err
+	}
+	s := cfg.Settings
+	log, err := logging.New(opts.Log, s.String("log.level"), s.String("log.format"))
+	if err != nil {
+		return &config.Error{Msg: err.Error()}
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+
+	db, dbName, err := openDatabase(ctx, opts.Manifest, s)
+	if err != nil {
+		return err
+	}
+	cache, cacheName, err := openCache(ctx, opts.Manifest, s)
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
+	st := store.New(db, cache, store.Options{Timeout: s.Duration("database.timeout")})
+
+	started := time.Now()
+	info := buildinfo.Read()
+	active := map[string]string{"database": dbName}
+	hs := health.New(s.Duration("health.timeout"), s.Duration("health.cache_ttl"), info.Version)
+	hs.Add(health.Database(st, dbName),
+		health.Disk(diskPath(s, db), s.Bytes("health.disk_min_free")),
+		health.Environment(started))
+	if cache != nil {
+		active["cache"] = cacheName
+		hs.Add(health.Cache(cache, cacheName))
+	}
+	hs.Add(health.Registry(active, buildinfo.Compiled()))
+	for _, p := range []any{db, cache} {
+		if hc, ok := p.(providers.HealthContributor); ok {
+			hs.Add(hc.HealthIndicators()...)
+		}
+	}
+
+	srv := server.New(server.Deps{
+		Store:     st,
+		Health:    hs,
+		Log:       log,
+		Info:      InfoDoc(info, active, started),
+		Version:   info.Version,
+		MaxBody:   s.Bytes("server.max_body_bytes"),
+		AccessLog: s.Bool("log.access"),
+	})
+	hsrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: s.Duration("server.read_header_timeout"),
+		ReadTimeout:       s.Duration("server.read_timeout"),
+		WriteTimeout:      s.Duration("server.write_timeout"),
+		IdleTimeout:       s.Duration("server.idle_timeout"),
+		ErrorLog:          nil,
+	}
+	ln, err := net.Listen("tcp", s.String("listen"))
+	if err != nil {
+		_ = st.Close()
+		return fmt.Errorf("listen on %s (%s): %w", s.String("listen"), cfg.Source("listen"), unwrapOp(err))
+	}
+	warnIfExposed(log, ln.Addr())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hsrv.Serve(ln) }()
+	srv.SetReady(true)
+	log.WithFields(logrus.Fields{
+		"addr": ln.Addr().String(), "version": info.Version, "database": providers.Redact(s.String("database.url")),
+		"cache": cacheName, "features": buildinfo.Compiled(), "startup_ms": time.Since(started).Milliseconds(),
+	}).Info("navius is serving")
+	if opts.Listening != nil {
+		opts.Listening(ln.Addr().String())
+	}
+
+	select {
+	case err = <-serveErr:
+		srv.SetReady(false)
+		_ = st.Close()
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+
+	srv.SetReady(false)
+	timeout := s.Duration("server.shutdown_timeout")
+	log.WithField("timeout", timeout.String()).Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	shutdownErr := hsrv.Shutdown(sctx)
+	if shutdownErr != nil {
+		log.WithError(shutdownErr).Warn("in-flight requests did not finish in time; closing their connections")
+		_ = hsrv.Close()
+	}
+	if err := st.Close(); err != nil {
+		log.WithError(err).Error("closing the database")
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// diskPath is the directory the disk-space indicator watches.
+func diskPath(s providers.Settings, db providers.Database) string {
+	p := s.String("health.disk_path")
+	if f, ok := db.(interface{ Path() string }); ok && p == "" { // file-backed, e.g. bolt
+		p = filepath.Dir(f.Path())
+	}
+	if abs, err := filepath.Abs(p); err == nil { // "" becomes the working directory
+		return abs
+	}
+	return p
+}
+
+func warnIfExposed(log *logrus.Logger, addr net.Addr) {
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		log.WithField("addr", addr.String()).Warn("listening beyond loopback: anyone who reaches this address can read and write data")
+	}
+}
+
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// InfoDoc is the /info document: what this binary is and which provider
+// each service uses. It holds no secrets.
+func InfoDoc(info buildinfo.Info, active map[string]string, started time.Time) map[string]any {
+	return map[string]any{
+		"name":         "navius",
+		"version":      info.Version,
+		"go_version":   info.GoVersion,
+		"vcs_revision": info.Revision,
+		"build_tags":   info.Tags,
+		"platform":     info.Platform,
+		"features":     buildinfo.Compiled(),
+		"providers":    active,
+		"started_at":   started.UTC().Format(time.RFC3339),
+	}
+}

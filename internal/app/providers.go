@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/navius-dev/navius/internal/config"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers"
+)
+
+func tlsFrom(s providers.Settings, service string) providers.TLSConfig {
+	p := service + ".tls."
+	t := providers.TLSConfig{
+		CAFile:             s.String(p + "ca_file"),
+		CertFile:           s.String(p + "cert_file"),
+		KeyFile:            s.String(p + "key_file"),
+		ServerName:         s.String(p + "server_name"),
+		InsecureSkipVerify: s.Bool(p + "insecure_skip_verify"),
+	}
+	t.Enabled = t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+	return t
+}
+
+func openDatabase(ctx context.Context, m *manifest.Manifest, s providers.Settings) (providers.Database, string, error) {
+	db, name, err := providers.OpenDatabase(ctx, providers.DatabaseConfig{
+		Provider:       s.String("database.provider"),
+		URL:            s.String("database.url"),
+		MaxConnections: s.Int("database.max_connections"),
+		Timeout:        s.Duration("database.timeout"),
+		TLS:            tlsFrom(s, "database"),
+		Settings:       s,
+	})
+	return db, name, explain(m, err)
+}
+
+// openCache opens the configured cache; cache.url "none" means no cache.
+func openCache(ctx context.Context, m *manifest.Manifest, s providers.Settings) (providers.Cache, string, error) {
+	if s.String("cache.url") == "none" || s.String("cache.url") == "" && s.String("cache.provider") == "" {
+		return nil, "", nil
+	}
+	c, name, err := providers.OpenCache(ctx, providers.CacheConfig{
+		Provider:   s.String("cache.provider"),
+		URL:        s.String("cache.url"),
+		Capacity:   s.Bytes("cache.capacity"),
+		DefaultTTL: s.Duration("cache.default_ttl"),
+		Timeout:    s.Duration("cache.timeout"),
+		TLS:        tlsFrom(s, "cache"),
+		Settings:   s,
+	})
+	return c, name, explain(m, err)
+}
+
+// explain turns a missing provider into a config error that says which
+// feature would bring it, and a provider's rejection of its URL or options
+// into a config error.
+func explain(m *manifest.Manifest, err error) error {
+	var np *providers.NoProviderError
+	if !errors.As(err, &np) {
+		if errors.Is(err, providers.ErrInvalid) {
+			return &config.Error{Msg: err.Error()}
+		}
+		return err
+	}
+	hint := "; no navius feature provides it"
+	if f := m.Provider(np.Service, np.Value); f != "" {
+		hint = "; rebuild with FEATURES=" + f
+	}
+	return &config.Error{Msg: fmt.Sprintf("%v%s", np, hint)}
+}

@@ -1,0 +1,97 @@
+// Package buildinfo records what went into this binary: the features whose
+// gate files were compiled in (they call MarkCompiled from init), the stamped
+// version, and what the Go toolchain recorded (build tags, module versions,
+// VCS revision).
+package buildinfo
+
+import (
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Stamped at link time by scripts/build:
+// -X github.com/navius-dev/navius/internal/buildinfo.Version=...
+var (
+	Version  = "dev"
+	Revision = ""
+)
+
+var (
+	mu       sync.Mutex
+	compiled []string
+)
+
+// MarkCompiled records that feature's gate file is in this binary. Gate files
+// call it from init().
+func MarkCompiled(feature string) {
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(compiled, feature) {
+		compiled = append(compiled, feature)
+		sort.Strings(compiled)
+	}
+}
+
+// Compiled returns the features whose gate files ran, sorted.
+func Compiled() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(compiled)
+}
+
+// Info is what the toolchain and the linker stamped into the binary.
+type Info struct {
+	Version   string            `json:"version"`
+	GoVersion string            `json:"go_version"`
+	Revision  string            `json:"vcs_revision,omitempty"`
+	Modified  bool              `json:"vcs_modified,omitempty"`
+	Tags      []string          `json:"build_tags"`
+	Platform  string            `json:"platform"`
+	Modules   map[string]string `json:"-"` // module path -> version
+}
+
+// Read returns the binary's build information.
+func Read() Info {
+	info := Info{
+		Version:   Version,
+		GoVersion: runtime.Version(),
+		Revision:  Revision,
+		Tags:      []string{},
+		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
+		Modules:   map[string]string{},
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return info
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "-tags":
+			for _, t := range strings.Split(s.Value, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					info.Tags = append(info.Tags, t)
+				}
+			}
+		case "vcs.revision":
+			if info.Revision == "" {
+				info.Revision = s.Value
+			}
+		case "vcs.modified":
+			info.Modified = s.Value == "true"
+		}
+	}
+	for _, d := range bi.Deps {
+		if d.Replace != nil {
+			d = d.Replace
+		}
+		info.Modules[d.Path] = d.Version
+	}
+	if info.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		info.Version = bi.Main.Version // go install module@version
+	}
+	return info
+}

@@ -1,0 +1,196 @@
+// Package cli is navius's command line: the root (--features, --version),
+// serve, config and version, plus any command a compiled-in feature adds with
+// Register (the builder does).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/app"
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/internal/config"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/suggest"
+)
+
+// Env is what commands run against.
+type Env struct {
+	Manifest *manifest.Manifest
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Environ  []string
+}
+
+// UsageError is bad input on the command line; it exits with code 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef builds a UsageError.
+func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+var (
+	extraMu sync.Mutex
+	extra   []func(*Env) *ucli.Command
+)
+
+// Register adds a command; features call it from their gate file's init.
+func Register(cmd func(*Env) *ucli.Command) {
+	extraMu.Lock()
+	defer extraMu.Unlock()
+	extra = append(extra, cmd)
+}
+
+// Main runs the command line and returns the process exit code: 0 success,
+// 1 failure, 2 bad usage or config.
+func Main(args []string, manifestJSON []byte) int {
+	m, err := manifest.Parse(manifestJSON)
+	if err != nil { // the embedded manifest is checked by tests; still, never panic
+		fmt.Fprintln(os.Stderr, "navius:", err)
+		return 1
+	}
+	env := &Env{Manifest: m, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ()}
+	return Run(env, args)
+}
+
+// Run is Main with its environment supplied (tests use it).
+func Run(env *Env, args []string) int {
+	err := NewApp(env).Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(env.Stderr, "navius:", err)
+	var ue *UsageError
+	var ce *config.Error
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return 2
+	}
+	return 1
+}
+
+// NewApp builds the urfave/cli application.
+func NewApp(env *Env) *ucli.App {
+	a := &ucli.App{
+		Name:      "navius",
+		Usage:     "a single-binary server whose backends are chosen at compile time",
+		Version:   buildinfo.Read().Version,
+		Writer:    env.Stdout,
+		ErrWriter: env.Stderr,
+		Reader:    env.Stdin,
+		Flags: []ucli.Flag{
+			&ucli.BoolFlag{Name: "features", Usage: "list the features compiled into this binary and exit"},
+			&ucli.BoolFlag{Name: "json", Usage: "with --features: print JSON (with build tags, Go version and VCS revision)"},
+		},
+		HideHelpCommand: true,
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return unknownCommand(c, c.Args().First())
+			}
+			if c.Bool("features") {
+				return printFeatures(env, c.Bool("json"))
+			}
+			if c.Bool("json") {
+				return Usagef("--json goes with --features (navius --features --json)")
+			}
+			return ucli.ShowAppHelp(c)
+		},
+		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
+			return Usagef("%v; see navius --help", err)
+		},
+		ExitErrHandler: func(*ucli.Context, error) {}, // Run maps errors to exit codes
+		Commands: []*ucli.Command{
+			serveCommand(env),
+			configCommand(env),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *ucli.Context) error {
+					i := buildinfo.Read()
+					fmt.Fprintf(env.Stdout, "navius %s (%s, %s", i.Version, i.GoVersion, i.Platform)
+					if i.Revision != "" {
+						fmt.Fprintf(env.Stdout, ", revision %s", i.Revision)
+					}
+					fmt.Fprintln(env.Stdout, ")")
+					return nil
+				},
+			},
+		},
+	}
+	extraMu.Lock()
+	for _, cmd := range extra {
+		a.Commands = append(a.Commands, cmd(env))
+	}
+	extraMu.Unlock()
+	sort.Slice(a.Commands, func(i, j int) bool { return a.Commands[i].Name < a.Commands[j].Name })
+	for _, cmd := range a.Commands {
+		setUsageErrors(cmd)
+	}
+	return a
+}
+
+func setUsageErrors(cmd *ucli.Command) {
+	if cmd.OnUsageError == nil {
+		name := cmd.Name
+		cmd.OnUsageError = func(c *ucli.Context, err error, _ bool) error {
+			return Usagef("%s: %v; see navius %s --help", name, err, name)
+		}
+	}
+	for _, sub := range cmd.Subcommands {
+		setUsageErrors(sub)
+	}
+}
+
+func unknownCommand(c *ucli.Context, name string) error {
+	var names []string
+	for _, cmd := range c.App.Commands {
+		names = append(names, cmd.Name)
+	}
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := suggest.Closest(name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return Usagef("%s; commands: %s", msg, strings.Join(names, ", "))
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func serveCommand(env *Env) *ucli.Command {
+	flags := append([]ucli.Flag{
+		&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config `FILE`"},
+		&ucli.StringSliceFlag{Name: "set", Usage: "set any option: --set `key=value` (repeatable)"},
+	}, optionFlags()...)
+	return &ucli.Command{
+		Name:  "serve",
+		Usage: "run the HTTP server",
+		Description: "Settings come from, in rising precedence: defaults, the --config file, NAVIUS_* environment\n" +
+			"variables, and flags. navius config keys lists every option.",
+		Flags: flags,
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return Usagef("serve takes no arguments (got %q); options are flags, e.g. --listen 127.0.0.1:8080", c.Args().First())
+			}
+			opts, err := appOptions(env, c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return app.Serve(ctx, opts)
+		},
+	}
+}

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/app"
+	"github.com/navius-dev/navius/internal/config"
+	"github.com/navius-dev/navius/providers"
+)
+
+// optionFlags makes one serve flag per declared option.
+func optionFlags() []ucli.Flag {
+	var flags []ucli.Flag
+	for _, o := range providers.Options() {
+		usage := o.Description
+		if o.Secret {
+			usage += " (secret: prefer " + o.EnvName() + " over a flag, which other users can see in ps)"
+		}
+		flags = append(flags, &ucli.StringFlag{Name: o.FlagName(), Usage: usage, Category: "options"})
+	}
+	return flags
+}
+
+// appOptions collects the config file and every option flag that was set.
+func appOptions(env *Env, c *ucli.Context) (app.Options, error) {
+	opts := app.Options{Manifest: env.Manifest, ConfigFile: c.String("config"), Environ: env.Environ, Log: env.Stderr}
+	for _, o := range providers.Options() {
+		if c.IsSet(o.FlagName()) {
+			opts.Flags = append(opts.Flags, config.Flag{Key: o.Key, Value: c.String(o.FlagName()), Name: o.FlagName()})
+		}
+	}
+	for _, kv := range c.StringSlice("set") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return opts, Usagef("--set %q: use --set key=value, e.g. --set log.level=debug", kv)
+		}
+		opts.Flags = append(opts.Flags, config.Flag{Key: strings.TrimSpace(k), Value: v, Name: "set " + strings.TrimSpace(k)})
+	}
+	return opts, nil
+}
+
+func configCommand(env *Env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "config",
+		Usage: "list the config options of this binary, or check a config",
+		Subcommands: []*ucli.Command{
+			{
+				Name:  "keys",
+				Usage: "list every option: key, type, default, environment variable, description",
+				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "json", Usage: "print JSON"}},
+				Action: func(c *ucli.Context) error {
+					return printOptions(env, c.Bool("json"))
+				},
+			},
+			{
+				Name:  "check",
+				Usage: "load the configuration as serve would and print the resolved values (secrets hidden)",
+				Flags: append([]ucli.Flag{
+					&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config `FILE`"},
+					&ucli.StringSliceFlag{Name: "set", Usage: "set any option: --set `key=value`"},
+				}, optionFlags()...),
+				Action: func(c *ucli.Context) error {
+					opts, err := appOptions(env, c)
+					if err != nil {
+						return err
+					}
+					cfg, err := app.LoadConfig(opts)
+					if err != nil {
+						return err
+					}
+					for _, w := range cfg.Warnings {
+						fmt.Fprintln(env.Stderr, "warning:", w)
+					}
+					tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+					for _, o := range providers.Options() {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Key, Display(o, cfg.Settings[o.Key]), cfg.Source(o.Key))
+					}
+					return tw.Flush()
+				},
+			},
+		},
+	}
+}
+
+// Display renders an option's value for people: secrets are masked and URL
+// passwords redacted.
+func Display(o providers.Option, v string) string {
+	switch {
+	case o.Secret && v != "":
+		return "<secret>"
+	case o.Type == providers.URL:
+		return providers.Redact(v)
+	case v == "":
+		return `""`
+	}
+	return v
+}
+
+func printOptions(env *Env, asJSON bool) error {
+	opts := providers.Options()
+	if asJSON {
+		type row struct {
+			Key         string   `json:"key"`
+			Type        string   `json:"type"`
+			Default     string   `json:"default"`
+			Enum        []string `json:"enum,omitempty"`
+			Env         string   `json:"env"`
+			Flag        string   `json:"flag"`
+			Secret      bool     `json:"secret,omitempty"`
+			Feature     string   `json:"feature"`
+			Description string   `json:"description"`
+		}
+		rows := make([]row, len(opts))
+		for i, o := range opts {
+			rows[i] = row{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description}
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tTYPE\tDEFAULT\tENVIRONMENT\tFEATURE")
+	for _, o := range opts {
+		def := o.DefaultValue()
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Key, o.Type, def, o.EnvName(), o.Feature)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,208 @@
+// Package config resolves navius's settings from, in rising precedence, the
+// declared defaults, a YAML file, NAVIUS_* environment variables and flags.
+// Every key must be declared (providers.DeclareOptions); unknown keys and bad
+// values fail with the key, the source and, for YAML, the line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/navius-dev/navius/internal/suggest"
+	"github.com/navius-dev/navius/providers"
+)
+
+// Sources are the inputs of Load besides the declared defaults.
+type Sources struct {
+	// File is a YAML config file; "" for none.
+	File string
+	// Environ is the environment as os.Environ returns it.
+	Environ []string
+	// Flags maps option keys to values given on the command line, with the
+	// flag's spelling for messages.
+	Flags []Flag
+	// NotCompiled maps a config section to the feature that would declare it
+	// when that feature is not in this binary (e.g. "redis" -> "redis"), so
+	// that its keys get a "rebuild with" hint instead of "unknown key".
+	NotCompiled map[string]string
+}
+
+// Flag is one option set on the command line.
+type Flag struct {
+	Key, Value, Name string
+}
+
+// Config is a resolved configuration.
+type Config struct {
+	// Settings holds a value for every declared option.
+	Settings providers.Settings
+	sources  map[string]string
+	// Warnings are problems that did not stop loading, e.g. NAVIUS_*
+	// variables that name no option of this binary.
+	Warnings []string
+}
+
+// Source says where a key's value came from: "default", "file x.yaml line 3",
+// "environment NAVIUS_X" or "flag --x".
+func (c *Config) Source(key string) string { return c.sources[key] }
+
+// Error is a config problem; the CLI maps it to exit code 2.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return "config: " + e.Msg }
+
+func errorf(format string, args ...any) error { return &Error{Msg: fmt.Sprintf(format, args...)} }
+
+// Load resolves the configuration.
+func Load(src Sources) (*Config, error) {
+	c := &Config{Settings: providers.Settings{}, sources: map[string]string{}}
+	for _, o := range providers.Options() {
+		c.Settings[o.Key] = o.DefaultValue()
+		c.sources[o.Key] = "default"
+	}
+	if src.File != "" {
+		if err := c.loadFile(src.File, src.NotCompiled); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.loadEnv(src.Environ, src.NotCompiled); err != nil {
+		return nil, err
+	}
+	for _, f := range src.Flags {
+		if err := c.set(f.Key, f.Value, "flag --"+f.Name, src.NotCompiled); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Config) set(key, value, source string, notCompiled map[string]string) error {
+	o, ok := providers.LookupOption(key)
+	if !ok {
+		return errorf("%s: %s", source, unknownKey(key, notCompiled))
+	}
+	if err := o.Check(value); err != nil {
+		return errorf("%s: %s: %v", source, key, err)
+	}
+	c.Settings[key] = value
+	c.sources[key] = source
+	return nil
+}
+
+func unknownKey(key string, notCompiled map[string]string) string {
+	section, _, _ := strings.Cut(key, ".")
+	if f, ok := notCompiled[section]; ok {
+		return fmt.Sprintf("key %q belongs to feature %s, which is not compiled into this binary; rebuild with FEATURES=default,%s", key, f, f)
+	}
+	var keys []string
+	for _, o := range providers.Options() {
+		keys = append(keys, o.Key)
+	}
+	msg := fmt.Sprintf("unknown key %q", key)
+	if s := suggest.Closest(key, keys); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return msg + "; navius config keys lists the valid ones"
+}
+
+func (c *Config) loadFile(path string, notCompiled map[string]string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return errorf("file %s does not exist", path)
+		}
+		return errorf("read %s: %v", path, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(doc.Content) == 0 { // empty file
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return errorf("file %s line %d: the top level must be a mapping of keys (e.g. \"listen: 127.0.0.1:8080\")", path, root.Line)
+	}
+	return c.walk(path, "", root, notCompiled)
+}
+
+// walk flattens nested mappings into dotted keys; "database: {url: x}" and
+// "database.url: x" are the same key.
+func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]string) error {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := k.Value
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		where := fmt.Sprintf("file %s line %d", path, k.Line)
+		if line, dup := seen[k.Value]; dup {
+			return errorf("%s: key %q repeats the one on line %d", where, key, line)
+		}
+		seen[k.Value] = k.Line
+		switch v.Kind {
+		case yaml.MappingNode:
+			if _, isOption := providers.LookupOption(key); isOption {
+				return errorf("%s: %s takes a single value, not a mapping", where, key)
+			}
+			if err := c.walk(path, key, v, notCompiled); err != nil {
+				return err
+			}
+		case yaml.ScalarNode:
+			value := v.Value
+			if v.Tag == "!!null" {
+				value = ""
+			}
+			if err := c.set(key, value, where, notCompiled); err != nil {
+				return err
+			}
+		default:
+			return errorf("%s: %s takes a single value, not a list", where, key)
+		}
+	}
+	return nil
+}
+
+// loadEnv applies NAVIUS_* variables that name a declared option and warns
+// about the others: the environment is shared with other programs, and a
+// variable meant for a feature this binary lacks should not stop it.
+func (c *Config) loadEnv(environ []string, notCompiled map[string]string) error {
+	byEnv := map[string]providers.Option{}
+	for _, o := range providers.Options() {
+		byEnv[o.EnvName()] = o
+	}
+	var unknown []string
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "NAVIUS_") {
+			continue
+		}
+		o, ok := byEnv[name]
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		if err := o.Check(value); err != nil {
+			return errorf("environment %s: %s: %v", name, o.Key, err)
+		}
+		c.Settings[o.Key] = value
+		c.sources[o.Key] = "environment " + name
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		section := strings.ToLower(strings.SplitN(strings.TrimPrefix(name, "NAVIUS_"), "_", 2)[0])
+		if f, ok := notCompiled[section]; ok {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (rebuild with FEATURES=default,%s)", name, f, f))
+		} else {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s names no config option; ignored", name))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package config
+
+import "github.com/navius-dev/navius/providers"
+
+// DefaultDatabaseURL is bolt's file when bolt is compiled in, else memory.
+func DefaultDatabaseURL() string {
+	for _, n := range providers.Databases.Names() {
+		if n == "bolt" {
+			return "bolt://./data/navius.db"
+		}
+	}
+	return "memory://"
+}
+
+func tlsOptions(service string) []providers.Option {
+	return []providers.Option{
+		{Key: service + ".tls.ca_file", Type: providers.String, Description: "PEM file of CA certificates to verify the " + service + " server with (default: the system pool)."},
+		{Key: service + ".tls.cert_file", Type: providers.String, Description: "PEM client certificate for mutual TLS to the " + service + " server."},
+		{Key: service + ".tls.key_file", Type: providers.String, Description: "PEM private key of the client certificate."},
+		{Key: service + ".tls.server_name", Type: providers.String, Description: "Server name to verify instead of the URL's host."},
+		{Key: service + ".tls.insecure_skip_verify", Type: providers.Bool, Default: "false", Description: "Skip verifying the " + service + " server's certificate. For tests only."},
+	}
+}
+
+func init() {
+	core := []providers.Option{
+		{Key: "listen", Type: providers.String, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
+		{Key: "server.read_header_timeout", Type: providers.Duration, Default: "5s", Description: "Time allowed to read a request's headers."},
+		{Key: "server.read_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to read a whole request, body included."},
+		{Key: "server.write_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to write a response."},
+		{Key: "server.idle_timeout", Type: providers.Duration, Default: "2m", Description: "How long an idle keep-alive connection stays open."},
+		{Key: "server.shutdown_timeout", Type: providers.Duration, Default: "15s", Description: "On SIGTERM/SIGINT, how long in-flight requests get to finish."},
+		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Description: "Largest value a PUT accepts; bigger bodies get 413."},
+
+		{Key: "database.url", Type: providers.URL, Default: "bolt://./data/navius.db when bolt is compiled in, else memory://", DefaultFunc: DefaultDatabaseURL,
+			Description: "Database to use, by URL: memory://, bolt://./data/navius.db, bolt:///abs/path.db, or another compiled-in provider's scheme."},
+		{Key: "database.provider", Type: providers.String, Description: "Provider name, when the URL scheme alone does not pick it."},
+		{Key: "database.max_connections", Type: providers.Int, Default: "10", Description: "Connection pool size of networked databases."},
+		{Key: "database.timeout", Type: providers.Duration, Default: "5s", Description: "Bound on connecting and on each database operation."},
+
+		{Key: "cache.url", Type: providers.URL, Default: "memory://", Description: "Read-through cache in front of the database, by URL; none turns it off."},
+		{Key: "cache.provider", Type: providers.String, Description: "Cache provider name, when the URL scheme alone does not pick it."},
+		{Key: "cache.capacity", Type: providers.Bytes, Default: "64MiB", Description: "Cache capacity in bytes of keys plus values."},
+		{Key: "cache.default_ttl", Type: providers.Duration, Default: "5m", Description: "How long a cached entry lives; 0 keeps it until evicted or invalidated."},
+		{Key: "cache.timeout", Type: providers.Duration, Default: "1s", Description: "Bound on each operation of a networked cache."},
+
+		{Key: "log.level", Type: providers.Enum, Default: "info", Enum: []string{"trace", "debug", "info", "warn", "error", "fatal"}, Description: "Least severe level written."},
+		{Key: "log.format", Type: providers.Enum, Default: "text", Enum: []string{"text", "json"}, Description: "Log line format."},
+		{Key: "log.access", Type: providers.Bool, Default: "true", Description: "Log one line per HTTP request (at info level)."},
+
+		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Description: "Per-indicator time limit of a health check."},
+		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again."},
+		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches (default: the bolt file's directory, else the working directory)."},
+		{Key: "health.disk_min_free", Type: providers.Bytes, Default: "100MiB", Description: "Free space below which the disk-space indicator is DOWN."},
+	}
+	core = append(core, tlsOptions("database")...)
+	core = append(core, tlsOptions("cache")...)
+	providers.DeclareOptions("core", core...)
+}

@@ -1,0 +1,362 @@
+// Package server is navius's HTTP layer: the key-value API over the database
+// service, health endpoints and /info, on the standard library mux.
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/store"
+	"github.com/navius-dev/navius/providers"
+)
+
+// Deps are what the server serves.
+type Deps struct {
+	Store  *store.Store
+	Health *health.Service
+	Log    *logrus.Logger
+	// Info is the /info document.
+	Info any
+	// Version goes into health responses.
+	Version string
+	// MaxBody is the largest PUT body in bytes.
+	MaxBody int64
+	// AccessLog logs one line per request at info level.
+	AccessLog bool
+}
+
+// Server serves the API. Create it with New.
+type Server struct {
+	Deps
+	ready   atomic.Bool
+	handler http.Handler
+	idBase  string
+	idSeq   atomic.Uint64
+}
+
+// New builds the server; it starts not ready.
+func New(d Deps) *Server {
+	s := &Server{Deps: d}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	s.idBase = hex.EncodeToString(b[:]) + "-"
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/{collection}/{key}", methods{
+		http.MethodGet:    s.getKey,
+		http.MethodPut:    s.putKey,
+		http.MethodDelete: s.deleteKey,
+	})
+	mux.Handle("/api/v1/{collection}", methods{http.MethodGet: s.query})
+	mux.Handle("/health", methods{http.MethodGet: s.health})
+	mux.Handle("/livez", methods{http.MethodGet: s.livez})
+	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
+	mux.Handle("/info", methods{http.MethodGet: s.info})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
+	})
+	s.handler = s.middleware(mux)
+	return s
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SetReady switches readiness: false until startup finishes and again once
+// shutdown begins.
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// methods dispatches by method, answering others with a JSON 405 (the mux's
+// own 405 is plain text). HEAD is served by GET.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := m[r.Method]
+	if !ok && r.Method == http.MethodHead {
+		h, ok = m[http.MethodGet]
+	}
+	if !ok {
+		allow := make([]string, 0, len(m))
+		for _, k := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+			if m[k] != nil {
+				allow = append(allow, k)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	h(w, r)
+}
+
+var (
+	collectionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	keyRE        = regexp.MustCompile(`^[A-Za-z0-9_.:@~+=-]{1,512}$`)
+	requestIDRE  = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+)
+
+// names validates the path's collection and key; it writes a 400 and returns
+// false when either is bad.
+func names(w http.ResponseWriter, r *http.Request, withKey bool) (coll, key string, ok bool) {
+	coll = r.PathValue("collection")
+	if !collectionRE.MatchString(coll) {
+		writeError(w, r, http.StatusBadRequest, "invalid_collection",
+			fmt.Sprintf("collection name %.80q is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", coll))
+		return "", "", false
+	}
+	if !withKey {
+		return coll, "", true
+	}
+	key = r.PathValue("key")
+	if !keyRE.MatchString(key) || key == "." || key == ".." {
+		writeError(w, r, http.StatusBadRequest, "invalid_key",
+			fmt.Sprintf("key %.80q is invalid: use 1-512 letters, digits or any of _.:@~+=-", key))
+		return "", "", false
+	}
+	return coll, key, true
+}
+
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
+	coll, key, ok := names(w, r, true)
+	if !ok {
+		return
+	}
+	v, err := s.Store.Get(r.Context(), coll, key)
+	if err != nil {
+		writeStoreError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(v)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(v)
+	}
+}
+
+func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
+	coll, key, ok := names(w, r, true)
+	if !ok {
+		return
+	}
+	if r.ContentLength > s.MaxBody {
+		s.tooLarge(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.tooLarge(w, r)
+			return
+		}
+		writeError(w, r, http.StatusBadRequest, "bad_body", "reading the request body failed: "+err.Error())
+		return
+	}
+	if err := s.Store.Set(r.Context(), coll, key, body); err != nil {
+		writeStoreError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, http.StatusRequestEntityTooLarge, "payload_too_large",
+		fmt.Sprintf("the value exceeds the %d-byte limit (server.max_body_bytes)", s.MaxBody))
+}
+
+func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
+	coll, key, ok := names(w, r, true)
+	if !ok {
+		return
+	}
+	existed, err := s.Store.Delete(r.Context(), coll, key)
+	if err != nil {
+		writeStoreError(w, r, err)
+		return
+	}
+	if !existed {
+		writeError(w, r, http.StatusNotFound, "not_found", "no such key")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type queryItem struct {
+	Key         string  `json:"key"`
+	Value       *string `json:"value,omitempty"`
+	ValueBase64 []byte  `json:"value_base64,omitempty"`
+}
+
+type queryPage struct {
+	Items      []queryItem `json:"items"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	coll, _, ok := names(w, r, false)
+	if !ok {
+		return
+	}
+	qs := r.URL.Query()
+	q := providers.Query{Filter: qs.Get("filter"), Cursor: qs.Get("cursor")}
+	if l := qs.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > providers.MaxLimit {
+			writeError(w, r, http.StatusBadRequest, "invalid_limit",
+				fmt.Sprintf("limit %.20q is invalid: use an integer from 1 to %d", l, providers.MaxLimit))
+			return
+		}
+		q.Limit = n
+	}
+	page, err := s.Store.Query(r.Context(), coll, q)
+	if err != nil {
+		writeStoreError(w, r, err)
+		return
+	}
+	out := queryPage{Items: make([]queryItem, len(page.Items)), NextCursor: page.NextCursor}
+	for i, it := range page.Items {
+		out.Items[i].Key = it.Key
+		if utf8.Valid(it.Value) {
+			v := string(it.Value)
+			out.Items[i].Value = &v
+		} else {
+			out.Items[i].ValueBase64 = it.Value
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	rep := s.Health.Check(r.Context())
+	status := http.StatusOK
+	if rep.Status != providers.StatusUp {
+		status = http.StatusServiceUnavailable
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/health+json") {
+		writeJSONType(w, status, "application/health+json", rep.IETF("navius", s.Version, true))
+		return
+	}
+	writeJSON(w, status, rep.Actuator(true))
+}
+
+func (s *Server) livez(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, verbose := r.URL.Query()["verbose"]; verbose {
+		_, _ = io.WriteString(w, "[+]ping ok\nlivez check passed\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	_, verbose := r.URL.Query()["verbose"]
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if verbose {
+			_, _ = io.WriteString(w, "[-]started failed: starting up or shutting down\nreadyz check failed\n")
+		} else {
+			_, _ = io.WriteString(w, "not ready: starting up or shutting down")
+		}
+		return
+	}
+	rep := s.Health.Check(r.Context())
+	ok, failing := rep.Ready()
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	switch {
+	case verbose:
+		_, _ = io.WriteString(w, "[+]started ok\n"+rep.Text("readyz", ok))
+	case ok:
+		_, _ = io.WriteString(w, "ok")
+	default:
+		_, _ = io.WriteString(w, "not ready: "+strings.Join(failing, ", ")+" failing")
+	}
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Info)
+}
+
+// statusWriter records the status and size of a response for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware assigns the request ID, recovers panics into a JSON 500 and
+// writes the access log.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !requestIDRE.MatchString(id) {
+			id = s.idBase + strconv.FormatUint(s.idSeq.Add(1), 36)
+		}
+		w.Header().Set("X-Request-ID", id)
+		logging := s.AccessLog && s.Log.IsLevelEnabled(logrus.InfoLevel)
+		sw := &statusWriter{ResponseWriter: w}
+		var start time.Time
+		if logging {
+			start = time.Now()
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Log.WithFields(logrus.Fields{"request_id": id, "panic": fmt.Sprint(p)}).Error("handler panicked")
+				if sw.status == 0 {
+					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error; see the server log for request "+id)
+				}
+			}
+			if logging {
+				s.Log.WithFields(logrus.Fields{
+					"request_id":  id,
+					"method":      r.Method,
+					"path":        r.URL.Path,
+					"status":      sw.status,
+					"bytes":       sw.bytes,
+					"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
+					"remote":      r.RemoteAddr,
+				}).Info("request")
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

@@ -1,0 +1,15 @@
+//go:build !custom || bolt
+
+package main
+
+import (
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/bolt"
+)
+
+func init() {
+	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase)
+	providers.DeclareOptions("bolt", bolt.Options...)
+	buildinfo.MarkCompiled("bolt")
+}
