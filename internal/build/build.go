@@ -1,0 +1,184 @@
+// Package build turns a feature selection into a `go build` of navius: the
+// one code path behind `make build` (scripts/build) and `navius build`.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// Module is navius's module path, for -X stamping.
+const Module = "github.com/navius-dev/navius"
+
+// Options describe one build.
+type Options struct {
+	// Source is the navius source tree (holding go.mod and features.json).
+	Source string
+	// Selection is the resolved feature set.
+	Selection manifest.Selection
+	// Output is the binary's path; relative paths are relative to Source.
+	Output string
+	// GOOS and GOARCH cross-compile when set.
+	GOOS, GOARCH string
+	// Version is stamped into the binary; empty: derived from git.
+	Version string
+	// ExtraArgs are passed to go build before the package argument.
+	ExtraArgs []string
+}
+
+// Plan is a build ready to run.
+type Plan struct {
+	Dir     string
+	Args    []string // go build arguments
+	Env     []string // additions to the environment
+	Output  string
+	Version string
+}
+
+// Command renders the plan as a shell command line.
+func (p Plan) Command() string {
+	return strings.Join(p.Env, " ") + " go " + strings.Join(quote(p.Args), " ")
+}
+
+func quote(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \"'$") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// NewPlan builds the go build invocation: static (CGO_ENABLED=0), -trimpath,
+// stripped, with the version and revision stamped and the feature tags.
+func NewPlan(opts Options) (Plan, error) {
+	if opts.Source == "" {
+		return Plan{}, errors.New("no source tree given")
+	}
+	out := opts.Output
+	if out == "" {
+		out = "bin/navius"
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(opts.Source, out)
+	}
+	version := opts.Version
+	if version == "" {
+		version = GitVersion(opts.Source)
+	}
+	ldflags := fmt.Sprintf("-s -w -X %s/internal/buildinfo.Version=%s", Module, version)
+	if rev := gitOutput(opts.Source, "rev-parse", "HEAD"); rev != "" {
+		ldflags += fmt.Sprintf(" -X %s/internal/buildinfo.Revision=%s", Module, rev)
+	}
+	args := []string{"build", "-trimpath", "-tags", opts.Selection.TagString(), "-ldflags", ldflags, "-o", out}
+	args = append(args, opts.ExtraArgs...)
+	args = append(args, ".")
+	env := []string{"CGO_ENABLED=0"}
+	if opts.GOOS != "" {
+		env = append(env, "GOOS="+opts.GOOS)
+	}
+	if opts.GOARCH != "" {
+		env = append(env, "GOARCH="+opts.GOARCH)
+	}
+	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version}, nil
+}
+
+// Run executes the plan, streaming go's output to w, and returns the
+// binary's size.
+func (p Plan) Run(ctx context.Context, w io.Writer) (int64, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return 0, errors.New("the Go toolchain is not on PATH: install Go 1.26 or later (https://go.dev/dl/) to build navius")
+	}
+	if err := os.MkdirAll(filepath.Dir(p.Output), 0o755); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, goBin, p.Args...)
+	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("go build failed: %w", err)
+	}
+	st, err := os.Stat(p.Output)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// GitVersion describes the source tree's commit: the nearest tag, commits
+// since and a -dirty mark, or 0.0.0-dev outside git.
+func GitVersion(dir string) string {
+	if v := gitOutput(dir, "describe", "--tags", "--always", "--dirty"); v != "" {
+		if !strings.HasPrefix(v, "v") {
+			v = "0.0.0-" + v // no tag yet: a bare commit hash
+		}
+		return v
+	}
+	return "0.0.0-dev"
+}
+
+func gitOutput(dir string, args ...string) string {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// FindSource returns the nearest directory at or above dir holding
+// features.json and go.mod.
+func FindSource(dir string) (string, error) {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for {
+		if fileExists(filepath.Join(d, "features.json")) && fileExists(filepath.Join(d, "go.mod")) {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no navius source tree (a directory with features.json and go.mod) at or above %s; pass --source DIR", dir)
+		}
+		d = parent
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// HumanSize renders a byte count as MiB with two decimals.
+func HumanSize(n int64) string {
+	return fmt.Sprintf("%.2f MiB (%d bytes)", float64(n)/(1<<20), n)
+}
+
+// Platform is the target platform of a plan, for messages.
+func (p Plan) Platform() string {
+	goos, goarch := runtime.GOOS, runtime.GOARCH
+	for _, e := range p.Env {
+		if v, ok := strings.CutPrefix(e, "GOOS="); ok {
+			goos = v
+		}
+		if v, ok := strings.CutPrefix(e, "GOARCH="); ok {
+			goarch = v
+		}
+	}
+	return goos + "/" + goarch
+}

@@ -1,0 +1,171 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+func init() {
+	// A provider option, as a feature's gate file would declare it.
+	providers.DeclareOptions("testfeature", providers.Option{Key: "testfeature.token", Type: providers.String, Secret: true})
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "navius.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Settings.String("listen"); got != "127.0.0.1:8080" {
+		t.Errorf("listen = %q", got)
+	}
+	if got := c.Settings.Bytes("server.max_body_bytes"); got != 1<<20 {
+		t.Errorf("max body = %d", got)
+	}
+	if got := c.Settings.String("database.url"); got != "memory://" { // no bolt registered in this test
+		t.Errorf("database.url = %q", got)
+	}
+	if c.Source("listen") != "default" {
+		t.Errorf("source = %q", c.Source("listen"))
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "listen: 127.0.0.1:1\nlog:\n  level: debug\n  format: json\ncache.capacity: 1MiB\n")
+	c, err := Load(Sources{
+		File:    file,
+		Environ: []string{"NAVIUS_LOG_LEVEL=warn", "NAVIUS_LISTEN=127.0.0.1:2", "PATH=/bin"},
+		Flags:   []Flag{{Key: "listen", Value: "127.0.0.1:3", Name: "listen"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"listen":         "127.0.0.1:3", // flag beats env and file
+		"log.level":      "warn",        // env beats file
+		"log.format":     "json",        // file beats default
+		"cache.capacity": "1MiB",        // dotted key in YAML
+		"log.access":     "true",        // default
+	}
+	for k, v := range want {
+		if got := c.Settings[k]; got != v {
+			t.Errorf("%s = %q, want %q (from %s)", k, got, v, c.Source(k))
+		}
+	}
+	if s := c.Source("log.format"); !strings.HasPrefix(s, "file ") || !strings.HasSuffix(s, "line 4") {
+		t.Errorf("source of log.format = %q", s)
+	}
+	if s := c.Source("log.level"); s != "environment NAVIUS_LOG_LEVEL" {
+		t.Errorf("source of log.level = %q", s)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		src   func(t *testing.T) Sources
+		wants []string
+	}{
+		{"unknown key with line", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "listen: x\n\ndatabse:\n  url: memory://\n")}
+		}, []string{"line 4", `unknown key "databse.url"`, `did you mean "database.url"?`}},
+		{"bad value with line", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "database:\n  max_connections: lots\n")}
+		}, []string{"line 2", "database.max_connections", `"lots" is not an integer`}},
+		{"bad enum", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "log.level: loud\n")}
+		}, []string{"log.level", "not one of trace, debug, info, warn, error, fatal"}},
+		{"bad duration in env", func(t *testing.T) Sources {
+			return Sources{Environ: []string{"NAVIUS_DATABASE_TIMEOUT=soon"}}
+		}, []string{"environment NAVIUS_DATABASE_TIMEOUT", "not a duration"}},
+		{"bad flag", func(t *testing.T) Sources {
+			return Sources{Flags: []Flag{{Key: "server.max_body_bytes", Value: "huge", Name: "server-max-body-bytes"}}}
+		}, []string{"flag --server-max-body-bytes", "not a size"}},
+		{"unknown flag key", func(t *testing.T) Sources {
+			return Sources{Flags: []Flag{{Key: "nope", Value: "1", Name: "set nope"}}}
+		}, []string{`unknown key "nope"`}},
+		{"feature not compiled in", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "redis:\n  password: x\n"), NotCompiled: map[string]string{"redis": "redis"}}
+		}, []string{"line 2", "feature redis", "not compiled into this binary", "FEATURES=default,redis"}},
+		{"duplicate key", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "listen: a\nlisten: b\n")}
+		}, []string{"line 2", "repeats the one on line 1"}},
+		{"list value", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "listen: [a, b]\n")}
+		}, []string{"listen takes a single value, not a list"}},
+		{"mapping for a value", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "listen:\n  host: a\n")}
+		}, []string{"listen takes a single value, not a mapping"}},
+		{"not a mapping", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "- a\n- b\n")}
+		}, []string{"top level must be a mapping"}},
+		{"bad yaml", func(t *testing.T) Sources {
+			return Sources{File: writeFile(t, "listen: \"unterminated\n")}
+		}, []string{"navius.yaml", "line"}},
+		{"missing file", func(t *testing.T) Sources {
+			return Sources{File: filepath.Join(t.TempDir(), "nope.yaml")}
+		}, []string{"nope.yaml does not exist"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(c.src(t))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a *config.Error", err)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestEnvWarnings(t *testing.T) {
+	c, err := Load(Sources{
+		Environ:     []string{"NAVIUS_NOT_AN_OPTION=1", "NAVIUS_SPLUNK_TOKEN=abc", "NAVIUS_TESTFEATURE_TOKEN=s3cret"},
+		NotCompiled: map[string]string{"splunk": "splunk"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(c.Warnings, "\n")
+	for _, w := range []string{"NAVIUS_NOT_AN_OPTION names no config option", "NAVIUS_SPLUNK_TOKEN is ignored: feature splunk is not compiled"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("warnings %q lack %q", all, w)
+		}
+	}
+	if strings.Contains(all, "abc") || strings.Contains(all, "s3cret") {
+		t.Errorf("a warning shows a value: %q", all)
+	}
+	if c.Settings.String("testfeature.token") != "s3cret" {
+		t.Error("declared provider option not read from the environment")
+	}
+}
+
+func TestEmptyFileAndNull(t *testing.T) {
+	if _, err := Load(Sources{File: writeFile(t, "")}); err != nil {
+		t.Errorf("empty file: %v", err)
+	}
+	c, err := Load(Sources{File: writeFile(t, "health:\n  disk_path: ~\n")})
+	if err != nil || c.Settings.String("health.disk_path") != "" {
+		t.Errorf("null value: %v %q", err, c.Settings.String("health.disk_path"))
+	}
+}

@@ -1,0 +1,128 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+func ind(name string, critical bool, status providers.Status, delay time.Duration) providers.HealthIndicator {
+	return providers.HealthIndicator{Name: name, Critical: critical, Check: func(ctx context.Context) providers.HealthResult {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		return providers.HealthResult{Status: status}
+	}}
+}
+
+func TestAggregate(t *testing.T) {
+	s := New(time.Second, 0, "v1.2.3")
+	s.Add(ind("db", true, providers.StatusUp, 0), ind("disk", false, providers.StatusDown, 0))
+	r := s.Check(context.Background())
+	if r.Status != providers.StatusUp {
+		t.Fatalf("a failing non-critical indicator made the service %s", r.Status)
+	}
+	if ok, _ := r.Ready(); !ok {
+		t.Fatal("not ready with only a non-critical failure")
+	}
+	ietf := r.IETF("navius", "v1.2.3", true)
+	if ietf["status"] != "warn" || ietf["version"] != "1" {
+		t.Fatalf("IETF = %v", ietf)
+	}
+
+	s.Add(ind("redis", true, providers.StatusDown, 0))
+	r = s.Check(context.Background())
+	if r.Status != providers.StatusDown {
+		t.Fatalf("a failing critical indicator left the service %s", r.Status)
+	}
+	ok, failing := r.Ready()
+	if ok || len(failing) != 1 || failing[0] != "redis" {
+		t.Fatalf("Ready = %v, %v", ok, failing)
+	}
+	if got := r.IETF("navius", "v1", true)["status"]; got != "fail" {
+		t.Fatalf("IETF status = %v", got)
+	}
+	text := r.Text("readyz", ok)
+	if !strings.Contains(text, "[+]db ok") || !strings.Contains(text, "[-]redis failed") || !strings.HasSuffix(text, "readyz check failed\n") {
+		t.Fatalf("text = %q", text)
+	}
+	act := r.Actuator(true)
+	comps := act["components"].(map[string]any)
+	if len(comps) != 3 || act["status"] != providers.StatusDown {
+		t.Fatalf("actuator = %v", act)
+	}
+	if _, ok := r.Actuator(false)["components"]; ok {
+		t.Fatal("components shown without details")
+	}
+}
+
+func TestTimeoutAndPanic(t *testing.T) {
+	s := New(100*time.Millisecond, 0, "v1")
+	s.Add(ind("slow", true, providers.StatusUp, 10*time.Second),
+		providers.HealthIndicator{Name: "panics", Check: func(context.Context) providers.HealthResult { panic("boom") }},
+		providers.HealthIndicator{Name: "blank", Check: func(context.Context) providers.HealthResult { return providers.HealthResult{} }})
+	start := time.Now()
+	r := s.Check(context.Background())
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("check took %s despite the timeout", took)
+	}
+	if c := r.Components["slow"]; c.Status != providers.StatusDown || !strings.Contains(c.Error, "did not finish within 100ms") {
+		t.Fatalf("slow = %+v", c)
+	}
+	if c := r.Components["panics"]; c.Status != providers.StatusDown || !strings.Contains(c.Error, "boom") {
+		t.Fatalf("panics = %+v", c)
+	}
+	if c := r.Components["blank"]; c.Status != providers.StatusUnknown {
+		t.Fatalf("blank = %+v", c)
+	}
+}
+
+func TestCachedAndShared(t *testing.T) {
+	var runs atomic.Int32
+	s := New(time.Second, time.Hour, "v1")
+	s.Add(providers.HealthIndicator{Name: "count", Check: func(context.Context) providers.HealthResult {
+		runs.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return providers.HealthResult{Status: providers.StatusUp}
+	}})
+	done := make(chan struct{})
+	for range 10 {
+		go func() { s.Check(context.Background()); done <- struct{}{} }()
+	}
+	for range 10 {
+		<-done
+	}
+	s.Check(context.Background())
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("indicator ran %d times, want 1 (shared and cached)", n)
+	}
+}
+
+type pinger struct{ err error }
+
+func (p pinger) Ping(context.Context) error { return p.err }
+
+func TestStandardIndicators(t *testing.T) {
+	ctx := context.Background()
+	down := Database(pinger{errors.New("connection refused")}, "redis").Check(ctx)
+	if down.Status != providers.StatusDown || down.Error != "connection refused" || down.ObservedUnit != "ms" {
+		t.Fatalf("database down = %+v", down)
+	}
+	disk := Disk(t.TempDir(), 1).Check(ctx)
+	if disk.Status != providers.StatusUp || disk.Details["free"].(uint64) == 0 {
+		t.Fatalf("disk = %+v", disk)
+	}
+	full := Disk(t.TempDir(), 1<<62).Check(ctx)
+	if full.Status != providers.StatusDown || !strings.Contains(full.Error, "below") {
+		t.Fatalf("disk over threshold = %+v", full)
+	}
+	if r := Disk("/no/such/dir", 1).Check(ctx); r.Status != providers.StatusUnknown {
+		t.Fatalf("disk of a missing path = %+v", r)
+	}
+}

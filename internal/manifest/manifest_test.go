@@ -1,0 +1,182 @@
+package manifest
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// testManifest has a requirement chain (c -> b -> a) and a default feature.
+const testManifest = `{
+  "schema": 1,
+  "core": {"description": "core", "modules": [], "size_impact": null},
+  "features": [
+    {"name": "a", "description": "A", "category": "x", "default": true, "requires": [], "modules": ["m/a"], "provides": ["database:a"], "size_impact": null},
+    {"name": "b", "description": "B", "category": "x", "default": false, "requires": ["a"], "modules": [], "provides": [], "size_impact": null},
+    {"name": "c", "description": "C", "category": "y", "default": false, "requires": ["b"], "modules": [], "provides": ["cache:c"], "size_impact": 1234},
+    {"name": "redis", "description": "R", "category": "y", "default": false, "requires": [], "modules": [], "provides": [], "size_impact": null}
+  ]
+}`
+
+func mustParse(t *testing.T, s string) *Manifest {
+	t.Helper()
+	m, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestRealManifestParses(t *testing.T) {
+	data, err := os.ReadFile("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Defaults()) == 0 {
+		t.Fatal("no default features")
+	}
+	for _, f := range m.Features {
+		if len(f.Provides) == 0 && f.Category == "storage" {
+			t.Errorf("storage feature %s provides nothing", f.Name)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	m := mustParse(t, testManifest)
+	cases := []struct {
+		spec, want, added string
+	}{
+		{"", "a", ""},
+		{"default", "a", ""},
+		{"c", "a,b,c", "a,b"},
+		{"all", "a,b,c,redis", ""},
+		{"none", "", ""},
+		{"redis", "redis", ""},
+		{"-a", "", ""},
+		{"all,-c", "a,b,redis", ""},
+		{"default, redis", "a,redis", ""},
+		{"REDIS a", "a,redis", ""},
+		{"none,redis", "redis", ""},
+		{"c,-c", "", ""},
+	}
+	for _, c := range cases {
+		sel, err := m.Resolve(c.spec)
+		if err != nil {
+			t.Errorf("Resolve(%q): %v", c.spec, err)
+			continue
+		}
+		if got := strings.Join(sel.Features, ","); got != c.want {
+			t.Errorf("Resolve(%q) = %q, want %q", c.spec, got, c.want)
+		}
+		if got := strings.Join(sel.Added, ","); got != c.added {
+			t.Errorf("Resolve(%q) added %q, want %q", c.spec, got, c.added)
+		}
+	}
+	sel, _ := m.Resolve("c")
+	if got := sel.TagString(); got != "custom,a,b,c" {
+		t.Errorf("tags = %q", got)
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	m := mustParse(t, testManifest)
+	cases := map[string][]string{
+		"redsi":       {`unknown feature "redsi"`, `did you mean "redis"?`, "valid features: a, b, c, redis"},
+		"zzzzzz":      {`unknown feature "zzzzzz"`, "valid features"},
+		"c,-a":        {`cannot remove feature "a"`, `required by "b", "c"`},
+		"all,-b":      {`cannot remove feature "b"`, `required by "c"`},
+		"default,-zz": {`unknown feature "zz"`},
+		"-":           {`empty feature name`},
+	}
+	for spec, wants := range cases {
+		_, err := m.Resolve(spec)
+		if err == nil {
+			t.Errorf("Resolve(%q) succeeded", spec)
+			continue
+		}
+		for _, w := range wants {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Resolve(%q) error %q lacks %q", spec, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("Resolve(%q) error is not one line: %q", spec, err)
+		}
+	}
+	if s := m.suggestFor("nothinglikeit"); s != "" {
+		t.Errorf("suggestion for a far name: %q", s)
+	}
+}
+
+func (m *Manifest) suggestFor(name string) string {
+	_, err := m.Resolve(name)
+	if i := strings.Index(err.Error(), "did you mean "); i >= 0 {
+		return err.Error()[i:]
+	}
+	return ""
+}
+
+func TestParseErrors(t *testing.T) {
+	feature := func(name, requires string) string {
+		return `{"name":"` + name + `","description":"d","category":"c","default":false,"requires":[` + requires + `],"modules":[],"provides":[],"size_impact":null}`
+	}
+	doc := func(features ...string) string {
+		return `{"schema":1,"core":{"description":"c","modules":[],"size_impact":null},"features":[` + strings.Join(features, ",") + `]}`
+	}
+	cases := map[string]string{
+		doc(feature("a", `"b"`), feature("b", `"a"`)):                      "requirement cycle: a -> b -> a",
+		doc(feature("a", `"a"`)):                                           "requirement cycle: a -> a",
+		doc(feature("a", `"b"`), feature("b", `"c"`), feature("c", `"b"`)): "requirement cycle: b -> c -> b",
+		doc(feature("a", `"ghost"`)):                                       `feature "a" requires unknown feature "ghost"`,
+		doc(feature("a", ``), feature("a", ``)):                            `feature "a" is declared twice`,
+		doc(feature("Bad-Name", ``)):                                       `feature "Bad-Name": a name must match`,
+		doc(feature("all", ``)):                                            `feature "all": the name is reserved`,
+		doc(feature("custom", ``)):                                         `feature "custom": the name is reserved`,
+		`{"schema":2,"core":{},"features":[]}`:                             "schema 2 is not supported",
+		`{"schema":1,"core":{},"features":[],"extra":1}`:                   `unknown field "extra"`,
+		`{"schema":1,`:                                                     "unexpected EOF",
+		doc(`{"name":"a","description":"d","category":"c","provides":["nocolon"]}`): `provides entry "nocolon"`,
+		doc(`{"name":"a","description":"","category":"c"}`):                         `feature "a" has no description`,
+		doc(`{"name":"a","description":"d","category":""}`):                         `feature "a" has no category`,
+	}
+	for input, want := range cases {
+		_, err := Parse([]byte(input))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%.60s...) = %v, want an error containing %q", input, err, want)
+		}
+	}
+}
+
+func TestQueries(t *testing.T) {
+	m := mustParse(t, testManifest)
+	if got := m.Provider("database", "a"); got != "a" {
+		t.Errorf("Provider(database, a) = %q", got)
+	}
+	if got := m.Provider("database", "nope"); got != "" {
+		t.Errorf("Provider(database, nope) = %q", got)
+	}
+	if got := m.RequiredBy("b", []string{"a", "b", "c"}); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("RequiredBy(b) = %v", got)
+	}
+	if got := m.Categories(); !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("Categories = %v", got)
+	}
+	if got := m.FeaturesFromTags(nil); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("FeaturesFromTags(nil) = %v", got)
+	}
+	if got := m.FeaturesFromTags([]string{"custom", "c", "netgo"}); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("FeaturesFromTags(custom,c) = %v", got)
+	}
+	if got := m.FeaturesFromTags([]string{"redis"}); !slices.Equal(got, []string{"a", "redis"}) {
+		t.Errorf("FeaturesFromTags(redis) = %v", got)
+	}
+	if c := m.Feature("c"); c.SizeImpact == nil || *c.SizeImpact != 1234 {
+		t.Errorf("size impact of c = %v", c.SizeImpact)
+	}
+}

@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
+)
+
+// countingDB counts reads that reach the database.
+type countingDB struct {
+	providers.Database
+	gets atomic.Int64
+}
+
+func (c *countingDB) Get(ctx context.Context, coll, key string) ([]byte, error) {
+	c.gets.Add(1)
+	return c.Database.Get(ctx, coll, key)
+}
+
+func newStore(t *testing.T) (*Store, *countingDB) {
+	t.Helper()
+	cache, err := memory.NewCache(1<<20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := &countingDB{Database: memory.NewDatabase()}
+	s := New(db, cache, Options{Timeout: time.Second})
+	t.Cleanup(func() { _ = s.Close() })
+	return s, db
+}
+
+func TestReadThrough(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	if err := s.Set(ctx, "c", "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		v, err := s.Get(ctx, "c", "k")
+		if err != nil || string(v) != "v1" {
+			t.Fatalf("Get = %q, %v", v, err)
+		}
+	}
+	if n := db.gets.Load(); n != 1 {
+		t.Fatalf("database reads = %d, want 1 (the rest from the cache)", n)
+	}
+	if err := s.Set(ctx, "c", "k", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v2" {
+		t.Fatalf("after overwrite Get = %q, want v2", v)
+	}
+	if _, err := s.Delete(ctx, "c", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "c", "k"); !errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// slowDB holds reads until released, so a write can land while a read is in
+// flight.
+type slowDB struct {
+	providers.Database
+	hold chan struct{}
+	in   chan struct{}
+}
+
+func (d *slowDB) Get(ctx context.Context, coll, key string) ([]byte, error) {
+	v, err := d.Database.Get(ctx, coll, key)
+	select {
+	case d.in <- struct{}{}: // the test is waiting for the first read
+	default:
+	}
+	<-d.hold
+	return v, err
+}
+
+func TestNoStaleFillAfterRacingWrite(t *testing.T) {
+	ctx := context.Background()
+	cache, _ := memory.NewCache(1<<20, 0)
+	inner := memory.NewDatabase()
+	_ = inner.Set(ctx, "c", "k", []byte("old"))
+	db := &slowDB{Database: inner, hold: make(chan struct{}), in: make(chan struct{}, 1)}
+	s := New(db, cache, Options{})
+	defer s.Close()
+
+	done := make(chan []byte)
+	go func() {
+		v, _ := s.Get(ctx, "c", "k") // reads "old", then waits
+		done <- v
+	}()
+	<-db.in
+	if err := s.Set(ctx, "c", "k", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	close(db.hold) // the old read finishes after the write
+	if v := <-done; string(v) != "old" {
+		t.Fatalf("racing read = %q", v)
+	}
+	// The racing read must not have put "old" into the cache.
+	if v, ok, _ := cache.Get(ctx, cacheKey("c", "k")); ok {
+		t.Fatalf("cache holds %q after a racing write; want no entry", v)
+	}
+	if v, _ := s.Get(ctx, "c", "k"); string(v) != "new" {
+		t.Fatalf("Get after write = %q, want new", v)
+	}
+}
+
+func TestNeverStaleUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := range 2 { // readers keep filling the cache
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_, _ = s.Get(ctx, "c", fmt.Sprintf("k%d", r%2))
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		key := fmt.Sprintf("k%d", i%2)
+		want := fmt.Sprintf("v%d", i)
+		if err := s.Set(ctx, "c", key, []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Get(ctx, "c", key); err != nil || string(v) != want {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("write %d: read back %q, %v; want %q", i, v, err, want)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// failingCache fails every call, as an unreachable networked cache would.
+type failingCache struct{ providers.Cache }
+
+var errCacheDown = errors.New("cache down")
+
+func (failingCache) Get(context.Context, string) ([]byte, bool, error) { return nil, false, errCacheDown }
+func (failingCache) Set(context.Context, string, []byte, time.Duration) error {
+	return errCacheDown
+}
+func (failingCache) Delete(context.Context, string) error { return errCacheDown }
+func (failingCache) Close() error                         { return nil }
+
+func TestCacheFailures(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.NewDatabase(), failingCache{}, Options{})
+	// Reads fall through to the database.
+	if err := s.Database().Set(ctx, "c", "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Get(ctx, "c", "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get with a failing cache = %q, %v", v, err)
+	}
+	// A write that cannot invalidate says so.
+	err := s.Set(ctx, "c", "k", []byte("v2"))
+	var stale *StaleCacheError
+	if !errors.As(err, &stale) {
+		t.Fatalf("Set with a failing cache: %v, want StaleCacheError", err)
+	}
+	if v, _ := s.Database().Get(ctx, "c", "k"); string(v) != "v2" {
+		t.Fatal("the database did not get the write")
+	}
+}
+
+func TestNoCache(t *testing.T) {
+	ctx := context.Background()
+	s := New(memory.NewDatabase(), nil, Options{})
+	defer s.Close()
+	if err := s.Set(ctx, "c", "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Get(ctx, "c", "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	page, err := s.Query(ctx, "c", providers.Query{})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("Query = %v, %v", page, err)
+	}
+}
+
+func BenchmarkGetCacheHit(b *testing.B) {
+	ctx := context.Background()
+	cache, _ := memory.NewCache(1<<20, 0)
+	s := New(memory.NewDatabase(), cache, Options{Timeout: time.Second})
+	defer s.Close()
+	_ = s.Set(ctx, "c", "k", []byte("value"))
+	_, _ = s.Get(ctx, "c", "k")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, _ = s.Get(ctx, "c", "k")
+		}
+	})
+}
