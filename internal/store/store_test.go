@@ -154,7 +154,9 @@ type failingCache struct{ providers.Cache }
 
 var errCacheDown = errors.New("cache down")
 
-func (failingCache) Get(context.Context, string) ([]byte, bool, error) { return nil, false, errCacheDown }
+func (failingCache) Get(context.Context, string) ([]byte, bool, error) {
+	return nil, false, errCacheDown
+}
 func (failingCache) Set(context.Context, string, []byte, time.Duration) error {
 	return errCacheDown
 }
