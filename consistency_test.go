@@ -1,0 +1,176 @@
+package main
+
+import (
+	"go/build/constraint"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers"
+)
+
+func loadManifest(t *testing.T) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Parse(manifestJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestGateFilesMatchManifest checks that features.json and the build-tag
+// files agree: one providers_<name>.go per feature, with the constraint the
+// feature's default flag calls for, registering itself under its own name.
+func TestGateFilesMatchManifest(t *testing.T) {
+	m := loadManifest(t)
+	files, _ := filepath.Glob("providers_*.go")
+	gates := map[string]string{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		gates[strings.TrimSuffix(strings.TrimPrefix(f, "providers_"), ".go")] = f
+	}
+	for _, f := range m.Features {
+		file, ok := gates[f.Name]
+		if !ok {
+			t.Errorf("feature %s has no gate file providers_%s.go", f.Name, f.Name)
+			continue
+		}
+		delete(gates, f.Name)
+		expr := buildConstraint(t, file)
+		// The constraint must hold exactly for the tag sets that select
+		// the feature: check it against representative tag sets.
+		for _, tags := range [][]string{nil, {"custom"}, {"custom", f.Name}, {f.Name}, {"custom", "other"}} {
+			got := expr.Eval(func(tag string) bool { return slices.Contains(tags, tag) })
+			want := slices.Contains(m.FeaturesFromTags(tags), f.Name)
+			if got != want {
+				t.Errorf("%s: constraint %q with tags %v compiles the file: %v, want %v", file, expr, tags, got, want)
+			}
+		}
+		want := "//go:build " + f.Name
+		if f.Default {
+			want = "//go:build !custom || " + f.Name
+		}
+		if line := "//go:build " + expr.String(); line != want {
+			t.Errorf("%s: has %q, want %q", file, line, want)
+		}
+		src, _ := os.ReadFile(file)
+		if !strings.Contains(string(src), `buildinfo.MarkCompiled("`+f.Name+`")`) {
+			t.Errorf("%s does not call buildinfo.MarkCompiled(%q)", file, f.Name)
+		}
+		for _, p := range f.Provides {
+			_, name, _ := strings.Cut(p, ":")
+			if !strings.Contains(string(src), `"`+name+`"`) {
+				t.Errorf("%s: features.json says it provides %s, but the file never names %q", file, p, name)
+			}
+		}
+	}
+	for name, file := range gates {
+		t.Errorf("%s has no feature %q in features.json", file, name)
+	}
+}
+
+func buildConstraint(t *testing.T, file string) constraint.Expr {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ParseComments|parser.PackageClauseOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cg := range f.Comments {
+		for _, c := range cg.List {
+			if constraint.IsGoBuild(c.Text) {
+				expr, err := constraint.Parse(c.Text)
+				if err != nil {
+					t.Fatalf("%s: %v", file, err)
+				}
+				return expr
+			}
+		}
+	}
+	t.Fatalf("%s has no //go:build line", file)
+	return nil
+}
+
+// TestGateFilesImportOnlyTheirProviders keeps gate files from reaching into
+// another feature's provider package, which would compile it in.
+func TestGateFilesImportOnlyTheirProviders(t *testing.T) {
+	m := loadManifest(t)
+	for _, f := range m.Features {
+		file := "providers_" + f.Name + ".go"
+		af, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ImportsOnly)
+		if err != nil {
+			continue // reported by TestGateFilesMatchManifest
+		}
+		for _, imp := range af.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			rest, ok := strings.CutPrefix(path, "github.com/navius-dev/navius/providers/")
+			if !ok {
+				continue
+			}
+			owner := strings.SplitN(rest, "/", 2)[0]
+			if other := m.Feature(owner); other != nil && other.Name != f.Name && !slices.Contains(m.Closure([]string{f.Name}), owner) {
+				t.Errorf("%s imports %s, the package of feature %s, which %s does not require", file, path, owner, f.Name)
+			}
+		}
+	}
+}
+
+// TestDocsListEveryFeature keeps the README's features table in step with
+// features.json.
+func TestDocsListEveryFeature(t *testing.T) {
+	m := loadManifest(t)
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rows of the table under the "### Features" heading.
+	_, section, _ := strings.Cut(string(readme), "\n### Features\n")
+	section, _, _ = strings.Cut(section, "\n#")
+	var rows []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			rows = append(rows, strings.Trim(strings.SplitN(line, "|", 3)[1], " `"))
+		}
+	}
+	for _, f := range m.Features {
+		if !slices.Contains(rows, f.Name) {
+			t.Errorf("README.md's features table has no row for %s", f.Name)
+		}
+	}
+	for _, r := range rows {
+		if m.Feature(r) == nil {
+			t.Errorf("README.md's features table lists %q, which features.json does not have", r)
+		}
+	}
+}
+
+// TestCompiledFeaturesMatchTags checks the test binary itself (built with the
+// default tags by go test): the features whose init ran equal the defaults.
+func TestCompiledFeaturesMatchTags(t *testing.T) {
+	m := loadManifest(t)
+	r := cli.Features(m)
+	if !r.Consistent {
+		t.Fatal(r.Problem)
+	}
+}
+
+// TestDocsListEveryOption keeps the README's config reference complete: every
+// option declared by the core and the default features appears in it.
+func TestDocsListEveryOption(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range providers.Options() {
+		if !strings.Contains(string(readme), "`"+o.Key+"`") {
+			t.Errorf("README.md does not document option %s", o.Key)
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The two feature sets every run builds: the smallest storage build and the
+// defaults.
+var featureSets = []string{"memory", "default"}
+
+func TestServeAndFeatures(t *testing.T) {
+	for _, spec := range featureSets {
+		t.Run(spec, func(t *testing.T) {
+			t.Parallel()
+			bin, sel := binary(t, spec)
+
+			// --features --json names exactly the selection and its tags.
+			code, out, errOut := run(t, bin, nil, "--features", "--json")
+			if code != 0 {
+				t.Fatalf("--features --json exit %d: %s", code, errOut)
+			}
+			var rep struct {
+				Version   string   `json:"version"`
+				BuildTags []string `json:"build_tags"`
+				Features  []struct {
+					Name    string `json:"name"`
+					Modules []struct{ Path, Version string }
+				} `json:"features"`
+				Consistent bool `json:"consistent"`
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("--features --json: %v\n%s", err, out)
+			}
+			var names []string
+			for _, f := range rep.Features {
+				names = append(names, f.Name)
+				if m := loadManifest(t).Feature(f.Name); len(m.Modules) > 0 && len(f.Modules) == 0 {
+					t.Errorf("feature %s lists no module versions", f.Name)
+				}
+			}
+			if !slices.Equal(names, sel.Features) || !slices.Equal(rep.BuildTags, sel.Tags()) || !rep.Consistent {
+				t.Fatalf("--features = %v tags %v consistent %v; want %v tags %v", names, rep.BuildTags, rep.Consistent, sel.Features, sel.Tags())
+			}
+			if rep.Version != "v0.0.0-e2e" {
+				t.Errorf("stamped version = %q", rep.Version)
+			}
+			_, text, _ := run(t, bin, nil, "--features")
+			for _, n := range sel.Features {
+				if !strings.Contains(text, n) {
+					t.Errorf("--features text lacks %s:\n%s", n, text)
+				}
+			}
+
+			p := serve(t, bin, t.TempDir(), nil)
+			exercise(t, p)
+			status, body := p.do(t, "GET", "/info", "")
+			var info struct {
+				Features  []string          `json:"features"`
+				Providers map[string]string `json:"providers"`
+			}
+			if err := json.Unmarshal([]byte(body), &info); status != 200 || err != nil {
+				t.Fatalf("/info = %d %s", status, body)
+			}
+			wantDB := "memory"
+			if slices.Contains(sel.Features, "bolt") {
+				wantDB = "bolt"
+			}
+			if !slices.Equal(info.Features, sel.Features) || info.Providers["database"] != wantDB || info.Providers["cache"] != "memory" {
+				t.Fatalf("/info = %s", body)
+			}
+			if err := p.stop(t); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+			}
+			if !strings.Contains(p.logs.String(), `"msg":"stopped"`) {
+				t.Fatalf("no clean stop in the log:\n%s", p.logs.String())
+			}
+		})
+	}
+}
+
+func exercise(t *testing.T, p *proc) {
+	t.Helper()
+	check := func(method, path, body string, want int) string {
+		t.Helper()
+		status, got := p.do(t, method, path, body)
+		if status != want {
+			t.Fatalf("%s %s = %d %s, want %d", method, path, status, got, want)
+		}
+		return got
+	}
+	check("PUT", "/api/v1/pets/tom", `{"kind":"cat"}`, 204)
+	check("PUT", "/api/v1/pets/rex", `{"kind":"dog"}`, 204)
+	if got := check("GET", "/api/v1/pets/tom", "", 200); got != `{"kind":"cat"}` {
+		t.Fatalf("GET = %q", got)
+	}
+	check("PUT", "/api/v1/pets/tom", `{"kind":"lion"}`, 204)
+	if got := check("GET", "/api/v1/pets/tom", "", 200); got != `{"kind":"lion"}` {
+		t.Fatalf("GET after overwrite = %q", got)
+	}
+	if got := check("GET", "/api/v1/pets?filter=dog", "", 200); !strings.Contains(got, `"key":"rex"`) || strings.Contains(got, "tom") {
+		t.Fatalf("query = %s", got)
+	}
+	check("DELETE", "/api/v1/pets/rex", "", 204)
+	check("GET", "/api/v1/pets/rex", "", 404)
+	check("PUT", "/api/v1/bad%20name/k", "v", 400)
+	if got := check("GET", "/health", "", 200); !strings.Contains(got, `"status":"UP"`) || !strings.Contains(got, `"database"`) {
+		t.Fatalf("/health = %s", got)
+	}
+	check("GET", "/readyz", "", 200)
+	check("GET", "/livez", "", 200)
+}
+
+// TestExclusion checks every build's modules against features.json: the
+// modules of each unselected feature are absent (go version -m), and those of
+// each selected feature are present, so the check itself can fail.
+func TestExclusion(t *testing.T) {
+	m := loadManifest(t)
+	for _, spec := range featureSets {
+		t.Run(spec, func(t *testing.T) {
+			bin, sel := binary(t, spec)
+			out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go version -m: %v\n%s", err, out)
+			}
+			linked := map[string]bool{}
+			for _, line := range strings.Split(string(out), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 2 && (f[0] == "dep" || f[0] == "=>") {
+					linked[f[1]] = true
+				}
+			}
+			for _, f := range m.Features {
+				selected := slices.Contains(sel.Features, f.Name)
+				for _, mod := range f.Modules {
+					if linked[mod] != selected {
+						t.Errorf("feature %s (selected: %v): module %s linked: %v", f.Name, selected, mod, linked[mod])
+					}
+				}
+			}
+			accounted := map[string]bool{}
+			for _, mod := range m.Core.Modules {
+				accounted[mod] = true
+				if !linked[mod] {
+					t.Errorf("core module %s is not in the binary; features.json is out of date", mod)
+				}
+			}
+			for _, n := range sel.Features {
+				for _, mod := range m.Feature(n).Modules {
+					accounted[mod] = true
+				}
+			}
+			for mod := range linked {
+				if !accounted[mod] {
+					t.Errorf("module %s is in the binary but features.json lists it under neither the core nor a selected feature", mod)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingProviderAndUsageErrors(t *testing.T) {
+	bin, _ := binary(t, "memory")
+	cases := []struct {
+		env   []string
+		args  []string
+		code  int
+		wants []string
+	}{
+		{[]string{"NAVIUS_DATABASE_URL=bolt://./x.db"}, []string{"serve"}, 2,
+			[]string{`database: no provider for scheme "bolt" (compiled in: memory); rebuild with FEATURES=bolt`}},
+		{nil, []string{"serve", "--database-url", "mysql://db"}, 2,
+			[]string{`no provider for scheme "mysql"`, "no navius feature provides it"}},
+		{[]string{"NAVIUS_BOLT_BATCH=false"}, []string{"serve", "--set", "bolt.batch=false"}, 2,
+			[]string{`key "bolt.batch" belongs to feature bolt, which is not compiled into this binary`}},
+		{nil, []string{"serv"}, 2, []string{`unknown command "serv" (did you mean "serve"?)`}},
+		{nil, []string{"serve", "--no-such-flag"}, 2, []string{"flag provided but not defined: -no-such-flag"}},
+		{nil, []string{"serve", "--log-level", "loud"}, 2, []string{"flag --log-level: log.level", "not one of"}},
+		{nil, []string{"serve", "--set", "nonsense"}, 2, []string{"use --set key=value"}},
+		{nil, []string{"serve", "--config", "/no/such.yaml"}, 2, []string{"/no/such.yaml does not exist"}},
+		{nil, []string{"--json"}, 2, []string{"--json goes with --features"}},
+	}
+	for _, c := range cases {
+		code, _, stderr := run(t, bin, c.env, c.args...)
+		if code != c.code {
+			t.Errorf("navius %v: exit %d, want %d; stderr: %s", c.args, code, c.code, stderr)
+			continue
+		}
+		for _, w := range c.wants {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("navius %v: stderr %q lacks %q", c.args, stderr, w)
+			}
+		}
+		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 0 {
+			t.Errorf("navius %v: error is %d lines, want one: %s", c.args, lines+1, stderr)
+		}
+	}
+}
+
+// TestBoltPersistsAcrossRestart writes through the default build, stops it
+// with SIGTERM, starts it again on the same directory and reads back.
+func TestBoltPersistsAcrossRestart(t *testing.T) {
+	bin, _ := binary(t, "default")
+	dir := t.TempDir()
+	p := serve(t, bin, dir, nil)
+	for i := range 20 {
+		if status, body := p.do(t, "PUT", fmt.Sprintf("/api/v1/keep/k%d", i), fmt.Sprint(i)); status != 204 {
+			t.Fatalf("PUT = %d %s", status, body)
+		}
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	p = serve(t, bin, dir, nil)
+	for i := range 20 {
+		if status, body := p.do(t, "GET", fmt.Sprintf("/api/v1/keep/k%d", i), ""); status != 200 || body != fmt.Sprint(i) {
+			t.Fatalf("after restart k%d = %d %q", i, status, body)
+		}
+	}
+	// A second instance on the same file fails clearly instead of hanging.
+	code, _, stderr := run(t, bin, []string{"NAVIUS_DATABASE_URL=bolt://" + dir + "/data/navius.db", "NAVIUS_BOLT_LOCK_TIMEOUT=200ms", "NAVIUS_LISTEN=127.0.0.1:0"}, "serve")
+	if code != 1 || !strings.Contains(stderr, "locked by another process") {
+		t.Fatalf("second instance: exit %d, %s", code, stderr)
+	}
+}
