@@ -141,5 +141,8 @@ func Redact(rawURL string) string {
 		}
 		return rawURL
 	}
+	if _, hasPassword := u.User.Password(); !hasPassword {
+		return rawURL // nothing to hide; keep the URL exactly as written
+	}
 	return u.Redacted()
 }
