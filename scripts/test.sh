@@ -20,3 +20,20 @@ go vet ./...
 
 echo "== go test (race detector)"
 go test -race -count=1 -timeout 20m ./...
+
+# Each fuzz target runs briefly on top of its committed seed corpus
+# (testdata/fuzz); FUZZTIME=2m make test fuzzes longer.
+echo "== fuzz (${FUZZTIME:-10s} per target)"
+for target in \
+  "FuzzParse ./internal/manifest" \
+  "FuzzResolve ./internal/manifest" \
+  "FuzzConfigFile ./internal/config" \
+  "FuzzAPI ./internal/server"; do
+  set -- $target
+  go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2" >/dev/null || {
+    echo "fuzz $1 in $2 failed; rerun: go test -run '^$' -fuzz '^$1\$' $2" >&2
+    go test -run "^$1\$" "$2" >&2 || true
+    exit 1
+  }
+  echo "ok   $1"
+done

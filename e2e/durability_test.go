@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// durabilityCycles is how many kill/restart cycles TestCrashDurability runs:
+// a few in make test, more in make soak (NAVIUS_DURABILITY_CYCLES).
+func durabilityCycles() int {
+	if n, err := strconv.Atoi(os.Getenv("NAVIUS_DURABILITY_CYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+func valueFor(key string) string { return "value-of-" + key + strings.Repeat("#", len(key)%37) }
+
+// load runs concurrent writers against p until ctx ends and returns the keys
+// whose PUT was acknowledged with 204.
+func load(ctx context.Context, p *proc, writers int, prefix string) []string {
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("%s-w%d-%d", prefix, w, i)
+				req, _ := http.NewRequest("PUT", p.URL+"/api/v1/durable/"+key, strings.NewReader(valueFor(key)))
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						time.Sleep(time.Millisecond) // the server is going away
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					mu.Lock()
+					acked = append(acked, key)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return acked
+}
+
+// verify reads every acknowledged key back from p.
+func verify(t *testing.T, p *proc, keys []string) {
+	t.Helper()
+	missing := 0
+	for _, k := range keys {
+		status, body := p.do(t, "GET", "/api/v1/durable/"+k, "")
+		if status != 200 || body != valueFor(k) {
+			missing++
+			if missing <= 5 {
+				t.Errorf("acknowledged write %s: GET = %d %.60q", k, status, body)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged writes lost", missing, len(keys))
+	}
+}
+
+// TestCrashDurability kills navius (bolt) with SIGKILL at a random moment
+// under concurrent PUT load, restarts it and checks that every acknowledged
+// write is there with its value; repeated over several cycles on one file.
+func TestCrashDurability(t *testing.T) {
+	bin, _ := binary(t, "default")
+	dir := t.TempDir()
+	var all []string
+	cycles := durabilityCycles()
+	for c := range cycles {
+		p := serve(t, bin, dir, nil, "--log-access=false")
+		if len(all) > 0 {
+			verify(t, p, all) // what survived earlier kills is still there
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan []string)
+		go func() { done <- load(ctx, p, 16, fmt.Sprintf("c%d", c)) }()
+		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		cancel()
+		acked := <-done
+		if len(acked) == 0 {
+			t.Fatalf("cycle %d: no write was acknowledged before the kill", c)
+		}
+		all = append(all, acked...)
+		t.Logf("cycle %d: %d writes acknowledged before SIGKILL", c, len(acked))
+	}
+	p := serve(t, bin, dir, nil, "--log-access=false")
+	verify(t, p, all)
+	t.Logf("%d cycles, %d acknowledged writes verified", cycles, len(all))
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGracefulStopUnderLoad sends SIGTERM while writers are busy: navius
+// exits 0, requests in flight either complete or are refused, and nothing
+// acknowledged is lost.
+func TestGracefulStopUnderLoad(t *testing.T) {
+	bin, _ := binary(t, "default")
+	dir := t.TempDir()
+	p := serve(t, bin, dir, nil, "--log-access=false")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []string)
+	go func() { done <- load(ctx, p, 16, "term") }()
+	time.Sleep(300 * time.Millisecond)
+	err := p.stop(t)
+	cancel()
+	acked := <-done
+	var exitErr interface{ ExitCode() int }
+	if err != nil && (!errors.As(err, &exitErr) || exitErr.ExitCode() != 0) {
+		t.Fatalf("exit after SIGTERM under load: %v\n%s", err, p.logs.String())
+	}
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	p = serve(t, bin, dir, nil, "--log-access=false")
+	verify(t, p, acked)
+	_ = p.stop(t)
+}
