@@ -22,6 +22,7 @@ const (
 	Bytes    OptionType = "bytes"    // 1048576, 512KiB, 64MiB, 1GB
 	Enum     OptionType = "enum"     // one of Option.Enum
 	URL      OptionType = "url"      // scheme://...
+	List     OptionType = "list"     // comma separated; a YAML sequence in a file
 )
 
 // Option declares one config option. Core and every provider declare their

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
@@ -107,7 +108,13 @@ func Serve(ctx context.Context, opts Options) error {
 		}
 	}
 
+	authn, err := auth.FromSettings(s)
+	if err != nil {
+		_ = st.Close()
+		return &config.Error{Msg: err.Error()}
+	}
 	srv := server.New(server.Deps{
+		Auth:      authn,
 		Store:     st,
 		Health:    hs,
 		Log:       log,
@@ -129,7 +136,7 @@ func Serve(ctx context.Context, opts Options) error {
 		_ = st.Close()
 		return fmt.Errorf("listen on %s (%s): %w", s.String("listen"), cfg.Source("listen"), unwrapOp(err))
 	}
-	warnIfExposed(log, ln.Addr())
+	warnIfExposed(log, ln.Addr(), authn != nil)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hsrv.Serve(ln) }()
@@ -180,9 +187,9 @@ func diskPath(s providers.Settings, db providers.Database) string {
 	return p
 }
 
-func warnIfExposed(log *logrus.Logger, addr net.Addr) {
-	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
-		log.WithField("addr", addr.String()).Warn("listening beyond loopback: anyone who reaches this address can read and write data")
+func warnIfExposed(log *logrus.Logger, addr net.Addr, authOn bool) {
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !authOn {
+		log.WithField("addr", addr.String()).Warn("authentication is off and the listener is not loopback: anyone who reaches this address can read and write data; set auth.tokens or auth.token_hashes")
 	}
 }
 

@@ -163,6 +163,24 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 			if err := c.set(key, value, where, notCompiled); err != nil {
 				return err
 			}
+		case yaml.SequenceNode:
+			o, ok := providers.LookupOption(key)
+			if !ok {
+				return errorf("%s: %s", where, unknownKey(key, notCompiled))
+			}
+			if o.Type != providers.List {
+				return errorf("%s: %s takes a single value, not a list", where, key)
+			}
+			items := make([]string, 0, len(v.Content))
+			for _, item := range v.Content {
+				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
+					return errorf("file %s line %d: %s: each list item must be a single value without commas", path, item.Line, key)
+				}
+				items = append(items, item.Value)
+			}
+			if err := c.set(key, strings.Join(items, ","), where, notCompiled); err != nil {
+				return err
+			}
 		default:
 			return errorf("%s: %s takes a single value, not a list", where, key)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/health"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
@@ -36,6 +37,8 @@ type Deps struct {
 	MaxBody int64
 	// AccessLog logs one line per request at info level.
 	AccessLog bool
+	// Auth checks bearer tokens; nil means authentication is off.
+	Auth *auth.Authenticator
 }
 
 // Server serves the API. Create it with New.
@@ -56,15 +59,15 @@ func New(d Deps) *Server {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/{collection}/{key}", methods{
-		http.MethodGet:    s.getKey,
-		http.MethodPut:    s.putKey,
-		http.MethodDelete: s.deleteKey,
+		http.MethodGet:    s.Require(auth.Read, s.getKey),
+		http.MethodPut:    s.Require(auth.Write, s.putKey),
+		http.MethodDelete: s.Require(auth.Write, s.deleteKey),
 	})
-	mux.Handle("/api/v1/{collection}", methods{http.MethodGet: s.query})
-	mux.Handle("/health", methods{http.MethodGet: s.health})
-	mux.Handle("/livez", methods{http.MethodGet: s.livez})
+	mux.Handle("/api/v1/{collection}", methods{http.MethodGet: s.Require(auth.Read, s.query)})
+	mux.Handle("/health", methods{http.MethodGet: s.health}) // details only when authorized
+	mux.Handle("/livez", methods{http.MethodGet: s.livez})   // probes stay open
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
-	mux.Handle("/info", methods{http.MethodGet: s.info})
+	mux.Handle("/info", methods{http.MethodGet: s.Require(auth.Admin, s.info)})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
 	})
@@ -248,11 +251,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if rep.Status != providers.StatusUp {
 		status = http.StatusServiceUnavailable
 	}
+	details := s.Auth.Authenticated(r) // Actuator's show-components: when-authorized
 	if strings.Contains(r.Header.Get("Accept"), "application/health+json") {
-		writeJSONType(w, status, "application/health+json", rep.IETF("navius", s.Version, true))
+		writeJSONType(w, status, "application/health+json", rep.IETF("navius", s.Version, details))
 		return
 	}
-	writeJSON(w, status, rep.Actuator(true))
+	writeJSON(w, status, rep.Actuator(details))
 }
 
 func (s *Server) livez(w http.ResponseWriter, r *http.Request) {
@@ -293,6 +297,30 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Info)
+}
+
+// Require wraps h so that it runs only for requests whose bearer token
+// grants scope; others get a JSON 401 or 403 with WWW-Authenticate.
+func (s *Server) Require(scope auth.Scope, h http.HandlerFunc) http.HandlerFunc {
+	if s.Auth == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch res := s.Auth.Check(r, scope); res {
+		case auth.Allowed:
+			h(w, r)
+		case auth.Insufficient:
+			w.Header().Set("WWW-Authenticate", auth.Challenge(res, scope))
+			writeError(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf("the token lacks the %s scope", scope))
+		default:
+			w.Header().Set("WWW-Authenticate", auth.Challenge(res, scope))
+			msg := "authentication required: send Authorization: Bearer <token>"
+			if res == auth.Invalid {
+				msg = "the bearer token is not valid"
+			}
+			writeError(w, r, http.StatusUnauthorized, "unauthorized", msg)
+		}
+	}
 }
 
 // statusWriter records the status and size of a response for the access log.

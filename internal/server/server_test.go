@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/health"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
@@ -310,5 +311,66 @@ func TestHealthEndpoints(t *testing.T) {
 	f.srv.SetReady(false)
 	if resp, body = f.do(t, "GET", "/readyz?verbose", ""); resp.StatusCode != 503 || !strings.Contains(body, "readyz check failed") {
 		t.Fatalf("/readyz while not started = %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	f := newFixture(t)
+	a, err := auth.FromSettings(providers.Settings{"auth.tokens": "read:r-tok,read+write:rw-tok,admin:a-tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = New(Deps{Store: f.srv.Store, Health: f.srv.Health, Log: f.srv.Log, Info: map[string]any{"name": "navius"}, Version: "v1", MaxBody: 1024, Auth: a})
+	f.srv.SetReady(true)
+	f.Config.Handler = f.srv.Handler()
+
+	cases := []struct {
+		method, path, token string
+		status              int
+		challenge           string
+	}{
+		{"PUT", "/api/v1/c/k", "", 401, `Bearer realm="navius"`},
+		{"PUT", "/api/v1/c/k", "wrong", 401, `error="invalid_token"`},
+		{"PUT", "/api/v1/c/k", "r-tok", 403, `scope="write"`},
+		{"PUT", "/api/v1/c/k", "rw-tok", 204, ""},
+		{"GET", "/api/v1/c/k", "", 401, `Bearer realm="navius"`},
+		{"GET", "/api/v1/c/k", "r-tok", 200, ""},
+		{"GET", "/api/v1/c", "r-tok", 200, ""},
+		{"DELETE", "/api/v1/c/k", "r-tok", 403, `scope="write"`},
+		{"GET", "/info", "rw-tok", 403, `scope="admin"`},
+		{"GET", "/info", "a-tok", 200, ""},
+		{"DELETE", "/api/v1/c/k", "a-tok", 204, ""},
+		{"GET", "/livez", "", 200, ""},
+		{"GET", "/readyz", "", 200, ""},
+	}
+	for _, c := range cases {
+		var hdr []string
+		if c.token != "" {
+			hdr = []string{"Authorization", "Bearer " + c.token}
+		}
+		resp, body := f.do(t, c.method, c.path, "v", hdr...)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s with %q = %d %s, want %d", c.method, c.path, c.token, resp.StatusCode, body, c.status)
+			continue
+		}
+		if c.status >= 400 {
+			wantError(t, resp, body, c.status, map[int]string{401: "unauthorized", 403: "forbidden"}[c.status])
+			if got := resp.Header.Get("WWW-Authenticate"); !strings.Contains(got, c.challenge) {
+				t.Errorf("%s %s: WWW-Authenticate %q lacks %q", c.method, c.path, got, c.challenge)
+			}
+		}
+	}
+	// /health: status for everyone, components only with a valid token.
+	_, body := f.do(t, "GET", "/health", "")
+	if strings.Contains(body, "components") || !strings.Contains(body, `"status":"UP"`) {
+		t.Errorf("anonymous /health = %s", body)
+	}
+	_, body = f.do(t, "GET", "/health", "", "Authorization", "Bearer r-tok")
+	if !strings.Contains(body, "components") {
+		t.Errorf("authorized /health = %s", body)
+	}
+	_, body = f.do(t, "GET", "/health", "", "Accept", "application/health+json")
+	if strings.Contains(body, "checks") {
+		t.Errorf("anonymous health+json = %s", body)
 	}
 }
