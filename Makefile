@@ -8,7 +8,7 @@ GO       ?= go
 
 BUILD_TOOL := bin/.navius-build
 
-.PHONY: all build run test test-unit test-e2e vet fmt clean features tags
+.PHONY: all build run test soak vet fmt clean features tags
 
 all: build
 
@@ -33,6 +33,16 @@ features: build
 
 test:
 	@./scripts/test.sh
+
+# Reliability soak: many SIGKILL/restart cycles under write load (every
+# acknowledged write must survive), then a mixed load for SOAK_DURATION that
+# samples RSS and goroutines (they must level off; no request may fail).
+SOAK_CYCLES   ?= 20
+SOAK_DURATION ?= 5m
+soak:
+	NAVIUS_DURABILITY_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -run 'TestCrashDurability|TestGracefulStopUnderLoad' -v ./e2e/ | grep -E '^(=== RUN|---|ok|FAIL)|cycle|verified|lost'
+	@$(MAKE) -s build BIN=bin/navius-soak >/dev/null
+	$(GO) run ./bench/soak -bin bin/navius-soak -duration $(SOAK_DURATION)
 
 vet:
 	$(GO) vet ./...
