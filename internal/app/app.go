@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -19,7 +20,6 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
-	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/server"
 	"github.com/navius-dev/navius/internal/store"
@@ -71,10 +71,12 @@ func Serve(ctx context.Context, opts Options) error {
 		return err
 	}
 	s := cfg.Settings
-	log, err := logging.New(opts.Log, s.String("log.level"), s.String("log.format"))
+	logs, err := openLogging(ctx, opts, s)
 	if err != nil {
-		return &config.Error{Msg: err.Error()}
+		return err
 	}
+	defer closeLogging(logs) // after "stopped": the sinks get every line
+	log := logs.Logger()
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
@@ -101,6 +103,8 @@ func Serve(ctx context.Context, opts Options) error {
 		active["cache"] = cacheName
 		hs.Add(health.Cache(cache, cacheName))
 	}
+	active["logging"] = strings.Join(logs.Sinks(), ",")
+	hs.Add(logs.HealthIndicators()...)
 	hs.Add(health.Registry(active, buildinfo.Compiled()))
 	for _, p := range []any{db, cache} {
 		if hc, ok := p.(providers.HealthContributor); ok {

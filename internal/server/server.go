@@ -20,6 +20,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
 )
@@ -357,10 +358,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = s.idBase + strconv.FormatUint(s.idSeq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-ID", id)
-		logging := s.AccessLog && s.Log.IsLevelEnabled(logrus.InfoLevel)
+		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
+		accessLog := s.AccessLog && s.Log.IsLevelEnabled(logrus.InfoLevel)
 		sw := &statusWriter{ResponseWriter: w}
 		var start time.Time
-		if logging {
+		if accessLog {
 			start = time.Now()
 		}
 		defer func() {
@@ -368,20 +370,21 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.Log.WithFields(logrus.Fields{"request_id": id, "panic": fmt.Sprint(p)}).Error("handler panicked")
+				s.Log.WithFields(logrus.Fields{logging.CorrelationKey: id, logging.SourceKey: "http", "panic": fmt.Sprint(p)}).Error("handler panicked")
 				if sw.status == 0 {
 					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error; see the server log for request "+id)
 				}
 			}
-			if logging {
+			if accessLog {
 				s.Log.WithFields(logrus.Fields{
-					"request_id":  id,
-					"method":      r.Method,
-					"path":        r.URL.Path,
-					"status":      sw.status,
-					"bytes":       sw.bytes,
-					"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
-					"remote":      r.RemoteAddr,
+					logging.CorrelationKey: id,
+					logging.SourceKey:      "http",
+					"method":               r.Method,
+					"path":                 r.URL.Path,
+					"status":               sw.status,
+					"bytes":                sw.bytes,
+					"duration_ms":          float64(time.Since(start).Microseconds()) / 1000,
+					"remote":               r.RemoteAddr,
 				}).Info("request")
 			}
 		}()

@@ -2,6 +2,7 @@ package splunk
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 
@@ -39,9 +40,8 @@ func (s *Sink) checkHealth(ctx context.Context) providers.HealthResult {
 		return providers.HealthResult{Status: providers.StatusDown, Details: details, Error: "HEC health check failed: " + s.scrub(err.Error())}
 	}
 	defer resp.Body.Close()
-	body := make([]byte, 4096)
-	n, _ := resp.Body.Read(body)
-	_, code := parseReply(body[:n])
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	_, code := parseReply(body)
 	details["hec_code"] = code
 	r := providers.HealthResult{Details: details, ObservedValue: float64(time.Since(start).Microseconds()) / 1000, ObservedUnit: "ms"}
 	if resp.StatusCode == http.StatusOK && (code == 17 || code < 0) {
