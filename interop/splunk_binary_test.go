@@ -1,0 +1,327 @@
+package interop
+
+// The real navius binary, built with FEATURES=default,splunk, logging to the
+// in-process HEC receiver: zero loss on SIGTERM, the token kept out of every
+// output; and (opt-in) the throughput measurement.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// splunkBinary builds navius with FEATURES=default,splunk the way make build
+// does, into the test's temporary directory (the Go build cache makes
+// repeated builds cheap).
+func splunkBinary(t testing.TB) string {
+	t.Helper()
+	root, err := build.FindSource("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(filepath.Join(root, "features.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := m.Resolve("default,splunk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "navius")
+	plan, err := build.NewPlan(build.Options{Source: root, Selection: sel, Output: out, Version: "v0.0.0-interop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	if _, err := plan.Run(context.Background(), &log); err != nil {
+		t.Fatalf("%s: %v\n%s", plan.Command(), err, log.String())
+	}
+	return out
+}
+
+// naviusProc is a running navius serve.
+type naviusProc struct {
+	cmd    *exec.Cmd
+	URL    string
+	mu     sync.Mutex
+	stderr strings.Builder
+	done   chan error
+}
+
+func (p *naviusProc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func startNavius(t testing.TB, bin string, env ...string) *naviusProc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--log-format", "json")
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &naviusProc{cmd: cmd, done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.stderr.WriteString(line + "\n")
+			p.mu.Unlock()
+			var e struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "navius is serving" {
+				addr <- e.Addr
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case a := <-addr:
+		p.URL = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("navius exited before serving: %v\n%s", err, p.logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("navius did not start within 30s\n%s", p.logs())
+	}
+	return p
+}
+
+func (p *naviusProc) stop(t testing.TB) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("navius exited with %v after SIGTERM\n%s", err, p.logs())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("navius did not stop within 60s of SIGTERM\n%s", p.logs())
+	}
+}
+
+var naviusClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+
+func naviusDo(t testing.TB, method, url, id, body string) (int, string) {
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if id != "" {
+		req.Header.Set("X-Request-ID", id)
+	}
+	resp, err := naviusClient.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, url, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestSplunkBinarySIGTERMZeroLoss(t *testing.T) {
+	bin := splunkBinary(t)
+	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
+	env := []string{
+		"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken,
+		// Nothing leaves on the timer: what the batches by count leave
+		// behind must go out on SIGTERM.
+		"NAVIUS_SPLUNK_FLUSH_INTERVAL=1h", "NAVIUS_SPLUNK_BATCH_SIZE=64",
+	}
+	p := startNavius(t, bin, env...)
+
+	const n = 600
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+				method, path := "PUT", fmt.Sprintf("/api/v1/zl/k%d", i)
+				if i%2 == 1 {
+					method, path = "GET", fmt.Sprintf("/api/v1/zl/k%d", i-1)
+				}
+				if status, body := naviusDo(t, method, p.URL+path, fmt.Sprintf("zl-%d", i), "v"); status/100 != 2 && status != 404 {
+					t.Errorf("%s %s = %d %s", method, path, status, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	status, health := naviusDo(t, "GET", p.URL+"/health", "", "")
+	var h struct {
+		Status     string `json:"status"`
+		Components map[string]struct {
+			Status string `json:"status"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(health), &h); err != nil || status != 200 || h.Components["splunk"].Status != "UP" {
+		t.Fatalf("/health = %d %s", status, health)
+	}
+	_, info := naviusDo(t, "GET", p.URL+"/info", "", "")
+	if !strings.Contains(info, `"logging":"console,splunk"`) {
+		t.Errorf("/info does not name the splunk sink: %s", info)
+	}
+	p.stop(t)
+
+	recs, _ := splunkRecords(hec.Logs)
+	ids := map[string]bool{}
+	stopped := false
+	for _, r := range recs {
+		if r.Body["message"] == "request" {
+			if id, _ := r.Attrs["correlation_id"].(string); id != "" {
+				ids[id] = true
+			}
+		}
+		if r.Body["message"] == "stopped" {
+			stopped = true
+		}
+	}
+	var missing []string
+	for i := range n {
+		if id := fmt.Sprintf("zl-%d", i); !ids[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 || !stopped {
+		t.Fatalf("lost on SIGTERM: %d of %d request events (e.g. %v); \"stopped\" delivered: %v\n%s", len(missing), n, missing[:min(5, len(missing))], stopped, tail(p.logs(), 20))
+	}
+
+	// The token appears nowhere: console, /health, /info, --features,
+	// config keys and config check.
+	outputs := map[string]string{"console": p.logs(), "/health": health, "/info": info}
+	for name, args := range map[string][]string{
+		"--features": {"--features", "--json"}, "config keys": {"config", "keys", "--json"}, "config check": {"config", "check"},
+		"serve --help": {"serve", "--help"},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("navius %v: %v\n%s", args, err, out)
+		}
+		outputs[name] = string(out)
+	}
+	if !strings.Contains(outputs["config check"], "splunk.token") || !strings.Contains(outputs["config check"], "<secret>") {
+		t.Errorf("config check does not show the token as <secret>:\n%s", outputs["config check"])
+	}
+	for name, out := range outputs {
+		if strings.Contains(out, splunkToken) {
+			t.Errorf("the token appears in %s", name)
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func TestSplunkBinaryConfigErrors(t *testing.T) {
+	bin := splunkBinary(t)
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"NAVIUS_SPLUNK_ENDPOINT=http://127.0.0.1:1"}, "splunk.token is empty; set NAVIUS_SPLUNK_TOKEN"},
+		{[]string{"NAVIUS_SPLUNK_ENDPOINT=ftp://x", "NAVIUS_SPLUNK_TOKEN=" + splunkToken}, "is not an HEC URL"},
+	} {
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), c.env...)
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
+			t.Errorf("env %v: exit %v, output %q; want exit 2 and one line with %q", c.env, err, out, c.want)
+		}
+		if strings.Contains(string(out), splunkToken) {
+			t.Errorf("the token appears in the error: %s", out)
+		}
+	}
+}
+
+// TestSplunkThroughput measures request throughput with the Splunk sink off
+// and on in the same run, and events per second delivered to the receiver.
+// It only reports (no timed assertion) and runs when NAVIUS_BENCH=1:
+//
+//	cd interop && NAVIUS_BENCH=1 go test -run TestSplunkThroughput -v -count=1
+func TestSplunkThroughput(t *testing.T) {
+	if os.Getenv("NAVIUS_BENCH") != "1" {
+		t.Skip("measurement; run with NAVIUS_BENCH=1")
+	}
+	bin := splunkBinary(t)
+	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
+	off := startNavius(t, bin)
+	on := startNavius(t, bin, "NAVIUS_SPLUNK_ENDPOINT="+hec.URL, "NAVIUS_SPLUNK_TOKEN="+splunkToken)
+	for _, p := range []*naviusProc{off, on} {
+		naviusDo(t, "PUT", p.URL+"/api/v1/bench/k", "", `{"hello":"world"}`)
+	}
+	const workers, round = 32, 5 * time.Second
+	load := func(p *naviusProc) float64 {
+		var count atomic.Int64
+		stop := time.Now().Add(round)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+					if status, _ := naviusDo(t, "GET", p.URL+"/api/v1/bench/k", "", ""); status == 200 {
+						count.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return float64(count.Load()) / round.Seconds()
+	}
+	var sumOff, sumOn float64
+	for i := range 3 { // interleaved rounds, so drift hits both alike
+		rOff := load(off)
+		before := hec.Logs.LogRecordCount()
+		start := time.Now()
+		rOn := load(on)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		for hec.Logs.LogRecordCount()-before < int(rOn*round.Seconds()) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		delivered := hec.Logs.LogRecordCount() - before
+		t.Logf("round %d: splunk off %.0f req/s, on %.0f req/s (ratio %.3f); %d events delivered in %.1fs = %.0f events/s",
+			i+1, rOff, rOn, rOn/rOff, delivered, time.Since(start).Seconds(), float64(delivered)/time.Since(start).Seconds())
+		sumOff += rOff
+		sumOn += rOn
+	}
+	t.Logf("mean: splunk off %.0f req/s, on %.0f req/s, ratio on/off %.3f", sumOff/3, sumOn/3, sumOn/sumOff)
+	off.stop(t)
+	on.stop(t)
+	var health strings.Builder
+	health.WriteString(tail(on.logs(), 3))
+	if strings.Contains(health.String(), "dropping") {
+		t.Logf("the sink dropped entries during the run:\n%s", health.String())
+	}
+}
