@@ -158,7 +158,11 @@ func (s *Sink) Write(e *providers.LogEntry) {
 	n := int64(len(b))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed || n > s.cfg.BatchBytes {
+	if s.closed {
+		s.drop()
+		return
+	}
+	if n > s.cfg.BatchBytes { // could never be sent
 		s.drop()
 		return
 	}
@@ -186,7 +190,7 @@ func (s *Sink) drop() {
 		return
 	}
 	s.droppedSinceWarn.Add(-since)
-	s.cfg.Console(providers.LevelWarn, "splunk: log queue full, dropping log entries (Splunk HEC is slow or unreachable)", map[string]any{
+	s.cfg.Console(providers.LevelWarn, "splunk: dropping log entries: the log queue is full (Splunk HEC is slow or unreachable) or an entry exceeds splunk.batch_bytes", map[string]any{
 		"dropped_since_last_warning": since, "dropped_total": s.dropped.Load(),
 		"queue_size": s.cfg.QueueSize, "queue_bytes": s.cfg.QueueBytes, "endpoint": providers.Redact(s.cfg.Endpoint),
 	})
