@@ -234,6 +234,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		failedBefore := s.failed.Load()
 		dctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 		defer cancel()
 		close(s.stop)
@@ -264,6 +265,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		if lost > 0 {
 			s.failed.Add(lost)
 		}
+		lost = s.failed.Load() - failedBefore // given up while closing, or never sent
 		if st := s.Stats(); st.Failed > 0 || st.Dropped > 0 || lost > 0 {
 			s.cfg.Console(providers.LevelWarn, "splunk: log sink closed with undelivered entries", map[string]any{
 				"lost_at_shutdown": lost, "failed_total": st.Failed, "dropped_total": st.Dropped, "sent_total": st.Sent,

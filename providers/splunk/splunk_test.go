@@ -363,3 +363,20 @@ func TestHealthIndicatorDown(t *testing.T) {
 		t.Fatalf("health = %+v", r)
 	}
 }
+
+func TestCloseDeadlineCountsLoss(t *testing.T) {
+	hec := newFakeHEC(t, answer{503, busy503, ""})
+	c := &console{}
+	s := newSink(t, hec.URL, c, func(c *Config) { c.ShutdownTimeout = 200 * time.Millisecond; c.BatchSize = 4 })
+	write(s, 10)
+	err := s.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "10 log entries not delivered within splunk.shutdown_timeout") {
+		t.Fatalf("Close = %v", err)
+	}
+	if st := s.Stats(); st.Failed != 10 || st.Sent != 0 || st.Queued != 0 || st.QueuedBytes != 0 || st.Accepted != 10 {
+		t.Fatalf("stats = %+v", st)
+	}
+	if !strings.Contains(c.String(), "lost_at_shutdown:10") {
+		t.Fatalf("console:\n%s", c)
+	}
+}
