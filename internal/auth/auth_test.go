@@ -19,7 +19,6 @@ func req(token string) *http.Request {
 	return r
 }
 
-
 func TestScopes(t *testing.T) {
 	h := sha256.Sum256([]byte("hashed-admin"))
 	a, err := FromSettings(providers.Settings{
