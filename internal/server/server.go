@@ -36,6 +36,9 @@ type Deps struct {
 	MaxBody int64
 	// AccessLog logs one line per request at info level.
 	AccessLog bool
+	// Routes are extra endpoints by ServeMux pattern (e.g. Prometheus's
+	// /metrics), served beside the API.
+	Routes map[string]http.Handler
 }
 
 // Server serves the API. Create it with New.
@@ -65,6 +68,9 @@ func New(d Deps) *Server {
 	mux.Handle("/livez", methods{http.MethodGet: s.livez})
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
 	mux.Handle("/info", methods{http.MethodGet: s.info})
+	for pattern, h := range d.Routes {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
 	})

@@ -1,0 +1,5 @@
+package interop
+
+import (
+	_ "go.opentelemetry.io/collector/receiver/otlpreceiver"
+)
