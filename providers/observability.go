@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"time"
 )
@@ -182,11 +183,64 @@ const (
 	SpanStatusError
 )
 
-// Attr is a span or event attribute. Value is a string, bool, int, int64 or
-// float64; providers render other types with fmt.
+// Attr is a span or event attribute: a key with a string, integer, float or
+// boolean value. Build one with StringAttr, IntAttr, FloatAttr or BoolAttr.
+// (It holds the value unboxed, so that building one costs nothing when no
+// tracer is active.)
 type Attr struct {
-	Key   string
-	Value any
+	Key  string
+	Kind AttrKind
+	str  string
+	num  uint64 // int64, float64 bits or bool
+}
+
+// AttrKind is the type of an attribute's value.
+type AttrKind uint8
+
+const (
+	AttrString AttrKind = iota
+	AttrInt
+	AttrFloat
+	AttrBool
+)
+
+// StringAttr is an attribute with a string value.
+func StringAttr(key, v string) Attr { return Attr{Key: key, Kind: AttrString, str: v} }
+
+// IntAttr is an attribute with an integer value.
+func IntAttr(key string, v int64) Attr { return Attr{Key: key, Kind: AttrInt, num: uint64(v)} }
+
+// FloatAttr is an attribute with a float value.
+func FloatAttr(key string, v float64) Attr {
+	return Attr{Key: key, Kind: AttrFloat, num: math.Float64bits(v)}
+}
+
+// BoolAttr is an attribute with a boolean value.
+func BoolAttr(key string, v bool) Attr {
+	a := Attr{Key: key, Kind: AttrBool}
+	if v {
+		a.num = 1
+	}
+	return a
+}
+
+// Str, Int, Float and Bool return the value of an attribute of that kind.
+func (a Attr) Str() string    { return a.str }
+func (a Attr) Int() int64     { return int64(a.num) }
+func (a Attr) Float() float64 { return math.Float64frombits(a.num) }
+func (a Attr) Bool() bool     { return a.num == 1 }
+
+// Value returns the value as a string, int64, float64 or bool.
+func (a Attr) Value() any {
+	switch a.Kind {
+	case AttrInt:
+		return a.Int()
+	case AttrFloat:
+		return a.Float()
+	case AttrBool:
+		return a.Bool()
+	}
+	return a.str
 }
 
 // SpanEvent is a timestamped note within a span.

@@ -46,8 +46,8 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 				ctx = ContextWithRemote(ctx, sc)
 			}
 			ctx, span = s.Start(ctx, method, providers.SpanKindServer,
-				providers.Attr{Key: "http.request.method", Value: method},
-				providers.Attr{Key: "url.path", Value: r.URL.Path})
+				providers.StringAttr("http.request.method", method),
+				providers.StringAttr("url.path", r.URL.Path))
 			sc := span.Context()
 			w.Header().Set(providers.TraceparentHeader, sc.Traceparent())
 			if sc.TraceState != "" {
@@ -76,8 +76,8 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			m.duration.Observe(time.Since(start).Seconds(), route, method, codeStr)
 			if span != nil {
 				span.SetName(method + " " + route)
-				span.SetAttributes(providers.Attr{Key: "http.route", Value: route},
-					providers.Attr{Key: "http.response.status_code", Value: code})
+				span.SetAttributes(providers.StringAttr("http.route", route),
+					providers.IntAttr("http.response.status_code", int64(code)))
 				if code >= 500 {
 					span.SetStatus(providers.SpanStatusError, http.StatusText(code))
 				}

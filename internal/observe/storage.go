@@ -34,9 +34,9 @@ type op struct {
 func (s *Service) begin(ctx context.Context, service, operation, provider, collection string) (context.Context, op) {
 	o := op{name: operation, start: time.Now()}
 	if s.Tracing() {
-		attrs := []providers.Attr{{Key: "db.system", Value: provider}, {Key: "db.operation.name", Value: operation}}
+		attrs := []providers.Attr{providers.StringAttr("db.system", provider), providers.StringAttr("db.operation.name", operation)}
 		if collection != "" {
-			attrs = append(attrs, providers.Attr{Key: "db.collection.name", Value: collection})
+			attrs = append(attrs, providers.StringAttr("db.collection.name", collection))
 		}
 		ctx, o.span = s.StartChild(ctx, service+"."+operation, providers.SpanKindClient, attrs...)
 	}
@@ -159,7 +159,7 @@ func (c *cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		} else {
 			c.misses.Add(1, c.provider)
 		}
-		o.span.SetAttributes(providers.Attr{Key: "cache.hit", Value: ok})
+		o.span.SetAttributes(providers.BoolAttr("cache.hit", ok))
 	}
 	c.m.end(o, c.provider, err)
 	return v, ok, err

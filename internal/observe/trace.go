@@ -192,7 +192,7 @@ func (sp *Span) RecordError(err error) {
 	if sp == nil || err == nil {
 		return
 	}
-	sp.addEvent("exception", []providers.Attr{{Key: "exception.message", Value: err.Error()}})
+	sp.addEvent("exception", []providers.Attr{providers.StringAttr("exception.message", err.Error())})
 	sp.SetStatus(providers.SpanStatusError, err.Error())
 }
 

@@ -239,7 +239,7 @@ func attrs(in []providers.Attr) []*commonpb.KeyValue {
 	}
 	out := make([]*commonpb.KeyValue, len(in))
 	for i, a := range in {
-		out[i] = &commonpb.KeyValue{Key: a.Key, Value: anyValue(a.Value)}
+		out[i] = &commonpb.KeyValue{Key: a.Key, Value: anyValue(a.Value())}
 	}
 	return out
 }
