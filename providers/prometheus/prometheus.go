@@ -128,13 +128,19 @@ func (p *Provider) Instrument(m providers.Metric) (providers.Instrument, error) 
 	}
 	switch v := c.(type) {
 	case *prometheus.CounterVec:
-		return counter{v}, nil
+		if m.Kind == providers.Counter {
+			return counter{v}, nil
+		}
 	case *prometheus.GaugeVec:
-		return gauge{v}, nil
+		if m.Kind == providers.Gauge {
+			return gauge{v}, nil
+		}
 	case *prometheus.HistogramVec:
-		return histogram{v}, nil
+		if m.Kind == providers.Histogram {
+			return histogram{v}, nil
+		}
 	}
-	return nil, fmt.Errorf("metric %s is already registered with another type", name)
+	return nil, fmt.Errorf("metric %s is already registered as another type", name)
 }
 
 type counter struct{ v *prometheus.CounterVec }
