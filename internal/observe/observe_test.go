@@ -168,7 +168,7 @@ func TestRequestMetricsByRoute(t *testing.T) {
 		{"route=" + route + ",method=PUT,code=204", 1},
 		{"route=" + route + ",method=GET,code=200", 2},
 		{"route=" + route + ",method=GET,code=404", 1},
-		{"route=/,method=GET,code=404", 1},            // the catch-all pattern, not the raw path
+		{"route=/,method=GET,code=404", 1},               // the catch-all pattern, not the raw path
 		{"route=" + route + ",method=OTHER,code=405", 1}, // unknown methods don't grow cardinality
 	} {
 		if got := rec.sum("http_requests", c.labels); got != c.want {

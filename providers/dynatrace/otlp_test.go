@@ -65,7 +65,7 @@ func TestSpanExportRetriesAndPartialSuccess(t *testing.T) {
 	child := &providers.SpanData{Name: "database.get", Kind: providers.SpanKindClient, Start: now, End: now.Add(time.Microsecond),
 		Context: providers.SpanContext{TraceID: providers.TraceID{1}, SpanID: providers.SpanID{3}, Parent: providers.SpanID{2}, Sampled: true},
 		Status:  providers.SpanStatusError, StatusMessage: "boom",
-		Events:  []providers.SpanEvent{{Name: "exception", Time: now, Attrs: []providers.Attr{providers.StringAttr("exception.message", "boom")}}}}
+		Events: []providers.SpanEvent{{Name: "exception", Time: now, Attrs: []providers.Attr{providers.StringAttr("exception.message", "boom")}}}}
 	p.ExportSpan(root)
 	p.ExportSpan(child)
 	p.Flush(context.Background())

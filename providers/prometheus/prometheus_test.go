@@ -31,7 +31,7 @@ func TestNamesAndExposition(t *testing.T) {
 	}
 	insts[0].Record(2, []string{"/api/v1/{collection}/{key}", "200"})
 	insts[0].Record(-1, []string{"/api/v1/{collection}/{key}", "200"}) // a counter never goes down
-	insts[0].Record(1, []string{"too few labels"})                       // ignored, no panic
+	insts[0].Record(1, []string{"too few labels"})                     // ignored, no panic
 	insts[1].Record(0.003, []string{"/health"})
 	insts[2].Record(4096, []string{"memory"})
 
