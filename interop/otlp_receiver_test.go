@@ -1,5 +1,0 @@
-package interop
-
-import (
-	_ "go.opentelemetry.io/collector/receiver/otlpreceiver"
-)
