@@ -20,3 +20,6 @@ go vet ./...
 
 echo "== go test (race detector)"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== interop (real OTLP receiver, in its own module)"
+(cd interop && go vet ./... && go test -count=1 -timeout 20m ./...)
