@@ -32,6 +32,7 @@ type spanExporter struct {
 	p       *Provider
 	queue   chan *providers.SpanData
 	flushes chan chan struct{}
+	zw      *gzip.Writer
 }
 
 func newSpanExporter(p *Provider) *spanExporter {
@@ -127,10 +128,16 @@ func (e *spanExporter) export(ctx context.Context, spans []*providers.SpanData) 
 		p.stats.setTracesResult(fmt.Errorf("encoding spans: %w", err))
 		return
 	}
+	// Only the export loop calls export: one compressor, reused, at the
+	// fastest level (spans compress well at any level).
 	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(body)
-	_ = zw.Close()
+	if e.zw == nil {
+		e.zw, _ = gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	} else {
+		e.zw.Reset(&gz)
+	}
+	_, _ = e.zw.Write(body)
+	_ = e.zw.Close()
 	resp, payload, err := p.post(ctx, p.tracesURL, "application/x-protobuf", gz.Bytes(), http.Header{"Content-Encoding": {"gzip"}})
 	if err != nil {
 		p.stats.SpansDropped.Add(int64(len(spans)))
