@@ -29,6 +29,11 @@ func (s *Service) Start(ctx context.Context, name string, kind providers.SpanKin
 	if s == nil || len(s.tracers) == 0 {
 		return ctx, nil
 	}
+	return s.start(ctx, name, kind, attrs)
+}
+
+//go:noinline
+func (s *Service) start(ctx context.Context, name string, kind providers.SpanKind, attrs []providers.Attr) (context.Context, *Span) {
 	sp := s.newSpan(SpanContextFrom(ctx), name, kind, attrs)
 	return context.WithValue(ctx, spanKey{}, sp), sp
 }
@@ -150,6 +155,7 @@ func (sp *Span) SetAttributes(attrs ...providers.Attr) {
 	sp.setAttributes(attrs)
 }
 
+//go:noinline
 func (sp *Span) setAttributes(attrs []providers.Attr) {
 	sp.mu.Lock()
 	if !sp.ended {
@@ -202,6 +208,11 @@ func (sp *Span) End() {
 	if sp == nil {
 		return
 	}
+	sp.end()
+}
+
+//go:noinline
+func (sp *Span) end() {
 	sp.mu.Lock()
 	if sp.ended {
 		sp.mu.Unlock()
