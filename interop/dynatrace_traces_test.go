@@ -157,6 +157,18 @@ func TestDynatraceTracesReachOTLPReceiver(t *testing.T) {
 		}
 	}
 
+	// The dynatrace indicator is in /health and, not being critical, does
+	// not decide the overall status.
+	hresp, err := http.Get(p.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hbody, _ := io.ReadAll(hresp.Body)
+	hresp.Body.Close()
+	if hresp.StatusCode != 200 || !strings.Contains(string(hbody), `"dynatrace"`) || strings.Contains(string(hbody), "interop-token") {
+		t.Errorf("/health = %d %s", hresp.StatusCode, hbody)
+	}
+
 	// Shutdown pushes the metrics, in line protocol with the same token.
 	if err := p.stop(t); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
