@@ -13,6 +13,10 @@ import (
 // defaults.
 var featureSets = []string{"memory", "default"}
 
+// exclusionSets are further feature sets whose binaries TestExclusion
+// checks: each leaves out or adds a feature whose modules overlap another's.
+var exclusionSets = []string{"default,-prometheus", "memory,dynatrace", "memory,pprof", "default,dynatrace,pprof"}
+
 func TestServeAndFeatures(t *testing.T) {
 	for _, spec := range featureSets {
 		t.Run(spec, func(t *testing.T) {
@@ -120,7 +124,7 @@ func exercise(t *testing.T, p *proc) {
 // each selected feature are present, so the check itself can fail.
 func TestExclusion(t *testing.T) {
 	m := loadManifest(t)
-	for _, spec := range featureSets {
+	for _, spec := range append(slices.Clone(featureSets), exclusionSets...) {
 		t.Run(spec, func(t *testing.T) {
 			bin, sel := binary(t, spec)
 			out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
@@ -134,10 +138,18 @@ func TestExclusion(t *testing.T) {
 					linked[f[1]] = true
 				}
 			}
+			// A module that several features bring (protobuf, xxhash) must
+			// be linked when any of them is selected.
+			wanted := map[string]bool{}
+			for _, n := range sel.Features {
+				for _, mod := range m.Feature(n).Modules {
+					wanted[mod] = true
+				}
+			}
 			for _, f := range m.Features {
 				selected := slices.Contains(sel.Features, f.Name)
 				for _, mod := range f.Modules {
-					if linked[mod] != selected {
+					if linked[mod] != wanted[mod] {
 						t.Errorf("feature %s (selected: %v): module %s linked: %v", f.Name, selected, mod, linked[mod])
 					}
 				}

@@ -26,4 +26,5 @@ need() {
 ensure_tools() {
   command -v go >/dev/null 2>&1 || { echo "go is not on PATH: install Go 1.26 (https://go.dev/dl/)" >&2; exit 1; }
   need git git
+  need promtool prometheus
 }

@@ -40,6 +40,6 @@ done
 
 # interop/ is a separate test-only Go module (its own go.mod) that runs real
 # implementations of vendor protocols in-process, e.g. the OpenTelemetry
-# Collector's Splunk HEC receiver. Its dependencies stay out of navius's go.mod.
-echo "== interop module: go vet, go test"
+# Collector's Splunk HEC and OTLP receivers. Its dependencies stay out of navius's go.mod.
+echo "== interop module (real HEC and OTLP receivers): go vet, go test"
 (cd interop && go vet ./... && go test -count=1 -timeout 20m ./...)

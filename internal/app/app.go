@@ -80,6 +80,11 @@ func Serve(ctx context.Context, opts Options) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
+	ob, err := startObservability(ctx, s, log)
+	if err != nil {
+		return err
+	}
+	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
 
 	db, dbName, err := openDatabase(ctx, opts.Manifest, s)
 	if err != nil {
@@ -90,7 +95,7 @@ func Serve(ctx context.Context, opts Options) error {
 		_ = db.Close()
 		return err
 	}
-	st := store.New(db, cache, store.Options{Timeout: s.Duration("database.timeout")})
+	st := store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), store.Options{Timeout: s.Duration("database.timeout")})
 
 	started := time.Now()
 	info := buildinfo.Read()
@@ -111,6 +116,7 @@ func Serve(ctx context.Context, opts Options) error {
 			hs.Add(hc.HealthIndicators()...)
 		}
 	}
+	ob.wire(hs, active)
 
 	authn, err := auth.FromSettings(s)
 	if err != nil {
@@ -126,9 +132,10 @@ func Serve(ctx context.Context, opts Options) error {
 		Version:   info.Version,
 		MaxBody:   s.Bytes("server.max_body_bytes"),
 		AccessLog: s.Bool("log.access"),
+		Routes:    ob.routes,
 	})
 	hsrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           ob.Middleware(srv.Handler()),
 		ReadHeaderTimeout: s.Duration("server.read_header_timeout"),
 		ReadTimeout:       s.Duration("server.read_timeout"),
 		WriteTimeout:      s.Duration("server.write_timeout"),

@@ -40,6 +40,9 @@ type Deps struct {
 	AccessLog bool
 	// Auth checks bearer tokens; nil means authentication is off.
 	Auth *auth.Authenticator
+	// Routes are extra endpoints by ServeMux pattern (e.g. Prometheus's
+	// /metrics), served beside the API; they need the admin scope.
+	Routes map[string]http.Handler
 }
 
 // Server serves the API. Create it with New.
@@ -69,6 +72,9 @@ func New(d Deps) *Server {
 	mux.Handle("/livez", methods{http.MethodGet: s.livez})   // probes stay open
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
 	mux.Handle("/info", methods{http.MethodGet: s.Require(auth.Admin, s.info)})
+	for pattern, h := range d.Routes {
+		mux.Handle(pattern, s.Require(auth.Admin, h.ServeHTTP))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
 	})

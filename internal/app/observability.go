@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/internal/config"
+	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/observe"
+	"github.com/navius-dev/navius/providers"
+)
+
+// observability is the observability service as the app wires it: opened
+// right after the logger, its decorators around the database and cache, its
+// hooks in the health service and the logger, its middleware around the
+// HTTP handler, and shut down last (after in-flight requests, so their spans
+// are sent).
+type observability struct {
+	*observe.Service
+	log *logrus.Logger
+	// routes are the providers' endpoints on the public listener.
+	routes map[string]http.Handler
+}
+
+// startObservability opens every compiled-in observability provider that the
+// config switches on. A provider's rejection of its options is a config
+// error.
+func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger) (*observability, error) {
+	info := buildinfo.Read()
+	svc, err := observe.Open(ctx, providers.ObservabilityConfig{
+		ServiceName: "navius",
+		Version:     info.Version,
+		Settings:    s,
+		Log:         log,
+	})
+	if err != nil {
+		if errors.Is(err, providers.ErrInvalid) {
+			return nil, &config.Error{Msg: err.Error()}
+		}
+		return nil, err
+	}
+	o := &observability{Service: svc, log: log, routes: svc.Handlers()}
+	if err := checkRoutes(o.routes); err != nil {
+		_ = svc.Shutdown(ctx)
+		return nil, err
+	}
+	if hook := svc.LogHook(); hook != nil {
+		log.AddHook(hook)
+	}
+	svc.BuildInfo(info.Version, info.GoVersion, info.Revision, buildinfo.Compiled())
+	return o, nil
+}
+
+// reservedRoutes are the server's own endpoints, which a provider's
+// endpoint must not shadow.
+var reservedRoutes = []string{"/", "/health", "/livez", "/readyz", "/info"}
+
+// checkRoutes keeps the providers' public endpoints (Prometheus's /metrics)
+// off the server's own.
+func checkRoutes(h map[string]http.Handler) error {
+	for p := range h {
+		if slices.Contains(reservedRoutes, p) {
+			return &config.Error{Msg: fmt.Sprintf("observability endpoint %s would shadow the server's own; pick another path (e.g. prometheus.path)", p)}
+		}
+	}
+	return nil
+}
+
+// wire connects the health service (indicator status metrics, the
+// providers' own indicators) and the cache size gauges' refresh, and names
+// the active providers in /info.
+func (o *observability) wire(hs *health.Service, active map[string]string) {
+	if names := o.Names(); len(names) > 0 {
+		active["observability"] = strings.Join(names, ",")
+	}
+	hs.Add(o.HealthIndicators()...)
+	if fn := o.HealthObserver(); fn != nil {
+		hs.Observe(fn)
+		// A scrape or push reads the health status as of now (the report
+		// is reused for health.cache_ttl).
+		o.OnCollect(func(ctx context.Context) { hs.Check(ctx) })
+	}
+}
+
+// shutdown flushes the providers (spans and metrics still buffered).
+func (o *observability) shutdown(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := o.Shutdown(ctx); err != nil {
+		o.log.WithError(err).Warn("observability: flushing on shutdown")
+	}
+}

@@ -1,0 +1,141 @@
+package observe_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/observe"
+	"github.com/navius-dev/navius/internal/server"
+	"github.com/navius-dev/navius/internal/store"
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/dynatrace"
+	"github.com/navius-dev/navius/providers/memory"
+	"github.com/navius-dev/navius/providers/prometheus"
+)
+
+// discard is a provider that takes everything and keeps nothing: it
+// measures the service's own cost.
+type discard struct{}
+
+func (discard) Shutdown(context.Context) error { return nil }
+func (discard) Instrument(providers.Metric) (providers.Instrument, error) {
+	return discardInst{}, nil
+}
+func (discard) ExportSpan(*providers.SpanData) {}
+
+type discardInst struct{}
+
+func (discardInst) Record(float64, []string) {}
+
+// sink answers every push and export like a healthy Dynatrace endpoint.
+func sink(b *testing.B) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.HasSuffix(r.URL.Path, "/metrics/ingest") {
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = io.WriteString(w, `{"linesOk":1,"linesInvalid":0,"error":null}`)
+		}
+	}))
+	b.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func services(b *testing.B) map[string]*observe.Service {
+	dt, err := dynatrace.New(dynatrace.Config{Endpoint: sink(b), Metrics: true, Traces: true, PushInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = dt.Shutdown(context.Background()) })
+	return map[string]*observe.Service{
+		"none":                 observe.New(nil, nil),
+		"discard":              observe.New(nil, map[string]providers.Observer{"discard": discard{}}),
+		"prometheus":           observe.New(nil, map[string]providers.Observer{"prometheus": prometheus.New(nil)}),
+		"prometheus+dynatrace": observe.New(nil, map[string]providers.Observer{"prometheus": prometheus.New(nil), "dynatrace": dt}),
+	}
+}
+
+var order = []string{"none", "discard", "prometheus", "prometheus+dynatrace"}
+
+// BenchmarkCounter is one labelled counter increment.
+func BenchmarkCounter(b *testing.B) {
+	svcs := services(b)
+	for _, name := range order {
+		svc := svcs[name]
+		c := svc.NewCounter(providers.Metric{Name: "bench", Labels: []string{"route", "method", "code"}})
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Add(1, "/api/v1/{collection}/{key}", "GET", "200")
+			}
+		})
+	}
+}
+
+// BenchmarkHistogram is one labelled histogram observation.
+func BenchmarkHistogram(b *testing.B) {
+	svcs := services(b)
+	for _, name := range order {
+		h := svcs[name].NewHistogram(providers.Metric{Name: "bench_seconds", Labels: []string{"operation"}, Buckets: observe.StorageBuckets})
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Observe(0.0012, "get")
+			}
+		})
+	}
+}
+
+// BenchmarkSpan starts a span with an attribute and ends it.
+func BenchmarkSpan(b *testing.B) {
+	svcs := services(b)
+	ctx := context.Background()
+	for _, name := range order {
+		svc := svcs[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, sp := svc.Start(ctx, "op", providers.SpanKindInternal, providers.StringAttr("db.system", "memory"))
+				sp.End()
+			}
+		})
+	}
+}
+
+// BenchmarkRequest is a whole GET of a cached key through the real server
+// handler, the middleware and the decorated store (no network): the
+// per-request cost of each observability set-up.
+func BenchmarkRequest(b *testing.B) {
+	svcs := services(b)
+	for _, name := range order {
+		svc := svcs[name]
+		db := memory.NewDatabase()
+		c, _ := memory.NewCache(1<<20, time.Minute)
+		st := store.New(svc.Database(db, "memory"), svc.Cache(c, "memory"), store.Options{Timeout: time.Second})
+		log := logrus.New()
+		log.SetOutput(io.Discard)
+		srv := server.New(server.Deps{Store: st, Health: health.New(time.Second, time.Second, "b"), Log: log, MaxBody: 1 << 20})
+		srv.SetReady(true)
+		h := svc.Middleware(srv.Handler())
+		_ = st.Set(context.Background(), "pets", "tom", []byte(`{"kind":"cat"}`))
+		req := httptest.NewRequest("GET", "/api/v1/pets/tom", nil)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+		_ = st.Close()
+	}
+}

@@ -1,0 +1,400 @@
+package observe_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/observe"
+	"github.com/navius-dev/navius/internal/server"
+	"github.com/navius-dev/navius/internal/store"
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
+)
+
+// recorder is an observability provider that keeps what it is given: a
+// Meter and a Tracer for checking the service's fan-out.
+type recorder struct {
+	mu     sync.Mutex
+	values map[string][]value // metric name -> recorded values
+	kinds  map[string]providers.MetricKind
+	spans  []*providers.SpanData
+}
+
+type value struct {
+	v      float64
+	labels string // label=value,...
+}
+
+func newRecorder() *recorder {
+	return &recorder{values: map[string][]value{}, kinds: map[string]providers.MetricKind{}}
+}
+
+func (r *recorder) Shutdown(context.Context) error { return nil }
+
+func (r *recorder) Instrument(m providers.Metric) (providers.Instrument, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kinds[m.Name] = m.Kind
+	return instrument{r, m}, nil
+}
+
+type instrument struct {
+	r *recorder
+	m providers.Metric
+}
+
+func (in instrument) Record(v float64, lv []string) {
+	var parts []string
+	for i, l := range in.m.Labels {
+		parts = append(parts, l+"="+lv[i])
+	}
+	in.r.mu.Lock()
+	defer in.r.mu.Unlock()
+	in.r.values[in.m.Name] = append(in.r.values[in.m.Name], value{v, strings.Join(parts, ",")})
+}
+
+func (r *recorder) ExportSpan(s *providers.SpanData) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.spans = append(r.spans, s)
+}
+
+func (r *recorder) sum(name, labels string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	total := 0.0
+	for _, v := range r.values[name] {
+		if v.labels == labels {
+			total += v.v
+		}
+	}
+	return total
+}
+
+func (r *recorder) count(name, labels string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, v := range r.values[name] {
+		if v.labels == labels {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *recorder) takeSpans() []*providers.SpanData {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.spans
+	r.spans = nil
+	return s
+}
+
+// app is the real server with the service's middleware and decorators.
+func app(t *testing.T, svc *observe.Service) *httptest.Server {
+	t.Helper()
+	db := memory.NewDatabase()
+	c, err := memory.NewCache(1<<20, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(svc.Database(db, "memory"), svc.Cache(c, "memory"), store.Options{Timeout: time.Second})
+	hs := health.New(time.Second, 0, "test")
+	hs.Add(health.Database(st, "memory"))
+	if fn := svc.HealthObserver(); fn != nil {
+		hs.Observe(fn)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	srv := server.New(server.Deps{Store: st, Health: hs, Log: log, Info: map[string]any{}, MaxBody: 1 << 20})
+	srv.SetReady(true)
+	ts := httptest.NewServer(svc.Middleware(srv.Handler()))
+	t.Cleanup(func() { ts.Close(); _ = st.Close() })
+	return ts
+}
+
+func do(t *testing.T, method, url, body string, header map[string]string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// metricsOnly offers the recorder as a Meter alone.
+type metricsOnly struct{ r *recorder }
+
+func (m metricsOnly) Shutdown(ctx context.Context) error { return m.r.Shutdown(ctx) }
+func (m metricsOnly) Instrument(md providers.Metric) (providers.Instrument, error) {
+	return m.r.Instrument(md)
+}
+
+func TestRequestMetricsByRoute(t *testing.T) {
+	rec := newRecorder()
+	svc := observe.New(nil, map[string]providers.Observer{"rec": metricsOnly{rec}})
+	ts := app(t, svc)
+
+	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat", nil)
+	do(t, "GET", ts.URL+"/api/v1/pets/tom", "", nil)
+	do(t, "GET", ts.URL+"/api/v1/pets/tom", "", nil)
+	do(t, "GET", ts.URL+"/api/v1/pets/nobody", "", nil)
+	do(t, "GET", ts.URL+"/no/such/path", "", nil)
+	do(t, "BREW", ts.URL+"/api/v1/pets/tom", "", nil)
+
+	route := "/api/v1/{collection}/{key}"
+	for _, c := range []struct {
+		labels string
+		want   float64
+	}{
+		{"route=" + route + ",method=PUT,code=204", 1},
+		{"route=" + route + ",method=GET,code=200", 2},
+		{"route=" + route + ",method=GET,code=404", 1},
+		{"route=/,method=GET,code=404", 1},               // the catch-all pattern, not the raw path
+		{"route=" + route + ",method=OTHER,code=405", 1}, // unknown methods don't grow cardinality
+	} {
+		if got := rec.sum("http_requests", c.labels); got != c.want {
+			t.Errorf("http_requests{%s} = %v, want %v", c.labels, got, c.want)
+		}
+		if got := rec.count("http_request_duration", c.labels); float64(got) != c.want {
+			t.Errorf("http_request_duration{%s} has %d observations, want %v", c.labels, got, c.want)
+		}
+	}
+	if rec.kinds["http_requests"] != providers.Counter || rec.kinds["http_request_duration"] != providers.Histogram {
+		t.Errorf("kinds = %v", rec.kinds)
+	}
+	// The read-through cache: the first GET misses and fills, the second hits.
+	if h, m := rec.sum("cache_hits", "provider=memory"), rec.sum("cache_misses", "provider=memory"); h != 1 || m != 2 {
+		t.Errorf("cache hits %v misses %v, want 1 and 2", h, m)
+	}
+	if n := rec.count("database_operation_duration", "operation=set,provider=memory"); n != 1 {
+		t.Errorf("database set observed %d times, want 1", n)
+	}
+	// A missing key is not an error.
+	if n := rec.sum("database_operation_errors", "operation=get,provider=memory"); n != 0 {
+		t.Errorf("database get errors = %v, want 0", n)
+	}
+	// Without a tracer, no traceparent comes back.
+	if resp := do(t, "GET", ts.URL+"/livez", "", nil); resp.Header.Get("traceparent") != "" {
+		t.Errorf("traceparent without tracing: %q", resp.Header.Get("traceparent"))
+	}
+}
+
+func TestSpansAndTraceparent(t *testing.T) {
+	rec := newRecorder()
+	svc := observe.New(nil, map[string]providers.Observer{"rec": rec})
+	ts := app(t, svc)
+	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat", nil)
+	rec.takeSpans()
+
+	incoming := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	resp := do(t, "GET", ts.URL+"/api/v1/pets/tom", "", map[string]string{"traceparent": incoming, "tracestate": "vendor=x"})
+	back, ok := providers.ParseTraceparent(resp.Header.Get("traceparent"))
+	if !ok {
+		t.Fatalf("response traceparent %q", resp.Header.Get("traceparent"))
+	}
+	if back.TraceID.String() != "4bf92f3577b34da6a3ce929d0e0e4736" || back.SpanID.String() == "00f067aa0ba902b7" || !back.Sampled {
+		t.Fatalf("response traceparent %q does not continue %q with its own span", resp.Header.Get("traceparent"), incoming)
+	}
+	if resp.Header.Get("tracestate") != "vendor=x" {
+		t.Errorf("tracestate = %q", resp.Header.Get("tracestate"))
+	}
+	spans := rec.takeSpans()
+	var srv *providers.SpanData
+	for _, s := range spans {
+		if s.Kind == providers.SpanKindServer {
+			srv = s
+		}
+	}
+	if srv == nil {
+		t.Fatalf("no server span in %d spans", len(spans))
+	}
+	if srv.Name != "GET /api/v1/{collection}/{key}" || srv.Context.SpanID != back.SpanID || srv.Context.Parent.String() != "00f067aa0ba902b7" {
+		t.Fatalf("server span %q id %s parent %s", srv.Name, srv.Context.SpanID, srv.Context.Parent)
+	}
+	var children []string
+	for _, s := range spans {
+		if s != srv {
+			if s.Context.Parent != srv.Context.SpanID || s.Context.TraceID != srv.Context.TraceID || s.Kind != providers.SpanKindClient {
+				t.Errorf("span %s: parent %s trace %s kind %v; want children of the server span", s.Name, s.Context.Parent, s.Context.TraceID, s.Kind)
+			}
+			children = append(children, s.Name)
+		}
+	}
+	slices.Sort(children)
+	if !slices.Equal(children, []string{"cache.get", "cache.set", "database.get"}) {
+		t.Errorf("child spans = %v", children)
+	}
+	if !hasAttr(srv, "http.response.status_code", int64(200)) || !hasAttr(srv, "http.route", "/api/v1/{collection}/{key}") {
+		t.Errorf("server span attributes %v", srv.Attrs)
+	}
+
+	// No traceparent: a new trace, and the response names it.
+	resp = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", nil)
+	sc, ok := providers.ParseTraceparent(resp.Header.Get("traceparent"))
+	spans = rec.takeSpans()
+	if !ok || len(spans) == 0 || spans[len(spans)-1].Context.TraceID != sc.TraceID || spans[len(spans)-1].Context.Parent.IsValid() {
+		t.Fatalf("new trace: header %q, spans %d", resp.Header.Get("traceparent"), len(spans))
+	}
+
+	// An unsampled caller: the trace goes on unsampled and nothing is exported.
+	resp = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"})
+	if sc, _ := providers.ParseTraceparent(resp.Header.Get("traceparent")); sc.Sampled || sc.TraceID.String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("unsampled: response traceparent %q", resp.Header.Get("traceparent"))
+	}
+	if spans := rec.takeSpans(); len(spans) != 0 {
+		t.Errorf("unsampled request exported %d spans", len(spans))
+	}
+
+	// A server error marks the span.
+	resp = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", map[string]string{"traceparent": "garbage"})
+	if _, ok := providers.ParseTraceparent(resp.Header.Get("traceparent")); !ok {
+		t.Errorf("a malformed traceparent should start a new trace; got %q", resp.Header.Get("traceparent"))
+	}
+}
+
+func hasAttr(s *providers.SpanData, key string, v any) bool {
+	for _, a := range s.Attrs {
+		if a.Key == key && a.Value() == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestInjectForDownstream(t *testing.T) {
+	rec := newRecorder()
+	svc := observe.New(nil, map[string]providers.Observer{"rec": rec})
+	ctx, sp := svc.Start(context.Background(), "work", providers.SpanKindInternal)
+	h := http.Header{}
+	observe.Inject(ctx, h)
+	sc, ok := providers.ParseTraceparent(h.Get("traceparent"))
+	if !ok || sc.SpanID != sp.Context().SpanID || sc.TraceID != sp.Context().TraceID {
+		t.Fatalf("Inject wrote %q for span %s", h.Get("traceparent"), sp.Context().SpanID)
+	}
+	sp.AddEvent("checkpoint", providers.IntAttr("n", 1))
+	sp.SetStatus(providers.SpanStatusOK, "")
+	sp.End()
+	sp.End() // twice is harmless
+	sp.SetName("late")
+	spans := rec.takeSpans()
+	if len(spans) != 1 || spans[0].Name != "work" || len(spans[0].Events) != 1 || spans[0].Status != providers.SpanStatusOK {
+		t.Fatalf("spans = %+v", spans)
+	}
+	// Outside any span, Inject writes nothing; StartChild starts nothing.
+	h = http.Header{}
+	observe.Inject(context.Background(), h)
+	if len(h) != 0 {
+		t.Errorf("Inject without a span wrote %v", h)
+	}
+	if _, sp := svc.StartChild(context.Background(), "orphan", providers.SpanKindClient); sp != nil {
+		t.Error("StartChild without a parent started a span")
+	}
+}
+
+type failingDB struct{ providers.Database }
+
+func (failingDB) Get(context.Context, string, string) ([]byte, error) {
+	return nil, providers.Unavailable("database", errors.New("connection refused"))
+}
+
+func TestDatabaseErrorsAndHealth(t *testing.T) {
+	rec := newRecorder()
+	svc := observe.New(nil, map[string]providers.Observer{"rec": rec})
+	db := svc.Database(failingDB{memory.NewDatabase()}, "flaky")
+	ctx, sp := svc.Start(context.Background(), "req", providers.SpanKindServer)
+	if _, err := db.Get(ctx, "c", "k"); err == nil {
+		t.Fatal("no error")
+	}
+	sp.End()
+	if n := rec.sum("database_operation_errors", "operation=get,provider=flaky"); n != 1 {
+		t.Errorf("errors = %v, want 1", n)
+	}
+	var dbSpan *providers.SpanData
+	for _, s := range rec.takeSpans() {
+		if s.Name == "database.get" {
+			dbSpan = s
+		}
+	}
+	if dbSpan == nil || dbSpan.Status != providers.SpanStatusError || len(dbSpan.Events) != 1 || dbSpan.Events[0].Name != "exception" {
+		t.Fatalf("database span = %+v", dbSpan)
+	}
+
+	hs := health.New(time.Second, 0, "test")
+	hs.Add(providers.HealthIndicator{Name: "broken", Check: func(context.Context) providers.HealthResult {
+		return providers.HealthResult{Status: providers.StatusDown}
+	}})
+	hs.Observe(svc.HealthObserver())
+	hs.Check(context.Background())
+	for st, want := range map[string]float64{"UP": 0, "DOWN": 1, "UNKNOWN": 0} {
+		if got := rec.sum("health_status", "indicator=broken,status="+st); got != want {
+			t.Errorf("health_status{broken,%s} = %v, want %v", st, got, want)
+		}
+	}
+
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	log.AddHook(svc.LogHook())
+	log.Warn("a")
+	log.Warn("b")
+	log.Debug("below the level: not counted")
+	if got := rec.sum("log_messages", "level=warning"); got != 2 {
+		t.Errorf("log_messages{warning} = %v", got)
+	}
+	if got := rec.count("log_messages", "level=debug"); got != 0 {
+		t.Errorf("debug messages counted: %v", got)
+	}
+}
+
+// TestNothingActiveCostsNothing: with no provider, the service installs
+// nothing and instrument calls allocate nothing.
+func TestNothingActiveCostsNothing(t *testing.T) {
+	for name, svc := range map[string]*observe.Service{"nil": nil, "empty": observe.New(nil, nil)} {
+		mux := http.NewServeMux()
+		if h := svc.Middleware(mux); h != http.Handler(mux) {
+			t.Errorf("%s: Middleware wrapped the handler", name)
+		}
+		db := memory.NewDatabase()
+		if d := svc.Database(db, "memory"); d != providers.Database(db) {
+			t.Errorf("%s: Database wrapped the provider", name)
+		}
+		if c := svc.Cache(nil, ""); c != nil {
+			t.Errorf("%s: Cache(nil) = %v", name, c)
+		}
+		if svc.LogHook() != nil || svc.HealthObserver() != nil {
+			t.Errorf("%s: hooks installed", name)
+		}
+		c := svc.NewCounter(providers.Metric{Name: "x", Labels: []string{"a", "b"}})
+		hist := svc.NewHistogram(providers.Metric{Name: "y", Labels: []string{"a"}})
+		ctx := context.Background()
+		route := strings.Repeat("r", 3)
+		allocs := testing.AllocsPerRun(1000, func() {
+			c.Add(1, route, "GET")
+			hist.Observe(0.5, route)
+			_, sp := svc.Start(ctx, "op", providers.SpanKindServer, providers.StringAttr("k", route))
+			sp.SetAttributes(providers.StringAttr("k", route))
+			sp.End()
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per call with no provider", name, allocs)
+		}
+	}
+}

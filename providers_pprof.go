@@ -1,0 +1,15 @@
+//go:build pprof
+
+package main
+
+import (
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/pprof"
+)
+
+func init() {
+	providers.RegisterObserver("pprof", pprof.Open)
+	providers.DeclareOptions("pprof", pprof.Options...)
+	buildinfo.MarkCompiled("pprof")
+}
