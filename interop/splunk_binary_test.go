@@ -5,7 +5,6 @@ package interop
 // output; and (opt-in) the throughput measurement.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,122 +12,18 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/navius-dev/navius/internal/build"
-	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/splunk"
 )
 
-// splunkBinary builds navius with FEATURES=default,splunk the way make build
-// does, into the test's temporary directory (the Go build cache makes
-// repeated builds cheap).
-func splunkBinary(t testing.TB) string {
-	t.Helper()
-	root, err := build.FindSource("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.Load(filepath.Join(root, "features.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sel, err := m.Resolve("default,splunk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "navius")
-	plan, err := build.NewPlan(build.Options{Source: root, Selection: sel, Output: out, Version: "v0.0.0-interop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log strings.Builder
-	if _, err := plan.Run(context.Background(), &log); err != nil {
-		t.Fatalf("%s: %v\n%s", plan.Command(), err, log.String())
-	}
-	return out
-}
-
-// naviusProc is a running navius serve.
-type naviusProc struct {
-	cmd    *exec.Cmd
-	URL    string
-	mu     sync.Mutex
-	stderr strings.Builder
-	done   chan error
-}
-
-func (p *naviusProc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-func startNavius(t testing.TB, bin string, env ...string) *naviusProc {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--log-format", "json")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), env...)
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &naviusProc{cmd: cmd, done: make(chan error, 1)}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.stderr.WriteString(line + "\n")
-			p.mu.Unlock()
-			var e struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "navius is serving" {
-				addr <- e.Addr
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a
-	case err := <-p.done:
-		t.Fatalf("navius exited before serving: %v\n%s", err, p.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("navius did not start within 30s\n%s", p.logs())
-	}
-	return p
-}
-
-func (p *naviusProc) stop(t testing.TB) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("navius exited with %v after SIGTERM\n%s", err, p.logs())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("navius did not stop within 60s of SIGTERM\n%s", p.logs())
-	}
-}
+// splunkBinary builds navius with FEATURES=default,splunk.
+func splunkBinary(t testing.TB) string { return buildNavius(t, "default,splunk") }
 
 var naviusClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 

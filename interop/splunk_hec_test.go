@@ -57,23 +57,12 @@ type splunkHost struct {
 
 func (h splunkHost) GetExtensions() map[component.ID]component.Component { return h.ext }
 
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // startSplunkHEC starts the receiver; it stops when the test ends.
 func startSplunkHEC(t testing.TB, o splunkHECOptions) *splunkHEC {
 	t.Helper()
 	ctx := context.Background()
 	if o.Addr == "" {
-		o.Addr = freeLoopbackAddr(t)
+		o.Addr = freeAddr(t)
 	}
 	if o.Logs == nil {
 		o.Logs = new(consumertest.LogsSink)

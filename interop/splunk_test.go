@@ -222,7 +222,7 @@ func TestSplunkHealthIndicator(t *testing.T) {
 
 func TestSplunkHECDownBoundedExactResumes(t *testing.T) {
 	logs := new(consumertest.LogsSink)
-	addr := freeLoopbackAddr(t)
+	addr := freeAddr(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken, Addr: addr, Logs: logs})
 	con := &splunkConsole{}
 	const queueSize, queueBytes = 200, 1 << 20

@@ -24,19 +24,22 @@ go test -race -count=1 -timeout 20m ./...
 # Each fuzz target runs briefly on top of its committed seed corpus
 # (testdata/fuzz); FUZZTIME=2m make test fuzzes longer.
 echo "== fuzz (${FUZZTIME:-10s} per target)"
+fuzzlog=$(mktemp)
 for target in \
   "FuzzParse ./internal/manifest" \
   "FuzzResolve ./internal/manifest" \
   "FuzzConfigFile ./internal/config" \
   "FuzzAPI ./internal/server"; do
   set -- $target
-  go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2" >/dev/null || {
-    echo "fuzz $1 in $2 failed; rerun: go test -run '^$' -fuzz '^$1\$' $2" >&2
-    go test -run "^$1\$" "$2" >&2 || true
+  if ! go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2" >"$fuzzlog" 2>&1; then
+    tail -n 30 "$fuzzlog" >&2
+    echo "fuzz $1 in $2 failed (a failing input is saved under $2/testdata/fuzz/$1); rerun: go test -run '^$1\$' $2" >&2
+    rm -f "$fuzzlog"
     exit 1
-  }
+  fi
   echo "ok   $1"
 done
+rm -f "$fuzzlog"
 
 # interop/ is a separate test-only Go module (its own go.mod) that runs real
 # implementations of vendor protocols in-process, e.g. the OpenTelemetry

@@ -85,6 +85,7 @@ func Serve(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
+	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
 
 	db, dbName, err := openDatabase(ctx, opts.Manifest, s)
 	if err != nil {

@@ -52,9 +52,6 @@ func startObservability(ctx context.Context, s providers.Settings, log *logrus.L
 		_ = svc.Shutdown(ctx)
 		return nil, err
 	}
-	if hook := svc.LogHook(); hook != nil {
-		log.AddHook(hook)
-	}
 	svc.BuildInfo(info.Version, info.GoVersion, info.Revision, buildinfo.Compiled())
 	return o, nil
 }

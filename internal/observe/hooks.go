@@ -1,7 +1,8 @@
 package observe
 
 import (
-	"github.com/sirupsen/logrus"
+	"context"
+	"sync"
 
 	"github.com/navius-dev/navius/internal/health"
 	"github.com/navius-dev/navius/providers"
@@ -33,22 +34,25 @@ func (s *Service) HealthObserver() func(name string, c health.Component) {
 	}
 }
 
-// LogHook returns a logrus hook that counts log messages by level
-// (navius_log_messages_total{level}); nil when no metrics provider is
-// active. It sees only messages at or above the logger's level.
-func (s *Service) LogHook() logrus.Hook {
+// ExportLogCounts publishes the logging service's per-level counts (read
+// by read at each scrape or push) as navius_log_messages_total{level}, so
+// the metric and the logging service's stats are one count. It does nothing
+// when no metrics provider is active.
+func (s *Service) ExportLogCounts(read func() map[string]uint64) {
 	if !s.Metrics() {
-		return nil
+		return
 	}
 	c := s.NewCounter(providers.Metric{Name: "log_messages", Labels: []string{"level"}, Help: "Log messages written, by level."})
-	return &logHook{c: c}
-}
-
-type logHook struct{ c *Counter }
-
-func (h *logHook) Levels() []logrus.Level { return logrus.AllLevels }
-
-func (h *logHook) Fire(e *logrus.Entry) error {
-	h.c.Add(1, e.Level.String())
-	return nil
+	var mu sync.Mutex
+	published := map[string]uint64{}
+	s.OnCollect(func(context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		for level, n := range read() {
+			if n > published[level] {
+				c.Add(float64(n-published[level]), level)
+				published[level] = n
+			}
+		}
+	})
 }

@@ -122,6 +122,13 @@ func (s *Service) OnCollect(fn func(context.Context)) {
 	s.collectors = append(s.collectors, fn)
 }
 
+// Collect runs the collectors now, as a scrape or push does.
+func (s *Service) Collect(ctx context.Context) {
+	if s != nil {
+		s.collect(ctx)
+	}
+}
+
 // collect runs the collectors; concurrent callers (a scrape during a push)
 // take turns.
 func (s *Service) collect(ctx context.Context) {

@@ -364,7 +364,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = s.idBase + strconv.FormatUint(s.idSeq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-ID", id)
+		outer := r
 		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
+		// The mux records the matched pattern on the request it serves, our
+		// copy; hand it back so that outer middleware (metrics by route) sees it.
+		defer func() { outer.Pattern = r.Pattern }()
 		accessLog := s.AccessLog && s.Log.IsLevelEnabled(logrus.InfoLevel)
 		sw := &statusWriter{ResponseWriter: w}
 		var start time.Time
