@@ -20,6 +20,7 @@ func main() {
 	bin := flag.String("bin", "bin/navius", "navius binary")
 	runs := flag.Int("runs", 20, "number of starts")
 	flag.Parse()
+	extraArgs = flag.Args() // passed to serve, e.g. -- --database-url memory://
 	if abs, err := filepath.Abs(*bin); err == nil { // runs happen in temp dirs
 		*bin = abs
 	}
@@ -36,6 +37,8 @@ func main() {
 	fmt.Printf("exec to /readyz 200 over %d runs: min %s  median %s  p90 %s  max %s\n", len(times),
 		ms(times[0]), ms(times[len(times)/2]), ms(times[len(times)*9/10]), ms(times[len(times)-1]))
 }
+
+var extraArgs []string
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
@@ -55,7 +58,7 @@ func once(bin string) (time.Duration, error) {
 	}
 	defer os.RemoveAll(dir)
 	addr := freePort()
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--log-level", "warn"}, extraArgs...)...)
 	cmd.Dir = dir
 	client := &http.Client{Timeout: 100 * time.Millisecond}
 	start := time.Now()
