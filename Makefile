@@ -8,7 +8,7 @@ GO       ?= go
 
 BUILD_TOOL := bin/.navius-build
 
-.PHONY: all build run test soak vet fmt clean features tags
+.PHONY: all build run test soak sizes size-check bench vet fmt clean features tags
 
 all: build
 
@@ -33,6 +33,16 @@ features: build
 
 test:
 	@./scripts/test.sh
+
+# Measure every feature's size impact into features.json and docs/SIZES.md,
+# and refresh the size budgets' baselines.
+sizes:
+	$(GO) run ./scripts/sizes
+
+# Fail when a budgeted build (size-budget.json) is over its cap, naming the
+# feature and the module that grew.
+size-check:
+	$(GO) run ./scripts/sizes -check
 
 # Reliability soak: many SIGKILL/restart cycles under write load (every
 # acknowledged write must survive), then a mixed load for SOAK_DURATION that

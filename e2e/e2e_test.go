@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/navius-dev/navius/internal/manifest"
 )
 
 // The two feature sets every run builds: the smallest storage build and the
@@ -127,49 +129,131 @@ func TestExclusion(t *testing.T) {
 	for _, spec := range append(slices.Clone(featureSets), exclusionSets...) {
 		t.Run(spec, func(t *testing.T) {
 			bin, sel := binary(t, spec)
-			out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+			checkModules(t, m, bin, sel)
+		})
+	}
+}
+
+// linkedModules lists the modules go version -m reports for bin.
+func linkedModules(t *testing.T, bin string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	linked := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && (f[0] == "dep" || f[0] == "=>") {
+			linked[f[1]] = true
+		}
+	}
+	return linked
+}
+
+// checkModules holds bin's modules to features.json for its selection.
+func checkModules(t *testing.T, m *manifest.Manifest, bin string, sel manifest.Selection) {
+	t.Helper()
+	linked := linkedModules(t, bin)
+	// A module that several features bring (protobuf, xxhash) must be
+	// linked when any of them is selected.
+	wanted := map[string]bool{}
+	for _, n := range sel.Features {
+		for _, mod := range m.Feature(n).Modules {
+			wanted[mod] = true
+		}
+	}
+	for _, f := range m.Features {
+		selected := slices.Contains(sel.Features, f.Name)
+		for _, mod := range f.Modules {
+			if linked[mod] != wanted[mod] {
+				t.Errorf("feature %s (selected: %v): module %s linked: %v", f.Name, selected, mod, linked[mod])
+			}
+		}
+	}
+	accounted := map[string]bool{}
+	for _, mod := range m.Core.Modules {
+		accounted[mod] = true
+		if !linked[mod] {
+			t.Errorf("core module %s is not in the binary; features.json is out of date", mod)
+		}
+	}
+	for mod := range wanted {
+		accounted[mod] = true
+	}
+	for mod := range linked {
+		if !accounted[mod] {
+			t.Errorf("module %s is in the binary but features.json lists it under neither the core nor a selected feature", mod)
+		}
+	}
+}
+
+// TestEveryFeatureExcluded is the proof of exclusion, driven by
+// features.json so that a new feature is covered without touching the test:
+// for each feature F, a build of every feature except F (and those that
+// require F) links none of F's modules (go version -m), compiles none of its
+// packages (go list -deps with the same tags), and reports exactly its
+// stamped features from inside (--features --json).
+func TestEveryFeatureExcluded(t *testing.T) {
+	m := loadManifest(t)
+	for _, f := range m.Features {
+		t.Run("without-"+f.Name, func(t *testing.T) {
+			var keep []string
+			for _, n := range m.Names() {
+				if n != f.Name && !slices.Contains(m.Closure([]string{n}), f.Name) {
+					keep = append(keep, n)
+				}
+			}
+			bin, sel := binary(t, "none,"+strings.Join(keep, ","))
+			checkModules(t, m, bin, sel)
+
+			// F's own packages: its provider package, and every package of
+			// a module that only F (among the selection) brings.
+			own := []string{"github.com/navius-dev/navius/providers/" + f.Name + "/"}
+			for _, mod := range f.Modules {
+				shared := slices.ContainsFunc(sel.Features, func(n string) bool { return slices.Contains(m.Feature(n).Modules, mod) })
+				if !shared {
+					own = append(own, mod+"/")
+				}
+			}
+			cmd := exec.Command("go", "list", "-deps", "-tags", sel.TagString(), ".")
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
 			if err != nil {
-				t.Fatalf("go version -m: %v\n%s", err, out)
+				t.Fatalf("go list -deps: %v\n%s", err, out)
 			}
-			linked := map[string]bool{}
-			for _, line := range strings.Split(string(out), "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 2 && (f[0] == "dep" || f[0] == "=>") {
-					linked[f[1]] = true
-				}
+			pkgs := strings.Fields(string(out))
+			if len(pkgs) < 50 {
+				t.Fatalf("go list -deps listed only %d packages", len(pkgs))
 			}
-			// A module that several features bring (protobuf, xxhash) must
-			// be linked when any of them is selected.
-			wanted := map[string]bool{}
-			for _, n := range sel.Features {
-				for _, mod := range m.Feature(n).Modules {
-					wanted[mod] = true
-				}
-			}
-			for _, f := range m.Features {
-				selected := slices.Contains(sel.Features, f.Name)
-				for _, mod := range f.Modules {
-					if linked[mod] != wanted[mod] {
-						t.Errorf("feature %s (selected: %v): module %s linked: %v", f.Name, selected, mod, linked[mod])
+			for _, p := range pkgs {
+				for _, prefix := range own {
+					if strings.HasPrefix(p+"/", prefix) {
+						t.Errorf("package %s of feature %s is compiled into a build without it (tags %s)", p, f.Name, sel.TagString())
 					}
 				}
 			}
-			accounted := map[string]bool{}
-			for _, mod := range m.Core.Modules {
-				accounted[mod] = true
-				if !linked[mod] {
-					t.Errorf("core module %s is not in the binary; features.json is out of date", mod)
-				}
+
+			code, stdout, stderr := run(t, bin, nil, "--features", "--json")
+			if code != 0 {
+				t.Fatalf("--features --json: exit %d %s", code, stderr)
 			}
-			for _, n := range sel.Features {
-				for _, mod := range m.Feature(n).Modules {
-					accounted[mod] = true
-				}
+			var rep struct {
+				BuildTags []string `json:"build_tags"`
+				Features  []struct {
+					Name string `json:"name"`
+				} `json:"features"`
+				Consistent bool `json:"consistent"`
 			}
-			for mod := range linked {
-				if !accounted[mod] {
-					t.Errorf("module %s is in the binary but features.json lists it under neither the core nor a selected feature", mod)
-				}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, cf := range rep.Features {
+				names = append(names, cf.Name)
+			}
+			if !rep.Consistent || !slices.Equal(names, sel.Features) || !slices.Equal(rep.BuildTags, sel.Tags()) {
+				t.Fatalf("binary reports %v (tags %v, consistent %v); built with %v", names, rep.BuildTags, rep.Consistent, sel.Features)
 			}
 		})
 	}

@@ -21,6 +21,9 @@ go vet ./...
 echo "== go test (race detector)"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== size budgets"
+go run ./scripts/sizes -check 2>/dev/null
+
 # Each fuzz target runs briefly on top of its committed seed corpus
 # (testdata/fuzz); FUZZTIME=2m make test fuzzes longer.
 echo "== fuzz (${FUZZTIME:-10s} per target)"
