@@ -20,7 +20,7 @@ func main() {
 	bin := flag.String("bin", "bin/navius", "navius binary")
 	runs := flag.Int("runs", 20, "number of starts")
 	flag.Parse()
-	extraArgs = flag.Args() // passed to serve, e.g. -- --database-url memory://
+	extraArgs = flag.Args()                         // passed to serve, e.g. -- --database-url memory://
 	if abs, err := filepath.Abs(*bin); err == nil { // runs happen in temp dirs
 		*bin = abs
 	}
