@@ -15,7 +15,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 np=$(port); fp=$(port)
 (cd "$work" && exec "$OLDPWD/bin/navius-bench" serve --listen 127.0.0.1:$np --log-access=false --log-level warn) &
-bin/floor -listen 127.0.0.1:$fp &
+bin/floor serve --listen 127.0.0.1:$fp &
 for p in $np $fp; do
   for _ in $(seq 100); do curl -sf 127.0.0.1:$p/readyz >/dev/null && break; sleep 0.05; done
 done

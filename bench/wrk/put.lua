@@ -4,5 +4,5 @@ local counter = 0
 local body = string.rep("v", 256)
 request = function()
   counter = counter + 1
-  return wrk.format("PUT", "/api/v1/bench/" .. tostring(math.random(1, 1e9)) .. "-" .. counter, nil, body)
+  return wrk.format("PUT", "/api/v1/put/" .. tostring(math.random(1, 1e9)) .. "-" .. counter, nil, body)
 end
