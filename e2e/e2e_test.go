@@ -17,7 +17,7 @@ var featureSets = []string{"memory", "default"}
 
 // exclusionSets are further feature sets whose binaries TestExclusion
 // checks: each leaves out or adds a feature whose modules overlap another's.
-var exclusionSets = []string{"default,-prometheus", "memory,dynatrace", "memory,pprof", "default,dynatrace,pprof"}
+var exclusionSets = []string{"default,-prometheus", "memory,dynatrace", "memory,pprof", "default,dynatrace,pprof", "default,redis", "memory,redis"}
 
 func TestServeAndFeatures(t *testing.T) {
 	for _, spec := range featureSets {

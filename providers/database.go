@@ -129,3 +129,19 @@ func DecodeKeyCursor(cursor string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// ChangeFeed is implemented by database providers that several navius
+// instances share (Redis): it tells an instance about writes made through
+// the others, so that its local cache drops their entries.
+type ChangeFeed interface {
+	// Changes registers fn, called with the collection and key of every
+	// write or delete made through another instance. An empty collection
+	// means changes may have been missed (the feed was down): everything
+	// cached is suspect.
+	Changes(fn func(collection, key string))
+	// Live reports whether changes are being delivered right now.
+	Live() bool
+	// FallbackTTL bounds how long a local cache may keep an entry while
+	// the feed is not live.
+	FallbackTTL() time.Duration
+}

@@ -96,7 +96,11 @@ func Serve(ctx context.Context, opts Options) error {
 		_ = db.Close()
 		return err
 	}
-	st := store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), store.Options{Timeout: s.Duration("database.timeout")})
+	storeOpts := store.Options{Timeout: s.Duration("database.timeout")}
+	if feed, ok := db.(providers.ChangeFeed); ok { // a database other instances share
+		storeOpts.Changes = feed
+	}
+	st := store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), storeOpts)
 
 	started := time.Now()
 	info := buildinfo.Read()

@@ -72,12 +72,25 @@ type Report struct {
 	Time  time.Time
 }
 
-// Check returns a report no older than the cache TTL; concurrent callers
-// share one run.
+// downTTL bounds the reuse of a report with a failing indicator, so that
+// recovery shows as soon as the cause is gone.
+const downTTL = 250 * time.Millisecond
+
+func (s *Service) reuseFor(r *Report) time.Duration {
+	for _, c := range r.Components {
+		if c.Status != providers.StatusUp {
+			return min(s.cacheTTL, downTTL)
+		}
+	}
+	return s.cacheTTL
+}
+
+// Check returns a report no older than the cache TTL (shorter while an
+// indicator fails); concurrent callers share one run.
 func (s *Service) Check(ctx context.Context) *Report {
 	for {
 		s.mu.Lock()
-		if s.last != nil && time.Since(s.last.Time) < s.cacheTTL {
+		if s.last != nil && time.Since(s.last.Time) < s.reuseFor(s.last) {
 			r := s.last
 			s.mu.Unlock()
 			return r

@@ -5,7 +5,10 @@
 // Consistency: a write or delete goes to the database first and then
 // invalidates the cache entry, and a cache fill after a read is skipped when
 // a write to the same key stripe happened while the read was in flight. So
-// after a successful write, this instance never serves the old value.
+// after a successful write, this instance never serves the old value. When
+// the database is shared by several instances and offers a change feed,
+// other instances' writes invalidate entries the same way, and while the
+// feed is down entries are cached only for its short fallback TTL.
 package store
 
 import (
@@ -28,6 +31,7 @@ type Store struct {
 	cache    providers.Cache // nil: no cache
 	timeout  time.Duration
 	cacheTTL time.Duration
+	changes  providers.ChangeFeed // nil: this instance is the only writer
 	seed     maphash.Seed
 	stripe   [stripes]struct {
 		sync.Mutex
@@ -42,11 +46,41 @@ type Options struct {
 	Timeout time.Duration
 	// CacheTTL is passed to the cache on fill; 0 uses the cache's default.
 	CacheTTL time.Duration
+	// Changes, when set, reports writes made by other instances sharing the
+	// database (the raw provider's providers.ChangeFeed).
+	Changes providers.ChangeFeed
 }
 
 // New wraps db with cache (which may be nil).
 func New(db providers.Database, cache providers.Cache, opts Options) *Store {
-	return &Store{db: db, cache: cache, timeout: opts.Timeout, cacheTTL: opts.CacheTTL, seed: maphash.MakeSeed()}
+	s := &Store{db: db, cache: cache, timeout: opts.Timeout, cacheTTL: opts.CacheTTL, seed: maphash.MakeSeed()}
+	if cache != nil && opts.Changes != nil {
+		s.changes = opts.Changes
+		opts.Changes.Changes(s.remoteChange)
+	}
+	return s
+}
+
+// remoteChange drops what another instance changed; an empty collection
+// means changes were missed, so everything goes.
+func (s *Store) remoteChange(coll, key string) {
+	ctx := context.Background()
+	if coll == "" {
+		_ = s.cache.Clear(ctx)
+		return
+	}
+	_ = s.invalidate(ctx, coll, key)
+}
+
+// fillTTL is the TTL of a cache fill: short while other instances' writes
+// may go unnoticed.
+func (s *Store) fillTTL() time.Duration {
+	if s.changes != nil && !s.changes.Live() {
+		if f := s.changes.FallbackTTL(); s.cacheTTL == 0 || f < s.cacheTTL {
+			return f
+		}
+	}
+	return s.cacheTTL
 }
 
 // Database returns the wrapped provider.
@@ -91,7 +125,7 @@ func (s *Store) Get(ctx context.Context, coll, key string) ([]byte, error) {
 	}
 	st.Lock()
 	if st.version == version { // no write raced this read
-		_ = s.cache.Set(ctx, ck, v, s.cacheTTL)
+		_ = s.cache.Set(ctx, ck, v, s.fillTTL())
 	}
 	st.Unlock()
 	return v, nil

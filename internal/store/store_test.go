@@ -214,3 +214,62 @@ func BenchmarkGetCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// feed is a change feed driven by the test, as another instance's writes
+// would drive Redis's.
+type feed struct {
+	fn   func(coll, key string)
+	live bool
+}
+
+func (f *feed) Changes(fn func(coll, key string)) { f.fn = fn }
+func (f *feed) Live() bool                        { return f.live }
+func (f *feed) FallbackTTL() time.Duration        { return 200 * time.Millisecond }
+
+func TestRemoteChanges(t *testing.T) {
+	ctx := context.Background()
+	cache, _ := memory.NewCache(1<<20, 0)
+	db := memory.NewDatabase()
+	f := &feed{live: true}
+	s := New(db, cache, Options{Changes: f})
+	defer s.Close()
+	_ = s.Set(ctx, "c", "k", []byte("v1"))
+	_ = s.Set(ctx, "c", "other", []byte("o1"))
+	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v1" {
+		t.Fatal(string(v))
+	}
+	_, _ = s.Get(ctx, "c", "other")
+	// Another instance writes straight to the shared database and announces it.
+	_ = db.Set(ctx, "c", "k", []byte("v2"))
+	_ = db.Set(ctx, "c", "other", []byte("o2"))
+	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v1" {
+		t.Fatalf("before the announcement: %q (the test needs a cached entry)", v)
+	}
+	f.fn("c", "k")
+	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v2" {
+		t.Fatalf("after the announcement: %q, want v2", v)
+	}
+	if v, _ := s.Get(ctx, "c", "other"); string(v) != "o1" {
+		t.Fatalf("an unannounced key was dropped too: %q", v)
+	}
+	// Missed changes: everything goes.
+	f.fn("", "")
+	if v, _ := s.Get(ctx, "c", "other"); string(v) != "o2" {
+		t.Fatalf("after a gap: %q, want o2", v)
+	}
+	// While the feed is down, fills expire after the fallback TTL.
+	f.live = false
+	_ = s.Set(ctx, "c", "t", []byte("t1"))
+	_, _ = s.Get(ctx, "c", "t")
+	_ = db.Set(ctx, "c", "t", []byte("t2")) // unannounced
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, _ := s.Get(ctx, "c", "t"); string(v) == "t2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("with the feed down, a stale entry outlived the fallback TTL")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -122,6 +122,7 @@ func TestCache(t *testing.T, open OpenCache) {
 		}
 	})
 
+	// A provider that enforces a capacity reports it in Stats and keeps to it.
 	run("CapacityBound", providers.CacheConfig{Capacity: 64 << 10}, func(t *testing.T, c providers.Cache) {
 		val := make([]byte, 1024)
 		for i := range 1000 { // ~1 MB into a 64 KiB cache
@@ -132,6 +133,14 @@ func TestCache(t *testing.T, open OpenCache) {
 		st, err := c.Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if st.Capacity == 0 {
+			// The backend bounds memory itself (Redis's maxmemory);
+			// navius sets no capacity of its own.
+			return
+		}
+		if st.Capacity != 64<<10 {
+			t.Fatalf("capacity = %d, want the configured %d", st.Capacity, 64<<10)
 		}
 		if st.Bytes > 64<<10 {
 			t.Fatalf("cache holds %d bytes, over its 64 KiB capacity", st.Bytes)

@@ -1,0 +1,205 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/navius-dev/navius/internal/redistest"
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
+	"github.com/navius-dev/navius/providers/redis"
+)
+
+func settings(kv ...string) providers.Settings {
+	s := providers.Settings{}
+	for _, o := range redis.Options {
+		s[o.Key] = o.Default
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		s[kv[i]] = kv[i+1]
+	}
+	return s
+}
+
+// Each subtest gets its own key prefix on one server, which also shows that
+// prefixes keep instances of navius apart.
+var prefixes int
+
+func TestDatabaseConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	providertest.TestDatabase(t, func(t *testing.T) providers.Database {
+		prefixes++
+		db, err := redis.OpenDatabase(context.Background(), providers.DatabaseConfig{
+			URL: srv.URL(0), MaxConnections: 8, Timeout: 2 * time.Second,
+			Settings: settings("redis.key_prefix", fmt.Sprintf("t%d", prefixes)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+}
+
+func TestCacheConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	providertest.TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
+		prefixes++
+		cfg.URL = srv.URL(1)
+		cfg.Settings = settings("redis.key_prefix", fmt.Sprintf("c%d", prefixes))
+		c, err := redis.OpenCache(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	})
+}
+
+func TestClearLeavesOtherKeys(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	raw.Set(ctx, "someone-else", "keep", 0)
+	raw.HSet(ctx, "navius:db:things", "k", "keep")
+	c, err := redis.OpenCache(ctx, providers.CacheConfig{URL: srv.URL(0), Settings: settings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 2500 { // more than one SCAN batch
+		if err := c.Set(ctx, fmt.Sprint(i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := c.Stats(ctx); st.Entries != 2500 {
+		t.Fatalf("entries = %d, want 2500", st.Entries)
+	}
+	if err := c.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := raw.DBSize(ctx).Result(); n != 2 {
+		t.Fatalf("after Clear the database holds %d keys, want the 2 that are not navius's cache", n)
+	}
+}
+
+func TestURLAndCredentials(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t, "--requirepass", "s3cret-pass")
+	open := func(url string, s providers.Settings) error {
+		db, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: url, Settings: s})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.Ping(ctx)
+	}
+	if err := open("redis://:s3cret-pass@"+srv.Addr+"/3", settings()); err != nil {
+		t.Fatalf("password in the URL: %v", err)
+	}
+	if err := open("redis://"+srv.Addr+"/3", settings("redis.password", "s3cret-pass")); err != nil {
+		t.Fatalf("password from the config: %v", err)
+	}
+	err := open("redis://:wrong-pass@"+srv.Addr+"/0", settings())
+	if !errors.Is(err, providers.ErrUnavailable) || strings.Contains(err.Error(), "wrong-pass") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	for _, bad := range []string{"redis://", "redis:///0", "http://x", "redis://h:1/notanumber"} {
+		_, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: bad, Settings: settings()})
+		if !errors.Is(err, providers.ErrInvalid) {
+			t.Errorf("URL %q: %v, want ErrInvalid", bad, err)
+		}
+	}
+	_, err = redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: "redis://u:pa55word@h:1/x", Settings: settings()})
+	if err == nil || strings.Contains(err.Error(), "pa55word") {
+		t.Fatalf("bad URL error shows the password: %v", err)
+	}
+	// The db number from the config wins over the URL's.
+	db, _ := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: "redis://:s3cret-pass@" + srv.Addr + "/3", Settings: settings("redis.db", "5")})
+	defer db.Close()
+	_ = db.Set(ctx, "c", "k", []byte("v"))
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr, Password: "s3cret-pass", DB: 5})
+	defer raw.Close()
+	if v, _ := raw.HGet(ctx, "navius:db:c", "k").Result(); v != "v" {
+		t.Fatalf("write did not land in db 5: %q", v)
+	}
+}
+
+// TestChangeFeed: two databases on one Redis (two instances); a write
+// through one reaches the other's subscribers, not its own; when Redis goes
+// away the feed is not live, and when it returns subscribers are told to
+// drop everything.
+func TestChangeFeed(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	open := func() providers.Database {
+		db, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: srv.URL(0), Settings: settings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	var mu sync.Mutex
+	var got []string
+	b.(providers.ChangeFeed).Changes(func(coll, key string) {
+		mu.Lock()
+		got = append(got, coll+"/"+key)
+		mu.Unlock()
+	})
+	own := make(chan string, 10)
+	a.(providers.ChangeFeed).Changes(func(coll, key string) {
+		if coll != "" {
+			own <- coll + "/" + key
+		}
+	})
+	waitFor(t, "b live", func() bool { return b.(providers.ChangeFeed).Live() })
+	waitFor(t, "a live", func() bool { return a.(providers.ChangeFeed).Live() })
+	_ = a.Set(ctx, "pets", "tom", []byte("cat"))
+	_, _ = a.Delete(ctx, "pets", "tom")
+	seen := func(want string) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, g := range got {
+				if g == want {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	waitFor(t, "b sees the write", seen("pets/tom"))
+	select {
+	case m := <-own:
+		t.Fatalf("a was told of its own write %s", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	srv.Stop()
+	waitFor(t, "feed down", func() bool { return !b.(providers.ChangeFeed).Live() })
+	mu.Lock()
+	got = nil
+	mu.Unlock()
+	srv.Restart()
+	waitFor(t, "feed back", func() bool { return b.(providers.ChangeFeed).Live() })
+	waitFor(t, "drop-everything after the gap", seen("/"))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
