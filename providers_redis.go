@@ -12,5 +12,6 @@ func init() {
 	providers.RegisterDatabase("redis", []string{"redis", "rediss"}, redis.OpenDatabase)
 	providers.RegisterCache("redis", []string{"redis", "rediss"}, redis.OpenCache)
 	providers.DeclareOptions("redis", redis.Options...)
+	redis.SilenceClientLog()
 	buildinfo.MarkCompiled("redis")
 }

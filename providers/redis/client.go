@@ -146,3 +146,13 @@ func mapErr(service string, err error) error {
 	}
 	return providers.Unavailable(service, err)
 }
+
+type quietLog struct{}
+
+func (quietLog) Printf(context.Context, string, ...any) {}
+
+// SilenceClientLog stops go-redis from printing on the standard logger (its
+// pool reports dial failures there). The same failures reach navius as
+// returned errors, which its own log and health report carry; the gate file
+// calls this once.
+func SilenceClientLog() { goredis.SetLogger(quietLog{}) }
