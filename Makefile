@@ -8,7 +8,7 @@ GO       ?= go
 
 BUILD_TOOL := bin/.navius-build
 
-.PHONY: all build run test soak sizes size-check bench vet fmt clean features tags
+.PHONY: all build run test package docs soak sizes size-check bench vet fmt clean features tags
 
 all: build
 
@@ -24,6 +24,18 @@ build: $(BUILD_TOOL)
 # Print the go build tags FEATURES resolves to.
 tags: $(BUILD_TOOL)
 	@$(BUILD_TOOL) -features "$(FEATURES)" -tags-only
+
+# The builder's release archive and documentation for FEATURES. A default
+# build (which carries the builder) does the work.
+TOOL := bin/.navius-tool
+$(TOOL): FORCE
+	@$(GO) build -o $(TOOL) .
+
+package: $(TOOL)
+	@$(TOOL) package --features "$(FEATURES)" --output dist
+
+docs: $(TOOL)
+	@$(TOOL) docs --features "$(FEATURES)" --output dist/docs
 
 run: build
 	$(BIN) serve

@@ -182,3 +182,15 @@ func (p Plan) Platform() string {
 	}
 	return goos + "/" + goarch
 }
+
+// HostPlatform is this machine's GOOS/GOARCH.
+func HostPlatform() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// CommandFor is the make command that reproduces a selection.
+func CommandFor(sel manifest.Selection) string {
+	spec := strings.Join(sel.Features, ",")
+	if spec == "" {
+		spec = "none"
+	}
+	return "make build FEATURES=" + spec
+}

@@ -43,11 +43,11 @@ func Usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Spri
 
 var (
 	extraMu sync.Mutex
-	extra   []func(*Env) *ucli.Command
+	extra   []func(*Env) []*ucli.Command
 )
 
-// Register adds a command; features call it from their gate file's init.
-func Register(cmd func(*Env) *ucli.Command) {
+// Register adds commands; features call it from their gate file's init.
+func Register(cmd func(*Env) []*ucli.Command) {
 	extraMu.Lock()
 	defer extraMu.Unlock()
 	extra = append(extra, cmd)
@@ -129,8 +129,8 @@ func NewApp(env *Env) *ucli.App {
 		},
 	}
 	extraMu.Lock()
-	for _, cmd := range extra {
-		a.Commands = append(a.Commands, cmd(env))
+	for _, cmds := range extra {
+		a.Commands = append(a.Commands, cmds(env)...)
 	}
 	extraMu.Unlock()
 	sort.Slice(a.Commands, func(i, j int) bool { return a.Commands[i].Name < a.Commands[j].Name })

@@ -110,3 +110,26 @@ func TestFeaturesReport(t *testing.T) {
 		t.Fatalf("report lacks build facts: %+v", r)
 	}
 }
+
+// TestSampleConfigLoads: the sample config of a binary loads back without
+// error and hides secrets.
+func TestSampleConfigLoads(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "config", "sample")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	if !strings.Contains(out, "# token: <secret: set NAVIUS_CLITEST_TOKEN>") {
+		t.Fatalf("sample lacks the secret placeholder:\n%s", out)
+	}
+	path := t.TempDir() + "/sample.yaml"
+	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, nil, "config", "check", "--config", path)
+	if code != 0 {
+		t.Fatalf("the sample does not load: %s", errOut)
+	}
+	if !strings.Contains(out, "file "+path) {
+		t.Fatalf("config check does not show the file as a source:\n%s", out)
+	}
+}

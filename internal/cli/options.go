@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -58,6 +60,14 @@ func configCommand(env *Env) *ucli.Command {
 				},
 			},
 			{
+				Name:  "sample",
+				Usage: "print a commented YAML config with every option of this binary at its default",
+				Action: func(c *ucli.Context) error {
+					_, err := io.WriteString(env.Stdout, SampleConfig(OptionRows()))
+					return err
+				},
+			},
+			{
 				Name:  "check",
 				Usage: "load the configuration as serve would and print the resolved values (secrets hidden)",
 				Flags: append([]ucli.Flag{
@@ -101,36 +111,94 @@ func Display(o providers.Option, v string) string {
 	return v
 }
 
-func printOptions(env *Env, asJSON bool) error {
+// OptionRow is one option as navius config keys --json prints it; the
+// builder reads these rows from a built binary to document its options.
+type OptionRow struct {
+	Key         string   `json:"key"`
+	Type        string   `json:"type"`
+	Default     string   `json:"default"`
+	Enum        []string `json:"enum,omitempty"`
+	Env         string   `json:"env"`
+	Flag        string   `json:"flag"`
+	Secret      bool     `json:"secret,omitempty"`
+	Feature     string   `json:"feature"`
+	Description string   `json:"description"`
+}
+
+// OptionRows describes this binary's declared options.
+func OptionRows() []OptionRow {
 	opts := providers.Options()
+	rows := make([]OptionRow, len(opts))
+	for i, o := range opts {
+		rows[i] = OptionRow{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description}
+	}
+	return rows
+}
+
+func printOptions(env *Env, asJSON bool) error {
+	rows := OptionRows()
 	if asJSON {
-		type row struct {
-			Key         string   `json:"key"`
-			Type        string   `json:"type"`
-			Default     string   `json:"default"`
-			Enum        []string `json:"enum,omitempty"`
-			Env         string   `json:"env"`
-			Flag        string   `json:"flag"`
-			Secret      bool     `json:"secret,omitempty"`
-			Feature     string   `json:"feature"`
-			Description string   `json:"description"`
-		}
-		rows := make([]row, len(opts))
-		for i, o := range opts {
-			rows[i] = row{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description}
-		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tTYPE\tDEFAULT\tENVIRONMENT\tFEATURE")
-	for _, o := range opts {
-		def := o.DefaultValue()
+	for _, o := range rows {
+		def := o.Default
 		if def == "" {
 			def = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Key, o.Type, def, o.EnvName(), o.Feature)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Key, o.Type, def, o.Env, o.Feature)
 	}
 	return tw.Flush()
+}
+
+// SampleConfig renders a commented YAML config holding every option of rows
+// at its default, grouped by section. Secrets never get a value: their line
+// is commented out and points at the environment variable.
+func SampleConfig(rows []OptionRow) string {
+	var b strings.Builder
+	b.WriteString("# navius configuration: every option of this build at its default.\n")
+	b.WriteString("# Environment variables (NAVIUS_*) and flags override this file.\n")
+	section := "\x00"
+	for _, o := range rows {
+		sec, name, nested := strings.Cut(o.Key, ".")
+		if !nested {
+			sec, name = "", o.Key
+		}
+		indent := ""
+		if sec != "" {
+			indent = "  "
+		}
+		if sec != section {
+			section = sec
+			b.WriteString("\n")
+			if sec != "" {
+				fmt.Fprintf(&b, "%s:\n", sec)
+			}
+		}
+		desc := o.Description
+		if len(o.Enum) > 0 {
+			desc += " One of: " + strings.Join(o.Enum, ", ") + "."
+		}
+		fmt.Fprintf(&b, "%s# %s (%s, %s)\n", indent, desc, o.Type, o.Env)
+		switch {
+		case o.Secret:
+			fmt.Fprintf(&b, "%s# %s: <secret: set %s>\n", indent, name, o.Env)
+		case o.Default == "":
+			fmt.Fprintf(&b, "%s# %s:\n", indent, name)
+		default:
+			fmt.Fprintf(&b, "%s%s: %s\n", indent, name, yamlScalar(o.Default))
+		}
+	}
+	return b.String()
+}
+
+// yamlScalar quotes a value when YAML would read it as something else.
+func yamlScalar(v string) string {
+	if strings.ContainsAny(v, ":#{}[],&*!|>'\"%@`") || strings.TrimSpace(v) != v {
+		return strconv.Quote(v)
+	}
+	return v
 }

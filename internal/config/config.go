@@ -158,6 +158,9 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 		case yaml.ScalarNode:
 			value := v.Value
 			if v.Tag == "!!null" {
+				if _, isOption := providers.LookupOption(key); !isOption && isSection(key) {
+					continue // "auth:" with every entry commented out
+				}
 				value = ""
 			}
 			if err := c.set(key, value, where, notCompiled); err != nil {
@@ -186,6 +189,16 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 		}
 	}
 	return nil
+}
+
+// isSection reports whether some declared option lies under key.
+func isSection(key string) bool {
+	for _, o := range providers.Options() {
+		if strings.HasPrefix(o.Key, key+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // loadEnv applies NAVIUS_* variables that name a declared option and warns

@@ -34,6 +34,8 @@ type Manifest struct {
 type Core struct {
 	Description string   `json:"description"`
 	Modules     []string `json:"modules"`
+	// Endpoints are the HTTP endpoints every build serves.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// SizeImpact is the stripped size in bytes of a build with no feature at
 	// all; nil until measured.
 	SizeImpact *int64 `json:"size_impact"`
@@ -50,9 +52,23 @@ type Feature struct {
 	Modules []string `json:"modules"`
 	// Provides lists "service:provider" pairs, e.g. "database:memory".
 	Provides []string `json:"provides"`
+	// Endpoints are the HTTP endpoints the feature adds.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// SizeImpact is the measured growth in bytes of a stripped build when this
 	// feature is added to its requirements; nil until measured.
 	SizeImpact *int64 `json:"size_impact"`
+}
+
+// Endpoint is an HTTP endpoint, for the generated API reference.
+type Endpoint struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Listener is "api" (the default) or "admin" (a separate listener).
+	Listener string `json:"listener,omitempty"`
+	// Scope is the bearer-token scope it needs when authentication is on;
+	// empty when it is always open.
+	Scope       string `json:"scope,omitempty"`
+	Description string `json:"description"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -1,0 +1,243 @@
+package builder
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/suggest"
+)
+
+func buildCommand(env *cli.Env) *ucli.Command {
+	return &ucli.Command{
+		Name:      "build",
+		Usage:     "build a navius binary with chosen features",
+		ArgsUsage: "[-- extra go build flags]",
+		Description: "Choose the features with --features, --profile, --interactive or --like (the features of\n" +
+			"another navius binary); with none, the defaults. The build is static, -trimpath and\n" +
+			"stripped, with the version stamped — the same build make build runs.",
+		Flags: append(selectionFlags(),
+			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
+			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH` (from its --features --json)"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`"},
+			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
+			sourceFlag,
+		),
+		Action: func(c *ucli.Context) error { return runBuild(c, env) },
+	}
+}
+
+func runBuild(c *ucli.Context, env *cli.Env) error {
+	ctx := c.Context
+	t, err := openTree(c)
+	if err != nil {
+		return err
+	}
+	modes := 0
+	for _, f := range []string{"features", "profile", "interactive", "like"} {
+		if c.IsSet(f) {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return cli.Usagef("choose the features one way: --features, --profile, --interactive or --like")
+	}
+	goos, goarch, err := target(c)
+	if err != nil {
+		return err
+	}
+	sel, how, ok, err := t.resolve(c)
+	switch {
+	case err != nil:
+		return err
+	case c.Bool("interactive"):
+		if sel, err = interactive(env.Stdin, env.Stdout, t.manifest); err != nil {
+			return err
+		}
+		how = "interactive selection"
+	case c.IsSet("like"):
+		if sel, err = t.like(ctx, c.String("like")); err != nil {
+			return err
+		}
+		how = "the features of " + c.String("like")
+	case !ok:
+		sel, _ = t.manifest.Resolve("default")
+		how = "the defaults"
+	}
+	if err := requireGo(); err != nil {
+		return err
+	}
+	_, err = t.build(ctx, env.Stdout, env.Stderr, sel, how, c.String("output"), goos, goarch, c.Args().Slice())
+	return err
+}
+
+// like reads the feature list of another navius binary.
+func (t *tree) like(ctx context.Context, path string) (manifest.Selection, error) {
+	if st, err := os.Stat(path); err != nil || st.IsDir() {
+		return manifest.Selection{}, cli.Usagef("--like %s: no such binary", path)
+	}
+	f, err := factsOf(ctx, path)
+	if err != nil {
+		return manifest.Selection{}, cli.Usagef("--like %s: not a navius binary that reports its features (%v)", path, oneLine(err))
+	}
+	sel, err := t.manifest.Resolve("none," + strings.Join(f.Report.Names(), ","))
+	if err != nil {
+		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, err)
+	}
+	return sel, nil
+}
+
+// build runs a build with progress on w and returns the binary's path.
+func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selection, how, outDir, goos, goarch string, extra []string) (string, error) {
+	out, err := filepath.Abs(filepath.Join(outDir, binaryName(goos)))
+	if err != nil {
+		return "", err
+	}
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra})
+	if err != nil {
+		return "", err
+	}
+	names := strings.Join(sel.Features, ", ")
+	if names == "" {
+		names = "none (the core alone)"
+	}
+	fmt.Fprintf(w, "features: %s (from %s)\n", names, how)
+	if len(sel.Added) > 0 {
+		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
+	}
+	fmt.Fprintf(w, "command:  %s\n", plan.Command())
+	fmt.Fprintf(w, "[1/3] compiling navius %s for %s in %s\n", plan.Version, plan.Platform(), t.dir)
+	size, err := plan.Run(ctx, goOut)
+	if err != nil {
+		return "", err
+	}
+	if isHost(goos, goarch) {
+		fmt.Fprintln(w, "[2/3] checking that the binary reports the selected features")
+		f, err := factsOf(ctx, out)
+		if err != nil {
+			return "", err
+		}
+		if got := f.Report.Names(); !slices.Equal(got, sel.Features) || !f.Report.Consistent {
+			return "", fmt.Errorf("the built binary reports features %v, not the selected %v", got, sel.Features)
+		}
+	} else {
+		fmt.Fprintf(w, "[2/3] not running the %s binary on this %s machine\n", plan.Platform(), build.HostPlatform())
+	}
+	rel := out
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, out); err == nil && !strings.HasPrefix(r, "..") {
+			rel = r
+		}
+	}
+	fmt.Fprintf(w, "[3/3] done: %s, %s\n", rel, build.HumanSize(size))
+	return out, nil
+}
+
+// interactive walks the categories and lets the user toggle features by
+// name, starting from the defaults; it refuses unknown names and
+// deselections that a selected feature requires. Lines come from in, so
+// answers can be piped; "done" (or the end of input) finishes, "quit"
+// cancels.
+func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Selection, error) {
+	selected := map[string]bool{}
+	for _, n := range m.Defaults() {
+		selected[n] = true
+	}
+	fmt.Fprint(out, "Choose features: type a feature's name to select or deselect it (+name / -name to be explicit),\n"+
+		"\"list\" to show the selection, \"done\" to build, \"quit\" to cancel.\n\n")
+	fmt.Fprint(out, catalogLines(m, selected))
+	sc := bufio.NewScanner(in)
+	for {
+		fmt.Fprint(out, "> ")
+		if !sc.Scan() {
+			fmt.Fprintln(out)
+			break
+		}
+		for _, word := range strings.Fields(sc.Text()) {
+			switch word {
+			case "done":
+				return finish(m, selected)
+			case "quit", "exit":
+				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
+			case "list":
+				fmt.Fprint(out, catalogLines(m, selected))
+				continue
+			}
+			toggle(out, m, selected, word)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return manifest.Selection{}, err
+	}
+	return finish(m, selected)
+}
+
+func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word string) {
+	name := strings.TrimLeft(word, "+-")
+	want := !selected[name]
+	switch {
+	case strings.HasPrefix(word, "+"):
+		want = true
+	case strings.HasPrefix(word, "-"):
+		want = false
+	}
+	f := m.Feature(name)
+	if f == nil {
+		msg := fmt.Sprintf("  ! unknown feature %q", name)
+		if s := suggest.Closest(name, m.Names()); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		fmt.Fprintln(out, msg)
+		return
+	}
+	if want {
+		var added []string
+		for _, r := range m.Closure([]string{name}) {
+			if !selected[r] && r != name {
+				added = append(added, r)
+			}
+			selected[r] = true
+		}
+		fmt.Fprintf(out, "  [x] %s", name)
+		if len(added) > 0 {
+			fmt.Fprintf(out, " (and %s, which it requires)", strings.Join(added, ", "))
+		}
+		fmt.Fprintln(out)
+		return
+	}
+	var by []string
+	for s := range selected {
+		if selected[s] && s != name && slices.Contains(m.Closure([]string{s}), name) {
+			by = append(by, s)
+		}
+	}
+	if len(by) > 0 {
+		sort.Strings(by)
+		fmt.Fprintf(out, "  ! cannot deselect %s: required by %s; deselect %s first\n", name, strings.Join(by, ", "), strings.Join(by, ", "))
+		return
+	}
+	delete(selected, name)
+	fmt.Fprintf(out, "  [ ] %s\n", name)
+}
+
+func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {
+	var names []string
+	for n, on := range selected {
+		if on {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return m.Resolve("none," + strings.Join(names, ","))
+}

@@ -1,0 +1,225 @@
+// Package builder is the builder feature's command line: the feature
+// catalog, builds of chosen features (by list, profile, interactive choice or
+// like another binary), profiles, reproducible release packages and
+// generated documentation. It drives the Go toolchain against a navius source
+// tree through internal/build, the same code `make build` runs, and resolves
+// features with the one resolver in internal/manifest.
+package builder
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// Commands returns the builder's commands, for cli.Register.
+func Commands(env *cli.Env) []*ucli.Command {
+	return []*ucli.Command{
+		featuresCommand(env),
+		buildCommand(env),
+		profileCommand(env),
+		packageCommand(env),
+		docsCommand(env),
+	}
+}
+
+var sourceFlag = &ucli.StringFlag{Name: "source", Usage: "navius source tree `DIR` (default: the nearest directory upward holding features.json)"}
+
+// tree is a navius source tree and its manifest.
+type tree struct {
+	dir      string
+	manifest *manifest.Manifest
+}
+
+// openTree finds the source tree (--source, else upward from the working
+// directory) and loads its features.json.
+func openTree(flags interface{ String(string) string }) (*tree, error) {
+	given := flags.String("source")
+	dir := given
+	var err error
+	if dir == "" {
+		if dir, err = build.FindSource("."); err != nil {
+			return nil, cli.Usagef("%v", err)
+		}
+	} else if dir, err = build.FindSource(dir); err != nil || !sameDir(dir, given) {
+		return nil, cli.Usagef("--source %s is not a navius source tree (no features.json and go.mod there)", given)
+	}
+	m, err := manifest.Load(filepath.Join(dir, "features.json"))
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	return &tree{dir: dir, manifest: m}, nil
+}
+
+func sameDir(a, b string) bool {
+	aa, _ := filepath.Abs(a)
+	bb, _ := filepath.Abs(b)
+	return aa == bb
+}
+
+// requireGo fails in one line when the Go toolchain is missing.
+func requireGo() error {
+	if _, err := exec.LookPath("go"); err != nil {
+		return cli.Usagef("the Go toolchain is not on PATH: install Go 1.26 or later (https://go.dev/dl/) to build navius")
+	}
+	return nil
+}
+
+// selectionFlags choose what to build: a FEATURES list or a profile.
+func selectionFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "features", Aliases: []string{"f"}, Usage: "features to build, as make build takes them: `LIST` of names and the words default, all, none; -name removes"},
+		&ucli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "build the features of profile `NAME` (profiles/NAME.json)"},
+	}
+}
+
+// resolve turns --features or --profile into a selection; with neither it
+// returns ok false.
+func (t *tree) resolve(c *ucli.Context) (sel manifest.Selection, source string, ok bool, err error) {
+	f, p := c.String("features"), c.String("profile")
+	switch {
+	case f != "" && p != "":
+		return sel, "", false, cli.Usagef("give --features or --profile, not both")
+	case p != "":
+		prof, err := t.loadProfile(p)
+		if err != nil {
+			return sel, "", false, err
+		}
+		sel, err = t.manifest.Resolve("none," + strings.Join(prof.Features, ","))
+		if err != nil {
+			return sel, "", false, cli.Usagef("profile %s: %v", p, err)
+		}
+		return sel, "profile " + p, true, nil
+	case c.IsSet("features"):
+		sel, err = t.manifest.Resolve(f)
+		if err != nil {
+			return sel, "", false, cli.Usagef("--features %s: %v", f, err)
+		}
+		return sel, "--features " + f, true, nil
+	}
+	return sel, "", false, nil
+}
+
+// target parses --target GOOS/GOARCH.
+func target(c *ucli.Context) (goos, goarch string, err error) {
+	t := c.String("target")
+	if t == "" {
+		return "", "", nil
+	}
+	goos, goarch, ok := strings.Cut(t, "/")
+	if !ok || goos == "" || goarch == "" || strings.Contains(goarch, "/") {
+		return "", "", cli.Usagef("--target %q: use GOOS/GOARCH, e.g. linux/arm64 (go tool dist list shows them all)", t)
+	}
+	out, err := exec.Command("go", "tool", "dist", "list").Output()
+	if err == nil && !slices.Contains(strings.Fields(string(out)), t) {
+		return "", "", cli.Usagef("--target %q is not a platform Go builds for; go tool dist list shows them all", t)
+	}
+	return goos, goarch, nil
+}
+
+func isHost(goos, goarch string) bool {
+	return (goos == "" || goos == runtime.GOOS) && (goarch == "" || goarch == runtime.GOARCH)
+}
+
+// binaryName is navius, or navius.exe for Windows.
+func binaryName(goos string) string {
+	if goos == "windows" || goos == "" && runtime.GOOS == "windows" {
+		return "navius.exe"
+	}
+	return "navius"
+}
+
+// facts is what a built binary says about itself: its features report and
+// its declared options.
+type facts struct {
+	Report  cli.FeatureReport
+	Options []cli.OptionRow
+}
+
+// factsOf asks a navius binary for its features and options.
+func factsOf(ctx context.Context, bin string) (facts, error) {
+	var f facts
+	run := func(v any, args ...string) error {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s %s: %v %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+			return fmt.Errorf("%s %s did not print navius's JSON: %v", bin, strings.Join(args, " "), err)
+		}
+		return nil
+	}
+	if err := run(&f.Report, "--features", "--json"); err != nil {
+		return f, err
+	}
+	return f, run(&f.Options, "config", "keys", "--json")
+}
+
+// selfFacts describes the running binary without executing anything.
+func selfFacts(m *manifest.Manifest) facts {
+	return facts{Report: cli.Features(m), Options: cli.OptionRows()}
+}
+
+// quietBuild builds sel for the host into dir and returns the binary, for
+// commands that need a binary of a selection only to ask it about itself.
+func (t *tree) quietBuild(ctx context.Context, sel manifest.Selection, dir, goos, goarch string) (string, build.Plan, error) {
+	out := filepath.Join(dir, binaryName(goos))
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch})
+	if err != nil {
+		return "", plan, err
+	}
+	var log bytes.Buffer
+	if _, err := plan.Run(ctx, &log); err != nil {
+		return "", plan, fmt.Errorf("%s: %v\n%s", plan.Command(), err, log.String())
+	}
+	return out, plan, nil
+}
+
+// factsFor returns the facts of sel: the running binary's own when sel is
+// what it carries, else those of a host build of sel.
+func (t *tree) factsFor(ctx context.Context, sel manifest.Selection, self *manifest.Manifest) (facts, error) {
+	if slices.Equal(sel.Features, buildinfo.Compiled()) {
+		return selfFacts(self), nil
+	}
+	if err := requireGo(); err != nil {
+		return facts{}, err
+	}
+	dir, err := os.MkdirTemp("", "navius-facts-")
+	if err != nil {
+		return facts{}, err
+	}
+	defer os.RemoveAll(dir)
+	bin, _, err := t.quietBuild(ctx, sel, dir, "", "")
+	if err != nil {
+		return facts{}, err
+	}
+	return factsOf(ctx, bin)
+}
+
+// oneLine keeps the first line of an error for messages that must be one
+// line (go build's output goes to stderr separately).
+func oneLine(err error) error {
+	var ue *cli.UsageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return errors.New(msg)
+}

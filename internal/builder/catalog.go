@@ -1,0 +1,159 @@
+package builder
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// catalogEntry is one feature in navius features --json.
+type catalogEntry struct {
+	Name        string   `json:"name"`
+	Category    string   `json:"category"`
+	Description string   `json:"description"`
+	Default     bool     `json:"default"`
+	Compiled    bool     `json:"compiled"`
+	Tag         string   `json:"tag"`
+	Requires    []string `json:"requires"`
+	Provides    []string `json:"provides"`
+	Modules     []string `json:"modules"`
+	// SizeImpact is bytes, or null until make sizes has measured it.
+	SizeImpact *int64 `json:"size_impact"`
+}
+
+func featuresCommand(env *cli.Env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "features",
+		Usage: "list every navius feature, marking those compiled into this binary",
+		Description: "The catalog comes from the features.json embedded in this binary: [x] compiled in, [ ] not,\n" +
+			"with the build tag that brings each feature, what it requires and its measured size impact.",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "category", Usage: "only features of category `C`"},
+			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return cli.Usagef("features takes no arguments (got %q); use --category", c.Args().First())
+			}
+			return printCatalog(env, c.String("category"), c.Bool("json"))
+		},
+	}
+}
+
+func printCatalog(env *cli.Env, category string, asJSON bool) error {
+	m := env.Manifest
+	cats := m.Categories()
+	if category != "" && !slices.Contains(cats, category) {
+		return cli.Usagef("unknown category %q; categories: %s", category, strings.Join(cats, ", "))
+	}
+	compiled := buildinfo.Compiled()
+	var entries []catalogEntry
+	for _, f := range m.Features {
+		if category != "" && f.Category != category {
+			continue
+		}
+		entries = append(entries, catalogEntry{
+			Name: f.Name, Category: f.Category, Description: f.Description, Default: f.Default,
+			Compiled: slices.Contains(compiled, f.Name), Tag: f.Name,
+			Requires: orEmpty(f.Requires), Provides: orEmpty(f.Provides), Modules: orEmpty(f.Modules), SizeImpact: f.SizeImpact,
+		})
+	}
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	for _, cat := range cats {
+		if category != "" && cat != category {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\n", cat)
+		for _, e := range entries {
+			if e.Category != cat {
+				continue
+			}
+			mark := "[ ]"
+			if e.Compiled {
+				mark = "[x]"
+			}
+			req := "-"
+			if len(e.Requires) > 0 {
+				req = strings.Join(e.Requires, ",")
+			}
+			def := ""
+			if e.Default {
+				def = " (default)"
+			}
+			fmt.Fprintf(tw, "  %s %s%s\ttag %s\trequires %s\t%s\t%s\n", mark, e.Name, def, e.Tag, req, SizeText(e.SizeImpact), e.Description)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	core := "unmeasured"
+	if m.Core.SizeImpact != nil {
+		core = human(*m.Core.SizeImpact)
+	}
+	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build others with: navius build --features default,<name>\n", core)
+	return nil
+}
+
+// SizeText renders a size impact, "unmeasured" until make sizes measured it.
+func SizeText(n *int64) string {
+	if n == nil {
+		return "size unmeasured"
+	}
+	return "+" + human(*n)
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// catalogLines renders the features of m by category with [x]/[ ] for
+// selected, for interactive selection.
+func catalogLines(m *manifest.Manifest, selected map[string]bool) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, cat := range m.Categories() {
+		fmt.Fprintf(tw, "%s\n", cat)
+		for _, f := range m.Features {
+			if f.Category != cat {
+				continue
+			}
+			mark := "[ ]"
+			if selected[f.Name] {
+				mark = "[x]"
+			}
+			req := ""
+			if len(f.Requires) > 0 {
+				req = "requires " + strings.Join(f.Requires, ", ")
+			}
+			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\n", mark, f.Name, SizeText(f.SizeImpact), req, f.Description)
+		}
+	}
+	tw.Flush()
+	return b.String()
+}

@@ -1,0 +1,205 @@
+package builder
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+func docsCommand(env *cli.Env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "docs",
+		Usage: "generate documentation for a feature set: index, a page per feature, config and API reference",
+		Description: "Without --features or --profile it documents this binary. Otherwise it builds the selection\n" +
+			"for this machine and documents that binary, so that the config reference comes from the\n" +
+			"options the selected providers declare — the declarations that also validate config.",
+		Flags: append(selectionFlags(),
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "dist/docs", Usage: "write the pages into `DIR`"},
+			sourceFlag,
+		),
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return cli.Usagef("docs takes no arguments (got %q)", c.Args().First())
+			}
+			var f facts
+			m := env.Manifest
+			if c.IsSet("features") || c.IsSet("profile") {
+				t, err := openTree(c)
+				if err != nil {
+					return err
+				}
+				sel, _, _, err := t.resolve(c)
+				if err != nil {
+					return err
+				}
+				if f, err = t.factsFor(c.Context, sel, env.Manifest); err != nil {
+					return err
+				}
+				m = t.manifest
+			} else {
+				f = selfFacts(env.Manifest)
+			}
+			pages := renderDocs(m, f)
+			out := c.String("output")
+			for name, text := range pages {
+				p := filepath.Join(out, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(env.Stdout, "wrote %d pages for features %s into %s\n", len(pages), strings.Join(f.Report.Names(), ", "), out)
+			return nil
+		},
+	}
+}
+
+// renderDocs renders the pages of a build from what its binary reports and
+// what features.json says of its features. Secret options appear only as
+// placeholders; values are never read from any config.
+func renderDocs(m *manifest.Manifest, f facts) map[string]string {
+	names := f.Report.Names()
+	pages := map[string]string{}
+	var idx strings.Builder
+	fmt.Fprintf(&idx, "# navius %s\n\n", f.Report.Version)
+	fmt.Fprintf(&idx, "Built with %s for %s; build tags `%s`.\n\n", f.Report.GoVersion, f.Report.Platform, strings.Join(f.Report.BuildTags, ","))
+	idx.WriteString("## Features in this build\n\n")
+	if len(names) == 0 {
+		idx.WriteString("None: the core alone.\n")
+	}
+	for _, cf := range f.Report.Features {
+		desc := ""
+		if mf := m.Feature(cf.Name); mf != nil {
+			desc = mf.Description
+		}
+		fmt.Fprintf(&idx, "- [%s](features/%s.md): %s\n", cf.Name, cf.Name, desc)
+	}
+	idx.WriteString("\n## Reference\n\n- [Configuration](config.md): every option, its default and environment variable\n- [HTTP API](api.md): the endpoints this build serves\n")
+	pages["index.md"] = idx.String()
+
+	for _, cf := range f.Report.Features {
+		mf := m.Feature(cf.Name)
+		if mf == nil {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "# Feature `%s`\n\n%s\n\n", mf.Name, mf.Description)
+		fmt.Fprintf(&b, "- Category: %s\n- Build tag: `%s`\n- Default: %v\n", mf.Category, mf.Name, mf.Default)
+		fmt.Fprintf(&b, "- Requires: %s\n- Provides: %s\n- Size impact: %s\n", list(mf.Requires), list(mf.Provides), SizeText(mf.SizeImpact))
+		if len(cf.Modules) > 0 {
+			b.WriteString("- Modules:")
+			for _, mod := range cf.Modules {
+				fmt.Fprintf(&b, " `%s %s`", mod.Path, mod.Version)
+			}
+			b.WriteString("\n")
+		}
+		if opts := optionsOf(f.Options, mf.Name); len(opts) > 0 {
+			b.WriteString("\n## Options\n\n")
+			b.WriteString(optionTable(opts))
+		}
+		if len(mf.Endpoints) > 0 {
+			b.WriteString("\n## Endpoints\n\n")
+			b.WriteString(endpointTable(mf.Endpoints))
+		}
+		pages["features/"+mf.Name+".md"] = b.String()
+	}
+
+	var cfg strings.Builder
+	cfg.WriteString("# Configuration reference\n\nSettings come from, in rising precedence: these defaults, a YAML file (`--config`),\n" +
+		"the environment variables and the serve flags named here. Secret options have no default\n" +
+		"and are shown as `<secret>`: set them through their environment variable.\n\n")
+	for _, owner := range append([]string{"core"}, names...) {
+		opts := optionsOf(f.Options, owner)
+		if len(opts) == 0 {
+			continue
+		}
+		title := "Core"
+		if owner != "core" {
+			title = "Feature `" + owner + "`"
+		}
+		fmt.Fprintf(&cfg, "## %s\n\n%s\n", title, optionTable(opts))
+	}
+	pages["config.md"] = cfg.String()
+
+	var api strings.Builder
+	api.WriteString("# HTTP API\n\nErrors are JSON: `{\"error\":{\"code\":\"...\",\"message\":\"...\",\"request_id\":\"...\"}}`. With\n" +
+		"authentication on (auth.tokens or auth.token_hashes), endpoints with a scope need a bearer\n" +
+		"token granting it (admin grants all).\n\n")
+	api.WriteString(endpointTable(m.Core.Endpoints))
+	for _, n := range names {
+		if mf := m.Feature(n); mf != nil && len(mf.Endpoints) > 0 {
+			fmt.Fprintf(&api, "\n## Feature `%s`\n\n%s", n, endpointTable(mf.Endpoints))
+		}
+	}
+	pages["api.md"] = api.String()
+	return pages
+}
+
+func optionsOf(rows []cli.OptionRow, feature string) []cli.OptionRow {
+	var out []cli.OptionRow
+	for _, r := range rows {
+		if r.Feature == feature {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func optionTable(rows []cli.OptionRow) string {
+	var b strings.Builder
+	b.WriteString("| key | type | default | environment | flag | description |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		def := "`" + r.Default + "`"
+		switch {
+		case r.Secret:
+			def = "`<secret>`"
+		case r.Default == "":
+			def = ""
+		}
+		typ := r.Type
+		if len(r.Enum) > 0 {
+			typ += ": " + strings.Join(r.Enum, ", ")
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | `%s` | %s |\n", r.Key, typ, def, r.Env, r.Flag, cell(r.Description))
+	}
+	return b.String()
+}
+
+func endpointTable(eps []manifest.Endpoint) string {
+	var b strings.Builder
+	b.WriteString("| method | path | listener | scope | description |\n|---|---|---|---|---|\n")
+	for _, e := range eps {
+		listener := e.Listener
+		if listener == "" {
+			listener = "api"
+		}
+		scope := e.Scope
+		if scope == "" {
+			scope = "open"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", e.Method, e.Path, listener, scope, cell(e.Description))
+	}
+	return b.String()
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	q := slices.Clone(s)
+	for i := range q {
+		q[i] = "`" + q[i] + "`"
+	}
+	return strings.Join(q, ", ")
+}

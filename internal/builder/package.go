@@ -1,0 +1,222 @@
+package builder
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+func packageCommand(env *cli.Env) *ucli.Command {
+	return &ucli.Command{
+		Name:  "package",
+		Usage: "build a release archive: dist/navius-<version>-<goos>-<goarch>.tar.gz and dist/SHA256SUMS",
+		Description: "The archive holds the binary, a sample config listing only the enabled features' options,\n" +
+			"a README naming the enabled features, and the license. Entries are sorted, owned by 0:0 and\n" +
+			"dated at the commit (or SOURCE_DATE_EPOCH), so the same inputs give a byte-identical archive.",
+		Flags: append(selectionFlags(),
+			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "dist", Usage: "write the archive into `DIR`"},
+			sourceFlag,
+		),
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return cli.Usagef("package takes no arguments (got %q)", c.Args().First())
+			}
+			t, err := openTree(c)
+			if err != nil {
+				return err
+			}
+			goos, goarch, err := target(c)
+			if err != nil {
+				return err
+			}
+			sel, _, ok, err := t.resolve(c)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				sel, _ = t.manifest.Resolve("default")
+			}
+			if err := requireGo(); err != nil {
+				return err
+			}
+			path, sum, err := t.pack(c.Context, env, sel, goos, goarch, c.String("output"))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "package:  %s\nsha256:   %s\n", path, sum)
+			return nil
+		},
+	}
+}
+
+// pack builds sel for the target, asks a host build for the enabled options,
+// and writes the archive and SHA256SUMS.
+func (t *tree) pack(ctx context.Context, env *cli.Env, sel manifest.Selection, goos, goarch, outDir string) (string, string, error) {
+	if goos == "" {
+		goos, goarch = runtime.GOOS, runtime.GOARCH
+	}
+	work, err := os.MkdirTemp("", "navius-package-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(work)
+	fmt.Fprintf(env.Stdout, "features: %s\n", strings.Join(sel.Features, ", "))
+	fmt.Fprintf(env.Stdout, "[1/3] building for %s\n", goos+"/"+goarch)
+	bin, plan, err := t.quietBuild(ctx, sel, filepath.Join(work, "target"), goos, goarch)
+	if err != nil {
+		return "", "", err
+	}
+	fmt.Fprintln(env.Stdout, "[2/3] collecting the enabled features' options")
+	f, err := t.factsFor(ctx, sel, env.Manifest)
+	if err != nil {
+		return "", "", err
+	}
+	binData, err := os.ReadFile(bin)
+	if err != nil {
+		return "", "", err
+	}
+	license, err := os.ReadFile(filepath.Join(t.dir, "LICENSE"))
+	if err != nil {
+		return "", "", cli.Usagef("the source tree has no LICENSE file to package: %v", err)
+	}
+	base := fmt.Sprintf("navius-%s-%s-%s", plan.Version, goos, goarch)
+	files := []archiveFile{
+		{name: binaryName(goos), mode: 0o755, data: binData},
+		{name: "LICENSE", mode: 0o644, data: license},
+		{name: "README.md", mode: 0o644, data: []byte(packageReadme(t.manifest, sel, plan.Version, goos+"/"+goarch, binaryName(goos)))},
+		{name: "navius.yaml.sample", mode: 0o644, data: []byte(cli.SampleConfig(f.Options))},
+	}
+	fmt.Fprintln(env.Stdout, "[3/3] writing the archive")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return "", "", err
+	}
+	archive, err := tarGz(base, files, t.sourceDate())
+	if err != nil {
+		return "", "", err
+	}
+	path := filepath.Join(outDir, base+".tar.gz")
+	if err := os.WriteFile(path, archive, 0o644); err != nil {
+		return "", "", err
+	}
+	sum := sha256.Sum256(archive)
+	if err := writeSums(outDir); err != nil {
+		return "", "", err
+	}
+	return path, hex.EncodeToString(sum[:]), nil
+}
+
+type archiveFile struct {
+	name string
+	mode int64
+	data []byte
+}
+
+// tarGz writes files under dir/ with sorted names, owner 0:0, fixed times
+// and a gzip header without name or time, so equal inputs give equal bytes.
+func tarGz(dir string, files []archiveFile, mtime time.Time) ([]byte, error) {
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	tw := tar.NewWriter(gz)
+	hdr := func(name string, mode int64, size int64, typ byte) *tar.Header {
+		return &tar.Header{Name: name, Mode: mode, Size: size, Typeflag: typ, ModTime: mtime, Format: tar.FormatPAX,
+			Uid: 0, Gid: 0, Uname: "", Gname: ""}
+	}
+	if err := tw.WriteHeader(hdr(dir+"/", 0o755, 0, tar.TypeDir)); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if err := tw.WriteHeader(hdr(dir+"/"+f.name, f.mode, int64(len(f.data)), tar.TypeReg)); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// sourceDate is SOURCE_DATE_EPOCH when set, else the commit time of the
+// source tree's HEAD, else the Unix epoch.
+func (t *tree) sourceDate() time.Time {
+	if v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		return time.Unix(v, 0).UTC()
+	}
+	cmd := exec.Command("git", "log", "-1", "--format=%ct")
+	cmd.Dir = t.dir
+	if out, err := cmd.Output(); err == nil {
+		if v, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil {
+			return time.Unix(v, 0).UTC()
+		}
+	}
+	return time.Unix(0, 0).UTC()
+}
+
+// writeSums rewrites dir/SHA256SUMS for every archive in dir.
+func writeSums(dir string) error {
+	archives, err := filepath.Glob(filepath.Join(dir, "*.tar.gz"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(archives)
+	var b strings.Builder
+	for _, a := range archives {
+		f, err := os.Open(a)
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), filepath.Base(a))
+	}
+	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(b.String()), 0o644)
+}
+
+func packageReadme(m *manifest.Manifest, sel manifest.Selection, version, platform, bin string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# navius %s (%s)\n\n", version, platform)
+	b.WriteString("A single-binary server whose backends were chosen at compile time. This build carries:\n\n")
+	if len(sel.Features) == 0 {
+		b.WriteString("- no optional feature (the core alone)\n")
+	}
+	for _, n := range sel.Features {
+		f := m.Feature(n)
+		fmt.Fprintf(&b, "- `%s` (%s): %s\n", n, f.Category, f.Description)
+	}
+	fmt.Fprintf(&b, "\nRun it with `./%s serve`; `./%s --features` lists what it carries and `./%s config keys`\n", bin, bin, bin)
+	b.WriteString("its options. `navius.yaml.sample` holds every option of this build at its default: copy it,\n")
+	fmt.Fprintf(&b, "edit it and pass it with `./%s serve --config navius.yaml`. Secrets (tokens, passwords) are\n", bin)
+	b.WriteString("never in the sample: set them through the environment variables it names.\n")
+	fmt.Fprintf(&b, "\nBuilt with: %s\n", build.CommandFor(sel))
+	return b.String()
+}
