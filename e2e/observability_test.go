@@ -17,7 +17,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal("promtool is not installed: apt-get install prometheus (make test installs it)")
 	}
-	bin, _ := binary(t, "default")
+	bin, sel := binary(t, "default")
 	p := serve(t, bin, t.TempDir(), nil)
 	exercise(t, p)
 	p.do(t, "GET", "/api/v1/pets/tom", "") // a cache hit
@@ -46,7 +46,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		`navius_health_status{indicator="database",status="UP"} 1`,
 		`navius_health_status{indicator="database",status="DOWN"} 0`,
 		`navius_health_check_duration_seconds_count{indicator="disk_space"}`,
-		`navius_build_info{features="bolt,memory,prometheus",go_version="go`,
+		`navius_build_info{features="` + strings.Join(sel.Features, ",") + `",go_version="go`,
 		`version="v0.0.0-e2e"} 1`,
 		"\ngo_goroutines ", "\nprocess_resident_memory_bytes ",
 	} {

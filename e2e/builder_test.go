@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// runIn runs bin in dir with stdin and returns exit code, stdout, stderr.
+func runIn(t *testing.T, dir, stdin, bin string, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+func reportedFeatures(t *testing.T, bin string) []string {
+	t.Helper()
+	code, out, errOut := run(t, bin, nil, "--features", "--json")
+	if code != 0 {
+		t.Fatalf("%s --features --json: %s", bin, errOut)
+	}
+	var rep struct {
+		Features []struct{ Name string } `json:"features"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range rep.Features {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+func readProfile(t *testing.T, name string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "profiles", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Features []string }
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Features
+}
+
+// TestBuilderProfilesAndLike builds two profiles end to end, checks each
+// binary's --features, then rebuilds one "like" the other binary.
+func TestBuilderProfilesAndLike(t *testing.T) {
+	tool, _ := binary(t, "default")
+	var built []string
+	for _, profile := range []string{"minimal", "standard"} {
+		dir := t.TempDir()
+		code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--profile", profile, "--source", root, "--output", "out")
+		if code != 0 {
+			t.Fatalf("build --profile %s: exit %d\n%s%s", profile, code, out, errOut)
+		}
+		for _, want := range []string{"features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("build output lacks %q:\n%s", want, out)
+			}
+		}
+		bin := filepath.Join(dir, "out", "navius")
+		if got, want := reportedFeatures(t, bin), readProfile(t, profile); !slices.Equal(got, want) {
+			t.Fatalf("profile %s built %v, want %v", profile, got, want)
+		}
+		built = append(built, bin)
+	}
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--like", built[0], "--source", root)
+	if code != 0 {
+		t.Fatalf("build --like: %s%s", out, errOut)
+	}
+	if got, want := reportedFeatures(t, filepath.Join(dir, "bin", "navius")), readProfile(t, "minimal"); !slices.Equal(got, want) {
+		t.Fatalf("--like built %v, want %v", got, want)
+	}
+}
+
+func TestBuilderInteractivePiped(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "-bolt\n-builder\n-prometheus\nnosuch\npprof\ndone\n", tool, nil,
+		"build", "--interactive", "--source", root, "--output", ".")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"[x] memory", `! unknown feature "nosuch"`, "[ ] bolt", "[x] pprof", "features: memory, pprof (from interactive selection)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "navius")); !slices.Equal(got, []string{"memory", "pprof"}) {
+		t.Fatalf("built %v", got)
+	}
+}
+
+// TestProfileRoundTrip saves, lists, shows and deletes a profile in a copy
+// of the source tree's manifest (flags may follow the profile's name).
+func TestProfileRoundTrip(t *testing.T) {
+	tool, _ := binary(t, "default")
+	src := t.TempDir()
+	for _, f := range []string{"features.json", "go.mod"} {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(src, f), data, 0o644)
+	}
+	step := func(wantCode int, args ...string) string {
+		t.Helper()
+		code, out, errOut := runIn(t, src, "", tool, nil, args...)
+		if code != wantCode {
+			t.Fatalf("navius %v: exit %d, want %d\n%s%s", args, code, wantCode, out, errOut)
+		}
+		return out + errOut
+	}
+	step(0, "profile", "save", "edge", "--features", "memory,pprof", "--description", "edge nodes")
+	if data, _ := os.ReadFile(filepath.Join(src, "profiles", "edge.json")); !strings.Contains(string(data), `"pprof"`) {
+		t.Fatalf("profile file: %s", data)
+	}
+	if out := step(0, "profile", "list"); !strings.Contains(out, "edge") || !strings.Contains(out, "memory,pprof") {
+		t.Fatalf("list: %s", out)
+	}
+	if out := step(0, "profile", "show", "edge"); !strings.Contains(out, "tags:        custom,memory,pprof") || !strings.Contains(out, "edge nodes") {
+		t.Fatalf("show: %s", out)
+	}
+	if out := step(2, "profile", "save", "edge", "--features", "memory"); !strings.Contains(out, "exists") {
+		t.Fatalf("overwrite: %s", out)
+	}
+	step(0, "profile", "save", "edge", "--features", "memory", "--force")
+	step(0, "profile", "delete", "edge")
+	if out := step(2, "profile", "show", "edge"); !strings.Contains(out, `no profile "edge"`) {
+		t.Fatalf("show after delete: %s", out)
+	}
+}
+
+func sha(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// TestPackage packages twice (byte-identical) and checks the archive.
+func TestPackage(t *testing.T) {
+	tool, _ := binary(t, "default")
+	var archives []string
+	for range 2 {
+		dir := t.TempDir()
+		code, out, errOut := runIn(t, dir, "", tool, []string{"SOURCE_DATE_EPOCH=1700000000"},
+			"package", "--features", "memory,splunk", "--source", root, "--output", "dist")
+		if code != 0 {
+			t.Fatalf("package: %s%s", out, errOut)
+		}
+		matches, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*-linux-amd64.tar.gz"))
+		if len(matches) != 1 {
+			t.Fatalf("archives: %v", matches)
+		}
+		sums, _ := os.ReadFile(filepath.Join(dir, "dist", "SHA256SUMS"))
+		if want := sha(t, matches[0]) + "  " + filepath.Base(matches[0]) + "\n"; string(sums) != want {
+			t.Fatalf("SHA256SUMS = %q, want %q", sums, want)
+		}
+		archives = append(archives, matches[0])
+	}
+	if sha(t, archives[0]) != sha(t, archives[1]) {
+		t.Fatal("two packages of the same inputs differ")
+	}
+	f, _ := os.Open(archives[0])
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	contents := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		contents[filepath.Base(h.Name)] = string(data)
+		if h.Uid != 0 || h.ModTime.Unix() != 1700000000 {
+			t.Errorf("%s: uid %d time %v", h.Name, h.Uid, h.ModTime)
+		}
+	}
+	for _, name := range []string{"navius", "LICENSE", "README.md", "navius.yaml.sample"} {
+		if contents[name] == "" {
+			t.Errorf("archive lacks %s", name)
+		}
+	}
+	readme, sample := contents["README.md"], contents["navius.yaml.sample"]
+	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") {
+		t.Errorf("README names the wrong features:\n%s", readme)
+	}
+	if !strings.Contains(sample, "splunk:") || strings.Contains(sample, "\nbolt:") || strings.Contains(sample, "\nredis:") || !strings.Contains(sample, "<secret: set NAVIUS_SPLUNK_TOKEN>") {
+		t.Errorf("sample config holds the wrong options:\n%s", sample)
+	}
+	if !strings.Contains(contents["LICENSE"], "MIT License") {
+		t.Error("LICENSE")
+	}
+}
+
+// TestDocs documents memory and splunk with secrets in the environment: every
+// enabled feature has a page, no disabled one does, and no secret shows.
+func TestDocs(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	secrets := []string{"S3CRET-docs-splunk-token", "S3CRET-docs-api-token"}
+	code, out, errOut := runIn(t, dir, "", tool,
+		[]string{"NAVIUS_SPLUNK_TOKEN=" + secrets[0], "NAVIUS_AUTH_TOKENS=admin:" + secrets[1]},
+		"docs", "--features", "memory,splunk", "--source", root, "--output", "site")
+	if code != 0 {
+		t.Fatalf("docs: %s%s", out, errOut)
+	}
+	all := ""
+	filepath.Walk(filepath.Join(dir, "site"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			data, _ := os.ReadFile(p)
+			all += string(data)
+		}
+		return nil
+	})
+	for _, page := range []string{"index.md", "config.md", "api.md", "features/memory.md", "features/splunk.md"} {
+		if _, err := os.Stat(filepath.Join(dir, "site", page)); err != nil {
+			t.Errorf("no page %s", page)
+		}
+	}
+	m := loadManifest(t)
+	for _, f := range m.Features {
+		_, err := os.Stat(filepath.Join(dir, "site", "features", f.Name+".md"))
+		enabled := f.Name == "memory" || f.Name == "splunk"
+		if enabled != (err == nil) {
+			t.Errorf("feature %s (enabled %v): page exists %v", f.Name, enabled, err == nil)
+		}
+	}
+	if !strings.Contains(all, "`splunk.token`") || strings.Contains(all, "`bolt.batch`") || strings.Contains(all, "/metrics") {
+		t.Error("the config or API reference covers the wrong features")
+	}
+	for _, s := range secrets {
+		if strings.Contains(all, s) {
+			t.Errorf("docs show the secret %s", s)
+		}
+	}
+}
+
+// TestBuilderErrors: every error path is one line with exit code 2.
+func TestBuilderErrors(t *testing.T) {
+	tool, _ := binary(t, "default")
+	empty := t.TempDir()
+	notNavius := filepath.Join(empty, "tool")
+	os.WriteFile(notNavius, []byte("#!/bin/sh\necho hello\n"), 0o755)
+	cases := []struct {
+		dir   string
+		env   []string
+		args  []string
+		wants string
+	}{
+		{"", nil, []string{"build", "--features", "memroy"}, `unknown feature "memroy" (did you mean "memory"?)`},
+		{"", nil, []string{"build", "--features", "memory", "--profile", "minimal"}, "one way"},
+		{"", nil, []string{"build", "--profile", "minimall"}, `no profile "minimall"`},
+		{"", nil, []string{"build", "--target", "plan9"}, "use GOOS/GOARCH"},
+		{"", nil, []string{"build", "--target", "linux/z80"}, "not a platform Go builds for"},
+		{"", nil, []string{"build", "--source", empty}, "is not a navius source tree"},
+		{empty, nil, []string{"build"}, "no navius source tree"},
+		{"", []string{"PATH=" + empty}, []string{"build", "--features", "memory"}, "the Go toolchain is not on PATH"},
+		{"", nil, []string{"build", "--like", filepath.Join(empty, "nothing")}, "no such binary"},
+		{"", nil, []string{"build", "--like", notNavius}, "not a navius binary"},
+		{"", nil, []string{"profile", "save", "Bad Name", "--features", "memory"}, "profile name"},
+		{"", nil, []string{"profile", "save", "x"}, "give the features with --features"},
+		{"", nil, []string{"profile", "save", "x", "--features", "nope"}, `unknown feature "nope"`},
+		{"", nil, []string{"profile", "show"}, "takes one argument"},
+		{"", nil, []string{"features", "--category", "nosuch"}, `unknown category "nosuch"`},
+		{"", nil, []string{"package", "--features", "all,-memory,-memory,zz"}, `unknown feature "zz"`},
+		{"", nil, []string{"docs", "extra"}, "takes no arguments"},
+	}
+	for _, c := range cases {
+		dir := c.dir
+		if dir == "" {
+			dir = root
+		}
+		env := c.env
+		code, out, errOut := runIn(t, dir, "", tool, env, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.wants) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("navius %v: exit %d, stderr %q (stdout %q); want exit 2 and one line with %q", c.args, code, errOut, out, c.wants)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package builder
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// chain has c -> b -> a requirements, to exercise refusals.
+const chain = `{"schema":1,"core":{"description":"core","modules":[],"size_impact":null},"features":[
+ {"name":"a","description":"A","category":"x","default":true,"requires":[],"modules":[],"provides":[],"size_impact":null},
+ {"name":"b","description":"B","category":"x","default":false,"requires":["a"],"modules":[],"provides":[],"size_impact":null},
+ {"name":"c","description":"C","category":"y","default":false,"requires":["b"],"modules":[],"provides":[],"size_impact":1024},
+ {"name":"d","description":"D","category":"y","default":true,"requires":[],"modules":[],"provides":[],"size_impact":null}]}`
+
+func TestInteractive(t *testing.T) {
+	m, err := manifest.Parse([]byte(chain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	answers := "c\n-b\nzz\n-d list\n-c -b\ndone\n"
+	sel, err := interactive(strings.NewReader(answers), &out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sel.Features, ","); got != "a" {
+		t.Fatalf("selection = %q, want a\n%s", got, out.String())
+	}
+	for _, want := range []string{
+		"[x] a", "[x] d", // the defaults are shown first
+		"[x] c (and b, which it requires)",
+		"! cannot deselect b: required by c",
+		`! unknown feature "zz"`,
+		"[ ] d",
+		"[ ] c", "[ ] b",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The end of input finishes like "done"; "quit" cancels.
+	if sel, err := interactive(strings.NewReader("c\n"), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
+		t.Fatalf("EOF: %v %v", sel.Features, err)
+	}
+	_, err = interactive(strings.NewReader("c\nquit\n"), io.Discard, m)
+	var ue *cli.UsageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("quit: %v", err)
+	}
+}
+
+func TestTarGzReproducible(t *testing.T) {
+	files := func() []archiveFile {
+		return []archiveFile{{name: "z", mode: 0o644, data: []byte("z")}, {name: "navius", mode: 0o755, data: []byte("bin")}, {name: "a", mode: 0o644, data: []byte("a")}}
+	}
+	when := time.Unix(1700000000, 0)
+	one, err := tarGz("pkg", files(), when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, _ := tarGz("pkg", files(), when)
+	if !bytes.Equal(one, two) {
+		t.Fatal("equal inputs gave different archives")
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gz.Name != "" || !gz.ModTime.IsZero() {
+		t.Fatalf("gzip header carries name %q time %v", gz.Name, gz.ModTime)
+	}
+	tr := tar.NewReader(gz)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || !h.ModTime.Equal(when) {
+			t.Fatalf("entry %s: owner %d:%d %q time %v", h.Name, h.Uid, h.Gid, h.Uname, h.ModTime)
+		}
+		names = append(names, h.Name)
+	}
+	if got := strings.Join(names, " "); got != "pkg/ pkg/a pkg/navius pkg/z" {
+		t.Fatalf("entries %q", got)
+	}
+}
+
+func TestRenderDocs(t *testing.T) {
+	m, _ := manifest.Parse([]byte(chain))
+	f := facts{
+		Report: cli.FeatureReport{Version: "v1.2.3", Features: []cli.CompiledFeature{{Name: "a"}, {Name: "c"}}},
+		Options: []cli.OptionRow{
+			{Key: "listen", Type: "string", Default: "127.0.0.1:8080", Feature: "core", Env: "NAVIUS_LISTEN"},
+			{Key: "c.token", Type: "string", Secret: true, Feature: "c", Env: "NAVIUS_C_TOKEN"},
+			{Key: "c.level", Type: "enum", Enum: []string{"x", "y"}, Default: "x", Feature: "c"},
+		},
+	}
+	pages := renderDocs(m, f)
+	for _, want := range []string{"index.md", "features/a.md", "features/c.md", "config.md", "api.md"} {
+		if pages[want] == "" {
+			t.Errorf("no page %s", want)
+		}
+	}
+	if _, ok := pages["features/b.md"]; ok {
+		t.Error("a page for a feature the build lacks")
+	}
+	if !strings.Contains(pages["config.md"], "| `c.token` | string | `<secret>` |") || !strings.Contains(pages["config.md"], "enum: x, y") {
+		t.Errorf("config reference:\n%s", pages["config.md"])
+	}
+	if !strings.Contains(pages["features/c.md"], "Size impact: +1 KiB") || !strings.Contains(pages["features/c.md"], "`c.token`") {
+		t.Errorf("feature page:\n%s", pages["features/c.md"])
+	}
+	if strings.Contains(pages["index.md"], "features/d.md") {
+		t.Error("the index links a feature the build lacks")
+	}
+}
