@@ -41,6 +41,9 @@ type ObservabilityConfig struct {
 	// counted (cache size, health status). Metrics providers call it right
 	// before they gather: on a Prometheus scrape, before a Dynatrace push.
 	Collect func(ctx context.Context)
+	// Guard, when set, puts the API's authentication (the admin scope) in
+	// front of a handler a provider serves on a listener of its own.
+	Guard func(http.Handler) http.Handler
 }
 
 // Logger is the logging a provider may do.

@@ -80,7 +80,11 @@ func Serve(ctx context.Context, opts Options) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	ob, err := startObservability(ctx, s, log)
+	authn, err := auth.FromSettings(s)
+	if err != nil {
+		return &config.Error{Msg: err.Error()}
+	}
+	ob, err := startObservability(ctx, s, log, authn)
 	if err != nil {
 		return err
 	}
@@ -123,11 +127,6 @@ func Serve(ctx context.Context, opts Options) error {
 	}
 	ob.wire(hs, active)
 
-	authn, err := auth.FromSettings(s)
-	if err != nil {
-		_ = st.Close()
-		return &config.Error{Msg: err.Error()}
-	}
 	srv := server.New(server.Deps{
 		Auth:      authn,
 		Store:     st,

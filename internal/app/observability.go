@@ -11,10 +11,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
 	"github.com/navius-dev/navius/internal/observe"
+	"github.com/navius-dev/navius/internal/server"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -33,9 +35,10 @@ type observability struct {
 // startObservability opens every compiled-in observability provider that the
 // config switches on. A provider's rejection of its options is a config
 // error.
-func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger) (*observability, error) {
+func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger, authn *auth.Authenticator) (*observability, error) {
 	info := buildinfo.Read()
 	svc, err := observe.Open(ctx, providers.ObservabilityConfig{
+		Guard:       func(h http.Handler) http.Handler { return server.Require(authn, auth.Admin, h.ServeHTTP) },
 		ServiceName: "navius",
 		Version:     info.Version,
 		Settings:    s,

@@ -337,11 +337,17 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 // Require wraps h so that it runs only for requests whose bearer token
 // grants scope; others get a JSON 401 or 403 with WWW-Authenticate.
 func (s *Server) Require(scope auth.Scope, h http.HandlerFunc) http.HandlerFunc {
-	if s.Auth == nil {
+	return Require(s.Auth, scope, h)
+}
+
+// Require is Server.Require for handlers outside the server, such as an
+// admin listener's; with a nil authenticator it returns h.
+func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.HandlerFunc {
+	if a == nil {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		switch res := s.Auth.Check(r, scope); res {
+		switch res := a.Check(r, scope); res {
 		case auth.Allowed:
 			h(w, r)
 		case auth.Insufficient:

@@ -42,8 +42,12 @@ func Open(_ context.Context, cfg providers.ObservabilityConfig) (providers.Obser
 	if err != nil {
 		return nil, fmt.Errorf("pprof.listen %s: %w (pick another address, or set it empty to turn the admin listener off)", addr, unwrapOp(err))
 	}
+	h := Handler()
+	if cfg.Guard != nil {
+		h = cfg.Guard(h)
+	}
 	p := &Provider{
-		srv:  &http.Server{Handler: Handler(), ReadHeaderTimeout: 5 * time.Second},
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
 		addr: ln.Addr().String(),
 		done: make(chan struct{}),
 	}
