@@ -10,26 +10,13 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-func tlsFrom(s providers.Settings, service string) providers.TLSConfig {
-	p := service + ".tls."
-	t := providers.TLSConfig{
-		CAFile:             s.String(p + "ca_file"),
-		CertFile:           s.String(p + "cert_file"),
-		KeyFile:            s.String(p + "key_file"),
-		ServerName:         s.String(p + "server_name"),
-		InsecureSkipVerify: s.Bool(p + "insecure_skip_verify"),
-	}
-	t.Enabled = t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify
-	return t
-}
-
 func openDatabase(ctx context.Context, m *manifest.Manifest, s providers.Settings) (providers.Database, string, error) {
 	db, name, err := providers.OpenDatabase(ctx, providers.DatabaseConfig{
 		Provider:       s.String("database.provider"),
 		URL:            s.String("database.url"),
 		MaxConnections: s.Int("database.max_connections"),
 		Timeout:        s.Duration("database.timeout"),
-		TLS:            tlsFrom(s, "database"),
+		TLS:            providers.TLSFromSettings(s, "database"),
 		Settings:       s,
 	})
 	return db, name, explain(m, err)
@@ -46,7 +33,7 @@ func openCache(ctx context.Context, m *manifest.Manifest, s providers.Settings) 
 		Capacity:   s.Bytes("cache.capacity"),
 		DefaultTTL: s.Duration("cache.default_ttl"),
 		Timeout:    s.Duration("cache.timeout"),
-		TLS:        tlsFrom(s, "cache"),
+		TLS:        providers.TLSFromSettings(s, "cache"),
 		Settings:   s,
 	})
 	return c, name, explain(m, err)

@@ -91,11 +91,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					sourceFlag,
 				},
 				Action: func(c *ucli.Context) error {
-					name, a, err := oneArg(c, "NAME")
-					if err != nil {
-						return err
-					}
-					t, err := openTree(a)
+					name, a, t, err := profileArgs(c)
 					if err != nil {
 						return err
 					}
@@ -152,11 +148,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 				ArgsUsage: "NAME",
 				Flags:     []ucli.Flag{sourceFlag},
 				Action: func(c *ucli.Context) error {
-					name, a, err := oneArg(c, "NAME")
-					if err != nil {
-						return err
-					}
-					t, err := openTree(a)
+					name, _, t, err := profileArgs(c)
 					if err != nil {
 						return err
 					}
@@ -191,11 +183,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 				ArgsUsage: "NAME",
 				Flags:     []ucli.Flag{sourceFlag},
 				Action: func(c *ucli.Context) error {
-					name, a, err := oneArg(c, "NAME")
-					if err != nil {
-						return err
-					}
-					t, err := openTree(a)
+					name, _, t, err := profileArgs(c)
 					if err != nil {
 						return err
 					}
@@ -242,6 +230,16 @@ func (a args) Bool(name string) bool {
 		return a.after.Lookup(name).Value.String() == "true"
 	}
 	return a.c.Bool(name)
+}
+
+// profileArgs reads a profile command's NAME and flags and opens the tree.
+func profileArgs(c *ucli.Context) (string, args, *tree, error) {
+	name, a, err := oneArg(c, "NAME")
+	if err != nil {
+		return "", a, nil, err
+	}
+	t, err := openTree(a)
+	return name, a, t, err
 }
 
 func oneArg(c *ucli.Context, what string) (string, args, error) {

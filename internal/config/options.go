@@ -12,16 +12,6 @@ func DefaultDatabaseURL() string {
 	return "memory://"
 }
 
-func tlsOptions(service string) []providers.Option {
-	return []providers.Option{
-		{Key: service + ".tls.ca_file", Type: providers.String, Description: "PEM file of CA certificates to verify the " + service + " server with (default: the system pool)."},
-		{Key: service + ".tls.cert_file", Type: providers.String, Description: "PEM client certificate for mutual TLS to the " + service + " server."},
-		{Key: service + ".tls.key_file", Type: providers.String, Description: "PEM private key of the client certificate."},
-		{Key: service + ".tls.server_name", Type: providers.String, Description: "Server name to verify instead of the URL's host."},
-		{Key: service + ".tls.insecure_skip_verify", Type: providers.Bool, Default: "false", Description: "Skip verifying the " + service + " server's certificate. For tests only."},
-	}
-}
-
 func init() {
 	core := []providers.Option{
 		{Key: "listen", Type: providers.String, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
@@ -53,7 +43,7 @@ func init() {
 		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches (default: the bolt file's directory, else the working directory)."},
 		{Key: "health.disk_min_free", Type: providers.Bytes, Default: "100MiB", Description: "Free space below which the disk-space indicator is DOWN."},
 	}
-	core = append(core, tlsOptions("database")...)
-	core = append(core, tlsOptions("cache")...)
+	core = append(core, providers.TLSOptions("database", "the database server")...)
+	core = append(core, providers.TLSOptions("cache", "the cache server")...)
 	providers.DeclareOptions("core", core...)
 }

@@ -8,13 +8,10 @@ package dynatrace
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,8 +31,10 @@ var Options = []providers.Option{
 	{Key: "dynatrace.traces", Type: providers.Bool, Default: "true", Description: "Export request traces over OTLP/HTTP."},
 	{Key: "dynatrace.trace_flush_interval", Type: providers.Duration, Default: "5s", Description: "Longest time a finished span waits before it is sent."},
 	{Key: "dynatrace.timeout", Type: providers.Duration, Default: "10s", Description: "Bound on each request to Dynatrace."},
-	{Key: "dynatrace.tls.ca_file", Type: providers.String, Description: "PEM file of CA certificates to verify the endpoint with (default: the system pool), e.g. for an ActiveGate with its own CA."},
-	{Key: "dynatrace.tls.insecure_skip_verify", Type: providers.Bool, Default: "false", Description: "Skip verifying the endpoint's certificate. For tests only."},
+}
+
+func init() {
+	Options = append(Options, providers.TLSOptions("dynatrace", "the endpoint (an ActiveGate may have its own CA)")...)
 }
 
 // Config configures the provider.
@@ -111,7 +110,7 @@ func Open(ctx context.Context, cfg providers.ObservabilityConfig) (providers.Obs
 	if s.String("dynatrace.endpoint") == "" {
 		return nil, nil
 	}
-	client, err := httpClient(s.String("dynatrace.tls.ca_file"), s.Bool("dynatrace.tls.insecure_skip_verify"))
+	client, err := httpClient(providers.TLSFromSettings(s, "dynatrace"))
 	if err != nil {
 		return nil, err
 	}
@@ -131,20 +130,13 @@ func Open(ctx context.Context, cfg providers.ObservabilityConfig) (providers.Obs
 	})
 }
 
-func httpClient(caFile string, insecure bool) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // opt-in, documented as for tests
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, providers.Invalid("dynatrace.tls.ca_file: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, providers.Invalid("dynatrace.tls.ca_file %s holds no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig.RootCAs = pool
+func httpClient(t providers.TLSConfig) (*http.Client, error) {
+	tc, err := t.Config("dynatrace", "")
+	if err != nil {
+		return nil, err
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr}, nil
 }
 
@@ -214,7 +206,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.MaxRetries = 4
 	}
 	if cfg.Client == nil {
-		cfg.Client, _ = httpClient("", false)
+		cfg.Client, _ = httpClient(providers.TLSConfig{})
 	}
 	if cfg.ServiceName == "" {
 		cfg.ServiceName = "navius"

@@ -7,12 +7,9 @@ package redis
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -80,7 +77,8 @@ func connect(rawURL string, maxConns int, tlsCfg providers.TLSConfig, timeout ti
 	opts.MinRetryBackoff, opts.MaxRetryBackoff = 8*time.Millisecond, 64*time.Millisecond
 	opts.DialerRetries, opts.DialerRetryTimeout = 1, 50*time.Millisecond
 	if opts.TLSConfig != nil || tlsCfg.Enabled {
-		c, err := tlsConfig(tlsCfg, opts.Addr)
+		host, _, _ := net.SplitHostPort(opts.Addr)
+		c, err := tlsCfg.Config("redis", host)
 		if err != nil {
 			return nil, err
 		}
@@ -91,35 +89,6 @@ func connect(rawURL string, maxConns int, tlsCfg providers.TLSConfig, timeout ti
 		prefix = "navius"
 	}
 	return &conn{client: goredis.NewClient(opts), prefix: prefix, addr: opts.Addr}, nil
-}
-
-// tlsConfig verifies the server's certificate (against the system pool or
-// ca_file) unless insecure_skip_verify is set.
-func tlsConfig(t providers.TLSConfig, addr string) (*tls.Config, error) {
-	host, _, _ := net.SplitHostPort(addr)
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented as tests only
-	if t.ServerName != "" {
-		c.ServerName = t.ServerName
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, providers.Invalid("TLS CA file: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, providers.Invalid("TLS CA file %s holds no PEM certificate", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, providers.Invalid("TLS client certificate: %v", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 // redactErr keeps a URL's password out of a parse error.

@@ -48,12 +48,9 @@ var Options = []providers.Option{
 	{Key: "splunk.ack_timeout", Type: providers.Duration, Default: "1m", Description: "A batch not acknowledged within this time is sent again."},
 	{Key: "splunk.shutdown_timeout", Type: providers.Duration, Default: "5s", Description: "On shutdown, how long queued events get to reach Splunk."},
 	{Key: "splunk.warn_interval", Type: providers.Duration, Default: "10s", Description: "At most one console warning per interval about dropped events or retries."},
-	{Key: "splunk.tls.ca_file", Type: providers.String, Description: "PEM file of CA certificates to verify HEC with (default: the system pool)."},
-	{Key: "splunk.tls.cert_file", Type: providers.String, Description: "PEM client certificate for mutual TLS to HEC."},
-	{Key: "splunk.tls.key_file", Type: providers.String, Description: "PEM private key of the client certificate."},
-	{Key: "splunk.tls.server_name", Type: providers.String, Description: "Server name to verify instead of the endpoint's host."},
-	{Key: "splunk.tls.insecure_skip_verify", Type: providers.Bool, Default: "false", Description: "Skip verifying HEC's certificate. For tests only."},
 }
+
+func init() { Options = append(Options, providers.TLSOptions("splunk", "HEC")...) }
 
 // Config configures a Sink. Build it with ConfigFromSettings or by hand
 // (zero durations and sizes take the defaults of Options).
@@ -106,14 +103,6 @@ func Level(s providers.Settings) providers.LogLevel {
 
 // ConfigFromSettings reads the splunk.* options.
 func ConfigFromSettings(s providers.Settings) Config {
-	t := providers.TLSConfig{
-		CAFile:             s.String("splunk.tls.ca_file"),
-		CertFile:           s.String("splunk.tls.cert_file"),
-		KeyFile:            s.String("splunk.tls.key_file"),
-		ServerName:         s.String("splunk.tls.server_name"),
-		InsecureSkipVerify: s.Bool("splunk.tls.insecure_skip_verify"),
-	}
-	t.Enabled = t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify
 	return Config{
 		Endpoint: s.String("splunk.endpoint"), Token: s.String("splunk.token"),
 		Index: s.String("splunk.index"), Source: s.String("splunk.source"),
@@ -126,7 +115,7 @@ func ConfigFromSettings(s providers.Settings) Config {
 		RetryBackoff: s.Duration("splunk.retry_backoff"), RetryMaxBackoff: s.Duration("splunk.retry_max_backoff"),
 		Ack: s.Bool("splunk.ack"), AckPollInterval: s.Duration("splunk.ack_poll_interval"), AckTimeout: s.Duration("splunk.ack_timeout"),
 		ShutdownTimeout: s.Duration("splunk.shutdown_timeout"), WarnInterval: s.Duration("splunk.warn_interval"),
-		TLS: t,
+		TLS: providers.TLSFromSettings(s, "splunk"),
 	}
 }
 

@@ -5,15 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	crand "crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +87,7 @@ func New(cfg Config) (*Sink, error) {
 	}
 	client := c.Client
 	if client == nil {
-		tc, err := tlsConfig(c.TLS)
+		tc, err := c.TLS.Config("splunk", "")
 		if err != nil {
 			return nil, err
 		}
@@ -116,29 +113,6 @@ func New(cfg Config) (*Sink, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s, nil
-}
-
-func tlsConfig(t providers.TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, providers.Invalid("splunk.tls.ca_file: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, providers.Invalid("splunk.tls.ca_file: %s holds no PEM certificate", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, providers.Invalid("splunk.tls.cert_file/key_file: %v", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 func newUUID() string {
