@@ -39,6 +39,7 @@ func main() {
 type sample struct {
 	at         time.Duration
 	rssKiB     int64
+	heapKiB    int64 // Go heap in use, from /metrics when prometheus is compiled in
 	goroutines int
 	requests   int64
 }
@@ -136,8 +137,8 @@ func run(bin string, duration time.Duration, workers, keys int, every time.Durat
 		}
 		s.at, s.requests = time.Since(start).Round(time.Second), requests.Load()
 		samples = append(samples, s)
-		fmt.Printf("%8s  rss %7.1f MiB  goroutines %4d  requests %9d  failures %d\n",
-			s.at, float64(s.rssKiB)/1024, s.goroutines, s.requests, failures.Load())
+		fmt.Printf("%8s  rss %7.1f MiB  heap %6.1f MiB  goroutines %4d  requests %9d  failures %d\n",
+			s.at, float64(s.rssKiB)/1024, float64(s.heapKiB)/1024, s.goroutines, s.requests, failures.Load())
 		return nil
 	}
 	if err := take(); err != nil {
@@ -210,5 +211,15 @@ func measure(pid int, base string, client *http.Client) (sample, error) {
 		return s, err
 	}
 	s.goroutines = h.Components.Environment.Details.Goroutines
+	if resp, err := client.Get(base + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				s.heapKiB = int64(f / 1024)
+			}
+		}
+	}
 	return s, nil
 }
