@@ -62,10 +62,17 @@ func New(db providers.Database, cache providers.Cache, opts Options) *Store {
 }
 
 // remoteChange drops what another instance changed; an empty collection
-// means changes were missed, so everything goes.
+// means changes were missed, so everything goes, and reads in flight (which
+// may have read a value changed in the gap) do not fill the cache.
 func (s *Store) remoteChange(coll, key string) {
 	ctx := context.Background()
 	if coll == "" {
+		for i := range s.stripe {
+			st := &s.stripe[i]
+			st.Lock()
+			st.version++
+			st.Unlock()
+		}
 		_ = s.cache.Clear(ctx)
 		return
 	}

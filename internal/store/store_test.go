@@ -273,3 +273,33 @@ func TestRemoteChanges(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestNoStaleFillAcrossFeedGap: a read that was in flight when the change
+// feed reported a gap (changes missed) must not put what it read into the
+// cache, since another instance may have changed it during the gap.
+func TestNoStaleFillAcrossFeedGap(t *testing.T) {
+	ctx := context.Background()
+	cache, _ := memory.NewCache(1<<20, 0)
+	inner := memory.NewDatabase()
+	_ = inner.Set(ctx, "c", "k", []byte("old"))
+	db := &slowDB{Database: inner, hold: make(chan struct{}), in: make(chan struct{}, 1)}
+	f := &feed{live: true}
+	s := New(db, cache, Options{Changes: f})
+	defer s.Close()
+
+	done := make(chan []byte)
+	go func() {
+		v, _ := s.Get(ctx, "c", "k") // reads "old", then waits
+		done <- v
+	}()
+	<-db.in
+	_ = inner.Set(ctx, "c", "k", []byte("new")) // another instance, unannounced
+	f.fn("", "")                                // the feed is back after a gap
+	close(db.hold)
+	if v := <-done; string(v) != "old" {
+		t.Fatalf("racing read = %q", v)
+	}
+	if v, ok, _ := cache.Get(ctx, cacheKey("c", "k")); ok {
+		t.Fatalf("cache holds %q, read before the gap ended; want no entry", v)
+	}
+}
