@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +75,7 @@ func (c *Cache) scan(ctx context.Context, max int64, fn func([]string) error) (i
 	var n int64
 	var cursor uint64
 	for {
-		keys, next, err := c.client.Scan(ctx, cursor, c.prefix+":cache:*", 1000).Result()
+		keys, next, err := c.client.Scan(ctx, cursor, globEscape(c.prefix+":cache:")+"*", 1000).Result()
 		if err != nil {
 			return n, err
 		}
@@ -102,3 +103,17 @@ func (c *Cache) Stats(ctx context.Context) (providers.CacheStats, error) {
 }
 
 func (c *Cache) Close() error { return mapErr("cache", c.client.Close()) }
+
+// globEscape quotes the characters that SCAN's MATCH pattern treats
+// specially, so that a key prefix such as "app[1]" matches only itself.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -203,3 +203,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestClearWithGlobInPrefix: a prefix holding SCAN pattern characters clears
+// only its own keys, not those of a prefix the pattern would also match.
+func TestClearWithGlobInPrefix(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	open := func(prefix string) providers.Cache {
+		c, err := redis.OpenCache(ctx, providers.CacheConfig{URL: srv.URL(0), Settings: settings("redis.key_prefix", prefix)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	star, other := open("a*"), open("ab")
+	_ = star.Set(ctx, "k", []byte("v"), 0)
+	_ = other.Set(ctx, "k", []byte("keep"), 0)
+	if err := star.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := star.Get(ctx, "k"); ok {
+		t.Fatal("Clear left its own key")
+	}
+	if v, ok, _ := other.Get(ctx, "k"); !ok || string(v) != "keep" {
+		t.Fatalf("Clear of prefix a* removed prefix ab's key: %q %v", v, ok)
+	}
+	if st, _ := other.Stats(ctx); st.Entries != 1 {
+		t.Fatalf("stats of prefix ab count %d entries, want 1", st.Entries)
+	}
+}
