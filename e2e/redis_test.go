@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +152,125 @@ func TestRedisTwoInstances(t *testing.T) {
 		}
 	}
 	t.Logf("worst time for a write to reach the other instance: %s", worst)
+	_ = a.stop(t)
+	_ = b.stop(t)
+}
+
+// redisCLI runs a command against the test server with redis-cli (which
+// comes with redis-server) and fails the test unless it answers OK or a
+// number.
+func redisCLI(t *testing.T, srv *redistest.Server, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(srv.Port)}, args...)...).CombinedOutput()
+	if err != nil || strings.HasPrefix(string(out), "(error)") || strings.HasPrefix(string(out), "ERR") {
+		t.Fatalf("redis-cli %v: %v %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// feedLive reads the redis_changes component of /health.
+func feedLive(t *testing.T, p *proc) (bool, string) {
+	t.Helper()
+	_, body := p.do(t, "GET", "/health", "")
+	var h struct {
+		Components map[string]struct {
+			Status string `json:"status"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatalf("/health: %v %s", err, body)
+	}
+	c, ok := h.Components["redis_changes"]
+	if !ok {
+		t.Fatalf("/health has no redis_changes component: %s", body)
+	}
+	return c.Status == "UP", body
+}
+
+// TestRedisTwoInstancesFeedDown: with the other instance's change
+// subscription refused (Redis ACL) while the database stays up, writes are
+// not announced to it, so its local entries must expire after
+// redis.fallback_ttl instead of the hour-long cache TTL; once the
+// subscription is allowed again, it resubscribes by itself and invalidations
+// flow again.
+func TestRedisTwoInstancesFeedDown(t *testing.T) {
+	bin, _ := binary(t, "default,redis")
+	srv := redistest.Start(t)
+	env := []string{"NAVIUS_DATABASE_URL=" + srv.URL(0), "NAVIUS_CACHE_URL=memory://", "NAVIUS_CACHE_DEFAULT_TTL=1h",
+		"NAVIUS_REDIS_FALLBACK_TTL=300ms", "NAVIUS_LOG_ACCESS=false", "NAVIUS_HEALTH_CACHE_TTL=0"}
+	a := serve(t, bin, t.TempDir(), env)
+	b := serve(t, bin, t.TempDir(), env)
+	put := func(v string) {
+		t.Helper()
+		if status, body := a.do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
+			t.Fatalf("PUT = %d %s", status, body)
+		}
+	}
+	get := func() string {
+		t.Helper()
+		status, body := b.do(t, "GET", "/api/v1/shared/k", "")
+		if status != 200 {
+			t.Fatalf("GET = %d %s", status, body)
+		}
+		return body
+	}
+	// converge waits until b serves want, and fails if it still serves the
+	// old value after a bound far above the fallback TTL (a 1h entry that
+	// was never dropped would stay).
+	converge := func(want string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for got := get(); got != want; got = get() {
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("b still serves %q, want %q", got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("b's subscription", func() bool { live, _ := feedLive(t, b); return live })
+
+	// Refuse SUBSCRIBE and drop the subscribers' connections: the data
+	// connections keep working, the subscriptions cannot come back.
+	redisCLI(t, srv, "ACL", "SETUSER", "default", "-subscribe")
+	redisCLI(t, srv, "CLIENT", "KILL", "TYPE", "pubsub")
+	waitFor("b's subscription to drop", func() bool { live, _ := feedLive(t, b); return !live })
+	if _, body := feedLive(t, b); !strings.Contains(body, `"status":"UP"`) {
+		t.Fatalf("the subscription is not critical, yet /health is down: %s", body)
+	}
+	if status, _ := b.do(t, "GET", "/readyz", ""); status != 200 {
+		t.Fatalf("readyz = %d with only the subscription down", status)
+	}
+	for i := range 5 {
+		v := fmt.Sprintf("down%d", i)
+		put(v)
+		converge(v) // b reads it from Redis (its entry of the last round expired)...
+		put(v + "-next")
+		took := converge(v + "-next") // ...and drops it by the fallback TTL, unannounced
+		t.Logf("round %d: unannounced write seen by b after %s (fallback TTL 300ms)", i, took)
+	}
+
+	redisCLI(t, srv, "ACL", "SETUSER", "default", "+subscribe")
+	waitFor("b to resubscribe by itself", func() bool { live, _ := feedLive(t, b); return live })
+	waitFor("a to resubscribe by itself", func() bool { live, _ := feedLive(t, a); return live })
+	for i := range 5 {
+		v := fmt.Sprintf("up%d", i)
+		put(v)
+		converge(v)
+		put(v + "-next")
+		took := converge(v + "-next")
+		t.Logf("round %d: announced write seen by b after %s", i, took)
+	}
 	_ = a.stop(t)
 	_ = b.stop(t)
 }

@@ -83,3 +83,28 @@ func (d *Database) Live() bool { return d.feed.live.Load() }
 
 // FallbackTTL implements providers.ChangeFeed.
 func (d *Database) FallbackTTL() time.Duration { return d.feed.fallbackTTL }
+
+// HealthIndicators implements providers.HealthContributor: once the change
+// feed has a subscriber (a local cache in front of this database), the
+// "redis_changes" indicator tells whether the subscription is live. It is
+// not critical: while it is down, reads stay correct to within
+// redis.fallback_ttl.
+func (d *Database) HealthIndicators() []providers.HealthIndicator {
+	if !d.feed.subscribed() {
+		return nil
+	}
+	return []providers.HealthIndicator{{
+		Name: "redis_changes", Order: 25, ComponentType: "component",
+		Metadata: map[string]string{"channel": d.feed.channel},
+		Check: func(ctx context.Context) providers.HealthResult {
+			r := providers.HealthResult{Status: providers.StatusUp, Details: map[string]any{
+				"channel": d.feed.channel, "live": d.Live(), "fallback_ttl": d.feed.fallbackTTL.String(),
+			}}
+			if !d.Live() {
+				r.Status = providers.StatusDown
+				r.Error = "not subscribed to " + d.feed.channel + ": other instances' writes may be missed, so local cache entries live at most " + d.feed.fallbackTTL.String()
+			}
+			return r
+		},
+	}}
+}

@@ -63,37 +63,55 @@ func (f *feed) emit(coll, key string) {
 	}
 }
 
-// run receives changes until closed. The subscription reconnects by itself;
-// while it is down, live is false (local caches shorten their TTL), and each
-// time it is (re)established, subscribers are told that changes may have
-// been missed (an empty collection name) so they drop everything.
+// run receives changes until closed. While the subscription is down, live
+// is false (local caches shorten their TTL); each time it is established
+// again, subscribers are told that changes may have been missed (an empty
+// collection name) so they drop everything.
 func (f *feed) run(ctx context.Context) {
 	defer close(f.done)
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		if f.session(ctx) {
+			backoff = 50 * time.Millisecond
+		}
+		f.live.Store(false)
+		backoff = min(2*backoff, 800*time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// session subscribes on a connection of its own and delivers changes until
+// the subscription fails, and reports whether it was ever live. A failure
+// of any kind ends the session: the next one starts from a fresh
+// connection, so that a refused SUBSCRIBE (NOPERM, LOADING while Redis
+// restarts) is retried rather than leaving a connection that is not
+// subscribed. A connection that goes quiet is pinged; if the ping is not
+// answered either, the connection is taken for dead.
+func (f *feed) session(ctx context.Context) (wasLive bool) {
 	ps := f.c.client.Subscribe(ctx, f.channel)
 	defer ps.Close()
-	for ctx.Err() == nil {
+	pinged := false
+	for {
 		msg, err := ps.ReceiveTimeout(ctx, time.Second)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
 			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() && ps.Ping(ctx) == nil {
-				continue // quiet, but the connection answers
+			if ctx.Err() == nil && !pinged && errors.As(err, &ne) && ne.Timeout() && ps.Ping(ctx) == nil {
+				pinged = true
+				continue
 			}
-			f.live.Store(false)
-			select { // go-redis reconnects and resubscribes on the next receive
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
+			return wasLive
 		}
+		pinged = false
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				// Changes made while we were not subscribed are lost:
 				// subscribers drop everything.
 				f.live.Store(true)
+				wasLive = true
 				f.emit("", "")
 			}
 		case *goredis.Message:
@@ -114,4 +132,11 @@ func (f *feed) close() {
 		cancel()
 		<-done
 	}
+}
+
+// subscribed reports whether anyone listens to the feed.
+func (f *feed) subscribed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.fns) > 0
 }

@@ -233,3 +233,50 @@ func TestClearWithGlobInPrefix(t *testing.T) {
 		t.Fatalf("stats of prefix ab count %d entries, want 1", st.Entries)
 	}
 }
+
+// TestChangeFeedResubscribesAfterRefusal: a SUBSCRIBE that Redis refuses
+// (here by ACL; also LOADING while a restarted Redis loads its data) leaves
+// the feed not live, and it subscribes again by itself once allowed.
+func TestChangeFeedResubscribesAfterRefusal(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	db, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: srv.URL(0), Settings: settings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	feed := db.(providers.ChangeFeed)
+	gaps := make(chan struct{}, 10)
+	feed.Changes(func(coll, key string) {
+		if coll == "" {
+			gaps <- struct{}{}
+		}
+	})
+	waitFor(t, "live", feed.Live)
+	<-gaps
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer raw.Close()
+	if err := raw.Do(ctx, "ACL", "SETUSER", "default", "-subscribe").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "not live", func() bool { return !feed.Live() })
+	time.Sleep(300 * time.Millisecond) // several refused attempts
+	if feed.Live() {
+		t.Fatal("live while SUBSCRIBE is refused")
+	}
+	if err := raw.Do(ctx, "ACL", "SETUSER", "default", "+subscribe").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "live again", feed.Live)
+	select {
+	case <-gaps:
+	case <-time.After(5 * time.Second):
+		t.Fatal("subscribers were not told that changes may have been missed")
+	}
+	if hs := db.(providers.HealthContributor).HealthIndicators(); len(hs) != 1 || hs[0].Check(ctx).Status != providers.StatusUp {
+		t.Fatalf("redis_changes indicator: %+v", hs)
+	}
+}
