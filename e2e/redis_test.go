@@ -274,3 +274,55 @@ func TestRedisTwoInstancesFeedDown(t *testing.T) {
 	_ = a.stop(t)
 	_ = b.stop(t)
 }
+
+// TestRedisHang freezes the real redis-server (SIGSTOP: connections stay
+// open and new ones are accepted, nothing answers): readiness turns false
+// within 2 s as for a stopped server, API calls answer 503 once the
+// command timeouts expire instead of hanging, goroutines do not pile up, and
+// everything recovers by itself when Redis continues.
+func TestRedisHang(t *testing.T) {
+	bin, _ := binary(t, "default,redis")
+	srv := redistest.Start(t)
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL(0), "NAVIUS_LOG_ACCESS=false",
+		"NAVIUS_REDIS_READ_TIMEOUT=500ms", "NAVIUS_REDIS_WRITE_TIMEOUT=500ms"})
+	if status, body := p.do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+		t.Fatalf("PUT = %d %s", status, body)
+	}
+	waitStatus(t, p, "/readyz", 200, 2*time.Second)
+	before := goroutines(t, p)
+
+	srv.Pause()
+	t.Cleanup(srv.Resume) // before Stop, or the frozen server cannot be reaped
+	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
+	t.Logf("readyz false %s after Redis froze", took)
+	start := time.Now()
+	status, body := p.do(t, "GET", "/api/v1/c/uncached", "")
+	if status != 503 || !strings.Contains(body, "database is unavailable") {
+		t.Fatalf("GET with Redis frozen = %d %s", status, body)
+	}
+	t.Logf("GET with Redis frozen answered 503 after %s", time.Since(start))
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("%s/api/v1/c/x%d", p.URL, i))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(200 * time.Millisecond)
+	if during := goroutines(t, p); during > before+20 {
+		t.Fatalf("goroutines grew from %d to %d while Redis was frozen", before, during)
+	}
+
+	srv.Resume()
+	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
+	t.Logf("readyz true %s after Redis continued", took)
+	if status, body := p.do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
+		t.Fatalf("GET after recovery = %d %q", status, body)
+	}
+	_ = p.stop(t)
+}

@@ -74,6 +74,9 @@ func connect(rawURL string, maxConns int, tlsCfg providers.TLSConfig, timeout ti
 	// One quick retry: a request fails fast while Redis is down rather
 	// than piling up behind backoff.
 	opts.MaxRetries = 1
+	// Deadlines of the request (database.timeout, a client that went away)
+	// bound each command too, so that no request outlives its caller.
+	opts.ContextTimeoutEnabled = true
 	opts.MinRetryBackoff, opts.MaxRetryBackoff = 8*time.Millisecond, 64*time.Millisecond
 	opts.DialerRetries, opts.DialerRetryTimeout = 1, 50*time.Millisecond
 	if opts.TLSConfig != nil || tlsCfg.Enabled {
@@ -125,3 +128,8 @@ func (quietLog) Printf(context.Context, string, ...any) {}
 // returned errors, which its own log and health report carry; the gate file
 // calls this once.
 func SilenceClientLog() { goredis.SetLogger(quietLog{}) }
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -65,8 +67,19 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 	return del.Val() > 0, nil
 }
 
+// pingTimeout bounds a PING: a Redis that takes longer to answer one is
+// reported down, so that a hung server (accepting connections but not
+// answering) shows in readiness as quickly as a stopped one.
+const pingTimeout = 500 * time.Millisecond
+
 func (d *Database) Ping(ctx context.Context) error {
-	return mapErr("database", d.client.Ping(ctx).Err())
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	err := d.client.Ping(ctx).Err()
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		return providers.Unavailable("database", fmt.Errorf("no answer to PING within %s", pingTimeout))
+	}
+	return mapErr("database", err)
 }
 
 // Close stops the change feed and closes the connection pool.
