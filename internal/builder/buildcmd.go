@@ -57,6 +57,10 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err != nil {
 		return err
 	}
+	extra := c.Args().Slice()
+	if err := checkExtra(extra); err != nil {
+		return err
+	}
 	sel, how, ok, err := t.resolve(c)
 	switch {
 	case err != nil:
@@ -78,8 +82,39 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := requireGo(); err != nil {
 		return err
 	}
-	_, err = t.build(ctx, env.Stdout, env.Stderr, sel, how, c.String("output"), goos, goarch, c.Args().Slice())
+	_, err = t.build(ctx, env.Stdout, env.Stderr, sel, how, c.String("output"), goos, goarch, extra)
 	return err
+}
+
+// builderFlags are go build flags the builder sets itself; passing them
+// again would silently change the binary's path, its features, or drop the
+// stripping and version stamp.
+var builderFlags = map[string]string{
+	"o":       "choose the directory with --output",
+	"tags":    "choose the features with --features, --profile, --interactive or --like",
+	"ldflags": "the builder strips and stamps the version with -ldflags; run go build yourself for other linker flags",
+}
+
+// checkExtra accepts the go build flags given after "--": they must be
+// flags (the package is always the source tree's main package), and not
+// the ones the builder sets.
+func checkExtra(extra []string) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	if !strings.HasPrefix(extra[0], "-") {
+		return cli.Usagef("build: unexpected argument %q; extra go build flags go after --, e.g. navius build --features memory -- -race", extra[0])
+	}
+	for _, a := range extra {
+		if !strings.HasPrefix(a, "-") {
+			continue // a flag's value
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if why, ok := builderFlags[name]; ok {
+			return cli.Usagef("build: go build flag %s is set by navius build: %s", a, why)
+		}
+	}
+	return nil
 }
 
 // like reads the feature list of another navius binary.

@@ -127,3 +127,25 @@ func TestRenderDocs(t *testing.T) {
 		t.Error("the index links a feature the build lacks")
 	}
 }
+
+func TestCheckExtra(t *testing.T) {
+	for _, ok := range [][]string{nil, {"-race"}, {"-gcflags", "all=-N -l", "-v"}, {"-gcflags=-N"}, {"-p", "2"}} {
+		if err := checkExtra(ok); err != nil {
+			t.Errorf("checkExtra(%q): %v", ok, err)
+		}
+	}
+	for extra, want := range map[string]string{
+		"./cmd":          `unexpected argument "./cmd"`,
+		"-v -tags x":     "-tags is set by navius build",
+		"--tags=x":       "--tags=x is set by navius build",
+		"-o out":         "-o is set by navius build",
+		"-ldflags=-s":    "-ldflags=-s is set by navius build",
+		"-race -ldflags": "-ldflags is set",
+	} {
+		err := checkExtra(strings.Fields(extra))
+		var ue *cli.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkExtra(%q) = %v, want a usage error with %q", extra, err, want)
+		}
+	}
+}
