@@ -270,6 +270,26 @@ func TestDocs(t *testing.T) {
 			t.Errorf("docs show the secret %s", s)
 		}
 	}
+
+	// Regenerated into the same directory by the tool itself (its own
+	// features, the defaults), the docs keep no page of splunk.
+	code, out, errOut = runIn(t, dir, "", tool,
+		[]string{"NAVIUS_SPLUNK_TOKEN=" + secrets[0], "NAVIUS_AUTH_TOKENS=admin:" + secrets[1]},
+		"docs", "--output", "site")
+	if code != 0 {
+		t.Fatalf("docs: %s%s", out, errOut)
+	}
+	for _, f := range m.Features {
+		_, err := os.Stat(filepath.Join(dir, "site", "features", f.Name+".md"))
+		if f.Default != (err == nil) {
+			t.Errorf("regenerated for the defaults: feature %s (default %v): page exists %v", f.Name, f.Default, err == nil)
+		}
+	}
+	index, _ := os.ReadFile(filepath.Join(dir, "site", "index.md"))
+	api, _ := os.ReadFile(filepath.Join(dir, "site", "api.md"))
+	if strings.Contains(string(index), "splunk") || !strings.Contains(string(api), "/metrics") {
+		t.Errorf("regenerated index or API reference is wrong:\n%s\n%s", index, api)
+	}
 }
 
 // TestBuilderErrors: every error path is one line with exit code 2.

@@ -48,6 +48,9 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			}
 			pages := renderDocs(m, f)
 			out := c.String("output")
+			if err := removeStalePages(out, pages); err != nil {
+				return err
+			}
 			for name, text := range pages {
 				p := filepath.Join(out, name)
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -61,6 +64,25 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// removeStalePages deletes the feature pages that an earlier run left in
+// out and this one does not write, so that regenerating the docs of a
+// smaller feature set into the same directory leaves no page of a feature
+// the build lacks.
+func removeStalePages(out string, pages map[string]string) error {
+	old, err := filepath.Glob(filepath.Join(out, "features", "*.md"))
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		if _, keep := pages["features/"+filepath.Base(p)]; !keep {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // renderDocs renders the pages of a build from what its binary reports and
