@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -101,15 +102,42 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 func TestBuilderInteractivePiped(t *testing.T) {
 	tool, _ := binary(t, "default")
 	dir := t.TempDir()
-	code, out, errOut := runIn(t, dir, "-bolt\n-builder\n-prometheus\nnosuch\npprof\ndone\n", tool, nil,
+	// One answer per category (an empty one goes on), a refused name that
+	// keeps the walk at its category, and an empty answer at the review.
+	m := loadManifest(t)
+	var answers []string
+	for _, cat := range m.Categories() {
+		var toggles []string
+		for _, f := range m.Features {
+			if f.Category == cat && f.Default && f.Name != "memory" {
+				toggles = append(toggles, "-"+f.Name)
+			}
+		}
+		answers = append(answers, strings.Join(toggles, " "))
+	}
+	lastCat := m.Categories()[len(m.Categories())-1]
+	answers[len(answers)-1] += " nosuch" // refused: the walk stays at the last category
+	answers = append(answers, "pprof", "")
+	code, out, errOut := runIn(t, dir, strings.Join(answers, "\n"), tool, nil,
 		"build", "--interactive", "--source", root, "--output", ".")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"[x] memory", `! unknown feature "nosuch"`, "[ ] bolt", "[x] pprof", "features: memory, pprof (from interactive selection)"} {
+	for _, want := range []string{"[x] memory", `! unknown feature "nosuch"`, "[ ] bolt", "[x] pprof", "Your selection:", "features: memory, pprof (from interactive selection)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, lastCat+"> "); n != 2 {
+		t.Errorf("the %s prompt came %d times, want 2 (a refused name keeps the category)", lastCat, n)
+	}
+	last := -1
+	for i, cat := range m.Categories() {
+		at := strings.Index(out, fmt.Sprintf("[%s] (%d of %d)", cat, i+1, len(m.Categories())))
+		if at < last {
+			t.Errorf("category %s not shown in its turn:\n%s", cat, out)
+		}
+		last = at
 	}
 	if got := reportedFeatures(t, filepath.Join(dir, "navius")); !slices.Equal(got, []string{"memory", "pprof"}) {
 		t.Fatalf("built %v", got)

@@ -179,37 +179,87 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selec
 	return out, nil
 }
 
-// interactive walks the categories and lets the user toggle features by
-// name, starting from the defaults; it refuses unknown names and
-// deselections that a selected feature requires. Lines come from in, so
-// answers can be piped; "done" (or the end of input) finishes, "quit"
-// cancels.
+// interactive lets the user choose features, starting from the defaults.
+// It walks the categories one at a time, as the seed's builder does: each
+// shows its features as [x]/[ ] with their size and requirements and asks
+// for names to toggle (comma or space separated; +name selects, -name
+// deselects); an empty answer goes on to the next category, "back" to the
+// previous one. An answer with a refused name (unknown, or a deselection a
+// selected feature requires, each with its reason) stays at the category.
+// After the last category it shows the selection and asks once more: an
+// empty answer or "done" builds, names still toggle. "done" finishes at any
+// prompt, and so does the end of input; "quit" cancels. Lines come from in,
+// so a terminal and piped answers work alike.
 func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Selection, error) {
 	selected := map[string]bool{}
 	for _, n := range m.Defaults() {
 		selected[n] = true
 	}
-	fmt.Fprint(out, "Choose features: type a feature's name to select or deselect it (+name / -name to be explicit),\n"+
-		"\"list\" to show the selection, \"done\" to build, \"quit\" to cancel.\n\n")
-	fmt.Fprint(out, catalogLines(m, selected))
+	cats := m.Categories()
+	fmt.Fprintf(out, "Choose the features, one category at a time (%s), starting from the defaults.\n"+
+		"Type feature names to toggle them (+name selects, -name deselects), an empty line for the next\n"+
+		"category, \"back\" for the previous one, \"list\" to show everything, \"done\" to build, \"quit\" to cancel.\n",
+		strings.Join(cats, ", "))
 	sc := bufio.NewScanner(in)
+	// step is the category shown, len(cats) the final review.
+	step, shown := 0, -1
 	for {
-		fmt.Fprint(out, "> ")
+		prompt := "build? (Enter or done builds, names toggle, back returns to the categories)> "
+		if step < len(cats) {
+			prompt = cats[step] + "> "
+		}
+		if step != shown {
+			if step < len(cats) {
+				fmt.Fprintf(out, "\n[%s] (%d of %d)\n%s", cats[step], step+1, len(cats), categoryLines(m, cats[step], selected))
+			} else {
+				fmt.Fprintf(out, "\nYour selection:\n%s", catalogLines(m, selected, ""))
+			}
+			shown = step
+		}
+		fmt.Fprint(out, prompt)
 		if !sc.Scan() {
 			fmt.Fprintln(out)
 			break
 		}
-		for _, word := range strings.Fields(sc.Text()) {
-			switch word {
+		words := strings.FieldsFunc(sc.Text(), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+		if len(words) == 0 {
+			if step == len(cats) {
+				return finish(m, selected)
+			}
+			step++
+			continue
+		}
+		refused, toggled, listed := false, false, false
+		for _, word := range words {
+			switch strings.ToLower(word) {
 			case "done":
 				return finish(m, selected)
 			case "quit", "exit":
 				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
 			case "list":
-				fmt.Fprint(out, catalogLines(m, selected))
-				continue
+				fmt.Fprint(out, catalogLines(m, selected, ""))
+				listed = true
+			case "back":
+				if step > 0 {
+					step--
+				}
+				shown = -1
+			default:
+				if toggle(out, m, selected, strings.ToLower(word)) {
+					toggled = true
+				} else {
+					refused = true
+				}
 			}
-			toggle(out, m, selected, word)
+		}
+		switch {
+		case step != shown: // "back"
+		case step == len(cats):
+			if toggled {
+				shown = -1 // show the changed selection
+			}
+		case !refused && (toggled || !listed):
+			step++
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -218,7 +268,14 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 	return finish(m, selected)
 }
 
-func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word string) {
+// categoryLines renders one category's features for the walk.
+func categoryLines(m *manifest.Manifest, category string, selected map[string]bool) string {
+	_, body, _ := strings.Cut(catalogLines(m, selected, category), "\n")
+	return body
+}
+
+// toggle applies one name and reports whether it was accepted.
+func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word string) bool {
 	name := strings.TrimLeft(word, "+-")
 	want := !selected[name]
 	switch {
@@ -234,7 +291,7 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		fmt.Fprintln(out, msg)
-		return
+		return false
 	}
 	if want {
 		var added []string
@@ -249,7 +306,7 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 			fmt.Fprintf(out, " (and %s, which it requires)", strings.Join(added, ", "))
 		}
 		fmt.Fprintln(out)
-		return
+		return true
 	}
 	var by []string
 	for s := range selected {
@@ -260,10 +317,11 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 	if len(by) > 0 {
 		sort.Strings(by)
 		fmt.Fprintf(out, "  ! cannot deselect %s: required by %s; deselect %s first\n", name, strings.Join(by, ", "), strings.Join(by, ", "))
-		return
+		return false
 	}
 	delete(selected, name)
 	fmt.Fprintf(out, "  [ ] %s\n", name)
+	return true
 }
 
 func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {

@@ -58,6 +58,49 @@ func TestInteractive(t *testing.T) {
 	}
 }
 
+// TestInteractiveWalk follows the walk through the categories: an empty
+// answer goes on, "back" returns, a refused name keeps the category, and
+// the review at the end builds on an empty answer.
+func TestInteractiveWalk(t *testing.T) {
+	m, err := manifest.Parse([]byte(chain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n-d\n\n"), &out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sel.Features, ","); got != "a,b,c" {
+		t.Fatalf("selection = %q, want a,b,c\n%s", got, out.String())
+	}
+	text := out.String()
+	// The screens in order: x, y (empty answer), x (back), y (after c),
+	// y twice more (-b refused, zz refused), then the review.
+	var screens []string
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(line, "[x] (1 of 2)"):
+			screens = append(screens, "x")
+		case strings.HasPrefix(line, "[y] (2 of 2)"):
+			screens = append(screens, "y")
+		case strings.HasPrefix(line, "Your selection:"):
+			screens = append(screens, "review")
+		}
+	}
+	if got := strings.Join(screens, " "); got != "x y x y review" {
+		t.Errorf("screens %q, want %q\n%s", got, "x y x y review", text)
+	}
+	if n := strings.Count(text, "y> "); n != 4 {
+		t.Errorf("the y prompt came %d times, want 4 (a refusal stays at the category)\n%s", n, text)
+	}
+	for _, want := range []string{"! cannot deselect b: required by c", `! unknown feature "zz"`, "[ ] d"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 func TestTarGzReproducible(t *testing.T) {
 	files := func() []archiveFile {
 		return []archiveFile{{name: "z", mode: 0o644, data: []byte("z")}, {name: "navius", mode: 0o755, data: []byte("bin")}, {name: "a", mode: 0o644, data: []byte("a")}}

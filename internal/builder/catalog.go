@@ -133,11 +133,15 @@ func orEmpty(s []string) []string {
 }
 
 // catalogLines renders the features of m by category with [x]/[ ] for
-// selected, for interactive selection.
-func catalogLines(m *manifest.Manifest, selected map[string]bool) string {
+// selected, for interactive selection; only, when not empty, limits it to
+// that category.
+func catalogLines(m *manifest.Manifest, selected map[string]bool, only string) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, cat := range m.Categories() {
+		if only != "" && cat != only {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\n", cat)
 		for _, f := range m.Features {
 			if f.Category != cat {
