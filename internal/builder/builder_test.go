@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,42 @@ func TestCheckExtra(t *testing.T) {
 		var ue *cli.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
 			t.Errorf("checkExtra(%q) = %v, want a usage error with %q", extra, err, want)
+		}
+	}
+}
+
+// TestShippedProfiles keeps the profile templates true to features.json:
+// each resolves, lists exactly what it resolves to, and standard stays the
+// defaults and enterprise everything (a new feature must join enterprise).
+func TestShippedProfiles(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tree{dir: "../..", manifest: m}
+	names := tr.profileNames()
+	for _, want := range []string{"minimal", "standard", "enterprise"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("profiles/%s.json is missing", want)
+		}
+	}
+	for _, n := range names {
+		p, err := tr.loadProfile(n)
+		if err != nil {
+			t.Errorf("profile %s: %v", n, err)
+			continue
+		}
+		sel, err := m.Resolve("none," + strings.Join(p.Features, ","))
+		if err != nil {
+			t.Errorf("profile %s does not resolve: %v", n, err)
+			continue
+		}
+		if !slices.Equal(sel.Features, p.Features) {
+			t.Errorf("profile %s lists %v but resolves to %v; list the resolved set, sorted", n, p.Features, sel.Features)
+		}
+		want := map[string][]string{"minimal": {"memory"}, "standard": m.Defaults(), "enterprise": m.Names()}[n]
+		if want != nil && !slices.Equal(sel.Features, want) {
+			t.Errorf("profile %s is %v, want %v", n, sel.Features, want)
 		}
 	}
 }
