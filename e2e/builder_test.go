@@ -255,6 +255,19 @@ func TestPackage(t *testing.T) {
 	if !strings.Contains(contents["LICENSE"], "MIT License") {
 		t.Error("LICENSE")
 	}
+
+	// The packaged binary carries the packaged features, and the sample
+	// config loads in it as it is.
+	unpacked := t.TempDir()
+	bin, sampleFile := filepath.Join(unpacked, "navius"), filepath.Join(unpacked, "navius.yaml.sample")
+	os.WriteFile(bin, []byte(contents["navius"]), 0o755)
+	os.WriteFile(sampleFile, []byte(sample), 0o644)
+	if got := reportedFeatures(t, bin); !slices.Equal(got, []string{"memory", "splunk"}) {
+		t.Errorf("the packaged binary carries %v, want memory, splunk", got)
+	}
+	if code, out, errOut := run(t, bin, nil, "config", "check", "--config", sampleFile); code != 0 || !strings.Contains(out, "splunk.") {
+		t.Errorf("the packaged sample does not load in the packaged binary: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // TestDocs documents memory and splunk with secrets in the environment: every
