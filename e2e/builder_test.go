@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -376,5 +377,31 @@ func TestBuilderErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, c.wants) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("navius %v: exit %d, stderr %q (stdout %q); want exit 2 and one line with %q", c.args, code, errOut, out, c.wants)
 		}
+	}
+}
+
+// TestBuilderCrossCompile builds for another platform with an extra go
+// build flag: the command names both, the binary is not run, and it is an
+// executable for that platform.
+func TestBuilderCrossCompile(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, nil,
+		"build", "--features", "memory", "--target", "linux/arm64", "--source", root, "--output", "arm", "--", "-buildvcs=false")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	f, err := elf.Open(filepath.Join(dir, "arm", "navius"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
+		t.Fatalf("built %v %v, want an arm64 executable", f.Machine, f.Type)
 	}
 }
