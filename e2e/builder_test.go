@@ -307,6 +307,33 @@ func TestDocs(t *testing.T) {
 	if !strings.Contains(all, "`splunk.token`") || strings.Contains(all, "`bolt.batch`") || strings.Contains(all, "/metrics") {
 		t.Error("the config or API reference covers the wrong features")
 	}
+	// Every enabled feature is in the index and has its own options
+	// section; no disabled feature has a link, a heading, an option (they
+	// live under a section named after the feature) or an endpoint.
+	index, _ := os.ReadFile(filepath.Join(dir, "site", "index.md"))
+	config, _ := os.ReadFile(filepath.Join(dir, "site", "config.md"))
+	for _, f := range m.Features {
+		enabled := f.Name == "memory" || f.Name == "splunk"
+		if linked := strings.Contains(string(index), "(features/"+f.Name+".md)"); linked != enabled {
+			t.Errorf("index links feature %s: %v, enabled: %v", f.Name, linked, enabled)
+		}
+		if enabled {
+			continue
+		}
+		for _, bad := range []string{"Feature `" + f.Name + "`", "`" + f.Name + "."} {
+			if strings.Contains(all, bad) {
+				t.Errorf("the docs of memory,splunk contain %q of disabled feature %s", bad, f.Name)
+			}
+		}
+		for _, e := range f.Endpoints {
+			if strings.Contains(all, "`"+e.Path+"`") {
+				t.Errorf("the API reference lists %s of disabled feature %s", e.Path, f.Name)
+			}
+		}
+	}
+	if !strings.Contains(string(config), "## Feature `splunk`") {
+		t.Errorf("the config reference has no section for splunk:\n%s", config)
+	}
 	for _, s := range secrets {
 		if strings.Contains(all, s) {
 			t.Errorf("docs show the secret %s", s)
@@ -327,7 +354,7 @@ func TestDocs(t *testing.T) {
 			t.Errorf("regenerated for the defaults: feature %s (default %v): page exists %v", f.Name, f.Default, err == nil)
 		}
 	}
-	index, _ := os.ReadFile(filepath.Join(dir, "site", "index.md"))
+	index, _ = os.ReadFile(filepath.Join(dir, "site", "index.md"))
 	api, _ := os.ReadFile(filepath.Join(dir, "site", "api.md"))
 	if strings.Contains(string(index), "splunk") || !strings.Contains(string(api), "/metrics") {
 		t.Errorf("regenerated index or API reference is wrong:\n%s\n%s", index, api)
