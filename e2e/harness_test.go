@@ -123,7 +123,9 @@ func serve(t *testing.T, bin, dir string, env []string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	addr := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
@@ -137,7 +139,9 @@ func serve(t *testing.T, bin, dir string, env []string, args ...string) *proc {
 			}
 		}
 	}()
-	go func() { p.done <- cmd.Wait() }()
+	// Wait closes the pipe: read it to the end first, or the last lines
+	// (e.g. "stopped") may be lost.
+	go func() { <-scanned; p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
