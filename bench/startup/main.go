@@ -19,8 +19,12 @@ import (
 func main() {
 	bin := flag.String("bin", "bin/navius", "navius binary")
 	runs := flag.Int("runs", 20, "number of starts")
+	plain := flag.Bool("plain", false, "pass only serve --listen (for the floor program)")
 	flag.Parse()
-	extraArgs = flag.Args()                         // passed to serve, e.g. -- --database-url memory://
+	extraArgs = flag.Args() // passed to serve, e.g. -- --database-url memory://
+	if !*plain {
+		extraArgs = append([]string{"--log-level", "warn"}, extraArgs...)
+	}
 	if abs, err := filepath.Abs(*bin); err == nil { // runs happen in temp dirs
 		*bin = abs
 	}
@@ -58,7 +62,7 @@ func once(bin string) (time.Duration, error) {
 	}
 	defer os.RemoveAll(dir)
 	addr := freePort()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--log-level", "warn"}, extraArgs...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, extraArgs...)...)
 	cmd.Dir = dir
 	client := &http.Client{Timeout: 100 * time.Millisecond}
 	start := time.Now()

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -28,12 +27,25 @@ type Profile struct {
 	Features    []string `json:"features"`
 }
 
-var profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+// validProfileName: 1-64 of [a-z0-9_-], starting with a letter or digit
+// (checked by hand: a compiled bounded regexp costs startup time).
+func validProfileName(n string) bool {
+	if len(n) == 0 || len(n) > 64 || n[0] == '-' || n[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 func (t *tree) profileDir() string { return filepath.Join(t.dir, "profiles") }
 
 func (t *tree) profilePath(name string) (string, error) {
-	if !profileNameRE.MatchString(name) {
+	if !validProfileName(name) {
 		return "", cli.Usagef("profile name %q is invalid: use lower-case letters, digits, '-' and '_'", name)
 	}
 	return filepath.Join(t.profileDir(), name+".json"), nil

@@ -15,9 +15,12 @@ import (
 // DefaultCapacity is the cache capacity when none is configured.
 const DefaultCapacity = 64 << 20
 
-// assumedEntrySize sizes ristretto's admission counters: it wants about ten
-// counters per entry the cache holds when full.
-const assumedEntrySize = 512
+// assumedEntrySize sizes ristretto's admission counters, which it wants at
+// about ten per entry the cache holds when full. Sizing for 2 KiB entries
+// keeps the default 64 MiB cache's count-min sketch at 1 MiB instead of
+// 4 MiB (allocated and zeroed at startup); caches of smaller entries get
+// coarser, still working, admission estimates.
+const assumedEntrySize = 2048
 
 // Cache is an in-process cache on ristretto: cost-based capacity in bytes
 // (key plus value), TinyLFU admission, per-entry TTL.
