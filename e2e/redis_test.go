@@ -40,6 +40,28 @@ func goroutines(t *testing.T, p *proc) int {
 	return int(n)
 }
 
+// loadLeavesNoGoroutines sends n concurrent GETs while the database is
+// away and checks that the goroutine count comes back near before.
+func loadLeavesNoGoroutines(t *testing.T, p *proc, n, before int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(fmt.Sprintf("%s/api/v1/c/x%d", p.URL, i))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	time.Sleep(200 * time.Millisecond)
+	if during := goroutines(t, p); during > before+20 {
+		t.Fatalf("goroutines grew from %d to %d during the outage", before, during)
+	}
+}
+
 // waitStatus polls path until it answers want, and returns how long it took.
 func waitStatus(t *testing.T, p *proc, path string, want int, within time.Duration) time.Duration {
 	t.Helper()
@@ -80,22 +102,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("PUT with Redis down = %d", status)
 	}
 	// Load during the outage must not leave goroutines behind.
-	var wg sync.WaitGroup
-	for i := range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := http.Get(fmt.Sprintf("%s/api/v1/c/x%d", p.URL, i))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	time.Sleep(200 * time.Millisecond)
-	if during := goroutines(t, p); during > before+20 {
-		t.Fatalf("goroutines grew from %d to %d during the outage", before, during)
-	}
+	loadLeavesNoGoroutines(t, p, 200, before)
 
 	srv.Restart()
 	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
@@ -301,22 +308,7 @@ func TestRedisHang(t *testing.T) {
 		t.Fatalf("GET with Redis frozen = %d %s", status, body)
 	}
 	t.Logf("GET with Redis frozen answered 503 after %s", time.Since(start))
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := http.Get(fmt.Sprintf("%s/api/v1/c/x%d", p.URL, i))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	time.Sleep(200 * time.Millisecond)
-	if during := goroutines(t, p); during > before+20 {
-		t.Fatalf("goroutines grew from %d to %d while Redis was frozen", before, during)
-	}
+	loadLeavesNoGoroutines(t, p, 50, before)
 
 	srv.Resume()
 	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)

@@ -305,34 +305,21 @@ func CorrelationID(ctx context.Context) string {
 
 var levelOrder = providers.LogLevels
 
+// logrusLevels maps navius's levels (trace..fatal, in order) to logrus's.
+var logrusLevels = [...]logrus.Level{logrus.TraceLevel, logrus.DebugLevel, logrus.InfoLevel, logrus.WarnLevel, logrus.ErrorLevel, logrus.FatalLevel}
+
 func toLogrus(l providers.LogLevel) logrus.Level {
-	switch l {
-	case providers.LevelTrace:
-		return logrus.TraceLevel
-	case providers.LevelDebug:
-		return logrus.DebugLevel
-	case providers.LevelInfo:
-		return logrus.InfoLevel
-	case providers.LevelWarn:
-		return logrus.WarnLevel
-	case providers.LevelError:
-		return logrus.ErrorLevel
+	if int(l) < len(logrusLevels) {
+		return logrusLevels[l]
 	}
 	return logrus.FatalLevel
 }
 
 func fromLogrus(l logrus.Level) providers.LogLevel {
-	switch l {
-	case logrus.TraceLevel:
-		return providers.LevelTrace
-	case logrus.DebugLevel:
-		return providers.LevelDebug
-	case logrus.InfoLevel:
-		return providers.LevelInfo
-	case logrus.WarnLevel:
-		return providers.LevelWarn
-	case logrus.ErrorLevel:
-		return providers.LevelError
+	for i, ll := range logrusLevels {
+		if ll == l {
+			return providers.LogLevel(i)
+		}
 	}
 	return providers.LevelFatal // fatal and panic
 }
