@@ -126,6 +126,9 @@ func Serve(ctx context.Context, opts Options) error {
 		}
 	}
 	ob.wire(hs, active)
+	// Run the first health check while the server is set up, so that the
+	// first /readyz finds a report (concurrent callers share a run).
+	go hs.Check(ctx)
 
 	srv := server.New(server.Deps{
 		Auth:      authn,
