@@ -20,7 +20,17 @@ func main() {
 	bin := flag.String("bin", "bin/navius", "navius binary")
 	runs := flag.Int("runs", 20, "number of starts")
 	plain := flag.Bool("plain", false, "pass only serve --listen (for the floor program)")
+	restart := flag.Bool("restart", false, "start every run in the same directory, over the data of the previous one (a restart), instead of an empty one")
 	flag.Parse()
+	if *restart {
+		d, err := os.MkdirTemp("", "navius-restart-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "startup:", err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(d)
+		restartDir = d
+	}
 	extraArgs = flag.Args() // passed to serve, e.g. -- --database-url memory://
 	if !*plain {
 		extraArgs = append([]string{"--log-level", "warn"}, extraArgs...)
@@ -55,12 +65,20 @@ func freePort() string {
 	return l.Addr().String()
 }
 
+// restartDir, when set, is reused by every start: a restart over existing
+// data instead of a first start in an empty directory.
+var restartDir string
+
 func once(bin string) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "navius-startup-")
-	if err != nil {
-		return 0, err
+	dir := restartDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "navius-startup-")
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
 	}
-	defer os.RemoveAll(dir)
 	addr := freePort()
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr}, extraArgs...)...)
 	cmd.Dir = dir
