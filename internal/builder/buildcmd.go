@@ -308,14 +308,13 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 		fmt.Fprintln(out)
 		return true
 	}
-	var by []string
-	for s := range selected {
-		if selected[s] && s != name && slices.Contains(m.Closure([]string{s}), name) {
-			by = append(by, s)
+	var on []string
+	for s, sel := range selected {
+		if sel {
+			on = append(on, s)
 		}
 	}
-	if len(by) > 0 {
-		sort.Strings(by)
+	if by := m.RequiredBy(name, on); len(by) > 0 {
 		fmt.Fprintf(out, "  ! cannot deselect %s: required by %s; deselect %s first\n", name, strings.Join(by, ", "), strings.Join(by, ", "))
 		return false
 	}

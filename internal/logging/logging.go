@@ -30,16 +30,6 @@ const (
 
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// New returns a console logger writing to w at level ("trace".."fatal") in
-// format ("text" or "json"), without sinks.
-func New(w io.Writer, level, format string) (*logrus.Logger, error) {
-	s, err := NewService(Options{Out: w, Level: level, Format: format})
-	if err != nil {
-		return nil, err
-	}
-	return s.Logger(), nil
-}
-
 // Options configure the service.
 type Options struct {
 	// Out is the console (os.Stderr in the binary).

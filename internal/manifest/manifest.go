@@ -229,11 +229,12 @@ func (m *Manifest) Provider(service, provider string) string {
 	return ""
 }
 
-// RequiredBy returns the features in set that require name directly, sorted.
+// RequiredBy returns the features of set that need name, directly or
+// through other features, sorted: those that stop it from being removed.
 func (m *Manifest) RequiredBy(name string, set []string) []string {
 	var by []string
 	for _, s := range set {
-		if f := m.byName[s]; f != nil && slices.Contains(f.Requires, name) {
+		if s != name && slices.Contains(m.Closure([]string{s}), name) {
 			by = append(by, s)
 		}
 	}

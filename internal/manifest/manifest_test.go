@@ -161,8 +161,8 @@ func TestQueries(t *testing.T) {
 	if got := m.Provider("database", "nope"); got != "" {
 		t.Errorf("Provider(database, nope) = %q", got)
 	}
-	if got := m.RequiredBy("b", []string{"a", "b", "c"}); !slices.Equal(got, []string{"c"}) {
-		t.Errorf("RequiredBy(b) = %v", got)
+	if got := m.RequiredBy("a", []string{"a", "b", "c", "redis"}); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("RequiredBy(a) = %v, want b (directly) and c (through b)", got)
 	}
 	if got := m.Categories(); !slices.Equal(got, []string{"x", "y"}) {
 		t.Errorf("Categories = %v", got)

@@ -84,7 +84,7 @@ func (m *Manifest) Resolve(spec string) (Selection, error) {
 	final := m.Closure(named)
 	for _, r := range sortedKeys(removed) {
 		if slices.Contains(final, r) {
-			by := m.requirers(r, final)
+			by := m.RequiredBy(r, final)
 			return Selection{}, fmt.Errorf("cannot remove feature %q: required by %s; remove %s too",
 				r, strings.Join(quoteAll(by), ", "), strings.Join(by, ", "))
 		}
@@ -96,18 +96,6 @@ func (m *Manifest) Resolve(spec string) (Selection, error) {
 		}
 	}
 	return Selection{Features: final, Added: added}, nil
-}
-
-// requirers returns the features of set that need name, directly or through
-// other features, sorted.
-func (m *Manifest) requirers(name string, set []string) []string {
-	var by []string
-	for _, s := range set {
-		if s != name && slices.Contains(m.Closure([]string{s}), name) {
-			by = append(by, s)
-		}
-	}
-	return by
 }
 
 func (m *Manifest) unknown(name string) error {

@@ -14,7 +14,6 @@ package splunk
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -205,8 +204,4 @@ func baseURL(raw string) (string, error) {
 	}
 	u.Path = p
 	return u.String(), nil
-}
-
-func describe(endpoint string) string {
-	return fmt.Sprintf("Splunk HEC at %s", providers.Redact(endpoint))
 }
