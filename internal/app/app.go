@@ -131,18 +131,19 @@ func Serve(ctx context.Context, opts Options) error {
 	go hs.Check(ctx)
 
 	srv := server.New(server.Deps{
-		Auth:      authn,
-		Store:     st,
-		Health:    hs,
-		Log:       log,
-		Info:      InfoDoc(info, active, started),
-		Version:   info.Version,
-		MaxBody:   s.Bytes("server.max_body_bytes"),
-		AccessLog: s.Bool("log.access"),
-		Routes:    ob.routes,
+		Auth:       authn,
+		Store:      st,
+		Health:     hs,
+		Log:        log,
+		Info:       InfoDoc(info, active, started),
+		Version:    info.Version,
+		MaxBody:    s.Bytes("server.max_body_bytes"),
+		AccessLog:  s.Bool("log.access"),
+		Routes:     ob.routes,
+		Instrument: ob.Middleware,
 	})
 	hsrv := &http.Server{
-		Handler:           ob.Middleware(srv.Handler()),
+		Handler:           srv.Handler(),
 		ReadHeaderTimeout: s.Duration("server.read_header_timeout"),
 		ReadTimeout:       s.Duration("server.read_timeout"),
 		WriteTimeout:      s.Duration("server.write_timeout"),

@@ -121,9 +121,9 @@ func BenchmarkRequest(b *testing.B) {
 		st := store.New(svc.Database(db, "memory"), svc.Cache(c, "memory"), store.Options{Timeout: time.Second})
 		log := logrus.New()
 		log.SetOutput(io.Discard)
-		srv := server.New(server.Deps{Store: st, Health: health.New(time.Second, time.Second, "b"), Log: log, MaxBody: 1 << 20})
+		srv := server.New(server.Deps{Store: st, Health: health.New(time.Second, time.Second, "b"), Log: log, MaxBody: 1 << 20, Instrument: svc.Middleware})
 		srv.SetReady(true)
-		h := svc.Middleware(srv.Handler())
+		h := srv.Handler()
 		_ = st.Set(context.Background(), "pets", "tom", []byte(`{"kind":"cat"}`))
 		req := httptest.NewRequest("GET", "/api/v1/pets/tom", nil)
 		b.Run(name, func(b *testing.B) {

@@ -118,9 +118,9 @@ func app(t *testing.T, svc *observe.Service) *httptest.Server {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	srv := server.New(server.Deps{Store: st, Health: hs, Log: log, Info: map[string]any{}, MaxBody: 1 << 20})
+	srv := server.New(server.Deps{Store: st, Health: hs, Log: log, Info: map[string]any{}, MaxBody: 1 << 20, Instrument: svc.Middleware})
 	srv.SetReady(true)
-	ts := httptest.NewServer(svc.Middleware(srv.Handler()))
+	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { ts.Close(); _ = st.Close() })
 	return ts
 }

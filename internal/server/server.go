@@ -42,6 +42,8 @@ type Deps struct {
 	// Routes are extra endpoints by ServeMux pattern (e.g. Prometheus's
 	// /metrics), served beside the API; they need the admin scope.
 	Routes map[string]http.Handler
+	// Instrument, when set, wraps the mux (metrics and spans per request).
+	Instrument func(http.Handler) http.Handler
 }
 
 // Server serves the API. Create it with New.
@@ -77,7 +79,13 @@ func New(d Deps) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
 	})
-	s.handler = s.middleware(mux)
+	var h http.Handler = mux
+	if d.Instrument != nil {
+		// Inside the request-ID middleware, so that the instrumentation
+		// sees the request the mux serves (and its matched pattern).
+		h = d.Instrument(mux)
+	}
+	s.handler = s.middleware(h)
 	return s
 }
 
@@ -398,11 +406,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = s.idBase + strconv.FormatUint(s.idSeq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-ID", id)
-		outer := r
 		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
-		// The mux records the matched pattern on the request it serves, our
-		// copy; hand it back so that outer middleware (metrics by route) sees it.
-		defer func() { outer.Pattern = r.Pattern }()
 		accessLog := s.AccessLog && s.Log.IsLevelEnabled(logrus.InfoLevel)
 		sw := &statusWriter{ResponseWriter: w}
 		var start time.Time
