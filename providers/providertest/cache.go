@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/conformance"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -15,15 +16,39 @@ import (
 // URL and anything else it needs). The suite closes it.
 type OpenCache func(t *testing.T, cfg providers.CacheConfig) providers.Cache
 
-// TestCache runs the cache conformance suite.
+// CacheHarness is what the cache suite needs from a provider.
+type CacheHarness struct {
+	// Open opens a fresh, empty cache for each case.
+	Open OpenCache
+}
+
+// TestCache runs the cache conformance suite on caches that open returns;
+// it is RunCacheTests with CacheHarness{Open: open}.
 func TestCache(t *testing.T, open OpenCache) {
+	t.Helper()
+	RunCacheTests(t, CacheHarness{Open: open})
+}
+
+// RunCacheTests runs the cache conformance suite: every case of
+// providers.Cache's contract, each on a fresh cache, as subtests of
+// "navius.cache.v1".
+func RunCacheTests(t *testing.T, h CacheHarness) {
+	t.Helper()
+	if h.Open == nil {
+		t.Fatal("providertest: CacheHarness needs Open")
+	}
+	runSuite(t, conformance.Cache, func(s *suiteRun) { cacheCases(s, h.Open) })
+}
+
+func cacheCases(s *suiteRun, open OpenCache) {
 	ctx := context.Background()
 	run := func(name string, cfg providers.CacheConfig, fn func(t *testing.T, c providers.Cache)) {
-		t.Run(name, func(t *testing.T) {
+		s.run(name, func(t *testing.T) {
 			if cfg.Capacity == 0 {
 				cfg.Capacity = 32 << 20
 			}
 			c := open(t, cfg)
+			s.tested(c)
 			t.Cleanup(func() { _ = c.Close() })
 			fn(t, c)
 		})

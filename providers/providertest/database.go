@@ -1,7 +1,3 @@
-// Package providertest holds the conformance suites that every provider of a
-// navius contract must pass against its real backend, in the manner of the Go
-// CDK's drivertest: a provider's test calls TestDatabase or TestCache with a
-// function that opens a fresh, empty instance.
 package providertest
 
 import (
@@ -14,19 +10,61 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/navius-dev/navius/internal/conformance"
 	"github.com/navius-dev/navius/providers"
 )
 
-// OpenDatabase opens a fresh, empty database for one subtest. The suite
-// closes it; open should register any other cleanup with t.Cleanup.
+// OpenDatabase opens a fresh, empty database for one case. The suite
+// closes it; open registers any other cleanup with t.Cleanup and fails t
+// (t.Fatal) when the database can't be opened.
 type OpenDatabase func(t *testing.T) providers.Database
 
-// TestDatabase runs the database conformance suite.
+// DatabaseHarness is what the database suite needs from a provider.
+type DatabaseHarness struct {
+	// Open opens a fresh, empty database for each case. It may be nil when
+	// Storage is set.
+	Open OpenDatabase
+	// Storage, for providers that persist data, returns an opener of new,
+	// empty storage (a directory, a file, a schema) whose every call opens
+	// that same storage again. With it the suite adds the Durable case:
+	// what Set and Delete acknowledged is still there after Close and a
+	// reopen.
+	Storage func(t *testing.T) OpenDatabase
+}
+
+// TestDatabase runs the database conformance suite on databases that open
+// returns; it is RunDatabaseTests with DatabaseHarness{Open: open}.
 func TestDatabase(t *testing.T, open OpenDatabase) {
+	t.Helper()
+	RunDatabaseTests(t, DatabaseHarness{Open: open})
+}
+
+// RunDatabaseTests runs the database conformance suite: every case of
+// providers.Database's contract, each on a fresh database, as subtests of
+// "navius.database.v1".
+func RunDatabaseTests(t *testing.T, h DatabaseHarness) {
+	t.Helper()
+	if h.Open == nil && h.Storage == nil {
+		t.Fatal("providertest: DatabaseHarness needs Open or Storage")
+	}
+	open := h.Open
+	if open == nil {
+		open = func(t *testing.T) providers.Database { return h.Storage(t)(t) }
+	}
+	runSuite(t, conformance.Database, func(s *suiteRun) {
+		databaseCases(s, open)
+		if h.Storage != nil {
+			s.run("Durable", func(t *testing.T) { durable(t, s, h.Storage(t)) })
+		}
+	})
+}
+
+func databaseCases(s *suiteRun, open OpenDatabase) {
 	ctx := context.Background()
 	run := func(name string, fn func(t *testing.T, db providers.Database)) {
-		t.Run(name, func(t *testing.T) {
+		s.run(name, func(t *testing.T) {
 			db := open(t)
+			s.tested(db)
 			t.Cleanup(func() { _ = db.Close() })
 			fn(t, db)
 		})
@@ -116,6 +154,8 @@ func TestDatabase(t *testing.T, open OpenDatabase) {
 			t.Fatalf("query of collection a = %v, want only b:k", keysOf(page.Items))
 		}
 	})
+
+	run("AwkwardNames", awkwardNames)
 
 	run("QueryFilter", func(t *testing.T, db providers.Database) {
 		mustSet(t, db, "pets", "1", `{"kind":"cat","name":"Tom"}`)
@@ -345,4 +385,92 @@ func equalKeys(got, want []string) bool {
 		}
 	}
 	return true
+}
+
+// awkwardKeys are keys and collection names every provider must store
+// exactly and keep apart: a provider that maps names to files, paths or
+// key spaces must escape them, and must not fold case.
+var awkwardKeys = []string{
+	"a/b", `a\b`, "../up", ".", "..", ".hidden", "with space", "tab\tand\nnewline",
+	"üñíçødé ✓", "UPPER", "upper", "%2F", "a:b", "-", "_", "~", "*", "?", "con", "nul",
+	strings.Repeat("0123456789", 10),
+}
+
+var awkwardCollections = []string{"a/b", "..", ".", "UPPER", "upper", "üñí", "with space", "%2F"}
+
+func awkwardNames(t *testing.T, db providers.Database) {
+	ctx := context.Background()
+	for _, k := range awkwardKeys {
+		mustSet(t, db, "names", k, "value of "+k)
+	}
+	for _, k := range awkwardKeys {
+		mustGet(t, db, "names", k, "value of "+k)
+	}
+	if got := walk(t, db, "names", "", 7); !equalKeys(got, awkwardKeys) {
+		t.Fatalf("walk of awkward keys = %q, want %q", got, awkwardKeys)
+	}
+	for _, c := range awkwardCollections {
+		mustSet(t, db, c, "k", "in "+c)
+	}
+	for _, c := range awkwardCollections {
+		mustGet(t, db, c, "k", "in "+c)
+		if got := walk(t, db, c, "", 0); !equalKeys(got, []string{"k"}) {
+			t.Fatalf("collection %q holds %q, want only k", c, got)
+		}
+	}
+	// A name the backend can't store is refused with ErrInvalid, never
+	// truncated or folded into another.
+	long := strings.Repeat("k", 1000)
+	if err := db.Set(ctx, "names", long, []byte("long")); err != nil {
+		if !errors.Is(err, providers.ErrInvalid) {
+			t.Fatalf("Set of a 1000-byte key: %v, want success or ErrInvalid", err)
+		}
+		if got := walk(t, db, "names", "long", 0); len(got) != 0 {
+			t.Fatalf("a refused key shows up in a query: %q", got)
+		}
+	} else {
+		mustGet(t, db, "names", long, "long")
+	}
+}
+
+// durable checks that acknowledged writes and deletes survive Close and a
+// reopen of the same storage.
+func durable(t *testing.T, s *suiteRun, open OpenDatabase) {
+	ctx := context.Background()
+	db := open(t)
+	s.tested(db)
+	want := map[string]string{}
+	for i := range 20 {
+		k := fmt.Sprintf("k%02d", i)
+		mustSet(t, db, "kept", k, "v"+k)
+		want[k] = "v" + k
+	}
+	mustSet(t, db, "kept", "k03", "overwritten")
+	want["k03"] = "overwritten"
+	if existed, err := db.Delete(ctx, "kept", "k05"); err != nil || !existed {
+		t.Fatalf("Delete k05 = %v, %v", existed, err)
+	}
+	delete(want, "k05")
+	mustSet(t, db, "kept", "a/b", "awkward")
+	want["a/b"] = "awkward"
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	again := open(t)
+	s.tested(again)
+	t.Cleanup(func() { _ = again.Close() })
+	for k, v := range want {
+		mustGet(t, again, "kept", k, v)
+	}
+	if _, err := again.Get(ctx, "kept", "k05"); !errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("a deleted key is back after reopen: err = %v", err)
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	if got := walk(t, again, "kept", "", 6); !equalKeys(got, keys) {
+		t.Fatalf("after reopen the collection holds %q, want %q", got, keys)
+	}
 }
