@@ -1,0 +1,280 @@
+package providertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/navius-dev/navius/internal/conformance"
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/bolt"
+	"github.com/navius-dev/navius/providers/memory"
+	"github.com/navius-dev/navius/providers/pprof"
+)
+
+func openMemoryDB(t *testing.T) providers.Database {
+	db, err := memory.OpenDatabase(context.Background(), providers.DatabaseConfig{URL: "memory://"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func openMemoryCache(t *testing.T, cfg providers.CacheConfig) providers.Cache {
+	cfg.URL = "memory://"
+	c, err := memory.OpenCache(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// listSink is a log sink whose destination is a slice: Write queues a copy,
+// Flush delivers the queue.
+type listSink struct {
+	mu        sync.Mutex
+	queue     []providers.LogEntry
+	delivered []providers.LogEntry
+	closed    bool
+	// dropEvery > 0 loses every n-th entry without counting it (broken).
+	dropEvery, n int
+}
+
+func (s *listSink) Write(e *providers.LogEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if s.closed || (s.dropEvery > 0 && s.n%s.dropEvery == 0) {
+		return
+	}
+	c := *e
+	c.Fields = make(map[string]any, len(e.Fields))
+	for k, v := range e.Fields {
+		c.Fields[k] = v
+	}
+	s.queue = append(s.queue, c)
+}
+
+func (s *listSink) Flush(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delivered = append(s.delivered, s.queue...)
+	s.queue = nil
+	return nil
+}
+
+func (s *listSink) Close(ctx context.Context) error {
+	err := s.Flush(ctx)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return err
+}
+
+func (s *listSink) received() []providers.LogEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.delivered)
+}
+
+func openListSink(dropEvery int) OpenLogSink {
+	return func(t *testing.T) (providers.LogSink, func() []providers.LogEntry) {
+		s := &listSink{dropEvery: dropEvery}
+		return s, s.received
+	}
+}
+
+func openPprof(t *testing.T) providers.Observer {
+	o, err := pprof.Open(context.Background(), providers.ObservabilityConfig{Settings: providers.Settings{"pprof.listen": "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// watch records the markers of the suites run while it is set.
+func watch(t *testing.T) *[]conformance.Marker {
+	var markers []conformance.Marker
+	var ran [][]string
+	suiteDone = func(m conformance.Marker, r, passed []string) {
+		markers = append(markers, m)
+		ran = append(ran, slices.Clone(passed))
+		for _, req := range conformance.Required[m.Suite] {
+			if !slices.Contains(passed, req) {
+				t.Errorf("suite %s: required case %s did not pass (passed: %v)", m.Suite, req, passed)
+			}
+		}
+	}
+	t.Cleanup(func() { suiteDone = nil })
+	return &markers
+}
+
+// Every suite runs and passes its required cases against a correct
+// provider, and its marker carries the HMAC of the passed cases.
+func TestSuitesRunTheirRequiredCases(t *testing.T) {
+	t.Setenv(conformance.NonceEnv, "nonce-123")
+	markers := watch(t)
+	RunDatabaseTests(t, DatabaseHarness{Open: openMemoryDB})
+	TestCache(t, openMemoryCache)
+	TestLogSink(t, openListSink(0))
+	RunObserverTests(t, ObserverHarness{Open: openPprof})
+
+	var suites []string
+	for _, m := range *markers {
+		suites = append(suites, m.Suite)
+		if m.Passed == 0 || m.Passed > m.Cases {
+			t.Errorf("marker %s: %d of %d passed", m, m.Passed, m.Cases)
+		}
+		if !strings.HasPrefix(m.Impl, "github.com/navius-dev/navius/providers/") && !strings.Contains(m.Impl, "providertest.*listSink") {
+			t.Errorf("marker %s names implementation %q", m.Suite, m.Impl)
+		}
+		if m.Digest == "-" || len(m.Digest) != 32 {
+			t.Errorf("marker %s has digest %q with a nonce set", m.Suite, m.Digest)
+		}
+		parsed, ok := conformance.ParseMarker("    suite.go:81: " + m.String())
+		if !ok || parsed != m {
+			t.Errorf("marker %q does not parse back: %+v %v", m, parsed, ok)
+		}
+	}
+	if !slices.Equal(suites, conformance.Suites) {
+		t.Errorf("suites run = %v, want %v", suites, conformance.Suites)
+	}
+}
+
+// A persistent provider's harness adds the Durable case.
+func TestStorageAddsDurable(t *testing.T) {
+	var ran, passed []string
+	suiteDone = func(_ conformance.Marker, r, p []string) { ran, passed = slices.Clone(r), slices.Clone(p) }
+	t.Cleanup(func() { suiteDone = nil })
+	RunDatabaseTests(t, DatabaseHarness{Storage: boltStorage})
+	if !slices.Contains(ran, "Durable") || !slices.Contains(passed, "Durable") {
+		t.Fatalf("cases run with Storage: %v, passed %v; want Durable among both", ran, passed)
+	}
+}
+
+func boltStorage(t *testing.T) OpenDatabase {
+	path := filepath.Join(t.TempDir(), "navius.db")
+	return func(t *testing.T) providers.Database {
+		db, err := bolt.Open(path, bolt.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+}
+
+func TestTypeName(t *testing.T) {
+	for v, want := range map[any]string{
+		&listSink{}:   "github.com/navius-dev/navius/providers/providertest.*listSink",
+		noTTL{}:       "github.com/navius-dev/navius/providers/providertest.noTTL",
+		struct{}{}:    "struct{}",
+		new(int):      "*int",
+		MetricValue{}: "github.com/navius-dev/navius/providers/providertest.MetricValue",
+	} {
+		if got := typeName(v); got != want {
+			t.Errorf("typeName(%T) = %q, want %q", v, got, want)
+		}
+	}
+	if got := typeName(nil); got != "nil" {
+		t.Errorf("typeName(nil) = %q", got)
+	}
+}
+
+// The broken providers below are run in a child process (a failing suite
+// fails the test that runs it); the parent checks that the suite named the
+// right case.
+func TestSuitesCatchBrokenProviders(t *testing.T) {
+	for broken, wantFail := range map[string]string{
+		"delete":   "navius.database.v1/Delete",
+		"copy":     "navius.database.v1/ValuesAreCopied",
+		"sinkdrop": "navius.logging.v1/FlushDelivers",
+		"ttl":      "navius.cache.v1/TTL",
+		"forget":   "navius.database.v1/Durable",
+	} {
+		t.Run(broken, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenProvider$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "PROVIDERTEST_BROKEN="+broken)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed a provider broken in %s:\n%s", broken, out)
+			}
+			if !strings.Contains(string(out), "--- FAIL: TestBrokenProvider/"+wantFail+" ") {
+				t.Fatalf("the suite did not fail %s:\n%s", wantFail, out)
+			}
+			if !strings.Contains(string(out), conformance.MarkerPrefix+" ") {
+				t.Fatalf("no marker after a failing suite:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestBrokenProvider runs a suite against a broken provider when the parent
+// test asks for it; otherwise it does nothing.
+func TestBrokenProvider(t *testing.T) {
+	switch os.Getenv("PROVIDERTEST_BROKEN") {
+	case "":
+		t.Skip("run by TestSuitesCatchBrokenProviders")
+	case "delete":
+		TestDatabase(t, func(t *testing.T) providers.Database { return wrongDelete{openMemoryDB(t)} })
+	case "copy":
+		TestDatabase(t, func(t *testing.T) providers.Database { return &keepsCaller{Database: openMemoryDB(t)} })
+	case "forget":
+		// Every open, the reopen included, starts from empty storage.
+		RunDatabaseTests(t, DatabaseHarness{Storage: func(t *testing.T) OpenDatabase { return openMemoryDB }})
+	case "sinkdrop":
+		TestLogSink(t, openListSink(10))
+	case "ttl":
+		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
+			return noTTL{openMemoryCache(t, cfg)}
+		})
+	}
+}
+
+// wrongDelete reports a present key as absent.
+type wrongDelete struct{ providers.Database }
+
+func (w wrongDelete) Delete(ctx context.Context, c, k string) (bool, error) {
+	_, err := w.Database.Delete(ctx, c, k)
+	return false, err
+}
+
+// keepsCaller stores the caller's buffer instead of a copy.
+type keepsCaller struct {
+	providers.Database
+	mu   sync.Mutex
+	bufs map[string][]byte
+}
+
+func (k *keepsCaller) Set(ctx context.Context, c, key string, v []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.bufs == nil {
+		k.bufs = map[string][]byte{}
+	}
+	k.bufs[c+"\x00"+key] = v
+	return k.Database.Set(ctx, c, key, v)
+}
+
+func (k *keepsCaller) Get(ctx context.Context, c, key string) ([]byte, error) {
+	k.mu.Lock()
+	b, ok := k.bufs[c+"\x00"+key]
+	k.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	return k.Database.Get(ctx, c, key)
+}
+
+// noTTL keeps every entry forever.
+type noTTL struct{ providers.Cache }
+
+func (n noTTL) Set(ctx context.Context, key string, v []byte, _ time.Duration) error {
+	return n.Cache.Set(ctx, key, v, time.Hour*24)
+}
