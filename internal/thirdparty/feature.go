@@ -1,0 +1,374 @@
+// Package thirdparty reads what a provider module from outside navius's tree
+// declares about itself, and checks it before navius builds it in:
+//
+//   - the feature file (FileName, at the module's root): the module's
+//     features, with the fields of a features.json entry plus the Go package
+//     to import and the name of its conformance test (Parse, LoadModule);
+//   - whether those features fit next to navius's own and each other's
+//     (Check, Merge);
+//   - the verified build: running the module's conformance test with
+//     `go test -json` against a given navius tree, and reading from its
+//     events whether it passed, whether navius's conformance suites really
+//     ran inside it, and which cases failed (Verify, Evaluate).
+//
+// Every error is one line naming the file (or module) and the fix.
+package thirdparty
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/navius-dev/navius/internal/conformance"
+	"github.com/navius-dev/navius/internal/suggest"
+	"github.com/navius-dev/navius/providers"
+)
+
+// FileName is the feature file a provider module carries at its root.
+const FileName = "navius-feature.json"
+
+// Schema is the feature file format's version.
+const Schema = 1
+
+// File is a parsed feature file:
+//
+//	{
+//	  "schema": 1,
+//	  "features": [{
+//	    "name": "fsdb",
+//	    "description": "Filesystem database: one file per key ...",
+//	    "category": "storage",
+//	    "provides": ["database:fsdb"],
+//	    "requires": [],
+//	    "options": [{"key": "fsdb.sync", "type": "bool", "default": "true", "description": "..."}],
+//	    "package": "example.com/navius-fsdb",
+//	    "conformance_test": "TestConformance"
+//	  }]
+//	}
+type File struct {
+	Schema   int       `json:"schema"`
+	Features []Feature `json:"features"`
+}
+
+// Feature is one feature a module provides: a features.json entry's fields
+// plus where its code is and how it is checked.
+type Feature struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Category    string `json:"category"`
+	// Provides lists "service:provider" pairs; service is one of database,
+	// cache, logging, observability (the registries a module can join).
+	Provides []string `json:"provides"`
+	// Requires names navius features or other modules' features.
+	Requires []string `json:"requires"`
+	// Options are the config options the package declares, under the
+	// feature's own section ("<name>.").
+	Options []Option `json:"options"`
+	// Package is the import path whose init() registers the provider.
+	Package string `json:"package"`
+	// ConformanceTest is the test in Package that runs navius's suites.
+	ConformanceTest string `json:"conformance_test"`
+}
+
+// Option declares one config option, as providers.Option does in code.
+type Option struct {
+	Key         string   `json:"key"`
+	Type        string   `json:"type"`
+	Default     string   `json:"default,omitempty"`
+	Enum        []string `json:"enum,omitempty"`
+	Description string   `json:"description"`
+	Secret      bool     `json:"secret,omitempty"`
+}
+
+// Suites are the conformance suites the feature's conformance test must run:
+// one per service it provides.
+func (f Feature) Suites() []string {
+	var out []string
+	for _, p := range f.Provides {
+		svc, _, _ := strings.Cut(p, ":")
+		if slices.Contains(conformance.Suites, svc) && !slices.Contains(out, svc) {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// ProviderOptions returns the options as providers.Option values.
+func (f Feature) ProviderOptions() []providers.Option {
+	out := make([]providers.Option, len(f.Options))
+	for i, o := range f.Options {
+		out[i] = providers.Option{Key: o.Key, Type: providers.OptionType(o.Type), Default: o.Default,
+			Enum: o.Enum, Description: o.Description, Secret: o.Secret, Feature: f.Name}
+	}
+	return out
+}
+
+var (
+	fileFields    = []string{"schema", "features"}
+	featureFields = []string{"name", "description", "category", "provides", "requires", "options", "package", "conformance_test"}
+	optionFields  = []string{"key", "type", "default", "enum", "description", "secret"}
+
+	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`) // as features.json: a name is also a build tag
+	providerRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+	testRE     = regexp.MustCompile(`^Test([A-Z0-9_][A-Za-z0-9_]*)?$`)
+	importRE   = regexp.MustCompile(`^[A-Za-z0-9._~+-]+(/[A-Za-z0-9._~+-]+)*$`)
+	optKeyRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
+
+	// reservedNames can't be feature names: the FEATURES words, and the
+	// sections of navius's core options, which a feature's options would
+	// join ("server.x").
+	reservedNames = []string{"default", "all", "none", "custom", "core",
+		"listen", "server", "database", "cache", "log", "logging", "health", "auth", "observability", "tls", "navius"}
+
+	optionTypes = []providers.OptionType{providers.String, providers.Int, providers.Bool, providers.Duration,
+		providers.Bytes, providers.Enum, providers.URL, providers.List}
+)
+
+// Parse decodes and checks a feature file on its own; name is the file's
+// path, for messages. Unknown fields, a missing or unknown schema, and
+// malformed entries are errors naming the field and the fix.
+func Parse(name string, data []byte) (*File, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	}
+	if err := checkFields(data, name); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fail("%s", jsonProblem(data, err))
+	}
+	if dec.More() {
+		return nil, fail("trailing data after the top-level object: the file holds one JSON object")
+	}
+	switch {
+	case f.Schema == 0:
+		return nil, fail(`no "schema": add "schema": %d`, Schema)
+	case f.Schema != Schema:
+		return nil, fail("schema %d is not supported: this navius reads schema %d", f.Schema, Schema)
+	case len(f.Features) == 0:
+		return nil, fail(`declares no feature: add one under "features" (see docs/PROVIDERS.md)`)
+	}
+	seen := map[string]bool{}
+	for i, feat := range f.Features {
+		where := fmt.Sprintf("features[%d]", i)
+		if feat.Name != "" {
+			where = fmt.Sprintf("feature %q", feat.Name)
+		}
+		if err := feat.check(); err != nil {
+			return nil, fail("%s: %v", where, err)
+		}
+		if seen[feat.Name] {
+			return nil, fail("feature %q is declared twice: give each feature its own name", feat.Name)
+		}
+		seen[feat.Name] = true
+	}
+	return &f, nil
+}
+
+func (f Feature) check() error {
+	switch {
+	case f.Name == "":
+		return errors.New(`no "name": add one (lower case letters, digits, _; it is also a build tag)`)
+	case !nameRE.MatchString(f.Name):
+		return fmt.Errorf("the name must match %s (it is also a build tag): e.g. %q", nameRE, suggestName(f.Name))
+	case slices.Contains(reservedNames, f.Name):
+		return fmt.Errorf("the name is reserved by navius: pick another, e.g. \"acme_%s\"", f.Name)
+	case strings.TrimSpace(f.Description) == "":
+		return errors.New(`no "description": say in one sentence what the feature brings`)
+	case f.Category == "":
+		return errors.New(`no "category": use storage, logging, observability or a word of your own`)
+	case !nameRE.MatchString(f.Category):
+		return fmt.Errorf("category %q must be one lower-case word (storage, logging, observability, ...)", f.Category)
+	case len(f.Provides) == 0:
+		return errors.New(`"provides" is empty: name what the feature registers, e.g. ["database:` + f.Name + `"]`)
+	case f.Package == "":
+		return errors.New(`no "package": give the import path whose init() registers the provider`)
+	case !importRE.MatchString(f.Package) || strings.Contains(f.Package, "//"):
+		return fmt.Errorf("package %q is not an import path", f.Package)
+	case f.ConformanceTest == "":
+		return errors.New(`no "conformance_test": name the test in the package that calls navius's providertest suites, e.g. "TestConformance"`)
+	case !testRE.MatchString(f.ConformanceTest):
+		return fmt.Errorf("conformance_test %q is not a Go test name (TestXxx)", f.ConformanceTest)
+	}
+	for _, p := range f.Provides {
+		svc, prov, ok := strings.Cut(p, ":")
+		if !ok || !providerRE.MatchString(prov) {
+			return fmt.Errorf("provides entry %q is not of the form service:provider (e.g. \"database:%s\")", p, f.Name)
+		}
+		if !slices.Contains(conformance.Suites, svc) {
+			return fmt.Errorf("provides entry %q: a module can provide %s, not %q", p, strings.Join(conformance.Suites, ", "), svc)
+		}
+	}
+	for _, r := range f.Requires {
+		if !nameRE.MatchString(r) {
+			return fmt.Errorf("requires entry %q is not a feature name", r)
+		}
+		if r == f.Name {
+			return errors.New("the feature requires itself: remove it from requires")
+		}
+	}
+	keys := map[string]bool{}
+	for _, o := range f.Options {
+		if err := o.check(f.Name); err != nil {
+			return err
+		}
+		if keys[o.Key] {
+			return fmt.Errorf("option %q is declared twice", o.Key)
+		}
+		keys[o.Key] = true
+	}
+	return nil
+}
+
+func (o Option) check(feature string) error {
+	switch {
+	case o.Key == "":
+		return errors.New(`an option has no "key"`)
+	case !optKeyRE.MatchString(o.Key) || !strings.HasPrefix(o.Key, feature+"."):
+		return fmt.Errorf("option key %q must be under the feature's own section, e.g. %q", o.Key, feature+"."+lastSegment(o.Key))
+	case !slices.Contains(optionTypes, providers.OptionType(o.Type)):
+		return fmt.Errorf("option %s: type %q is not one of %s", o.Key, o.Type, joinTypes())
+	case strings.TrimSpace(o.Description) == "":
+		return fmt.Errorf("option %s has no description", o.Key)
+	case o.Type == string(providers.Enum) && len(o.Enum) == 0:
+		return fmt.Errorf(`option %s is an enum without "enum" values: list them`, o.Key)
+	case o.Type != string(providers.Enum) && len(o.Enum) > 0:
+		return fmt.Errorf(`option %s lists "enum" values but its type is %s: make it an enum or drop them`, o.Key, o.Type)
+	}
+	if o.Default != "" {
+		po := providers.Option{Key: o.Key, Type: providers.OptionType(o.Type), Enum: o.Enum}
+		if err := po.Check(o.Default); err != nil {
+			return fmt.Errorf("option %s: default %v", o.Key, err)
+		}
+	}
+	return nil
+}
+
+// checkFields refuses unknown fields with a message that says where they
+// are and what the known ones are (encoding/json's says neither).
+func checkFields(data []byte, name string) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return nil // not an object: the typed decode reports it
+	}
+	if err := unknownField(top, fileFields, "the top level", name); err != nil {
+		return err
+	}
+	var feats []map[string]json.RawMessage
+	if json.Unmarshal(top["features"], &feats) != nil {
+		return nil
+	}
+	for i, f := range feats {
+		where := fmt.Sprintf("features[%d]", i)
+		var n string
+		if json.Unmarshal(f["name"], &n) == nil && n != "" {
+			where = fmt.Sprintf("feature %q", n)
+		}
+		if err := unknownField(f, featureFields, where, name); err != nil {
+			return err
+		}
+		var opts []map[string]json.RawMessage
+		if json.Unmarshal(f["options"], &opts) != nil {
+			continue
+		}
+		for j, o := range opts {
+			if err := unknownField(o, optionFields, fmt.Sprintf("%s, options[%d]", where, j), name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func unknownField(obj map[string]json.RawMessage, known []string, where, name string) error {
+	var unknown []string
+	for k := range obj {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	k := unknown[0]
+	hint := ""
+	if s := suggest.Closest(k, known); s != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return fmt.Errorf("%s: %s: unknown field %q%s: remove it; the fields are %s", name, where, k, hint, strings.Join(known, ", "))
+}
+
+// jsonProblem turns a decoding error into a sentence with a line number.
+func jsonProblem(data []byte, err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at line %d: %s", lineOf(data, syn.Offset), syn.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return fmt.Sprintf("line %d: the file must hold a JSON object, not a %s", lineOf(data, typ.Offset), typ.Value)
+		}
+		return fmt.Sprintf("line %d: field %q must be a %s, not a %s", lineOf(data, typ.Offset), field, jsonType(typ.Type.String()), typ.Value)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the file is empty or cut short: it must hold one JSON object"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "list"
+	case goType == "string":
+		return "string"
+	case goType == "bool":
+		return "boolean"
+	case strings.HasPrefix(goType, "int"):
+		return "number"
+	}
+	return "object"
+}
+
+func lineOf(data []byte, offset int64) int {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	return bytes.Count(data[:offset], []byte("\n")) + 1
+}
+
+func lastSegment(key string) string {
+	if i := strings.LastIndex(key, "."); i >= 0 {
+		key = key[i+1:]
+	}
+	if key == "" {
+		return "setting"
+	}
+	return key
+}
+
+func suggestName(s string) string {
+	s = strings.ToLower(strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(s))
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		s = "x" + s
+	}
+	return s
+}
+
+func joinTypes() string {
+	names := make([]string, len(optionTypes))
+	for i, t := range optionTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}

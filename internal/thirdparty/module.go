@@ -1,0 +1,260 @@
+package thirdparty
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// Module is a provider module as `navius build --with` names it, with its
+// feature file read and checked against its own source.
+type Module struct {
+	// Path is the module path from its go.mod.
+	Path string
+	// Version is the version asked for; "" for a local directory.
+	Version string
+	// Dir is the absolute directory of the module's source (its root, with
+	// go.mod and the feature file).
+	Dir string
+	// FeatureFile is the path of the feature file.
+	FeatureFile string
+	Features    []Feature
+}
+
+// With is one --with argument: MODULE[@VERSION][=LOCAL_DIR], as xcaddy takes
+// them.
+type With struct {
+	Module  string
+	Version string // "" when not given
+	Dir     string // "" when not given; as written (may be relative)
+}
+
+// ParseWith reads a --with argument.
+func ParseWith(arg string) (With, error) {
+	spec, dir, hasDir := strings.Cut(strings.TrimSpace(arg), "=")
+	mod, version, hasVersion := strings.Cut(spec, "@")
+	w := With{Module: mod, Version: version, Dir: dir}
+	switch {
+	case mod == "":
+		return With{}, fmt.Errorf("--with %q names no module: use MODULE[@VERSION][=LOCAL_DIR], e.g. example.com/navius-fsdb=./examples/fsdb", arg)
+	case !importRE.MatchString(mod) || strings.Contains(mod, "//"):
+		return With{}, fmt.Errorf("--with %q: %q is not a module path: use MODULE[@VERSION][=LOCAL_DIR]", arg, mod)
+	case hasVersion && version == "":
+		return With{}, fmt.Errorf("--with %q: empty version after @: give one (v1.2.3, latest) or drop the @", arg)
+	case hasVersion && strings.ContainsAny(version, " /\\"):
+		return With{}, fmt.Errorf("--with %q: %q is not a version (v1.2.3, latest, a commit)", arg, version)
+	case hasDir && dir == "":
+		return With{}, fmt.Errorf("--with %q: empty directory after =: give the module's local directory or drop the =", arg)
+	}
+	return w, nil
+}
+
+// String formats w as it is given to --with.
+func (w With) String() string {
+	s := w.Module
+	if w.Version != "" {
+		s += "@" + w.Version
+	}
+	if w.Dir != "" {
+		s += "=" + w.Dir
+	}
+	return s
+}
+
+// Load reads the module from dir (w.Dir for the local form; for a version,
+// the directory `go mod download -json MODULE@VERSION` reports) and checks
+// that dir holds w.Module.
+func (w With) Load(dir string) (*Module, error) {
+	m, err := LoadModule(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m.Path != w.Module {
+		return nil, fmt.Errorf("--with %s: %s holds module %s, not %s: fix the module path or the directory", w, m.Dir, m.Path, w.Module)
+	}
+	m.Version = w.Version
+	return m, nil
+}
+
+// LoadModule reads the module at dir: its path from go.mod and its feature
+// file, and checks that each feature's package is in the module and has its
+// conformance test.
+func LoadModule(dir string) (*Module, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("module directory %s: %v", dir, err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("module directory %s does not exist: give the directory of the module's go.mod", dir)
+	}
+	gomod, err := os.ReadFile(filepath.Join(abs, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("%s has no go.mod: give the root directory of a Go module", dir)
+	}
+	path := ModulePath(gomod)
+	if path == "" {
+		return nil, fmt.Errorf("%s: no module directive: the go.mod must start with `module <path>`", filepath.Join(dir, "go.mod"))
+	}
+	m := &Module{Path: path, Dir: abs, FeatureFile: filepath.Join(abs, FileName)}
+	data, err := os.ReadFile(m.FeatureFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("module %s (%s) has no %s at its root: add one that declares its feature (see docs/PROVIDERS.md)", path, dir, FileName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", m.FeatureFile, err)
+	}
+	f, err := Parse(m.FeatureFile, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, feat := range f.Features {
+		if err := m.checkPackage(feat); err != nil {
+			return nil, fmt.Errorf("%s: feature %q: %v", m.FeatureFile, feat.Name, err)
+		}
+	}
+	m.Features = f.Features
+	return m, nil
+}
+
+// checkPackage finds the feature's package in the module and its
+// conformance test among the package's test files.
+func (m *Module) checkPackage(f Feature) error {
+	rel, ok := strings.CutPrefix(f.Package, m.Path)
+	if !ok || (rel != "" && rel[0] != '/') {
+		return fmt.Errorf("package %s is not in module %s: name a package of this module", f.Package, m.Path)
+	}
+	dir := filepath.Join(m.Dir, filepath.FromSlash(strings.TrimPrefix(rel, "/")))
+	tests, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	if err != nil || len(tests) == 0 {
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("package %s has no directory in the module (%s)", f.Package, dir)
+		}
+		return fmt.Errorf("package %s has no test files: add the conformance test %s (it calls navius's providertest suites)", f.Package, f.ConformanceTest)
+	}
+	fset := token.NewFileSet()
+	for _, file := range tests {
+		src, err := parser.ParseFile(fset, file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return fmt.Errorf("%v", err)
+		}
+		for _, d := range src.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.Name == f.ConformanceTest {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("conformance_test %s is not a test of package %s: name the test that calls navius's providertest suites", f.ConformanceTest, f.Package)
+}
+
+// ModulePath returns the path of go.mod's module directive, or "".
+func ModulePath(gomod []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(gomod))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		rest, ok := strings.CutPrefix(line, "module")
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t' && rest[0] != '"') {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		if unq, err := strconv.Unquote(rest); err == nil {
+			return unq
+		}
+		return rest
+	}
+	return ""
+}
+
+// Check decides whether the modules can be built into navius together:
+// no module twice, no feature name or provider that navius or another
+// module already has, and every requirement known. Errors name the feature
+// file and the fix.
+func Check(nav *manifest.Manifest, mods []*Module) error {
+	byPath := map[string]*Module{}
+	type owner struct {
+		mod  *Module
+		name string
+	}
+	names := map[string]owner{}
+	provided := map[string]owner{}
+	for _, m := range mods {
+		if byPath[m.Path] != nil {
+			return fmt.Errorf("module %s is given twice: give each --with module once", m.Path)
+		}
+		byPath[m.Path] = m
+		for _, f := range m.Features {
+			if nav.Feature(f.Name) != nil {
+				return fmt.Errorf("%s: feature %q clashes with navius's own feature %q: rename it, e.g. \"acme_%s\"", m.FeatureFile, f.Name, f.Name, f.Name)
+			}
+			if o, dup := names[f.Name]; dup {
+				return fmt.Errorf("%s: feature %q is also declared by module %s (%s): rename one of them", m.FeatureFile, f.Name, o.mod.Path, o.mod.FeatureFile)
+			}
+			names[f.Name] = owner{m, f.Name}
+			for _, p := range f.Provides {
+				svc, prov, _ := strings.Cut(p, ":")
+				if by := nav.Provider(svc, prov); by != "" {
+					return fmt.Errorf("%s: feature %q provides %q, which navius's feature %q provides already: pick another provider name", m.FeatureFile, f.Name, p, by)
+				}
+				if o, dup := provided[p]; dup {
+					return fmt.Errorf("%s: feature %q provides %q, which feature %q of module %s provides already: pick another provider name", m.FeatureFile, f.Name, p, o.name, o.mod.Path)
+				}
+				provided[p] = owner{m, f.Name}
+			}
+		}
+	}
+	for _, m := range mods {
+		for _, f := range m.Features {
+			for _, r := range f.Requires {
+				if nav.Feature(r) == nil {
+					if _, ok := names[r]; !ok {
+						return fmt.Errorf("%s: feature %q requires %q, which is neither a navius feature nor one of another --with module: fix the name or add the module that provides it", m.FeatureFile, f.Name, r)
+					}
+				}
+			}
+		}
+	}
+	if _, err := Merge(nav, mods); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Merge returns navius's manifest with the modules' features added (not
+// default; each listing its module under modules), so that the one resolver
+// handles a selection that includes them. Call Check first.
+func Merge(nav *manifest.Manifest, mods []*Module) (*manifest.Manifest, error) {
+	merged := *nav
+	merged.Features = slices.Clone(nav.Features)
+	for _, m := range mods {
+		for _, f := range m.Features {
+			merged.Features = append(merged.Features, manifest.Feature{
+				Name: f.Name, Description: f.Description, Category: f.Category,
+				Requires: f.Requires, Modules: []string{m.Path}, Provides: f.Provides,
+			})
+		}
+	}
+	data, err := json.Marshal(&merged)
+	if err != nil {
+		return nil, fmt.Errorf("merging --with features: %v", err)
+	}
+	out, err := manifest.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("--with features: %v", strings.TrimPrefix(err.Error(), "features manifest: "))
+	}
+	return out, nil
+}

@@ -1,0 +1,3 @@
+module example.com/navius-nameclash
+
+go 1.26.0

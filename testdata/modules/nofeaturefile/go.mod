@@ -1,0 +1,3 @@
+module example.com/navius-nofeature
+
+go 1.26.0

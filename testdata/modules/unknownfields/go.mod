@@ -1,0 +1,3 @@
+module example.com/navius-unknownfields
+
+go 1.26.0
