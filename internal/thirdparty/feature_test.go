@@ -1,0 +1,333 @@
+package thirdparty
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	_ "github.com/navius-dev/navius/internal/auth" // declares core options
+	_ "github.com/navius-dev/navius/internal/config"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers"
+)
+
+const goodFile = `{
+  "schema": 1,
+  "features": [{
+    "name": "acme_db",
+    "description": "ACME's database.",
+    "category": "storage",
+    "provides": ["database:acme", "cache:acme"],
+    "requires": ["memory"],
+    "options": [
+      {"key": "acme_db.mode", "type": "enum", "enum": ["fast", "safe"], "default": "safe", "description": "Mode."},
+      {"key": "acme_db.token", "type": "string", "secret": true, "description": "Token."}
+    ],
+    "package": "example.com/acme/db",
+    "conformance_test": "TestConformance"
+  }]
+}`
+
+func TestParseGood(t *testing.T) {
+	f, err := Parse("navius-feature.json", []byte(goodFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feat := f.Features[0]
+	if feat.Name != "acme_db" || feat.Package != "example.com/acme/db" || feat.ConformanceTest != "TestConformance" {
+		t.Fatalf("parsed %+v", feat)
+	}
+	if got := feat.Suites(); !slices.Equal(got, []string{"database", "cache"}) {
+		t.Fatalf("suites = %v", got)
+	}
+	opts := feat.ProviderOptions()
+	if len(opts) != 2 || opts[0].Type != providers.Enum || !opts[1].Secret || opts[0].Feature != "acme_db" || opts[1].EnvName() != "NAVIUS_ACME_DB_TOKEN" {
+		t.Fatalf("options = %+v", opts)
+	}
+}
+
+// Each malformed file is refused with one line that names the file, the
+// place and the fix.
+func TestParseRefuses(t *testing.T) {
+	edit := func(old, new string) string {
+		if !strings.Contains(goodFile, old) {
+			t.Fatalf("goodFile lacks %q", old)
+		}
+		return strings.Replace(goodFile, old, new, 1)
+	}
+	for _, c := range []struct{ name, data, want string }{
+		{"unknown top field", edit(`"schema": 1,`, `"schema": 1, "version": 2,`), `the top level: unknown field "version"`},
+		{"unknown feature field", edit(`"provides"`, `"provide"`), `feature "acme_db": unknown field "provide" (did you mean "provides"?): remove it; the fields are name, description`},
+		{"unknown option field", edit(`"secret": true`, `"secrets": true`), `feature "acme_db", options[1]: unknown field "secrets" (did you mean "secret"?)`},
+		{"not JSON", `{"schema": 1,`, "the file is empty or cut short"},
+		{"syntax", "{\n\"schema\": 1,\n\"features\": [}\n", "not valid JSON at line 3"},
+		{"wrong type", edit(`"name": "acme_db"`, `"name": 7`), `field "features.name" must be a string, not a number`},
+		{"trailing", goodFile + "{}", "trailing data"},
+		{"no schema", edit(`"schema": 1,`, ``), `no "schema": add "schema": 1`},
+		{"future schema", edit(`"schema": 1`, `"schema": 2`), "schema 2 is not supported"},
+		{"no features", `{"schema": 1, "features": []}`, `declares no feature`},
+		{"bad name", edit(`"name": "acme_db"`, `"name": "Acme-DB"`), `feature "Acme-DB": the name must match`},
+		{"reserved name", edit(`"name": "acme_db"`, `"name": "server"`), `feature "server": the name is reserved by navius`},
+		{"no description", edit(`"ACME's database."`, `" "`), `no "description"`},
+		{"no category", edit(`"category": "storage",`, ``), `no "category"`},
+		{"no provides", edit(`["database:acme", "cache:acme"]`, `[]`), `"provides" is empty`},
+		{"bad provides", edit(`"database:acme"`, `"database"`), `provides entry "database" is not of the form service:provider`},
+		{"foreign service", edit(`"database:acme"`, `"tooling:acme"`), `a module can provide database, cache, logging, observability, not "tooling"`},
+		{"no package", edit(`"package": "example.com/acme/db",`, ``), `no "package"`},
+		{"bad package", edit(`"example.com/acme/db"`, `"example.com//db"`), `package "example.com//db" is not an import path`},
+		{"no test", edit(`"conformance_test": "TestConformance"`, `"conformance_test": ""`), `no "conformance_test"`},
+		{"bad test", edit(`"TestConformance"`, `"Testconformance"`), `conformance_test "Testconformance" is not a Go test name`},
+		{"self requirement", edit(`["memory"]`, `["acme_db"]`), "requires itself"},
+		{"option outside section", edit(`"acme_db.mode"`, `"mode"`), `option key "mode" must be under the feature's own section, e.g. "acme_db.mode"`},
+		{"option in core section", edit(`"acme_db.mode"`, `"database.mode"`), `must be under the feature's own section, e.g. "acme_db.mode"`},
+		{"option type", edit(`"type": "enum"`, `"type": "float"`), `type "float" is not one of string, int, bool`},
+		{"option default", edit(`"default": "safe"`, `"default": "turbo"`), `option acme_db.mode: default "turbo" is not one of fast, safe`},
+		{"enum without values", edit(`"enum": ["fast", "safe"], "default": "safe",`, ``), `is an enum without "enum" values`},
+		{"option twice", edit(`"acme_db.token"`, `"acme_db.mode"`), `option "acme_db.mode" is declared twice`},
+		{"feature twice", strings.Replace(goodFile, "}]\n}", "}, "+goodFile[strings.Index(goodFile, "{\n    \"name\""):strings.LastIndex(goodFile, "}]")+1]+"]\n}", 1), `feature "acme_db" is declared twice`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("/m/navius-feature.json", []byte(c.data))
+			if err == nil {
+				t.Fatalf("accepted:\n%s", c.data)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "/m/navius-feature.json: ") || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q\nwant one line starting with the file and containing %q", msg, c.want)
+			}
+		})
+	}
+}
+
+// Feature names can't be the sections of navius's core options, whose keys
+// a feature's options ("<name>.x") would join.
+func TestReservedNamesCoverCoreSections(t *testing.T) {
+	for _, o := range providers.Options() {
+		if o.Feature != "core" {
+			continue
+		}
+		section, _, _ := strings.Cut(o.Key, ".")
+		if !slices.Contains(reservedNames, section) {
+			t.Errorf("core option %s: section %q is not in reservedNames", o.Key, section)
+		}
+	}
+}
+
+func navius(t *testing.T) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestLoadModuleExample(t *testing.T) {
+	m, err := LoadModule(exampleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(exampleDir)
+	if m.Path != "example.com/navius-fsdb" || m.Dir != abs || m.FeatureFile != filepath.Join(abs, FileName) || len(m.Features) != 1 {
+		t.Fatalf("module = %+v", m)
+	}
+	f := m.Features[0]
+	if f.Name != "fsdb" || !slices.Equal(f.Provides, []string{"database:fsdb"}) || !slices.Equal(f.Suites(), []string{"database"}) {
+		t.Fatalf("feature = %+v", f)
+	}
+	// The feature file's options are the ones the package declares.
+	if len(f.Options) != 1 || f.Options[0].Key != "fsdb.sync" || f.Options[0].Default != "true" {
+		t.Fatalf("options = %+v", f.Options)
+	}
+	if err := Check(navius(t), []*Module{m}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := ParseWith("example.com/navius-fsdb=" + exampleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Load(w.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (With{Module: "example.com/other"}).Load(exampleDir); err == nil || !strings.Contains(err.Error(), "holds module example.com/navius-fsdb, not example.com/other") {
+		t.Fatalf("Load of the wrong module: %v", err)
+	}
+}
+
+// The fixtures for the bad inputs of --with.
+func TestLoadModuleFixtures(t *testing.T) {
+	nav := navius(t)
+	for dir, want := range map[string]string{
+		"nofeaturefile": "module example.com/navius-nofeature (../../testdata/modules/nofeaturefile) has no navius-feature.json at its root: add one",
+		"unknownfields": `unknown field "provide" (did you mean "provides"?)`,
+		"nameclash":     `feature "bolt" clashes with navius's own feature "bolt": rename it`,
+		"missing":       "module directory ../../testdata/modules/missing does not exist",
+		"":              "has no go.mod",
+	} {
+		t.Run(dir, func(t *testing.T) {
+			m, err := LoadModule(filepath.Join(fixtures, dir))
+			if err == nil {
+				err = Check(nav, []*Module{m})
+			}
+			if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v\nwant one line containing %q", err, want)
+			}
+		})
+	}
+	// The init panic passes every static check: only running it shows it.
+	m, err := LoadModule(filepath.Join(fixtures, "initpanic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(nav, []*Module{m}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadModuleChecksPackageAndTest(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{strings.Replace(goodFile, `"example.com/acme/db"`, `"example.com/other/db"`, 1), "package example.com/other/db is not in module example.com/acme"},
+		{strings.Replace(goodFile, `"example.com/acme/db"`, `"example.com/acme/nodir"`, 1), "package example.com/acme/nodir has no directory in the module"},
+		{strings.Replace(goodFile, `"TestConformance"`, `"TestMissing"`, 1), "conformance_test TestMissing is not a test of package example.com/acme/db"},
+		{goodFile, ""},
+	} {
+		dir := t.TempDir()
+		write(t, dir, "go.mod", "module example.com/acme\n\ngo 1.26.0\n")
+		write(t, dir, FileName, c.file)
+		write(t, dir, "db/db.go", "package db\n")
+		write(t, dir, "db/db_test.go", "package db\n\nimport \"testing\"\n\nfunc TestConformance(t *testing.T) {}\n")
+		_, err := LoadModule(dir)
+		if c.want == "" {
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	path := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func module(path string, feats ...Feature) *Module {
+	for i := range feats {
+		if feats[i].Package == "" {
+			feats[i].Package = path
+		}
+		feats[i].Description, feats[i].Category = "A feature.", "storage"
+	}
+	return &Module{Path: path, FeatureFile: "/" + path + "/" + FileName, Features: feats}
+}
+
+func TestCheck(t *testing.T) {
+	nav := navius(t)
+	a := Feature{Name: "a", Provides: []string{"database:a"}, Requires: []string{"bolt"}}
+	b := Feature{Name: "b", Provides: []string{"cache:b"}, Requires: []string{"a"}}
+	if err := Check(nav, []*Module{module("x.com/a", a), module("x.com/b", b)}); err != nil {
+		t.Fatalf("a module requiring another's feature: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		mods []*Module
+		want string
+	}{
+		{"module twice", []*Module{module("x.com/a", a), module("x.com/a", b)}, "module x.com/a is given twice: give each --with module once"},
+		{"navius name", []*Module{module("x.com/r", Feature{Name: "redis", Provides: []string{"database:r2"}})}, `/x.com/r/navius-feature.json: feature "redis" clashes with navius's own feature "redis"`},
+		{"module name", []*Module{module("x.com/a", a), module("x.com/a2", Feature{Name: "a", Provides: []string{"database:a2"}})}, `/x.com/a2/navius-feature.json: feature "a" is also declared by module x.com/a (/x.com/a/navius-feature.json): rename one of them`},
+		{"navius provider", []*Module{module("x.com/m", Feature{Name: "mem2", Provides: []string{"database:memory"}})}, `provides "database:memory", which navius's feature "memory" provides already`},
+		{"module provider", []*Module{module("x.com/a", a), module("x.com/c", Feature{Name: "c", Provides: []string{"database:a"}})}, `provides "database:a", which feature "a" of module x.com/a provides already`},
+		{"unknown requirement", []*Module{module("x.com/b", b)}, `feature "b" requires "a", which is neither a navius feature nor one of another --with module`},
+		{"cycle", []*Module{module("x.com/a", Feature{Name: "a", Provides: []string{"database:a"}, Requires: []string{"b"}}), module("x.com/b", b)}, "requirement cycle"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := Check(nav, c.mods)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v\nwant one line containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestMerge(t *testing.T) {
+	nav := navius(t)
+	m, err := LoadModule(exampleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := Merge(nav, []*Module{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := merged.Feature("fsdb")
+	if f == nil || f.Default || !slices.Equal(f.Modules, []string{"example.com/navius-fsdb"}) || merged.Provider("database", "fsdb") != "fsdb" {
+		t.Fatalf("merged fsdb = %+v", f)
+	}
+	sel, err := merged.Resolve("none,fsdb,bolt")
+	if err != nil || !slices.Equal(sel.Features, []string{"bolt", "fsdb"}) {
+		t.Fatalf("resolve = %v, %v", sel, err)
+	}
+	if nav.Feature("fsdb") != nil || len(nav.Features) == len(merged.Features) {
+		t.Fatal("Merge changed navius's manifest")
+	}
+}
+
+func TestParseWith(t *testing.T) {
+	for arg, want := range map[string]With{
+		"example.com/x":                {Module: "example.com/x"},
+		"example.com/x@v1.2.3":         {Module: "example.com/x", Version: "v1.2.3"},
+		"example.com/x=../local":       {Module: "example.com/x", Dir: "../local"},
+		"example.com/x@v1.2.3=./local": {Module: "example.com/x", Version: "v1.2.3", Dir: "./local"},
+		" example.com/x@latest ":       {Module: "example.com/x", Version: "latest"},
+	} {
+		got, err := ParseWith(arg)
+		if err != nil || got != want {
+			t.Errorf("ParseWith(%q) = %+v, %v; want %+v", arg, got, err, want)
+		}
+		if err == nil && got.String() != strings.TrimSpace(arg) {
+			t.Errorf("String() = %q, want %q", got.String(), strings.TrimSpace(arg))
+		}
+	}
+	for arg, want := range map[string]string{
+		"":                   "names no module",
+		"@v1":                "names no module",
+		"example.com/x@":     "empty version",
+		"example.com/x=":     "empty directory",
+		"example com/x":      "is not a module path",
+		"example.com/x@v 1":  "is not a version",
+		"example.com//x@v1":  "is not a module path",
+		"example.com/x@a/b=": "is not a version",
+	} {
+		if _, err := ParseWith(arg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseWith(%q) = %v, want %q", arg, err, want)
+		}
+	}
+}
+
+func TestModulePath(t *testing.T) {
+	for src, want := range map[string]string{
+		"module example.com/x\n\ngo 1.26\n":         "example.com/x",
+		"// comment\nmodule \"example.com/q\"\n":    "example.com/q",
+		"module example.com/c // trailing\n":        "example.com/c",
+		"modules example.com/no\n":                  "",
+		"go 1.26\n":                                 "",
+		"\tmodule   example.com/indented   \r\n":    "example.com/indented",
+		"// module example.com/commented\nmodule a": "a",
+	} {
+		if got := ModulePath([]byte(src)); got != want {
+			t.Errorf("ModulePath(%q) = %q, want %q", src, got, want)
+		}
+	}
+}
