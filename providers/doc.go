@@ -3,10 +3,29 @@
 // types, typed errors, declared options and health indicators. It depends on
 // no backend library.
 //
-// An implementation lives in its own package (providers/memory,
-// providers/bolt, ...) and exports constructors; the feature's gate file in
+// It is, with providers/providertest, the public kit for provider authors,
+// in navius's tree or in a module of their own (docs/PROVIDERS.md, "Writing
+// a provider", walks through one):
+//
+//   - contracts: Database, Cache, LogSink, and Observer with its
+//     capabilities Meter, Tracer, Profiler, HTTPContributor; any provider may
+//     add HealthContributor;
+//   - registries: RegisterDatabase and RegisterCache (by name and URL
+//     schemes), RegisterLogSink, RegisterObserver. Registration happens in
+//     init() and panics on a duplicate name or scheme, like database/sql's
+//     Register;
+//   - options: DeclareOptions with Option values; the provider reads them
+//     back from Settings;
+//   - errors: ErrNotFound, ErrInvalid (Invalid), ErrUnavailable
+//     (Unavailable), ErrClosed, which navius maps to HTTP statuses and health;
+//   - helpers: EncodeKeyCursor and DecodeKeyCursor (opaque cursors for a
+//     walk in key order), Scheme, Redact, TLSOptions and TLSFromSettings.
+//
+// navius's own implementations live in their own packages (providers/memory,
+// providers/bolt, ...) and export constructors; the feature's gate file in
 // the main package (providers_<feature>.go, compiled only under the feature's
-// build tag) registers them from init(), like database/sql drivers. Every
-// implementation runs the conformance suite in providers/providertest against
-// its real backend.
+// build tag) registers them from init(). A third-party provider's package
+// registers itself from its own init(), which runs when `navius build --with`
+// imports it. Every implementation runs the conformance suites in
+// providers/providertest against its real backend.
 package providers

@@ -56,6 +56,12 @@ for target in \
 done
 rm -f "$fuzzlog"
 
+# examples/fsdb is a provider in a module of its own (its own go.mod, so the
+# steps above never compile it): its unit tests and its conformance test,
+# which runs navius's database suite against this tree (replace => ../..).
+echo "== examples/fsdb module: go vet, go test"
+(cd examples/fsdb && go vet ./... && go test -race -count=1 ./...)
+
 # interop/ is a separate test-only Go module (its own go.mod) that runs real
 # implementations of vendor protocols in-process, e.g. the OpenTelemetry
 # Collector's Splunk HEC and OTLP receivers. Its dependencies stay out of navius's go.mod.

@@ -353,6 +353,8 @@ func Evaluate(stream io.Reader, e Expect) *Result {
 			more = fmt.Sprintf(" (and %d more failing case%s)", len(r.Failed)-1, plural(len(r.Failed)-1))
 		}
 		r.Problem = fmt.Sprintf("conformance case %s failed: %s%s", f.Test, f.Message, more)
+	case status[e.Test] == "skip":
+		r.Problem = fmt.Sprintf("%s was skipped: the conformance test must run navius's suites, not skip them", e.Test)
 	case !r.Passed:
 		r.Problem = fmt.Sprintf("%s did not pass (%s)", e.Test, orDefault(status[e.Test], "it did not finish: "+panicLine(append(pkgOut, output[e.Test]...))))
 	}
