@@ -3,7 +3,9 @@ package fsdb
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -254,5 +256,44 @@ func TestOpenRefusesAFile(t *testing.T) {
 	}
 	if _, err := Open(file, Config{}); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("Open of a file = %v", err)
+	}
+}
+
+// The feature file lists the options the package declares: navius reads
+// the file before building (for the docs and config checks of a build that
+// carries fsdb), the code once built.
+func TestFeatureFileListsDeclaredOptions(t *testing.T) {
+	data, err := os.ReadFile("navius-feature.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Features []struct {
+			Name    string
+			Options []struct {
+				Key, Type, Default string
+				Secret             bool
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Features) != 1 || file.Features[0].Name != Name {
+		t.Fatalf("features = %+v, want one named %s", file.Features, Name)
+	}
+	var declared []string
+	for _, o := range providers.Options() {
+		if o.Feature == Name {
+			declared = append(declared, fmt.Sprintf("%s %s %q secret=%v", o.Key, o.Type, o.Default, o.Secret))
+		}
+	}
+	var listed []string
+	for _, o := range file.Features[0].Options {
+		listed = append(listed, fmt.Sprintf("%s %s %q secret=%v", o.Key, o.Type, o.Default, o.Secret))
+	}
+	sort.Strings(listed)
+	if !slices.Equal(declared, listed) {
+		t.Fatalf("navius-feature.json lists options %q, the package declares %q", listed, declared)
 	}
 }
