@@ -33,9 +33,8 @@ func TestDigest(t *testing.T) {
 		"suite": Digest("nonce", Cache, "x.*DB", []string{"a", "b"}),
 		"impl":  Digest("nonce", Database, "y.*DB", []string{"a", "b"}),
 		"cases": Digest("nonce", Database, "x.*DB", []string{"a"}),
-		"split": Digest("nonce", Database, "x.*DB", []string{"a\nb"}),
 	} {
-		if other == d && name != "split" {
+		if other == d {
 			t.Errorf("changing the %s leaves the digest unchanged", name)
 		}
 	}
