@@ -1,6 +1,7 @@
 package thirdparty
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -329,5 +330,31 @@ func TestModulePath(t *testing.T) {
 		if got := ModulePath([]byte(src)); got != want {
 			t.Errorf("ModulePath(%q) = %q, want %q", src, got, want)
 		}
+	}
+}
+
+func TestFetch(t *testing.T) {
+	ctx := context.Background()
+	// No network: the module cache answers (its contents were verified
+	// when they were downloaded).
+	offline := []string{"GOPROXY=off", "GOSUMDB=off"}
+	m, err := LoadWith(ctx, With{Module: "example.com/navius-fsdb", Dir: exampleDir}, "", offline)
+	if err != nil || m.Version != "" || !filepath.IsAbs(m.Dir) {
+		t.Fatalf("local form: %+v, %v", m, err)
+	}
+	_, err = LoadWith(ctx, With{Module: "example.com/navius-nope", Version: "v1.0.0"}, "", offline)
+	if err == nil || !strings.HasPrefix(err.Error(), "--with example.com/navius-nope@v1.0.0: ") ||
+		!strings.Contains(err.Error(), "check the module path and version") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("unknown module: %v", err)
+	}
+	// A module the cache holds (navius requires it) is found without the
+	// network; it has no feature file.
+	_, err = LoadWith(ctx, With{Module: "github.com/sirupsen/logrus", Version: "v1.10.2"}, "", offline)
+	if err == nil || !strings.Contains(err.Error(), "module github.com/sirupsen/logrus (") || !strings.Contains(err.Error(), "has no navius-feature.json at its root") {
+		t.Fatalf("a module without a feature file: %v", err)
+	}
+	dir, version, err := (With{Module: "github.com/sirupsen/logrus", Version: "v1.10.2"}).Fetch(ctx, "", offline)
+	if err != nil || version != "v1.10.2" || !strings.Contains(dir, "logrus@v1.10.2") {
+		t.Fatalf("Fetch = %q, %q, %v", dir, version, err)
 	}
 }

@@ -3,6 +3,7 @@ package thirdparty
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -257,4 +259,66 @@ func Merge(nav *manifest.Manifest, mods []*Module) (*manifest.Manifest, error) {
 		return nil, fmt.Errorf("--with features: %v", strings.TrimPrefix(err.Error(), "features manifest: "))
 	}
 	return out, nil
+}
+
+// Fetch finds the module's source: w.Dir (made absolute) for the local
+// form, else the module cache directory that `go mod download -json
+// MODULE@VERSION` fills ("latest" when no version is given). It returns
+// the directory and the version (the resolved one for a query such as
+// latest; "" for a local directory). goCmd is the go command ("go" when
+// empty); env is added to its environment (GOPROXY, GOFLAGS, ...).
+func (w With) Fetch(ctx context.Context, goCmd string, env []string) (dir, version string, err error) {
+	if w.Dir != "" {
+		abs, err := filepath.Abs(w.Dir)
+		if err != nil {
+			return "", "", fmt.Errorf("--with %s: %v", w, err)
+		}
+		return abs, w.Version, nil
+	}
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	version = w.Version
+	if version == "" {
+		version = "latest"
+	}
+	// Outside any module, so that navius's go.mod plays no part.
+	tmp, err := os.MkdirTemp("", "navius-with-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, goCmd, "mod", "download", "-json", w.Module+"@"+version)
+	cmd.Dir = tmp
+	cmd.Env = append(append(os.Environ(), "GOWORK=off", "GO111MODULE=on", "GOFLAGS=-mod=mod"), env...)
+	out, runErr := cmd.Output()
+	var info struct {
+		Version, Dir, Error string
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		if runErr != nil {
+			return "", "", fmt.Errorf("--with %s: go mod download: %s", w, errText(runErr))
+		}
+		return "", "", fmt.Errorf("--with %s: go mod download: %v", w, err)
+	}
+	if info.Error != "" || runErr != nil || info.Dir == "" {
+		msg := firstLine(info.Error, errText(runErr))
+		return "", "", fmt.Errorf("--with %s: %s: check the module path and version (or give a local directory with =DIR)", w, strings.TrimPrefix(msg, w.Module+"@"+version+": "))
+	}
+	return info.Dir, info.Version, nil
+}
+
+// LoadWith fetches and loads the module a --with argument names, with the
+// version it resolved to.
+func LoadWith(ctx context.Context, w With, goCmd string, env []string) (*Module, error) {
+	dir, version, err := w.Fetch(ctx, goCmd, env)
+	if err != nil {
+		return nil, err
+	}
+	m, err := w.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	m.Version = version
+	return m, nil
 }
