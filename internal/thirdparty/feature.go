@@ -12,6 +12,22 @@
 //     ran inside it, and which cases failed (Verify, Evaluate).
 //
 // Every error is one line naming the file (or module) and the fix.
+//
+// The builder's --with goes through it in this order:
+//
+//	w, err := thirdparty.ParseWith(arg)               // each --with MODULE[@VERSION][=DIR]
+//	mod, err := thirdparty.LoadWith(ctx, w, "go", nil) // local dir, or go mod download; reads the feature file
+//	err = thirdparty.Check(nav, mods)                 // clashes, requirements, two --with of one module
+//	merged, err := thirdparty.Merge(nav, mods)        // one manifest for the resolver and the catalog
+//	for each mod, each feat of mod.Features (unless --no-verify):
+//		r, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{
+//			Dir: mod.Dir, ModulePath: mod.Path, Package: feat.Package,
+//			Test: feat.ConformanceTest, Suites: feat.Suites(), Navius: treeRoot})
+//		// err: go could not run at all; r.Err(): refused, naming the failing case
+//
+// then builds with a temporary go.mod (-modfile) that requires each module
+// (and replaces it with mod.Dir for the local form) and an overlay file in
+// package main that imports each feat.Package.
 package thirdparty
 
 import (

@@ -83,6 +83,7 @@ func TestVerifyExample(t *testing.T) {
 	if err := r.Err(); err != nil {
 		t.Fatalf("%v\ncommand: %s", err, r.Command)
 	}
+	t.Logf("verified in %v: %s", r.Elapsed, r.Command)
 	if !r.Found || !r.Passed || !r.SuitesRan || len(r.Suites) != 1 || len(r.Failed) != 0 {
 		t.Fatalf("result = %+v", r)
 	}
