@@ -28,4 +28,6 @@ ensure_tools() {
   need git git
   need redis-server redis-server # the redis provider's tests run a real server
   need promtool prometheus
+  need skopeo skopeo # the image tests read the archives without a daemon
+  need umoci umoci   # ... and unpack them into a root file system
 }
