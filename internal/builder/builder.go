@@ -35,6 +35,7 @@ func Commands(env *cli.Env) []*ucli.Command {
 		profileCommand(env),
 		packageCommand(env),
 		docsCommand(env),
+		sbomCommand(env),
 	}
 }
 
