@@ -11,9 +11,7 @@
 package sbom
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"debug/buildinfo"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -60,9 +58,9 @@ func Read(path string) (*Binary, error) {
 
 // Parse reads a Go binary held in memory.
 func Parse(data []byte) (*Binary, error) {
-	info, err := buildinfo.Read(bytes.NewReader(data))
+	info, err := readBuildInfo(data)
 	if err != nil {
-		return nil, fmt.Errorf("is not a Go binary with build information (%v)", err)
+		return nil, err
 	}
 	sum := sha256.Sum256(data)
 	return &Binary{Info: info, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}, nil

@@ -10,10 +10,9 @@
 package serverimage
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
-	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -163,30 +162,81 @@ func baseLayer(caCerts []byte) oci.Layer {
 	}
 }
 
-// elfMachines are the ELF machines of the platforms oci supports.
-var elfMachines = map[string]elf.Machine{
-	"386": elf.EM_386, "amd64": elf.EM_X86_64, "arm": elf.EM_ARM, "arm64": elf.EM_AARCH64,
-	"ppc64le": elf.EM_PPC64, "riscv64": elf.EM_RISCV, "s390x": elf.EM_S390,
+// elfMachines are the ELF e_machine values of the platforms oci supports.
+var elfMachines = map[string]uint16{
+	"386": 3, "amd64": 62, "arm": 40, "arm64": 183, "ppc64le": 21, "riscv64": 243, "s390x": 22,
 }
 
 // checkBinary refuses a binary that would not start in the image: not a
-// Linux ELF of the platform's architecture, or dynamically linked (scratch
-// has no loader and no libc).
+// Linux ELF executable of the platform's architecture, or dynamically linked
+// (scratch has no loader and no libc). It reads the ELF header and program
+// headers itself: debug/elf would add about 300 KB of name tables to the
+// builder for these few fields.
 func checkBinary(data []byte, p oci.Platform) error {
-	f, err := elf.NewFile(bytes.NewReader(data))
+	h, err := readELF(data)
 	if err != nil {
 		return fmt.Errorf("the %s binary is not an ELF executable: %v", p, err)
 	}
-	defer f.Close()
-	if want, ok := elfMachines[p.Architecture]; !ok || f.Machine != want {
-		return fmt.Errorf("the %s binary is built for %s, not %s", p, f.Machine, p.Architecture)
+	if want, ok := elfMachines[p.Architecture]; !ok || h.machine != want {
+		return fmt.Errorf("the %s binary is built for another architecture (ELF machine %d, want %d)", p, h.machine, elfMachines[p.Architecture])
 	}
-	for _, prog := range f.Progs {
-		if prog.Type == elf.PT_INTERP {
-			return fmt.Errorf("the %s binary is dynamically linked, and the image has no libc: build it with CGO_ENABLED=0", p)
-		}
+	if h.interp {
+		return fmt.Errorf("the %s binary is dynamically linked, and the image has no libc: build it with CGO_ENABLED=0", p)
 	}
 	return nil
+}
+
+type elfHeader struct {
+	machine uint16
+	interp  bool // has a PT_INTERP program header: needs a dynamic loader
+}
+
+// readELF reads the fields of an ELF executable that checkBinary needs.
+func readELF(b []byte) (elfHeader, error) {
+	var h elfHeader
+	if len(b) < 52 || string(b[:4]) != "\x7fELF" {
+		return h, errors.New("no ELF magic")
+	}
+	var bo binary.ByteOrder
+	switch b[5] {
+	case 1:
+		bo = binary.LittleEndian
+	case 2:
+		bo = binary.BigEndian
+	default:
+		return h, errors.New("unknown ELF byte order")
+	}
+	const etExec, etDyn, ptInterp = 2, 3, 3
+	if t := bo.Uint16(b[16:]); t != etExec && t != etDyn {
+		return h, fmt.Errorf("ELF type %d is not an executable", t)
+	}
+	h.machine = bo.Uint16(b[18:])
+	var phoff uint64
+	var phentsize, phnum uint16
+	switch b[4] {
+	case 1: // 32-bit
+		phoff, phentsize, phnum = uint64(bo.Uint32(b[28:])), bo.Uint16(b[42:]), bo.Uint16(b[44:])
+	case 2: // 64-bit
+		if len(b) < 64 {
+			return h, errors.New("truncated ELF header")
+		}
+		phoff, phentsize, phnum = bo.Uint64(b[32:]), bo.Uint16(b[54:]), bo.Uint16(b[56:])
+	default:
+		return h, errors.New("unknown ELF class")
+	}
+	if phentsize < 4 {
+		return h, errors.New("bad program header size")
+	}
+	for i := uint64(0); i < uint64(phnum); i++ {
+		off := phoff + i*uint64(phentsize)
+		if off+4 > uint64(len(b)) || off+4 < off {
+			return h, errors.New("program headers past the end of the file")
+		}
+		if bo.Uint32(b[off:]) == ptInterp {
+			h.interp = true
+		}
+	}
+	return h, nil
 }
 
 // DefaultRef is navius:<version>-<features hash>: one tag per version and

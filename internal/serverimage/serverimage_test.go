@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"debug/elf"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -325,6 +327,37 @@ func TestCleanSource(t *testing.T) {
 	} {
 		if got := CleanSource(in); got != want {
 			t.Errorf("CleanSource(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestReadELFAgreesWithDebugELF checks the small ELF reader against the
+// standard library's on static Go binaries of two architectures and on a
+// dynamically linked system binary.
+func TestReadELFAgreesWithDebugELF(t *testing.T) {
+	bins := map[string][]byte{"hello amd64": helloFor(t, amd64), "hello arm64": helloFor(t, arm64)}
+	if ls, err := os.ReadFile("/bin/ls"); err == nil {
+		bins["/bin/ls"] = ls
+	}
+	for name, data := range bins {
+		f, err := elf.NewFile(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		interp := slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+		h, err := readELF(data)
+		if err != nil || h.machine != uint16(f.Machine) || h.interp != interp {
+			t.Errorf("%s: read machine %d interp %v (%v); debug/elf: %d %v", name, h.machine, h.interp, err, f.Machine, interp)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"empty":     nil,
+		"script":    []byte("#!/bin/sh\n" + strings.Repeat(" ", 64)),
+		"truncated": helloFor(t, amd64)[:40],
+		"phdrs cut": helloFor(t, amd64)[:70],
+	} {
+		if _, err := readELF(data); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }
