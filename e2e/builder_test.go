@@ -79,12 +79,12 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("build --profile %s: exit %d\n%s%s", profile, code, out, errOut)
 		}
-		for _, want := range []string{"features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius"} {
+		for _, want := range []string{"features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius-" + profile} {
 			if !strings.Contains(out, want) {
 				t.Errorf("build output lacks %q:\n%s", want, out)
 			}
 		}
-		bin := filepath.Join(dir, "out", "navius")
+		bin := filepath.Join(dir, "out", "navius-"+profile)
 		if got, want := reportedFeatures(t, bin), readProfile(t, profile); !slices.Equal(got, want) {
 			t.Fatalf("profile %s built %v, want %v", profile, got, want)
 		}
@@ -95,7 +95,8 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("build --like: %s%s", out, errOut)
 	}
-	if got, want := reportedFeatures(t, filepath.Join(dir, "bin", "navius")), readProfile(t, "minimal"); !slices.Equal(got, want) {
+	// The features are those of the minimal profile, so the name says so.
+	if got, want := reportedFeatures(t, filepath.Join(dir, "bin", "navius-minimal")), readProfile(t, "minimal"); !slices.Equal(got, want) {
 		t.Fatalf("--like built %v, want %v", got, want)
 	}
 }
@@ -140,7 +141,7 @@ func TestBuilderInteractivePiped(t *testing.T) {
 		}
 		last = at
 	}
-	if got := reportedFeatures(t, filepath.Join(dir, "navius")); !slices.Equal(got, []string{"memory", "pprof"}) {
+	if got := reportedFeatures(t, onlyBinary(t, dir)); !slices.Equal(got, []string{"memory", "pprof"}) {
 		t.Fatalf("built %v", got)
 	}
 }
@@ -418,17 +419,86 @@ func TestBuilderCrossCompile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius"} {
+	for _, want := range []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius-minimal-linux-arm64"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	f, err := elf.Open(filepath.Join(dir, "arm", "navius"))
+	f, err := elf.Open(filepath.Join(dir, "arm", "navius-minimal-linux-arm64"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
 		t.Fatalf("built %v %v, want an arm64 executable", f.Machine, f.Type)
+	}
+}
+
+// onlyBinary is the one navius-* binary the builder wrote into dir.
+func onlyBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bins, _ := filepath.Glob(filepath.Join(dir, "navius-*"))
+	if len(bins) != 1 {
+		t.Fatalf("binaries in %s: %v, want one", dir, bins)
+	}
+	return bins[0]
+}
+
+// copyFile copies src to dst with mode.
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBuilderNeverReplacesItself: bin/navius build, with the default
+// output, leaves bin/navius the builder it was (the new binary's name carries
+// its feature set), and an --output that would put the new binary over the
+// running one is refused naming --output. A binary without the builder says
+// which feature brings the build command.
+func TestBuilderNeverReplacesItself(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	self := filepath.Join(dir, "bin", "navius")
+	copyFile(t, tool, self, 0o755)
+	before := sha(t, self)
+	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory", "--source", root)
+	if code != 0 {
+		t.Fatalf("bin/navius build --features memory: exit %d\n%s%s", code, out, errOut)
+	}
+	if sha(t, self) != before {
+		t.Fatal("bin/navius build replaced bin/navius, the tool itself")
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "bin", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+		t.Fatalf("the memory build reports %v", got)
+	}
+	if code, out, errOut := runIn(t, dir, "", self, nil, "features"); code != 0 || !strings.Contains(out, "[x] builder") {
+		t.Fatalf("bin/navius lost its builder: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// The defaults are the standard profile: a tool named for it, building
+	// them into its own directory, would overwrite itself.
+	named := filepath.Join(dir, "tools", "navius-standard")
+	copyFile(t, tool, named, 0o755)
+	code, _, errOut = runIn(t, dir, "", named, nil, "build", "--source", root, "--output", "tools")
+	if code != 2 || !strings.Contains(errOut, "--output tools") || !strings.Contains(errOut, "replace the tool itself") {
+		t.Fatalf("building over the running tool: exit %d, stderr %q; want exit 2 naming --output", code, errOut)
+	}
+	if sha(t, named) != before {
+		t.Fatal("the refused build changed the running tool")
+	}
+
+	mem, _ := binary(t, "memory")
+	code, _, errOut = run(t, mem, nil, "build", "--features", "memory")
+	if code != 2 || !strings.Contains(errOut, `command "build" comes with feature builder`) || !strings.Contains(errOut, "FEATURES=memory,builder") {
+		t.Fatalf("build on a binary without the builder: exit %d, stderr %q", code, errOut)
 	}
 }

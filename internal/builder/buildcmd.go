@@ -30,7 +30,7 @@ func buildCommand(env *cli.Env) *ucli.Command {
 		Flags: append(selectionFlags(),
 			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
 			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH` (from its --features --json)"},
-			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`, named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			sourceFlag,
 		),
@@ -61,28 +61,29 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
-	sel, how, ok, err := t.resolve(c)
+	ch, ok, err := t.resolve(c)
 	switch {
 	case err != nil:
 		return err
 	case c.Bool("interactive"):
-		if sel, err = interactive(env.Stdin, env.Stdout, t.manifest); err != nil {
+		sel, err := interactive(env.Stdin, env.Stdout, t.manifest)
+		if err != nil {
 			return err
 		}
-		how = "interactive selection"
+		ch = choice{sel: sel, how: "interactive selection"}
 	case c.IsSet("like"):
-		if sel, err = t.like(ctx, c.String("like")); err != nil {
+		sel, err := t.like(ctx, c.String("like"))
+		if err != nil {
 			return err
 		}
-		how = "the features of " + c.String("like")
+		ch = choice{sel: sel, how: "the features of " + c.String("like")}
 	case !ok:
-		sel, _ = t.manifest.Resolve("default")
-		how = "the defaults"
+		ch = t.defaults()
 	}
 	if err := requireGo(); err != nil {
 		return err
 	}
-	_, err = t.build(ctx, env.Stdout, env.Stderr, sel, how, c.String("output"), goos, goarch, extra)
+	_, err = t.build(ctx, env.Stdout, env.Stderr, ch, c.String("output"), goos, goarch, extra)
 	return err
 }
 
@@ -133,10 +134,16 @@ func (t *tree) like(ctx context.Context, path string) (manifest.Selection, error
 	return sel, nil
 }
 
-// build runs a build with progress on w and returns the binary's path.
-func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selection, how, outDir, goos, goarch string, extra []string) (string, error) {
-	out, err := filepath.Abs(filepath.Join(outDir, binaryName(goos)))
+// build runs a build with progress on w and returns the binary's path. The
+// binary goes into outDir under a name that carries the feature set and,
+// when cross-compiling, the platform; it never replaces the running tool.
+func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir, goos, goarch string, extra []string) (string, error) {
+	sel := ch.sel
+	out, err := filepath.Abs(filepath.Join(outDir, artifactName(t.label(ch), goos, goarch)))
 	if err != nil {
+		return "", err
+	}
+	if err := refuseSelf(out, outDir); err != nil {
 		return "", err
 	}
 	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra})
@@ -147,7 +154,7 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selec
 	if names == "" {
 		names = "none (the core alone)"
 	}
-	fmt.Fprintf(w, "features: %s (from %s)\n", names, how)
+	fmt.Fprintf(w, "features: %s (from %s)\n", names, ch.how)
 	if len(sel.Added) > 0 {
 		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
 	}

@@ -90,29 +90,35 @@ func selectionFlags() []ucli.Flag {
 
 // resolve turns --features or --profile into a selection; with neither it
 // returns ok false.
-func (t *tree) resolve(c *ucli.Context) (sel manifest.Selection, source string, ok bool, err error) {
+func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 	f, p := c.String("features"), c.String("profile")
 	switch {
 	case f != "" && p != "":
-		return sel, "", false, cli.Usagef("give --features or --profile, not both")
+		return ch, false, cli.Usagef("give --features or --profile, not both")
 	case p != "":
 		prof, err := t.loadProfile(p)
 		if err != nil {
-			return sel, "", false, err
+			return ch, false, err
 		}
-		sel, err = t.manifest.Resolve("none," + strings.Join(prof.Features, ","))
+		sel, err := t.manifest.Resolve("none," + strings.Join(prof.Features, ","))
 		if err != nil {
-			return sel, "", false, cli.Usagef("profile %s: %v", p, err)
+			return ch, false, cli.Usagef("profile %s: %v", p, err)
 		}
-		return sel, "profile " + p, true, nil
+		return choice{sel: sel, how: "profile " + p, profile: p}, true, nil
 	case c.IsSet("features"):
-		sel, err = t.manifest.Resolve(f)
+		sel, err := t.manifest.Resolve(f)
 		if err != nil {
-			return sel, "", false, cli.Usagef("--features %s: %v", f, err)
+			return ch, false, cli.Usagef("--features %s: %v", f, err)
 		}
-		return sel, "--features " + f, true, nil
+		return choice{sel: sel, how: "--features " + f}, true, nil
 	}
-	return sel, "", false, nil
+	return ch, false, nil
+}
+
+// defaults is the choice when no selection flag is given.
+func (t *tree) defaults() choice {
+	sel, _ := t.manifest.Resolve("default")
+	return choice{sel: sel, how: "the defaults"}
 }
 
 // target parses --target GOOS/GOARCH.

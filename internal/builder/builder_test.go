@@ -229,3 +229,56 @@ func TestShippedProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandsInManifest keeps features.json's list of the builder's
+// commands (which a binary without the builder names in its error) true to
+// the commands the builder registers.
+func TestCommandsInManifest(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range Commands(&cli.Env{Manifest: m}) {
+		names = append(names, c.Name)
+	}
+	slices.Sort(names)
+	if want := m.Feature("builder").Commands; !slices.Equal(names, want) {
+		t.Fatalf("the builder registers %v; features.json lists %v", names, want)
+	}
+}
+
+func TestArtifactNames(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tree{dir: "../..", manifest: m}
+	sel := func(spec string) manifest.Selection {
+		s, err := m.Resolve(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	memSplunk := tr.label(choice{sel: sel("memory,splunk")})
+	for _, c := range []struct{ got, want string }{
+		{tr.label(choice{sel: sel("memory")}), "minimal"},   // the profile with these features
+		{tr.label(choice{sel: sel("default")}), "standard"}, // likewise
+		{tr.label(choice{sel: sel("memory"), profile: "edge"}), "edge"},
+		{tr.label(choice{sel: sel("none")}), "core"},
+		{featureHash([]string{"splunk", "memory"}), memSplunk}, // stable, whatever the order
+		{artifactName("minimal", "linux", "arm64"), "navius-minimal-linux-arm64"},
+		{artifactName("minimal", "windows", "amd64"), "navius-minimal-windows-amd64.exe"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	if !strings.HasPrefix(memSplunk, "features-") || len(memSplunk) != len("features-")+8 {
+		t.Errorf("label of memory,splunk = %q, want features- and 8 hex digits", memSplunk)
+	}
+	if memSplunk == tr.label(choice{sel: sel("memory,pprof")}) {
+		t.Error("two feature sets got the same label")
+	}
+}

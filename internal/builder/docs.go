@@ -35,11 +35,11 @@ func docsCommand(env *cli.Env) *ucli.Command {
 				if err != nil {
 					return err
 				}
-				sel, _, _, err := t.resolve(c)
+				ch, _, err := t.resolve(c)
 				if err != nil {
 					return err
 				}
-				if f, err = t.factsFor(c.Context, sel, env.Manifest); err != nil {
+				if f, err = t.factsFor(c.Context, ch.sel, env.Manifest); err != nil {
 					return err
 				}
 				m = t.manifest

@@ -49,17 +49,17 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			sel, _, ok, err := t.resolve(c)
+			ch, ok, err := t.resolve(c)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				sel, _ = t.manifest.Resolve("default")
+				ch = t.defaults()
 			}
 			if err := requireGo(); err != nil {
 				return err
 			}
-			path, sum, err := t.pack(c.Context, env, sel, goos, goarch, c.String("output"))
+			path, sum, err := t.pack(c.Context, env, ch, goos, goarch, c.String("output"))
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,8 @@ func packageCommand(env *cli.Env) *ucli.Command {
 
 // pack builds sel for the target, asks a host build for the enabled options,
 // and writes the archive and SHA256SUMS.
-func (t *tree) pack(ctx context.Context, env *cli.Env, sel manifest.Selection, goos, goarch, outDir string) (string, string, error) {
+func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, goos, goarch, outDir string) (string, string, error) {
+	sel := ch.sel
 	if goos == "" {
 		goos, goarch = runtime.GOOS, runtime.GOARCH
 	}

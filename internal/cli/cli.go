@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -96,7 +97,7 @@ func NewApp(env *Env) *ucli.App {
 		HideHelpCommand: true,
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
-				return unknownCommand(c, c.Args().First())
+				return unknownCommand(c, env.Manifest, c.Args().First())
 			}
 			if c.Bool("features") {
 				return printFeatures(env, c.Bool("json"))
@@ -152,7 +153,13 @@ func setUsageErrors(cmd *ucli.Command) {
 	}
 }
 
-func unknownCommand(c *ucli.Context, name string) error {
+// unknownCommand refuses a command this binary lacks: one a feature left
+// out of the build brings says which, else the closest command is offered.
+func unknownCommand(c *ucli.Context, m *manifest.Manifest, name string) error {
+	if f := m.CommandFeature(name); f != "" && !slices.Contains(buildinfo.Compiled(), f) {
+		return Usagef("command %q comes with feature %s, which is not compiled into this binary; rebuild with FEATURES=%s",
+			name, f, manifest.RebuildSpec(buildinfo.Compiled(), f))
+	}
 	var names []string
 	for _, cmd := range c.App.Commands {
 		names = append(names, cmd.Name)
