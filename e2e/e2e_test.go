@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/navius-dev/navius/internal/manifest"
 )
@@ -322,4 +326,75 @@ func TestBoltPersistsAcrossRestart(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "locked by another process") {
 		t.Fatalf("second instance: exit %d, %s", code, stderr)
 	}
+}
+
+// TestConfigCheckMatchesServe runs configurations that a real binary with
+// every feature refuses before it opens anything through both serve and
+// config check: each command exits 2 with the same one-line problems, and
+// config check lists all of them in one run.
+func TestConfigCheckMatchesServe(t *testing.T) {
+	bin, _ := binary(t, "all")
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0", "NAVIUS_PPROF_LISTEN="}
+	cases := []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{[]string{"NAVIUS_AUTH_TOKENS=writer:abc"}, nil, `auth.tokens: unknown scope "writer"`},
+		{[]string{"NAVIUS_AUTH_TOKENS=abc"}, nil, "auth.tokens: an entry is not scope[+scope]:value"},
+		{[]string{"NAVIUS_DATABASE_URL=mysql://db"}, nil, `database: no provider for scheme "mysql"`},
+		{nil, []string{"--set", "cache.url=mysql://db"}, `cache: no provider for scheme "mysql"`},
+		{nil, []string{"--set", "listen=localhost"}, `listen: "localhost" is not host:port`},
+		{nil, []string{"--pprof-listen", "6060"}, `pprof.listen: "6060" is not host:port`},
+		{nil, []string{"--set", "bolt.lock_timeout=0"}, "bolt.lock_timeout: \"0\" would wait forever"},
+		{nil, []string{"--set", "prometheus.path=metrics"}, `prometheus.path "metrics" is not a plain URL path`},
+		{[]string{"NAVIUS_SPLUNK_ENDPOINT=https://splunk.example.com:8088"}, nil, "splunk.token is empty"},
+		{[]string{"NAVIUS_DYNATRACE_ENDPOINT=http://dt.example.com", "NAVIUS_DYNATRACE_TOKEN=dt0c01.x"}, nil, "use https://"},
+	}
+	var allEnv, allArgs []string
+	for _, c := range cases {
+		env := append(slices.Clone(base), c.env...)
+		checkCode, _, checkErr := run(t, bin, env, append([]string{"config", "check"}, c.args...)...)
+		serveCode, serveErr := serveRefused(t, bin, env, c.args...)
+		for cmd, r := range map[string]struct {
+			code   int
+			stderr string
+		}{"config check": {checkCode, checkErr}, "serve": {serveCode, serveErr}} {
+			if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+				t.Errorf("%s %v %v: exit %d, stderr %q; want exit 2 and one line with %q", cmd, c.env, c.args, r.code, r.stderr, c.want)
+			}
+		}
+		allEnv, allArgs = append(allEnv, c.env...), append(allArgs, c.args...)
+	}
+	// One run of config check lists every problem, one per line. (Two of
+	// the cases set NAVIUS_AUTH_TOKENS; the second wins.)
+	code, out, stderr := run(t, bin, append(slices.Clone(base), allEnv...), append([]string{"config", "check"}, allArgs...)...)
+	if n := strings.Count(stderr, "navius: config: "); code != 2 || n != len(cases)-1 || strings.Contains(out, "config OK") {
+		t.Errorf("config check with every problem: exit %d, %d problems listed, want %d:\n%s", code, n, len(cases)-1, stderr)
+	}
+	if code, out, stderr := run(t, bin, base, "config", "check"); code != 0 || !strings.Contains(out, "config OK") {
+		t.Errorf("config check of the defaults: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// serveRefused runs bin serve and expects it to exit: a configuration it
+// accepted would leave it serving, which fails the test instead of hanging it.
+func serveRefused(t *testing.T, bin string, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, args...)...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("serve %v %v accepted the configuration and served:\n%s", env, args, stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("serve %v %v: %v", env, args, err)
+	}
+	return ee.ExitCode(), stderr.String()
 }

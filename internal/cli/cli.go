@@ -72,7 +72,11 @@ func Run(env *Env, args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(env.Stderr, "navius:", err)
+	// An error with several problems (config check lists them all) is
+	// one line per problem.
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(env.Stderr, "navius:", line)
+	}
 	var ue *UsageError
 	var ce *config.Error
 	if errors.As(err, &ue) || errors.As(err, &ce) {

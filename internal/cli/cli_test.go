@@ -4,15 +4,30 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/navius-dev/navius/internal/app"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
 )
 
 func init() {
 	providers.DeclareOptions("clitest", providers.Option{Key: "clitest.token", Type: providers.String, Secret: true, Description: "a secret"})
+	// A feature's settings check, as a gate file declares it.
+	providers.DeclareCheck("clitest", func(s providers.Settings) error {
+		if s.String("clitest.token") == "refused" {
+			return providers.Invalid("clitest.token: the provider refuses this token")
+		}
+		return nil
+	})
+	// The real in-memory provider, as the memory gate file registers it:
+	// the configuration checks resolve the database and cache URLs.
+	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase)
+	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache)
 }
 
 func runCLI(t *testing.T, environ []string, args ...string) (int, string, string) {
@@ -131,5 +146,91 @@ func TestSampleConfigLoads(t *testing.T) {
 	}
 	if !strings.Contains(out, "file "+path) {
 		t.Fatalf("config check does not show the file as a source:\n%s", out)
+	}
+}
+
+// TestCheckRefusesWhatServeRefuses runs configurations that serve refuses
+// before it opens anything through both real commands, serve and config
+// check: each must exit 2 with the same problems. Both call app.Validate;
+// the table has a case for every check Validate runs, so a new check
+// cannot go untested.
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0"} // were serve to start, it would not collide
+	cases := []struct {
+		check string
+		env   []string
+		args  []string
+		want  string
+	}{
+		{"config", nil, []string{"--set", "log.level=loud"}, `"loud" is not one of`},
+		{"config", nil, []string{"--set", "listen=localhost"}, `"localhost" is not host:port`},
+		{"config", []string{"NAVIUS_DATABASE_TIMEOUT=soon"}, nil, "environment NAVIUS_DATABASE_TIMEOUT"},
+		{"listen", nil, []string{"--set", "listen="}, "listen is empty"},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=writer:abc"}, nil, `unknown scope "writer"`},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=abc"}, nil, "not scope[+scope]:value"},
+		{"auth", nil, []string{"--set", "auth.token_hashes=read:nothex"}, "not a hex SHA-256"},
+		{"database", []string{"NAVIUS_DATABASE_URL=mysql://db"}, nil, `no provider for scheme "mysql"`},
+		{"database", nil, []string{"--set", "database.tls.ca_file=/no/such/ca.pem"}, "database.tls.ca_file"},
+		{"cache", nil, []string{"--set", "cache.url=redis://cache:6379"}, `cache: no provider for scheme "redis"`},
+		{"features", []string{"NAVIUS_CLITEST_TOKEN=refused"}, nil, "the provider refuses this token"},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.check] = true
+		env := append(slices.Clone(base), c.env...)
+		code, _, checkErr := runCLI(t, env, append([]string{"config", "check"}, c.args...)...)
+		if code != 2 || !strings.Contains(checkErr, c.want) {
+			t.Errorf("config check %v %v: exit %d, stderr %q; want exit 2 with %q", c.env, c.args, code, checkErr, c.want)
+		}
+		code, serveErr := serveBriefly(t, env, c.args...)
+		if code != 2 || !strings.Contains(serveErr, c.want) {
+			t.Errorf("serve %v %v: exit %d, stderr %q; want exit 2 with %q", c.env, c.args, code, serveErr, c.want)
+		}
+		if checkErr != serveErr {
+			t.Errorf("%v %v: config check says %q, serve says %q", c.env, c.args, checkErr, serveErr)
+		}
+	}
+	for _, name := range app.CheckNames() {
+		if !covered[name] {
+			t.Errorf("check %q has no case here: add a configuration it refuses", name)
+		}
+	}
+
+	// Several problems at once: each on its own line, in both commands.
+	env := append(slices.Clone(base), "NAVIUS_AUTH_TOKENS=abc", "NAVIUS_DATABASE_URL=mysql://db")
+	args := []string{"--set", "log.level=loud", "--set", "listen=nowhere"}
+	code, _, checkErr := runCLI(t, env, append([]string{"config", "check"}, args...)...)
+	_, serveErr := serveBriefly(t, env, args...)
+	if code != 2 || strings.Count(checkErr, "navius: config: ") != 4 || checkErr != serveErr {
+		t.Errorf("four problems: exit %d\ncheck:\n%s\nserve:\n%s", code, checkErr, serveErr)
+	}
+}
+
+// serveBriefly runs navius serve in process; a configuration it accepts
+// would make it serve, which fails the test instead of hanging it.
+func serveBriefly(t *testing.T, environ []string, args ...string) (int, string) {
+	t.Helper()
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, stderr := runCLI(t, environ, append([]string{"serve"}, args...)...)
+		done <- result{code, stderr}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.stderr
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve %v %v accepted the configuration and is serving", environ, args)
+	}
+	return 0, ""
+}
+
+func TestConfigCheckSaysOK(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "config", "check")
+	if code != 0 || !strings.HasSuffix(out, "config OK: serve would start with these settings\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }

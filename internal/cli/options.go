@@ -79,10 +79,11 @@ func configCommand(env *Env) *ucli.Command {
 					if err != nil {
 						return err
 					}
-					cfg, err := app.LoadConfig(opts)
+					v, err := app.Validate(opts) // the checks serve makes, all of them
 					if err != nil {
 						return err
 					}
+					cfg := v.Config
 					for _, w := range cfg.Warnings {
 						fmt.Fprintln(env.Stderr, "warning:", w)
 					}
@@ -90,7 +91,11 @@ func configCommand(env *Env) *ucli.Command {
 					for _, o := range providers.Options() {
 						fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Key, Display(o, cfg.Settings[o.Key]), cfg.Source(o.Key))
 					}
-					return tw.Flush()
+					if err := tw.Flush(); err != nil {
+						return err
+					}
+					fmt.Fprintln(env.Stdout, "config OK: serve would start with these settings")
+					return nil
 				},
 			},
 		},

@@ -14,7 +14,7 @@ func DefaultDatabaseURL() string {
 
 func init() {
 	core := []providers.Option{
-		{Key: "listen", Type: providers.String, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
+		{Key: "listen", Type: providers.Address, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
 		{Key: "server.read_header_timeout", Type: providers.Duration, Default: "5s", Description: "Time allowed to read a request's headers."},
 		{Key: "server.read_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to read a whole request, body included."},
 		{Key: "server.write_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to write a response."},
