@@ -272,7 +272,7 @@ func TestMissingProviderAndUsageErrors(t *testing.T) {
 		wants []string
 	}{
 		{[]string{"NAVIUS_DATABASE_URL=bolt://./x.db"}, []string{"serve"}, 2,
-			[]string{`database: no provider for scheme "bolt" (compiled in: memory); rebuild with FEATURES=bolt`}},
+			[]string{`database: no provider for scheme "bolt" (compiled in: memory); rebuild with FEATURES=memory,bolt`}},
 		{nil, []string{"serve", "--database-url", "mysql://db"}, 2,
 			[]string{`no provider for scheme "mysql"`, "no navius feature provides it"}},
 		{[]string{"NAVIUS_BOLT_BATCH=false"}, []string{"serve", "--set", "bolt.batch=false"}, 2,
@@ -297,6 +297,26 @@ func TestMissingProviderAndUsageErrors(t *testing.T) {
 		}
 		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 0 {
 			t.Errorf("navius %v: error is %d lines, want one: %s", c.args, lines+1, stderr)
+		}
+	}
+}
+
+// TestRebuildHints: every hint to rebuild names the binary's own features
+// plus the missing one, never fewer (nor the defaults it does not carry).
+func TestRebuildHints(t *testing.T) {
+	bin, _ := binary(t, "memory,pprof")
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"config", "check", "--set", "redis.db=1"}},
+		{[]string{"NAVIUS_DATABASE_URL=redis://db:6379/0"}, []string{"config", "check"}},
+		{[]string{"NAVIUS_CACHE_URL=redis://db:6379/0"}, []string{"serve"}},
+		{[]string{"NAVIUS_REDIS_DB=1"}, []string{"config", "check"}}, // a warning: the environment is shared
+	} {
+		_, _, stderr := run(t, bin, c.env, c.args...)
+		if !strings.Contains(stderr, "rebuild with FEATURES=memory,pprof,redis") {
+			t.Errorf("navius %v with %v: %q; want the hint FEATURES=memory,pprof,redis", c.args, c.env, stderr)
 		}
 	}
 }

@@ -32,6 +32,9 @@ type Options struct {
 	ConfigFile string
 	Flags      []config.Flag
 	Environ    []string
+	// Compiled are the features compiled into this binary; nil means
+	// buildinfo.Compiled(). Rebuild hints keep them.
+	Compiled []string
 	// Log receives the log output (os.Stderr in the binary).
 	Log io.Writer
 	// Listening, when set, is called with the bound address once the server
@@ -39,12 +42,25 @@ type Options struct {
 	Listening func(addr string)
 }
 
-// NotCompiled maps the config section of every feature that is described in
-// the manifest but not compiled into this binary to that feature.
-func NotCompiled(m *manifest.Manifest) map[string]string {
-	compiled := buildinfo.Compiled()
+func (o Options) compiled() []string {
+	if o.Compiled != nil {
+		return o.Compiled
+	}
+	return buildinfo.Compiled()
+}
+
+// rebuild is the hint for a feature this binary lacks: rebuild with its own
+// features plus that one, never fewer.
+func (o Options) rebuild(feature string) string {
+	return "rebuild with FEATURES=" + manifest.RebuildSpec(o.compiled(), feature)
+}
+
+// notCompiled maps the config section of every feature that is described
+// in the manifest but not compiled into this binary to that feature.
+func (o Options) notCompiled() map[string]string {
+	compiled := o.compiled()
 	out := map[string]string{}
-	for _, f := range m.Features {
+	for _, f := range o.Manifest.Features {
 		if !slices.Contains(compiled, f.Name) {
 			out[f.Name] = f.Name
 		}
@@ -58,7 +74,8 @@ func LoadConfig(opts Options) (*config.Config, error) {
 		File:        opts.ConfigFile,
 		Environ:     opts.Environ,
 		Flags:       opts.Flags,
-		NotCompiled: NotCompiled(opts.Manifest),
+		NotCompiled: opts.notCompiled(),
+		Compiled:    opts.compiled(),
 	})
 }
 

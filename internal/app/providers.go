@@ -56,7 +56,7 @@ func explain(opts Options, err error) error {
 	}
 	hint := "; no navius feature provides it"
 	if f := opts.Manifest.Provider(np.Service, np.Value); f != "" {
-		hint = "; rebuild with FEATURES=" + f
+		hint = "; " + opts.rebuild(f)
 	}
 	return &config.Error{Msg: fmt.Sprintf("%v%s", np, hint)}
 }

@@ -103,7 +103,8 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 	if m.Core.SizeImpact != nil {
 		core = human(*m.Core.SizeImpact)
 	}
-	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build others with: navius build --features default,<name>\n", core)
+	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build this binary's features plus others with: navius build --features %s\n",
+		core, manifest.RebuildSpec(compiled, "<name>"))
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
 	"github.com/navius-dev/navius/providers"
 )
@@ -30,6 +31,8 @@ type Sources struct {
 	// when that feature is not in this binary (e.g. "redis" -> "redis"), so
 	// that its keys get a "rebuild with" hint instead of "unknown key".
 	NotCompiled map[string]string
+	// Compiled are this binary's features: a rebuild hint keeps them.
+	Compiled []string
 }
 
 // Flag is one option set on the command line.
@@ -46,6 +49,7 @@ type Config struct {
 	// variables that name no option of this binary.
 	Warnings []string
 	problems Errors
+	src      Sources
 }
 
 // Source says where a key's value came from: "default", "file x.yaml line 3",
@@ -86,17 +90,17 @@ func (e Errors) Err() error {
 // its check keeps the one of the source before it, so that further checks
 // can run on the rest.
 func Load(src Sources) (*Config, error) {
-	c := &Config{Settings: providers.Settings{}, sources: map[string]string{}}
+	c := &Config{Settings: providers.Settings{}, sources: map[string]string{}, src: src}
 	for _, o := range providers.Options() {
 		c.Settings[o.Key] = o.DefaultValue()
 		c.sources[o.Key] = "default"
 	}
 	if src.File != "" {
-		c.loadFile(src.File, src.NotCompiled)
+		c.loadFile(src.File)
 	}
-	c.loadEnv(src.Environ, src.NotCompiled)
+	c.loadEnv(src.Environ)
 	for _, f := range src.Flags {
-		c.set(f.Key, f.Value, "flag --"+f.Name, src.NotCompiled)
+		c.set(f.Key, f.Value, "flag --"+f.Name)
 	}
 	return c, c.problems.Err()
 }
@@ -104,10 +108,10 @@ func Load(src Sources) (*Config, error) {
 // problem records one problem found while loading.
 func (c *Config) problem(err *Error) { c.problems = append(c.problems, err) }
 
-func (c *Config) set(key, value, source string, notCompiled map[string]string) {
+func (c *Config) set(key, value, source string) {
 	o, ok := providers.LookupOption(key)
 	if !ok {
-		c.problem(errorf("%s: %s", source, unknownKey(key, notCompiled)))
+		c.problem(errorf("%s: %s", source, c.unknownKey(key)))
 		return
 	}
 	if err := o.Check(value); err != nil {
@@ -118,10 +122,20 @@ func (c *Config) set(key, value, source string, notCompiled map[string]string) {
 	c.sources[key] = source
 }
 
-func unknownKey(key string, notCompiled map[string]string) string {
+// notCompiledFeature is the feature left out of this binary that owns a
+// config section, or "".
+func (c *Config) notCompiledFeature(section string) string { return c.src.NotCompiled[section] }
+
+// rebuild is the hint for a feature this binary lacks: its own features
+// plus that one.
+func (c *Config) rebuild(feature string) string {
+	return "rebuild with FEATURES=" + manifest.RebuildSpec(c.src.Compiled, feature)
+}
+
+func (c *Config) unknownKey(key string) string {
 	section, _, _ := strings.Cut(key, ".")
-	if f, ok := notCompiled[section]; ok {
-		return fmt.Sprintf("key %q belongs to feature %s, which is not compiled into this binary; rebuild with FEATURES=default,%s", key, f, f)
+	if f := c.notCompiledFeature(section); f != "" {
+		return fmt.Sprintf("key %q belongs to feature %s, which is not compiled into this binary; %s", key, f, c.rebuild(f))
 	}
 	var keys []string
 	for _, o := range providers.Options() {
@@ -134,7 +148,7 @@ func unknownKey(key string, notCompiled map[string]string) string {
 	return msg + "; navius config keys lists the valid ones"
 }
 
-func (c *Config) loadFile(path string, notCompiled map[string]string) {
+func (c *Config) loadFile(path string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -157,12 +171,12 @@ func (c *Config) loadFile(path string, notCompiled map[string]string) {
 		c.problem(errorf("file %s line %d: the top level must be a mapping of keys (e.g. \"listen: 127.0.0.1:8080\")", path, root.Line))
 		return
 	}
-	c.walk(path, "", root, notCompiled)
+	c.walk(path, "", root)
 }
 
 // walk flattens nested mappings into dotted keys; "database: {url: x}" and
 // "database.url: x" are the same key.
-func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]string) {
+func (c *Config) walk(path, prefix string, m *yaml.Node) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -182,7 +196,7 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 				c.problem(errorf("%s: %s takes a single value, not a mapping", where, key))
 				continue
 			}
-			c.walk(path, key, v, notCompiled)
+			c.walk(path, key, v)
 		case yaml.ScalarNode:
 			value := v.Value
 			if v.Tag == "!!null" {
@@ -191,11 +205,11 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 				}
 				value = ""
 			}
-			c.set(key, value, where, notCompiled)
+			c.set(key, value, where)
 		case yaml.SequenceNode:
 			o, ok := providers.LookupOption(key)
 			if !ok {
-				c.problem(errorf("%s: %s", where, unknownKey(key, notCompiled)))
+				c.problem(errorf("%s: %s", where, c.unknownKey(key)))
 				continue
 			}
 			if o.Type != providers.List {
@@ -213,7 +227,7 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 				items = append(items, item.Value)
 			}
 			if !bad {
-				c.set(key, strings.Join(items, ","), where, notCompiled)
+				c.set(key, strings.Join(items, ","), where)
 			}
 		default:
 			c.problem(errorf("%s: %s takes a single value, not a list", where, key))
@@ -234,7 +248,7 @@ func isSection(key string) bool {
 // loadEnv applies NAVIUS_* variables that name a declared option and warns
 // about the others: the environment is shared with other programs, and a
 // variable meant for a feature this binary lacks should not stop it.
-func (c *Config) loadEnv(environ []string, notCompiled map[string]string) {
+func (c *Config) loadEnv(environ []string) {
 	byEnv := map[string]providers.Option{}
 	for _, o := range providers.Options() {
 		byEnv[o.EnvName()] = o
@@ -260,8 +274,8 @@ func (c *Config) loadEnv(environ []string, notCompiled map[string]string) {
 	sort.Strings(unknown)
 	for _, name := range unknown {
 		section := strings.ToLower(strings.SplitN(strings.TrimPrefix(name, "NAVIUS_"), "_", 2)[0])
-		if f, ok := notCompiled[section]; ok {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (rebuild with FEATURES=default,%s)", name, f, f))
+		if f := c.notCompiledFeature(section); f != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (%s)", name, f, c.rebuild(f)))
 		} else {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s names no config option; ignored", name))
 		}

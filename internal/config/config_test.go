@@ -98,8 +98,8 @@ func TestErrors(t *testing.T) {
 			return Sources{Flags: []Flag{{Key: "nope", Value: "1", Name: "set nope"}}}
 		}, []string{`unknown key "nope"`}},
 		{"feature not compiled in", func(t *testing.T) Sources {
-			return Sources{File: writeFile(t, "redis:\n  password: x\n"), NotCompiled: map[string]string{"redis": "redis"}}
-		}, []string{"line 2", "feature redis", "not compiled into this binary", "FEATURES=default,redis"}},
+			return Sources{File: writeFile(t, "redis:\n  password: x\n"), NotCompiled: map[string]string{"redis": "redis"}, Compiled: []string{"memory", "splunk"}}
+		}, []string{"line 2", "feature redis", "not compiled into this binary", "rebuild with FEATURES=memory,splunk,redis"}},
 		{"duplicate key", func(t *testing.T) Sources {
 			return Sources{File: writeFile(t, "listen: :1\nlisten: :2\n")}
 		}, []string{"line 2", "repeats the one on line 1"}},
