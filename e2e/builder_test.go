@@ -394,6 +394,9 @@ func TestBuilderErrors(t *testing.T) {
 		{"", nil, []string{"features", "--category", "nosuch"}, `unknown category "nosuch"`},
 		{"", nil, []string{"package", "--features", "all,-memory,-memory,zz"}, `unknown feature "zz"`},
 		{"", nil, []string{"docs", "extra"}, "takes no arguments"},
+		{"", nil, []string{"build", "--features", "builder,prometheus"}, "--features builder,prometheus: no selected feature provides a database"},
+		{"", nil, []string{"package", "--features", "default,-bolt,-memory"}, "put none first for a deliberately tool-only build"},
+		{"", nil, []string{"profile", "save", "tools", "--features", "builder"}, "no selected feature provides a database"},
 	}
 	for _, c := range cases {
 		dir := c.dir

@@ -70,15 +70,18 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		if err != nil {
 			return err
 		}
-		ch = choice{sel: sel, how: "interactive selection"}
+		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")} // it said so already
 	case c.IsSet("like"):
 		sel, err := t.like(ctx, c.String("like"))
 		if err != nil {
 			return err
 		}
-		ch = choice{sel: sel, how: "the features of " + c.String("like")}
+		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ",")} // as built
 	case !ok:
 		ch = t.defaults()
+	}
+	if err := t.checkServes(env.Stdout, ch); err != nil {
+		return err
 	}
 	if err := requireGo(); err != nil {
 		return err
@@ -220,6 +223,9 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 				fmt.Fprintf(out, "\n[%s] (%d of %d)\n%s", cats[step], step+1, len(cats), categoryLines(m, cats[step], selected))
 			} else {
 				fmt.Fprintf(out, "\nYour selection:\n%s", catalogLines(m, selected, ""))
+				if problem := cannotServe(m, selected); problem != "" {
+					fmt.Fprintf(out, "  ! %s: select one, or type done to build a tool-only binary anyway\n", problem)
+				}
 			}
 			shown = step
 		}
@@ -230,17 +236,21 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 		}
 		words := strings.FieldsFunc(sc.Text(), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 		if len(words) == 0 {
-			if step == len(cats) {
-				return finish(m, selected)
+			if step < len(cats) {
+				step++
+				continue
 			}
-			step++
-			continue
+			if problem := cannotServe(m, selected); problem != "" {
+				fmt.Fprintf(out, "  ! not built: %s; select one, or type done to build a tool-only binary anyway\n", problem)
+				continue
+			}
+			return finish(out, m, selected)
 		}
 		refused, toggled, listed := false, false, false
 		for _, word := range words {
 			switch strings.ToLower(word) {
 			case "done":
-				return finish(m, selected)
+				return finish(out, m, selected)
 			case "quit", "exit":
 				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
 			case "list":
@@ -272,7 +282,16 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 	if err := sc.Err(); err != nil {
 		return manifest.Selection{}, err
 	}
-	return finish(m, selected)
+	return finish(out, m, selected)
+}
+
+// cannotServe says why a server of the selection could not start, or "".
+func cannotServe(m *manifest.Manifest, selected map[string]bool) string {
+	if len(m.ProvidersOf(selectedNames(selected), "database")) > 0 {
+		return ""
+	}
+	return fmt.Sprintf("nothing selected provides a database (%s would), so serve would fail at start",
+		strings.Join(m.ProvidersOf(m.Names(), "database"), ", "))
 }
 
 // categoryLines renders one category's features for the walk.
@@ -315,13 +334,7 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 		fmt.Fprintln(out)
 		return true
 	}
-	var on []string
-	for s, sel := range selected {
-		if sel {
-			on = append(on, s)
-		}
-	}
-	if by := m.RequiredBy(name, on); len(by) > 0 {
+	if by := m.RequiredBy(name, selectedNames(selected)); len(by) > 0 {
 		fmt.Fprintf(out, "  ! cannot deselect %s: required by %s; deselect %s first\n", name, strings.Join(by, ", "), strings.Join(by, ", "))
 		return false
 	}
@@ -330,7 +343,15 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 	return true
 }
 
-func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {
+// finish resolves the selection; a tool-only one is built, with a warning.
+func finish(out io.Writer, m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {
+	if problem := cannotServe(m, selected); problem != "" {
+		fmt.Fprintf(out, "  ! building a tool-only binary: %s\n", problem)
+	}
+	return m.Resolve("none," + strings.Join(selectedNames(selected), ","))
+}
+
+func selectedNames(selected map[string]bool) []string {
 	var names []string
 	for n, on := range selected {
 		if on {
@@ -338,5 +359,5 @@ func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection,
 		}
 	}
 	sort.Strings(names)
-	return m.Resolve("none," + strings.Join(names, ","))
+	return names
 }

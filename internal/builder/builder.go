@@ -100,17 +100,18 @@ func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 		if err != nil {
 			return ch, false, err
 		}
-		sel, err := t.manifest.Resolve("none," + strings.Join(prof.Features, ","))
+		spec := "none," + strings.Join(prof.Features, ",")
+		sel, err := t.manifest.Resolve(spec)
 		if err != nil {
 			return ch, false, cli.Usagef("profile %s: %v", p, err)
 		}
-		return choice{sel: sel, how: "profile " + p, profile: p}, true, nil
+		return choice{sel: sel, how: "profile " + p, profile: p, spec: spec}, true, nil
 	case c.IsSet("features"):
 		sel, err := t.manifest.Resolve(f)
 		if err != nil {
 			return ch, false, cli.Usagef("--features %s: %v", f, err)
 		}
-		return choice{sel: sel, how: "--features " + f}, true, nil
+		return choice{sel: sel, how: "--features " + f, spec: f}, true, nil
 	}
 	return ch, false, nil
 }
@@ -118,7 +119,7 @@ func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 // defaults is the choice when no selection flag is given.
 func (t *tree) defaults() choice {
 	sel, _ := t.manifest.Resolve("default")
-	return choice{sel: sel, how: "the defaults"}
+	return choice{sel: sel, how: "the defaults", spec: "default"}
 }
 
 // target parses --target GOOS/GOARCH.

@@ -102,6 +102,44 @@ func TestInteractiveWalk(t *testing.T) {
 	}
 }
 
+// stores has two database providers in one category and a tool in another.
+const stores = `{"schema":1,"core":{"description":"core","modules":[],"size_impact":null},"features":[
+ {"name":"mem","description":"M","category":"storage","default":true,"requires":[],"modules":[],"provides":["database:mem"],"size_impact":null},
+ {"name":"disk","description":"D","category":"storage","default":true,"requires":[],"modules":[],"provides":["database:disk"],"size_impact":null},
+ {"name":"tool","description":"T","category":"tooling","default":true,"requires":[],"modules":[],"provides":["tooling:tool"],"size_impact":null}]}`
+
+// TestInteractiveNoDatabase: deselecting every database provider is said at
+// the review, an empty answer there does not build it, and "done" builds a
+// tool-only binary with a warning.
+func TestInteractiveNoDatabase(t *testing.T) {
+	m, err := manifest.Parse([]byte(stores))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sel, err := interactive(strings.NewReader("-mem -disk\n\n\n\n\ndone\n"), &out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if got := strings.Join(sel.Features, ","); got != "tool" {
+		t.Fatalf("selection %q, want tool\n%s", got, text)
+	}
+	for _, want := range []string{
+		"[ ] mem", "[ ] disk", // each toggle is echoed
+		"! nothing selected provides a database (disk, mem would)",
+		"! not built: nothing selected provides a database",
+		"! building a tool-only binary",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "! not built:"); n != 3 {
+		t.Errorf("the review refused %d empty answers, want 3\n%s", n, text)
+	}
+}
+
 func TestTarGzReproducible(t *testing.T) {
 	files := func() []archiveFile {
 		return []archiveFile{{name: "z", mode: 0o644, data: []byte("z")}, {name: "navius", mode: 0o755, data: []byte("bin")}, {name: "a", mode: 0o644, data: []byte("a")}}

@@ -3,6 +3,8 @@ package builder
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +22,23 @@ type choice struct {
 	how string
 	// profile is the profile it came from, if any.
 	profile string
+	// spec is the FEATURES string it was resolved from: one that names
+	// "none" may leave out every database on purpose (a tool-only build).
+	spec string
+}
+
+// checkServes refuses a selection whose server could not start (no
+// database), unless its spec asked for a tool-only build, which is said in
+// a warning line on w.
+func (t *tree) checkServes(w io.Writer, ch choice) error {
+	warning, err := t.manifest.CheckServes(ch.spec, ch.sel)
+	if err != nil {
+		return cli.Usagef("%s: %v", ch.how, err)
+	}
+	if warning != "" {
+		fmt.Fprintln(w, "warning:", warning)
+	}
+	return nil
 }
 
 // label names a feature set in file names, so that builds and packages of

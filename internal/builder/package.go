@@ -56,6 +56,9 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			if !ok {
 				ch = t.defaults()
 			}
+			if err := t.checkServes(env.Stdout, ch); err != nil {
+				return err
+			}
 			if err := requireGo(); err != nil {
 				return err
 			}

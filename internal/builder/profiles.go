@@ -118,6 +118,9 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if err != nil {
 						return cli.Usagef("--features %s: %v", a.String("features"), err)
 					}
+					if _, err := t.manifest.CheckServes(a.String("features"), sel); err != nil {
+						return cli.Usagef("profile save %s: --features %s: %v", name, a.String("features"), err)
+					}
 					if _, err := os.Stat(path); err == nil && !a.Bool("force") {
 						return cli.Usagef("profile %s exists (%s); pass --force to replace it", name, path)
 					}

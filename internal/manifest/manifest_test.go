@@ -180,3 +180,37 @@ func TestQueries(t *testing.T) {
 		t.Errorf("size impact of c = %v", c.SizeImpact)
 	}
 }
+
+func TestCheckServes(t *testing.T) {
+	m, err := Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for spec, want := range map[string]string{
+		"default":                 "",
+		"memory":                  "",
+		"builder,prometheus":      "error",
+		"none,builder,prometheus": "warning",
+		"none":                    "warning",
+		"default,-bolt,-memory":   "error",
+	} {
+		sel, err := m.Resolve(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warning, err := m.CheckServes(spec, sel)
+		got := ""
+		switch {
+		case err != nil:
+			got = "error"
+			if !strings.Contains(err.Error(), "no selected feature provides a database (") || !strings.Contains(err.Error(), "memory") || !strings.Contains(err.Error(), "none,") {
+				t.Errorf("%s: %v", spec, err)
+			}
+		case warning != "":
+			got = "warning"
+		}
+		if got != want {
+			t.Errorf("CheckServes(%q) = %q (%v), want %q", spec, got, err, want)
+		}
+	}
+}
