@@ -435,6 +435,20 @@ func TestBuilderCrossCompile(t *testing.T) {
 	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
 		t.Fatalf("built %v %v, want an arm64 executable", f.Machine, f.Type)
 	}
+
+	// --like reads the arm64 binary's features from its build information:
+	// it cannot run here.
+	code, out, errOut = runIn(t, dir, "", tool, nil,
+		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--source", root, "--output", "like")
+	if code != 0 {
+		t.Fatalf("build --like an arm64 binary: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, `features read from its build information (tags "custom,memory"), without running it`) {
+		t.Errorf("build --like does not say where the features came from:\n%s", out)
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "like", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+		t.Fatalf("--like the arm64 memory build built %v", got)
+	}
 }
 
 // onlyBinary is the one navius-* binary the builder wrote into dir.
@@ -503,5 +517,31 @@ func TestBuilderNeverReplacesItself(t *testing.T) {
 	code, _, errOut = run(t, mem, nil, "build", "--features", "memory")
 	if code != 2 || !strings.Contains(errOut, `command "build" comes with feature builder`) || !strings.Contains(errOut, "FEATURES=memory,builder") {
 		t.Fatalf("build on a binary without the builder: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestLikeAsksOnlyWhenNeeded: when a binary's build information disagrees
+// with the source tree's features.json (here a tree whose memory feature
+// lists a module the binary lacks), build --like asks a binary that runs
+// here for its features, and says so.
+func TestLikeAsksOnlyWhenNeeded(t *testing.T) {
+	tool, _ := binary(t, "default")
+	mem, _ := binary(t, "memory")
+	src := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(root, "features.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(data), `"github.com/dgraph-io/ristretto/v2",`, `"github.com/dgraph-io/ristretto/v2", "example.com/not-linked",`, 1)
+	if changed == string(data) {
+		t.Fatal("features.json no longer lists ristretto under memory; update this test")
+	}
+	os.WriteFile(filepath.Join(src, "features.json"), []byte(changed), 0o644)
+	copyFile(t, filepath.Join(root, "go.mod"), filepath.Join(src, "go.mod"), 0o644)
+	// The tree holds no Go code, so the build itself fails after --like.
+	_, out, errOut := runIn(t, src, "", tool, nil, "build", "--like", mem, "--source", src)
+	if !strings.Contains(out, "features read from asking it (--features --json), since its build information disagrees with features.json: feature memory brings module example.com/not-linked") ||
+		!strings.Contains(out, "features: memory (from the features of") {
+		t.Fatalf("build --like with a disagreeing features.json:\n%s%s", out, errOut)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
@@ -29,7 +30,7 @@ func buildCommand(env *cli.Env) *ucli.Command {
 			"stripped, with the version stamped — the same build make build runs.",
 		Flags: append(selectionFlags(),
 			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
-			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH` (from its --features --json)"},
+			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`, named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			sourceFlag,
@@ -72,7 +73,7 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		}
 		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")} // it said so already
 	case c.IsSet("like"):
-		sel, err := t.like(ctx, c.String("like"))
+		sel, err := t.like(ctx, env.Stdout, c.String("like"))
 		if err != nil {
 			return err
 		}
@@ -121,20 +122,52 @@ func checkExtra(extra []string) error {
 	return nil
 }
 
-// like reads the feature list of another navius binary.
-func (t *tree) like(ctx context.Context, path string) (manifest.Selection, error) {
+// like reads the feature list of another navius binary and says how.
+func (t *tree) like(ctx context.Context, w io.Writer, path string) (manifest.Selection, error) {
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
 		return manifest.Selection{}, cli.Usagef("--like %s: no such binary", path)
 	}
-	f, err := factsOf(ctx, path)
+	features, how, err := t.binaryFeatures(ctx, path)
 	if err != nil {
-		return manifest.Selection{}, cli.Usagef("--like %s: not a navius binary that reports its features (%v)", path, oneLine(err))
+		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, oneLine(err))
 	}
-	sel, err := t.manifest.Resolve("none," + strings.Join(f.Report.Names(), ","))
+	sel, err := t.manifest.Resolve("none," + strings.Join(features, ","))
 	if err != nil {
 		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, err)
 	}
+	fmt.Fprintf(w, "like:     %s: features read from %s\n", path, how)
 	return sel, nil
+}
+
+// binaryFeatures tells which features the navius binary at path carries.
+// It reads the binary's build information (debug/buildinfo: the -tags
+// setting, checked against the linked modules) without running it, so a
+// binary for any platform will do. Only when the two disagree (a binary
+// built from another features.json, say) and the binary runs on this
+// machine does it ask the binary itself (--features --json). how says which
+// source settled it.
+func (t *tree) binaryFeatures(ctx context.Context, path string) (features []string, how string, err error) {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("not a navius binary: it carries no Go build information (%v)", err)
+	}
+	if _, dep := info.Modules[build.Module]; info.Main != build.Module && !dep {
+		return nil, "", fmt.Errorf("not a navius binary: a Go program of module %s", info.Main)
+	}
+	features = t.manifest.FeaturesFromTags(info.Tags)
+	disagree := t.manifest.CheckModules(features, info.Modules)
+	if disagree == nil {
+		return features, fmt.Sprintf("its build information (tags %q), without running it", strings.Join(info.Tags, ",")), nil
+	}
+	if info.Platform != build.HostPlatform() {
+		return nil, "", fmt.Errorf("its build information (tags %q) disagrees with this source tree's features.json (%v), and a %s binary cannot run here to be asked",
+			strings.Join(info.Tags, ","), disagree, info.Platform)
+	}
+	f, err := factsOf(ctx, path)
+	if err != nil {
+		return nil, "", fmt.Errorf("not a navius binary that reports its features (%v)", oneLine(err))
+	}
+	return f.Report.Names(), fmt.Sprintf("asking it (--features --json), since its build information disagrees with features.json: %v", disagree), nil
 }
 
 // build runs a build with progress on w and returns the binary's path. The

@@ -214,3 +214,31 @@ func TestCheckServes(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckModules(t *testing.T) {
+	m, err := Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := func(features ...string) map[string]string {
+		out := map[string]string{}
+		for _, mod := range m.Core.Modules {
+			out[mod] = "v1"
+		}
+		for _, n := range features {
+			for _, mod := range m.Feature(n).Modules {
+				out[mod] = "v1"
+			}
+		}
+		return out
+	}
+	if err := m.CheckModules([]string{"memory", "splunk"}, linked("memory", "splunk")); err != nil {
+		t.Errorf("agreeing modules: %v", err)
+	}
+	if err := m.CheckModules([]string{"memory"}, linked("memory", "bolt")); err == nil || !strings.Contains(err.Error(), "only feature bolt brings") {
+		t.Errorf("a module of a feature not carried: %v", err)
+	}
+	if err := m.CheckModules([]string{"memory", "bolt"}, linked("memory")); err == nil || !strings.Contains(err.Error(), "feature bolt brings module") {
+		t.Errorf("a carried feature's module missing: %v", err)
+	}
+}
