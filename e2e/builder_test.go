@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -207,7 +208,7 @@ func TestPackage(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("package: %s%s", out, errOut)
 		}
-		matches, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*-linux-amd64.tar.gz"))
+		matches, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*-features-*-linux-amd64.tar.gz"))
 		if len(matches) != 1 {
 			t.Fatalf("archives: %v", matches)
 		}
@@ -219,6 +220,24 @@ func TestPackage(t *testing.T) {
 	}
 	if sha(t, archives[0]) != sha(t, archives[1]) {
 		t.Fatal("two packages of the same inputs differ")
+	}
+	// A package of another feature set into the same directory gets its
+	// own name, and SHA256SUMS a line for each.
+	dist := filepath.Dir(archives[0])
+	code, out, errOut := runIn(t, filepath.Dir(dist), "", tool, []string{"SOURCE_DATE_EPOCH=1700000000"},
+		"package", "--features", "memory", "--source", root, "--output", "dist")
+	if code != 0 {
+		t.Fatalf("package --features memory: %s%s", out, errOut)
+	}
+	both, _ := filepath.Glob(filepath.Join(dist, "navius-*.tar.gz"))
+	minimal, _ := filepath.Glob(filepath.Join(dist, "navius-*-minimal-linux-amd64.tar.gz"))
+	sums, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	want := ""
+	for _, a := range both {
+		want += sha(t, a) + "  " + filepath.Base(a) + "\n"
+	}
+	if len(both) != 2 || len(minimal) != 1 || string(sums) != want {
+		t.Fatalf("after a second feature set: archives %v, SHA256SUMS %q, want %q", both, sums, want)
 	}
 	f, _ := os.Open(archives[0])
 	defer f.Close()
@@ -248,7 +267,8 @@ func TestPackage(t *testing.T) {
 		}
 	}
 	readme, sample := contents["README.md"], contents["navius.yaml.sample"]
-	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") {
+	label := regexp.MustCompile(`features-[0-9a-f]{8}`).FindString(filepath.Base(archives[0]))
+	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") || !strings.Contains(readme, "This build ("+label+" in the") {
 		t.Errorf("README names the wrong features:\n%s", readme)
 	}
 	if !strings.Contains(sample, "splunk:") || strings.Contains(sample, "\nbolt:") || strings.Contains(sample, "\nredis:") || !strings.Contains(sample, "<secret: set NAVIUS_SPLUNK_TOKEN>") {
