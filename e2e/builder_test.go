@@ -362,12 +362,18 @@ func TestDocs(t *testing.T) {
 	}
 
 	// Regenerated into the same directory by the tool itself (its own
-	// features, the defaults), the docs keep no page of splunk.
+	// features, the defaults), the docs keep no page of splunk, and a page
+	// of the user's own in the same folder stays.
+	mine := filepath.Join(dir, "site", "features", "mine.md")
+	os.WriteFile(mine, []byte("# my notes\n"), 0o644)
 	code, out, errOut = runIn(t, dir, "", tool,
 		[]string{"NAVIUS_SPLUNK_TOKEN=" + secrets[0], "NAVIUS_AUTH_TOKENS=admin:" + secrets[1]},
 		"docs", "--output", "site")
 	if code != 0 {
 		t.Fatalf("docs: %s%s", out, errOut)
+	}
+	if data, err := os.ReadFile(mine); err != nil || string(data) != "# my notes\n" {
+		t.Errorf("docs removed or changed features/mine.md, a file it did not write: %v", err)
 	}
 	for _, f := range m.Features {
 		_, err := os.Stat(filepath.Join(dir, "site", "features", f.Name+".md"))

@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -318,5 +320,42 @@ func TestArtifactNames(t *testing.T) {
 	}
 	if memSplunk == tr.label(choice{sel: sel("memory,pprof")}) {
 		t.Error("two feature sets got the same label")
+	}
+}
+
+// TestWriteDocsKeepsForeignFiles: regenerating removes the pages the
+// earlier run wrote and this one does not, and nothing else: a user's own
+// page in the same folders stays.
+func TestWriteDocsKeepsForeignFiles(t *testing.T) {
+	out := t.TempDir()
+	mine := filepath.Join(out, "features", "mine.md")
+	notes := filepath.Join(out, "notes.txt")
+	os.MkdirAll(filepath.Dir(mine), 0o755)
+	os.WriteFile(mine, []byte("my own page"), 0o644)
+	os.WriteFile(notes, []byte("notes"), 0o644)
+	if err := writeDocs(out, map[string]string{"index.md": "i", "features/a.md": "a", "features/b.md": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDocs(out, map[string]string{"index.md": "i2", "features/a.md": "a2"}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{mine: "my own page", notes: "notes", filepath.Join(out, "index.md"): "i2", filepath.Join(out, "features", "a.md"): "a2"} {
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "features", "b.md")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the page of a feature no longer documented is still there: %v", err)
+	}
+	// A list edited to point outside the directory is not followed.
+	outside := filepath.Join(t.TempDir(), "keep.md")
+	os.WriteFile(outside, []byte("x"), 0o644)
+	rel, _ := filepath.Rel(out, outside)
+	os.WriteFile(filepath.Join(out, generatedList), []byte(rel+"\n"), 0o644)
+	if err := writeDocs(out, map[string]string{"index.md": "i"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("a file outside the output directory was removed: %v", err)
 	}
 }

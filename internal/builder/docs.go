@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,17 +49,8 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			}
 			pages := renderDocs(m, f)
 			out := c.String("output")
-			if err := removeStalePages(out, pages); err != nil {
+			if err := writeDocs(out, pages); err != nil {
 				return err
-			}
-			for name, text := range pages {
-				p := filepath.Join(out, name)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					return err
-				}
-				if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-					return err
-				}
 			}
 			fmt.Fprintf(env.Stdout, "wrote %d pages for features %s into %s\n", len(pages), strings.Join(f.Report.Names(), ", "), out)
 			return nil
@@ -66,23 +58,39 @@ func docsCommand(env *cli.Env) *ucli.Command {
 	}
 }
 
-// removeStalePages deletes the feature pages that an earlier run left in
-// out and this one does not write, so that regenerating the docs of a
-// smaller feature set into the same directory leaves no page of a feature
-// the build lacks.
-func removeStalePages(out string, pages map[string]string) error {
-	old, err := filepath.Glob(filepath.Join(out, "features", "*.md"))
-	if err != nil {
+// generatedList names the file, in the output directory, that lists the
+// pages navius docs wrote there, one relative path a line.
+const generatedList = ".navius-docs"
+
+// writeDocs writes pages into out and removes the pages an earlier run
+// wrote there that this one does not (a feature no longer selected), as
+// listed in out/.navius-docs. It never removes a file it did not write.
+func writeDocs(out string, pages map[string]string) error {
+	old, err := os.ReadFile(filepath.Join(out, generatedList))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	for _, p := range old {
-		if _, keep := pages["features/"+filepath.Base(p)]; !keep {
-			if err := os.Remove(p); err != nil {
-				return err
-			}
+	for _, name := range strings.Split(string(old), "\n") {
+		if _, keep := pages[name]; keep || !filepath.IsLocal(name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(out, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
 	}
-	return nil
+	names := make([]string, 0, len(pages))
+	for name, text := range pages {
+		p := filepath.Join(out, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			return err
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return os.WriteFile(filepath.Join(out, generatedList), []byte(strings.Join(names, "\n")+"\n"), 0o644)
 }
 
 // renderDocs renders the pages of a build from what its binary reports and
