@@ -105,10 +105,12 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 func TestBuilderInteractivePiped(t *testing.T) {
 	tool, _ := binary(t, "default")
 	dir := t.TempDir()
-	// One answer per category (an empty one goes on), a refused name that
-	// keeps the walk at its category, and an empty answer at the review.
+	// Per category: its toggles (the walk stays there, echoing each), then
+	// an empty answer to go on; a refused name at the last category; pprof
+	// selected at the review, and an empty answer there builds.
 	m := loadManifest(t)
 	var answers []string
+	prompts := map[string]int{}
 	for _, cat := range m.Categories() {
 		var toggles []string
 		for _, f := range m.Features {
@@ -116,10 +118,16 @@ func TestBuilderInteractivePiped(t *testing.T) {
 				toggles = append(toggles, "-"+f.Name)
 			}
 		}
-		answers = append(answers, strings.Join(toggles, " "))
+		if len(toggles) > 0 {
+			answers = append(answers, strings.Join(toggles, " "))
+			prompts[cat]++
+		}
+		answers = append(answers, "")
+		prompts[cat]++
 	}
 	lastCat := m.Categories()[len(m.Categories())-1]
-	answers[len(answers)-1] += " nosuch" // refused: the walk stays at the last category
+	answers = slices.Insert(answers, len(answers)-1, "nosuch") // refused: the walk stays at the last category
+	prompts[lastCat]++
 	answers = append(answers, "pprof", "")
 	code, out, errOut := runIn(t, dir, strings.Join(answers, "\n"), tool, nil,
 		"build", "--interactive", "--source", root, "--output", ".")
@@ -131,8 +139,10 @@ func TestBuilderInteractivePiped(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, lastCat+"> "); n != 2 {
-		t.Errorf("the %s prompt came %d times, want 2 (a refused name keeps the category)", lastCat, n)
+	for _, cat := range m.Categories() {
+		if n := strings.Count(out, cat+"> "); n != prompts[cat] {
+			t.Errorf("the %s prompt came %d times, want %d (toggles and refusals keep the category)\n%s", cat, n, prompts[cat], out)
+		}
 	}
 	last := -1
 	for i, cat := range m.Categories() {

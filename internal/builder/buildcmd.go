@@ -226,19 +226,20 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 // It walks the categories one at a time, as the seed's builder does: each
 // shows its features as [x]/[ ] with their size and requirements and asks
 // for names to toggle (comma or space separated; +name selects, -name
-// deselects); an empty answer goes on to the next category, "back" to the
-// previous one. An answer with a refused name (unknown, or a deselection a
-// selected feature requires, each with its reason) stays at the category.
-// After the last category it shows the selection and asks once more: an
-// empty answer or "done" builds, names still toggle. "done" finishes at any
-// prompt, and so does the end of input; "quit" cancels. Lines come from in,
-// so a terminal and piped answers work alike.
+// deselects). Each toggle is echoed, or refused with its reason (unknown,
+// or a deselection a selected feature requires), and the walk stays at the
+// category: only an empty answer goes on to the next one; "back" returns to
+// the previous one. After the last category it shows the selection and
+// asks once more: an empty answer or "done" builds, names still toggle.
+// "done" finishes at any prompt, and so does the end of input; "quit"
+// cancels. Lines come from in, so a terminal and piped answers work alike.
 func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Selection, error) {
 	selected := map[string]bool{}
 	for _, n := range m.Defaults() {
 		selected[n] = true
 	}
 	cats := m.Categories()
+	width := termWidth(out)
 	fmt.Fprintf(out, "Choose the features, one category at a time (%s), starting from the defaults.\n"+
 		"Type feature names to toggle them (+name selects, -name deselects), an empty line for the next\n"+
 		"category, \"back\" for the previous one, \"list\" to show everything, \"done\" to build, \"quit\" to cancel.\n",
@@ -253,9 +254,9 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 		}
 		if step != shown {
 			if step < len(cats) {
-				fmt.Fprintf(out, "\n[%s] (%d of %d)\n%s", cats[step], step+1, len(cats), categoryLines(m, cats[step], selected))
+				fmt.Fprintf(out, "\n[%s] (%d of %d)\n%s", cats[step], step+1, len(cats), categoryLines(m, cats[step], selected, width))
 			} else {
-				fmt.Fprintf(out, "\nYour selection:\n%s", catalogLines(m, selected, ""))
+				fmt.Fprintf(out, "\nYour selection:\n%s", catalogLines(m, selected, "", width))
 				if problem := cannotServe(m, selected); problem != "" {
 					fmt.Fprintf(out, "  ! %s: select one, or type done to build a tool-only binary anyway\n", problem)
 				}
@@ -279,7 +280,6 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 			}
 			return finish(out, m, selected)
 		}
-		refused, toggled, listed := false, false, false
 		for _, word := range words {
 			switch strings.ToLower(word) {
 			case "done":
@@ -287,29 +287,19 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 			case "quit", "exit":
 				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
 			case "list":
-				fmt.Fprint(out, catalogLines(m, selected, ""))
-				listed = true
+				fmt.Fprint(out, catalogLines(m, selected, "", width))
 			case "back":
 				if step > 0 {
 					step--
 				}
 				shown = -1
 			default:
-				if toggle(out, m, selected, strings.ToLower(word)) {
-					toggled = true
-				} else {
-					refused = true
+				// Each toggle is echoed; the walk stays at the category
+				// until an empty answer.
+				if toggle(out, m, selected, strings.ToLower(word)) && step == len(cats) {
+					shown = -1 // show the changed selection
 				}
 			}
-		}
-		switch {
-		case step != shown: // "back"
-		case step == len(cats):
-			if toggled {
-				shown = -1 // show the changed selection
-			}
-		case !refused && (toggled || !listed):
-			step++
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -328,8 +318,8 @@ func cannotServe(m *manifest.Manifest, selected map[string]bool) string {
 }
 
 // categoryLines renders one category's features for the walk.
-func categoryLines(m *manifest.Manifest, category string, selected map[string]bool) string {
-	_, body, _ := strings.Cut(catalogLines(m, selected, category), "\n")
+func categoryLines(m *manifest.Manifest, category string, selected map[string]bool, width int) string {
+	_, body, _ := strings.Cut(catalogLines(m, selected, category, width), "\n")
 	return body
 }
 

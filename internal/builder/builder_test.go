@@ -39,7 +39,7 @@ func TestInteractive(t *testing.T) {
 		t.Fatalf("selection = %q, want a\n%s", got, out.String())
 	}
 	for _, want := range []string{
-		"[x] a", "[x] d", // the defaults are shown first
+		"[x] a", // the defaults are shown first
 		"[x] c (and b, which it requires)",
 		"! cannot deselect b: required by c",
 		`! unknown feature "zz"`,
@@ -61,16 +61,16 @@ func TestInteractive(t *testing.T) {
 	}
 }
 
-// TestInteractiveWalk follows the walk through the categories: an empty
-// answer goes on, "back" returns, a refused name keeps the category, and
-// the review at the end builds on an empty answer.
+// TestInteractiveWalk follows the walk through the categories: only an
+// empty answer goes on, "back" returns, a toggle or a refused name keeps the
+// category, and the review at the end builds on an empty answer.
 func TestInteractiveWalk(t *testing.T) {
 	m, err := manifest.Parse([]byte(chain))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n-d\n\n"), &out, m)
+	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n"), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +78,9 @@ func TestInteractiveWalk(t *testing.T) {
 		t.Fatalf("selection = %q, want a,b,c\n%s", got, out.String())
 	}
 	text := out.String()
-	// The screens in order: x, y (empty answer), x (back), y (after c),
-	// y twice more (-b refused, zz refused), then the review.
+	// The screens in order: x, y (empty answer), x (back), then x stays
+	// through a toggle, a refusal and a toggle with a refusal, y and the
+	// review after an empty answer each.
 	var screens []string
 	for _, line := range strings.Split(text, "\n") {
 		switch {
@@ -94,10 +95,10 @@ func TestInteractiveWalk(t *testing.T) {
 	if got := strings.Join(screens, " "); got != "x y x y review" {
 		t.Errorf("screens %q, want %q\n%s", got, "x y x y review", text)
 	}
-	if n := strings.Count(text, "y> "); n != 4 {
-		t.Errorf("the y prompt came %d times, want 4 (a refusal stays at the category)\n%s", n, text)
+	if x, y := strings.Count(text, "x> "), strings.Count(text, "y> "); x != 5 || y != 2 {
+		t.Errorf("prompts x %d, y %d; want 5 and 2 (a toggle stays at its category)\n%s", x, y, text)
 	}
-	for _, want := range []string{"! cannot deselect b: required by c", `! unknown feature "zz"`, "[ ] d"} {
+	for _, want := range []string{"[x] c (and b, which it requires)", "! cannot deselect b: required by c", `! unknown feature "zz"`, "[ ] d"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -137,8 +138,8 @@ func TestInteractiveNoDatabase(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	if n := strings.Count(text, "! not built:"); n != 3 {
-		t.Errorf("the review refused %d empty answers, want 3\n%s", n, text)
+	if n := strings.Count(text, "! not built:"); n != 2 {
+		t.Errorf("the review refused %d empty answers, want 2\n%s", n, text)
 	}
 }
 
@@ -357,5 +358,29 @@ func TestWriteDocsKeepsForeignFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(outside); err != nil {
 		t.Errorf("a file outside the output directory was removed: %v", err)
+	}
+}
+
+// TestCatalogWraps: descriptions wrap at word boundaries to the width, under
+// their own column, and lose no word.
+func TestCatalogWraps(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := catalogLines(m, map[string]bool{"memory": true}, "", 72)
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if n := len([]rune(line)); n > 72 {
+			t.Errorf("line of %d runes, over 72: %q", n, line)
+		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(text), " "), m.Feature("redis").Description) {
+		t.Errorf("the redis description lost words in wrapping:\n%s", text)
+	}
+	if got := wrap("one two three", 20); len(got) != 1 {
+		t.Errorf("wrap of a short text = %q", got)
+	}
+	if got := wrap("aaaa bbbb cccc dddd eeee ffff", 20); strings.Join(got, "|") != "aaaa bbbb cccc dddd|eeee ffff" {
+		t.Errorf("wrap = %q", got)
 	}
 }
