@@ -581,3 +581,25 @@ func TestLikeAsksOnlyWhenNeeded(t *testing.T) {
 		t.Fatalf("build --like with a disagreeing features.json:\n%s%s", out, errOut)
 	}
 }
+
+// TestOutsideSourceTree: a builder command that needs the source names the
+// absolute directory it searched from and how to get this binary's source;
+// docs of the binary's own features needs no source.
+func TestOutsideSourceTree(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, _, errOut := runIn(t, dir, "", tool, nil, "build", "--features", "memory")
+	if code != 2 || !strings.Contains(errOut, "at or above "+dir+";") || !strings.Contains(errOut, "git clone https://github.com/navius-dev/navius && git -C navius checkout ") {
+		t.Errorf("build outside a source tree: exit %d, %q", code, errOut)
+	}
+	code, out, errOut := runIn(t, dir, "", tool, nil, "docs", "--features", "default", "--output", "site")
+	if code != 0 {
+		t.Fatalf("docs --features default outside a source tree: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "site", "features", "bolt.md")); err != nil {
+		t.Errorf("docs --features default wrote no page for bolt: %v", err)
+	}
+	if code, _, errOut := runIn(t, dir, "", tool, nil, "docs", "--features", "memory"); code != 2 || !strings.Contains(errOut, "no navius source tree") {
+		t.Errorf("docs of other features outside a source tree: exit %d, %q", code, errOut)
+	}
+}

@@ -54,7 +54,7 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 	var err error
 	if dir == "" {
 		if dir, err = build.FindSource("."); err != nil {
-			return nil, cli.Usagef("%v", err)
+			return nil, cli.Usagef("%v, or get the source: %s", err, sourceHint())
 		}
 	} else if dir, err = build.FindSource(dir); err != nil || !sameDir(dir, given) {
 		return nil, cli.Usagef("--source %s is not a navius source tree (no features.json and go.mod there)", given)
@@ -64,6 +64,15 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 		return nil, cli.Usagef("%v", err)
 	}
 	return &tree{dir: dir, manifest: m}, nil
+}
+
+// sourceHint says how to get the source tree this binary was built from.
+func sourceHint() string {
+	hint := "git clone https://" + build.Module
+	if rev := buildinfo.Read().Revision; rev != "" {
+		hint += " && git -C navius checkout " + rev + " (this binary's revision)"
+	}
+	return hint
 }
 
 func sameDir(a, b string) bool {

@@ -10,6 +10,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 )
@@ -29,23 +30,9 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			if c.Args().Present() {
 				return cli.Usagef("docs takes no arguments (got %q)", c.Args().First())
 			}
-			var f facts
-			m := env.Manifest
-			if c.IsSet("features") || c.IsSet("profile") {
-				t, err := openTree(c)
-				if err != nil {
-					return err
-				}
-				ch, _, err := t.resolve(c)
-				if err != nil {
-					return err
-				}
-				if f, err = t.factsFor(c.Context, ch.sel, env.Manifest); err != nil {
-					return err
-				}
-				m = t.manifest
-			} else {
-				f = selfFacts(env.Manifest)
+			f, m, err := docsFacts(c, env)
+			if err != nil {
+				return err
 			}
 			pages := renderDocs(m, f)
 			out := c.String("output")
@@ -56,6 +43,29 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// docsFacts finds what to document: this binary, when no selection is
+// given or the selection is this binary's own (which needs no source tree),
+// else a host build of the selection from the source tree.
+func docsFacts(c *ucli.Context, env *cli.Env) (facts, *manifest.Manifest, error) {
+	if !c.IsSet("features") && !c.IsSet("profile") {
+		return selfFacts(env.Manifest), env.Manifest, nil
+	}
+	t, err := openTree(c)
+	if err != nil {
+		if own, rerr := env.Manifest.Resolve(c.String("features")); c.IsSet("features") && !c.IsSet("source") && rerr == nil &&
+			slices.Equal(own.Features, buildinfo.Compiled()) {
+			return selfFacts(env.Manifest), env.Manifest, nil
+		}
+		return facts{}, nil, err
+	}
+	ch, _, err := t.resolve(c)
+	if err != nil {
+		return facts{}, nil, err
+	}
+	f, err := t.factsFor(c.Context, ch.sel, env.Manifest)
+	return f, t.manifest, err
 }
 
 // generatedList names the file, in the output directory, that lists the
