@@ -192,6 +192,12 @@ func TestProfileRoundTrip(t *testing.T) {
 	}
 	step(0, "profile", "save", "edge", "--features", "memory", "--force")
 	step(0, "profile", "delete", "edge")
+	// A profile that ships with navius is deleted only with --force.
+	step(0, "profile", "save", "standard", "--features", "default")
+	if out := step(2, "profile", "delete", "standard"); !strings.Contains(out, "ships with navius") || !strings.Contains(out, "--force") {
+		t.Fatalf("delete of a shipped profile: %s", out)
+	}
+	step(0, "profile", "delete", "standard", "--force")
 	if out := step(2, "profile", "show", "edge"); !strings.Contains(out, `no profile "edge"`) {
 		t.Fatalf("show after delete: %s", out)
 	}

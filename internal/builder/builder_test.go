@@ -245,7 +245,7 @@ func TestShippedProfiles(t *testing.T) {
 	}
 	tr := &tree{dir: "../..", manifest: m}
 	names := tr.profileNames()
-	for _, want := range []string{"minimal", "standard", "enterprise"} {
+	for _, want := range shippedProfiles {
 		if !slices.Contains(names, want) {
 			t.Errorf("profiles/%s.json is missing", want)
 		}

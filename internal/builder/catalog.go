@@ -73,6 +73,7 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // output for people and programs, not HTML
 		return enc.Encode(entries)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)

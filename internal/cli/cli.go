@@ -23,6 +23,7 @@ import (
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
+	"github.com/navius-dev/navius/providers"
 )
 
 // Env is what commands run against.
@@ -52,6 +53,21 @@ func Register(cmd func(*Env) []*ucli.Command) {
 	extraMu.Lock()
 	defer extraMu.Unlock()
 	extra = append(extra, cmd)
+}
+
+func init() {
+	// --version prints what the version command prints.
+	ucli.VersionPrinter = func(c *ucli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
+}
+
+// versionLine is the version, Go version, platform and revision.
+func versionLine() string {
+	i := buildinfo.Read()
+	line := fmt.Sprintf("navius %s (%s, %s", i.Version, i.GoVersion, i.Platform)
+	if i.Revision != "" {
+		line += ", revision " + i.Revision
+	}
+	return line + ")"
 }
 
 // Main runs the command line and returns the process exit code: 0 success,
@@ -112,7 +128,7 @@ func NewApp(env *Env) *ucli.App {
 			return ucli.ShowAppHelp(c)
 		},
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
-			return Usagef("%v; see navius --help", err)
+			return Usagef("%v%s; see navius --help", err, flagSuggestion(err, c.App.Flags))
 		},
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run maps errors to exit codes
 		Commands: []*ucli.Command{
@@ -120,15 +136,10 @@ func NewApp(env *Env) *ucli.App {
 			configCommand(env),
 			{
 				Name:  "version",
-				Usage: "print the version",
+				Usage: "print the version (as --version does)",
 				Action: func(c *ucli.Context) error {
-					i := buildinfo.Read()
-					fmt.Fprintf(env.Stdout, "navius %s (%s, %s", i.Version, i.GoVersion, i.Platform)
-					if i.Revision != "" {
-						fmt.Fprintf(env.Stdout, ", revision %s", i.Revision)
-					}
-					fmt.Fprintln(env.Stdout, ")")
-					return nil
+					_, err := fmt.Fprintln(env.Stdout, versionLine())
+					return err
 				},
 			},
 		},
@@ -140,21 +151,60 @@ func NewApp(env *Env) *ucli.App {
 	extraMu.Unlock()
 	sort.Slice(a.Commands, func(i, j int) bool { return a.Commands[i].Name < a.Commands[j].Name })
 	for _, cmd := range a.Commands {
-		setUsageErrors(cmd)
+		setUsageErrors(cmd, "")
 	}
 	return a
 }
 
-func setUsageErrors(cmd *ucli.Command) {
+// setUsageErrors makes every command's usage errors name the command as
+// typed (navius config check, not navius check) and offer the closest flag
+// for an unknown one.
+func setUsageErrors(cmd *ucli.Command, parent string) {
+	full := strings.TrimSpace(parent + " " + cmd.Name)
 	if cmd.OnUsageError == nil {
-		name := cmd.Name
+		flags := cmd.Flags
 		cmd.OnUsageError = func(c *ucli.Context, err error, _ bool) error {
-			return Usagef("%s: %v; see navius %s --help", name, err, name)
+			return Usagef("%s: %v%s; see navius %s --help", full, err, flagSuggestion(err, flags), full)
+		}
+	}
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		subs := cmd.Subcommands
+		cmd.Action = func(c *ucli.Context) error {
+			if !c.Args().Present() {
+				return ucli.ShowSubcommandHelp(c)
+			}
+			var names []string
+			for _, sub := range subs {
+				names = append(names, sub.Name)
+			}
+			msg := fmt.Sprintf("%s: unknown command %q", full, c.Args().First())
+			if s := suggest.Closest(c.Args().First(), names); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return Usagef("%s; commands: %s", msg, strings.Join(names, ", "))
 		}
 	}
 	for _, sub := range cmd.Subcommands {
-		setUsageErrors(sub)
+		setUsageErrors(sub, full)
 	}
+}
+
+// flagSuggestion is " (did you mean --x?)" for an unknown flag close to
+// one of flags.
+func flagSuggestion(err error, flags []ucli.Flag) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimLeft(name, "-")
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Names()...)
+	}
+	if s := suggest.Closest(name, names); s != "" {
+		return fmt.Sprintf(" (did you mean --%s?)", s)
+	}
+	return ""
 }
 
 // unknownCommand refuses a command this binary lacks: one a feature left
@@ -192,8 +242,11 @@ func serveCommand(env *Env) *ucli.Command {
 			"variables, and flags. navius config keys lists every option.",
 		Flags: flags,
 		Action: func(c *ucli.Context) error {
-			if c.Args().Present() {
-				return Usagef("serve takes no arguments (got %q); options are flags, e.g. --listen 127.0.0.1:8080", c.Args().First())
+			if arg := c.Args().First(); c.Args().Present() {
+				if _, err := providers.ParseBool(arg); err == nil {
+					return Usagef("serve takes no arguments (got %q): a boolean flag takes its value with =, e.g. --log-access=%s", arg, arg)
+				}
+				return Usagef("serve takes no arguments (got %q); options are flags, e.g. --listen 127.0.0.1:8080", arg)
 			}
 			opts, err := appOptions(env, c)
 			if err != nil {

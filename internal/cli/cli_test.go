@@ -58,6 +58,15 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"config", "check", "--set", "log.level=loud"}, 2, "not one of"},
 		{[]string{"config", "check", "--listen"}, 2, "flag needs an argument"},
+		// Usage errors name the command as typed, and offer the closest
+		// flag or command.
+		{[]string{"config", "check", "--lissten", "x"}, 2, "(did you mean --listen?); see navius config check --help"},
+		{[]string{"serve", "--log-levl", "debug"}, 2, "(did you mean --log-level?); see navius serve --help"},
+		{[]string{"config", "chek"}, 2, `config: unknown command "chek" (did you mean "check"?)`},
+		{[]string{"serve", "--log-access", "false"}, 2, "a boolean flag takes its value with ="},
+		// A command of a feature this binary lacks says which one.
+		{[]string{"build"}, 2, `command "build" comes with feature builder`},
+		{[]string{"--features"}, 0, "core only"},
 	}
 	for _, c := range cases {
 		code, out, errOut := runCLI(t, nil, c.args...)
@@ -232,5 +241,41 @@ func TestConfigCheckSaysOK(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "config", "check")
 	if code != 0 || !strings.HasSuffix(out, "config OK: serve would start with these settings\n") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestVersionFlagMatchesCommand(t *testing.T) {
+	_, cmd, _ := runCLI(t, nil, "version")
+	_, flag, _ := runCLI(t, nil, "--version")
+	if cmd != flag || !strings.HasPrefix(cmd, "navius dev (go") {
+		t.Fatalf("version printed %q, --version %q", cmd, flag)
+	}
+}
+
+// TestServeHelp: every option flag shows its default, its environment
+// variable and, for an enum, its choices; a boolean one works bare.
+func TestServeHelp(t *testing.T) {
+	_, out, _ := runCLI(t, nil, "serve", "--help")
+	for _, want := range []string{
+		"--listen ADDRESS", "(default: 127.0.0.1:8080) [$NAVIUS_LISTEN]",
+		"One of: trace, debug, info, warn, error, fatal. (default: info) [$NAVIUS_LOG_LEVEL]",
+		"--log-access[=false]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+	for _, o := range providers.Options() {
+		if !strings.Contains(out, "--"+o.FlagName()) || !strings.Contains(out, "[$"+o.EnvName()+"]") {
+			t.Errorf("serve --help lacks the flag or the variable of %s", o.Key)
+		}
+	}
+	code, out, errOut := runCLI(t, nil, "config", "check", "--log-access", "--listen", ":0")
+	if code != 0 || !strings.Contains(out, "flag --log-access") {
+		t.Fatalf("a bare boolean flag: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, nil, "config", "check", "--log-access=maybe")
+	if code != 2 || !strings.Contains(errOut, "flag --log-access: log.access") {
+		t.Fatalf("a bad boolean flag value: exit %d %s", code, errOut)
 	}
 }

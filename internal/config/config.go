@@ -7,7 +7,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -277,7 +279,11 @@ func (c *Config) loadEnv(environ []string) {
 		if f := c.notCompiledFeature(section); f != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (%s)", name, f, c.rebuild(f)))
 		} else {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s names no config option; ignored", name))
+			msg := fmt.Sprintf("environment %s names no config option; ignored", name)
+			if s := suggest.Closest(name, slices.Sorted(maps.Keys(byEnv))); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			c.Warnings = append(c.Warnings, msg)
 		}
 	}
 }

@@ -171,14 +171,15 @@ func TestEveryProblem(t *testing.T) {
 
 func TestEnvWarnings(t *testing.T) {
 	c, err := Load(Sources{
-		Environ:     []string{"NAVIUS_NOT_AN_OPTION=1", "NAVIUS_SPLUNK_TOKEN=abc", "NAVIUS_TESTFEATURE_TOKEN=s3cret"},
+		Environ:     []string{"NAVIUS_NOT_AN_OPTION=1", "NAVIUS_SPLUNK_TOKEN=abc", "NAVIUS_TESTFEATURE_TOKEN=s3cret", "NAVIUS_LSTEN=:1"},
 		NotCompiled: map[string]string{"splunk": "splunk"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := strings.Join(c.Warnings, "\n")
-	for _, w := range []string{"NAVIUS_NOT_AN_OPTION names no config option", "NAVIUS_SPLUNK_TOKEN is ignored: feature splunk is not compiled"} {
+	for _, w := range []string{"NAVIUS_NOT_AN_OPTION names no config option", "NAVIUS_SPLUNK_TOKEN is ignored: feature splunk is not compiled",
+		"NAVIUS_LSTEN names no config option; ignored (did you mean NAVIUS_LISTEN?)"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("warnings %q lack %q", all, w)
 		}
