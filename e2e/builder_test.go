@@ -284,10 +284,11 @@ func TestPackage(t *testing.T) {
 	}
 	readme, sample := contents["README.md"], contents["navius.yaml.sample"]
 	label := regexp.MustCompile(`features-[0-9a-f]{8}`).FindString(filepath.Base(archives[0]))
-	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") || !strings.Contains(readme, "This build ("+label+" in the") {
+	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") || !strings.Contains(readme, "This build ("+label+" in the") ||
+		!strings.Contains(readme, "This build keeps data in memory only") {
 		t.Errorf("README names the wrong features:\n%s", readme)
 	}
-	if !strings.Contains(sample, "splunk:") || strings.Contains(sample, "\nbolt:") || strings.Contains(sample, "\nredis:") || !strings.Contains(sample, "<secret: set NAVIUS_SPLUNK_TOKEN>") {
+	if !strings.Contains(sample, "splunk:") || strings.Contains(sample, "\nbolt:") || strings.Contains(sample, "\nredis:") || !strings.Contains(sample, `# token: ""  # secret: set NAVIUS_SPLUNK_TOKEN instead of writing it here`) || strings.Contains(sample, "bolt") {
 		t.Errorf("sample config holds the wrong options:\n%s", sample)
 	}
 	if !strings.Contains(contents["LICENSE"], "MIT License") {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -228,6 +229,11 @@ func packageReadme(m *manifest.Manifest, sel manifest.Selection, label, version,
 	for _, n := range sel.Features {
 		f := m.Feature(n)
 		fmt.Fprintf(&b, "- `%s` (%s): %s\n", n, f.Category, f.Description)
+	}
+	if dbs := m.ProvidersOf(sel.Features, "database"); slices.Equal(dbs, []string{"memory"}) {
+		b.WriteString("\n**This build keeps data in memory only**: everything stored is lost when the process stops.\n")
+		fmt.Fprintf(&b, "For data that survives a restart, build with a persistent database (%s).\n",
+			strings.Join(slices.DeleteFunc(m.ProvidersOf(m.Names(), "database"), func(n string) bool { return n == "memory" }), " or "))
 	}
 	fmt.Fprintf(&b, "\nRun it with `./%s serve`; `./%s --features` lists what it carries and `./%s config keys`\n", bin, bin, bin)
 	b.WriteString("its options. `navius.yaml.sample` holds every option of this build at its default: copy it,\n")

@@ -142,19 +142,39 @@ func TestSampleConfigLoads(t *testing.T) {
 	if code != 0 {
 		t.Fatal(errOut)
 	}
-	if !strings.Contains(out, "# token: <secret: set NAVIUS_CLITEST_TOKEN>") {
+	if !strings.Contains(out, `# token: ""  # secret: set NAVIUS_CLITEST_TOKEN instead of writing it here`) {
 		t.Fatalf("sample lacks the secret placeholder:\n%s", out)
+	}
+	if strings.Contains(out, "bolt") {
+		t.Errorf("the sample of a build without bolt mentions it:\n%s", out)
 	}
 	path := t.TempDir() + "/sample.yaml"
 	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = runCLI(t, nil, "config", "check", "--config", path)
+	code, checked, errOut := runCLI(t, nil, "config", "check", "--config", path)
 	if code != 0 {
 		t.Fatalf("the sample does not load: %s", errOut)
 	}
-	if !strings.Contains(out, "file "+path) {
-		t.Fatalf("config check does not show the file as a source:\n%s", out)
+	if !strings.Contains(checked, "file "+path) {
+		t.Fatalf("config check does not show the file as a source:\n%s", checked)
+	}
+	// Uncommenting every option line, secrets included, still gives a
+	// config that loads.
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		if body, ok := strings.CutPrefix(strings.TrimLeft(line, " "), "# "); ok && strings.Contains(strings.SplitN(body, " ", 2)[0], ":") {
+			line = line[:len(line)-len(strings.TrimLeft(line, " "))] + body
+		}
+		lines = append(lines, line)
+	}
+	uncommented := strings.Join(lines, "\n")
+	if !strings.Contains(uncommented, "\n  token: \"\"  # secret") {
+		t.Fatalf("the secret line was not uncommented:\n%s", uncommented)
+	}
+	os.WriteFile(path, []byte(uncommented), 0o600)
+	if code, _, errOut := runCLI(t, nil, "config", "check", "--config", path); code != 0 {
+		t.Fatalf("the sample with every line uncommented does not load: %s\n%s", errOut, uncommented)
 	}
 }
 

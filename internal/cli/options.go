@@ -217,7 +217,8 @@ func printOptions(env *Env, asJSON bool) error {
 
 // SampleConfig renders a commented YAML config holding every option of rows
 // at its default, grouped by section. Secrets never get a value: their line
-// is commented out and points at the environment variable.
+// is commented out, empty (so that uncommenting it still gives valid YAML),
+// and says to set the environment variable instead.
 func SampleConfig(rows []OptionRow) string {
 	var b strings.Builder
 	b.WriteString("# navius configuration: every option of this build at its default.\n")
@@ -246,7 +247,7 @@ func SampleConfig(rows []OptionRow) string {
 		fmt.Fprintf(&b, "%s# %s (%s, %s)\n", indent, desc, o.Type, o.Env)
 		switch {
 		case o.Secret:
-			fmt.Fprintf(&b, "%s# %s: <secret: set %s>\n", indent, name, o.Env)
+			fmt.Fprintf(&b, "%s# %s: \"\"  # secret: set %s instead of writing it here\n", indent, name, o.Env)
 		case o.Default == "":
 			fmt.Fprintf(&b, "%s# %s:\n", indent, name)
 		default:
