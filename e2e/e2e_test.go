@@ -418,3 +418,38 @@ func serveRefused(t *testing.T, bin string, env []string, args ...string) (int, 
 	}
 	return ee.ExitCode(), stderr.String()
 }
+
+// TestMetricsFromTheFirstScrape: the cache hit and miss counters are in
+// the first scrape, at zero, and the health check's own cache lookups count
+// neither there nor in /health's hit ratio.
+func TestMetricsFromTheFirstScrape(t *testing.T) {
+	bin, _ := binary(t, "default")
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_HEALTH_CACHE_TTL=1ms"})
+	status, body := p.do(t, "GET", "/metrics", "")
+	for _, want := range []string{`navius_cache_hits_total{provider="memory"} 0`, `navius_cache_misses_total{provider="memory"} 0`} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("first scrape (%d) lacks %s", status, want)
+		}
+	}
+	p.do(t, "PUT", "/api/v1/c/k", "v")
+	p.do(t, "GET", "/api/v1/c/k", "") // a miss, then cached
+	p.do(t, "GET", "/api/v1/c/k", "") // a hit
+	for range 3 {
+		time.Sleep(5 * time.Millisecond) // past health.cache_ttl: the probe runs again
+		p.do(t, "GET", "/health", "")
+	}
+	_, body = p.do(t, "GET", "/metrics", "")
+	if !strings.Contains(body, `navius_cache_hits_total{provider="memory"} 1`) || !strings.Contains(body, `navius_cache_misses_total{provider="memory"} 1`) {
+		t.Errorf("cache counters after one miss and one hit:\n%s", body)
+	}
+	_, body = p.do(t, "GET", "/health", "")
+	var h struct {
+		Components map[string]struct {
+			Details map[string]any `json:"details"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil || h.Components["cache"].Details["hit_ratio"] != 0.5 {
+		t.Errorf("/health's cache hit ratio after one miss and one hit, with the probe run several times: %s", body)
+	}
+	_ = p.stop(t)
+}
