@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -452,4 +453,21 @@ func TestMetricsFromTheFirstScrape(t *testing.T) {
 		t.Errorf("/health's cache hit ratio after one miss and one hit, with the probe run several times: %s", body)
 	}
 	_ = p.stop(t)
+}
+
+// TestListenInUse: a port another process holds is named with the listen
+// option, where its value came from and the way out.
+func TestListenInUse(t *testing.T) {
+	bin, _ := binary(t, "memory")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, stderr := serveRefused(t, bin, nil, "--listen", ln.Addr().String())
+	for _, want := range []string{"listen " + ln.Addr().String() + " (flag --listen)", "address already in use", "pick another address with --listen or NAVIUS_LISTEN"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("serve on a port in use: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
 }
