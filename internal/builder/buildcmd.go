@@ -71,13 +71,17 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		if err != nil {
 			return err
 		}
-		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")} // it said so already
+		// The walk refused a selection without a database unless told
+		// "done": what it builds is deliberate.
+		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")}
 	case c.IsSet("like"):
 		sel, err := t.like(ctx, env.Stdout, c.String("like"))
 		if err != nil {
 			return err
 		}
-		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ",")} // as built
+		// What another binary carries is built as it is (with a warning
+		// if it is tool-only).
+		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ",")}
 	case !ok:
 		ch = t.defaults()
 	}
@@ -278,12 +282,12 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 				fmt.Fprintf(out, "  ! not built: %s; select one, or type done to build a tool-only binary anyway\n", problem)
 				continue
 			}
-			return finish(out, m, selected)
+			return finish(m, selected)
 		}
 		for _, word := range words {
 			switch strings.ToLower(word) {
 			case "done":
-				return finish(out, m, selected)
+				return finish(m, selected)
 			case "quit", "exit":
 				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
 			case "list":
@@ -305,7 +309,7 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 	if err := sc.Err(); err != nil {
 		return manifest.Selection{}, err
 	}
-	return finish(out, m, selected)
+	return finish(m, selected)
 }
 
 // cannotServe says why a server of the selection could not start, or "".
@@ -366,11 +370,9 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 	return true
 }
 
-// finish resolves the selection; a tool-only one is built, with a warning.
-func finish(out io.Writer, m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {
-	if problem := cannotServe(m, selected); problem != "" {
-		fmt.Fprintf(out, "  ! building a tool-only binary: %s\n", problem)
-	}
+// finish resolves the selection (a tool-only one gets its warning from
+// the build, as every tool-only build does).
+func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {
 	return m.Resolve("none," + strings.Join(selectedNames(selected), ","))
 }
 

@@ -84,7 +84,7 @@ func Main(args []string, manifestJSON []byte) int {
 
 // Run is Main with its environment supplied (tests use it).
 func Run(env *Env, args []string) int {
-	err := NewApp(env).Run(args)
+	err := NewApp(env).Run(joinBoolValues(args))
 	if err == nil {
 		return 0
 	}
@@ -151,15 +151,15 @@ func NewApp(env *Env) *ucli.App {
 	extraMu.Unlock()
 	sort.Slice(a.Commands, func(i, j int) bool { return a.Commands[i].Name < a.Commands[j].Name })
 	for _, cmd := range a.Commands {
-		setUsageErrors(cmd, "")
+		tuneCommand(cmd, "")
 	}
 	return a
 }
 
-// setUsageErrors makes every command's usage errors name the command as
-// typed (navius config check, not navius check) and offer the closest flag
-// for an unknown one.
-func setUsageErrors(cmd *ucli.Command, parent string) {
+// tuneCommand makes cmd's and its subcommands' usage errors name the
+// command as typed (navius config check, not navius check) and offer the
+// closest flag or subcommand for an unknown one.
+func tuneCommand(cmd *ucli.Command, parent string) {
 	full := strings.TrimSpace(parent + " " + cmd.Name)
 	if cmd.OnUsageError == nil {
 		flags := cmd.Flags
@@ -173,19 +173,11 @@ func setUsageErrors(cmd *ucli.Command, parent string) {
 			if !c.Args().Present() {
 				return ucli.ShowSubcommandHelp(c)
 			}
-			var names []string
-			for _, sub := range subs {
-				names = append(names, sub.Name)
-			}
-			msg := fmt.Sprintf("%s: unknown command %q", full, c.Args().First())
-			if s := suggest.Closest(c.Args().First(), names); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			return Usagef("%s; commands: %s", msg, strings.Join(names, ", "))
+			return unknownIn(full+": ", c.Args().First(), subs)
 		}
 	}
 	for _, sub := range cmd.Subcommands {
-		setUsageErrors(sub, full)
+		tuneCommand(sub, full)
 	}
 }
 
@@ -214,15 +206,58 @@ func unknownCommand(c *ucli.Context, m *manifest.Manifest, name string) error {
 		return Usagef("command %q comes with feature %s, which is not compiled into this binary; rebuild with FEATURES=%s",
 			name, f, manifest.RebuildSpec(buildinfo.Compiled(), f))
 	}
+	return unknownIn("", name, c.App.Commands)
+}
+
+// unknownIn refuses name, which is none of cmds, offering the closest.
+func unknownIn(prefix, name string, cmds []*ucli.Command) error {
 	var names []string
-	for _, cmd := range c.App.Commands {
+	for _, cmd := range cmds {
 		names = append(names, cmd.Name)
 	}
-	msg := fmt.Sprintf("unknown command %q", name)
+	msg := fmt.Sprintf("%sunknown command %q", prefix, name)
 	if s := suggest.Closest(name, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return Usagef("%s; commands: %s", msg, strings.Join(names, ", "))
+}
+
+// joinBoolValues lets a boolean option's flag take its value as the next
+// argument too (--log-access false), as well as bare (--log-access) or with
+// = (--log-access=false): the commands that take option flags, serve and
+// config check, take no arguments, so a boolean word after such a flag can
+// only be its value.
+func joinBoolValues(args []string) []string {
+	if len(args) < 2 || !(args[1] == "serve" || len(args) > 2 && args[1] == "config" && args[2] == "check") {
+		return args
+	}
+	out := slices.Clone(args[:2])
+	for i := 2; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if o, ok := optionByFlag(name); ok && strings.HasPrefix(a, "-") && o.Type == providers.Bool && i+1 < len(args) {
+			if _, err := providers.ParseBool(args[i+1]); err == nil {
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// optionByFlag finds the option whose serve flag is name.
+func optionByFlag(name string) (providers.Option, bool) {
+	for _, o := range providers.Options() {
+		if o.FlagName() == name {
+			return o, true
+		}
+	}
+	return providers.Option{}, false
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.
@@ -242,11 +277,8 @@ func serveCommand(env *Env) *ucli.Command {
 			"variables, and flags. navius config keys lists every option.",
 		Flags: flags,
 		Action: func(c *ucli.Context) error {
-			if arg := c.Args().First(); c.Args().Present() {
-				if _, err := providers.ParseBool(arg); err == nil {
-					return Usagef("serve takes no arguments (got %q): a boolean flag takes its value with =, e.g. --log-access=%s", arg, arg)
-				}
-				return Usagef("serve takes no arguments (got %q); options are flags, e.g. --listen 127.0.0.1:8080", arg)
+			if c.Args().Present() {
+				return Usagef("serve takes no arguments (got %q); options are flags, e.g. --listen 127.0.0.1:8080", c.Args().First())
 			}
 			opts, err := appOptions(env, c)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -63,7 +64,6 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"config", "check", "--lissten", "x"}, 2, "(did you mean --listen?); see navius config check --help"},
 		{[]string{"serve", "--log-levl", "debug"}, 2, "(did you mean --log-level?); see navius serve --help"},
 		{[]string{"config", "chek"}, 2, `config: unknown command "chek" (did you mean "check"?)`},
-		{[]string{"serve", "--log-access", "false"}, 2, "a boolean flag takes its value with ="},
 		// A command of a feature this binary lacks says which one.
 		{[]string{"build"}, 2, `command "build" comes with feature builder`},
 		{[]string{"--features"}, 0, "core only"},
@@ -293,6 +293,10 @@ func TestServeHelp(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "config", "check", "--log-access", "--listen", ":0")
 	if code != 0 || !strings.Contains(out, "flag --log-access") {
 		t.Fatalf("a bare boolean flag: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "config", "check", "--log-access", "false", "--listen", ":0")
+	if code != 0 || !regexp.MustCompile(`log\.access\s+false\s+flag --log-access`).MatchString(out) {
+		t.Fatalf("a boolean flag with its value as the next argument: exit %d\n%s%s", code, out, errOut)
 	}
 	code, _, errOut = runCLI(t, nil, "config", "check", "--log-access=maybe")
 	if code != 2 || !strings.Contains(errOut, "flag --log-access: log.access") {
