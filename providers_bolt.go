@@ -11,5 +11,6 @@ import (
 func init() {
 	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase)
 	providers.DeclareOptions("bolt", bolt.Options...)
+	providers.DeclareCheck("bolt", bolt.Check)
 	buildinfo.MarkCompiled("bolt")
 }

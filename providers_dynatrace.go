@@ -11,5 +11,6 @@ import (
 func init() {
 	providers.RegisterObserver("dynatrace", dynatrace.Open)
 	providers.DeclareOptions("dynatrace", dynatrace.Options...)
+	providers.DeclareCheck("dynatrace", dynatrace.Check)
 	buildinfo.MarkCompiled("dynatrace")
 }

@@ -11,5 +11,6 @@ import (
 func init() {
 	providers.RegisterObserver("prometheus", prometheus.Open)
 	providers.DeclareOptions("prometheus", prometheus.Options...)
+	providers.DeclareCheck("prometheus", prometheus.Check)
 	buildinfo.MarkCompiled("prometheus")
 }

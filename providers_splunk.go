@@ -16,5 +16,6 @@ func init() {
 		Open:    splunk.Open,
 	})
 	providers.DeclareOptions("splunk", splunk.Options...)
+	providers.DeclareCheck("splunk", splunk.Check)
 	buildinfo.MarkCompiled("splunk")
 }

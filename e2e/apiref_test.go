@@ -35,14 +35,14 @@ func TestAPIReferenceMatchesServer(t *testing.T) {
 	if len(eps) == 0 {
 		t.Fatal("features.json declares no endpoint")
 	}
-	tokens := map[string]string{"read": "rd-tok", "write": "wr-tok", "admin": "adm-tok"}
-	env := []string{"NAVIUS_AUTH_TOKENS=read:rd-tok,write:wr-tok,admin:adm-tok"}
+	tokens := map[string]string{"read": "rd-tok", "write": "wr-tok", "metrics": "m-tok", "admin": "adm-tok"}
+	env := []string{"NAVIUS_AUTH_TOKENS=read:rd-tok,write:wr-tok,metrics:m-tok,admin:adm-tok"}
 	for i, e := range eps {
 		if e.Listener == "" {
 			eps[i].Listener = "api"
 		}
 		if e.Scope != "" && tokens[e.Scope] == "" {
-			t.Errorf("%s endpoint %s %s: unknown scope %q (read, write, admin, or none for open)", e.feature, e.Method, e.Path, e.Scope)
+			t.Errorf("%s endpoint %s %s: unknown scope %q (read, write, metrics, admin, or none for open)", e.feature, e.Method, e.Path, e.Scope)
 		}
 		if e.Listener != "" && e.Listener != "api" && e.Listener != "admin" {
 			t.Errorf("%s endpoint %s %s: unknown listener %q (api or admin)", e.feature, e.Method, e.Path, e.Listener)

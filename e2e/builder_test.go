@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -79,12 +80,12 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("build --profile %s: exit %d\n%s%s", profile, code, out, errOut)
 		}
-		for _, want := range []string{"features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius"} {
+		for _, want := range []string{"features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius-" + profile} {
 			if !strings.Contains(out, want) {
 				t.Errorf("build output lacks %q:\n%s", want, out)
 			}
 		}
-		bin := filepath.Join(dir, "out", "navius")
+		bin := filepath.Join(dir, "out", "navius-"+profile)
 		if got, want := reportedFeatures(t, bin), readProfile(t, profile); !slices.Equal(got, want) {
 			t.Fatalf("profile %s built %v, want %v", profile, got, want)
 		}
@@ -95,7 +96,8 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("build --like: %s%s", out, errOut)
 	}
-	if got, want := reportedFeatures(t, filepath.Join(dir, "bin", "navius")), readProfile(t, "minimal"); !slices.Equal(got, want) {
+	// The features are those of the minimal profile, so the name says so.
+	if got, want := reportedFeatures(t, filepath.Join(dir, "bin", "navius-minimal")), readProfile(t, "minimal"); !slices.Equal(got, want) {
 		t.Fatalf("--like built %v, want %v", got, want)
 	}
 }
@@ -103,10 +105,12 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 func TestBuilderInteractivePiped(t *testing.T) {
 	tool, _ := binary(t, "default")
 	dir := t.TempDir()
-	// One answer per category (an empty one goes on), a refused name that
-	// keeps the walk at its category, and an empty answer at the review.
+	// Per category: its toggles (the walk stays there, echoing each), then
+	// an empty answer to go on; a refused name at the last category; pprof
+	// selected at the review, and an empty answer there builds.
 	m := loadManifest(t)
 	var answers []string
+	prompts := map[string]int{}
 	for _, cat := range m.Categories() {
 		var toggles []string
 		for _, f := range m.Features {
@@ -114,10 +118,16 @@ func TestBuilderInteractivePiped(t *testing.T) {
 				toggles = append(toggles, "-"+f.Name)
 			}
 		}
-		answers = append(answers, strings.Join(toggles, " "))
+		if len(toggles) > 0 {
+			answers = append(answers, strings.Join(toggles, " "))
+			prompts[cat]++
+		}
+		answers = append(answers, "")
+		prompts[cat]++
 	}
 	lastCat := m.Categories()[len(m.Categories())-1]
-	answers[len(answers)-1] += " nosuch" // refused: the walk stays at the last category
+	answers = slices.Insert(answers, len(answers)-1, "nosuch") // refused: the walk stays at the last category
+	prompts[lastCat]++
 	answers = append(answers, "pprof", "")
 	code, out, errOut := runIn(t, dir, strings.Join(answers, "\n"), tool, nil,
 		"build", "--interactive", "--source", root, "--output", ".")
@@ -129,8 +139,10 @@ func TestBuilderInteractivePiped(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, lastCat+"> "); n != 2 {
-		t.Errorf("the %s prompt came %d times, want 2 (a refused name keeps the category)", lastCat, n)
+	for _, cat := range m.Categories() {
+		if n := strings.Count(out, cat+"> "); n != prompts[cat] {
+			t.Errorf("the %s prompt came %d times, want %d (toggles and refusals keep the category)\n%s", cat, n, prompts[cat], out)
+		}
 	}
 	last := -1
 	for i, cat := range m.Categories() {
@@ -140,7 +152,7 @@ func TestBuilderInteractivePiped(t *testing.T) {
 		}
 		last = at
 	}
-	if got := reportedFeatures(t, filepath.Join(dir, "navius")); !slices.Equal(got, []string{"memory", "pprof"}) {
+	if got := reportedFeatures(t, onlyBinary(t, dir)); !slices.Equal(got, []string{"memory", "pprof"}) {
 		t.Fatalf("built %v", got)
 	}
 }
@@ -180,6 +192,12 @@ func TestProfileRoundTrip(t *testing.T) {
 	}
 	step(0, "profile", "save", "edge", "--features", "memory", "--force")
 	step(0, "profile", "delete", "edge")
+	// A profile that ships with navius is deleted only with --force.
+	step(0, "profile", "save", "standard", "--features", "default")
+	if out := step(2, "profile", "delete", "standard"); !strings.Contains(out, "ships with navius") || !strings.Contains(out, "--force") {
+		t.Fatalf("delete of a shipped profile: %s", out)
+	}
+	step(0, "profile", "delete", "standard", "--force")
 	if out := step(2, "profile", "show", "edge"); !strings.Contains(out, `no profile "edge"`) {
 		t.Fatalf("show after delete: %s", out)
 	}
@@ -206,7 +224,7 @@ func TestPackage(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("package: %s%s", out, errOut)
 		}
-		matches, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*-linux-amd64.tar.gz"))
+		matches, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*-features-*-linux-amd64.tar.gz"))
 		if len(matches) != 1 {
 			t.Fatalf("archives: %v", matches)
 		}
@@ -218,6 +236,24 @@ func TestPackage(t *testing.T) {
 	}
 	if sha(t, archives[0]) != sha(t, archives[1]) {
 		t.Fatal("two packages of the same inputs differ")
+	}
+	// A package of another feature set into the same directory gets its
+	// own name, and SHA256SUMS a line for each.
+	dist := filepath.Dir(archives[0])
+	code, out, errOut := runIn(t, filepath.Dir(dist), "", tool, []string{"SOURCE_DATE_EPOCH=1700000000"},
+		"package", "--features", "memory", "--source", root, "--output", "dist")
+	if code != 0 {
+		t.Fatalf("package --features memory: %s%s", out, errOut)
+	}
+	both, _ := filepath.Glob(filepath.Join(dist, "navius-*.tar.gz"))
+	minimal, _ := filepath.Glob(filepath.Join(dist, "navius-*-minimal-linux-amd64.tar.gz"))
+	sums, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	want := ""
+	for _, a := range both {
+		want += sha(t, a) + "  " + filepath.Base(a) + "\n"
+	}
+	if len(both) != 2 || len(minimal) != 1 || string(sums) != want {
+		t.Fatalf("after a second feature set: archives %v, SHA256SUMS %q, want %q", both, sums, want)
 	}
 	f, _ := os.Open(archives[0])
 	defer f.Close()
@@ -247,10 +283,12 @@ func TestPackage(t *testing.T) {
 		}
 	}
 	readme, sample := contents["README.md"], contents["navius.yaml.sample"]
-	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") {
+	label := regexp.MustCompile(`features-[0-9a-f]{8}`).FindString(filepath.Base(archives[0]))
+	if !strings.Contains(readme, "`memory`") || !strings.Contains(readme, "`splunk`") || strings.Contains(readme, "`bolt`") || !strings.Contains(readme, "This build ("+label+" in the") ||
+		!strings.Contains(readme, "This build keeps data in memory only") {
 		t.Errorf("README names the wrong features:\n%s", readme)
 	}
-	if !strings.Contains(sample, "splunk:") || strings.Contains(sample, "\nbolt:") || strings.Contains(sample, "\nredis:") || !strings.Contains(sample, "<secret: set NAVIUS_SPLUNK_TOKEN>") {
+	if !strings.Contains(sample, "splunk:") || strings.Contains(sample, "\nbolt:") || strings.Contains(sample, "\nredis:") || !strings.Contains(sample, `# token: ""  # secret: set NAVIUS_SPLUNK_TOKEN instead of writing it here`) || strings.Contains(sample, "bolt") {
 		t.Errorf("sample config holds the wrong options:\n%s", sample)
 	}
 	if !strings.Contains(contents["LICENSE"], "MIT License") {
@@ -341,12 +379,18 @@ func TestDocs(t *testing.T) {
 	}
 
 	// Regenerated into the same directory by the tool itself (its own
-	// features, the defaults), the docs keep no page of splunk.
+	// features, the defaults), the docs keep no page of splunk, and a page
+	// of the user's own in the same folder stays.
+	mine := filepath.Join(dir, "site", "features", "mine.md")
+	os.WriteFile(mine, []byte("# my notes\n"), 0o644)
 	code, out, errOut = runIn(t, dir, "", tool,
 		[]string{"NAVIUS_SPLUNK_TOKEN=" + secrets[0], "NAVIUS_AUTH_TOKENS=admin:" + secrets[1]},
 		"docs", "--output", "site")
 	if code != 0 {
 		t.Fatalf("docs: %s%s", out, errOut)
+	}
+	if data, err := os.ReadFile(mine); err != nil || string(data) != "# my notes\n" {
+		t.Errorf("docs removed or changed features/mine.md, a file it did not write: %v", err)
 	}
 	for _, f := range m.Features {
 		_, err := os.Stat(filepath.Join(dir, "site", "features", f.Name+".md"))
@@ -393,6 +437,9 @@ func TestBuilderErrors(t *testing.T) {
 		{"", nil, []string{"features", "--category", "nosuch"}, `unknown category "nosuch"`},
 		{"", nil, []string{"package", "--features", "all,-memory,-memory,zz"}, `unknown feature "zz"`},
 		{"", nil, []string{"docs", "extra"}, "takes no arguments"},
+		{"", nil, []string{"build", "--features", "builder,prometheus"}, "--features builder,prometheus: no selected feature provides a database"},
+		{"", nil, []string{"package", "--features", "default,-bolt,-memory"}, "put none first for a deliberately tool-only build"},
+		{"", nil, []string{"profile", "save", "tools", "--features", "builder"}, "no selected feature provides a database"},
 	}
 	for _, c := range cases {
 		dir := c.dir
@@ -418,17 +465,148 @@ func TestBuilderCrossCompile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius"} {
+	for _, want := range []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius-minimal-linux-arm64"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	f, err := elf.Open(filepath.Join(dir, "arm", "navius"))
+	f, err := elf.Open(filepath.Join(dir, "arm", "navius-minimal-linux-arm64"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
 		t.Fatalf("built %v %v, want an arm64 executable", f.Machine, f.Type)
+	}
+
+	// --like reads the arm64 binary's features from its build information:
+	// it cannot run here.
+	code, out, errOut = runIn(t, dir, "", tool, nil,
+		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--source", root, "--output", "like")
+	if code != 0 {
+		t.Fatalf("build --like an arm64 binary: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, `features read from its build information (tags "custom,memory"), without running it`) {
+		t.Errorf("build --like does not say where the features came from:\n%s", out)
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "like", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+		t.Fatalf("--like the arm64 memory build built %v", got)
+	}
+}
+
+// onlyBinary is the one navius-* binary the builder wrote into dir.
+func onlyBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bins, _ := filepath.Glob(filepath.Join(dir, "navius-*"))
+	if len(bins) != 1 {
+		t.Fatalf("binaries in %s: %v, want one", dir, bins)
+	}
+	return bins[0]
+}
+
+// copyFile copies src to dst with mode.
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBuilderNeverReplacesItself: bin/navius build, with the default
+// output, leaves bin/navius the builder it was (the new binary's name carries
+// its feature set), and an --output that would put the new binary over the
+// running one is refused naming --output. A binary without the builder says
+// which feature brings the build command.
+func TestBuilderNeverReplacesItself(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	self := filepath.Join(dir, "bin", "navius")
+	copyFile(t, tool, self, 0o755)
+	before := sha(t, self)
+	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory", "--source", root)
+	if code != 0 {
+		t.Fatalf("bin/navius build --features memory: exit %d\n%s%s", code, out, errOut)
+	}
+	if sha(t, self) != before {
+		t.Fatal("bin/navius build replaced bin/navius, the tool itself")
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "bin", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+		t.Fatalf("the memory build reports %v", got)
+	}
+	if code, out, errOut := runIn(t, dir, "", self, nil, "features"); code != 0 || !strings.Contains(out, "[x] builder") {
+		t.Fatalf("bin/navius lost its builder: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// The defaults are the standard profile: a tool named for it, building
+	// them into its own directory, would overwrite itself.
+	named := filepath.Join(dir, "tools", "navius-standard")
+	copyFile(t, tool, named, 0o755)
+	code, _, errOut = runIn(t, dir, "", named, nil, "build", "--source", root, "--output", "tools")
+	if code != 2 || !strings.Contains(errOut, "--output tools") || !strings.Contains(errOut, "replace the tool itself") {
+		t.Fatalf("building over the running tool: exit %d, stderr %q; want exit 2 naming --output", code, errOut)
+	}
+	if sha(t, named) != before {
+		t.Fatal("the refused build changed the running tool")
+	}
+
+	mem, _ := binary(t, "memory")
+	code, _, errOut = run(t, mem, nil, "build", "--features", "memory")
+	if code != 2 || !strings.Contains(errOut, `command "build" comes with feature builder`) || !strings.Contains(errOut, "FEATURES=memory,builder") {
+		t.Fatalf("build on a binary without the builder: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestLikeAsksOnlyWhenNeeded: when a binary's build information disagrees
+// with the source tree's features.json (here a tree whose memory feature
+// lists a module the binary lacks), build --like asks a binary that runs
+// here for its features, and says so.
+func TestLikeAsksOnlyWhenNeeded(t *testing.T) {
+	tool, _ := binary(t, "default")
+	mem, _ := binary(t, "memory")
+	src := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(root, "features.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(data), `"github.com/dgraph-io/ristretto/v2",`, `"github.com/dgraph-io/ristretto/v2", "example.com/not-linked",`, 1)
+	if changed == string(data) {
+		t.Fatal("features.json no longer lists ristretto under memory; update this test")
+	}
+	os.WriteFile(filepath.Join(src, "features.json"), []byte(changed), 0o644)
+	copyFile(t, filepath.Join(root, "go.mod"), filepath.Join(src, "go.mod"), 0o644)
+	// The tree holds no Go code, so the build itself fails after --like.
+	_, out, errOut := runIn(t, src, "", tool, nil, "build", "--like", mem, "--source", src)
+	if !strings.Contains(out, "features read from asking it (--features --json), since its build information disagrees with features.json: feature memory brings module example.com/not-linked") ||
+		!strings.Contains(out, "features: memory (from the features of") {
+		t.Fatalf("build --like with a disagreeing features.json:\n%s%s", out, errOut)
+	}
+}
+
+// TestOutsideSourceTree: a builder command that needs the source names the
+// absolute directory it searched from and how to get this binary's source;
+// docs of the binary's own features needs no source.
+func TestOutsideSourceTree(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, _, errOut := runIn(t, dir, "", tool, nil, "build", "--features", "memory")
+	if code != 2 || !strings.Contains(errOut, "at or above "+dir+";") || !strings.Contains(errOut, "git clone https://github.com/navius-dev/navius && git -C navius checkout ") {
+		t.Errorf("build outside a source tree: exit %d, %q", code, errOut)
+	}
+	code, out, errOut := runIn(t, dir, "", tool, nil, "docs", "--features", "default", "--output", "site")
+	if code != 0 {
+		t.Fatalf("docs --features default outside a source tree: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "site", "features", "bolt.md")); err != nil {
+		t.Errorf("docs --features default wrote no page for bolt: %v", err)
+	}
+	if code, _, errOut := runIn(t, dir, "", tool, nil, "docs", "--features", "memory"); code != 2 || !strings.Contains(errOut, "no navius source tree") {
+		t.Errorf("docs of other features outside a source tree: exit %d, %q", code, errOut)
 	}
 }

@@ -1,12 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/navius-dev/navius/internal/manifest"
 )
@@ -268,7 +273,7 @@ func TestMissingProviderAndUsageErrors(t *testing.T) {
 		wants []string
 	}{
 		{[]string{"NAVIUS_DATABASE_URL=bolt://./x.db"}, []string{"serve"}, 2,
-			[]string{`database: no provider for scheme "bolt" (compiled in: memory); rebuild with FEATURES=bolt`}},
+			[]string{`database: no provider for scheme "bolt" (compiled in: memory); rebuild with FEATURES=memory,bolt`}},
 		{nil, []string{"serve", "--database-url", "mysql://db"}, 2,
 			[]string{`no provider for scheme "mysql"`, "no navius feature provides it"}},
 		{[]string{"NAVIUS_BOLT_BATCH=false"}, []string{"serve", "--set", "bolt.batch=false"}, 2,
@@ -297,6 +302,26 @@ func TestMissingProviderAndUsageErrors(t *testing.T) {
 	}
 }
 
+// TestRebuildHints: every hint to rebuild names the binary's own features
+// plus the missing one, never fewer (nor the defaults it does not carry).
+func TestRebuildHints(t *testing.T) {
+	bin, _ := binary(t, "memory,pprof")
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"config", "check", "--set", "redis.db=1"}},
+		{[]string{"NAVIUS_DATABASE_URL=redis://db:6379/0"}, []string{"config", "check"}},
+		{[]string{"NAVIUS_CACHE_URL=redis://db:6379/0"}, []string{"serve"}},
+		{[]string{"NAVIUS_REDIS_DB=1"}, []string{"config", "check"}}, // a warning: the environment is shared
+	} {
+		_, _, stderr := run(t, bin, c.env, c.args...)
+		if !strings.Contains(stderr, "rebuild with FEATURES=memory,pprof,redis") {
+			t.Errorf("navius %v with %v: %q; want the hint FEATURES=memory,pprof,redis", c.args, c.env, stderr)
+		}
+	}
+}
+
 // TestBoltPersistsAcrossRestart writes through the default build, stops it
 // with SIGTERM, starts it again on the same directory and reads back.
 func TestBoltPersistsAcrossRestart(t *testing.T) {
@@ -321,5 +346,128 @@ func TestBoltPersistsAcrossRestart(t *testing.T) {
 	code, _, stderr := run(t, bin, []string{"NAVIUS_DATABASE_URL=bolt://" + dir + "/data/navius.db", "NAVIUS_BOLT_LOCK_TIMEOUT=200ms", "NAVIUS_LISTEN=127.0.0.1:0"}, "serve")
 	if code != 1 || !strings.Contains(stderr, "locked by another process") {
 		t.Fatalf("second instance: exit %d, %s", code, stderr)
+	}
+}
+
+// TestConfigCheckMatchesServe runs configurations that a real binary with
+// every feature refuses before it opens anything through both serve and
+// config check: each command exits 2 with the same one-line problems, and
+// config check lists all of them in one run.
+func TestConfigCheckMatchesServe(t *testing.T) {
+	bin, _ := binary(t, "all")
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0", "NAVIUS_PPROF_LISTEN="}
+	cases := []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{[]string{"NAVIUS_AUTH_TOKENS=writer:abc"}, nil, `auth.tokens: unknown scope "writer"`},
+		{[]string{"NAVIUS_AUTH_TOKENS=abc"}, nil, "auth.tokens: an entry is not scope[+scope]:value"},
+		{[]string{"NAVIUS_DATABASE_URL=mysql://db"}, nil, `database: no provider for scheme "mysql"`},
+		{nil, []string{"--set", "cache.url=mysql://db"}, `cache: no provider for scheme "mysql"`},
+		{nil, []string{"--set", "listen=localhost"}, `listen: "localhost" is not host:port`},
+		{nil, []string{"--pprof-listen", "6060"}, `pprof.listen: "6060" is not host:port`},
+		{nil, []string{"--set", "bolt.lock_timeout=0"}, "bolt.lock_timeout: \"0\" would wait forever"},
+		{nil, []string{"--set", "prometheus.path=metrics"}, `prometheus.path "metrics" is not a plain URL path`},
+		{[]string{"NAVIUS_SPLUNK_ENDPOINT=https://splunk.example.com:8088"}, nil, "splunk.token is empty"},
+		{[]string{"NAVIUS_DYNATRACE_ENDPOINT=http://dt.example.com", "NAVIUS_DYNATRACE_TOKEN=dt0c01.x"}, nil, "use https://"},
+	}
+	var allEnv, allArgs []string
+	for _, c := range cases {
+		env := append(slices.Clone(base), c.env...)
+		checkCode, _, checkErr := run(t, bin, env, append([]string{"config", "check"}, c.args...)...)
+		serveCode, serveErr := serveRefused(t, bin, env, c.args...)
+		for cmd, r := range map[string]struct {
+			code   int
+			stderr string
+		}{"config check": {checkCode, checkErr}, "serve": {serveCode, serveErr}} {
+			if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+				t.Errorf("%s %v %v: exit %d, stderr %q; want exit 2 and one line with %q", cmd, c.env, c.args, r.code, r.stderr, c.want)
+			}
+		}
+		allEnv, allArgs = append(allEnv, c.env...), append(allArgs, c.args...)
+	}
+	// One run of config check lists every problem, one per line. (Two of
+	// the cases set NAVIUS_AUTH_TOKENS; the second wins.)
+	code, out, stderr := run(t, bin, append(slices.Clone(base), allEnv...), append([]string{"config", "check"}, allArgs...)...)
+	if n := strings.Count(stderr, "navius: config: "); code != 2 || n != len(cases)-1 || strings.Contains(out, "config OK") {
+		t.Errorf("config check with every problem: exit %d, %d problems listed, want %d:\n%s", code, n, len(cases)-1, stderr)
+	}
+	if code, out, stderr := run(t, bin, base, "config", "check"); code != 0 || !strings.Contains(out, "config OK") {
+		t.Errorf("config check of the defaults: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// serveRefused runs bin serve and expects it to exit: a configuration it
+// accepted would leave it serving, which fails the test instead of hanging it.
+func serveRefused(t *testing.T, bin string, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, args...)...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("serve %v %v accepted the configuration and served:\n%s", env, args, stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("serve %v %v: %v", env, args, err)
+	}
+	return ee.ExitCode(), stderr.String()
+}
+
+// TestMetricsFromTheFirstScrape: the cache hit and miss counters are in
+// the first scrape, at zero, and the health check's own cache lookups count
+// neither there nor in /health's hit ratio.
+func TestMetricsFromTheFirstScrape(t *testing.T) {
+	bin, _ := binary(t, "default")
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_HEALTH_CACHE_TTL=1ms"})
+	status, body := p.do(t, "GET", "/metrics", "")
+	for _, want := range []string{`navius_cache_hits_total{provider="memory"} 0`, `navius_cache_misses_total{provider="memory"} 0`} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("first scrape (%d) lacks %s", status, want)
+		}
+	}
+	p.do(t, "PUT", "/api/v1/c/k", "v")
+	p.do(t, "GET", "/api/v1/c/k", "") // a miss, then cached
+	p.do(t, "GET", "/api/v1/c/k", "") // a hit
+	for range 3 {
+		time.Sleep(5 * time.Millisecond) // past health.cache_ttl: the probe runs again
+		p.do(t, "GET", "/health", "")
+	}
+	_, body = p.do(t, "GET", "/metrics", "")
+	if !strings.Contains(body, `navius_cache_hits_total{provider="memory"} 1`) || !strings.Contains(body, `navius_cache_misses_total{provider="memory"} 1`) {
+		t.Errorf("cache counters after one miss and one hit:\n%s", body)
+	}
+	_, body = p.do(t, "GET", "/health", "")
+	var h struct {
+		Components map[string]struct {
+			Details map[string]any `json:"details"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil || h.Components["cache"].Details["hit_ratio"] != 0.5 {
+		t.Errorf("/health's cache hit ratio after one miss and one hit, with the probe run several times: %s", body)
+	}
+	_ = p.stop(t)
+}
+
+// TestListenInUse: a port another process holds is named with the listen
+// option, where its value came from and the way out.
+func TestListenInUse(t *testing.T) {
+	bin, _ := binary(t, "memory")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, stderr := serveRefused(t, bin, nil, "--listen", ln.Addr().String())
+	for _, want := range []string{"listen " + ln.Addr().String() + " (flag --listen)", "address already in use", "pick another address with --listen or NAVIUS_LISTEN"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("serve on a port in use: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
 	}
 }

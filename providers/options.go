@@ -3,6 +3,7 @@ package providers
 import (
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -23,6 +24,7 @@ const (
 	Enum     OptionType = "enum"     // one of Option.Enum
 	URL      OptionType = "url"      // scheme://...
 	List     OptionType = "list"     // comma separated; a YAML sequence in a file
+	Address  OptionType = "address"  // host:port to listen on; :port for every interface
 )
 
 // Option declares one config option. Core and every provider declare their
@@ -95,8 +97,24 @@ func (o Option) Check(value string) error {
 		if value != "" && value != "none" {
 			_, err = Scheme(value)
 		}
+	case Address:
+		if value != "" {
+			err = CheckAddress(value)
+		}
 	}
 	return err
+}
+
+// CheckAddress accepts a host:port to listen on, as net.Listen takes it.
+func CheckAddress(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080, or :8080 for every interface)", addr)
+	}
+	return nil
 }
 
 var optionRegistry struct {
@@ -219,4 +237,47 @@ func ParseBytes(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (e.g. 1048576, 512KiB, 64MiB, 1GB)", v)
 	}
 	return int64(f * mult), nil
+}
+
+// A SettingsCheck validates what a feature's option types cannot check alone
+// (a value that needs another, a URL's form): it is the part of opening a
+// provider that depends on configuration only, so that navius config check
+// can run it without opening anything. Errors wrap ErrInvalid.
+type SettingsCheck func(Settings) error
+
+var settingsChecks struct {
+	sync.RWMutex
+	byFeature map[string][]SettingsCheck
+}
+
+// DeclareCheck registers a feature's settings check; gate files call it
+// next to DeclareOptions.
+func DeclareCheck(feature string, check SettingsCheck) {
+	settingsChecks.Lock()
+	defer settingsChecks.Unlock()
+	if settingsChecks.byFeature == nil {
+		settingsChecks.byFeature = map[string][]SettingsCheck{}
+	}
+	settingsChecks.byFeature[feature] = append(settingsChecks.byFeature[feature], check)
+}
+
+// CheckSettings runs every declared settings check, by feature name, and
+// returns each problem found.
+func CheckSettings(s Settings) []error {
+	settingsChecks.RLock()
+	defer settingsChecks.RUnlock()
+	features := make([]string, 0, len(settingsChecks.byFeature))
+	for f := range settingsChecks.byFeature {
+		features = append(features, f)
+	}
+	sort.Strings(features)
+	var errs []error
+	for _, f := range features {
+		for _, check := range settingsChecks.byFeature[f] {
+			if err := check(s); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }

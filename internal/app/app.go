@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
@@ -32,6 +32,9 @@ type Options struct {
 	ConfigFile string
 	Flags      []config.Flag
 	Environ    []string
+	// Compiled are the features compiled into this binary; nil means
+	// buildinfo.Compiled(). Rebuild hints keep them.
+	Compiled []string
 	// Log receives the log output (os.Stderr in the binary).
 	Log io.Writer
 	// Listening, when set, is called with the bound address once the server
@@ -39,12 +42,25 @@ type Options struct {
 	Listening func(addr string)
 }
 
-// NotCompiled maps the config section of every feature that is described in
-// the manifest but not compiled into this binary to that feature.
-func NotCompiled(m *manifest.Manifest) map[string]string {
-	compiled := buildinfo.Compiled()
+func (o Options) compiled() []string {
+	if o.Compiled != nil {
+		return o.Compiled
+	}
+	return buildinfo.Compiled()
+}
+
+// rebuild is the hint for a feature this binary lacks: rebuild with its own
+// features plus that one, never fewer.
+func (o Options) rebuild(feature string) string {
+	return "rebuild with FEATURES=" + manifest.RebuildSpec(o.compiled(), feature)
+}
+
+// notCompiled maps the config section of every feature that is described
+// in the manifest but not compiled into this binary to that feature.
+func (o Options) notCompiled() map[string]string {
+	compiled := o.compiled()
 	out := map[string]string{}
-	for _, f := range m.Features {
+	for _, f := range o.Manifest.Features {
 		if !slices.Contains(compiled, f.Name) {
 			out[f.Name] = f.Name
 		}
@@ -58,18 +74,27 @@ func LoadConfig(opts Options) (*config.Config, error) {
 		File:        opts.ConfigFile,
 		Environ:     opts.Environ,
 		Flags:       opts.Flags,
-		NotCompiled: NotCompiled(opts.Manifest),
+		NotCompiled: opts.notCompiled(),
+		Compiled:    opts.compiled(),
 	})
 }
 
 // Serve runs the server until ctx is cancelled, then shuts down gracefully:
 // readiness off, in-flight requests finish (up to server.shutdown_timeout),
 // the cache and database close.
+//
+// Every configuration check comes first, in Validate (which navius config
+// check runs too); what can fail after it is opening things.
 func Serve(ctx context.Context, opts Options) error {
-	cfg, err := LoadConfig(opts)
+	v, err := Validate(opts)
 	if err != nil {
 		return err
 	}
+	return v.serve(ctx)
+}
+
+func (v *Validated) serve(ctx context.Context) error {
+	opts, cfg, authn := v.opts, v.Config, v.Auth
 	s := cfg.Settings
 	logs, err := openLogging(ctx, opts, s)
 	if err != nil {
@@ -80,10 +105,6 @@ func Serve(ctx context.Context, opts Options) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	authn, err := auth.FromSettings(s)
-	if err != nil {
-		return &config.Error{Msg: err.Error()}
-	}
 	ob, err := startObservability(ctx, s, log, authn)
 	if err != nil {
 		return err
@@ -91,11 +112,11 @@ func Serve(ctx context.Context, opts Options) error {
 	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
 	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
 
-	db, dbName, err := openDatabase(ctx, opts.Manifest, s)
+	db, dbName, err := openDatabase(ctx, opts, s)
 	if err != nil {
 		return err
 	}
-	cache, cacheName, err := openCache(ctx, opts.Manifest, s)
+	cache, cacheName, err := openCache(ctx, opts, s)
 	if err != nil {
 		_ = db.Close()
 		return err
@@ -153,7 +174,7 @@ func Serve(ctx context.Context, opts Options) error {
 	ln, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
 		_ = st.Close()
-		return fmt.Errorf("listen on %s (%s): %w", s.String("listen"), cfg.Source("listen"), unwrapOp(err))
+		return listenError(s.String("listen"), cfg.Source("listen"), err)
 	}
 	warnIfExposed(log, ln.Addr(), authn != nil)
 
@@ -210,6 +231,16 @@ func warnIfExposed(log *logrus.Logger, addr net.Addr, authOn bool) {
 	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !authOn {
 		log.WithField("addr", addr.String()).Warn("authentication is off and the listener is not loopback: anyone who reaches this address can read and write data; set auth.tokens or auth.token_hashes")
 	}
+}
+
+// listenError names the listen option, where its value came from and the
+// way out; a port in use is the usual case.
+func listenError(addr, source string, err error) error {
+	fix := "pick another address with --listen or NAVIUS_LISTEN"
+	if errors.Is(err, syscall.EADDRINUSE) {
+		fix = "another process is listening there: stop it, or " + fix
+	}
+	return fmt.Errorf("listen %s (%s): %v; %s", addr, source, unwrapOp(err), fix)
 }
 
 func unwrapOp(err error) error {

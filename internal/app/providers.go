@@ -6,11 +6,10 @@ import (
 	"fmt"
 
 	"github.com/navius-dev/navius/internal/config"
-	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/providers"
 )
 
-func openDatabase(ctx context.Context, m *manifest.Manifest, s providers.Settings) (providers.Database, string, error) {
+func openDatabase(ctx context.Context, opts Options, s providers.Settings) (providers.Database, string, error) {
 	db, name, err := providers.OpenDatabase(ctx, providers.DatabaseConfig{
 		Provider:       s.String("database.provider"),
 		URL:            s.String("database.url"),
@@ -19,12 +18,12 @@ func openDatabase(ctx context.Context, m *manifest.Manifest, s providers.Setting
 		TLS:            providers.TLSFromSettings(s, "database"),
 		Settings:       s,
 	})
-	return db, name, explain(m, err)
+	return db, name, explain(opts, err)
 }
 
 // openCache opens the configured cache; cache.url "none" means no cache.
-func openCache(ctx context.Context, m *manifest.Manifest, s providers.Settings) (providers.Cache, string, error) {
-	if s.String("cache.url") == "none" || s.String("cache.url") == "" && s.String("cache.provider") == "" {
+func openCache(ctx context.Context, opts Options, s providers.Settings) (providers.Cache, string, error) {
+	if cacheOff(s) {
 		return nil, "", nil
 	}
 	c, name, err := providers.OpenCache(ctx, providers.CacheConfig{
@@ -36,13 +35,18 @@ func openCache(ctx context.Context, m *manifest.Manifest, s providers.Settings) 
 		TLS:        providers.TLSFromSettings(s, "cache"),
 		Settings:   s,
 	})
-	return c, name, explain(m, err)
+	return c, name, explain(opts, err)
+}
+
+// cacheOff: cache.url "none" (or no URL and no provider) means no cache.
+func cacheOff(s providers.Settings) bool {
+	return s.String("cache.url") == "none" || s.String("cache.url") == "" && s.String("cache.provider") == ""
 }
 
 // explain turns a missing provider into a config error that says which
 // feature would bring it, and a provider's rejection of its URL or options
 // into a config error.
-func explain(m *manifest.Manifest, err error) error {
+func explain(opts Options, err error) error {
 	var np *providers.NoProviderError
 	if !errors.As(err, &np) {
 		if errors.Is(err, providers.ErrInvalid) {
@@ -51,8 +55,8 @@ func explain(m *manifest.Manifest, err error) error {
 		return err
 	}
 	hint := "; no navius feature provides it"
-	if f := m.Provider(np.Service, np.Value); f != "" {
-		hint = "; rebuild with FEATURES=" + f
+	if f := opts.Manifest.Provider(np.Service, np.Value); f != "" {
+		hint = "; " + opts.rebuild(f)
 	}
 	return &config.Error{Msg: fmt.Sprintf("%v%s", np, hint)}
 }

@@ -1,5 +1,5 @@
 // Package auth checks optional bearer tokens with scopes (read, write,
-// admin) on the HTTP API. Tokens are configured in clear or as SHA-256
+// metrics, admin) on the HTTP API. Tokens are configured in clear or as SHA-256
 // hashes; either way only hashes are kept, and every configured hash is
 // compared in constant time.
 package auth
@@ -20,17 +20,18 @@ import (
 type Scope string
 
 const (
-	Read  Scope = "read"  // GET and query the API
-	Write Scope = "write" // PUT and DELETE
-	Admin Scope = "admin" // everything, plus /info, /metrics, /health details, pprof
+	Read    Scope = "read"    // GET and query the API
+	Write   Scope = "write"   // PUT and DELETE
+	Metrics Scope = "metrics" // scrape /metrics, and nothing else (a Prometheus scraper's token)
+	Admin   Scope = "admin"   // everything, plus /info, /health details, pprof
 )
 
-var scopes = []Scope{Read, Write, Admin}
+var scopes = []Scope{Read, Write, Metrics, Admin}
 
 // Options are the auth config options.
 var Options = []providers.Option{
 	{Key: "auth.tokens", Type: providers.List, Secret: true,
-		Description: "API bearer tokens with their scopes, comma separated: scope[+scope]:token, e.g. read:r-token,read+write:rw-token,admin:a-token. Any token turns authentication on."},
+		Description: "API bearer tokens with their scopes (read, write, metrics, admin), comma separated: scope[+scope]:token, e.g. read:r-token,read+write:rw-token,metrics:scraper-token,admin:a-token. Any token turns authentication on."},
 	{Key: "auth.token_hashes", Type: providers.List,
 		Description: "Like auth.tokens, but each token given as the hex SHA-256 of it (scope[+scope]:sha256hex), so the config holds no secret."},
 }
@@ -100,7 +101,7 @@ func parseEntry(spec, key string) ([]Scope, string, error) {
 	for _, n := range strings.Split(names, "+") {
 		s := Scope(strings.TrimSpace(n))
 		if !slices.Contains(scopes, s) {
-			return nil, "", fmt.Errorf("%s: unknown scope %q (use read, write or admin)", key, n)
+			return nil, "", fmt.Errorf("%s: unknown scope %q (use read, write, metrics or admin)", key, n)
 		}
 		sc = append(sc, s)
 	}

@@ -143,17 +143,17 @@ func gitOutput(dir string, args ...string) string {
 // FindSource returns the nearest directory at or above dir holding
 // features.json and go.mod.
 func FindSource(dir string) (string, error) {
-	d, err := filepath.Abs(dir)
+	start, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
-	for {
+	for d := start; ; {
 		if fileExists(filepath.Join(d, "features.json")) && fileExists(filepath.Join(d, "go.mod")) {
 			return d, nil
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", fmt.Errorf("no navius source tree (a directory with features.json and go.mod) at or above %s; pass --source DIR", dir)
+			return "", fmt.Errorf("no navius source tree (a directory with features.json and go.mod) at or above %s; pass --source DIR", start)
 		}
 		d = parent
 	}

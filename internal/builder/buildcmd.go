@@ -14,6 +14,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
@@ -29,8 +30,8 @@ func buildCommand(env *cli.Env) *ucli.Command {
 			"stripped, with the version stamped — the same build make build runs.",
 		Flags: append(selectionFlags(),
 			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
-			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH` (from its --features --json)"},
-			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`"},
+			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`, named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			sourceFlag,
 		),
@@ -61,28 +62,36 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
-	sel, how, ok, err := t.resolve(c)
+	ch, ok, err := t.resolve(c)
 	switch {
 	case err != nil:
 		return err
 	case c.Bool("interactive"):
-		if sel, err = interactive(env.Stdin, env.Stdout, t.manifest); err != nil {
+		sel, err := interactive(env.Stdin, env.Stdout, t.manifest)
+		if err != nil {
 			return err
 		}
-		how = "interactive selection"
+		// The walk refused a selection without a database unless told
+		// "done": what it builds is deliberate.
+		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")}
 	case c.IsSet("like"):
-		if sel, err = t.like(ctx, c.String("like")); err != nil {
+		sel, err := t.like(ctx, env.Stdout, c.String("like"))
+		if err != nil {
 			return err
 		}
-		how = "the features of " + c.String("like")
+		// What another binary carries is built as it is (with a warning
+		// if it is tool-only).
+		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ",")}
 	case !ok:
-		sel, _ = t.manifest.Resolve("default")
-		how = "the defaults"
+		ch = t.defaults()
+	}
+	if err := t.checkServes(env.Stdout, ch); err != nil {
+		return err
 	}
 	if err := requireGo(); err != nil {
 		return err
 	}
-	_, err = t.build(ctx, env.Stdout, env.Stderr, sel, how, c.String("output"), goos, goarch, extra)
+	_, err = t.build(ctx, env.Stdout, env.Stderr, ch, c.String("output"), goos, goarch, extra)
 	return err
 }
 
@@ -117,26 +126,64 @@ func checkExtra(extra []string) error {
 	return nil
 }
 
-// like reads the feature list of another navius binary.
-func (t *tree) like(ctx context.Context, path string) (manifest.Selection, error) {
+// like reads the feature list of another navius binary and says how.
+func (t *tree) like(ctx context.Context, w io.Writer, path string) (manifest.Selection, error) {
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
 		return manifest.Selection{}, cli.Usagef("--like %s: no such binary", path)
 	}
-	f, err := factsOf(ctx, path)
+	features, how, err := t.binaryFeatures(ctx, path)
 	if err != nil {
-		return manifest.Selection{}, cli.Usagef("--like %s: not a navius binary that reports its features (%v)", path, oneLine(err))
+		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, oneLine(err))
 	}
-	sel, err := t.manifest.Resolve("none," + strings.Join(f.Report.Names(), ","))
+	sel, err := t.manifest.Resolve("none," + strings.Join(features, ","))
 	if err != nil {
 		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, err)
 	}
+	fmt.Fprintf(w, "like:     %s: features read from %s\n", path, how)
 	return sel, nil
 }
 
-// build runs a build with progress on w and returns the binary's path.
-func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selection, how, outDir, goos, goarch string, extra []string) (string, error) {
-	out, err := filepath.Abs(filepath.Join(outDir, binaryName(goos)))
+// binaryFeatures tells which features the navius binary at path carries.
+// It reads the binary's build information (debug/buildinfo: the -tags
+// setting, checked against the linked modules) without running it, so a
+// binary for any platform will do. Only when the two disagree (a binary
+// built from another features.json, say) and the binary runs on this
+// machine does it ask the binary itself (--features --json). how says which
+// source settled it.
+func (t *tree) binaryFeatures(ctx context.Context, path string) (features []string, how string, err error) {
+	info, err := buildinfo.ReadFile(path)
 	if err != nil {
+		return nil, "", fmt.Errorf("not a navius binary: it carries no Go build information (%v)", err)
+	}
+	if _, dep := info.Modules[build.Module]; info.Main != build.Module && !dep {
+		return nil, "", fmt.Errorf("not a navius binary: a Go program of module %s", info.Main)
+	}
+	features = t.manifest.FeaturesFromTags(info.Tags)
+	disagree := t.manifest.CheckModules(features, info.Modules)
+	if disagree == nil {
+		return features, fmt.Sprintf("its build information (tags %q), without running it", strings.Join(info.Tags, ",")), nil
+	}
+	if info.Platform != build.HostPlatform() {
+		return nil, "", fmt.Errorf("its build information (tags %q) disagrees with this source tree's features.json (%v), and a %s binary cannot run here to be asked",
+			strings.Join(info.Tags, ","), disagree, info.Platform)
+	}
+	f, err := factsOf(ctx, path)
+	if err != nil {
+		return nil, "", fmt.Errorf("not a navius binary that reports its features (%v)", oneLine(err))
+	}
+	return f.Report.Names(), fmt.Sprintf("asking it (--features --json), since its build information disagrees with features.json: %v", disagree), nil
+}
+
+// build runs a build with progress on w and returns the binary's path. The
+// binary goes into outDir under a name that carries the feature set and,
+// when cross-compiling, the platform; it never replaces the running tool.
+func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir, goos, goarch string, extra []string) (string, error) {
+	sel := ch.sel
+	out, err := filepath.Abs(filepath.Join(outDir, artifactName(t.label(ch), goos, goarch)))
+	if err != nil {
+		return "", err
+	}
+	if err := refuseSelf(out, outDir); err != nil {
 		return "", err
 	}
 	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra})
@@ -147,7 +194,7 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selec
 	if names == "" {
 		names = "none (the core alone)"
 	}
-	fmt.Fprintf(w, "features: %s (from %s)\n", names, how)
+	fmt.Fprintf(w, "features: %s (from %s)\n", names, ch.how)
 	if len(sel.Added) > 0 {
 		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
 	}
@@ -183,19 +230,20 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, sel manifest.Selec
 // It walks the categories one at a time, as the seed's builder does: each
 // shows its features as [x]/[ ] with their size and requirements and asks
 // for names to toggle (comma or space separated; +name selects, -name
-// deselects); an empty answer goes on to the next category, "back" to the
-// previous one. An answer with a refused name (unknown, or a deselection a
-// selected feature requires, each with its reason) stays at the category.
-// After the last category it shows the selection and asks once more: an
-// empty answer or "done" builds, names still toggle. "done" finishes at any
-// prompt, and so does the end of input; "quit" cancels. Lines come from in,
-// so a terminal and piped answers work alike.
+// deselects). Each toggle is echoed, or refused with its reason (unknown,
+// or a deselection a selected feature requires), and the walk stays at the
+// category: only an empty answer goes on to the next one; "back" returns to
+// the previous one. After the last category it shows the selection and
+// asks once more: an empty answer or "done" builds, names still toggle.
+// "done" finishes at any prompt, and so does the end of input; "quit"
+// cancels. Lines come from in, so a terminal and piped answers work alike.
 func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Selection, error) {
 	selected := map[string]bool{}
 	for _, n := range m.Defaults() {
 		selected[n] = true
 	}
 	cats := m.Categories()
+	width := termWidth(out)
 	fmt.Fprintf(out, "Choose the features, one category at a time (%s), starting from the defaults.\n"+
 		"Type feature names to toggle them (+name selects, -name deselects), an empty line for the next\n"+
 		"category, \"back\" for the previous one, \"list\" to show everything, \"done\" to build, \"quit\" to cancel.\n",
@@ -210,9 +258,12 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 		}
 		if step != shown {
 			if step < len(cats) {
-				fmt.Fprintf(out, "\n[%s] (%d of %d)\n%s", cats[step], step+1, len(cats), categoryLines(m, cats[step], selected))
+				fmt.Fprintf(out, "\n[%s] (%d of %d)\n%s", cats[step], step+1, len(cats), categoryLines(m, cats[step], selected, width))
 			} else {
-				fmt.Fprintf(out, "\nYour selection:\n%s", catalogLines(m, selected, ""))
+				fmt.Fprintf(out, "\nYour selection:\n%s", catalogLines(m, selected, "", width))
+				if problem := cannotServe(m, selected); problem != "" {
+					fmt.Fprintf(out, "  ! %s: select one, or type done to build a tool-only binary anyway\n", problem)
+				}
 			}
 			shown = step
 		}
@@ -223,13 +274,16 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 		}
 		words := strings.FieldsFunc(sc.Text(), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 		if len(words) == 0 {
-			if step == len(cats) {
-				return finish(m, selected)
+			if step < len(cats) {
+				step++
+				continue
 			}
-			step++
-			continue
+			if problem := cannotServe(m, selected); problem != "" {
+				fmt.Fprintf(out, "  ! not built: %s; select one, or type done to build a tool-only binary anyway\n", problem)
+				continue
+			}
+			return finish(m, selected)
 		}
-		refused, toggled, listed := false, false, false
 		for _, word := range words {
 			switch strings.ToLower(word) {
 			case "done":
@@ -237,29 +291,19 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 			case "quit", "exit":
 				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
 			case "list":
-				fmt.Fprint(out, catalogLines(m, selected, ""))
-				listed = true
+				fmt.Fprint(out, catalogLines(m, selected, "", width))
 			case "back":
 				if step > 0 {
 					step--
 				}
 				shown = -1
 			default:
-				if toggle(out, m, selected, strings.ToLower(word)) {
-					toggled = true
-				} else {
-					refused = true
+				// Each toggle is echoed; the walk stays at the category
+				// until an empty answer.
+				if toggle(out, m, selected, strings.ToLower(word)) && step == len(cats) {
+					shown = -1 // show the changed selection
 				}
 			}
-		}
-		switch {
-		case step != shown: // "back"
-		case step == len(cats):
-			if toggled {
-				shown = -1 // show the changed selection
-			}
-		case !refused && (toggled || !listed):
-			step++
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -268,9 +312,18 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 	return finish(m, selected)
 }
 
+// cannotServe says why a server of the selection could not start, or "".
+func cannotServe(m *manifest.Manifest, selected map[string]bool) string {
+	if len(m.ProvidersOf(selectedNames(selected), "database")) > 0 {
+		return ""
+	}
+	return fmt.Sprintf("nothing selected provides a database (%s would), so serve would fail at start",
+		strings.Join(m.ProvidersOf(m.Names(), "database"), ", "))
+}
+
 // categoryLines renders one category's features for the walk.
-func categoryLines(m *manifest.Manifest, category string, selected map[string]bool) string {
-	_, body, _ := strings.Cut(catalogLines(m, selected, category), "\n")
+func categoryLines(m *manifest.Manifest, category string, selected map[string]bool, width int) string {
+	_, body, _ := strings.Cut(catalogLines(m, selected, category, width), "\n")
 	return body
 }
 
@@ -308,13 +361,7 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 		fmt.Fprintln(out)
 		return true
 	}
-	var on []string
-	for s, sel := range selected {
-		if sel {
-			on = append(on, s)
-		}
-	}
-	if by := m.RequiredBy(name, on); len(by) > 0 {
+	if by := m.RequiredBy(name, selectedNames(selected)); len(by) > 0 {
 		fmt.Fprintf(out, "  ! cannot deselect %s: required by %s; deselect %s first\n", name, strings.Join(by, ", "), strings.Join(by, ", "))
 		return false
 	}
@@ -323,7 +370,13 @@ func toggle(out io.Writer, m *manifest.Manifest, selected map[string]bool, word 
 	return true
 }
 
+// finish resolves the selection (a tool-only one gets its warning from
+// the build, as every tool-only build does).
 func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection, error) {
+	return m.Resolve("none," + strings.Join(selectedNames(selected), ","))
+}
+
+func selectedNames(selected map[string]bool) []string {
 	var names []string
 	for n, on := range selected {
 		if on {
@@ -331,5 +384,5 @@ func finish(m *manifest.Manifest, selected map[string]bool) (manifest.Selection,
 		}
 	}
 	sort.Strings(names)
-	return m.Resolve("none," + strings.Join(names, ","))
+	return names
 }

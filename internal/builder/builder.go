@@ -55,7 +55,7 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 	var err error
 	if dir == "" {
 		if dir, err = build.FindSource("."); err != nil {
-			return nil, cli.Usagef("%v", err)
+			return nil, cli.Usagef("%v, or get the source: %s", err, sourceHint())
 		}
 	} else if dir, err = build.FindSource(dir); err != nil || !sameDir(dir, given) {
 		return nil, cli.Usagef("--source %s is not a navius source tree (no features.json and go.mod there)", given)
@@ -65,6 +65,15 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 		return nil, cli.Usagef("%v", err)
 	}
 	return &tree{dir: dir, manifest: m}, nil
+}
+
+// sourceHint says how to get the source tree this binary was built from.
+func sourceHint() string {
+	hint := "git clone https://" + build.Module
+	if rev := buildinfo.Read().Revision; rev != "" {
+		hint += " && git -C navius checkout " + rev + " (this binary's revision)"
+	}
+	return hint
 }
 
 func sameDir(a, b string) bool {
@@ -91,29 +100,36 @@ func selectionFlags() []ucli.Flag {
 
 // resolve turns --features or --profile into a selection; with neither it
 // returns ok false.
-func (t *tree) resolve(c *ucli.Context) (sel manifest.Selection, source string, ok bool, err error) {
+func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 	f, p := c.String("features"), c.String("profile")
 	switch {
 	case f != "" && p != "":
-		return sel, "", false, cli.Usagef("give --features or --profile, not both")
+		return ch, false, cli.Usagef("give --features or --profile, not both")
 	case p != "":
 		prof, err := t.loadProfile(p)
 		if err != nil {
-			return sel, "", false, err
+			return ch, false, err
 		}
-		sel, err = t.manifest.Resolve("none," + strings.Join(prof.Features, ","))
+		spec := "none," + strings.Join(prof.Features, ",")
+		sel, err := t.manifest.Resolve(spec)
 		if err != nil {
-			return sel, "", false, cli.Usagef("profile %s: %v", p, err)
+			return ch, false, cli.Usagef("profile %s: %v", p, err)
 		}
-		return sel, "profile " + p, true, nil
+		return choice{sel: sel, how: "profile " + p, profile: p, spec: spec}, true, nil
 	case c.IsSet("features"):
-		sel, err = t.manifest.Resolve(f)
+		sel, err := t.manifest.Resolve(f)
 		if err != nil {
-			return sel, "", false, cli.Usagef("--features %s: %v", f, err)
+			return ch, false, cli.Usagef("--features %s: %v", f, err)
 		}
-		return sel, "--features " + f, true, nil
+		return choice{sel: sel, how: "--features " + f, spec: f}, true, nil
 	}
-	return sel, "", false, nil
+	return ch, false, nil
+}
+
+// defaults is the choice when no selection flag is given.
+func (t *tree) defaults() choice {
+	sel, _ := t.manifest.Resolve("default")
+	return choice{sel: sel, how: "the defaults", spec: "default"}
 }
 
 // target parses --target GOOS/GOARCH.

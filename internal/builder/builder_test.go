@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,7 +39,7 @@ func TestInteractive(t *testing.T) {
 		t.Fatalf("selection = %q, want a\n%s", got, out.String())
 	}
 	for _, want := range []string{
-		"[x] a", "[x] d", // the defaults are shown first
+		"[x] a", // the defaults are shown first
 		"[x] c (and b, which it requires)",
 		"! cannot deselect b: required by c",
 		`! unknown feature "zz"`,
@@ -59,16 +61,16 @@ func TestInteractive(t *testing.T) {
 	}
 }
 
-// TestInteractiveWalk follows the walk through the categories: an empty
-// answer goes on, "back" returns, a refused name keeps the category, and
-// the review at the end builds on an empty answer.
+// TestInteractiveWalk follows the walk through the categories: only an
+// empty answer goes on, "back" returns, a toggle or a refused name keeps the
+// category, and the review at the end builds on an empty answer.
 func TestInteractiveWalk(t *testing.T) {
 	m, err := manifest.Parse([]byte(chain))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n-d\n\n"), &out, m)
+	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n"), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +78,9 @@ func TestInteractiveWalk(t *testing.T) {
 		t.Fatalf("selection = %q, want a,b,c\n%s", got, out.String())
 	}
 	text := out.String()
-	// The screens in order: x, y (empty answer), x (back), y (after c),
-	// y twice more (-b refused, zz refused), then the review.
+	// The screens in order: x, y (empty answer), x (back), then x stays
+	// through a toggle, a refusal and a toggle with a refusal, y and the
+	// review after an empty answer each.
 	var screens []string
 	for _, line := range strings.Split(text, "\n") {
 		switch {
@@ -92,13 +95,50 @@ func TestInteractiveWalk(t *testing.T) {
 	if got := strings.Join(screens, " "); got != "x y x y review" {
 		t.Errorf("screens %q, want %q\n%s", got, "x y x y review", text)
 	}
-	if n := strings.Count(text, "y> "); n != 4 {
-		t.Errorf("the y prompt came %d times, want 4 (a refusal stays at the category)\n%s", n, text)
+	if x, y := strings.Count(text, "x> "), strings.Count(text, "y> "); x != 5 || y != 2 {
+		t.Errorf("prompts x %d, y %d; want 5 and 2 (a toggle stays at its category)\n%s", x, y, text)
 	}
-	for _, want := range []string{"! cannot deselect b: required by c", `! unknown feature "zz"`, "[ ] d"} {
+	for _, want := range []string{"[x] c (and b, which it requires)", "! cannot deselect b: required by c", `! unknown feature "zz"`, "[ ] d"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// stores has two database providers in one category and a tool in another.
+const stores = `{"schema":1,"core":{"description":"core","modules":[],"size_impact":null},"features":[
+ {"name":"mem","description":"M","category":"storage","default":true,"requires":[],"modules":[],"provides":["database:mem"],"size_impact":null},
+ {"name":"disk","description":"D","category":"storage","default":true,"requires":[],"modules":[],"provides":["database:disk"],"size_impact":null},
+ {"name":"tool","description":"T","category":"tooling","default":true,"requires":[],"modules":[],"provides":["tooling:tool"],"size_impact":null}]}`
+
+// TestInteractiveNoDatabase: deselecting every database provider is said at
+// the review, an empty answer there does not build it, and "done" builds a
+// tool-only binary with a warning.
+func TestInteractiveNoDatabase(t *testing.T) {
+	m, err := manifest.Parse([]byte(stores))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sel, err := interactive(strings.NewReader("-mem -disk\n\n\n\n\ndone\n"), &out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if got := strings.Join(sel.Features, ","); got != "tool" {
+		t.Fatalf("selection %q, want tool\n%s", got, text)
+	}
+	for _, want := range []string{
+		"[ ] mem", "[ ] disk", // each toggle is echoed
+		"! nothing selected provides a database (disk, mem would)",
+		"! not built: nothing selected provides a database",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "! not built:"); n != 2 {
+		t.Errorf("the review refused %d empty answers, want 2\n%s", n, text)
 	}
 }
 
@@ -204,7 +244,7 @@ func TestShippedProfiles(t *testing.T) {
 	}
 	tr := &tree{dir: "../..", manifest: m}
 	names := tr.profileNames()
-	for _, want := range []string{"minimal", "standard", "enterprise"} {
+	for _, want := range shippedProfiles {
 		if !slices.Contains(names, want) {
 			t.Errorf("profiles/%s.json is missing", want)
 		}
@@ -227,5 +267,119 @@ func TestShippedProfiles(t *testing.T) {
 		if want != nil && !slices.Equal(sel.Features, want) {
 			t.Errorf("profile %s is %v, want %v", n, sel.Features, want)
 		}
+	}
+}
+
+// TestCommandsInManifest keeps features.json's list of the builder's
+// commands (which a binary without the builder names in its error) true to
+// the commands the builder registers.
+func TestCommandsInManifest(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range Commands(&cli.Env{Manifest: m}) {
+		names = append(names, c.Name)
+	}
+	slices.Sort(names)
+	if want := m.Feature("builder").Commands; !slices.Equal(names, want) {
+		t.Fatalf("the builder registers %v; features.json lists %v", names, want)
+	}
+}
+
+func TestArtifactNames(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &tree{dir: "../..", manifest: m}
+	sel := func(spec string) manifest.Selection {
+		s, err := m.Resolve(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	memSplunk := tr.label(choice{sel: sel("memory,splunk")})
+	for _, c := range []struct{ got, want string }{
+		{tr.label(choice{sel: sel("memory")}), "minimal"},   // the profile with these features
+		{tr.label(choice{sel: sel("default")}), "standard"}, // likewise
+		{tr.label(choice{sel: sel("memory"), profile: "edge"}), "edge"},
+		{tr.label(choice{sel: sel("none")}), "core"},
+		{featureHash([]string{"splunk", "memory"}), memSplunk}, // stable, whatever the order
+		{artifactName("minimal", "linux", "arm64"), "navius-minimal-linux-arm64"},
+		{artifactName("minimal", "windows", "amd64"), "navius-minimal-windows-amd64.exe"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	if !strings.HasPrefix(memSplunk, "features-") || len(memSplunk) != len("features-")+8 {
+		t.Errorf("label of memory,splunk = %q, want features- and 8 hex digits", memSplunk)
+	}
+	if memSplunk == tr.label(choice{sel: sel("memory,pprof")}) {
+		t.Error("two feature sets got the same label")
+	}
+}
+
+// TestWriteDocsKeepsForeignFiles: regenerating removes the pages the
+// earlier run wrote and this one does not, and nothing else: a user's own
+// page in the same folders stays.
+func TestWriteDocsKeepsForeignFiles(t *testing.T) {
+	out := t.TempDir()
+	mine := filepath.Join(out, "features", "mine.md")
+	notes := filepath.Join(out, "notes.txt")
+	os.MkdirAll(filepath.Dir(mine), 0o755)
+	os.WriteFile(mine, []byte("my own page"), 0o644)
+	os.WriteFile(notes, []byte("notes"), 0o644)
+	if err := writeDocs(out, map[string]string{"index.md": "i", "features/a.md": "a", "features/b.md": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDocs(out, map[string]string{"index.md": "i2", "features/a.md": "a2"}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{mine: "my own page", notes: "notes", filepath.Join(out, "index.md"): "i2", filepath.Join(out, "features", "a.md"): "a2"} {
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "features", "b.md")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the page of a feature no longer documented is still there: %v", err)
+	}
+	// A list edited to point outside the directory is not followed.
+	outside := filepath.Join(t.TempDir(), "keep.md")
+	os.WriteFile(outside, []byte("x"), 0o644)
+	rel, _ := filepath.Rel(out, outside)
+	os.WriteFile(filepath.Join(out, generatedList), []byte(rel+"\n"), 0o644)
+	if err := writeDocs(out, map[string]string{"index.md": "i"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("a file outside the output directory was removed: %v", err)
+	}
+}
+
+// TestCatalogWraps: descriptions wrap at word boundaries to the width, under
+// their own column, and lose no word.
+func TestCatalogWraps(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := catalogLines(m, map[string]bool{"memory": true}, "", 72)
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if n := len([]rune(line)); n > 72 {
+			t.Errorf("line of %d runes, over 72: %q", n, line)
+		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(text), " "), m.Feature("redis").Description) {
+		t.Errorf("the redis description lost words in wrapping:\n%s", text)
+	}
+	if got := wrap("one two three", 20); len(got) != 1 {
+		t.Errorf("wrap of a short text = %q", got)
+	}
+	if got := wrap("aaaa bbbb cccc dddd eeee ffff", 20); strings.Join(got, "|") != "aaaa bbbb cccc dddd|eeee ffff" {
+		t.Errorf("wrap = %q", got)
 	}
 }

@@ -3,9 +3,13 @@ package builder
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -69,6 +73,7 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // output for people and programs, not HTML
 		return enc.Encode(entries)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -103,7 +108,8 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 	if m.Core.SizeImpact != nil {
 		core = human(*m.Core.SizeImpact)
 	}
-	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build others with: navius build --features default,<name>\n", core)
+	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build this binary's features plus others with: navius build --features %s\n",
+		core, manifest.RebuildSpec(compiled, "<name>"))
 	return nil
 }
 
@@ -134,30 +140,86 @@ func orEmpty(s []string) []string {
 
 // catalogLines renders the features of m by category with [x]/[ ] for
 // selected, for interactive selection; only, when not empty, limits it to
-// that category.
-func catalogLines(m *manifest.Manifest, selected map[string]bool, only string) string {
+// that category. Descriptions wrap at word boundaries to fit width columns.
+func catalogLines(m *manifest.Manifest, selected map[string]bool, only string, width int) string {
+	type row struct{ cat, name, size, req, desc string }
+	var rows []row
+	var nameW, sizeW, reqW int
+	for _, f := range m.Features {
+		if only != "" && f.Category != only {
+			continue
+		}
+		mark := "[ ]"
+		if selected[f.Name] {
+			mark = "[x]"
+		}
+		req := ""
+		if len(f.Requires) > 0 {
+			req = "requires " + strings.Join(f.Requires, ", ")
+		}
+		r := row{f.Category, mark + " " + f.Name, SizeText(f.SizeImpact), req, f.Description}
+		nameW, sizeW, reqW = max(nameW, len(r.name)), max(sizeW, len(r.size)), max(reqW, len(r.req))
+		rows = append(rows, r)
+	}
+	indent := 2 + nameW + 2 + sizeW + 2
+	if reqW > 0 {
+		indent += reqW + 2
+	}
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, cat := range m.Categories() {
 		if only != "" && cat != only {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\n", cat)
-		for _, f := range m.Features {
-			if f.Category != cat {
+		fmt.Fprintf(&b, "%s\n", cat)
+		for _, r := range rows {
+			if r.cat != cat {
 				continue
 			}
-			mark := "[ ]"
-			if selected[f.Name] {
-				mark = "[x]"
+			prefix := fmt.Sprintf("  %-*s  %-*s  ", nameW, r.name, sizeW, r.size)
+			if reqW > 0 {
+				prefix += fmt.Sprintf("%-*s  ", reqW, r.req)
 			}
-			req := ""
-			if len(f.Requires) > 0 {
-				req = "requires " + strings.Join(f.Requires, ", ")
+			for i, line := range wrap(r.desc, width-indent) {
+				if i > 0 {
+					prefix = strings.Repeat(" ", indent)
+				}
+				b.WriteString(strings.TrimRight(prefix+line, " ") + "\n")
 			}
-			fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%s\n", mark, f.Name, SizeText(f.SizeImpact), req, f.Description)
 		}
 	}
-	tw.Flush()
 	return b.String()
+}
+
+// wrap breaks text at spaces into lines of at most width runes (a word
+// longer than that gets a line of its own); a width under 20 is taken as 20.
+func wrap(text string, width int) []string {
+	width = max(width, 20)
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
+}
+
+// termWidth is the width to wrap output for w at: $COLUMNS, else the
+// terminal's width when w is one, else 80.
+func termWidth(w io.Writer) int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	if f, ok := w.(*os.File); ok {
+		if n := terminalColumns(f); n > 0 {
+			return n
+		}
+	}
+	return 80
 }

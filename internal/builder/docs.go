@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 )
@@ -28,37 +30,14 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			if c.Args().Present() {
 				return cli.Usagef("docs takes no arguments (got %q)", c.Args().First())
 			}
-			var f facts
-			m := env.Manifest
-			if c.IsSet("features") || c.IsSet("profile") {
-				t, err := openTree(c)
-				if err != nil {
-					return err
-				}
-				sel, _, _, err := t.resolve(c)
-				if err != nil {
-					return err
-				}
-				if f, err = t.factsFor(c.Context, sel, env.Manifest); err != nil {
-					return err
-				}
-				m = t.manifest
-			} else {
-				f = selfFacts(env.Manifest)
+			f, m, err := docsFacts(c, env)
+			if err != nil {
+				return err
 			}
 			pages := renderDocs(m, f)
 			out := c.String("output")
-			if err := removeStalePages(out, pages); err != nil {
+			if err := writeDocs(out, pages); err != nil {
 				return err
-			}
-			for name, text := range pages {
-				p := filepath.Join(out, name)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					return err
-				}
-				if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-					return err
-				}
 			}
 			fmt.Fprintf(env.Stdout, "wrote %d pages for features %s into %s\n", len(pages), strings.Join(f.Report.Names(), ", "), out)
 			return nil
@@ -66,23 +45,62 @@ func docsCommand(env *cli.Env) *ucli.Command {
 	}
 }
 
-// removeStalePages deletes the feature pages that an earlier run left in
-// out and this one does not write, so that regenerating the docs of a
-// smaller feature set into the same directory leaves no page of a feature
-// the build lacks.
-func removeStalePages(out string, pages map[string]string) error {
-	old, err := filepath.Glob(filepath.Join(out, "features", "*.md"))
+// docsFacts finds what to document: this binary, when no selection is
+// given or the selection is this binary's own (which needs no source tree),
+// else a host build of the selection from the source tree.
+func docsFacts(c *ucli.Context, env *cli.Env) (facts, *manifest.Manifest, error) {
+	if !c.IsSet("features") && !c.IsSet("profile") {
+		return selfFacts(env.Manifest), env.Manifest, nil
+	}
+	t, err := openTree(c)
 	if err != nil {
+		if own, rerr := env.Manifest.Resolve(c.String("features")); c.IsSet("features") && !c.IsSet("source") && rerr == nil &&
+			slices.Equal(own.Features, buildinfo.Compiled()) {
+			return selfFacts(env.Manifest), env.Manifest, nil
+		}
+		return facts{}, nil, err
+	}
+	ch, _, err := t.resolve(c)
+	if err != nil {
+		return facts{}, nil, err
+	}
+	f, err := t.factsFor(c.Context, ch.sel, env.Manifest)
+	return f, t.manifest, err
+}
+
+// generatedList names the file, in the output directory, that lists the
+// pages navius docs wrote there, one relative path a line.
+const generatedList = ".navius-docs"
+
+// writeDocs writes pages into out and removes the pages an earlier run
+// wrote there that this one does not (a feature no longer selected), as
+// listed in out/.navius-docs. It never removes a file it did not write.
+func writeDocs(out string, pages map[string]string) error {
+	old, err := os.ReadFile(filepath.Join(out, generatedList))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	for _, p := range old {
-		if _, keep := pages["features/"+filepath.Base(p)]; !keep {
-			if err := os.Remove(p); err != nil {
-				return err
-			}
+	for _, name := range strings.Split(string(old), "\n") {
+		if _, keep := pages[name]; keep || !filepath.IsLocal(name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(out, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
 	}
-	return nil
+	names := make([]string, 0, len(pages))
+	for name, text := range pages {
+		p := filepath.Join(out, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			return err
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return os.WriteFile(filepath.Join(out, generatedList), []byte(strings.Join(names, "\n")+"\n"), 0o644)
 }
 
 // renderDocs renders the pages of a build from what its binary reports and

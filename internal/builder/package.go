@@ -7,12 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,10 +29,13 @@ import (
 func packageCommand(env *cli.Env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "package",
-		Usage: "build a release archive: dist/navius-<version>-<goos>-<goarch>.tar.gz and dist/SHA256SUMS",
+		Usage: "build a release archive: dist/navius-<version>-<label>-<goos>-<goarch>.tar.gz and its line in dist/SHA256SUMS",
 		Description: "The archive holds the binary, a sample config listing only the enabled features' options,\n" +
-			"a README naming the enabled features, and the license. Entries are sorted, owned by 0:0 and\n" +
-			"dated at the commit (or SOURCE_DATE_EPOCH), so the same inputs give a byte-identical archive.",
+			"a README naming the enabled features, and the license. Its <label> is the profile the features\n" +
+			"came from (or the profile with exactly these features), else a short hash of the sorted feature\n" +
+			"names, so packages of different feature sets never overwrite each other. Entries are sorted,\n" +
+			"owned by 0:0 and dated at the commit (or SOURCE_DATE_EPOCH), so the same inputs give a\n" +
+			"byte-identical archive.",
 		Flags: append(selectionFlags(),
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "dist", Usage: "write the archive into `DIR`"},
@@ -49,17 +53,20 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			sel, _, ok, err := t.resolve(c)
+			ch, ok, err := t.resolve(c)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				sel, _ = t.manifest.Resolve("default")
+				ch = t.defaults()
+			}
+			if err := t.checkServes(env.Stdout, ch); err != nil {
+				return err
 			}
 			if err := requireGo(); err != nil {
 				return err
 			}
-			path, sum, err := t.pack(c.Context, env, sel, goos, goarch, c.String("output"))
+			path, sum, err := t.pack(c.Context, env, ch, goos, goarch, c.String("output"))
 			if err != nil {
 				return err
 			}
@@ -71,7 +78,8 @@ func packageCommand(env *cli.Env) *ucli.Command {
 
 // pack builds sel for the target, asks a host build for the enabled options,
 // and writes the archive and SHA256SUMS.
-func (t *tree) pack(ctx context.Context, env *cli.Env, sel manifest.Selection, goos, goarch, outDir string) (string, string, error) {
+func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, goos, goarch, outDir string) (string, string, error) {
+	sel := ch.sel
 	if goos == "" {
 		goos, goarch = runtime.GOOS, runtime.GOARCH
 	}
@@ -99,11 +107,12 @@ func (t *tree) pack(ctx context.Context, env *cli.Env, sel manifest.Selection, g
 	if err != nil {
 		return "", "", cli.Usagef("the source tree has no LICENSE file to package: %v", err)
 	}
-	base := fmt.Sprintf("navius-%s-%s-%s", plan.Version, goos, goarch)
+	label := t.label(ch)
+	base := fmt.Sprintf("navius-%s-%s-%s-%s", plan.Version, label, goos, goarch)
 	files := []archiveFile{
 		{name: binaryName(goos), mode: 0o755, data: binData},
 		{name: "LICENSE", mode: 0o644, data: license},
-		{name: "README.md", mode: 0o644, data: []byte(packageReadme(t.manifest, sel, plan.Version, goos+"/"+goarch, binaryName(goos)))},
+		{name: "README.md", mode: 0o644, data: []byte(packageReadme(t.manifest, sel, label, plan.Version, goos+"/"+goarch, binaryName(goos)))},
 		{name: "navius.yaml.sample", mode: 0o644, data: []byte(cli.SampleConfig(f.Options))},
 	}
 	fmt.Fprintln(env.Stdout, "[3/3] writing the archive")
@@ -119,7 +128,7 @@ func (t *tree) pack(ctx context.Context, env *cli.Env, sel manifest.Selection, g
 		return "", "", err
 	}
 	sum := sha256.Sum256(archive)
-	if err := writeSums(outDir); err != nil {
+	if err := updateSums(outDir, filepath.Base(path), hex.EncodeToString(sum[:])); err != nil {
 		return "", "", err
 	}
 	return path, hex.EncodeToString(sum[:]), nil
@@ -178,40 +187,53 @@ func (t *tree) sourceDate() time.Time {
 	return time.Unix(0, 0).UTC()
 }
 
-// writeSums rewrites dir/SHA256SUMS for every archive in dir.
-func writeSums(dir string) error {
-	archives, err := filepath.Glob(filepath.Join(dir, "*.tar.gz"))
-	if err != nil {
+// updateSums sets the line of archive in dir/SHA256SUMS, keeping one line
+// per archive: the lines of other archives stay (those whose file is gone
+// are dropped), sorted by name.
+func updateSums(dir, archive, sum string) error {
+	path := filepath.Join(dir, "SHA256SUMS")
+	sums := map[string]string{archive: sum}
+	if data, err := os.ReadFile(path); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			s, name, ok := strings.Cut(line, "  ")
+			if !ok || name == archive {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				sums[name] = s
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	sort.Strings(archives)
-	var b strings.Builder
-	for _, a := range archives {
-		f, err := os.Open(a)
-		if err != nil {
-			return err
-		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), filepath.Base(a))
+	names := make([]string, 0, len(sums))
+	for n := range sums {
+		names = append(names, n)
 	}
-	return os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(b.String()), 0o644)
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s  %s\n", sums[n], n)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-func packageReadme(m *manifest.Manifest, sel manifest.Selection, version, platform, bin string) string {
+func packageReadme(m *manifest.Manifest, sel manifest.Selection, label, version, platform, bin string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# navius %s (%s)\n\n", version, platform)
-	b.WriteString("A single-binary server whose backends were chosen at compile time. This build carries:\n\n")
+	fmt.Fprintf(&b, "# navius %s (%s, %s)\n\n", version, label, platform)
+	fmt.Fprintf(&b, "A single-binary server whose backends were chosen at compile time. This build (%s in the\n", label)
+	b.WriteString("archive's name) carries:\n\n")
 	if len(sel.Features) == 0 {
 		b.WriteString("- no optional feature (the core alone)\n")
 	}
 	for _, n := range sel.Features {
 		f := m.Feature(n)
 		fmt.Fprintf(&b, "- `%s` (%s): %s\n", n, f.Category, f.Description)
+	}
+	if dbs := m.ProvidersOf(sel.Features, "database"); slices.Equal(dbs, []string{"memory"}) {
+		b.WriteString("\n**This build keeps data in memory only**: everything stored is lost when the process stops.\n")
+		fmt.Fprintf(&b, "For data that survives a restart, build with a persistent database (%s).\n",
+			strings.Join(slices.DeleteFunc(m.ProvidersOf(m.Names(), "database"), func(n string) bool { return n == "memory" }), " or "))
 	}
 	fmt.Fprintf(&b, "\nRun it with `./%s serve`; `./%s --features` lists what it carries and `./%s config keys`\n", bin, bin, bin)
 	b.WriteString("its options. `navius.yaml.sample` holds every option of this build at its default: copy it,\n")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,9 @@ import (
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/suggest"
 )
+
+// shippedProfiles ship with navius; deleting one asks for --force.
+var shippedProfiles = []string{"minimal", "standard", "enterprise"}
 
 // Profile is a named feature selection kept as profiles/<name>.json in the
 // source tree, meant to be committed.
@@ -118,6 +122,9 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if err != nil {
 						return cli.Usagef("--features %s: %v", a.String("features"), err)
 					}
+					if _, err := t.manifest.CheckServes(a.String("features"), sel); err != nil {
+						return cli.Usagef("profile save %s: --features %s: %v", name, a.String("features"), err)
+					}
 					if _, err := os.Stat(path); err == nil && !a.Bool("force") {
 						return cli.Usagef("profile %s exists (%s); pass --force to replace it", name, path)
 					}
@@ -191,16 +198,19 @@ func profileCommand(env *cli.Env) *ucli.Command {
 			},
 			{
 				Name:      "delete",
-				Usage:     "delete a profile",
+				Usage:     "delete a profile (one that ships with navius only with --force)",
 				ArgsUsage: "NAME",
-				Flags:     []ucli.Flag{sourceFlag},
+				Flags:     []ucli.Flag{&ucli.BoolFlag{Name: "force", Usage: "delete a profile that ships with navius"}, sourceFlag},
 				Action: func(c *ucli.Context) error {
-					name, _, t, err := profileArgs(c)
+					name, a, t, err := profileArgs(c)
 					if err != nil {
 						return err
 					}
 					if _, err := t.loadProfile(name); err != nil {
 						return err
+					}
+					if slices.Contains(shippedProfiles, name) && !a.Bool("force") {
+						return cli.Usagef("profile %s ships with navius (builds, packages and docs use it); pass --force to delete it anyway", name)
 					}
 					path, _ := t.profilePath(name)
 					if err := os.Remove(path); err != nil {

@@ -5,6 +5,7 @@
 package buildinfo
 
 import (
+	"debug/buildinfo"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -52,6 +53,9 @@ type Info struct {
 	Tags      []string          `json:"build_tags"`
 	Platform  string            `json:"platform"`
 	Modules   map[string]string `json:"-"` // module path -> version
+	// Main is the main module's path (github.com/navius-dev/navius for a
+	// navius build from its own tree).
+	Main string `json:"-"`
 }
 
 // Read returns the binary's build information.
@@ -64,10 +68,61 @@ func Read() Info {
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 		Modules:   map[string]string{},
 	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return info
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		info.fill(bi)
 	}
+	return info
+}
+
+// ReadFile returns the build information of the Go binary at path without
+// running it, so it works for a binary of any platform (one copied back from
+// a server, say). The version is the one the build stamped with -ldflags -X,
+// else the main module's.
+func ReadFile(path string) (Info, error) {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{GoVersion: bi.GoVersion, Tags: []string{}, Modules: map[string]string{}}
+	info.fill(bi)
+	var goos, goarch string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOOS":
+			goos = s.Value
+		case "GOARCH":
+			goarch = s.Value
+		case "-ldflags":
+			info.Version = stamped(s.Value, "Version")
+			if info.Revision == "" {
+				info.Revision = stamped(s.Value, "Revision")
+			}
+		}
+	}
+	info.Platform = goos + "/" + goarch
+	if info.Version == "" {
+		info.Version = "dev"
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			info.Version = v
+		}
+	}
+	return info, nil
+}
+
+// stamped finds "-X <this package>.name=value" in -ldflags.
+func stamped(ldflags, name string) string {
+	prefix := "github.com/navius-dev/navius/internal/buildinfo." + name + "="
+	for _, f := range strings.Fields(ldflags) {
+		if v, ok := strings.CutPrefix(strings.Trim(f, `'"`), prefix); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// fill takes the tags, VCS facts, modules and main module from bi.
+func (info *Info) fill(bi *debug.BuildInfo) {
+	info.Main = bi.Main.Path
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "-tags":
@@ -93,5 +148,4 @@ func Read() Info {
 	if info.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		info.Version = bi.Main.Version // go install module@version
 	}
-	return info
 }

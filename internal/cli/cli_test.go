@@ -4,15 +4,31 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/navius-dev/navius/internal/app"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
 )
 
 func init() {
 	providers.DeclareOptions("clitest", providers.Option{Key: "clitest.token", Type: providers.String, Secret: true, Description: "a secret"})
+	// A feature's settings check, as a gate file declares it.
+	providers.DeclareCheck("clitest", func(s providers.Settings) error {
+		if s.String("clitest.token") == "refused" {
+			return providers.Invalid("clitest.token: the provider refuses this token")
+		}
+		return nil
+	})
+	// The real in-memory provider, as the memory gate file registers it:
+	// the configuration checks resolve the database and cache URLs.
+	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase)
+	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache)
 }
 
 func runCLI(t *testing.T, environ []string, args ...string) (int, string, string) {
@@ -43,6 +59,14 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"config", "check", "--set", "log.level=loud"}, 2, "not one of"},
 		{[]string{"config", "check", "--listen"}, 2, "flag needs an argument"},
+		// Usage errors name the command as typed, and offer the closest
+		// flag or command.
+		{[]string{"config", "check", "--lissten", "x"}, 2, "(did you mean --listen?); see navius config check --help"},
+		{[]string{"serve", "--log-levl", "debug"}, 2, "(did you mean --log-level?); see navius serve --help"},
+		{[]string{"config", "chek"}, 2, `config: unknown command "chek" (did you mean "check"?)`},
+		// A command of a feature this binary lacks says which one.
+		{[]string{"build"}, 2, `command "build" comes with feature builder`},
+		{[]string{"--features"}, 0, "core only"},
 	}
 	for _, c := range cases {
 		code, out, errOut := runCLI(t, nil, c.args...)
@@ -118,18 +142,164 @@ func TestSampleConfigLoads(t *testing.T) {
 	if code != 0 {
 		t.Fatal(errOut)
 	}
-	if !strings.Contains(out, "# token: <secret: set NAVIUS_CLITEST_TOKEN>") {
+	if !strings.Contains(out, `# token: ""  # secret: set NAVIUS_CLITEST_TOKEN instead of writing it here`) {
 		t.Fatalf("sample lacks the secret placeholder:\n%s", out)
+	}
+	if strings.Contains(out, "bolt") {
+		t.Errorf("the sample of a build without bolt mentions it:\n%s", out)
 	}
 	path := t.TempDir() + "/sample.yaml"
 	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = runCLI(t, nil, "config", "check", "--config", path)
+	code, checked, errOut := runCLI(t, nil, "config", "check", "--config", path)
 	if code != 0 {
 		t.Fatalf("the sample does not load: %s", errOut)
 	}
-	if !strings.Contains(out, "file "+path) {
-		t.Fatalf("config check does not show the file as a source:\n%s", out)
+	if !strings.Contains(checked, "file "+path) {
+		t.Fatalf("config check does not show the file as a source:\n%s", checked)
+	}
+	// Uncommenting every option line, secrets included, still gives a
+	// config that loads.
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		if body, ok := strings.CutPrefix(strings.TrimLeft(line, " "), "# "); ok && strings.Contains(strings.SplitN(body, " ", 2)[0], ":") {
+			line = line[:len(line)-len(strings.TrimLeft(line, " "))] + body
+		}
+		lines = append(lines, line)
+	}
+	uncommented := strings.Join(lines, "\n")
+	if !strings.Contains(uncommented, "\n  token: \"\"  # secret") {
+		t.Fatalf("the secret line was not uncommented:\n%s", uncommented)
+	}
+	os.WriteFile(path, []byte(uncommented), 0o600)
+	if code, _, errOut := runCLI(t, nil, "config", "check", "--config", path); code != 0 {
+		t.Fatalf("the sample with every line uncommented does not load: %s\n%s", errOut, uncommented)
+	}
+}
+
+// TestCheckRefusesWhatServeRefuses runs configurations that serve refuses
+// before it opens anything through both real commands, serve and config
+// check: each must exit 2 with the same problems. Both call app.Validate;
+// the table has a case for every check Validate runs, so a new check
+// cannot go untested.
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0"} // were serve to start, it would not collide
+	cases := []struct {
+		check string
+		env   []string
+		args  []string
+		want  string
+	}{
+		{"config", nil, []string{"--set", "log.level=loud"}, `"loud" is not one of`},
+		{"config", nil, []string{"--set", "listen=localhost"}, `"localhost" is not host:port`},
+		{"config", []string{"NAVIUS_DATABASE_TIMEOUT=soon"}, nil, "environment NAVIUS_DATABASE_TIMEOUT"},
+		{"listen", nil, []string{"--set", "listen="}, "listen is empty"},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=writer:abc"}, nil, `unknown scope "writer"`},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=abc"}, nil, "not scope[+scope]:value"},
+		{"auth", nil, []string{"--set", "auth.token_hashes=read:nothex"}, "not a hex SHA-256"},
+		{"database", []string{"NAVIUS_DATABASE_URL=mysql://db"}, nil, `no provider for scheme "mysql"`},
+		{"database", nil, []string{"--set", "database.tls.ca_file=/no/such/ca.pem"}, "database.tls.ca_file"},
+		{"cache", nil, []string{"--set", "cache.url=redis://cache:6379"}, `cache: no provider for scheme "redis"`},
+		{"features", []string{"NAVIUS_CLITEST_TOKEN=refused"}, nil, "the provider refuses this token"},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.check] = true
+		env := append(slices.Clone(base), c.env...)
+		code, _, checkErr := runCLI(t, env, append([]string{"config", "check"}, c.args...)...)
+		if code != 2 || !strings.Contains(checkErr, c.want) {
+			t.Errorf("config check %v %v: exit %d, stderr %q; want exit 2 with %q", c.env, c.args, code, checkErr, c.want)
+		}
+		code, serveErr := serveBriefly(t, env, c.args...)
+		if code != 2 || !strings.Contains(serveErr, c.want) {
+			t.Errorf("serve %v %v: exit %d, stderr %q; want exit 2 with %q", c.env, c.args, code, serveErr, c.want)
+		}
+		if checkErr != serveErr {
+			t.Errorf("%v %v: config check says %q, serve says %q", c.env, c.args, checkErr, serveErr)
+		}
+	}
+	for _, name := range app.CheckNames() {
+		if !covered[name] {
+			t.Errorf("check %q has no case here: add a configuration it refuses", name)
+		}
+	}
+
+	// Several problems at once: each on its own line, in both commands.
+	env := append(slices.Clone(base), "NAVIUS_AUTH_TOKENS=abc", "NAVIUS_DATABASE_URL=mysql://db")
+	args := []string{"--set", "log.level=loud", "--set", "listen=nowhere"}
+	code, _, checkErr := runCLI(t, env, append([]string{"config", "check"}, args...)...)
+	_, serveErr := serveBriefly(t, env, args...)
+	if code != 2 || strings.Count(checkErr, "navius: config: ") != 4 || checkErr != serveErr {
+		t.Errorf("four problems: exit %d\ncheck:\n%s\nserve:\n%s", code, checkErr, serveErr)
+	}
+}
+
+// serveBriefly runs navius serve in process; a configuration it accepts
+// would make it serve, which fails the test instead of hanging it.
+func serveBriefly(t *testing.T, environ []string, args ...string) (int, string) {
+	t.Helper()
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, stderr := runCLI(t, environ, append([]string{"serve"}, args...)...)
+		done <- result{code, stderr}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.stderr
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve %v %v accepted the configuration and is serving", environ, args)
+	}
+	return 0, ""
+}
+
+func TestConfigCheckSaysOK(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "config", "check")
+	if code != 0 || !strings.HasSuffix(out, "config OK: serve would start with these settings\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestVersionFlagMatchesCommand(t *testing.T) {
+	_, cmd, _ := runCLI(t, nil, "version")
+	_, flag, _ := runCLI(t, nil, "--version")
+	if cmd != flag || !strings.HasPrefix(cmd, "navius dev (go") {
+		t.Fatalf("version printed %q, --version %q", cmd, flag)
+	}
+}
+
+// TestServeHelp: every option flag shows its default, its environment
+// variable and, for an enum, its choices; a boolean one works bare.
+func TestServeHelp(t *testing.T) {
+	_, out, _ := runCLI(t, nil, "serve", "--help")
+	for _, want := range []string{
+		"--listen ADDRESS", "(default: 127.0.0.1:8080) [$NAVIUS_LISTEN]",
+		"One of: trace, debug, info, warn, error, fatal. (default: info) [$NAVIUS_LOG_LEVEL]",
+		"--log-access[=false]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+	for _, o := range providers.Options() {
+		if !strings.Contains(out, "--"+o.FlagName()) || !strings.Contains(out, "[$"+o.EnvName()+"]") {
+			t.Errorf("serve --help lacks the flag or the variable of %s", o.Key)
+		}
+	}
+	code, out, errOut := runCLI(t, nil, "config", "check", "--log-access", "--listen", ":0")
+	if code != 0 || !strings.Contains(out, "flag --log-access") {
+		t.Fatalf("a bare boolean flag: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "config", "check", "--log-access", "false", "--listen", ":0")
+	if code != 0 || !regexp.MustCompile(`log\.access\s+false\s+flag --log-access`).MatchString(out) {
+		t.Fatalf("a boolean flag with its value as the next argument: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, nil, "config", "check", "--log-access=maybe")
+	if code != 2 || !strings.Contains(errOut, "flag --log-access: log.access") {
+		t.Fatalf("a bad boolean flag value: exit %d %s", code, errOut)
 	}
 }

@@ -89,9 +89,12 @@ func printFeatures(env *Env, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // output for people and programs, not HTML
 		if err := enc.Encode(r); err != nil {
 			return err
 		}
+	} else if len(r.Features) == 0 {
+		fmt.Fprintln(env.Stdout, "core only: no optional feature is compiled into this binary")
 	} else {
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 		for _, f := range r.Features {

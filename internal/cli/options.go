@@ -15,18 +15,73 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// optionFlags makes one serve flag per declared option.
+// optionFlags makes one serve flag per declared option. Its help shows the
+// option's default, its environment variable and, for an enum, its choices;
+// a boolean option's flag also works bare (--log-access).
 func optionFlags() []ucli.Flag {
 	var flags []ucli.Flag
 	for _, o := range providers.Options() {
 		usage := o.Description
-		if o.Secret {
-			usage += " (secret: prefer " + o.EnvName() + " over a flag, which other users can see in ps)"
+		if len(o.Enum) > 0 {
+			usage += " One of: " + strings.Join(o.Enum, ", ") + "."
 		}
-		flags = append(flags, &ucli.StringFlag{Name: o.FlagName(), Usage: usage, Category: "options"})
+		if o.Secret {
+			usage += " Secret: prefer " + o.EnvName() + " over a flag, which other users can see in ps."
+		}
+		flags = append(flags, &optionFlag{
+			GenericFlag: &ucli.GenericFlag{Name: o.FlagName(), Usage: usage, Category: "options",
+				Value: &optionValue{isBool: o.Type == providers.Bool}},
+			option: o,
+		})
 	}
 	return flags
 }
+
+// optionFlag is a serve flag that sets an option. The value is kept as
+// typed: config checks it, naming the flag, the key and the fix; config,
+// not urfave/cli, reads the environment variable, so that it can say where
+// a value came from.
+type optionFlag struct {
+	*ucli.GenericFlag
+	option providers.Option
+}
+
+// TakesValue is false for a boolean option, which works bare.
+func (f *optionFlag) TakesValue() bool { return f.option.Type != providers.Bool }
+
+// String is the flag's line in the help: the value's type, the default
+// (never a secret's) and the environment variable.
+func (f *optionFlag) String() string {
+	o := f.option
+	name := "--" + o.FlagName()
+	if f.TakesValue() {
+		name += " " + strings.ToUpper(string(o.Type))
+	} else {
+		name += "[=false]"
+	}
+	usage := f.Usage
+	if def := o.DefaultValue(); def != "" && !o.Secret {
+		usage += " (default: " + def + ")"
+	}
+	return name + "\t" + usage + " [$" + o.EnvName() + "]"
+}
+
+// optionValue is an option flag's value as given.
+type optionValue struct {
+	value  string
+	isBool bool
+}
+
+func (v *optionValue) String() string { return v.value }
+
+func (v *optionValue) Set(s string) error {
+	v.value = s
+	return nil
+}
+
+// IsBoolFlag lets the flag package accept a boolean option's flag bare,
+// as --name=true.
+func (v *optionValue) IsBoolFlag() bool { return v.isBool }
 
 // appOptions collects the config file and every option flag that was set.
 func appOptions(env *Env, c *ucli.Context) (app.Options, error) {
@@ -69,7 +124,7 @@ func configCommand(env *Env) *ucli.Command {
 			},
 			{
 				Name:  "check",
-				Usage: "load the configuration as serve would and print the resolved values (secrets hidden)",
+				Usage: "run every check serve makes before it opens anything, listing every problem; else print each value and its source (secrets hidden)",
 				Flags: append([]ucli.Flag{
 					&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config `FILE`"},
 					&ucli.StringSliceFlag{Name: "set", Usage: "set any option: --set `key=value`"},
@@ -79,10 +134,11 @@ func configCommand(env *Env) *ucli.Command {
 					if err != nil {
 						return err
 					}
-					cfg, err := app.LoadConfig(opts)
+					v, err := app.Validate(opts) // the checks serve makes, all of them
 					if err != nil {
 						return err
 					}
+					cfg := v.Config
 					for _, w := range cfg.Warnings {
 						fmt.Fprintln(env.Stderr, "warning:", w)
 					}
@@ -90,7 +146,11 @@ func configCommand(env *Env) *ucli.Command {
 					for _, o := range providers.Options() {
 						fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Key, Display(o, cfg.Settings[o.Key]), cfg.Source(o.Key))
 					}
-					return tw.Flush()
+					if err := tw.Flush(); err != nil {
+						return err
+					}
+					fmt.Fprintln(env.Stdout, "config OK: serve would start with these settings")
+					return nil
 				},
 			},
 		},
@@ -140,6 +200,7 @@ func printOptions(env *Env, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // output for people and programs, not HTML
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -156,7 +217,8 @@ func printOptions(env *Env, asJSON bool) error {
 
 // SampleConfig renders a commented YAML config holding every option of rows
 // at its default, grouped by section. Secrets never get a value: their line
-// is commented out and points at the environment variable.
+// is commented out, empty (so that uncommenting it still gives valid YAML),
+// and says to set the environment variable instead.
 func SampleConfig(rows []OptionRow) string {
 	var b strings.Builder
 	b.WriteString("# navius configuration: every option of this build at its default.\n")
@@ -185,7 +247,7 @@ func SampleConfig(rows []OptionRow) string {
 		fmt.Fprintf(&b, "%s# %s (%s, %s)\n", indent, desc, o.Type, o.Env)
 		switch {
 		case o.Secret:
-			fmt.Fprintf(&b, "%s# %s: <secret: set %s>\n", indent, name, o.Env)
+			fmt.Fprintf(&b, "%s# %s: \"\"  # secret: set %s instead of writing it here\n", indent, name, o.Env)
 		case o.Default == "":
 			fmt.Fprintf(&b, "%s# %s:\n", indent, name)
 		default:

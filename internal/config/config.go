@@ -7,12 +7,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
 	"github.com/navius-dev/navius/providers"
 )
@@ -30,6 +33,8 @@ type Sources struct {
 	// when that feature is not in this binary (e.g. "redis" -> "redis"), so
 	// that its keys get a "rebuild with" hint instead of "unknown key".
 	NotCompiled map[string]string
+	// Compiled are this binary's features: a rebuild hint keeps them.
+	Compiled []string
 }
 
 // Flag is one option set on the command line.
@@ -45,6 +50,8 @@ type Config struct {
 	// Warnings are problems that did not stop loading, e.g. NAVIUS_*
 	// variables that name no option of this binary.
 	Warnings []string
+	problems Errors
+	src      Sources
 }
 
 // Source says where a key's value came from: "default", "file x.yaml line 3",
@@ -56,48 +63,81 @@ type Error struct{ Msg string }
 
 func (e *Error) Error() string { return "config: " + e.Msg }
 
-func errorf(format string, args ...any) error { return &Error{Msg: fmt.Sprintf(format, args...)} }
+func errorf(format string, args ...any) *Error { return &Error{Msg: fmt.Sprintf(format, args...)} }
 
-// Load resolves the configuration.
+// Errors is every problem found in one configuration, each one line. It
+// unwraps to its *Error values, so errors.As finds a config error in it.
+type Errors []error
+
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, err := range e {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e Errors) Unwrap() []error { return e }
+
+// Err is nil for no problems, else the problems as one error.
+func (e Errors) Err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Load resolves the configuration. It reports every problem it finds, not
+// only the first, and still returns the configuration: a value that failed
+// its check keeps the one of the source before it, so that further checks
+// can run on the rest.
 func Load(src Sources) (*Config, error) {
-	c := &Config{Settings: providers.Settings{}, sources: map[string]string{}}
+	c := &Config{Settings: providers.Settings{}, sources: map[string]string{}, src: src}
 	for _, o := range providers.Options() {
 		c.Settings[o.Key] = o.DefaultValue()
 		c.sources[o.Key] = "default"
 	}
 	if src.File != "" {
-		if err := c.loadFile(src.File, src.NotCompiled); err != nil {
-			return nil, err
-		}
+		c.loadFile(src.File)
 	}
-	if err := c.loadEnv(src.Environ, src.NotCompiled); err != nil {
-		return nil, err
-	}
+	c.loadEnv(src.Environ)
 	for _, f := range src.Flags {
-		if err := c.set(f.Key, f.Value, "flag --"+f.Name, src.NotCompiled); err != nil {
-			return nil, err
-		}
+		c.set(f.Key, f.Value, "flag --"+f.Name)
 	}
-	return c, nil
+	return c, c.problems.Err()
 }
 
-func (c *Config) set(key, value, source string, notCompiled map[string]string) error {
+// problem records one problem found while loading.
+func (c *Config) problem(err *Error) { c.problems = append(c.problems, err) }
+
+func (c *Config) set(key, value, source string) {
 	o, ok := providers.LookupOption(key)
 	if !ok {
-		return errorf("%s: %s", source, unknownKey(key, notCompiled))
+		c.problem(errorf("%s: %s", source, c.unknownKey(key)))
+		return
 	}
 	if err := o.Check(value); err != nil {
-		return errorf("%s: %s: %v", source, key, err)
+		c.problem(errorf("%s: %s: %v", source, key, err))
+		return
 	}
 	c.Settings[key] = value
 	c.sources[key] = source
-	return nil
 }
 
-func unknownKey(key string, notCompiled map[string]string) string {
+// notCompiledFeature is the feature left out of this binary that owns a
+// config section, or "".
+func (c *Config) notCompiledFeature(section string) string { return c.src.NotCompiled[section] }
+
+// rebuild is the hint for a feature this binary lacks: its own features
+// plus that one.
+func (c *Config) rebuild(feature string) string {
+	return "rebuild with FEATURES=" + manifest.RebuildSpec(c.src.Compiled, feature)
+}
+
+func (c *Config) unknownKey(key string) string {
 	section, _, _ := strings.Cut(key, ".")
-	if f, ok := notCompiled[section]; ok {
-		return fmt.Sprintf("key %q belongs to feature %s, which is not compiled into this binary; rebuild with FEATURES=default,%s", key, f, f)
+	if f := c.notCompiledFeature(section); f != "" {
+		return fmt.Sprintf("key %q belongs to feature %s, which is not compiled into this binary; %s", key, f, c.rebuild(f))
 	}
 	var keys []string
 	for _, o := range providers.Options() {
@@ -110,31 +150,35 @@ func unknownKey(key string, notCompiled map[string]string) string {
 	return msg + "; navius config keys lists the valid ones"
 }
 
-func (c *Config) loadFile(path string, notCompiled map[string]string) error {
+func (c *Config) loadFile(path string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return errorf("file %s does not exist", path)
+			c.problem(errorf("file %s does not exist", path))
+		} else {
+			c.problem(errorf("read %s: %v", path, err))
 		}
-		return errorf("read %s: %v", path, err)
+		return
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		c.problem(errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: ")))
+		return
 	}
 	if len(doc.Content) == 0 { // empty file
-		return nil
+		return
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return errorf("file %s line %d: the top level must be a mapping of keys (e.g. \"listen: 127.0.0.1:8080\")", path, root.Line)
+		c.problem(errorf("file %s line %d: the top level must be a mapping of keys (e.g. \"listen: 127.0.0.1:8080\")", path, root.Line))
+		return
 	}
-	return c.walk(path, "", root, notCompiled)
+	c.walk(path, "", root)
 }
 
 // walk flattens nested mappings into dotted keys; "database: {url: x}" and
 // "database.url: x" are the same key.
-func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]string) error {
+func (c *Config) walk(path, prefix string, m *yaml.Node) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -144,17 +188,17 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 		}
 		where := fmt.Sprintf("file %s line %d", path, k.Line)
 		if line, dup := seen[k.Value]; dup {
-			return errorf("%s: key %q repeats the one on line %d", where, key, line)
+			c.problem(errorf("%s: key %q repeats the one on line %d", where, key, line))
+			continue
 		}
 		seen[k.Value] = k.Line
 		switch v.Kind {
 		case yaml.MappingNode:
 			if _, isOption := providers.LookupOption(key); isOption {
-				return errorf("%s: %s takes a single value, not a mapping", where, key)
+				c.problem(errorf("%s: %s takes a single value, not a mapping", where, key))
+				continue
 			}
-			if err := c.walk(path, key, v, notCompiled); err != nil {
-				return err
-			}
+			c.walk(path, key, v)
 		case yaml.ScalarNode:
 			value := v.Value
 			if v.Tag == "!!null" {
@@ -163,32 +207,34 @@ func (c *Config) walk(path, prefix string, m *yaml.Node, notCompiled map[string]
 				}
 				value = ""
 			}
-			if err := c.set(key, value, where, notCompiled); err != nil {
-				return err
-			}
+			c.set(key, value, where)
 		case yaml.SequenceNode:
 			o, ok := providers.LookupOption(key)
 			if !ok {
-				return errorf("%s: %s", where, unknownKey(key, notCompiled))
+				c.problem(errorf("%s: %s", where, c.unknownKey(key)))
+				continue
 			}
 			if o.Type != providers.List {
-				return errorf("%s: %s takes a single value, not a list", where, key)
+				c.problem(errorf("%s: %s takes a single value, not a list", where, key))
+				continue
 			}
 			items := make([]string, 0, len(v.Content))
+			bad := false
 			for _, item := range v.Content {
 				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
-					return errorf("file %s line %d: %s: each list item must be a single value without commas", path, item.Line, key)
+					c.problem(errorf("file %s line %d: %s: each list item must be a single value without commas", path, item.Line, key))
+					bad = true
+					break
 				}
 				items = append(items, item.Value)
 			}
-			if err := c.set(key, strings.Join(items, ","), where, notCompiled); err != nil {
-				return err
+			if !bad {
+				c.set(key, strings.Join(items, ","), where)
 			}
 		default:
-			return errorf("%s: %s takes a single value, not a list", where, key)
+			c.problem(errorf("%s: %s takes a single value, not a list", where, key))
 		}
 	}
-	return nil
 }
 
 // isSection reports whether some declared option lies under key.
@@ -204,7 +250,7 @@ func isSection(key string) bool {
 // loadEnv applies NAVIUS_* variables that name a declared option and warns
 // about the others: the environment is shared with other programs, and a
 // variable meant for a feature this binary lacks should not stop it.
-func (c *Config) loadEnv(environ []string, notCompiled map[string]string) error {
+func (c *Config) loadEnv(environ []string) {
 	byEnv := map[string]providers.Option{}
 	for _, o := range providers.Options() {
 		byEnv[o.EnvName()] = o
@@ -221,7 +267,8 @@ func (c *Config) loadEnv(environ []string, notCompiled map[string]string) error 
 			continue
 		}
 		if err := o.Check(value); err != nil {
-			return errorf("environment %s: %s: %v", name, o.Key, err)
+			c.problem(errorf("environment %s: %s: %v", name, o.Key, err))
+			continue
 		}
 		c.Settings[o.Key] = value
 		c.sources[o.Key] = "environment " + name
@@ -229,11 +276,14 @@ func (c *Config) loadEnv(environ []string, notCompiled map[string]string) error 
 	sort.Strings(unknown)
 	for _, name := range unknown {
 		section := strings.ToLower(strings.SplitN(strings.TrimPrefix(name, "NAVIUS_"), "_", 2)[0])
-		if f, ok := notCompiled[section]; ok {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (rebuild with FEATURES=default,%s)", name, f, f))
+		if f := c.notCompiledFeature(section); f != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (%s)", name, f, c.rebuild(f)))
 		} else {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s names no config option; ignored", name))
+			msg := fmt.Sprintf("environment %s names no config option; ignored", name)
+			if s := suggest.Closest(name, slices.Sorted(maps.Keys(byEnv))); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			c.Warnings = append(c.Warnings, msg)
 		}
 	}
-	return nil
 }

@@ -80,7 +80,7 @@ func TestErrors(t *testing.T) {
 		wants []string
 	}{
 		{"unknown key with line", func(t *testing.T) Sources {
-			return Sources{File: writeFile(t, "listen: x\n\ndatabse:\n  url: memory://\n")}
+			return Sources{File: writeFile(t, "listen: :1\n\ndatabse:\n  url: memory://\n")}
 		}, []string{"line 4", `unknown key "databse.url"`, `did you mean "database.url"?`}},
 		{"bad value with line", func(t *testing.T) Sources {
 			return Sources{File: writeFile(t, "database:\n  max_connections: lots\n")}
@@ -98,10 +98,10 @@ func TestErrors(t *testing.T) {
 			return Sources{Flags: []Flag{{Key: "nope", Value: "1", Name: "set nope"}}}
 		}, []string{`unknown key "nope"`}},
 		{"feature not compiled in", func(t *testing.T) Sources {
-			return Sources{File: writeFile(t, "redis:\n  password: x\n"), NotCompiled: map[string]string{"redis": "redis"}}
-		}, []string{"line 2", "feature redis", "not compiled into this binary", "FEATURES=default,redis"}},
+			return Sources{File: writeFile(t, "redis:\n  password: x\n"), NotCompiled: map[string]string{"redis": "redis"}, Compiled: []string{"memory", "splunk"}}
+		}, []string{"line 2", "feature redis", "not compiled into this binary", "rebuild with FEATURES=memory,splunk,redis"}},
 		{"duplicate key", func(t *testing.T) Sources {
-			return Sources{File: writeFile(t, "listen: a\nlisten: b\n")}
+			return Sources{File: writeFile(t, "listen: :1\nlisten: :2\n")}
 		}, []string{"line 2", "repeats the one on line 1"}},
 		{"list value", func(t *testing.T) Sources {
 			return Sources{File: writeFile(t, "listen: [a, b]\n")}
@@ -109,6 +109,9 @@ func TestErrors(t *testing.T) {
 		{"mapping for a value", func(t *testing.T) Sources {
 			return Sources{File: writeFile(t, "listen:\n  host: a\n")}
 		}, []string{"listen takes a single value, not a mapping"}},
+		{"listen without a port", func(t *testing.T) Sources {
+			return Sources{Flags: []Flag{{Key: "listen", Value: "localhost", Name: "set listen"}}}
+		}, []string{"flag --set listen", `"localhost" is not host:port`}},
 		{"not a mapping", func(t *testing.T) Sources {
 			return Sources{File: writeFile(t, "- a\n- b\n")}
 		}, []string{"top level must be a mapping"}},
@@ -138,16 +141,45 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestEveryProblem: one load reports every problem of every source, each
+// on its own line with where it is.
+func TestEveryProblem(t *testing.T) {
+	file := writeFile(t, "listen: nowhere\nlog:\n  level: loud\n  frmat: json\ncache.capacity: 1MiB\n")
+	c, err := Load(Sources{
+		File:    file,
+		Environ: []string{"NAVIUS_DATABASE_TIMEOUT=soon"},
+		Flags:   []Flag{{Key: "server.max_body_bytes", Value: "huge", Name: "server-max-body-bytes"}},
+	})
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want config.Errors", err)
+	}
+	want := []string{"line 1: listen", "line 3: log.level", `line 4: unknown key "log.frmat"`, "environment NAVIUS_DATABASE_TIMEOUT", "flag --server-max-body-bytes"}
+	if len(errs) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.Contains(errs[i].Error(), w) {
+			t.Errorf("problem %d = %q, want it to name %q", i, errs[i], w)
+		}
+	}
+	// The values that loaded are kept: the rest of the checks can run on them.
+	if c == nil || c.Settings.String("cache.capacity") != "1MiB" || c.Settings.String("listen") != "127.0.0.1:8080" {
+		t.Fatalf("settings after problems: %v", c)
+	}
+}
+
 func TestEnvWarnings(t *testing.T) {
 	c, err := Load(Sources{
-		Environ:     []string{"NAVIUS_NOT_AN_OPTION=1", "NAVIUS_SPLUNK_TOKEN=abc", "NAVIUS_TESTFEATURE_TOKEN=s3cret"},
+		Environ:     []string{"NAVIUS_NOT_AN_OPTION=1", "NAVIUS_SPLUNK_TOKEN=abc", "NAVIUS_TESTFEATURE_TOKEN=s3cret", "NAVIUS_LSTEN=:1"},
 		NotCompiled: map[string]string{"splunk": "splunk"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := strings.Join(c.Warnings, "\n")
-	for _, w := range []string{"NAVIUS_NOT_AN_OPTION names no config option", "NAVIUS_SPLUNK_TOKEN is ignored: feature splunk is not compiled"} {
+	for _, w := range []string{"NAVIUS_NOT_AN_OPTION names no config option", "NAVIUS_SPLUNK_TOKEN is ignored: feature splunk is not compiled",
+		"NAVIUS_LSTEN names no config option; ignored (did you mean NAVIUS_LISTEN?)"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("warnings %q lack %q", all, w)
 		}

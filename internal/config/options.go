@@ -14,7 +14,7 @@ func DefaultDatabaseURL() string {
 
 func init() {
 	core := []providers.Option{
-		{Key: "listen", Type: providers.String, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
+		{Key: "listen", Type: providers.Address, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
 		{Key: "server.read_header_timeout", Type: providers.Duration, Default: "5s", Description: "Time allowed to read a request's headers."},
 		{Key: "server.read_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to read a whole request, body included."},
 		{Key: "server.write_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to write a response."},
@@ -23,7 +23,7 @@ func init() {
 		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Description: "Largest value a PUT accepts; bigger bodies get 413."},
 
 		{Key: "database.url", Type: providers.URL, Default: "bolt://./data/navius.db when bolt is compiled in, else memory://", DefaultFunc: DefaultDatabaseURL,
-			Description: "Database to use, by URL: memory://, bolt://./data/navius.db, bolt:///abs/path.db, or another compiled-in provider's scheme."},
+			Description: "Database to use, by URL, whose scheme picks one of the database providers this build carries (navius --features lists them), e.g. memory://."},
 		{Key: "database.provider", Type: providers.String, Description: "Provider name, when the URL scheme alone does not pick it."},
 		{Key: "database.max_connections", Type: providers.Int, Default: "10", Description: "Connection pool size of networked databases."},
 		{Key: "database.timeout", Type: providers.Duration, Default: "5s", Description: "Bound on connecting and on each database operation."},
@@ -40,7 +40,7 @@ func init() {
 
 		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Description: "Per-indicator time limit of a health check."},
 		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again."},
-		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches (default: the bolt file's directory, else the working directory)."},
+		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches (default: the database file's directory for a database kept in a file, else the working directory)."},
 		{Key: "health.disk_min_free", Type: providers.Bytes, Default: "100MiB", Description: "Free space below which the disk-space indicator is DOWN."},
 	}
 	core = append(core, providers.TLSOptions("database", "the database server")...)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
 )
 
 func ind(name string, critical bool, status providers.Status, delay time.Duration) providers.HealthIndicator {
@@ -124,5 +125,34 @@ func TestStandardIndicators(t *testing.T) {
 	}
 	if r := Disk("/no/such/dir", 1).Check(ctx); r.Status != providers.StatusUnknown {
 		t.Fatalf("disk of a missing path = %+v", r)
+	}
+}
+
+// TestCacheHitRatioLeavesOutTheProbe: the cache indicator's hit ratio is
+// that of the service's lookups, however often the health check runs.
+func TestCacheHitRatioLeavesOutTheProbe(t *testing.T) {
+	ctx := context.Background()
+	c, err := memory.NewCache(1<<20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(ctx, "k", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"k", "absent", "gone"} { // one hit, two misses
+		if _, _, err := c.Get(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ind := Cache(c, "memory")
+	for range 5 {
+		r := ind.Check(ctx)
+		if r.Status != providers.StatusUp {
+			t.Fatalf("cache indicator: %+v", r)
+		}
+		if got := r.Details["hit_ratio"]; got != 1.0/3 {
+			t.Fatalf("hit ratio %v after the probe ran, want 1/3 (the service's lookups only)", got)
+		}
 	}
 }

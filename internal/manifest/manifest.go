@@ -54,6 +54,9 @@ type Feature struct {
 	Provides []string `json:"provides"`
 	// Endpoints are the HTTP endpoints the feature adds.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Commands are the navius commands the feature adds, so that a binary
+	// without it can say which feature brings a command it lacks.
+	Commands []string `json:"commands,omitempty"`
 	// SizeImpact is the measured growth in bytes of a stripped build when this
 	// feature is added to its requirements; nil until measured.
 	SizeImpact *int64 `json:"size_impact"`
@@ -227,6 +230,33 @@ func (m *Manifest) Provider(service, provider string) string {
 		}
 	}
 	return ""
+}
+
+// CommandFeature returns the feature that adds the navius command name, or
+// "" when no feature does.
+func (m *Manifest) CommandFeature(name string) string {
+	for _, f := range m.Features {
+		if slices.Contains(f.Commands, name) {
+			return f.Name
+		}
+	}
+	return ""
+}
+
+// RebuildSpec is the FEATURES value of a binary that carries compiled plus
+// add: what this binary has, then what it lacks, never a feature twice. A
+// hint built from it never drops a feature the user already has.
+func RebuildSpec(compiled []string, add ...string) string {
+	spec := slices.Clone(compiled)
+	for _, a := range add {
+		if !slices.Contains(spec, a) {
+			spec = append(spec, a)
+		}
+	}
+	if len(spec) == 0 {
+		return "none"
+	}
+	return strings.Join(spec, ",")
 }
 
 // RequiredBy returns the features of set that need name, directly or

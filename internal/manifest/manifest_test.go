@@ -180,3 +180,65 @@ func TestQueries(t *testing.T) {
 		t.Errorf("size impact of c = %v", c.SizeImpact)
 	}
 }
+
+func TestCheckServes(t *testing.T) {
+	m, err := Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for spec, want := range map[string]string{
+		"default":                 "",
+		"memory":                  "",
+		"builder,prometheus":      "error",
+		"none,builder,prometheus": "warning",
+		"none":                    "warning",
+		"default,-bolt,-memory":   "error",
+	} {
+		sel, err := m.Resolve(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warning, err := m.CheckServes(spec, sel)
+		got := ""
+		switch {
+		case err != nil:
+			got = "error"
+			if !strings.Contains(err.Error(), "no selected feature provides a database (") || !strings.Contains(err.Error(), "memory") || !strings.Contains(err.Error(), "none,") {
+				t.Errorf("%s: %v", spec, err)
+			}
+		case warning != "":
+			got = "warning"
+		}
+		if got != want {
+			t.Errorf("CheckServes(%q) = %q (%v), want %q", spec, got, err, want)
+		}
+	}
+}
+
+func TestCheckModules(t *testing.T) {
+	m, err := Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := func(features ...string) map[string]string {
+		out := map[string]string{}
+		for _, mod := range m.Core.Modules {
+			out[mod] = "v1"
+		}
+		for _, n := range features {
+			for _, mod := range m.Feature(n).Modules {
+				out[mod] = "v1"
+			}
+		}
+		return out
+	}
+	if err := m.CheckModules([]string{"memory", "splunk"}, linked("memory", "splunk")); err != nil {
+		t.Errorf("agreeing modules: %v", err)
+	}
+	if err := m.CheckModules([]string{"memory"}, linked("memory", "bolt")); err == nil || !strings.Contains(err.Error(), "only feature bolt brings") {
+		t.Errorf("a module of a feature not carried: %v", err)
+	}
+	if err := m.CheckModules([]string{"memory", "bolt"}, linked("memory")); err == nil || !strings.Contains(err.Error(), "feature bolt brings module") {
+		t.Errorf("a carried feature's module missing: %v", err)
+	}
+}

@@ -148,3 +148,61 @@ func (m *Manifest) FeaturesFromTags(tags []string) []string {
 	}
 	return sortedKeys(set)
 }
+
+// ProvidersOf returns the features of features that provide service (e.g.
+// "database"), sorted.
+func (m *Manifest) ProvidersOf(features []string, service string) []string {
+	var out []string
+	for _, n := range features {
+		if f := m.byName[n]; f != nil && slices.ContainsFunc(f.Provides, func(p string) bool { return strings.HasPrefix(p, service+":") }) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckServes tells whether a server built from sel can start: a selected
+// feature must provide a database, or serve fails at once. A spec that
+// names "none" asks for a tool-only build on purpose (e.g.
+// none,builder,prometheus), so the problem is then only a warning.
+func (m *Manifest) CheckServes(spec string, sel Selection) (warning string, err error) {
+	if len(m.ProvidersOf(sel.Features, "database")) > 0 {
+		return "", nil
+	}
+	would := strings.Join(m.ProvidersOf(m.Names(), "database"), ", ")
+	if slices.Contains(splitSpec(spec), "none") {
+		return fmt.Sprintf("no selected feature provides a database (%s would): this is a tool-only build, whose serve fails at start", would), nil
+	}
+	names := strings.Join(sel.Features, ",")
+	return "", fmt.Errorf("no selected feature provides a database (%s would), so the server could not start: add one (e.g. %s,memory), or put none first for a deliberately tool-only build (none,%s)",
+		would, names, names)
+}
+
+// CheckModules tells whether the modules linked into a binary agree with
+// the features it is said to carry: each module of a carried feature is
+// linked, and no module that only features it lacks bring. A binary built
+// from another version of features.json (or by hand) may disagree.
+func (m *Manifest) CheckModules(features []string, linked map[string]string) error {
+	wanted := map[string]bool{}
+	for _, n := range features {
+		f := m.byName[n]
+		if f == nil {
+			return fmt.Errorf("feature %q is not in features.json", n)
+		}
+		for _, mod := range f.Modules {
+			if _, ok := linked[mod]; !ok {
+				return fmt.Errorf("feature %s brings module %s, which the binary does not link", n, mod)
+			}
+			wanted[mod] = true
+		}
+	}
+	for _, f := range m.Features {
+		for _, mod := range f.Modules {
+			if _, ok := linked[mod]; ok && !wanted[mod] && !slices.Contains(m.Core.Modules, mod) {
+				return fmt.Errorf("the binary links module %s, which only feature %s brings", mod, f.Name)
+			}
+		}
+	}
+	return nil
+}

@@ -122,6 +122,10 @@ func (s *Service) Cache(c providers.Cache, provider string) providers.Cache {
 		hits:   s.NewCounter(providers.Metric{Name: "cache_hits", Labels: labels, Help: "Cache lookups that found the key."}),
 		misses: s.NewCounter(providers.Metric{Name: "cache_misses", Labels: labels, Help: "Cache lookups that did not find the key."}),
 	}
+	// The series exist from the first scrape, at zero, so that a rate over
+	// them is defined before the first lookup.
+	w.hits.Add(0, provider)
+	w.misses.Add(0, provider)
 	entries := s.NewGauge(providers.Metric{Name: "cache_entries", Labels: labels, Help: "Entries in the cache (approximate where the backend estimates)."})
 	size := s.NewGauge(providers.Metric{Name: "cache_size", Unit: "bytes", Labels: labels, Help: "Bytes of keys plus values held by the cache."})
 	capacity := s.NewGauge(providers.Metric{Name: "cache_capacity", Unit: "bytes", Labels: labels, Help: "Configured cache capacity; 0 when unbounded."})

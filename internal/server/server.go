@@ -40,7 +40,8 @@ type Deps struct {
 	// Auth checks bearer tokens; nil means authentication is off.
 	Auth *auth.Authenticator
 	// Routes are extra endpoints by ServeMux pattern (e.g. Prometheus's
-	// /metrics), served beside the API; they need the admin scope.
+	// /metrics), served beside the API; they need the metrics scope (or
+	// admin), so that a scraper's token cannot touch data.
 	Routes map[string]http.Handler
 	// Instrument, when set, wraps the mux (metrics and spans per request).
 	Instrument func(http.Handler) http.Handler
@@ -74,7 +75,7 @@ func New(d Deps) *Server {
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
 	mux.Handle("/info", methods{http.MethodGet: s.Require(auth.Admin, s.info)})
 	for pattern, h := range d.Routes {
-		mux.Handle(pattern, s.Require(auth.Admin, h.ServeHTTP))
+		mux.Handle(pattern, s.Require(auth.Metrics, h.ServeHTTP))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
@@ -360,7 +361,9 @@ func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.H
 			h(w, r)
 		case auth.Insufficient:
 			w.Header().Set("WWW-Authenticate", auth.Challenge(res, scope))
-			writeError(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf("the token lacks the %s scope", scope))
+			writeError(w, r, http.StatusForbidden, "forbidden", fmt.Sprintf(
+				"this endpoint needs a token with the %s scope (or admin), which this token lacks; a token gets it from the server's config: auth.tokens %s:<token>, or auth.token_hashes %s:<its sha256>",
+				scope, scope, scope))
 		default:
 			w.Header().Set("WWW-Authenticate", auth.Challenge(res, scope))
 			msg := "authentication required: send Authorization: Bearer <token>"

@@ -316,11 +316,13 @@ func TestHealthEndpoints(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	f := newFixture(t)
-	a, err := auth.FromSettings(providers.Settings{"auth.tokens": "read:r-tok,read+write:rw-tok,admin:a-tok"})
+	a, err := auth.FromSettings(providers.Settings{"auth.tokens": "read:r-tok,read+write:rw-tok,metrics:m-tok,admin:a-tok"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = New(Deps{Store: f.srv.Store, Health: f.srv.Health, Log: f.srv.Log, Info: map[string]any{"name": "navius"}, Version: "v1", MaxBody: 1024, Auth: a})
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "navius_up 1\n") })
+	f.srv = New(Deps{Store: f.srv.Store, Health: f.srv.Health, Log: f.srv.Log, Info: map[string]any{"name": "navius"}, Version: "v1", MaxBody: 1024, Auth: a,
+		Routes: map[string]http.Handler{"/metrics": metrics}})
 	f.srv.SetReady(true)
 	f.Config.Handler = f.srv.Handler()
 
@@ -342,6 +344,14 @@ func TestAuth(t *testing.T) {
 		{"DELETE", "/api/v1/c/k", "a-tok", 204, ""},
 		{"GET", "/livez", "", 200, ""},
 		{"GET", "/readyz", "", 200, ""},
+		// A scraper's metrics token reads /metrics and nothing else.
+		{"GET", "/metrics", "m-tok", 200, ""},
+		{"GET", "/metrics", "a-tok", 200, ""},
+		{"GET", "/metrics", "rw-tok", 403, `scope="metrics"`},
+		{"GET", "/metrics", "", 401, `Bearer realm="navius"`},
+		{"PUT", "/api/v1/c/k", "m-tok", 403, `scope="write"`},
+		{"GET", "/api/v1/c/k", "m-tok", 403, `scope="read"`},
+		{"GET", "/info", "m-tok", 403, `scope="admin"`},
 	}
 	for _, c := range cases {
 		var hdr []string
@@ -360,8 +370,21 @@ func TestAuth(t *testing.T) {
 			}
 		}
 	}
+	// A refusal says which scope is needed and how to get a token with it,
+	// in JSON that is not HTML-escaped.
+	resp, body := f.do(t, "PUT", "/api/v1/c/k", "v", "Authorization", "Bearer r-tok")
+	wantError(t, resp, body, 403, "forbidden")
+	for _, want := range []string{"needs a token with the write scope (or admin)", "auth.tokens write:<token>", "auth.token_hashes"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("403 body %s lacks %q", body, want)
+		}
+	}
+	_, body = f.do(t, "GET", "/api/v1/c/k", "")
+	if !strings.Contains(body, "Authorization: Bearer <token>") || strings.Contains(body, `\u003c`) {
+		t.Errorf("401 body is HTML-escaped or lacks the header to send: %s", body)
+	}
 	// /health: status for everyone, components only with a valid token.
-	_, body := f.do(t, "GET", "/health", "")
+	_, body = f.do(t, "GET", "/health", "")
 	if strings.Contains(body, "components") || !strings.Contains(body, `"status":"UP"`) {
 		t.Errorf("anonymous /health = %s", body)
 	}

@@ -29,7 +29,16 @@ var Options = []providers.Option{
 	{Key: "bolt.batch", Type: providers.Bool, Default: "true",
 		Description: "Coalesce concurrent writes into shared transactions. Off: one transaction (and fsync) per write."},
 	{Key: "bolt.lock_timeout", Type: providers.Duration, Default: "2s",
-		Description: "How long to wait for the file lock when another process holds the database open."},
+		Description: "How long to wait for the file lock when another process holds the database open; must be positive."},
+}
+
+// Check refuses settings that would not mean what they say: bbolt reads a
+// lock timeout of 0 as "wait forever".
+func Check(s providers.Settings) error {
+	if s.Duration("bolt.lock_timeout") <= 0 {
+		return providers.Invalid("bolt.lock_timeout: %q would wait forever for another process's lock; use a positive duration (1ms fails almost at once)", s.String("bolt.lock_timeout"))
+	}
+	return nil
 }
 
 // Config tunes a bolt database.

@@ -178,17 +178,38 @@ type Stats struct {
 	lastExport time.Time
 }
 
+// endpoints checks the endpoint and token and derives the ingest URLs.
+func endpoints(endpoint, token string) (metricsURL, tracesURL string, err error) {
+	mu, tu, local, err := Endpoints(endpoint)
+	if err != nil {
+		return "", "", err
+	}
+	if token == "" && !local {
+		return "", "", providers.Invalid("dynatrace.token is required for %s: set NAVIUS_DYNATRACE_TOKEN to an API token with the metrics.ingest and openTelemetryTrace.ingest scopes (only a local OneAgent endpoint takes none)", endpoint)
+	}
+	if token != "" && !local && strings.HasPrefix(mu, "http:") {
+		return "", "", providers.Invalid("dynatrace.endpoint %s: use https://, or the token would cross the network in clear text", endpoint)
+	}
+	return mu, tu, nil
+}
+
+// Check is the part of Open that depends on the settings alone.
+func Check(s providers.Settings) error {
+	if s.String("dynatrace.endpoint") == "" {
+		return nil
+	}
+	if _, err := httpClient(providers.TLSFromSettings(s, "dynatrace")); err != nil {
+		return err
+	}
+	_, _, err := endpoints(s.String("dynatrace.endpoint"), s.String("dynatrace.token"))
+	return err
+}
+
 // New validates cfg and starts the background push and export loops.
 func New(cfg Config) (*Provider, error) {
-	mu, tu, local, err := Endpoints(cfg.Endpoint)
+	mu, tu, err := endpoints(cfg.Endpoint, cfg.Token)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Token == "" && !local {
-		return nil, providers.Invalid("dynatrace.token is required for %s: set NAVIUS_DYNATRACE_TOKEN to an API token with the metrics.ingest and openTelemetryTrace.ingest scopes (only a local OneAgent endpoint takes none)", cfg.Endpoint)
-	}
-	if cfg.Token != "" && !local && strings.HasPrefix(mu, "http:") {
-		return nil, providers.Invalid("dynatrace.endpoint %s: use https://, or the token would cross the network in clear text", cfg.Endpoint)
 	}
 	if cfg.PushInterval <= 0 {
 		cfg.PushInterval = 60 * time.Second

@@ -20,7 +20,7 @@ import (
 
 // Options are the provider's config options.
 var Options = []providers.Option{
-	{Key: "pprof.listen", Type: providers.String, Default: "127.0.0.1:6060",
+	{Key: "pprof.listen", Type: providers.Address, Default: "127.0.0.1:6060",
 		Description: "Address of the admin listener that serves /debug/pprof/ (never the API listener); empty turns it off. Keep it on loopback: profiles reveal the program's internals."},
 }
 

@@ -46,13 +46,20 @@ func Open(_ context.Context, cfg providers.ObservabilityConfig) (providers.Obser
 	if !cfg.Settings.Bool("prometheus.enabled") {
 		return nil, nil
 	}
-	path := cfg.Settings.String("prometheus.path")
-	if !pathRE.MatchString(path) {
-		return nil, providers.Invalid("prometheus.path %q is not a plain URL path: use one such as /metrics", path)
+	if err := Check(cfg.Settings); err != nil {
+		return nil, err
 	}
 	p := New(cfg.Collect)
-	p.path = path
+	p.path = cfg.Settings.String("prometheus.path")
 	return p, nil
+}
+
+// Check is the part of Open that depends on the settings alone.
+func Check(s providers.Settings) error {
+	if path := s.String("prometheus.path"); s.Bool("prometheus.enabled") && !pathRE.MatchString(path) {
+		return providers.Invalid("prometheus.path %q is not a plain URL path: use one such as /metrics", path)
+	}
+	return nil
 }
 
 // New returns a provider with a fresh registry; the Go and process

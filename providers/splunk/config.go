@@ -118,6 +118,20 @@ func ConfigFromSettings(s providers.Settings) Config {
 	}
 }
 
+// Check is the part of Open that depends on the settings alone, for a
+// configuration check that opens nothing.
+func Check(s providers.Settings) error {
+	if !Enabled(s) {
+		return nil
+	}
+	c, err := ConfigFromSettings(s).withDefaults()
+	if err != nil {
+		return err
+	}
+	_, err = c.TLS.Config("splunk", "")
+	return err
+}
+
 // Open is the provider's open function for the log sink registry.
 func Open(_ context.Context, cfg providers.LogSinkConfig) (providers.LogSink, error) {
 	c := ConfigFromSettings(cfg.Settings)

@@ -39,6 +39,13 @@ func main() {
 		fmt.Println(sel.TagString())
 		return
 	}
+	warning, err := m.CheckServes(*features, sel)
+	if err != nil {
+		fail(2, fmt.Errorf("FEATURES=%s: %w", *features, err))
+	}
+	if warning != "" {
+		fmt.Fprintln(os.Stderr, "build: warning:", warning)
+	}
 	opts := build.Options{Source: src, Selection: sel, Output: *out}
 	if *target != "" {
 		goos, goarch, ok := strings.Cut(*target, "/")
@@ -53,7 +60,7 @@ func main() {
 	}
 	fmt.Printf("features: %s", strings.Join(sel.Features, ", "))
 	if len(sel.Features) == 0 {
-		fmt.Print("(none: core only)")
+		fmt.Print("none (core only)")
 	}
 	if len(sel.Added) > 0 {
 		fmt.Printf(" (added as requirements: %s)", strings.Join(sel.Added, ", "))
