@@ -4,7 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"context"
+	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -22,19 +22,16 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
-	"github.com/navius-dev/navius/internal/build"
-	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/oci"
 	"github.com/navius-dev/navius/internal/serverimage"
 )
 
-// These tests build real navius binaries, put them in images with
-// internal/serverimage and internal/oci, and hand the archives to the tools
-// that consume them: skopeo and umoci always (make test installs them),
-// docker where an engine runs.
+// These tests run navius package --image, the way users build images, and
+// hand the archives to the tools that consume them: skopeo and umoci always
+// (make test installs them), docker where an engine runs.
 
-// imageEpoch stands for SOURCE_DATE_EPOCH.
-var imageEpoch = time.Unix(1700000000, 0).UTC()
+// epochEnv stands for a release's SOURCE_DATE_EPOCH.
+var epochEnv = []string{"SOURCE_DATE_EPOCH=1700000000"}
 
 // execOut runs a command and returns its stdout; a failure fails the test.
 func execOut(t *testing.T, dir string, env []string, name string, args ...string) string {
@@ -57,68 +54,80 @@ func needTool(t *testing.T, name string) {
 	}
 }
 
-// buildFor builds FEATURES=spec for a platform into dir, the way make build
-// does, with the e2e version stamp.
-func buildFor(t *testing.T, spec string, p oci.Platform, dir string) (string, manifest.Selection) {
-	t.Helper()
-	sel, err := loadManifest(t).Resolve(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "navius")
-	plan, err := build.NewPlan(build.Options{Source: root, Selection: sel, Output: out, GOOS: p.GOOS(), GOARCH: p.GOARCH(), Version: "v0.0.0-e2e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log strings.Builder
-	if _, err := plan.Run(context.Background(), &log); err != nil {
-		t.Fatalf("%s: %v\n%s", plan.Command(), err, log.String())
-	}
-	return out, sel
-}
-
 // sbomVia asks tool (a build with the builder) for bin's SBOM.
 func sbomVia(t *testing.T, tool, bin string) []byte {
 	t.Helper()
 	return []byte(execOut(t, "", nil, tool, "sbom", bin))
 }
 
-// imageOf writes the image archive of bins (one per platform) into dir and
-// returns its path and digest.
-func imageOf(t *testing.T, dir string, sel manifest.Selection, bins map[oci.Platform]string, order ...oci.Platform) (string, oci.Result) {
+// packaged is what one navius package --image run wrote.
+type packaged struct {
+	dir      string
+	archives []string // the tar.gz files
+	image    string
+	tag      string
+	digest   string
+	output   string
+	took     time.Duration
+}
+
+// packageImage runs navius package --image with args into a new directory.
+func packageImage(t *testing.T, args ...string) packaged {
 	t.Helper()
 	tool, _ := binary(t, "default")
-	_, ca, err := serverimage.FindCACertificates("")
+	dir := t.TempDir()
+	start := time.Now()
+	out := execOut(t, dir, epochEnv, tool, append([]string{"package", "--image", "--source", root, "--output", "dist"}, args...)...)
+	p := packaged{dir: filepath.Join(dir, "dist"), output: out, took: time.Since(start)}
+	p.archives, _ = filepath.Glob(filepath.Join(p.dir, "*.tar.gz"))
+	images, _ := filepath.Glob(filepath.Join(p.dir, "*-image.tar"))
+	if len(images) != 1 || len(p.archives) == 0 {
+		t.Fatalf("package --image %s wrote archives %v and images %v\n%s", strings.Join(args, " "), p.archives, images, out)
+	}
+	p.image = images[0]
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "tag:      "); ok {
+			p.tag = v
+		}
+		if v, ok := strings.CutPrefix(line, "digest:   "); ok {
+			p.digest = v
+		}
+	}
+	sums, _ := os.ReadFile(filepath.Join(p.dir, "SHA256SUMS"))
+	for _, f := range append([]string{p.image}, p.archives...) {
+		if !strings.Contains(string(sums), fileDigest(t, f)+"  "+filepath.Base(f)+"\n") {
+			t.Errorf("SHA256SUMS has no line for %s:\n%s", filepath.Base(f), sums)
+		}
+	}
+	return p
+}
+
+// fromArchive returns the files of a package's tar.gz by base name.
+func fromArchive(t *testing.T, archive string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(archive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := serverimage.DefaultRef("v0.0.0-e2e", sel.Features)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := serverimage.Meta{Ref: ref, Version: "v0.0.0-e2e", Revision: "e2e", Source: "https://github.com/navius-dev/navius",
-		Features: sel.Features, Created: imageEpoch, CACertificates: ca}
-	var list []serverimage.Binary
-	for _, p := range order {
-		data, err := os.ReadFile(bins[p])
+	files := map[string][]byte{}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		list = append(list, serverimage.Binary{Platform: p, Data: data, SBOM: sbomVia(t, tool, bins[p])})
+		files[filepath.Base(h.Name)], _ = io.ReadAll(tr)
 	}
-	a, err := serverimage.Archive(meta, list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "navius-image.tar")
-	res, err := oci.WriteFile(file, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return file, res
 }
 
-// hostPlatform is the image platform whose binary runs here.
 var hostPlatform = oci.Platform{OS: "linux", Architecture: runtime.GOARCH}
 
 func skipUnlessLinux(t *testing.T) {
@@ -207,21 +216,28 @@ type runtimeSpec struct {
 	}
 }
 
-func TestImageArchive(t *testing.T) {
+// TestPackageImage packages the default features with --image and checks the
+// image with skopeo, unpacks it with umoci and runs its binary; docker loads
+// and runs it where an engine runs.
+func TestPackageImage(t *testing.T) {
 	skipUnlessLinux(t)
-	bin, sel := binary(t, "default")
-	work := t.TempDir()
-	start := time.Now()
-	file, res := imageOf(t, work, sel, map[oci.Platform]string{hostPlatform: bin}, hostPlatform)
-	st, _ := os.Stat(file)
-	bst, _ := os.Stat(bin)
-	t.Logf("image archive %d bytes for a %d-byte binary (written in %v); compressed layers %d bytes",
-		st.Size(), bst.Size(), time.Since(start).Round(time.Millisecond), res.LayerBytes[0])
+	sel, err := loadManifest(t).Resolve("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := packageImage(t, "--features", "default")
+	if len(p.archives) != 1 {
+		t.Fatalf("archives %v", p.archives)
+	}
+	pkg := fromArchive(t, p.archives[0])
+	st, _ := os.Stat(p.image)
+	t.Logf("package --image (warm: its binaries were in the build cache) took %v; image archive %d bytes, the binary %d bytes, its tar.gz %d bytes",
+		p.took.Round(time.Millisecond), st.Size(), len(pkg["navius"]), fileSize(t, p.archives[0]))
 
 	// skopeo reads both forms.
-	info := skopeoInspect(t, "oci-archive:"+file)
-	if info.Digest != res.Digest || info.Architecture != hostPlatform.Architecture || info.Os != "linux" || len(info.Layers) != 2 {
-		t.Errorf("skopeo inspect oci-archive: %+v (wrote %s)", info, res.Digest)
+	info := skopeoInspect(t, "oci-archive:"+p.image)
+	if info.Digest != p.digest || info.Architecture != hostPlatform.Architecture || info.Os != "linux" || len(info.Layers) != 2 {
+		t.Errorf("skopeo inspect oci-archive: %+v (package printed digest %s)", info, p.digest)
 	}
 	if got := info.Labels[serverimage.LabelFeatures]; got != strings.Join(sel.Features, ",") {
 		t.Errorf("features label %q, want %q", got, strings.Join(sel.Features, ","))
@@ -231,7 +247,7 @@ func TestImageArchive(t *testing.T) {
 			t.Errorf("no org.opencontainers.image.%s label: %v", k, info.Labels)
 		}
 	}
-	if d := skopeoInspect(t, "docker-archive:"+file); d.Architecture != hostPlatform.Architecture || len(d.Layers) != 2 {
+	if d := skopeoInspect(t, "docker-archive:"+p.image); d.Architecture != hostPlatform.Architecture || len(d.Layers) != 2 {
 		t.Errorf("skopeo inspect docker-archive: %+v", d)
 	}
 	var cfg struct {
@@ -240,10 +256,9 @@ func TestImageArchive(t *testing.T) {
 			Entrypoint []string
 			Cmd        []string
 			WorkingDir string
-			Env        []string
 		} `json:"config"`
 	}
-	if err := json.Unmarshal([]byte(execOut(t, "", nil, "skopeo", "inspect", "--config", "oci-archive:"+file)), &cfg); err != nil {
+	if err := json.Unmarshal([]byte(execOut(t, "", nil, "skopeo", "inspect", "--config", "oci-archive:"+p.image)), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if c := cfg.Config; c.User != "65532:65532" || !slices.Equal(c.Entrypoint, []string{"/navius"}) || !slices.Equal(c.Cmd, []string{"serve"}) || c.WorkingDir != "/data" {
@@ -251,8 +266,11 @@ func TestImageArchive(t *testing.T) {
 	}
 
 	// umoci unpacks it; the binary runs from the root file system.
-	ref, _ := serverimage.DefaultRef("v0.0.0-e2e", sel.Features)
-	bundle := unpack(t, extractLayout(t, file), ref.Tag)
+	ref, err := oci.ParseReference(p.tag)
+	if err != nil {
+		t.Fatalf("package printed tag %q: %v", p.tag, err)
+	}
+	bundle := unpack(t, extractLayout(t, p.image), ref.Tag)
 	rootfs := filepath.Join(bundle, "rootfs")
 	var spec runtimeSpec
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
@@ -268,20 +286,35 @@ func TestImageArchive(t *testing.T) {
 		t.Errorf("the CA bundle in the image differs from the host's (%v)", err)
 	}
 	navius := filepath.Join(rootfs, "navius")
+	if got, _ := os.ReadFile(navius); !bytes.Equal(got, pkg["navius"]) {
+		t.Error("the image's /navius differs from the tar.gz's binary")
+	}
 	if got := reportedFeaturesOf(t, navius); !slices.Equal(got, sel.Features) {
 		t.Errorf("the unpacked binary reports %v, packaged %v", got, sel.Features)
 	}
 	checkImageSBOM(t, rootfs)
-	p := serveAsImage(t, navius, filepath.Join(rootfs, "data"), spec.Process.Env)
-	if code := httpStatus(t, p.URL+"/readyz"); code != 200 {
+	if got, _ := os.ReadFile(filepath.Join(rootfs, "navius.cdx.json")); !bytes.Equal(got, pkg["navius.cdx.json"]) {
+		t.Error("the image's SBOM differs from the tar.gz's")
+	}
+	srv := serveAsImage(t, navius, filepath.Join(rootfs, "data"), spec.Process.Env)
+	if code := httpStatus(t, srv.URL+"/readyz"); code != 200 {
 		t.Errorf("GET /readyz from the unpacked binary: %d", code)
 	}
-	if !strings.Contains(p.logs.String(), "authentication is off and the listener is not loopback") {
-		t.Errorf("the image's all-interfaces listener should log the auth warning:\n%s", p.logs.String())
+	if !strings.Contains(srv.logs.String(), "authentication is off and the listener is not loopback") {
+		t.Errorf("the image's all-interfaces listener should log the auth warning:\n%s", srv.logs.String())
 	}
-	p.stop(t)
+	srv.stop(t)
 
-	dockerLoadAndRun(t, file, ref)
+	dockerLoadAndRun(t, p.image, ref)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
 
 func reportedFeaturesOf(t *testing.T, bin string) []string {
@@ -433,38 +466,36 @@ func dockerLoadAndRun(t *testing.T, file string, ref oci.Reference) {
 	}
 }
 
-// TestImageReproducible builds the same selection twice from scratch (two go
-// builds, two archives): byte-identical archives; another feature set gives
-// another digest.
-func TestImageReproducible(t *testing.T) {
+// TestPackageImageReproducible packages the same inputs twice (two builds,
+// two archives): byte-identical images; another feature set gives another
+// digest.
+func TestPackageImageReproducible(t *testing.T) {
 	skipUnlessLinux(t)
-	bin1, sel := binary(t, "default")
-	bin2, _ := buildFor(t, "default", hostPlatform, t.TempDir())
-	file1, r1 := imageOf(t, t.TempDir(), sel, map[oci.Platform]string{hostPlatform: bin1}, hostPlatform)
-	file2, r2 := imageOf(t, t.TempDir(), sel, map[oci.Platform]string{hostPlatform: bin2}, hostPlatform)
-	if r1.Digest != r2.Digest || fileDigest(t, file1) != fileDigest(t, file2) {
-		t.Errorf("same source, features and date: digests %s and %s", r1.Digest, r2.Digest)
+	a := packageImage(t, "--features", "memory")
+	b := packageImage(t, "--features", "memory")
+	t.Logf("package --image --features memory took %v, then %v", a.took.Round(time.Millisecond), b.took.Round(time.Millisecond))
+	if a.digest == "" || a.digest != b.digest || fileDigest(t, a.image) != fileDigest(t, b.image) {
+		t.Errorf("same source, features and SOURCE_DATE_EPOCH: digests %s and %s", a.digest, b.digest)
 	}
-	other, otherSel := binary(t, "memory")
-	if _, r3 := imageOf(t, t.TempDir(), otherSel, map[oci.Platform]string{hostPlatform: other}, hostPlatform); r3.Digest == r1.Digest {
-		t.Error("another feature set gave the same image digest")
+	if c := packageImage(t, "--features", "memory,pprof"); c.digest == a.digest || c.tag == a.tag {
+		t.Errorf("another feature set gave the same digest %s or tag %s", c.digest, c.tag)
 	}
 }
 
-// TestImageMultiPlatform puts an amd64 and an arm64 build under one index
-// and checks the arm64 image holds an arm64 binary.
-func TestImageMultiPlatform(t *testing.T) {
-	amd64 := oci.Platform{OS: "linux", Architecture: "amd64"}
-	arm64 := oci.Platform{OS: "linux", Architecture: "arm64"}
-	amdBin, sel := buildFor(t, "default", amd64, t.TempDir())
-	armBin, _ := buildFor(t, "default", arm64, t.TempDir())
-	file, res := imageOf(t, t.TempDir(), sel, map[oci.Platform]string{amd64: amdBin, arm64: armBin}, amd64, arm64)
+// TestPackageImageMultiPlatform packages linux/amd64 and linux/arm64 under
+// one index with a given tag and checks the arm64 image holds an arm64
+// binary.
+func TestPackageImageMultiPlatform(t *testing.T) {
+	p := packageImage(t, "--features", "memory", "--platform", "linux/amd64,linux/arm64", "--tag", "registry.example.com/team/navius:e2e")
+	if len(p.archives) != 2 || p.tag != "registry.example.com/team/navius:e2e" {
+		t.Fatalf("archives %v tag %q", p.archives, p.tag)
+	}
 	var idx struct {
 		MediaType string
 		Manifests []struct{ Platform oci.Platform }
 	}
 	needTool(t, "skopeo")
-	if err := json.Unmarshal([]byte(execOut(t, "", nil, "skopeo", "inspect", "--raw", "oci-archive:"+file)), &idx); err != nil {
+	if err := json.Unmarshal([]byte(execOut(t, "", nil, "skopeo", "inspect", "--raw", "oci-archive:"+p.image)), &idx); err != nil {
 		t.Fatal(err)
 	}
 	var platforms []string
@@ -474,12 +505,12 @@ func TestImageMultiPlatform(t *testing.T) {
 	if idx.MediaType != oci.MediaTypeIndex || !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
 		t.Fatalf("index %s with platforms %v", idx.MediaType, platforms)
 	}
-	if got := skopeoInspect(t, "--override-arch", "arm64", "oci-archive:"+file); got.Architecture != "arm64" || got.Digest != res.Digest {
+	if got := skopeoInspect(t, "--override-arch", "arm64", "oci-archive:"+p.image); got.Architecture != "arm64" || got.Digest != p.digest {
 		t.Errorf("skopeo --override-arch arm64: %+v", got)
 	}
 	// Copy the arm64 image out (skopeo picks it from the index) and unpack it.
 	layoutDir := filepath.Join(t.TempDir(), "arm64")
-	execOut(t, "", nil, "skopeo", "copy", "--quiet", "--override-arch", "arm64", "oci-archive:"+file, "oci:"+layoutDir+":arm64")
+	execOut(t, "", nil, "skopeo", "copy", "--quiet", "--override-arch", "arm64", "oci-archive:"+p.image, "oci:"+layoutDir+":arm64")
 	navius := filepath.Join(unpack(t, layoutDir, "arm64"), "rootfs", "navius")
 	f, err := elf.Open(navius)
 	if err != nil {
@@ -491,6 +522,55 @@ func TestImageMultiPlatform(t *testing.T) {
 	}
 	if out := execOut(t, "", nil, "go", "version", "-m", navius); !strings.Contains(out, "GOARCH=arm64") {
 		t.Errorf("go version -m of the arm64 image's binary:\n%s", out)
+	}
+	for _, a := range p.archives {
+		if !strings.HasSuffix(a, "-linux-amd64.tar.gz") && !strings.HasSuffix(a, "-linux-arm64.tar.gz") {
+			t.Errorf("unexpected archive %s", a)
+		}
+	}
+}
+
+// TestPackageImageBadInput: each mistake is one line, exit 2, and leaves no
+// file behind.
+func TestPackageImageBadInput(t *testing.T) {
+	tool, _ := binary(t, "default")
+	empty := t.TempDir() // a PATH without go
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(notPEM, []byte("not a certificate"), 0o644)
+	for _, c := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"--image", "--platform", "linux/amd65"}, nil, `unknown platform "linux/amd65"`},
+		{[]string{"--image", "--platform", "windows/amd64"}, nil, "unknown platform"},
+		{[]string{"--image", "--tag", "Navius:1"}, nil, "lowercase"},
+		{[]string{"--image", "--tag", "navius:-bad"}, nil, "tag"},
+		{[]string{"--image", "--tag", "navius@sha256:00"}, nil, "digest"},
+		{[]string{"--tag", "navius:1"}, nil, "--tag goes with --image"},
+		{[]string{"--image", "--platform", "linux/arm64", "--target", "linux/arm64"}, nil, "not both"},
+		{[]string{"--image", "--ca-certificates", notPEM}, nil, "not a PEM bundle"},
+		{[]string{"--image"}, []string{"PATH=" + empty}, "Go toolchain is not on PATH"},
+	} {
+		dir := t.TempDir()
+		args := append([]string{"package", "--features", "memory", "--source", root, "--output", "dist"}, c.args...)
+		cmd := exec.Command(tool, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), c.env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, c.want) {
+			t.Errorf("package %s: exit %d, stderr %q; want exit 2 and one line naming %q", strings.Join(c.args, " "), code, msg, c.want)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("package %s left %v behind", strings.Join(c.args, " "), left)
+		}
 	}
 }
 
