@@ -296,6 +296,18 @@ func TestPackageImage(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(rootfs, "navius.cdx.json")); !bytes.Equal(got, pkg["navius.cdx.json"]) {
 		t.Error("the image's SBOM differs from the tar.gz's")
 	}
+	// The package's SBOM names the package's version (which build
+	// information alone lacks) and features.
+	doc := parseSBOM(t, pkg["navius.cdx.json"])
+	var features []string
+	for _, pr := range *doc.Metadata.Component.Properties {
+		if pr.Name == "navius:feature" {
+			features = append(features, pr.Value)
+		}
+	}
+	if v := doc.Metadata.Component.Version; v == "" || !strings.HasPrefix(filepath.Base(p.archives[0]), "navius-"+v+"-") || !slices.Equal(features, sel.Features) {
+		t.Errorf("the package's SBOM names version %q and features %v (archive %s)", v, features, filepath.Base(p.archives[0]))
+	}
 	srv := serveAsImage(t, navius, filepath.Join(rootfs, "data"), spec.Process.Env)
 	if code := httpStatus(t, srv.URL+"/readyz"); code != 200 {
 		t.Errorf("GET /readyz from the unpacked binary: %d", code)
