@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	nbuildinfo "github.com/navius-dev/navius/internal/buildinfo"
 )
 
 // TestReadBuildInfoAgreesWithTheStandardLibrary compares the byte scan with
@@ -36,42 +38,13 @@ func TestReadBuildInfoAgreesWithTheStandardLibrary(t *testing.T) {
 			t.Fatalf("debug/buildinfo %s: %v", bin, err)
 		}
 		data, _ := os.ReadFile(bin)
-		got, err := readBuildInfo(data)
+		got, err := nbuildinfo.Parse(data)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(bin), err)
 			continue
 		}
 		if got.String() != want.String() || got.GoVersion != want.GoVersion {
 			t.Errorf("%s: the scan read\n%s\ndebug/buildinfo read\n%s", filepath.Base(bin), got, want)
-		}
-	}
-}
-
-func TestReadBuildInfoRejects(t *testing.T) {
-	header := func(flags byte, rest string) []byte {
-		b := make([]byte, 64, 256)
-		copy(b[16:], buildInfoMagic)
-		b[16+14], b[16+15] = 8, flags
-		return append(b[:48], rest...)
-	}
-	sentinel := strings.Repeat("x", 16)
-	mod := sentinel + "path\texample.com/m\nmod\texample.com/m\t(devel)\t\n" + sentinel
-	good := header(flagsVersionInl, "\x08go1.26.0"+string(rune(len(mod)))+mod)
-	if bi, err := readBuildInfo(good); err != nil || bi.Main.Path != "example.com/m" || bi.GoVersion != "go1.26.0" {
-		t.Fatalf("a well-formed header: %v %v", bi, err)
-	}
-	for name, data := range map[string][]byte{
-		"empty":             nil,
-		"magic only":        buildInfoMagic,
-		"misaligned":        append([]byte{0}, good...),
-		"pre-1.18 pointers": header(0, "\x08go1.26.0"+string(rune(len(mod)))+mod),
-		"not a go version":  header(flagsVersionInl, "\x08xx1.26.0"+string(rune(len(mod)))+mod),
-		"length past end":   header(flagsVersionInl, "\x7fgo1.26"),
-		"no sentinels":      header(flagsVersionInl, "\x08go1.26.0\x05abcde"),
-		"truncated":         good[:len(good)-10],
-	} {
-		if _, err := readBuildInfo(data); err == nil {
-			t.Errorf("%s: accepted", name)
 		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/navius-dev/navius/internal/buildinfo"
 )
 
 // SpecVersion is the CycloneDX version written.
@@ -58,9 +60,9 @@ func Read(path string) (*Binary, error) {
 
 // Parse reads a Go binary held in memory.
 func Parse(data []byte) (*Binary, error) {
-	info, err := readBuildInfo(data)
+	info, err := buildinfo.Parse(data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("is not a Go binary with build information (%v)", err)
 	}
 	sum := sha256.Sum256(data)
 	return &Binary{Info: info, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}, nil

@@ -1,4 +1,4 @@
-package sbom
+package buildinfo
 
 import (
 	"bytes"
@@ -15,7 +15,8 @@ import (
 // (the text `go version -m` prints) framed by 16-byte sentinels. This is the
 // format debug/buildinfo reads; finding it by scanning the bytes instead
 // works for ELF, Mach-O and PE alike and keeps debug/elf, debug/macho and
-// debug/pe (about 600 KB of name tables) out of the builder.
+// debug/pe (about 600 KB of name tables) out of the builder, which reads
+// binaries (build --like, sbom, package).
 var buildInfoMagic = []byte("\xff Go buildinf:")
 
 const (
@@ -24,12 +25,15 @@ const (
 	flagsVersionInl     = 0x2 // strings inline after the header (Go 1.18+)
 )
 
-var errNoBuildInfo = errors.New("is not a Go binary with build information (Go 1.18 or later writes it into every binary)")
+// ErrNoBuildInfo says a file holds no Go build information: it is not a Go
+// binary, or one from before Go 1.18.
+var ErrNoBuildInfo = errors.New("no Go build information (Go 1.18 or later writes it into every binary)")
 
-// readBuildInfo finds and parses the build information in a Go binary. Any
-// other copy of the magic bytes (a program may hold them as a constant, as
-// this one does) fails the structural checks and the search goes on.
-func readBuildInfo(data []byte) (*debug.BuildInfo, error) {
+// Parse finds and parses the build information in a Go binary held in
+// memory, as debug/buildinfo.Read does. Any other copy of the magic bytes (a
+// program may hold them as a constant, as this one does) fails the
+// structural checks and the search goes on.
+func Parse(data []byte) (*debug.BuildInfo, error) {
 	for off := 0; off < len(data); {
 		i := bytes.Index(data[off:], buildInfoMagic)
 		if i < 0 {
@@ -53,12 +57,12 @@ func readBuildInfo(data []byte) (*debug.BuildInfo, error) {
 		}
 		bi, err := debug.ParseBuildInfo(mod[16 : len(mod)-16])
 		if err != nil {
-			return nil, fmt.Errorf("has unreadable build information: %v", err)
+			return nil, fmt.Errorf("unreadable Go build information: %v", err)
 		}
 		bi.GoVersion = version
 		return bi, nil
 	}
-	return nil, errNoBuildInfo
+	return nil, ErrNoBuildInfo
 }
 
 // varintString reads a uvarint length and that many bytes.
