@@ -1,7 +1,7 @@
 // Package sbom describes a Go binary as a CycloneDX 1.6 JSON bill of
-// materials, from the build information the Go linker embedded in it
-// (what debug/buildinfo reads; internal/buildinfo finds it): the toolchain, the main module, and every module linked
-// in with its version and go.sum hash. It reads the binary, not go.mod, so
+// materials, from the build information the Go linker embedded in it (found
+// by internal/buildinfo): the toolchain, the main module, and every module
+// linked in with its version and go.sum hash. It reads the binary, not go.mod, so
 // the SBOM cannot drift from what ships, and it needs no toolchain: it works
 // on a binary built for any platform.
 //
