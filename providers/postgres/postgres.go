@@ -132,7 +132,7 @@ func poolConfig(cfg providers.DatabaseConfig, st *settings) (*pgxpool.Config, er
 	raw := cfg.URL
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Opaque != "" {
-		return nil, providers.Invalid("bad PostgreSQL URL %q: use postgres://user:password@host:5432/database?sslmode=verify-full", redactURL(raw))
+		return nil, providers.Invalid("bad PostgreSQL URL %q: use postgres://user:password@host:5432/database?sslmode=verify-full", providers.Redact(raw))
 	}
 	q := u.Query()
 	if pw, ok := u.User.Password(); ok && pw != "" {
@@ -146,7 +146,7 @@ func poolConfig(cfg providers.DatabaseConfig, st *settings) (*pgxpool.Config, er
 	if v := cfg.Settings.String("postgres.password"); v != "" {
 		st.secrets = append(st.secrets, v)
 	}
-	st.displayedURL = redactURL(raw)
+	st.displayedURL = providers.Redact(raw)
 
 	mode, err := sslMode(q.Get("sslmode"), cfg.TLS)
 	if err != nil {
@@ -237,14 +237,6 @@ func applyTLS(cc *pgx.ConnConfig, t providers.TLSConfig) {
 			c.InsecureSkipVerify, c.VerifyPeerCertificate = true, nil
 		}
 	}
-}
-
-var passwordParamRE = regexp.MustCompile(`(?i)((?:^|[?&])(?:ssl)?password=)[^&#]*`)
-
-// redactURL hides the password of a URL, whether in its user info or in a
-// password parameter, also when the URL does not parse.
-func redactURL(raw string) string {
-	return passwordParamRE.ReplaceAllString(providers.Redact(raw), "${1}xxxxx")
 }
 
 // scrub removes the configured secrets from a message.
