@@ -193,7 +193,7 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 // pingTimeout bounds the health round trip: a server that takes longer to
 // answer a trivial query is reported down, so that a hung server shows in
 // readiness as quickly as a stopped one.
-const pingTimeout = time.Second
+const pingTimeout = 500 * time.Millisecond
 
 // Ping runs a trivial query on a pooled connection.
 func (d *Database) Ping(ctx context.Context) error {
