@@ -216,12 +216,20 @@ func TestPostgresHang(t *testing.T) {
 
 // TestPostgresTwoInstances: two navius processes share one PostgreSQL, each
 // with its in-process cache in front (1 h TTL); a write through one is not
-// served stale by the other once its notification has arrived. Reports the
-// worst propagation time.
+// served stale by the other once its notification has arrived, whether the
+// NOTIFY follows the write or is part of it. Reports the worst propagation
+// time.
 func TestPostgresTwoInstances(t *testing.T) {
+	for _, mode := range []string{"after_write", "with_write"} {
+		t.Run(mode, func(t *testing.T) { testPostgresTwoInstances(t, mode) })
+	}
+}
+
+func testPostgresTwoInstances(t *testing.T, mode string) {
 	bin, _ := binary(t, pgFeatures)
 	srv := pgtest.Start(t)
-	env := []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_CACHE_URL=memory://", "NAVIUS_CACHE_DEFAULT_TTL=1h", "NAVIUS_LOG_ACCESS=false"}
+	env := []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_CACHE_URL=memory://", "NAVIUS_CACHE_DEFAULT_TTL=1h",
+		"NAVIUS_LOG_ACCESS=false", "NAVIUS_POSTGRES_NOTIFY=" + mode}
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
 	for _, p := range []*proc{a, b} {

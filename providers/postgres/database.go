@@ -18,8 +18,8 @@ import (
 )
 
 // Database keeps every collection in one table, keyed by (collection, key).
-// Writes are announced on the table's NOTIFY channel in the same statement,
-// so that no committed write goes unannounced.
+// Writes and deletes are announced on the table's NOTIFY channel, so that
+// other instances drop their cached copies (see postgres.notify).
 type Database struct {
 	pool   *pgxpool.Pool
 	st     settings
@@ -79,15 +79,46 @@ func (d *Database) start(ctx context.Context, opTimeout time.Duration, cc *pgx.C
 func (d *Database) prepare() {
 	t := d.st.table.sql()
 	d.getSQL = "SELECT value FROM " + t + " WHERE collection = $1 AND key = $2"
-	// The data-modifying WITH runs once; pg_notify runs only for a row it
-	// returned, and the notification goes out at commit.
-	d.setSQL = "WITH w AS (INSERT INTO " + t + " (collection, key, value, updated_at) VALUES ($1, $2, $3, now())" +
-		" ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at RETURNING 1)" +
-		" SELECT pg_notify($4, $5) FROM w"
-	d.deleteSQL = "WITH w AS (DELETE FROM " + t + " WHERE collection = $1 AND key = $2 RETURNING 1) SELECT pg_notify($3, $4) FROM w"
+	d.setSQL = "INSERT INTO " + t + " (collection, key, value, updated_at) VALUES ($1, $2, $3, now())" +
+		" ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
+	d.deleteSQL = "DELETE FROM " + t + " WHERE collection = $1 AND key = $2"
+	if d.st.notify == notifyWithWrite {
+		// The data-modifying WITH runs once; pg_notify runs only for a
+		// row it returned, and the notification goes out at commit.
+		d.setSQL = "WITH w AS (" + d.setSQL + " RETURNING 1) SELECT pg_notify($4, $5) FROM w"
+		d.deleteSQL = "WITH w AS (" + d.deleteSQL + " RETURNING 1) SELECT pg_notify($3, $4) FROM w"
+	}
 	page := "SELECT key, value FROM " + t + " WHERE collection = $1 AND key > $2"
 	d.pageSQL = page + " ORDER BY key LIMIT $3"
 	d.filteredPageSQL = page + " AND position($4::bytea IN value) > 0 ORDER BY key LIMIT $3"
+}
+
+// announceTimeout bounds a NOTIFY sent after a write: it goes out even when
+// the request that wrote has gone away.
+const announceTimeout = 2 * time.Second
+
+// announce tells the other instances about a committed write (notify mode
+// after_write). A NOTIFY-only transaction writes no WAL before its commit,
+// so PostgreSQL does not wait for a flush while it holds the lock that
+// orders notifications. When the NOTIFY fails, the write stands but the
+// caller learns that other instances may keep the old value, and this
+// instance's own cache drops it.
+func (d *Database) announce(ctx context.Context, coll, key string) error {
+	if d.st.notify != notifyAfterWrite {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	ch, payload := d.feed.announce(coll, key)
+	err := d.do(ctx, func() error {
+		_, err := d.pool.Exec(ctx, "SELECT pg_notify($1, $2)", ch, payload)
+		return err
+	})
+	if err != nil {
+		d.feed.emit(coll, key)
+		return providers.Unavailable("database", fmt.Errorf("written, but other instances could not be told to drop their cached copies (repeat the request): %v", err))
+	}
+	return nil
 }
 
 // checkName refuses what a text column cannot hold.
@@ -113,7 +144,7 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 	return v, nil
 }
 
-// Set is one upsert that also announces the change.
+// Set is one upsert, announced to the other instances.
 func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
 	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
 		return err
@@ -121,25 +152,40 @@ func (d *Database) Set(ctx context.Context, coll, key string, value []byte) erro
 	if value == nil {
 		value = []byte{} // NOT NULL: nil would be sent as NULL
 	}
-	ch, payload := d.feed.announce(coll, key)
-	return d.do(ctx, func() error {
-		_, err := d.pool.Exec(ctx, d.setSQL, coll, key, value, ch, payload)
+	args := []any{coll, key, value}
+	if d.st.notify == notifyWithWrite {
+		ch, payload := d.feed.announce(coll, key)
+		args = append(args, ch, payload)
+	}
+	err := d.do(ctx, func() error {
+		_, err := d.pool.Exec(ctx, d.setSQL, args...)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return d.announce(ctx, coll, key)
 }
 
-// Delete removes the row and announces it when there was one.
+// Delete removes the row and, when there was one, announces it.
 func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
 		return false, err
 	}
-	ch, payload := d.feed.announce(coll, key)
+	args := []any{coll, key}
+	if d.st.notify == notifyWithWrite {
+		ch, payload := d.feed.announce(coll, key)
+		args = append(args, ch, payload)
+	}
 	var tag pgconn.CommandTag
 	err := d.do(ctx, func() (err error) {
-		tag, err = d.pool.Exec(ctx, d.deleteSQL, coll, key, ch, payload)
+		tag, err = d.pool.Exec(ctx, d.deleteSQL, args...)
 		return err
 	})
-	return err == nil && tag.RowsAffected() > 0, err
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	return true, d.announce(ctx, coll, key)
 }
 
 // Query reads one page in key order after the cursor's key (keyset paging

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -54,16 +55,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestChangeFeed: two databases on one table (two instances); a write or a
-// delete through one reaches the other's subscribers, never its own; a
-// delete of a missing key announces nothing; another table's writes are
-// not delivered; names too long for a notification are announced as "drop
-// everything".
+// delete through one reaches the other's subscribers, never its own, in
+// both notify modes; a delete of a missing key announces nothing; another
+// table's writes are not delivered; names too long for a notification are
+// announced as "drop everything"; with notify off nothing is announced.
 func TestChangeFeed(t *testing.T) {
+	for _, mode := range []string{"after_write", "with_write"} {
+		t.Run(mode, func(t *testing.T) { testChangeFeed(t, mode) })
+	}
+	t.Run("off", func(t *testing.T) {
+		ctx := context.Background()
+		tbl := freshTable()
+		a := open(t, srv.URL("postgres"), "postgres.table", tbl, "postgres.notify", "off")
+		b := open(t, srv.URL("postgres"), "postgres.table", tbl)
+		var atB recorder
+		b.(providers.ChangeFeed).Changes(atB.add)
+		waitFor(t, "b live", b.(providers.ChangeFeed).Live)
+		_ = a.Set(ctx, "pets", "tom", []byte("cat"))
+		_, _ = a.Delete(ctx, "pets", "tom")
+		_ = b.Set(ctx, "pets", "rex", []byte("dog")) // b announces; b ignores its own
+		time.Sleep(300 * time.Millisecond)
+		if got := atB.all(); len(got) != 1 || got[0] != "/" {
+			t.Fatalf("with notify off, b was told %v", got)
+		}
+	})
+}
+
+func testChangeFeed(t *testing.T, mode string) {
 	ctx := context.Background()
 	tbl := freshTable()
-	a := open(t, srv.URL("postgres"), "postgres.table", tbl)
-	b := open(t, srv.URL("postgres"), "postgres.table", tbl)
-	elsewhere := open(t, srv.URL("postgres"), "postgres.table", freshTable())
+	a := open(t, srv.URL("postgres"), "postgres.table", tbl, "postgres.notify", mode)
+	b := open(t, srv.URL("postgres"), "postgres.table", tbl, "postgres.notify", mode)
+	elsewhere := open(t, srv.URL("postgres"), "postgres.table", freshTable(), "postgres.notify", mode)
 	var atB, atA recorder
 	b.(providers.ChangeFeed).Changes(atB.add)
 	a.(providers.ChangeFeed).Changes(atA.add)
@@ -192,4 +215,44 @@ func TestFeedStopsWithClose(t *testing.T) {
 		_ = srv.QueryValue(ctx, "postgres", &n, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'closetest%'")
 		return n == 0
 	})
+}
+
+// TestAnnounceFailure takes the right to NOTIFY away from navius's role:
+// with after_write the write stands but fails with ErrUnavailable saying
+// that other instances were not told, and this instance's own subscribers
+// drop the key; with with_write nothing is written at all.
+func TestAnnounceFailure(t *testing.T) {
+	ctx := context.Background()
+	srv.MustExec(t, "postgres", "CREATE ROLE notifier LOGIN")
+	srv.MustExec(t, "postgres", "CREATE DATABASE notifydb OWNER notifier")
+	srv.MustExec(t, "notifydb", "REVOKE EXECUTE ON FUNCTION pg_notify(text, text) FROM PUBLIC")
+	url := "postgres://notifier@" + srv.Addr() + "/notifydb?sslmode=disable"
+	after := open(t, url, "postgres.table", "after_kv")
+	var local recorder
+	after.(providers.ChangeFeed).Changes(local.add)
+	err := after.Set(ctx, "c", "k", []byte("v"))
+	if !errors.Is(err, providers.ErrUnavailable) || !strings.Contains(err.Error(), "written, but other instances could not be told") {
+		t.Fatalf("Set without the right to NOTIFY: %v", err)
+	}
+	if v, err := after.Get(ctx, "c", "k"); err != nil || string(v) != "v" {
+		t.Fatalf("the write did not stand: %q %v", v, err)
+	}
+	if local.count("c/k") != 1 {
+		t.Fatalf("local subscribers were not told to drop the key: %v", local.all())
+	}
+	if existed, err := after.Delete(ctx, "c", "k"); !existed || !errors.Is(err, providers.ErrUnavailable) {
+		t.Fatalf("Delete without the right to NOTIFY: %v %v", existed, err)
+	}
+
+	with := open(t, url, "postgres.table", "with_kv", "postgres.notify", "with_write")
+	if err := with.Set(ctx, "c", "k", []byte("v")); !errors.Is(err, providers.ErrUnavailable) {
+		t.Fatalf("with_write Set without the right to NOTIFY: %v", err)
+	}
+	if _, err := with.Get(ctx, "c", "k"); !errors.Is(err, providers.ErrNotFound) {
+		t.Fatalf("with_write: a write whose announcement failed was kept: %v", err)
+	}
+	off := open(t, url, "postgres.table", "off_kv", "postgres.notify", "off")
+	if err := off.Set(ctx, "c", "k", []byte("v")); err != nil {
+		t.Fatalf("notify off needs no NOTIFY: %v", err)
+	}
 }

@@ -32,12 +32,24 @@ var Options = []providers.Option{
 	{Key: "postgres.create_table", Type: providers.Bool, Default: "true", Description: "Create the table and record its schema version at start when it is absent; false for teams whose DBAs own the schema (navius then only checks the table's shape)."},
 	{Key: "postgres.connect_timeout", Type: providers.Duration, Default: "2s", Description: "Time to open a connection (TCP, TLS and authentication); at most database.timeout. Overrides the URL's connect_timeout."},
 	{Key: "postgres.statement_timeout", Type: providers.Duration, Default: "5s", Description: "Server-side limit on each statement (statement_timeout), so that work a client gave up on stops on the server too; 0 for none."},
+	{Key: "postgres.notify", Type: providers.Enum, Default: "after_write", Enum: []string{"after_write", "with_write", "off"},
+		Description: "How writes are announced (NOTIFY) to the other instances, so that they drop cached copies: after_write in a transaction of its own right after the write commits and before it is acknowledged; with_write in the write's own transaction, so that no committed write goes unannounced even if navius dies in between, at the price that PostgreSQL serialises the commits of all notifying writers (flush included); off for a single instance or when no instance caches locally."},
 	{Key: "postgres.fallback_ttl", Type: providers.Duration, Default: "1s", Description: "While the change feed (LISTEN) is down, local cache entries in front of the database live at most this long, since other instances' writes may be missed."},
 }
+
+// notifyMode is when a write is announced to the other instances.
+type notifyMode int
+
+const (
+	notifyAfterWrite notifyMode = iota // a NOTIFY of its own after the write commits
+	notifyWithWrite                    // in the write's statement and transaction
+	notifyOff
+)
 
 // settings are the provider's resolved settings.
 type settings struct {
 	table        table
+	notify       notifyMode
 	createTable  bool
 	fallbackTTL  time.Duration
 	stmtTimeout  time.Duration
@@ -56,6 +68,12 @@ func readSettings(cfg providers.DatabaseConfig) (settings, error) {
 	}
 	if st.fallbackTTL <= 0 {
 		st.fallbackTTL = time.Second
+	}
+	switch s.String("postgres.notify") {
+	case "with_write":
+		st.notify = notifyWithWrite
+	case "off":
+		st.notify = notifyOff
 	}
 	if st.connTimeout <= 0 {
 		st.connTimeout = 2 * time.Second
