@@ -1,13 +1,14 @@
 // Command pgbench measures navius on PostgreSQL against pgbench on the same
-// server and cores, in the same run: GET through navius (cache off, so
-// every GET is one SELECT) against pgbench -S (select-only), PUT through
-// navius against a pgbench script running navius's own upsert statement
-// (and the plain upsert without the change notification), and concurrent
+// server and cores, in the same run: GET through navius (cache off, so every
+// GET is one SELECT) against pgbench -S (select-only); PUT through navius in
+// each postgres.notify mode against a pgbench script running navius's own
+// statements (and the plain upsert without a notification); and concurrent
 // PUT on PostgreSQL against the same PUT on bolt (batched commits). Each
-// scenario runs several rounds, alternating the sides; medians are
-// reported with p50 and p99 latency. The PostgreSQL server is a private
-// cluster (internal/pgtest) with fsync and synchronous commit on.
+// scenario runs several rounds, alternating the sides; medians are reported
+// with p50 and p99 latency. The PostgreSQL server is a private cluster
+// (internal/pgtest) with fsync and synchronous commit on.
 //
+//	make build FEATURES=default,postgres BIN=bin/navius-postgres
 //	go run ./bench/pgbench -navius bin/navius-postgres -duration 10s -rounds 3
 package main
 
@@ -132,29 +133,40 @@ end
 `, *keys-1)), 0o644); err != nil {
 		return err
 	}
-	// navius's own statement (table and channel as navius names them),
-	// and the plain upsert.
-	same := filepath.Join(work, "upsert-notify.sql")
-	plain := filepath.Join(work, "upsert.sql")
+	// navius's own statements (table and channel as navius names them):
+	// the upsert followed by a NOTIFY of its own (postgres.notify
+	// after_write), the upsert with the NOTIFY in it (with_write), and the
+	// plain upsert.
 	const value = "convert_to(repeat('v', 256), 'UTF8')"
-	if err := os.WriteFile(same, []byte(`\set k random(1, 1000000000)
-WITH w AS (INSERT INTO "navius_kv" (collection, key, value, updated_at) VALUES ('pgb', 'k' || :k || '-' || :client_id, `+value+`, now()) ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at RETURNING 1) SELECT pg_notify('navius_kv', 'bench0000000000 3 pgbk' || :k) FROM w;
-`), 0o644); err != nil {
-		return err
+	upsert := func(coll string) string {
+		return `INSERT INTO "navius_kv" (collection, key, value, updated_at) VALUES ('` + coll + `', 'k' || :k || '-' || :client_id, ` + value +
+			`, now()) ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`
 	}
-	if err := os.WriteFile(plain, []byte(`\set k random(1, 1000000000)
-INSERT INTO "navius_kv" (collection, key, value, updated_at) VALUES ('pgp', 'k' || :k || '-' || :client_id, `+value+`, now()) ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at;
-`), 0o644); err != nil {
-		return err
+	const notify = `pg_notify('navius_kv', '0123456789abcdef 3 pgbk' || :k)`
+	scripts := map[string]string{
+		"after.sql": upsert("pga") + ";\nSELECT " + notify + ";\n",
+		"with.sql":  "WITH w AS (" + upsert("pgw") + " RETURNING 1) SELECT " + notify + " FROM w;\n",
+		"plain.sql": upsert("pgp") + ";\n",
+	}
+	for name, body := range scripts {
+		if err := os.WriteFile(filepath.Join(work, name), []byte("\\set k random(1, 1000000000)\n"+body), 0o644); err != nil {
+			return err
+		}
 	}
 
 	dbURL := fmt.Sprintf("postgres://postgres@%s/bench?sslmode=disable", srv.Addr())
 	common := []string{"serve", "--cache-url", "none", "--log-access=false", "--log-level", "warn"}
-	nav, err := startNavius(append(common, "--database-url", dbURL, "--database-max-connections", strconv.Itoa(*clients)))
+	pgArgs := append(common, "--database-url", dbURL, "--database-max-connections", strconv.Itoa(*clients))
+	nav, err := startNavius(pgArgs)
 	if err != nil {
 		return err
 	}
 	defer nav.stop()
+	navWith, err := startNavius(append(pgArgs, "--set", "postgres.notify=with_write"))
+	if err != nil {
+		return err
+	}
+	defer navWith.stop()
 	boltDir := filepath.Join(work, "bolt")
 	bolt, err := startNavius(append(common, "--database-url", "bolt://"+boltDir+"/data.db"))
 	if err != nil {
@@ -173,25 +185,30 @@ INSERT INTO "navius_kv" (collection, key, value, updated_at) VALUES ('pgp', 'k' 
 		name  string
 		sides []side
 	}
+	put := filepath.Join(*luaDir, "put.lua")
 	scenarios := []scenario{
 		{"GET by key", []side{
 			{"navius GET (cache off)", func() (result, error) { return wrk(nav.base, getLua) }},
 			{"pgbench -S (select-only)", func() (result, error) { return pgb("-S") }},
 		}},
-		{"PUT (upsert, committed)", []side{
-			{"navius PUT", func() (result, error) { return wrk(nav.base, filepath.Join(*luaDir, "put.lua")) }},
-			{"pgbench, navius's statement (upsert + pg_notify)", func() (result, error) { return pgb("-f", same) }},
-			{"pgbench, plain upsert", func() (result, error) { return pgb("-f", plain) }},
+		{"PUT, notify after_write (default)", []side{
+			{"navius PUT", func() (result, error) { return wrk(nav.base, put) }},
+			{"pgbench: upsert, then pg_notify", func() (result, error) { return pgb("-f", filepath.Join(work, "after.sql")) }},
+			{"pgbench: plain upsert", func() (result, error) { return pgb("-f", filepath.Join(work, "plain.sql")) }},
+		}},
+		{"PUT, notify with_write", []side{
+			{"navius PUT", func() (result, error) { return wrk(navWith.base, put) }},
+			{"pgbench: upsert with pg_notify in it", func() (result, error) { return pgb("-f", filepath.Join(work, "with.sql")) }},
 		}},
 		{"concurrent PUT, PostgreSQL vs bolt", []side{
-			{"navius PUT, PostgreSQL", func() (result, error) { return wrk(nav.base, filepath.Join(*luaDir, "put.lua")) }},
-			{"navius PUT, bolt (batched)", func() (result, error) { return wrk(bolt.base, filepath.Join(*luaDir, "put.lua")) }},
+			{"navius PUT, PostgreSQL (after_write)", func() (result, error) { return wrk(nav.base, put) }},
+			{"navius PUT, bolt (batched)", func() (result, error) { return wrk(bolt.base, put) }},
 		}},
 	}
 	fmt.Printf("%d rounds of %s alternating, medians. wrk -t2 -c%d against navius (database.max_connections %d, cache off, access log off);\n"+
 		"pgbench -c %d -j 2 -M prepared over TCP; PostgreSQL %s with fsync and synchronous_commit on; %d rows of 256 bytes.\n\n",
 		*rounds, duration, *conns, *clients, *clients, filepath.Base(filepath.Dir(bin)), *keys)
-	fmt.Println("| scenario | side | req/s or tx/s | p50 / p99 ms | ratio to the first |")
+	fmt.Println("| scenario | side | req/s or tx/s | p50 / p99 ms | first side ÷ this side |")
 	fmt.Println("|---|---|---:|---:|---:|")
 	for _, sc := range scenarios {
 		results := make([]series, len(sc.sides))
