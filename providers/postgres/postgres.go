@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -48,14 +49,13 @@ const (
 
 // settings are the provider's resolved settings.
 type settings struct {
-	table        table
-	notify       notifyMode
-	createTable  bool
-	fallbackTTL  time.Duration
-	stmtTimeout  time.Duration
-	connTimeout  time.Duration
-	secrets      []string // kept out of every message
-	displayedURL string   // the URL with its password redacted
+	table       table
+	notify      notifyMode
+	createTable bool
+	fallbackTTL time.Duration
+	stmtTimeout time.Duration
+	connTimeout time.Duration
+	secrets     []string // kept out of every message
 }
 
 func readSettings(cfg providers.DatabaseConfig) (settings, error) {
@@ -161,10 +161,11 @@ func poolConfig(cfg providers.DatabaseConfig, st *settings) (*pgxpool.Config, er
 			st.secrets = append(st.secrets, v)
 		}
 	}
-	if v := cfg.Settings.String("postgres.password"); v != "" {
-		st.secrets = append(st.secrets, v)
+	for _, v := range []string{cfg.Settings.String("postgres.password"), os.Getenv("PGPASSWORD")} {
+		if v != "" {
+			st.secrets = append(st.secrets, v)
+		}
 	}
-	st.displayedURL = providers.Redact(raw)
 
 	mode, err := sslMode(q.Get("sslmode"), cfg.TLS)
 	if err != nil {
@@ -189,7 +190,7 @@ func poolConfig(cfg providers.DatabaseConfig, st *settings) (*pgxpool.Config, er
 
 	pc, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, providers.Invalid("bad PostgreSQL URL %q: %s", st.displayedURL, st.scrub(parseErrReason(err)))
+		return nil, providers.Invalid("bad PostgreSQL URL %q: %s", providers.Redact(raw), st.scrub(parseErrReason(err)))
 	}
 	cc := pc.ConnConfig
 	if v := cfg.Settings.String("postgres.password"); v != "" {
@@ -204,7 +205,7 @@ func poolConfig(cfg providers.DatabaseConfig, st *settings) (*pgxpool.Config, er
 	}
 	applyTLS(cc, cfg.TLS)
 	if cfg.MaxConnections > 0 {
-		pc.MaxConns = int32(cfg.MaxConnections)
+		pc.MaxConns = int32(min(cfg.MaxConnections, math.MaxInt32))
 	}
 	return pc, nil
 }
