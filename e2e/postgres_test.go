@@ -138,6 +138,7 @@ func TestPostgresOutage(t *testing.T) {
 	if status != 503 || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "database is unavailable") {
 		t.Fatalf("GET with PostgreSQL down = %d %s", status, body)
 	}
+	t.Logf("GET with PostgreSQL down: %d %s", status, strings.TrimSpace(body))
 	if status, body := p.do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 || !strings.Contains(body, `"code":"unavailable"`) {
 		t.Fatalf("PUT with PostgreSQL down = %d %s", status, body)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -302,6 +304,16 @@ func (d *Database) mapErr(err error) error {
 		// Data the server cannot take: an untranslatable character, a key
 		// beyond the index's row size.
 		return providers.Invalid("postgres refused the data: %s", oneLine(pgErr.Message))
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Config != nil {
+		// Name the server and the reason, not pgx's account of the attempt.
+		why := cause(err)
+		if errors.As(err, &pgErr) {
+			why = oneLine(pgErr.Message) + " (SQLSTATE " + pgErr.Code + ")"
+		}
+		where := net.JoinHostPort(ce.Config.Host, strconv.Itoa(int(ce.Config.Port)))
+		return providers.Unavailable("database", fmt.Errorf("cannot connect to %s: %s", where, d.st.scrub(why)))
 	}
 	return providers.Unavailable("database", errors.New(d.st.scrub(oneLine(err.Error()))))
 }
