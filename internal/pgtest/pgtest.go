@@ -88,7 +88,7 @@ func Launch(opts Options) (*Server, error) {
 	if s.cred, err = serverUser(); err != nil {
 		return nil, err
 	}
-	if s.dir, err = os.MkdirTemp("", "pgtest-"); err != nil {
+	if s.dir, err = s.tempDir(); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -174,6 +174,34 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
 	return cmd
+}
+
+// tempDir makes the cluster's directory where the server's user can reach
+// it: under $TMPDIR, else under /tmp when $TMPDIR lies in a directory that
+// only its owner may enter (such as /root).
+func (s *Server) tempDir() (string, error) {
+	base := os.TempDir()
+	if s.cred != nil && !reachable(base) {
+		base = "/tmp"
+		if !reachable(base) {
+			return "", errors.New(`pgtest: no temporary directory the "postgres" user can enter: set TMPDIR to one`)
+		}
+	}
+	return os.MkdirTemp(base, "pgtest-")
+}
+
+// reachable reports whether every directory on path may be entered by
+// other users.
+func reachable(path string) bool {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == filepath.Dir(p) {
+			return true
+		}
+	}
 }
 
 // own gives a path to the server's user.
