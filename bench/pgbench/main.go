@@ -40,6 +40,7 @@ var (
 	clients   = flag.Int("clients", 16, "PostgreSQL connections: navius's pool (database.max_connections) and pgbench's clients")
 	keys      = flag.Int("keys", 100000, "rows for the GET scenarios (pgbench -i -s 1 makes 100000 accounts)")
 	luaDir    = flag.String("lua", "bench/wrk", "directory of wrk scripts")
+	only      = flag.String("only", "", "run only the scenarios whose name contains this (GET, PUT, bolt)")
 )
 
 func main() {
@@ -211,6 +212,9 @@ end
 	fmt.Println("| scenario | side | req/s or tx/s | p50 / p99 ms | first side ÷ this side |")
 	fmt.Println("|---|---|---:|---:|---:|")
 	for _, sc := range scenarios {
+		if !strings.Contains(sc.name, *only) {
+			continue
+		}
 		results := make([]series, len(sc.sides))
 		for range *rounds {
 			for i, s := range sc.sides {
