@@ -129,8 +129,14 @@ func unwrapURLError(err error) error {
 }
 
 // Redact hides the password of a URL ("redis://user:secret@host" becomes
-// "redis://user:xxxxx@host") so that URLs can go into logs and errors.
+// "redis://user:xxxxx@host"), also one given as a password or sslpassword
+// parameter (libpq's "postgres://host/db?password=secret"), so that URLs can
+// go into logs and errors.
 func Redact(rawURL string) string {
+	return redactParams(redactUserinfo(rawURL))
+}
+
+func redactUserinfo(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// Unparseable: hide anything between "//" and "@" to be safe.
@@ -145,4 +151,24 @@ func Redact(rawURL string) string {
 		return rawURL // nothing to hide; keep the URL exactly as written
 	}
 	return u.Redacted()
+}
+
+// redactParams hides the values of password parameters, leaving the rest
+// of the URL as written.
+func redactParams(s string) string {
+	q := strings.IndexByte(s, '?')
+	if q < 0 || !strings.Contains(strings.ToLower(s[q:]), "password=") {
+		return s
+	}
+	params, frag := s[q+1:], ""
+	if i := strings.IndexByte(params, '#'); i >= 0 {
+		params, frag = params[:i], params[i:]
+	}
+	parts := strings.Split(params, "&")
+	for i, p := range parts {
+		if k, _, ok := strings.Cut(p, "="); ok && (strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword")) {
+			parts[i] = k + "=xxxxx"
+		}
+	}
+	return s[:q+1] + strings.Join(parts, "&") + frag
 }
