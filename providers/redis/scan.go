@@ -59,8 +59,27 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 	hash := d.bucket(coll, cur.bucket)
 	w := cur.walk
 	var page providers.Page
-	fine := false // re-reading a partly returned span bucket by bucket
+	fine := false     // re-reading a partly returned span bucket by bucket
+	perBucket := -1   // fields of the last bucket walked, to size a read-ahead; -1: none yet
+	bucketFields := 0 // fields of the current bucket so far
 	for {
+		if perBucket >= 0 && len(w.pending) == 0 && w.start == 0 {
+			// Between buckets, after a small one: read the next ones
+			// whole, in one round trip.
+			ahead := min(d.buckets-cur.bucket, (limit-len(page.Items))/max(perBucket, 1)+1)
+			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, limit, &page, &budget)
+			if err != nil {
+				return providers.Page{}, mapErr("database", err)
+			}
+			if cur.bucket += n; cur.bucket >= d.buckets {
+				return page, nil
+			}
+			hash, perBucket = d.bucket(coll, cur.bucket), -1
+			if len(page.Items) == limit || budget <= 0 {
+				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, walk: w})
+				return page, nil
+			}
+		}
 		n := count
 		if fine && len(w.pending) > 0 {
 			n = 1
@@ -86,14 +105,8 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			}
 		}
 		budget -= len(kv) / 2
-		batch := make([]providers.Item, 0, len(kv)/2)
-		for i := 0; i+1 < len(kv); i += 2 {
-			if (!marked || kv[i] > mark) && strings.Contains(kv[i+1], q.Filter) {
-				batch = append(batch, providers.Item{Key: kv[i], Value: []byte(kv[i+1])})
-			}
-		}
-		slices.SortFunc(batch, func(a, b providers.Item) int { return strings.Compare(a.Key, b.Key) })
-		for _, it := range batch {
+		bucketFields += len(kv) / 2
+		for _, it := range matching(kv, mark, marked, q.Filter) {
 			if len(page.Items) == limit {
 				// More of this batch to come: the next page resumes it.
 				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, node: cur.node, walk: w.split(next, page.Items[limit-1].Key)})
@@ -109,6 +122,7 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			w = &walk{}
 			cur = &cursor{bucket: cur.bucket + 1, walk: w}
 			hash, fine = d.bucket(coll, cur.bucket), false
+			perBucket, bucketFields = bucketFields, 0
 		}
 		if len(page.Items) == limit || budget <= 0 {
 			cur.walk = w
@@ -116,6 +130,52 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			return page, nil
 		}
 	}
+}
+
+// matching are the fields of an HSCAN batch after mark (when marked) whose
+// value contains filter, in key order.
+func matching(kv []string, mark string, marked bool, filter string) []providers.Item {
+	batch := make([]providers.Item, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if (!marked || kv[i] > mark) && strings.Contains(kv[i+1], filter) {
+			batch = append(batch, providers.Item{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+	}
+	slices.SortFunc(batch, func(a, b providers.Item) int { return strings.Compare(a.Key, b.Key) })
+	return batch
+}
+
+// readAhead reads buckets from, from+1, ... (up to n of them) of a cluster
+// collection in one pipeline, which go-redis sends to all masters at once,
+// and adds to the page those that one HSCAN returned whole and that fit in
+// it; it stops at the first that does not, which the caller then walks the
+// usual way (a page may end inside it, so its node must be known). It
+// returns how many buckets it used. A walk of a small collection thus
+// takes a round trip or two instead of one per bucket. A bucket read whole
+// needs no node check: no cursor continues it.
+func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, limit int, page *providers.Page, budget *int) (int, error) {
+	scans := make([]*goredis.ScanCmd, n)
+	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range scans {
+			scans[i] = p.HScan(ctx, d.bucket(coll, from+i), 0, "", count)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, scan := range scans {
+		kv, next := scan.Val()
+		items := matching(kv, "", false, filter)
+		if next != 0 || len(page.Items)+len(items) > limit {
+			return i, nil
+		}
+		page.Items = append(page.Items, items...)
+		if *budget -= len(kv) / 2; len(page.Items) == limit || *budget <= 0 {
+			return i + 1, nil
+		}
+	}
+	return n, nil
 }
 
 var errNodeChanged = providers.Invalid("the cursor no longer applies: another Redis node (a promoted replica or a restarted server) now holds the part of the collection this walk was in, and its HSCAN order differs; start the walk again from the first page (no cursor)")
