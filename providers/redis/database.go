@@ -88,63 +88,101 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 	return v, nil
 }
 
-// Set writes the field and announces the change in one MULTI/EXEC, so that
-// no write goes unannounced.
+// Set writes the field and announces the change atomically, so that no
+// write goes unannounced.
 func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	hash := d.hash(coll, key)
-	return d.write(ctx, hash, func(p goredis.Pipeliner) {
-		p.HSet(ctx, hash, key, value)
-		d.feed.publish(ctx, p, coll, key)
-	})
+	_, err := d.write(ctx, coll, key, value)
+	return err
 }
 
 func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
-	var del *goredis.IntCmd
-	hash := d.hash(coll, key)
-	err := d.write(ctx, hash, func(p goredis.Pipeliner) {
-		del = p.HDel(ctx, hash, key)
-		d.feed.publish(ctx, p, coll, key)
-	})
-	if err != nil {
-		return false, err
-	}
-	return del.Val() > 0, nil
+	n, err := d.write(ctx, coll, key, nil)
+	return n > 0, err
 }
 
-// write runs the commands fn queues in one MULTI/EXEC on the master of
-// hash. With redis.min_replicas set it then sends WAIT on the same
-// connection (WAIT counts the replicas that have that connection's writes,
-// and does not block inside MULTI), and fails unless enough replicas
-// confirm: replication is asynchronous, and a write only the master has is
-// lost if the master dies and a replica takes over.
-func (d *Database) write(ctx context.Context, hash string, fn func(goredis.Pipeliner)) error {
-	queue := func(p goredis.Pipeliner) error { fn(p); return nil }
+// announced writes (HSET, or HDEL when there is no value) and publishes
+// the change in one script: in a cluster, go-redis retries a MULTI/EXEC
+// whose node failed by sending its commands to their own nodes (MULTI and
+// PUBLISH, which name no key, to a random one), which leaves connections
+// waiting out read timeouts; one keyed command goes through the cluster
+// client's own retries and MOVED/ASK redirects. KEYS[1] is the hash; ARGV
+// the channel, the message, the field and the value.
+var announced = goredis.NewScript(`
+local n
+if ARGV[4] then n = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) else n = redis.call('HDEL', KEYS[1], ARGV[3]) end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return n`)
+
+// write stores value (nil: deletes) under key, announces it on the change
+// feed in the same atomic step, and returns what HSET or HDEL returned. On
+// one node and with Sentinel that step is a MULTI/EXEC, in a cluster a
+// script (see announced), on the master of the key's hash. With
+// redis.min_replicas set it then sends WAIT on the same connection (WAIT
+// counts the replicas that have that connection's writes, and does not
+// block inside MULTI), and fails unless enough replicas confirm:
+// replication is asynchronous, and a write only the master has is lost if
+// the master dies and a replica takes over.
+func (d *Database) write(ctx context.Context, coll, key string, value []byte) (int64, error) {
+	hash := d.hash(coll, key)
 	if d.minReplicas == 0 {
-		_, err := d.client.TxPipelined(ctx, queue)
-		return mapErr("database", err)
+		n, err := d.apply(ctx, d.client, hash, coll, key, value)
+		return n, mapErr("database", err)
 	}
 	m, err := d.masterFor(ctx, hash)
 	if err != nil {
-		return mapErr("database", err)
+		return 0, mapErr("database", err)
 	}
 	cn := m.Conn()
 	defer cn.Close()
-	if _, err := cn.TxPipelined(ctx, queue); err != nil {
-		d.reload()
-		return mapErr("database", err)
-	}
-	n, err := cn.Wait(ctx, d.minReplicas, d.waitTimeout).Result()
+	n, err := d.apply(ctx, cn, hash, coll, key, value)
 	if err != nil {
 		d.reload()
-		return mapErr("database", err)
+		return 0, mapErr("database", err)
 	}
-	if int(n) < d.minReplicas {
-		return providers.Unavailable("database", &notReplicated{got: int(n), want: d.minReplicas, within: d.waitTimeout})
+	acks, err := cn.Wait(ctx, d.minReplicas, d.waitTimeout).Result()
+	if err != nil {
+		d.reload()
+		return 0, mapErr("database", err)
 	}
-	return nil
+	if int(acks) < d.minReplicas {
+		return 0, providers.Unavailable("database", &notReplicated{got: int(acks), want: d.minReplicas, within: d.waitTimeout})
+	}
+	return n, nil
+}
+
+// commander is what apply needs of a client or a connection.
+type commander interface {
+	goredis.Scripter
+	TxPipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
+}
+
+// apply runs the write and its announcement through c.
+func (d *Database) apply(ctx context.Context, c commander, hash, coll, key string, value []byte) (int64, error) {
+	msg := d.feed.message(coll, key)
+	if d.mode == cluster {
+		args := []any{d.feed.channel, msg, key}
+		if value != nil {
+			args = append(args, value)
+		}
+		return announced.Run(ctx, c, []string{hash}, args...).Int64()
+	}
+	var cmd *goredis.IntCmd
+	_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		if value != nil {
+			cmd = p.HSet(ctx, hash, key, value)
+		} else {
+			cmd = p.HDel(ctx, hash, key)
+		}
+		p.Publish(ctx, d.feed.channel, msg)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return cmd.Val(), nil
 }
 
 // notReplicated: WAIT found fewer replicas with the write than asked for.

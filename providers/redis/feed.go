@@ -19,7 +19,7 @@ import (
 //
 // In a cluster the feed uses classic PUBLISH/SUBSCRIBE, not sharded pub/sub
 // (SPUBLISH/SSUBSCRIBE). A write's announcement goes in the write's own
-// MULTI/EXEC on the master of the write's bucket, so that no write goes
+// atomic step on the master of the write's bucket, so that no write goes
 // unannounced; SPUBLISH there would have to name a channel in the bucket's
 // slot, and a subscriber would then need a subscription on every shard
 // (go-redis's SSubscribe listens on one shard and moves to a random node
@@ -55,9 +55,8 @@ func newFeed(c *conn, fallbackTTL time.Duration) *feed {
 	return &feed{c: c, channel: c.prefix + ":changes", id: hex.EncodeToString(b[:]), fallbackTTL: fallbackTTL}
 }
 
-func (f *feed) publish(ctx context.Context, p goredis.Pipeliner, coll, key string) {
-	p.Publish(ctx, f.channel, f.id+" "+coll+"\x00"+key)
-}
+// message is the announcement of a change to key of coll.
+func (f *feed) message(coll, key string) string { return f.id + " " + coll + "\x00" + key }
 
 // subscribe registers fn; the first subscriber starts the subscription.
 func (f *feed) subscribe(fn func(collection, key string)) {

@@ -46,19 +46,38 @@ func (c *conn) reload() {
 }
 
 // reloadOnFailure re-reads the slot map whenever a command through the
-// cluster client fails with anything but a Redis "nil" reply. After a
+// cluster client fails because of a node (see nodeTrouble). After a
 // failover go-redis keeps sending a slot's commands to the dead master until
 // a MOVED reply (which a dead node never sends) or its periodic reload
 // (10 s); reloading on failure finds the promoted replica as soon as the
 // cluster knows it.
 type reloadOnFailure struct{ c *goredis.ClusterClient }
 
+// nodeTrouble tells errors that may mean the slot map is out of date (a
+// network error, a node that is down, loading or no longer the master)
+// from replies about the command itself (a nil reply, NOSCRIPT, WRONGTYPE).
+func nodeTrouble(err error) bool {
+	var reply goredis.Error
+	if err == nil || errors.Is(err, goredis.Nil) {
+		return false
+	}
+	if !errors.As(err, &reply) {
+		return true
+	}
+	for _, p := range []string{"MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "MASTERDOWN", "LOADING"} {
+		if goredis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func (h reloadOnFailure) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
 func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		err := next(ctx, cmd)
-		if err != nil && !errors.Is(err, goredis.Nil) {
+		if nodeTrouble(err) {
 			h.c.ReloadState(ctx)
 		}
 		return err
@@ -68,7 +87,7 @@ func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHo
 func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		err := next(ctx, cmds)
-		if err != nil && !errors.Is(err, goredis.Nil) {
+		if nodeTrouble(err) {
 			h.c.ReloadState(ctx)
 		}
 		return err
