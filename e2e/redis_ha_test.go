@@ -379,3 +379,29 @@ func TestRedisSentinel(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisTopologyBadInput: every malformed multi-host URL, and a cluster
+// URL naming a node without cluster support, stop navius with exit code 2
+// and one line that names the problem and the fix, without the password.
+func TestRedisTopologyBadInput(t *testing.T) {
+	bin, _ := binary(t, "default,redis")
+	srv := redistest.Start(t)
+	for _, c := range []struct{ url, says string }{
+		{"redis+cluster://:s3cret@", "no host: list at least one"},
+		{"redis+cluster://:s3cret@a:6379,,b:6379", "an empty host in the list"},
+		{"redis+cluster://:s3cret@a:6379,b:70000", `host "b:70000" has an invalid port`},
+		{"redis+cluster://:s3cret@a:6379,b:6379/0", "a cluster URL takes no database number"},
+		{"redis+cluster://:s3cret@a:6379?master=m", "master= belongs to redis+sentinel"},
+		{"redis+sentinel://:s3cret@a:26379,b:26379/0", "no master name: add ?master=NAME"},
+		{"redis+sentinel://:s3cret@a:26379/zero?master=m", `database "zero" is not a number`},
+		{"redis+sentinel://:s3cret@a:26379?master=m&pool=3", `unknown parameter "pool"`},
+		{"redis+cluster://:s3cret@" + srv.Addr, "is not a cluster node"},
+		{"redis+sentinel://:s3cret@" + srv.Addr + "?master=m", "is not a sentinel"},
+	} {
+		code, _, stderr := run(t, bin, []string{"NAVIUS_DATABASE_URL=" + c.url}, "serve", "--listen", "127.0.0.1:0")
+		line := strings.TrimSpace(stderr)
+		if code != 2 || !strings.Contains(line, c.says) || strings.Contains(line, "\n") || strings.Contains(line, "s3cret") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and one line saying %q, without the password", c.url, code, stderr, c.says)
+		}
+	}
+}
