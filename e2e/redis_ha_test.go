@@ -37,6 +37,8 @@ type failoverStats struct {
 	lost                  int // acknowledged writes missing afterwards
 	goroutinesBefore      int
 	goroutinesAfter       int
+	// why holds the first failure after each second since the kill.
+	why map[int]string
 }
 
 func (s failoverStats) String() string {
@@ -53,7 +55,7 @@ func (s failoverStats) String() string {
 // finds, and checks that goroutines came back to where they were.
 func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func()) failoverStats {
 	t.Helper()
-	var st failoverStats
+	st := failoverStats{why: map[int]string{}}
 	waitStatus(t, p, "/readyz", 200, 10*time.Second)
 	st.goroutinesBefore = goroutines(t, p)
 
@@ -61,7 +63,7 @@ func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func())
 	defer cancel()
 	var mu sync.Mutex
 	var acked []string
-	var lastFail time.Time
+	var lastFail, killed time.Time
 	transport := &http.Transport{MaxIdleConnsPerHost: 16}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
@@ -83,7 +85,7 @@ func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func())
 					}
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
+				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				mu.Lock()
 				if resp.StatusCode == http.StatusNoContent {
@@ -91,13 +93,19 @@ func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func())
 				} else {
 					st.failed++
 					lastFail = time.Now()
+					sec := -1
+					if !killed.IsZero() {
+						sec = int(time.Since(killed) / time.Second)
+					}
+					if _, ok := st.why[sec]; !ok {
+						st.why[sec] = fmt.Sprintf("%d %s", resp.StatusCode, body)
+					}
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	// /readyz, every 20 ms.
-	var killed time.Time
 	readyDone := make(chan struct{})
 	go func() {
 		defer close(readyDone)
@@ -125,7 +133,7 @@ func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func())
 	mu.Lock()
 	if st.failed > 0 {
 		mu.Unlock()
-		t.Fatalf("%d writes failed before the kill", st.failed)
+		t.Fatalf("%d writes failed before the kill: %s", st.failed, st.why[-1])
 	}
 	killed = time.Now()
 	mu.Unlock()
@@ -150,6 +158,11 @@ func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func())
 	transport.CloseIdleConnections()
 	if !lastFail.IsZero() {
 		st.unavailable = lastFail.Sub(killed)
+	}
+	for sec := range 30 {
+		if why, ok := st.why[sec]; ok {
+			t.Logf("first failure %ds after the kill: %s", sec, why)
+		}
 	}
 	st.acked = len(acked)
 

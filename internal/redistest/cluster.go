@@ -205,7 +205,45 @@ func (c *Cluster) unhealthy() string {
 			return s.Addr + " is a replica not yet in sync"
 		}
 	}
+	// Every master's replica acknowledges a write: a replica that has just
+	// synced may not yet.
+	slots, err := c.Nodes[c.firstRunning()].Client().ClusterSlots(ctx).Result()
+	if err != nil {
+		return err.Error()
+	}
+	for _, r := range slots {
+		if len(r.Nodes) < 2 {
+			return fmt.Sprintf("slots %d-%d have no replica", r.Start, r.End)
+		}
+		m := c.byAddr(r.Nodes[0].Addr)
+		key := keyIn(int(r.Start), int(r.End))
+		if err := m.Client().Set(ctx, key, "1", 0).Err(); err != nil {
+			return fmt.Sprintf("%s: %v", m.Addr, err)
+		}
+		if n, err := m.Client().Wait(ctx, 1, 200*time.Millisecond).Result(); err != nil || n < 1 {
+			return fmt.Sprintf("the replica of %s does not acknowledge writes yet", m.Addr)
+		}
+	}
 	return ""
+}
+
+func (c *Cluster) firstRunning() int {
+	for i, s := range c.Nodes {
+		if s.Running() {
+			return i
+		}
+	}
+	return 0
+}
+
+// keyIn is a key whose slot lies in [start, end].
+func keyIn(start, end int) string {
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("redistest:probe:%d", i)
+		if s := int(keySlot(k)); s >= start && s <= end {
+			return k
+		}
+	}
 }
 
 // Kill stops a node with SIGKILL, as a crash would.

@@ -167,6 +167,20 @@ func (s *Sentinel) unhealthy() string {
 			return d.Addr + " is not yet a replica in sync with " + m.Addr
 		}
 	}
+	// Every replica acknowledges a write: one that has just synced may not
+	// yet.
+	replicas := 0
+	for _, d := range s.Data {
+		if d != m && d.Running() {
+			replicas++
+		}
+	}
+	if err := m.Client().Set(ctx, "redistest:probe", "1", 0).Err(); err != nil {
+		return fmt.Sprintf("%s: %v", m.Addr, err)
+	}
+	if n, err := m.Client().Wait(ctx, replicas, 200*time.Millisecond).Result(); err != nil || int(n) < replicas {
+		return fmt.Sprintf("%d of the %d replicas of %s acknowledge writes", n, replicas, m.Addr)
+	}
 	return ""
 }
 

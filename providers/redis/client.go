@@ -39,17 +39,37 @@ var Options = []providers.Option{
 	{Key: "redis.min_replicas_timeout", Type: providers.Duration, Default: "500ms", Description: "How long a write waits for redis.min_replicas replicas before it answers 503."},
 }
 
+// client is the part of go-redis's clients that navius uses: *Client for
+// one node and Sentinel, clusterClient for a cluster.
+type client interface {
+	commander
+	HGet(ctx context.Context, key, field string) *goredis.StringCmd
+	HScan(ctx context.Context, key string, cursor uint64, match string, count int64) *goredis.ScanCmd
+	Get(ctx context.Context, key string) *goredis.StringCmd
+	Set(ctx context.Context, key string, value any, expiration time.Duration) *goredis.StatusCmd
+	Del(ctx context.Context, keys ...string) *goredis.IntCmd
+	Pipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
+	Subscribe(ctx context.Context, channels ...string) *goredis.PubSub
+	Close() error
+}
+
+// commander is what a write needs of a client or of one connection.
+type commander interface {
+	Process(ctx context.Context, cmd goredis.Cmder) error
+	TxPipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
+}
+
 // conn is what both providers need: a client for the topology, the key
 // prefix and the durability setting.
 type conn struct {
-	client goredis.UniversalClient
+	client client
 	mode   mode
 	// cluster is the client in cluster mode; node is the client otherwise
 	// (for Sentinel, one that follows the master the sentinels name).
-	cluster *goredis.ClusterClient
+	cluster *clusterClient
 	node    *goredis.Client
 	// sentinels answer for the master in Sentinel mode (health).
-	sentinels     []*goredis.SentinelClient
+	sentinels     []*goredis.Client
 	sentinelAddrs []string
 	master        string
 	dialTimeout   time.Duration
@@ -120,8 +140,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		}
 		co := uo.Cluster()
 		co.MaxRedirects = 3
-		c.cluster = goredis.NewClusterClient(co)
-		c.cluster.AddHook(reloadOnFailure{c.cluster})
+		c.cluster = newClusterClient(co)
 		c.client = c.cluster
 	case sentinel:
 		if db := s.Int("redis.db"); s.String("redis.db") != "" && db >= 0 {
@@ -131,7 +150,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		uo.SentinelUsername, uo.SentinelPassword = s.String("redis.sentinel_username"), s.String("redis.sentinel_password")
 		fo := uo.Failover()
 		for _, a := range t.addrs {
-			c.sentinels = append(c.sentinels, goredis.NewSentinelClient(sentinelOptions(fo, a)))
+			c.sentinels = append(c.sentinels, goredis.NewClient(sentinelOptions(fo, a)))
 		}
 		c.sentinelAddrs, c.master, c.dialTimeout = t.addrs, t.master, fo.DialTimeout
 		if err := c.probeSentinels(ctx); err != nil {

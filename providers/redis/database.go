@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -110,11 +112,31 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 // waiting out read timeouts; one keyed command goes through the cluster
 // client's own retries and MOVED/ASK redirects. KEYS[1] is the hash; ARGV
 // the channel, the message, the field and the value.
-var announced = goredis.NewScript(`
+const announced = `
 local n
 if ARGV[4] then n = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) else n = redis.call('HDEL', KEYS[1], ARGV[3]) end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
-return n`)
+return n`
+
+var announcedSHA = func() string { h := sha1.Sum([]byte(announced)); return hex.EncodeToString(h[:]) }()
+
+// runScript runs a script by its SHA1 (EVALSHA), and by its text (EVAL)
+// when the node does not know it yet (NOSCRIPT).
+func runScript(ctx context.Context, c commander, src, sha string, keys []string, args ...any) *goredis.Cmd {
+	call := func(name, body string) *goredis.Cmd {
+		a := append([]any{name, body, len(keys)}, make([]any, 0, len(keys)+len(args))...)
+		for _, k := range keys {
+			a = append(a, k)
+		}
+		cmd := goredis.NewCmd(ctx, append(a, args...)...)
+		_ = c.Process(ctx, cmd)
+		return cmd
+	}
+	if cmd := call("evalsha", sha); !goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return cmd
+	}
+	return call("eval", src)
+}
 
 // write stores value (nil: deletes) under key, announces it on the change
 // feed in the same atomic step, and returns what HSET or HDEL returned. On
@@ -153,12 +175,6 @@ func (d *Database) write(ctx context.Context, coll, key string, value []byte) (i
 	return n, nil
 }
 
-// commander is what apply needs of a client or a connection.
-type commander interface {
-	goredis.Scripter
-	TxPipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
-}
-
 // apply runs the write and its announcement through c.
 func (d *Database) apply(ctx context.Context, c commander, hash, coll, key string, value []byte) (int64, error) {
 	msg := d.feed.message(coll, key)
@@ -167,7 +183,7 @@ func (d *Database) apply(ctx context.Context, c commander, hash, coll, key strin
 		if value != nil {
 			args = append(args, value)
 		}
-		return announced.Run(ctx, c, []string{hash}, args...).Int64()
+		return runScript(ctx, c, announced, announcedSHA, []string{hash}, args...).Int64()
 	}
 	var cmd *goredis.IntCmd
 	_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {

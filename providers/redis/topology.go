@@ -22,7 +22,7 @@ import (
 // identity along with a batch of a walk.
 func (c *conn) masterFor(ctx context.Context, key string) (*goredis.Client, error) {
 	if c.cluster != nil {
-		return c.cluster.MasterForKey(ctx, key)
+		return c.cluster.masterForKey(ctx, key)
 	}
 	return c.node, nil
 }
@@ -31,7 +31,7 @@ func (c *conn) masterFor(ctx context.Context, key string) (*goredis.Client, erro
 // (where it reloads the slot map first).
 func (c *conn) forEachMaster(ctx context.Context, fn func(context.Context, *goredis.Client) error) error {
 	if c.cluster != nil {
-		return c.cluster.ForEachMaster(ctx, fn)
+		return c.cluster.forEachMaster(ctx, fn)
 	}
 	return fn(ctx, c.node)
 }
@@ -41,7 +41,7 @@ func (c *conn) forEachMaster(ctx context.Context, fn func(context.Context, *gore
 // have lost its slots.
 func (c *conn) reload() {
 	if c.cluster != nil {
-		c.cluster.ReloadState(context.Background())
+		c.cluster.reloadState()
 	}
 }
 
@@ -51,7 +51,7 @@ func (c *conn) reload() {
 // a MOVED reply (which a dead node never sends) or its periodic reload
 // (10 s); reloading on failure finds the promoted replica as soon as the
 // cluster knows it.
-type reloadOnFailure struct{ c *goredis.ClusterClient }
+type reloadOnFailure struct{ reload func() }
 
 // nodeTrouble tells errors that may mean the slot map is out of date (a
 // network error, a node that is down, loading or no longer the master)
@@ -78,7 +78,7 @@ func (h reloadOnFailure) ProcessHook(next goredis.ProcessHook) goredis.ProcessHo
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		err := next(ctx, cmd)
 		if nodeTrouble(err) {
-			h.c.ReloadState(ctx)
+			h.reload()
 		}
 		return err
 	}
@@ -88,7 +88,7 @@ func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) g
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		err := next(ctx, cmds)
 		if nodeTrouble(err) {
-			h.c.ReloadState(ctx)
+			h.reload()
 		}
 		return err
 	}
@@ -152,7 +152,7 @@ type clusterReport struct {
 func (c *conn) clusterMasters(ctx context.Context) clusterReport {
 	var r clusterReport
 	var mu sync.Mutex
-	r.err = c.cluster.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+	r.err = c.cluster.forEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
 		err := m.Ping(ctx).Err()
 		mu.Lock()
 		r.list = append(r.list, masterState{addr: m.Options().Addr, err: err})
@@ -169,7 +169,7 @@ func (c *conn) clusterMasters(ctx context.Context) clusterReport {
 			c.reload()
 		}
 	}
-	if info, err := c.cluster.ClusterInfo(ctx).Result(); err == nil {
+	if info, err := c.cluster.clusterInfo(ctx); err == nil {
 		r.state = infoField(info, "cluster_state")
 		r.epoch, _ = strconv.ParseInt(infoField(info, "cluster_current_epoch"), 10, 64)
 	}
@@ -179,7 +179,7 @@ func (c *conn) clusterMasters(ctx context.Context) clusterReport {
 // clusterEpoch is the cluster's current epoch as one node reports it. It
 // grows with every failover.
 func (c *conn) clusterEpoch(ctx context.Context) (int64, error) {
-	info, err := c.cluster.ClusterInfo(ctx).Result()
+	info, err := c.cluster.clusterInfo(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -243,7 +243,7 @@ func (c *conn) askSentinels(ctx context.Context) []sentinelAnswer {
 		go func() {
 			defer wg.Done()
 			out[i].sentinel = c.sentinelAddrs[i]
-			addr, err := s.GetMasterAddrByName(ctx, c.master).Result()
+			addr, err := s.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", c.master).StringSlice()
 			if err == nil && len(addr) == 2 {
 				out[i].master = net.JoinHostPort(addr[0], addr[1])
 			} else {
@@ -292,7 +292,7 @@ func (c *conn) masterNames(ctx context.Context, addr string) []string {
 		if c.sentinelAddrs[i] != addr {
 			continue
 		}
-		masters, err := s.Masters(ctx).Result()
+		masters, err := s.Do(ctx, "SENTINEL", "MASTERS").Slice()
 		if err != nil {
 			return nil
 		}
@@ -346,7 +346,7 @@ func (c *conn) clusterHealth(ctx context.Context) providers.HealthResult {
 		return providers.HealthResult{Status: providers.StatusDown, Error: "no slot map from any node: " + r.err.Error()}
 	}
 	slots := map[string][]string{}
-	if ranges, err := c.cluster.ClusterSlots(ctx).Result(); err == nil {
+	if ranges, err := c.cluster.clusterSlots(ctx); err == nil {
 		for _, s := range ranges {
 			if len(s.Nodes) > 0 {
 				slots[s.Nodes[0].Addr] = append(slots[s.Nodes[0].Addr], fmt.Sprintf("%d-%d", s.Start, s.End))
