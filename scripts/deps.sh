@@ -27,5 +27,6 @@ ensure_tools() {
   command -v go >/dev/null 2>&1 || { echo "go is not on PATH: install Go 1.26 (https://go.dev/dl/)" >&2; exit 1; }
   need git git
   need redis-server redis-server # the redis provider's tests run a real server
+  need redis-cli redis-tools # ...and create Redis Clusters with redis-cli (Debian's redis-server depends on it)
   need promtool prometheus
 }
