@@ -28,8 +28,8 @@ redis() { # redis PORT [ARGS...]
   mkdir -p "$work/$p"
   redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/$p" \
     --logfile "$work/$p/log" --daemonize no "$@" >/dev/null &
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && return; sleep 0.05; done
-  echo "redis-server on $p did not start" >&2; exit 1
+  for _ in $(seq 400); do redis-cli -p "$p" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "redis-server on $p did not start:" >&2; tail -5 "$work/$p/log" >&2; exit 1
 }
 
 make -s build FEATURES=default,redis BIN=bin/navius-redis >/dev/null
@@ -47,19 +47,31 @@ rbline() {
     tr -d '"' | awk -F, '$1 == "GET" || $1 == "SET" {printf "%-34s %10.0f req/s   p50 %6sms   p99 %6sms\n", "redis-benchmark " $1, $2, $5, $7}'
 }
 
+# navius URL [serve flags...]: starts navius on url; sets np and pid.
+navius() {
+  local url=$1; shift
+  np=$(port)
+  (cd "$work" && exec "$OLDPWD/bin/navius-redis" serve --listen 127.0.0.1:"$np" --database-url "$url" \
+    --cache-url none --log-access=false --log-level warn --database-max-connections 64 "$@") &
+  pid=$!
+  for _ in $(seq 200); do curl -sf 127.0.0.1:"$np"/readyz >/dev/null && return; sleep 0.05; done
+  echo "navius on $url did not become ready" >&2; exit 1
+}
+
 bench() { # bench LABEL URL [redis-benchmark args...]
   local label=$1 url=$2; shift 2
-  local np; np=$(port)
-  (cd "$work" && exec "$OLDPWD/bin/navius-redis" serve --listen 127.0.0.1:"$np" --database-url "$url" \
-    --cache-url none --log-access=false --log-level warn --database-max-connections 64) &
-  local pid=$!
-  for _ in $(seq 200); do curl -sf 127.0.0.1:"$np"/readyz >/dev/null && break; sleep 0.05; done
+  navius "$url"
   wrk -t1 -c16 -d3s -s bench/wrk/put-keys.lua http://127.0.0.1:"$np" >/dev/null # preload k000000..k009999
   echo "== $label"
   wrkline "navius GET (HGET, random key)" -s bench/wrk/get-random.lua http://127.0.0.1:"$np"
   wrkline "navius PUT (HSET + PUBLISH)" -s bench/wrk/put.lua http://127.0.0.1:"$np"
-  rbline "$@"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  if [ "$label" != "one node" ]; then # every master has a replica: WAIT can be met
+    navius "$url" --redis-min-replicas 1
+    wrkline "navius PUT, redis.min_replicas=1" -s bench/wrk/put.lua http://127.0.0.1:"$np"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  fi
+  rbline "$@"
 }
 
 if [ "$which" != cluster ]; then
