@@ -101,7 +101,10 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		c.waitTimeout = 500 * time.Millisecond
 	}
 	if m == single {
-		return c, c.connectSingle(rawURL, maxConns, tlsCfg, timeout, s)
+		if err := c.connectSingle(rawURL, maxConns, tlsCfg, timeout, s); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	t, err := parseHosts(rawURL)
 	if err != nil {
@@ -109,7 +112,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 	}
 	c.hosts = strings.Join(t.addrs, ",")
 	uo := &goredis.UniversalOptions{Addrs: t.addrs, Username: t.user, Password: t.password, DB: max(t.db, 0)}
-	applySettings(&settings{
+	applySettings(&optionFields{
 		username: &uo.Username, password: &uo.Password, poolSize: &uo.PoolSize,
 		dial: &uo.DialTimeout, read: &uo.ReadTimeout, write: &uo.WriteTimeout,
 	}, maxConns, timeout, s)
@@ -173,7 +176,7 @@ func (c *conn) connectSingle(rawURL string, maxConns int, tlsCfg providers.TLSCo
 	if err != nil {
 		return providers.Invalid("bad Redis URL %q: %v", providers.Redact(rawURL), redactErr(err, rawURL))
 	}
-	applySettings(&settings{
+	applySettings(&optionFields{
 		username: &opts.Username, password: &opts.Password, poolSize: &opts.PoolSize,
 		dial: &opts.DialTimeout, read: &opts.ReadTimeout, write: &opts.WriteTimeout,
 	}, maxConns, timeout, s)
@@ -202,15 +205,15 @@ func (c *conn) connectSingle(rawURL string, maxConns int, tlsCfg providers.TLSCo
 	return nil
 }
 
-// settings points at the fields of go-redis's option structs that navius's
+// optionFields points at the fields of go-redis's option structs that navius's
 // options set, so that one function fills either kind.
-type settings struct {
+type optionFields struct {
 	username, password *string
 	poolSize           *int
 	dial, read, write  *time.Duration
 }
 
-func applySettings(o *settings, maxConns int, timeout time.Duration, s providers.Settings) {
+func applySettings(o *optionFields, maxConns int, timeout time.Duration, s providers.Settings) {
 	if v := s.String("redis.username"); v != "" {
 		*o.username = v
 	}

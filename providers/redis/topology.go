@@ -55,10 +55,11 @@ type reloadOnFailure struct{ reload func() }
 
 // nodeTrouble tells errors that may mean the slot map is out of date (a
 // network error, a node that is down, loading or no longer the master)
-// from replies about the command itself (a nil reply, NOSCRIPT, WRONGTYPE).
+// from replies about the command itself (a nil reply, NOSCRIPT, WRONGTYPE)
+// and from a caller that went away.
 func nodeTrouble(err error) bool {
 	var reply goredis.Error
-	if err == nil || errors.Is(err, goredis.Nil) {
+	if err == nil || errors.Is(err, goredis.Nil) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if !errors.As(err, &reply) {

@@ -1,10 +1,14 @@
 package redis
 
 import (
+	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/navius-dev/navius/providers"
 )
@@ -93,3 +97,31 @@ func TestSchemeOfHostList(t *testing.T) {
 		t.Error("a malformed one-host URL passed")
 	}
 }
+
+func TestNodeTrouble(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{goredis.Nil, false},
+		{context.Canceled, false},
+		{replyError("NOSCRIPT No matching script"), false},
+		{replyError("WRONGTYPE Operation against a key"), false},
+		{replyError("MOVED 3999 127.0.0.1:6381"), true},
+		{replyError("CLUSTERDOWN The cluster is down"), true},
+		{replyError("READONLY You can't write against a read only replica."), true},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{context.DeadlineExceeded, true},
+	} {
+		if got := nodeTrouble(c.err); got != c.want {
+			t.Errorf("nodeTrouble(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// replyError is an error reply from Redis, as go-redis reports one.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
