@@ -113,12 +113,35 @@ func Scheme(rawURL string) (string, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		if s, ok := hostListScheme(rawURL); ok {
+			return s, nil
+		}
 		return "", fmt.Errorf("bad URL %q: %v", Redact(rawURL), unwrapURLError(err))
 	}
 	if u.Scheme == "" {
 		return "", fmt.Errorf("URL %q has no scheme (e.g. memory:// or bolt://./data/navius.db)", Redact(rawURL))
 	}
 	return strings.ToLower(u.Scheme), nil
+}
+
+// hostListScheme returns the scheme of a URL whose authority is a list of
+// hosts (redis+cluster://a:6379,b:6379), which net/url does not parse; the
+// provider that owns the scheme parses the rest.
+func hostListScheme(rawURL string) (string, bool) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if !ok || scheme == "" || !strings.Contains(rest, ",") {
+		return "", false
+	}
+	for i, r := range scheme {
+		letter := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		if !letter && (i == 0 || !('0' <= r && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return "", false
+		}
+	}
+	return strings.ToLower(scheme), true
 }
 
 func unwrapURLError(err error) error {

@@ -41,7 +41,8 @@ ensure_tools() {
   command -v go >/dev/null 2>&1 || { echo "go is not on PATH: install Go 1.26 (https://go.dev/dl/)" >&2; exit 1; }
   need git git
   need redis-server redis-server # the redis provider's tests run a real server
-  need_postgres                  # so do the postgres provider's
+  need redis-cli redis-tools     # ...and create Redis Clusters with redis-cli
+  need_postgres                  # the postgres provider's tests run a real server too
   need promtool prometheus
   need skopeo skopeo # the image tests read the archives without a daemon
   need umoci umoci   # ... and unpack them into a root file system
