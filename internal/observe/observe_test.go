@@ -363,6 +363,17 @@ func TestDatabaseErrorsAndHealth(t *testing.T) {
 	if got := rec.count("log_messages", "level=debug"); got != 0 {
 		t.Errorf("debug messages counted: %v", got)
 	}
+
+	// Dropped access lines likewise, from the access log's exact count.
+	var dropped uint64
+	svc.ExportAccessLogDrops(func() uint64 { return dropped })
+	svc.Collect(context.Background())
+	dropped = 7
+	svc.Collect(context.Background())
+	svc.Collect(context.Background())
+	if got := rec.sum("access_log_dropped", ""); got != 7 {
+		t.Errorf("access_log_dropped = %v, want 7", got)
+	}
 }
 
 // TestNothingActiveCostsNothing: with no provider, the service installs

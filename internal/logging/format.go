@@ -1,0 +1,128 @@
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// lineFormat appends one access line to buf, exactly as the console's
+// logrus formatter would write it, without its per-entry maps, sorting and
+// buffers.
+type lineFormat func(buf []byte, r *Access) []byte
+
+// fastFormat returns the fast formatter for the service's console, or nil
+// when it would not reproduce logrus's output byte for byte: it formats a
+// probe line both ways and compares (the text formatter colours its output
+// on a terminal, for instance, which only logrus does).
+func fastFormat(s *Service) lineFormat {
+	var f lineFormat
+	switch s.format {
+	case "json":
+		f = appendJSONLine
+	case "text":
+		f = appendTextLine
+	default:
+		return nil
+	}
+	probe := Access{Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC), RequestID: "probe-1", Method: "GET",
+		Path: "/a b/\"c\"", Remote: "127.0.0.1:1", Status: 200, Bytes: 12, Duration: 1500 * time.Microsecond}
+	want, err := s.log.Formatter.Format(logrusEntry(&logrus.Entry{Logger: s.log}, &probe))
+	if err != nil || !bytes.Equal(f(nil, &probe), want) {
+		return nil
+	}
+	return f
+}
+
+// appendTextLine is logrus's TextFormatter without colours: time, level and
+// message first, then the fields sorted by key.
+func appendTextLine(b []byte, r *Access) []byte {
+	b = append(b, "time="...)
+	var ts [40]byte
+	b = appendTextValue(b, r.Time.AppendFormat(ts[:0], timeFormat))
+	b = append(b, " level=info msg="+accessMessage+" bytes="...)
+	b = strconv.AppendInt(b, int64(r.Bytes), 10)
+	b = append(b, " duration_ms="...)
+	b = strconv.AppendFloat(b, durationMS(r.Duration), 'g', -1, 64)
+	b = append(b, " method="...)
+	b = appendTextValue(b, r.Method)
+	b = append(b, " path="...)
+	b = appendTextValue(b, r.Path)
+	b = append(b, " remote="...)
+	b = appendTextValue(b, r.Remote)
+	b = append(b, " "+CorrelationKey+"="...)
+	b = appendTextValue(b, r.RequestID)
+	b = append(b, " "+SourceKey+"="+accessSource+" status="...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	return append(b, '\n')
+}
+
+// appendTextValue quotes s the way logrus's TextFormatter does: bare when
+// every byte is a letter, digit or one of -._/@^+, else Go-quoted.
+func appendTextValue[S string | []byte](b []byte, s S) []byte {
+	if len(s) == 0 {
+		return b
+	}
+	for i := 0; i < len(s); i++ {
+		if !textSafe(s[i]) {
+			return strconv.AppendQuote(b, string(s))
+		}
+	}
+	return append(b, s...)
+}
+
+func textSafe(c byte) bool {
+	return alnum(c) || c == '-' || c == '.' || c == '_' || c == '/' || c == '@' || c == '^' || c == '+'
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+
+// appendJSONLine is logrus's JSONFormatter: encoding/json's object of the
+// fields, time, level and message, keys sorted, HTML escaped.
+func appendJSONLine(b []byte, r *Access) []byte {
+	b = append(b, `{"bytes":`...)
+	b = strconv.AppendInt(b, int64(r.Bytes), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = appendJSONFloat(b, durationMS(r.Duration))
+	b = append(b, `,"level":"info","method":`...)
+	b = appendJSONString(b, r.Method)
+	b = append(b, `,"msg":"`+accessMessage+`","path":`...)
+	b = appendJSONString(b, r.Path)
+	b = append(b, `,"remote":`...)
+	b = appendJSONString(b, r.Remote)
+	b = append(b, `,"`+CorrelationKey+`":`...)
+	b = appendJSONString(b, r.RequestID)
+	b = append(b, `,"`+SourceKey+`":"`+accessSource+`","status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"time":`...)
+	var ts [40]byte
+	b = appendJSONString(b, r.Time.AppendFormat(ts[:0], timeFormat))
+	return append(b, "}\n"...)
+}
+
+// appendJSONString writes plain printable ASCII itself and leaves anything
+// that needs escaping to encoding/json, which then decides exactly.
+func appendJSONString[S string | []byte](b []byte, s S) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(string(s))
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONFloat formats v as encoding/json does: shortest 'f' form in
+// the range where encoding/json uses it, encoding/json itself elsewhere.
+func appendJSONFloat(b []byte, v float64) []byte {
+	if v == 0 || v >= 1e-6 && v < 1e21 {
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
+	q, _ := json.Marshal(v)
+	return append(b, q...)
+}
