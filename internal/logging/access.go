@@ -47,8 +47,8 @@ const dropWarnEvery = 10 * time.Second
 // accepted before them. Hooks added to Logger() do not see access lines;
 // the service's own counts and sinks do.
 type AccessLog struct {
-	svc    *Service
-	format lineFormat
+	svc  *Service
+	fast *formatter // nil: lines are formatted by logrus
 
 	mu     sync.Mutex // guards queue and closed
 	queue  []Access   // waiting lines; its capacity is the bound
@@ -71,7 +71,17 @@ type AccessLog struct {
 type lineWriter struct {
 	a     *AccessLog
 	buf   []byte
+	fast  *formatter    // its own copy, with its own cache
 	entry *logrus.Entry // for lines formatted by logrus itself
+}
+
+func (a *AccessLog) newWriter() lineWriter {
+	w := lineWriter{a: a}
+	if a.fast != nil {
+		f := *a.fast
+		w.fast = &f
+	}
+	return w
 }
 
 // AccessLog returns the service's access log, starting its writer on the
@@ -97,8 +107,9 @@ func newAccessLog(s *Service, size int) *AccessLog {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	a.format = fastFormat(s)
-	a.w = lineWriter{a: a, buf: make([]byte, 0, writeChunk+4096)}
+	a.fast = fastFormatter(s)
+	a.w = a.newWriter()
+	a.w.buf = make([]byte, 0, writeChunk+4096)
 	go a.run(make([]Access, 0, size))
 	return a
 }
@@ -248,7 +259,7 @@ func (w *lineWriter) write(lines []Access) {
 // writeLate writes a line logged after Close, with a writer of its own:
 // the goroutine may still be writing its last batch.
 func (a *AccessLog) writeLate(r Access) {
-	w := lineWriter{a: a}
+	w := a.newWriter()
 	w.write([]Access{r})
 }
 
@@ -294,8 +305,8 @@ func accessEntry(r *Access) *providers.LogEntry {
 // appendLine appends r's console line: by the fast formatter when it
 // reproduces the console's formatter, else by logrus's formatter itself.
 func (w *lineWriter) appendLine(buf []byte, r *Access) []byte {
-	if w.a.format != nil {
-		return w.a.format(buf, r)
+	if w.fast != nil {
+		return w.fast.append(buf, r)
 	}
 	if w.entry == nil {
 		w.entry = &logrus.Entry{Logger: w.a.svc.log}

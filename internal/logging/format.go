@@ -9,40 +9,66 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// lineFormat appends one access line to buf, exactly as the console's
-// logrus formatter would write it, without its per-entry maps, sorting and
-// buffers.
-type lineFormat func(buf []byte, r *Access) []byte
+// formatter appends access lines exactly as the console's logrus formatter
+// (text without colours, or JSON) would write them, without its per-entry
+// maps, sorting and buffers. Each writer has its own: it caches the
+// formatted second of the last timestamp.
+type formatter struct {
+	json  bool
+	stamp stamp
+}
 
-// fastFormat returns the fast formatter for the service's console, or nil
-// when it would not reproduce logrus's output byte for byte: it formats a
-// probe line both ways and compares (the text formatter colours its output
-// on a terminal, for instance, which only logrus does).
-func fastFormat(s *Service) lineFormat {
-	var f lineFormat
-	switch s.format {
-	case "json":
-		f = appendJSONLine
-	case "text":
-		f = appendTextLine
-	default:
-		return nil
+func (f *formatter) append(b []byte, r *Access) []byte {
+	if f.json {
+		return f.appendJSONLine(b, r)
 	}
+	return f.appendTextLine(b, r)
+}
+
+// fastFormatter returns the fast formatter for the service's console, or
+// nil when it would not reproduce logrus's output byte for byte: it formats
+// a probe line both ways and compares (the text formatter colours its
+// output on a terminal, for instance, which only logrus does).
+func fastFormatter(s *Service) *formatter {
+	f := &formatter{json: s.format == "json"}
 	probe := Access{Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC), RequestID: "probe-1", Method: "GET",
 		Path: "/a b/\"c\"", Remote: "127.0.0.1:1", Status: 200, Bytes: 12, Duration: 1500 * time.Microsecond}
 	want, err := s.log.Formatter.Format(logrusEntry(&logrus.Entry{Logger: s.log}, &probe))
-	if err != nil || !bytes.Equal(f(nil, &probe), want) {
+	if err != nil || !bytes.Equal(f.append(nil, &probe), want) {
 		return nil
 	}
 	return f
 }
 
+// stamp formats times in timeFormat, reusing the formatted second of the
+// previous time: within a second only the milliseconds change.
+type stamp struct {
+	sec        int64
+	loc        *time.Location
+	head, tail []byte // the second's text before and after ".000"
+}
+
+func (c *stamp) append(b []byte, t time.Time) []byte {
+	if sec, loc := t.Unix(), t.Location(); sec != c.sec || loc != c.loc || c.head == nil {
+		whole := t.Truncate(time.Second).AppendFormat(nil, timeFormat)
+		i := bytes.Index(whole, []byte(".000"))
+		if i < 0 { // not the format this is for
+			return t.AppendFormat(b, timeFormat)
+		}
+		c.sec, c.loc, c.head, c.tail = sec, loc, whole[:i], whole[i+4:]
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(b, c.head...)
+	b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, c.tail...)
+}
+
 // appendTextLine is logrus's TextFormatter without colours: time, level and
 // message first, then the fields sorted by key.
-func appendTextLine(b []byte, r *Access) []byte {
+func (f *formatter) appendTextLine(b []byte, r *Access) []byte {
 	b = append(b, "time="...)
 	var ts [40]byte
-	b = appendTextValue(b, r.Time.AppendFormat(ts[:0], timeFormat))
+	b = appendTextValue(b, f.stamp.append(ts[:0], r.Time))
 	b = append(b, " level=info msg="+accessMessage+" bytes="...)
 	b = strconv.AppendInt(b, int64(r.Bytes), 10)
 	b = append(b, " duration_ms="...)
@@ -61,17 +87,24 @@ func appendTextLine(b []byte, r *Access) []byte {
 }
 
 // appendTextValue quotes s the way logrus's TextFormatter does: bare when
-// every byte is a letter, digit or one of -._/@^+, else Go-quoted.
+// every byte is a letter, digit or one of -._/@^+, else Go-quoted (where
+// printable ASCII other than " and \ stands for itself).
 func appendTextValue[S string | []byte](b []byte, s S) []byte {
-	if len(s) == 0 {
-		return b
-	}
+	bare := true
 	for i := 0; i < len(s); i++ {
-		if !textSafe(s[i]) {
-			return strconv.AppendQuote(b, string(s))
+		if c := s[i]; !textSafe(c) {
+			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+				return strconv.AppendQuote(b, string(s))
+			}
+			bare = false
 		}
 	}
-	return append(b, s...)
+	if bare {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func textSafe(c byte) bool {
@@ -82,7 +115,7 @@ func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
 
 // appendJSONLine is logrus's JSONFormatter: encoding/json's object of the
 // fields, time, level and message, keys sorted, HTML escaped.
-func appendJSONLine(b []byte, r *Access) []byte {
+func (f *formatter) appendJSONLine(b []byte, r *Access) []byte {
 	b = append(b, `{"bytes":`...)
 	b = strconv.AppendInt(b, int64(r.Bytes), 10)
 	b = append(b, `,"duration_ms":`...)
@@ -99,7 +132,7 @@ func appendJSONLine(b []byte, r *Access) []byte {
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"time":`...)
 	var ts [40]byte
-	b = appendJSONString(b, r.Time.AppendFormat(ts[:0], timeFormat))
+	b = appendJSONString(b, f.stamp.append(ts[:0], r.Time))
 	return append(b, "}\n"...)
 }
 
