@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -90,26 +91,41 @@ func (f *formatter) appendTextLine(b []byte, r *Access) []byte {
 // every byte is a letter, digit or one of -._/@^+, else Go-quoted (where
 // printable ASCII other than " and \ stands for itself).
 func appendTextValue[S string | []byte](b []byte, s S) []byte {
-	bare := true
+	class := byte(textBare)
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !textSafe(c) {
-			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-				return strconv.AppendQuote(b, string(s))
-			}
-			bare = false
-		}
+		class = max(class, textClass[s[i]])
 	}
-	if bare {
+	switch class {
+	case textBare:
 		return append(b, s...)
+	case textQuoted:
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
 	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return strconv.AppendQuote(b, string(s))
 }
 
-func textSafe(c byte) bool {
-	return alnum(c) || c == '-' || c == '.' || c == '_' || c == '/' || c == '@' || c == '^' || c == '+'
-}
+// What a byte asks of a text value, in rising order.
+const (
+	textBare    = iota // logrus writes it bare
+	textQuoted         // logrus quotes the value, and the byte stands for itself
+	textEscaped        // the quoted value needs escapes
+)
+
+var textClass = func() (c [256]byte) {
+	for i := range c {
+		switch b := byte(i); {
+		case alnum(b) || strings.IndexByte("-._/@^+", b) >= 0:
+			c[i] = textBare
+		case b >= 0x20 && b <= 0x7e && b != '"' && b != '\\':
+			c[i] = textQuoted
+		default:
+			c[i] = textEscaped
+		}
+	}
+	return c
+}()
 
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 

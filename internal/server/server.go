@@ -186,14 +186,18 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		writeStoreError(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Length", strconv.Itoa(len(v)))
+	h := w.Header() // canonical keys, set directly: no conversion per request
+	h["Content-Type"] = octetStream
+	h["Content-Length"] = []string{strconv.Itoa(len(v))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(v)
 	}
 }
+
+// octetStream is the Content-Type of values, shared by every response:
+// its capacity of one makes an Add copy it rather than write into it.
+var octetStream = []string{"application/octet-stream"}[:1:1]
 
 func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 	coll, key, ok := names(w, r, true)
@@ -422,7 +426,10 @@ func (s *Server) newRequestID() string {
 // writes the access log.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(requestIDHeader)
+		var id string
+		if v := r.Header[requestIDHeader]; len(v) > 0 { // parsed headers are canonical
+			id = v[0]
+		}
 		if !validRequestID(id) {
 			id = s.newRequestID()
 		}
