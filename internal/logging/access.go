@@ -33,6 +33,11 @@ const DefaultAccessQueue = 8192
 // console, so that one large batch does not grow the buffer without bound.
 const writeChunk = 64 << 10
 
+// gatherDelay is how long the writer lets lines gather after the first one
+// arrives in an empty queue: a line is written at most this late, and a
+// busy server writes once per gatherDelay rather than once per request.
+const gatherDelay = 2 * time.Millisecond
+
 // dropWarnEvery spaces the console warnings about dropped lines.
 const dropWarnEvery = 10 * time.Second
 
@@ -203,10 +208,22 @@ func (a *AccessLog) Close() {
 // the spare (emptied) slice in its place.
 func (a *AccessLog) run(spare []Access) {
 	defer close(a.done)
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
 	for {
 		var ack chan struct{}
 		select {
 		case <-a.wake:
+			// Let more lines arrive before writing: one write per batch
+			// rather than per request when the server is busy.
+			gather.Reset(gatherDelay)
+			select {
+			case <-gather.C:
+			case ack = <-a.flushes:
+				gather.Stop()
+			case <-a.stop:
+				gather.Stop()
+			}
 		case ack = <-a.flushes:
 		case <-a.stop:
 		}
