@@ -56,7 +56,8 @@ type AccessLog struct {
 	fast *formatter // nil: lines are formatted by logrus
 
 	mu     sync.Mutex // guards queue and closed
-	queue  []Access   // waiting lines; its capacity is the bound
+	queue  []Access   // waiting lines, at most bound
+	bound  int
 	closed bool
 
 	wake    chan struct{} // a line arrived in an empty queue
@@ -104,9 +105,13 @@ func newAccessLog(s *Service, size int) *AccessLog {
 	if size <= 0 {
 		size = DefaultAccessQueue
 	}
+	// The queue and the buffer start small and grow with the batches:
+	// the garbage collector scans a queue's whole capacity every cycle.
+	const initialQueue = 64
 	a := &AccessLog{
 		svc:     s,
-		queue:   make([]Access, 0, size),
+		queue:   make([]Access, 0, min(size, initialQueue)),
+		bound:   size,
 		wake:    make(chan struct{}, 1),
 		flushes: make(chan chan struct{}),
 		stop:    make(chan struct{}),
@@ -114,8 +119,7 @@ func newAccessLog(s *Service, size int) *AccessLog {
 	}
 	a.fast = fastFormatter(s)
 	a.w = a.newWriter()
-	a.w.buf = make([]byte, 0, writeChunk+4096)
-	go a.run(make([]Access, 0, size))
+	go a.run(make([]Access, 0, min(size, initialQueue)))
 	return a
 }
 
@@ -134,13 +138,13 @@ func (a *AccessLog) Log(r Access) {
 		a.writeLate(r)
 		return
 	}
-	if len(a.queue) == cap(a.queue) {
+	if len(a.queue) >= a.bound {
 		a.mu.Unlock()
 		a.dropped.Add(1)
 		return
 	}
 	a.queue = append(a.queue, r)
-	n, bound := len(a.queue), cap(a.queue)
+	n := len(a.queue)
 	a.mu.Unlock()
 	switch {
 	case n == 1:
@@ -148,7 +152,7 @@ func (a *AccessLog) Log(r Access) {
 		case a.wake <- struct{}{}:
 		default: // the writer is already due to look
 		}
-	case n >= bound/2:
+	case n >= a.bound/2:
 		// The writer may be starved of CPU rather than stuck on the
 		// console: give it a turn before lines have to be dropped.
 		runtime.Gosched()
