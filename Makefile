@@ -63,20 +63,27 @@ size-check:
 	$(GO) run ./scripts/sizes -check
 
 # The benchmark suite: Go benchmarks (providers, services, the
-# no-observability path), then an HTTP load on loopback against the default
-# build and the floor program in the same run (ratios, p50/p99), startup to
-# /readyz and idle RSS. BENCH_DURATION and BENCH_ROUNDS tune the load.
+# no-observability path; the whole request path as shipped on one P, so that
+# the access log's writer goroutine counts too), then an HTTP load on
+# loopback against the default build as shipped (access log on), the same
+# with the access log off, and the floor program in the same run (ratios,
+# p50/p99), startup to /readyz and idle RSS. BENCH_DURATION and BENCH_ROUNDS
+# tune the load. bench/callgrind.sh counts instructions per request instead,
+# which holds still on a busy machine.
 BENCH_DURATION ?= 10s
 BENCH_ROUNDS   ?= 3
 bench:
 	@. scripts/deps.sh && need wrk wrk
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./providers/... ./internal/store ./internal/observe
+	$(GO) test -run '^$$' -bench 'RequestAsShipped' -benchmem -count 3 -cpu 1 ./internal/observe
 	@$(MAKE) -s build BIN=bin/navius-bench >/dev/null
 	@$(GO) build -trimpath -ldflags "-s -w" -o bin/floor ./bench/floor
 	@ls -l bin/navius-bench bin/floor | awk '{print $$9": "$$5" bytes"}'
 	@$(MAKE) -s build FEATURES=memory BIN=bin/navius-memory >/dev/null && ls -l bin/navius-memory | awk '{print $$9": "$$5" bytes"}'
 	$(GO) run ./bench/httpbench -navius bin/navius-bench -floor bin/floor -duration $(BENCH_DURATION) -rounds $(BENCH_ROUNDS)
 	$(GO) run ./bench/startup -bin bin/navius-bench -runs 30
+	$(GO) run ./bench/startup -bin bin/navius-memory -runs 30
+	$(GO) run ./bench/startup -bin bin/floor -runs 30 -plain
 
 # Reliability soak: many SIGKILL/restart cycles under write load (every
 # acknowledged write must survive), then a mixed load for SOAK_DURATION that

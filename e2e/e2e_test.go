@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
 )
 
@@ -54,8 +55,8 @@ func TestServeAndFeatures(t *testing.T) {
 					t.Errorf("feature %s lists no module versions", f.Name)
 				}
 			}
-			if !slices.Equal(names, sel.Features) || !slices.Equal(rep.BuildTags, sel.Tags()) || !rep.Consistent {
-				t.Fatalf("--features = %v tags %v consistent %v; want %v tags %v", names, rep.BuildTags, rep.Consistent, sel.Features, sel.Tags())
+			if !slices.Equal(names, sel.Features) || !slices.Equal(rep.BuildTags, build.Tags(sel)) || !rep.Consistent {
+				t.Fatalf("--features = %v tags %v consistent %v; want %v tags %v", names, rep.BuildTags, rep.Consistent, sel.Features, build.Tags(sel))
 			}
 			if rep.Version != "v0.0.0-e2e" {
 				t.Errorf("stamped version = %q", rep.Version)
@@ -221,7 +222,8 @@ func TestEveryFeatureExcluded(t *testing.T) {
 					own = append(own, mod+"/")
 				}
 			}
-			cmd := exec.Command("go", "list", "-deps", "-tags", sel.TagString(), ".")
+			tags := strings.Join(build.Tags(sel), ",")
+			cmd := exec.Command("go", "list", "-deps", "-tags", tags, ".")
 			cmd.Dir = root
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -234,7 +236,7 @@ func TestEveryFeatureExcluded(t *testing.T) {
 			for _, p := range pkgs {
 				for _, prefix := range own {
 					if strings.HasPrefix(p+"/", prefix) {
-						t.Errorf("package %s of feature %s is compiled into a build without it (tags %s)", p, f.Name, sel.TagString())
+						t.Errorf("package %s of feature %s is compiled into a build without it (tags %s)", p, f.Name, tags)
 					}
 				}
 			}
@@ -257,7 +259,7 @@ func TestEveryFeatureExcluded(t *testing.T) {
 			for _, cf := range rep.Features {
 				names = append(names, cf.Name)
 			}
-			if !rep.Consistent || !slices.Equal(names, sel.Features) || !slices.Equal(rep.BuildTags, sel.Tags()) {
+			if !rep.Consistent || !slices.Equal(names, sel.Features) || !slices.Equal(rep.BuildTags, build.Tags(sel)) {
 				t.Fatalf("binary reports %v (tags %v, consistent %v); built with %v", names, rep.BuildTags, rep.Consistent, sel.Features)
 			}
 		})

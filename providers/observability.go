@@ -133,6 +133,21 @@ type Instrument interface {
 	Record(v float64, labelValues []string)
 }
 
+// SeriesBinder is an optional extension of Instrument for hot paths: Bind
+// resolves the series of labelValues once and returns its recorder, so that
+// recording skips the label lookup Record does on every call. It returns
+// nil when labelValues do not fit the metric. Bind may keep labelValues.
+type SeriesBinder interface {
+	Bind(labelValues []string) Series
+}
+
+// Series records into one series of an instrument (its label values
+// fixed), as Instrument.Record does. Record is safe for concurrent use and
+// must not block.
+type Series interface {
+	Record(v float64)
+}
+
 // ---- tracing ----
 
 // TraceID identifies a trace (W3C trace-context: 16 bytes, not all zero).

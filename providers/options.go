@@ -56,7 +56,7 @@ func (o Option) EnvName() string {
 	if o.Env != "" {
 		return o.Env
 	}
-	return "NAVIUS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(o.Key))
+	return "NAVIUS_" + strings.ToUpper(replaceSeparators(o.Key, '_'))
 }
 
 // DefaultValue is the option's effective default.
@@ -70,7 +70,19 @@ func (o Option) DefaultValue() string {
 // FlagName is the serve flag that sets the option: the key with dots and
 // underscores turned into dashes.
 func (o Option) FlagName() string {
-	return strings.NewReplacer(".", "-", "_", "-").Replace(o.Key)
+	return replaceSeparators(o.Key, '-')
+}
+
+// replaceSeparators turns the dots, dashes and underscores of key into sep
+// (without a strings.Replacer, which is built anew for each call here, and
+// these run for every option at every start).
+func replaceSeparators(key string, sep rune) string {
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' {
+			return sep
+		}
+		return r
+	}, key)
 }
 
 // Check validates a value against the option's type; the error says what is

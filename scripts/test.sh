@@ -32,7 +32,8 @@ for target in \
   "FuzzParse ./internal/manifest" \
   "FuzzResolve ./internal/manifest" \
   "FuzzConfigFile ./internal/config" \
-  "FuzzAPI ./internal/server"; do
+  "FuzzAPI ./internal/server" \
+  "FuzzAccessLine ./internal/logging"; do
   set -- $target
   fuzz() { go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2" >"$fuzzlog" 2>&1; }
   # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a

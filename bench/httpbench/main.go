@@ -1,8 +1,11 @@
 // Command httpbench loads navius and the floor program on loopback in the
 // same run and prints their ratios: GET of a cached key, GET that misses the
 // cache and reads the database, PUT, and the query path, each with p50 and
-// p99 latency (wrk), plus startup to /readyz and idle RSS. Each scenario runs
-// several rounds, alternating the two servers; medians are reported.
+// p99 latency (wrk), plus startup to /readyz and idle RSS. navius runs as
+// shipped (log level info, one access line per request, written to a file
+// as a service manager would keep it) and, beside it, with the access log
+// off. Each scenario runs several rounds, alternating the servers; medians
+// are reported.
 //
 //	go run ./bench/httpbench -navius bin/navius -floor bin/floor -duration 10s -rounds 3
 package main
@@ -60,6 +63,7 @@ type server struct {
 	cmd  *exec.Cmd
 	base string
 	dir  string
+	log  string // where its stderr goes
 }
 
 func freeAddr() string {
@@ -80,11 +84,18 @@ func start(name, bin string, args ...string) (*server, time.Duration) {
 	addr := freeAddr()
 	cmd := exec.Command(bin, append(args, "--listen", addr)...)
 	cmd.Dir = dir
+	logPath := filepath.Join(dir, "stderr.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fail(err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd.Stderr = logFile
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		fail(err)
 	}
-	s := &server{name: name, cmd: cmd, base: "http://" + addr, dir: dir}
+	s := &server{name: name, cmd: cmd, base: "http://" + addr, dir: dir, log: logPath}
 	client := &http.Client{Timeout: 100 * time.Millisecond}
 	for time.Since(t0) < 10*time.Second {
 		if resp, err := client.Get(s.base + "/readyz"); err == nil {
@@ -103,6 +114,26 @@ func (s *server) stop() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 	os.RemoveAll(s.dir)
+}
+
+// truncateLog empties the server's log file between rounds (it writes in
+// append mode, so it goes on at the new end).
+func (s *server) truncateLog() { _ = os.Truncate(s.log, 0) }
+
+var droppedRE = regexp.MustCompile(`(?m)^navius_access_log_dropped_total (\S+)`)
+
+// droppedLines reads the access lines navius dropped from its /metrics.
+func (s *server) droppedLines() string {
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		return "?"
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if m := droppedRE.FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	return "?"
 }
 
 func (s *server) rssKiB() int64 {
@@ -191,57 +222,68 @@ type scenario struct {
 	name   string
 	path   string // GET path, or "" with a script
 	script string
-	// navius is which navius instance serves it.
-	navius *server
+	// shipped and off are the navius instances that serve it: as shipped,
+	// and with the access log off.
+	shipped, off *server
 }
 
 func run() error {
 	const keys = 10000
-	// The default build as shipped, but without the per-request access log
-	// line (the floor writes none); the miss path uses a second instance
-	// without a cache so that every GET reads the database.
-	nav, navStart := start("navius", *naviusBin, "serve", "--log-access=false", "--log-level", "warn")
+	// The default build as shipped; the same with the access log off; and,
+	// for the miss path, both without a cache so that every GET reads the
+	// database.
+	nav, navStart := start("navius", *naviusBin, "serve")
 	defer nav.stop()
 	navIdle := nav.rssKiB()
-	navMiss, _ := start("navius (no cache)", *naviusBin, "serve", "--log-access=false", "--log-level", "warn", "--cache-url", "none")
+	navOff, _ := start("navius (access log off)", *naviusBin, "serve", "--log-access=false")
+	defer navOff.stop()
+	navMiss, _ := start("navius (no cache)", *naviusBin, "serve", "--cache-url", "none")
 	defer navMiss.stop()
+	navMissOff, _ := start("navius (no cache, access log off)", *naviusBin, "serve", "--cache-url", "none", "--log-access=false")
+	defer navMissOff.stop()
 	floor, floorStart := start("floor", *floorBin, "serve")
 	defer floor.stop()
 	floorIdle := floor.rssKiB()
-	for _, s := range []*server{nav, navMiss, floor} {
+	for _, s := range []*server{nav, navOff, navMiss, navMissOff, floor} {
 		s.preload(keys)
 	}
 
 	scenarios := []scenario{
-		{name: "GET cache hit", path: "/api/v1/bench/k000042", navius: nav},
-		{name: "GET miss to the database", script: "get-random.lua", navius: navMiss},
-		{name: "PUT (bolt, committed)", script: "put.lua", navius: nav},
-		{name: "query (first 50)", path: "/api/v1/bench?limit=50", navius: nav},
+		{name: "GET cache hit", path: "/api/v1/bench/k000042", shipped: nav, off: navOff},
+		{name: "GET miss to the database", script: "get-random.lua", shipped: navMiss, off: navMissOff},
+		{name: "PUT (bolt, committed)", script: "put.lua", shipped: nav, off: navOff},
+		{name: "query (first 50)", path: "/api/v1/bench?limit=50", shipped: nav, off: navOff},
 	}
-	fmt.Printf("wrk -t2 -c%d -d%s, %d rounds alternating, medians; %d keys preloaded\n\n", *conns, duration, *rounds, keys)
-	fmt.Println("| scenario | navius req/s | floor req/s | ratio | navius p50 / p99 ms | floor p50 / p99 ms |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	fmt.Printf("wrk -t2 -c%d -d%s, %d rounds alternating, medians; %d keys preloaded\n", *conns, duration, *rounds, keys)
+	fmt.Printf("navius as shipped: log level info, access log on (to a file); access log off: --log-access=false\n\n")
+	fmt.Println("| scenario | navius as shipped req/s | ratio | p50 / p99 ms | p99 ratio | access log off req/s | ratio | p50 / p99 ms | floor req/s | floor p50 / p99 ms |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sc := range scenarios {
-		var nr, fr [3][]float64
+		var res [3][3][]float64 // server (shipped, off, floor) x (req/s, p50, p99)
 		for range *rounds {
-			for i, s := range []*server{sc.navius, floor} {
+			for i, s := range []*server{sc.shipped, sc.off, floor} {
 				r := wrk(s.base+sc.path, sc.script)
+				s.truncateLog()
 				if r.non2xx > 0 && sc.script != "get-random.lua" {
 					return fmt.Errorf("%s on %s: %d non-2xx responses", sc.name, s.name, r.non2xx)
 				}
-				dst := &nr
-				if i == 1 {
-					dst = &fr
-				}
-				dst[0] = append(dst[0], r.rps)
-				dst[1] = append(dst[1], r.p50)
-				dst[2] = append(dst[2], r.p99)
+				res[i][0] = append(res[i][0], r.rps)
+				res[i][1] = append(res[i][1], r.p50)
+				res[i][2] = append(res[i][2], r.p99)
 			}
 		}
-		fmt.Printf("| %s | %.0f | %.0f | %.3f | %.2f / %.2f | %.2f / %.2f |\n", sc.name,
-			median(nr[0]), median(fr[0]), median(nr[0])/median(fr[0]),
-			median(nr[1]), median(nr[2]), median(fr[1]), median(fr[2]))
+		var m [3][3]float64
+		for i := range m {
+			for j := range m[i] {
+				m[i][j] = median(res[i][j])
+			}
+		}
+		fmt.Printf("| %s | %.0f | **%.3f** | %.2f / %.2f | %.2f | %.0f | %.3f | %.2f / %.2f | %.0f | %.2f / %.2f |\n", sc.name,
+			m[0][0], m[0][0]/m[2][0], m[0][1], m[0][2], m[0][2]/m[2][2],
+			m[1][0], m[1][0]/m[2][0], m[1][1], m[1][2],
+			m[2][0], m[2][1], m[2][2])
 	}
+	fmt.Printf("\naccess lines dropped as shipped (navius_access_log_dropped_total): %s (cached), %s (no cache)\n", nav.droppedLines(), navMiss.droppedLines())
 	fmt.Printf("\n| | navius | floor |\n|---|---:|---:|\n")
 	fmt.Printf("| startup to /readyz 200 (one start; see bench/startup for a median) | %.1f ms | %.1f ms |\n",
 		float64(navStart.Microseconds())/1000, float64(floorStart.Microseconds())/1000)

@@ -20,6 +20,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/server"
 	"github.com/navius-dev/navius/internal/store"
@@ -111,6 +112,11 @@ func (v *Validated) serve(ctx context.Context) error {
 	}
 	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
 	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
+	var access *logging.AccessLog
+	if s.Bool("log.access") {
+		access = logs.AccessLog()
+		ob.ExportAccessLogDrops(access.Dropped)
+	}
 
 	db, dbName, err := openDatabase(ctx, opts, s)
 	if err != nil {
@@ -159,7 +165,7 @@ func (v *Validated) serve(ctx context.Context) error {
 		Info:       InfoDoc(info, active, started),
 		Version:    info.Version,
 		MaxBody:    s.Bytes("server.max_body_bytes"),
-		AccessLog:  s.Bool("log.access"),
+		Access:     access,
 		Routes:     ob.routes,
 		Instrument: ob.Middleware,
 	})
@@ -207,6 +213,7 @@ func (v *Validated) serve(ctx context.Context) error {
 		log.WithError(shutdownErr).Warn("in-flight requests did not finish in time; closing their connections")
 		_ = hsrv.Close()
 	}
+	access.Close() // every request's line is written before "stopped"
 	if err := st.Close(); err != nil {
 		log.WithError(err).Error("closing the database")
 		return err

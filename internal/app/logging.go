@@ -39,15 +39,16 @@ func openLogging(ctx context.Context, opts Options, s providers.Settings) (*logg
 	return svc, nil
 }
 
-// closeLogging flushes and closes the sinks (each within its own deadline,
-// e.g. splunk.shutdown_timeout); problems go to the console.
+// closeLogging writes the queued access lines, then flushes and closes the
+// sinks (each within its own deadline, e.g. splunk.shutdown_timeout);
+// problems go to the console.
 func closeLogging(svc *logging.Service) {
-	if len(svc.Sinks()) == 1 { // the console alone
-		return
-	}
+	sinks := svc.Sinks()[1:] // after the console
 	if err := svc.Close(context.Background()); err != nil {
 		svc.Logger().WithError(err).Warn("closing the log sinks")
 		return
 	}
-	svc.Logger().WithField("sinks", svc.Sinks()[1:]).Debug("log sinks flushed")
+	if len(sinks) > 0 {
+		svc.Logger().WithField("sinks", sinks).Debug("log sinks flushed")
+	}
 }

@@ -60,6 +60,19 @@ func quote(args []string) []string {
 	return out
 }
 
+// trimTags drop the parts of urfave/cli/v2 navius does not use: ToMarkdown
+// and ToMan (with go-md2man and blackfriday) and the did-you-mean
+// suggestions App.Suggest turns on (with smetrics). navius has its own
+// suggestions (internal/suggest). A plain go build, without them, works
+// too; it is only larger.
+var trimTags = []string{"urfave_cli_no_docs", "urfave_cli_no_suggest"}
+
+// Tags are the go build tags of a selection: its feature tags, then
+// trimTags.
+func Tags(sel manifest.Selection) []string {
+	return append(sel.Tags(), trimTags...)
+}
+
 // NewPlan builds the go build invocation: static (CGO_ENABLED=0), -trimpath,
 // stripped, with the version and revision stamped and the feature tags.
 func NewPlan(opts Options) (Plan, error) {
@@ -81,7 +94,7 @@ func NewPlan(opts Options) (Plan, error) {
 	if rev := gitOutput(opts.Source, "rev-parse", "HEAD"); rev != "" {
 		ldflags += fmt.Sprintf(" -X %s/internal/buildinfo.Revision=%s", Module, rev)
 	}
-	args := []string{"build", "-trimpath", "-tags", opts.Selection.TagString(), "-ldflags", ldflags, "-o", out}
+	args := []string{"build", "-trimpath", "-tags", strings.Join(Tags(opts.Selection), ","), "-ldflags", ldflags, "-o", out}
 	args = append(args, opts.ExtraArgs...)
 	args = append(args, ".")
 	env := []string{"CGO_ENABLED=0"}

@@ -39,6 +39,9 @@ type Options struct {
 	Level string
 	// Format is "text" or "json".
 	Format string
+	// AccessQueue bounds the access lines waiting to be written; 0 means
+	// DefaultAccessQueue.
+	AccessQueue int
 }
 
 // Context is the log context of the seed design: who logged (Source), for
@@ -65,10 +68,15 @@ type sink struct {
 type Service struct {
 	log     *logrus.Logger // console and sinks
 	console *logrus.Logger // console only, for the sinks' own problems
+	out     io.Writer      // the console both loggers and the access log write to
+	format  string
 	counts  [providers.LevelFatal + 1]atomic.Uint64
 	sinks   atomic.Pointer[[]sink]
-	mu      sync.Mutex // serializes AddSink and Close
+	mu      sync.Mutex // serializes AddSink, AccessLog and Close
 	closed  bool
+
+	accessQueue int
+	access      *AccessLog
 }
 
 // NewService builds the service with the console as its only output.
@@ -81,19 +89,25 @@ func NewService(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("log.level: %v", err)
 	}
 	var f logrus.Formatter
-	switch opts.Format {
+	format := opts.Format
+	switch format {
 	case "json":
 		f = &logrus.JSONFormatter{TimestampFormat: timeFormat}
 	case "text", "":
+		format = "text"
 		f = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: timeFormat}
 	default:
 		return nil, fmt.Errorf("log.format: %q is not a format (text, json)", opts.Format)
 	}
-	out := opts.Out
-	if out == nil {
-		out = os.Stderr
+	var out io.Writer = os.Stderr
+	switch o := opts.Out.(type) {
+	case nil:
+	case *os.File: // whole writes to a file never interleave; logrus looks for a terminal in it
+		out = o
+	default: // the two loggers and the access log take turns
+		out = &lockedWriter{w: o}
 	}
-	s := &Service{}
+	s := &Service{out: out, format: format, accessQueue: opts.AccessQueue}
 	s.sinks.Store(&[]sink{})
 	mk := func() *logrus.Logger {
 		l := logrus.New()
@@ -235,9 +249,18 @@ func (s *Service) FromContext(ctx context.Context, source string) *logrus.Entry 
 	return s.With(Context{CorrelationID: CorrelationID(ctx), Source: source})
 }
 
-// Flush asks every sink to deliver what it buffered, until ctx ends.
+// Flush writes the access lines accepted so far, then asks every sink to
+// deliver what it buffered, until ctx ends.
 func (s *Service) Flush(ctx context.Context) error {
 	var errs []error
+	s.mu.Lock()
+	access := s.access
+	s.mu.Unlock()
+	if access != nil {
+		if err := access.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("access log: %w", err))
+		}
+	}
 	for _, k := range *s.sinks.Load() {
 		if err := k.sink.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("log sink %s: %w", k.name, err))
@@ -246,8 +269,9 @@ func (s *Service) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close detaches the sinks and closes them concurrently; each flushes
-// within its own configured deadline (and ctx). The console keeps working.
+// Close writes the queued access lines (so the sinks get them too), then
+// detaches the sinks and closes them concurrently; each flushes within its
+// own configured deadline (and ctx). The console keeps working.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -255,6 +279,12 @@ func (s *Service) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	access := s.access
+	s.mu.Unlock()
+	if access != nil {
+		access.Close()
+	}
+	s.mu.Lock()
 	sinks := *s.sinks.Swap(&[]sink{})
 	s.mu.Unlock()
 	errs := make([]error, len(sinks))
@@ -280,11 +310,44 @@ func (s *Service) exit(code int) {
 	os.Exit(code)
 }
 
+// writeConsole writes whole lines to the console.
+func (s *Service) writeConsole(p []byte) {
+	if _, err := s.out.Write(p); err != nil {
+		fmt.Fprintln(os.Stderr, "Failed to write to log:", err) // as logrus reports it
+	}
+}
+
+// lockedWriter serializes writes to a writer that does not do it itself.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 type correlationKey struct{}
 
 // WithCorrelationID returns ctx carrying the correlation (request) ID.
 func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
+	return &correlated{Context: ctx, id: id}
+}
+
+// correlated carries a correlation ID in one allocation per request, where
+// context.WithValue takes two (the context and the boxed string).
+type correlated struct {
+	context.Context
+	id string
+}
+
+func (c *correlated) Value(key any) any {
+	if _, ok := key.(correlationKey); ok {
+		return c.id
+	}
+	return c.Context.Value(key)
 }
 
 // CorrelationID returns the correlation ID ctx carries, or "".

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/observe"
 	"github.com/navius-dev/navius/internal/server"
 	"github.com/navius-dev/navius/internal/store"
@@ -139,3 +141,90 @@ func BenchmarkRequest(b *testing.B) {
 		_ = st.Close()
 	}
 }
+
+// BenchmarkRequestAsShipped is BenchmarkRequest for the default build as
+// users run it: Prometheus on and the logging service's console (text, to
+// /dev/null, so every line costs its write) with the access log off, on, and
+// on with a log sink at info level (as Splunk would be). Each run ends by
+// flushing the log, so that work done off the request path is counted too;
+// run it with -cpu 1 to see the whole cost per request.
+func BenchmarkRequestAsShipped(b *testing.B) {
+	for _, tc := range []struct {
+		name         string
+		access, sink bool
+	}{{"access-log=off", false, false}, {"access-log=on", true, false}, {"access-log=on+sink", true, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer devNull.Close()
+			logs, err := logging.NewService(logging.Options{Out: devNull})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if tc.sink {
+				logs.AddSink("discard", discardSink{}, providers.LevelInfo)
+			}
+			svc := observe.New(nil, map[string]providers.Observer{"prometheus": prometheus.New(nil)})
+			db := memory.NewDatabase()
+			c, _ := memory.NewCache(1<<20, time.Minute)
+			st := store.New(svc.Database(db, "memory"), svc.Cache(c, "memory"), store.Options{Timeout: time.Second})
+			defer st.Close()
+			var access *logging.AccessLog
+			if tc.access {
+				access = logs.AccessLog()
+			}
+			srv := server.New(server.Deps{Store: st, Health: health.New(time.Second, time.Second, "b"), Log: logs.Logger(),
+				MaxBody: 1 << 20, Access: access, Instrument: svc.Middleware})
+			srv.SetReady(true)
+			h := srv.Handler()
+			_ = st.Set(context.Background(), "bench", "k000042", make([]byte, 256))
+			req := httptest.NewRequest("GET", "/api/v1/bench/k000042", nil)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				clear(w.h)
+				w.code = 0
+				h.ServeHTTP(w, req)
+				if w.code != 200 {
+					b.Fatal(w.code)
+				}
+			}
+			if err := logs.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			if access != nil { // lines dropped would flatter the figures
+				b.ReportMetric(float64(access.Dropped()), "dropped-lines")
+			}
+		})
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps only the status, so that
+// the benchmark measures the server rather than httptest's recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *discardWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = 200
+	}
+	return len(b), nil
+}
+
+// discardSink is a log sink that takes entries and keeps nothing.
+type discardSink struct{}
+
+func (discardSink) Write(*providers.LogEntry)   {}
+func (discardSink) Flush(context.Context) error { return nil }
+func (discardSink) Close(context.Context) error { return nil }

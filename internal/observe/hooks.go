@@ -56,3 +56,25 @@ func (s *Service) ExportLogCounts(read func() map[string]uint64) {
 		}
 	})
 }
+
+// ExportAccessLogDrops publishes the access log's dropped lines (read by
+// read at each scrape or push) as navius_access_log_dropped_total. It does
+// nothing when no metrics provider is active.
+func (s *Service) ExportAccessLogDrops(read func() uint64) {
+	if !s.Metrics() {
+		return
+	}
+	c := s.NewCounter(providers.Metric{Name: "access_log_dropped",
+		Help: "Access log lines dropped because the log output could not keep up (the access log's queue was full)."})
+	c.Add(0) // the series exists, at 0, from the start
+	var mu sync.Mutex
+	var published uint64
+	s.OnCollect(func(context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := read(); n > published {
+			c.Add(float64(n - published))
+			published = n
+		}
+	})
+}

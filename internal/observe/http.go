@@ -1,8 +1,11 @@
 package observe
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/navius-dev/navius/providers"
@@ -11,6 +14,43 @@ import (
 type httpMetrics struct {
 	requests *Counter
 	duration *Histogram
+
+	// routes caches each (route, method, code)'s series: the label lookups
+	// happen once per combination, not once per request. Routes are the
+	// mux's patterns and methods are normalized, so the set stays small.
+	mu     sync.Mutex // serializes additions
+	routes atomic.Pointer[map[routeKey]*routeSeries]
+}
+
+type routeKey struct {
+	route, method string
+	code          int
+}
+
+type routeSeries struct {
+	requests *CounterSeries
+	duration *HistogramSeries
+}
+
+// series returns the cached series of one combination, adding it (a copy
+// of the map, so that lookups take no lock) the first time.
+func (m *httpMetrics) series(route, method string, code int) *routeSeries {
+	k := routeKey{route, method, code}
+	if rs := (*m.routes.Load())[k]; rs != nil {
+		return rs
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := *m.routes.Load()
+	if rs := cur[k]; rs != nil {
+		return rs
+	}
+	codeStr := strconv.Itoa(code)
+	rs := &routeSeries{requests: m.requests.With(route, method, codeStr), duration: m.duration.With(route, method, codeStr)}
+	next := maps.Clone(cur)
+	next[k] = rs
+	m.routes.Store(&next)
+	return rs
 }
 
 func (s *Service) httpInstruments() *httpMetrics {
@@ -20,8 +60,17 @@ func (s *Service) httpInstruments() *httpMetrics {
 			requests: s.NewCounter(providers.Metric{Name: "http_requests", Help: "HTTP requests served, by route (the mux pattern), method and status code.", Labels: labels}),
 			duration: s.NewHistogram(providers.Metric{Name: "http_request_duration", Unit: "seconds", Help: "Time to serve an HTTP request, by route, method and status code.", Labels: labels, Buckets: HTTPBuckets}),
 		}
+		s.http.routes.Store(&map[routeKey]*routeSeries{})
 	})
 	return s.http
+}
+
+// statusReporter is a ResponseWriter that records the response status
+// itself (the server's own wrapper does), so the middleware needs no
+// wrapper of its own.
+type statusReporter interface {
+	http.ResponseWriter
+	Status() int
 }
 
 // Middleware instruments next: it counts requests and their durations by
@@ -55,7 +104,10 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			}
 			r = r.WithContext(ctx)
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec, ok := w.(statusReporter)
+		if !ok {
+			rec = &statusRecorder{ResponseWriter: w}
+		}
 		defer func() {
 			// The mux stored the matched pattern in r (ServeMux sets
 			// Request.Pattern on the request it was given).
@@ -63,7 +115,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			code := rec.status
+			code := rec.Status()
 			if code == 0 {
 				code = http.StatusOK
 				if p := recover(); p != nil { // a panic that reached us aborts the response
@@ -71,9 +123,9 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 					defer panic(p)
 				}
 			}
-			codeStr := strconv.Itoa(code)
-			m.requests.Add(1, route, method, codeStr)
-			m.duration.Observe(time.Since(start).Seconds(), route, method, codeStr)
+			rs := m.series(route, method, code)
+			rs.requests.Add(1)
+			rs.duration.Observe(time.Since(start).Seconds())
 			if span != nil {
 				span.SetName(method + " " + route)
 				span.SetAttributes(providers.StringAttr("http.route", route),
@@ -107,5 +159,7 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+func (w *statusRecorder) Status() int { return w.status }
 
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -292,6 +292,81 @@ func record(insts []providers.Instrument, v float64, labelValues []string) {
 	}
 }
 
+// series is one label set of an instrument, resolved in every provider.
+type series []providers.Series
+
+// bind resolves labelValues in each instrument: by the provider's
+// SeriesBinder where it has one, else by a recorder that hands the same
+// label values to Record on every call.
+func bind(insts []providers.Instrument, labelValues []string) series {
+	lv := append([]string(nil), labelValues...)
+	out := make(series, 0, len(insts))
+	for _, in := range insts {
+		var s providers.Series
+		if b, ok := in.(providers.SeriesBinder); ok {
+			s = b.Bind(lv)
+		}
+		if s == nil {
+			s = unbound{in, lv}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (s series) record(v float64) {
+	for _, r := range s {
+		r.Record(v)
+	}
+}
+
+// unbound is a series of an instrument that cannot bind one.
+type unbound struct {
+	in providers.Instrument
+	lv []string
+}
+
+func (u unbound) Record(v float64) { u.in.Record(v, u.lv) }
+
+// CounterSeries is one series of a counter, its labels resolved once (see
+// Counter.With). A nil *CounterSeries does nothing.
+type CounterSeries struct{ s series }
+
+// HistogramSeries is one series of a histogram (see Histogram.With). A nil
+// *HistogramSeries does nothing.
+type HistogramSeries struct{ s series }
+
+// With returns the series of labelValues, for code that records into it
+// often: it skips the label lookup of Add.
+func (c *Counter) With(labelValues ...string) *CounterSeries {
+	if c == nil {
+		return nil
+	}
+	return &CounterSeries{bind(c.insts, labelValues)}
+}
+
+// With returns the series of labelValues (see Counter.With).
+func (h *Histogram) With(labelValues ...string) *HistogramSeries {
+	if h == nil {
+		return nil
+	}
+	return &HistogramSeries{bind(h.insts, labelValues)}
+}
+
+// Add adds v (>= 0).
+func (c *CounterSeries) Add(v float64) {
+	if c != nil {
+		c.s.record(v)
+	}
+}
+
+// Observe records one observation v.
+func (h *HistogramSeries) Observe(v float64) {
+	if h != nil {
+		h.s.record(v)
+	}
+}
+
 // normMethod maps an HTTP method to itself when standard, else "OTHER", so
 // that clients cannot grow label cardinality.
 func normMethod(m string) string {

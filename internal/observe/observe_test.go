@@ -148,9 +148,57 @@ func (m metricsOnly) Instrument(md providers.Metric) (providers.Instrument, erro
 	return m.r.Instrument(md)
 }
 
+// binding offers the recorder as a Meter whose instruments bind series
+// (providers.SeriesBinder), counting the binds per metric.
+type binding struct {
+	r     *recorder
+	mu    *sync.Mutex
+	binds map[string]int
+}
+
+func (b binding) Shutdown(ctx context.Context) error { return b.r.Shutdown(ctx) }
+func (b binding) Instrument(md providers.Metric) (providers.Instrument, error) {
+	in, err := b.r.Instrument(md)
+	return bindingInstrument{in.(instrument), b}, err
+}
+
+type bindingInstrument struct {
+	instrument
+	b binding
+}
+
+func (bi bindingInstrument) Bind(lv []string) providers.Series {
+	bi.b.mu.Lock()
+	bi.b.binds[bi.m.Name]++
+	bi.b.mu.Unlock()
+	return boundSeries{bi.instrument, lv}
+}
+
+type boundSeries struct {
+	in instrument
+	lv []string
+}
+
+func (s boundSeries) Record(v float64) { s.in.Record(v, s.lv) }
+
+// Metrics come out the same whether the provider binds series or not; a
+// binding provider resolves each combination of labels once.
 func TestRequestMetricsByRoute(t *testing.T) {
-	rec := newRecorder()
-	svc := observe.New(nil, map[string]providers.Observer{"rec": metricsOnly{rec}})
+	for _, binds := range []bool{false, true} {
+		rec := newRecorder()
+		meter := providers.Observer(metricsOnly{rec})
+		bm := binding{r: rec, mu: &sync.Mutex{}, binds: map[string]int{}}
+		if binds {
+			meter = bm
+		}
+		requestMetricsByRoute(t, rec, observe.New(nil, map[string]providers.Observer{"rec": meter}))
+		if binds && (bm.binds["http_requests"] != 5 || bm.binds["http_request_duration"] != 5 || bm.binds["cache_hits"] != 1) {
+			t.Errorf("binds = %v; want one per combination of labels: 5 HTTP, 1 for cache hits", bm.binds)
+		}
+	}
+}
+
+func requestMetricsByRoute(t *testing.T, rec *recorder, svc *observe.Service) {
 	ts := app(t, svc)
 
 	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat", nil)
@@ -192,7 +240,10 @@ func TestRequestMetricsByRoute(t *testing.T) {
 	if n := rec.sum("database_operation_errors", "operation=get,provider=memory"); n != 0 {
 		t.Errorf("database get errors = %v, want 0", n)
 	}
-	// Without a tracer, no traceparent comes back.
+}
+
+func TestNoTraceparentWithoutTracing(t *testing.T) {
+	ts := app(t, observe.New(nil, map[string]providers.Observer{"rec": metricsOnly{newRecorder()}}))
 	if resp := do(t, "GET", ts.URL+"/livez", "", nil); resp.Header.Get("traceparent") != "" {
 		t.Errorf("traceparent without tracing: %q", resp.Header.Get("traceparent"))
 	}
@@ -362,6 +413,17 @@ func TestDatabaseErrorsAndHealth(t *testing.T) {
 	}
 	if got := rec.count("log_messages", "level=debug"); got != 0 {
 		t.Errorf("debug messages counted: %v", got)
+	}
+
+	// Dropped access lines likewise, from the access log's exact count.
+	var dropped uint64
+	svc.ExportAccessLogDrops(func() uint64 { return dropped })
+	svc.Collect(context.Background())
+	dropped = 7
+	svc.Collect(context.Background())
+	svc.Collect(context.Background())
+	if got := rec.sum("access_log_dropped", ""); got != 7 {
+		t.Errorf("access_log_dropped = %v, want 7", got)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 // storageMetrics are one service's (database or cache) operation metrics.
 type storageMetrics struct {
+	service  string
 	duration *Histogram
 	errors   *Counter
 }
@@ -17,6 +18,7 @@ type storageMetrics struct {
 func (s *Service) storageInstruments(service string) storageMetrics {
 	labels := []string{"operation", "provider"}
 	return storageMetrics{
+		service: service,
 		duration: s.NewHistogram(providers.Metric{Name: service + "_operation_duration", Unit: "seconds", Labels: labels, Buckets: StorageBuckets,
 			Help: "Time " + service + " operations take, by operation and provider."}),
 		errors: s.NewCounter(providers.Metric{Name: service + "_operation_errors", Labels: labels,
@@ -24,29 +26,42 @@ func (s *Service) storageInstruments(service string) storageMetrics {
 	}
 }
 
+// opMetrics are one operation's series and span name, resolved when the
+// decorator is made rather than on every call.
+type opMetrics struct {
+	name, provider, span string
+	duration             *HistogramSeries
+	errors               *CounterSeries
+}
+
+func (m storageMetrics) op(name, provider string) *opMetrics {
+	return &opMetrics{name: name, provider: provider, span: m.service + "." + name,
+		duration: m.duration.With(name, provider), errors: m.errors.With(name, provider)}
+}
+
 // op is one instrumented call in progress.
 type op struct {
-	name  string
+	m     *opMetrics
 	start time.Time
 	span  *Span
 }
 
-func (s *Service) begin(ctx context.Context, service, operation, provider, collection string) (context.Context, op) {
-	o := op{name: operation, start: time.Now()}
+func (s *Service) begin(ctx context.Context, m *opMetrics, collection string) (context.Context, op) {
+	o := op{m: m, start: time.Now()}
 	if s.Tracing() {
-		attrs := []providers.Attr{providers.StringAttr("db.system", provider), providers.StringAttr("db.operation.name", operation)}
+		attrs := []providers.Attr{providers.StringAttr("db.system", m.provider), providers.StringAttr("db.operation.name", m.name)}
 		if collection != "" {
 			attrs = append(attrs, providers.StringAttr("db.collection.name", collection))
 		}
-		ctx, o.span = s.StartChild(ctx, service+"."+operation, providers.SpanKindClient, attrs...)
+		ctx, o.span = s.StartChild(ctx, m.span, providers.SpanKindClient, attrs...)
 	}
 	return ctx, o
 }
 
-func (m storageMetrics) end(o op, provider string, err error) {
-	m.duration.Observe(time.Since(o.start).Seconds(), o.name, provider)
+func (o op) end(err error) {
+	o.m.duration.Observe(time.Since(o.start).Seconds())
 	if err != nil && !errors.Is(err, providers.ErrNotFound) {
-		m.errors.Add(1, o.name, provider)
+		o.m.errors.Add(1)
 		o.span.RecordError(err)
 	}
 	o.span.End()
@@ -61,51 +76,52 @@ func (s *Service) Database(db providers.Database, provider string) providers.Dat
 		return db
 	}
 	s.poolMetrics(db, provider)
-	return &database{next: db, s: s, provider: provider, m: s.storageInstruments("database")}
+	m := s.storageInstruments("database")
+	return &database{next: db, s: s, get: m.op("get", provider), set: m.op("set", provider),
+		delete: m.op("delete", provider), query: m.op("query", provider), ping: m.op("ping", provider)}
 }
 
 type database struct {
-	next     providers.Database
-	s        *Service
-	provider string
-	m        storageMetrics
+	next                          providers.Database
+	s                             *Service
+	get, set, delete, query, ping *opMetrics
 }
 
 // Unwrap returns the wrapped provider.
 func (d *database) Unwrap() providers.Database { return d.next }
 
 func (d *database) Get(ctx context.Context, coll, key string) ([]byte, error) {
-	ctx, o := d.s.begin(ctx, "database", "get", d.provider, coll)
+	ctx, o := d.s.begin(ctx, d.get, coll)
 	v, err := d.next.Get(ctx, coll, key)
-	d.m.end(o, d.provider, err)
+	o.end(err)
 	return v, err
 }
 
 func (d *database) Set(ctx context.Context, coll, key string, value []byte) error {
-	ctx, o := d.s.begin(ctx, "database", "set", d.provider, coll)
+	ctx, o := d.s.begin(ctx, d.set, coll)
 	err := d.next.Set(ctx, coll, key, value)
-	d.m.end(o, d.provider, err)
+	o.end(err)
 	return err
 }
 
 func (d *database) Delete(ctx context.Context, coll, key string) (bool, error) {
-	ctx, o := d.s.begin(ctx, "database", "delete", d.provider, coll)
+	ctx, o := d.s.begin(ctx, d.delete, coll)
 	existed, err := d.next.Delete(ctx, coll, key)
-	d.m.end(o, d.provider, err)
+	o.end(err)
 	return existed, err
 }
 
 func (d *database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
-	ctx, o := d.s.begin(ctx, "database", "query", d.provider, coll)
+	ctx, o := d.s.begin(ctx, d.query, coll)
 	p, err := d.next.Query(ctx, coll, q)
-	d.m.end(o, d.provider, err)
+	o.end(err)
 	return p, err
 }
 
 func (d *database) Ping(ctx context.Context) error {
-	ctx, o := d.s.begin(ctx, "database", "ping", d.provider, "")
+	ctx, o := d.s.begin(ctx, d.ping, "")
 	err := d.next.Ping(ctx)
-	d.m.end(o, d.provider, err)
+	o.end(err)
 	return err
 }
 
@@ -120,14 +136,15 @@ func (s *Service) Cache(c providers.Cache, provider string) providers.Cache {
 		return c
 	}
 	labels := []string{"provider"}
-	w := &cache{next: c, s: s, provider: provider, m: s.storageInstruments("cache"),
-		hits:   s.NewCounter(providers.Metric{Name: "cache_hits", Labels: labels, Help: "Cache lookups that found the key."}),
-		misses: s.NewCounter(providers.Metric{Name: "cache_misses", Labels: labels, Help: "Cache lookups that did not find the key."}),
+	m := s.storageInstruments("cache")
+	w := &cache{next: c, s: s, get: m.op("get", provider), set: m.op("set", provider), delete: m.op("delete", provider), clear: m.op("clear", provider),
+		hits:   s.NewCounter(providers.Metric{Name: "cache_hits", Labels: labels, Help: "Cache lookups that found the key."}).With(provider),
+		misses: s.NewCounter(providers.Metric{Name: "cache_misses", Labels: labels, Help: "Cache lookups that did not find the key."}).With(provider),
 	}
 	// The series exist from the first scrape, at zero, so that a rate over
 	// them is defined before the first lookup.
-	w.hits.Add(0, provider)
-	w.misses.Add(0, provider)
+	w.hits.Add(0)
+	w.misses.Add(0)
 	entries := s.NewGauge(providers.Metric{Name: "cache_entries", Labels: labels, Help: "Entries in the cache (approximate where the backend estimates)."})
 	size := s.NewGauge(providers.Metric{Name: "cache_size", Unit: "bytes", Labels: labels, Help: "Bytes of keys plus values held by the cache."})
 	capacity := s.NewGauge(providers.Metric{Name: "cache_capacity", Unit: "bytes", Labels: labels, Help: "Configured cache capacity; 0 when unbounded."})
@@ -146,49 +163,48 @@ func (s *Service) Cache(c providers.Cache, provider string) providers.Cache {
 }
 
 type cache struct {
-	next         providers.Cache
-	s            *Service
-	provider     string
-	m            storageMetrics
-	hits, misses *Counter
+	next                    providers.Cache
+	s                       *Service
+	get, set, delete, clear *opMetrics
+	hits, misses            *CounterSeries
 }
 
 // Unwrap returns the wrapped provider.
 func (c *cache) Unwrap() providers.Cache { return c.next }
 
 func (c *cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	ctx, o := c.s.begin(ctx, "cache", "get", c.provider, "")
+	ctx, o := c.s.begin(ctx, c.get, "")
 	v, ok, err := c.next.Get(ctx, key)
 	if err == nil {
 		if ok {
-			c.hits.Add(1, c.provider)
+			c.hits.Add(1)
 		} else {
-			c.misses.Add(1, c.provider)
+			c.misses.Add(1)
 		}
 		o.span.SetAttributes(providers.BoolAttr("cache.hit", ok))
 	}
-	c.m.end(o, c.provider, err)
+	o.end(err)
 	return v, ok, err
 }
 
 func (c *cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	ctx, o := c.s.begin(ctx, "cache", "set", c.provider, "")
+	ctx, o := c.s.begin(ctx, c.set, "")
 	err := c.next.Set(ctx, key, value, ttl)
-	c.m.end(o, c.provider, err)
+	o.end(err)
 	return err
 }
 
 func (c *cache) Delete(ctx context.Context, key string) error {
-	ctx, o := c.s.begin(ctx, "cache", "delete", c.provider, "")
+	ctx, o := c.s.begin(ctx, c.delete, "")
 	err := c.next.Delete(ctx, key)
-	c.m.end(o, c.provider, err)
+	o.end(err)
 	return err
 }
 
 func (c *cache) Clear(ctx context.Context) error {
-	ctx, o := c.s.begin(ctx, "cache", "clear", c.provider, "")
+	ctx, o := c.s.begin(ctx, c.clear, "")
 	err := c.next.Clear(ctx)
-	c.m.end(o, c.provider, err)
+	o.end(err)
 	return err
 }
 

@@ -35,8 +35,8 @@ type Deps struct {
 	Version string
 	// MaxBody is the largest PUT body in bytes.
 	MaxBody int64
-	// AccessLog logs one line per request at info level.
-	AccessLog bool
+	// Access, when set, logs one line per request (logging.AccessLog).
+	Access *logging.AccessLog
 	// Auth checks bearer tokens; nil means authentication is off.
 	Auth *auth.Authenticator
 	// Routes are extra endpoints by ServeMux pattern (e.g. Prometheus's
@@ -187,14 +187,18 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		writeStoreError(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Length", strconv.Itoa(len(v)))
+	h := w.Header() // canonical keys, set directly: no conversion per request
+	h["Content-Type"] = octetStream
+	h["Content-Length"] = []string{strconv.Itoa(len(v))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(v)
 	}
 }
+
+// octetStream is the Content-Type of values, shared by every response:
+// its capacity of one makes an Add copy it rather than write into it.
+var octetStream = []string{"application/octet-stream"}[:1:1]
 
 func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 	coll, key, ok := names(w, r, true)
@@ -375,7 +379,8 @@ func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.H
 	}
 }
 
-// statusWriter records the status and size of a response for the access log.
+// statusWriter records the status and size of a response for the access
+// log and the instrumentation.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -398,20 +403,45 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Status is the response status so far, 0 before anything was written.
+func (w *statusWriter) Status() int { return w.status }
+
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// exchange is the middleware's per-request state, allocated once: the
+// response writer and the X-Request-ID header value.
+type exchange struct {
+	statusWriter
+	idHeader [1]string
+}
+
+// requestIDHeader is X-Request-ID in canonical form, so that setting it
+// needs no conversion.
+const requestIDHeader = "X-Request-Id"
+
+// newRequestID is the instance's random prefix and a sequence number.
+func (s *Server) newRequestID() string {
+	var b [32]byte
+	return string(strconv.AppendUint(append(b[:0], s.idBase...), s.idSeq.Add(1), 36))
+}
 
 // middleware assigns the request ID, recovers panics into a JSON 500 and
 // writes the access log.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = s.idBase + strconv.FormatUint(s.idSeq.Add(1), 36)
+		var id string
+		if v := r.Header[requestIDHeader]; len(v) > 0 { // parsed headers are canonical
+			id = v[0]
 		}
-		w.Header().Set("X-Request-ID", id)
+		if !validRequestID(id) {
+			id = s.newRequestID()
+		}
+		x := &exchange{statusWriter: statusWriter{ResponseWriter: w}}
+		x.idHeader[0] = id
+		w.Header()[requestIDHeader] = x.idHeader[:]
 		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
-		accessLog := s.AccessLog && s.Log.IsLevelEnabled(logrus.InfoLevel)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &x.statusWriter
+		accessLog := s.Access.Enabled()
 		var start time.Time
 		if accessLog {
 			start = time.Now()
@@ -427,16 +457,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			if accessLog {
-				s.Log.WithFields(logrus.Fields{
-					logging.CorrelationKey: id,
-					logging.SourceKey:      "http",
-					"method":               r.Method,
-					"path":                 r.URL.Path,
-					"status":               sw.status,
-					"bytes":                sw.bytes,
-					"duration_ms":          float64(time.Since(start).Microseconds()) / 1000,
-					"remote":               r.RemoteAddr,
-				}).Info("request")
+				end := time.Now()
+				s.Access.Log(logging.Access{Time: end, RequestID: id, Method: r.Method, Path: r.URL.Path,
+					Remote: r.RemoteAddr, Status: sw.status, Bytes: sw.bytes, Duration: end.Sub(start)})
 			}
 		}()
 		next.ServeHTTP(sw, r)

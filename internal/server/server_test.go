@@ -8,14 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/memory"
@@ -23,9 +24,19 @@ import (
 
 type fixture struct {
 	*httptest.Server
-	srv *Server
-	log *bytes.Buffer
-	db  *switchDB
+	srv  *Server
+	logs *logging.Service
+	log  *bytes.Buffer
+	db   *switchDB
+}
+
+// logged returns the console log once every access line so far is in it.
+func (f *fixture) logged(t *testing.T) string {
+	t.Helper()
+	if err := f.logs.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return f.log.String()
 }
 
 // switchDB can be made unavailable, as a networked database going away.
@@ -59,13 +70,15 @@ func newFixture(t *testing.T) *fixture {
 	hs := health.New(time.Second, 0, "v1.0.0")
 	hs.Add(health.Database(st, "memory"), health.Cache(cache, "memory"))
 	var logBuf bytes.Buffer
-	log := logrus.New()
-	log.SetOutput(&logBuf)
-	s := New(Deps{Store: st, Health: hs, Log: log, Info: map[string]any{"name": "navius"}, Version: "v1.0.0", MaxBody: 1024, AccessLog: true})
+	logs, err := logging.NewService(logging.Options{Out: &logBuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Deps{Store: st, Health: hs, Log: logs.Logger(), Info: map[string]any{"name": "navius"}, Version: "v1.0.0", MaxBody: 1024, Access: logs.AccessLog()})
 	s.SetReady(true)
 	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { ts.Close(); _ = st.Close() })
-	return &fixture{Server: ts, srv: s, log: &logBuf, db: db}
+	t.Cleanup(func() { ts.Close(); _ = logs.Close(context.Background()); _ = st.Close() })
+	return &fixture{Server: ts, srv: s, logs: logs, log: &logBuf, db: db}
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, string) {
@@ -258,8 +271,61 @@ func TestRequestID(t *testing.T) {
 	if a == "" || b == "" || a == b || strings.Contains(a, " ") {
 		t.Fatalf("generated IDs %q %q", a, b)
 	}
-	if !strings.Contains(f.log.String(), "request_id=abc-123") {
-		t.Fatalf("access log lacks the request ID: %s", f.log.String())
+	if log := f.logged(t); !strings.Contains(log, "request_id=abc-123") {
+		t.Fatalf("access log lacks the request ID: %s", log)
+	}
+}
+
+// Every request, whatever its outcome, gets exactly one access line with
+// its request ID, method, path and status.
+func TestAccessLogEveryRequest(t *testing.T) {
+	f := newFixture(t)
+	const n = 300
+	type req struct{ method, path, status string }
+	want := map[string]req{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for i := g; i < n; i += 6 {
+				id := fmt.Sprintf("every-%d", i)
+				method, path := "GET", fmt.Sprintf("/api/v1/pets/k%d", i)
+				switch i % 3 {
+				case 1:
+					method = "PUT"
+				case 2:
+					path = "/nowhere"
+				}
+				resp, _ := f.do(t, method, path, "v", "X-Request-ID", id)
+				mu.Lock()
+				want[id] = req{method, path, strconv.Itoa(resp.StatusCode)}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	got := map[string]int{}
+	for _, line := range strings.Split(f.logged(t), "\n") {
+		_, rest, ok := strings.Cut(line, "request_id=")
+		if !ok || !strings.Contains(line, "msg=request") {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, " ")
+		w, ok := want[id]
+		if !ok {
+			continue
+		}
+		got[id]++
+		for _, field := range []string{"method=" + w.method, "path=" + w.path + " ", "status=" + w.status, "source=http"} {
+			if !strings.Contains(line, field) {
+				t.Errorf("access line of %s lacks %s: %s", id, field, line)
+			}
+		}
+	}
+	for id := range want {
+		if got[id] != 1 {
+			t.Errorf("request %s has %d access lines, want 1", id, got[id])
+		}
 	}
 }
 

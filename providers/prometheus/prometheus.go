@@ -169,19 +169,58 @@ type gauge struct{ v *prometheus.GaugeVec }
 type histogram struct{ v *prometheus.HistogramVec }
 
 func (c counter) Record(v float64, lv []string) {
-	if m, err := c.v.GetMetricWithLabelValues(lv...); err == nil && v >= 0 {
-		m.Add(v)
+	if m, err := c.v.GetMetricWithLabelValues(lv...); err == nil {
+		counterSeries{m}.Record(v)
 	}
 }
 
 func (g gauge) Record(v float64, lv []string) {
 	if m, err := g.v.GetMetricWithLabelValues(lv...); err == nil {
-		m.Set(v)
+		gaugeSeries{m}.Record(v)
 	}
 }
 
 func (h histogram) Record(v float64, lv []string) {
 	if m, err := h.v.GetMetricWithLabelValues(lv...); err == nil {
-		m.Observe(v)
+		histogramSeries{m}.Record(v)
 	}
 }
+
+// Bind implements providers.SeriesBinder: the label lookup happens here,
+// once, instead of in every Record.
+func (c counter) Bind(lv []string) providers.Series {
+	if m, err := c.v.GetMetricWithLabelValues(lv...); err == nil {
+		return counterSeries{m}
+	}
+	return nil
+}
+
+func (g gauge) Bind(lv []string) providers.Series {
+	if m, err := g.v.GetMetricWithLabelValues(lv...); err == nil {
+		return gaugeSeries{m}
+	}
+	return nil
+}
+
+func (h histogram) Bind(lv []string) providers.Series {
+	if m, err := h.v.GetMetricWithLabelValues(lv...); err == nil {
+		return histogramSeries{m}
+	}
+	return nil
+}
+
+type counterSeries struct{ c prometheus.Counter }
+
+func (s counterSeries) Record(v float64) {
+	if v >= 0 { // a negative increment would panic
+		s.c.Add(v)
+	}
+}
+
+type gaugeSeries struct{ g prometheus.Gauge }
+
+func (s gaugeSeries) Record(v float64) { s.g.Set(v) }
+
+type histogramSeries struct{ o prometheus.Observer }
+
+func (s histogramSeries) Record(v float64) { s.o.Observe(v) }

@@ -35,6 +35,28 @@ func TestNamesAndExposition(t *testing.T) {
 	insts[1].Record(0.003, []string{"/health"})
 	insts[2].Record(4096, []string{"memory"})
 
+	// A bound series records into the same series as Record; labels that
+	// do not fit bind nothing.
+	for i, lv := range [][]string{{"/api/v1/{collection}/{key}", "200"}, {"/health"}, {"memory"}} {
+		b, ok := insts[i].(providers.SeriesBinder)
+		if !ok {
+			t.Fatalf("%s cannot bind a series", metrics[i].Name)
+		}
+		if b.Bind([]string{"a", "b", "c"}) != nil {
+			t.Errorf("%s bound a series with the wrong label count", metrics[i].Name)
+		}
+		series := b.Bind(lv)
+		switch i {
+		case 0:
+			series.Record(3)
+			series.Record(-1) // never down
+		case 1:
+			series.Record(0.2)
+		case 2:
+			series.Record(8192)
+		}
+	}
+
 	// Declaring the same metric again shares it; another kind under the
 	// same name is refused.
 	if again, err := p.Instrument(metrics[0]); err != nil {
@@ -56,9 +78,10 @@ func TestNamesAndExposition(t *testing.T) {
 	resp.Body.Close()
 	text := string(body)
 	for _, want := range []string{
-		`navius_http_requests_total{code="200",route="/api/v1/{collection}/{key}"} 3`,
+		`navius_http_requests_total{code="200",route="/api/v1/{collection}/{key}"} 6`,
 		`navius_http_request_duration_seconds_bucket{route="/health",le="0.005"} 1`,
-		`navius_cache_size_bytes{provider="memory"} 4096`,
+		`navius_http_request_duration_seconds_bucket{route="/health",le="0.25"} 2`,
+		`navius_cache_size_bytes{provider="memory"} 8192`,
 		"go_goroutines ", "process_cpu_seconds_total ",
 	} {
 		if !strings.Contains(text, want) {

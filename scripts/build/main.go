@@ -36,7 +36,7 @@ func main() {
 		fail(2, fmt.Errorf("FEATURES=%s: %w", *features, err))
 	}
 	if *tagsOnly {
-		fmt.Println(sel.TagString())
+		fmt.Println(strings.Join(build.Tags(sel), ","))
 		return
 	}
 	warning, err := m.CheckServes(*features, sel)
