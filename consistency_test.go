@@ -1,12 +1,14 @@
 package main
 
 import (
+	"go/ast"
 	"go/build/constraint"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,6 +98,56 @@ func buildConstraint(t *testing.T, file string) constraint.Expr {
 	}
 	t.Fatalf("%s has no //go:build line", file)
 	return nil
+}
+
+// TestSchemesMatchGateFiles keeps features.json's schemes (what navius
+// build --from-config reads a config's URLs with) in step with the schemes
+// each gate file registers: the literal lists of its RegisterDatabase and
+// RegisterCache calls.
+func TestSchemesMatchGateFiles(t *testing.T) {
+	m := loadManifest(t)
+	for _, f := range m.Features {
+		file := "providers_" + f.Name + ".go"
+		af, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			continue // reported by TestGateFilesMatchManifest
+		}
+		var registered []string
+		ast.Inspect(af, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			service := map[string]string{"RegisterDatabase": "database", "RegisterCache": "cache"}[sel.Sel.Name]
+			if service == "" {
+				return true
+			}
+			list, ok := call.Args[1].(*ast.CompositeLit)
+			if !ok {
+				t.Errorf("%s: %s's schemes are not a literal list: features.json's schemes can't be checked against it", file, sel.Sel.Name)
+				return true
+			}
+			for _, e := range list.Elts {
+				lit, ok := e.(*ast.BasicLit)
+				s, err := strconv.Unquote(lit.Value)
+				if !ok || err != nil {
+					t.Errorf("%s: %s: a scheme that is not a string literal", file, sel.Sel.Name)
+					continue
+				}
+				registered = append(registered, service+":"+s)
+			}
+			return true
+		})
+		slices.Sort(registered)
+		want := slices.Sorted(slices.Values(f.Schemes))
+		if !slices.Equal(registered, want) {
+			t.Errorf("%s registers schemes %v; features.json says %v for %s", file, registered, want, f.Name)
+		}
+	}
 }
 
 // TestGateFilesImportOnlyTheirProviders keeps gate files from reaching into
