@@ -1,7 +1,8 @@
 // Package buildinfo records what went into this binary: the features whose
-// gate files were compiled in (they call MarkCompiled from init), the stamped
-// version, and what the Go toolchain recorded (build tags, module versions,
-// VCS revision).
+// gate files were compiled in (they call MarkCompiled from init), features
+// from other modules (the import file navius build --with generates calls
+// AddModuleFeature), the stamped version, and what the Go toolchain recorded
+// (build tags, module versions and replacements, VCS revision).
 package buildinfo
 
 import (
@@ -19,12 +20,60 @@ import (
 var (
 	Version  = "dev"
 	Revision = ""
+	// With lists, comma separated, the modules navius build --with built
+	// in. Being in -ldflags, it is readable from the file (ReadFile) by
+	// build --like, for a binary of any platform.
+	With = ""
 )
 
 var (
 	mu       sync.Mutex
 	compiled []string
+	external []ModuleFeature
 )
+
+// ModuleFeature is a feature from another Go module, built in by navius
+// build --with: what its feature file declares, and the module.
+type ModuleFeature struct {
+	Name        string
+	Description string
+	Category    string
+	Provides    []string
+	Requires    []string
+	Schemes     []string
+	// Module is the module's path; its version and replacement are in the
+	// build information (Info.Modules, Info.Replaced).
+	Module string
+}
+
+// AddModuleFeature records a feature from another module and marks it
+// compiled. The import file navius build --with generates calls it from
+// init, after the module's package registered its providers.
+func AddModuleFeature(f ModuleFeature) {
+	MarkCompiled(f.Name)
+	mu.Lock()
+	defer mu.Unlock()
+	external = append(external, f)
+	sort.Slice(external, func(i, j int) bool { return external[i].Name < external[j].Name })
+}
+
+// ModuleFeatures returns the features from other modules, sorted by name.
+func ModuleFeatures() []ModuleFeature {
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(external)
+}
+
+// WithModules splits a With stamp into module paths.
+func WithModules(stamp string) []string {
+	var out []string
+	for _, m := range strings.Split(stamp, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // MarkCompiled records that feature's gate file is in this binary. Gate files
 // call it from init().
@@ -52,7 +101,12 @@ type Info struct {
 	Modified  bool              `json:"vcs_modified,omitempty"`
 	Tags      []string          `json:"build_tags"`
 	Platform  string            `json:"platform"`
-	Modules   map[string]string `json:"-"` // module path -> version
+	Modules   map[string]string `json:"-"` // module path -> version ("(devel)" for a directory)
+	// Replaced maps a module path to its replacement: a directory, or
+	// path@version.
+	Replaced map[string]string `json:"-"`
+	// With are the modules navius build --with built in (the With stamp).
+	With []string `json:"-"`
 	// Main is the main module's path (github.com/navius-dev/navius for a
 	// navius build from its own tree).
 	Main string `json:"-"`
@@ -67,6 +121,8 @@ func Read() Info {
 		Tags:      []string{},
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 		Modules:   map[string]string{},
+		Replaced:  map[string]string{},
+		With:      WithModules(With),
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.fill(bi)
@@ -83,7 +139,7 @@ func ReadFile(path string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	info := Info{GoVersion: bi.GoVersion, Tags: []string{}, Modules: map[string]string{}}
+	info := Info{GoVersion: bi.GoVersion, Tags: []string{}, Modules: map[string]string{}, Replaced: map[string]string{}}
 	info.fill(bi)
 	var goos, goarch string
 	for _, s := range bi.Settings {
@@ -97,6 +153,7 @@ func ReadFile(path string) (Info, error) {
 			if info.Revision == "" {
 				info.Revision = stamped(s.Value, "Revision")
 			}
+			info.With = WithModules(stamped(s.Value, "With"))
 		}
 	}
 	info.Platform = goos + "/" + goarch
@@ -140,10 +197,17 @@ func (info *Info) fill(bi *debug.BuildInfo) {
 		}
 	}
 	for _, d := range bi.Deps {
-		if d.Replace != nil {
-			d = d.Replace
+		version := d.Version
+		if r := d.Replace; r != nil {
+			version = r.Version
+			info.Replaced[d.Path] = r.Path
+			if r.Version == "" {
+				version = "(devel)" // a directory
+			} else {
+				info.Replaced[d.Path] += "@" + r.Version
+			}
 		}
-		info.Modules[d.Path] = d.Version
+		info.Modules[d.Path] = version
 	}
 	if info.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		info.Version = bi.Main.Version // go install module@version

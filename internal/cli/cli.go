@@ -74,6 +74,9 @@ func versionLine() string {
 // 1 failure, 2 bad usage or config.
 func Main(args []string, manifestJSON []byte) int {
 	m, err := manifest.Parse(manifestJSON)
+	if err == nil {
+		m, err = WithModuleFeatures(m)
+	}
 	if err != nil { // the embedded manifest is checked by tests; still, never panic
 		fmt.Fprintln(os.Stderr, "navius:", err)
 		return 1
