@@ -9,6 +9,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers"
 )
 
 // Module is a Go module and the version linked into this binary.
@@ -22,6 +23,10 @@ type CompiledFeature struct {
 	Name     string   `json:"name"`
 	Provides []string `json:"provides"`
 	Modules  []Module `json:"modules"`
+	// Schemes are the URL schemes its providers registered, as
+	// service:scheme (the builder checks them against the feature's
+	// declaration).
+	Schemes []string `json:"schemes,omitempty"`
 	// Standard is false for a feature from another module (navius build
 	// --with), as caddy list-modules marks non-standard modules; Source
 	// then says which module, and Description what its feature file says.
@@ -112,6 +117,7 @@ func Features(m *manifest.Manifest) FeatureReport {
 		cf := CompiledFeature{Name: name, Provides: []string{}, Modules: []Module{}, Standard: true}
 		if f := m.Feature(name); f != nil {
 			cf.Provides = f.Provides
+			cf.Schemes = registeredSchemes(f.Provides)
 			cf.Modules = modulesOf(f.Modules, info.Modules)
 			if f.Module != "" {
 				cf.Standard = false
@@ -144,6 +150,26 @@ func Features(m *manifest.Manifest) FeatureReport {
 			strings.Join(fromModules, ", "), strings.Join(info.With, ", "))
 	}
 	return r
+}
+
+// registeredSchemes are the URL schemes the database and cache registries
+// hold for the providers in provides.
+func registeredSchemes(provides []string) []string {
+	var out []string
+	for _, p := range provides {
+		svc, name, _ := strings.Cut(p, ":")
+		var schemes []string
+		switch svc {
+		case "database":
+			schemes = providers.Databases.Schemes(name)
+		case "cache":
+			schemes = providers.Caches.Schemes(name)
+		}
+		for _, s := range schemes {
+			out = append(out, svc+":"+s)
+		}
+	}
+	return out
 }
 
 func printFeatures(env *Env, asJSON bool) error {

@@ -21,6 +21,7 @@ const goodFile = `{
     "description": "ACME's database.",
     "category": "storage",
     "provides": ["database:acme", "cache:acme"],
+    "schemes": ["database:acme", "cache:acme"],
     "requires": ["memory"],
     "options": [
       {"key": "acme_db.mode", "type": "enum", "enum": ["fast", "safe"], "default": "safe", "description": "Mode."},
@@ -273,11 +274,12 @@ func TestMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := merged.Feature("fsdb")
-	if f == nil || f.Default || !slices.Equal(f.Modules, []string{"example.com/navius-fsdb"}) || merged.Provider("database", "fsdb") != "fsdb" {
+	if f == nil || f.Default || !slices.Equal(f.Modules, []string{"example.com/navius-fsdb"}) || merged.Provider("database", "fsdb") != "fsdb" ||
+		f.Module != "example.com/navius-fsdb" || merged.SchemeFeature("database", "fsdb") != "fsdb" {
 		t.Fatalf("merged fsdb = %+v", f)
 	}
 	sel, err := merged.Resolve("none,fsdb,bolt")
-	if err != nil || !slices.Equal(sel.Features, []string{"bolt", "fsdb"}) {
+	if err != nil || !slices.Equal(sel.Features, []string{"bolt", "fsdb"}) || !slices.Equal(sel.External, []string{"fsdb"}) || sel.TagString() != "custom,bolt" {
 		t.Fatalf("resolve = %v, %v", sel, err)
 	}
 	if nav.Feature("fsdb") != nil || len(nav.Features) == len(merged.Features) {
