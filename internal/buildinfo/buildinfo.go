@@ -201,7 +201,7 @@ func (info *Info) fill(bi *debug.BuildInfo) {
 		if r := d.Replace; r != nil {
 			version = r.Version
 			info.Replaced[d.Path] = r.Path
-			if r.Version == "" {
+			if r.Version == "" || r.Version == "(devel)" {
 				version = "(devel)" // a directory
 			} else {
 				info.Replaced[d.Path] += "@" + r.Version

@@ -111,6 +111,20 @@ func (m *Manifest) Resolve(spec string) (Selection, error) {
 	return Selection{Features: final, Added: added, External: external}, nil
 }
 
+// SpecWith is spec with names added: the features spec selects plus those
+// (navius build --with adds its modules' features this way). A spec that
+// selects the defaults implicitly (empty, or only removals) keeps them.
+func SpecWith(spec string, names ...string) string {
+	if len(names) == 0 {
+		return spec
+	}
+	items := splitSpec(spec)
+	if !slices.ContainsFunc(items, func(it string) bool { return !strings.HasPrefix(it, "-") }) {
+		items = append([]string{"default"}, items...)
+	}
+	return strings.Join(append(items, names...), ",")
+}
+
 func (m *Manifest) unknown(name string) error {
 	msg := fmt.Sprintf("unknown feature %q", name)
 	if name == "" {

@@ -30,6 +30,9 @@ type Module struct {
 	// Dir is the absolute directory of the module's source (its root, with
 	// go.mod and the feature file).
 	Dir string
+	// Local: Dir was given (MODULE=DIR), and the build replaces the module
+	// with it; else Dir is in the module cache.
+	Local bool
 	// FeatureFile is the path of the feature file.
 	FeatureFile string
 	Features    []Feature
@@ -325,5 +328,6 @@ func LoadWith(ctx context.Context, w With, goCmd string, env []string) (*Module,
 		return nil, err
 	}
 	m.Version = version
+	m.Local = w.Dir != ""
 	return m, nil
 }
