@@ -1,0 +1,228 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/buildinfo"
+	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
+)
+
+// withFlags add provider modules from outside navius's tree to a build.
+func withFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringSliceFlag{Name: "with", Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable), after running its conformance test against this tree"},
+		&ucli.BoolFlag{Name: "no-verify", Usage: "with --with: build the modules in without running their conformance tests"},
+	}
+}
+
+// addModules loads the --with modules (build.LoadModules: fetched, feature
+// files read and checked together) and adds their features to the tree's
+// manifest.
+func (t *tree) addModules(ctx context.Context, args []string) error {
+	mods, merged, err := build.LoadModules(ctx, t.manifest, args)
+	if err != nil {
+		return cli.Usagef("%v", oneLine(err))
+	}
+	t.modules, t.manifest = mods, merged
+	return nil
+}
+
+// withModules puts the modules' features into ch, whatever chose it: a
+// --with module is built in with all its features.
+func (t *tree) withModules(ch choice) (choice, error) {
+	names := build.FeatureNames(t.modules)
+	if len(names) == 0 {
+		return ch, nil
+	}
+	spec := manifest.SpecWith(ch.spec, names...)
+	sel, err := t.manifest.Resolve(spec)
+	if err != nil {
+		return ch, cli.Usagef("%s with the --with modules: %v", ch.how, err)
+	}
+	ch.sel, ch.spec = sel, spec
+	return ch, nil
+}
+
+// overrideWith is base's --with arguments with those of over added; an
+// argument of over replaces base's for the same module (a --with given on
+// the command line wins over a profile's or a --like binary's).
+func overrideWith(base, over []string) []string {
+	var out []string
+	for _, b := range base {
+		w, err := thirdparty.ParseWith(b)
+		if err == nil && slices.ContainsFunc(over, func(o string) bool {
+			ow, err := thirdparty.ParseWith(o)
+			return err == nil && ow.Module == w.Module
+		}) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return append(out, over...)
+}
+
+// profileWith turns --with arguments into a profile's: a local directory
+// inside the source tree is kept relative to the tree's root (so that the
+// profile works in any clone), one outside it absolute.
+func (t *tree) profileWith(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		w, err := thirdparty.ParseWith(a)
+		if err != nil {
+			return nil, cli.Usagef("%v", err)
+		}
+		if w.Dir != "" {
+			abs, err := filepath.Abs(w.Dir)
+			if err != nil {
+				return nil, err
+			}
+			w.Dir = abs
+			if rel, err := filepath.Rel(t.dir, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				w.Dir = "./" + filepath.ToSlash(rel)
+			}
+		}
+		out = append(out, w.String())
+	}
+	return out, nil
+}
+
+// withArgs are a profile's --with arguments with their relative
+// directories made absolute from the tree's root.
+func (t *tree) withArgs(p Profile) []string {
+	out := make([]string, len(p.With))
+	for i, a := range p.With {
+		w, err := thirdparty.ParseWith(a)
+		if err == nil && w.Dir != "" && !filepath.IsAbs(w.Dir) {
+			w.Dir = filepath.Join(t.dir, filepath.FromSlash(w.Dir))
+			a = w.String()
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// likeModules are the --with arguments that rebuild the modules a binary
+// carries: each module's replacement directory when the build had one
+// (and it is here), else the module at its version.
+func likeModules(info buildinfo.Info) ([]string, error) {
+	var out []string
+	for _, path := range info.With {
+		dir := info.Replaced[path]
+		switch {
+		case dir != "" && !strings.Contains(dir, "@"):
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("it carries module %s from directory %s, which is not here: give the module's directory with --with %s=DIR", path, dir, path)
+			}
+			out = append(out, path+"="+dir)
+		case info.Modules[path] == "" || info.Modules[path] == "(devel)":
+			return nil, fmt.Errorf("it carries module %s without a version: give it with --with %s=DIR", path, path)
+		default:
+			out = append(out, path+"@"+info.Modules[path])
+		}
+	}
+	return out, nil
+}
+
+// verifyModules runs the modules' conformance tests, or says that
+// --no-verify skipped them.
+func (t *tree) verifyModules(ctx context.Context, w io.Writer) error {
+	for _, m := range t.modules {
+		fmt.Fprintf(w, "module:   %s\n", build.ModuleLine(m))
+	}
+	if len(t.modules) == 0 {
+		return nil
+	}
+	if t.skipVerify {
+		fmt.Fprintln(w, "verify:   skipped (--no-verify): the modules' conformance tests did not run; they are built in unchecked")
+		return nil
+	}
+	elapsed, err := build.VerifyModules(ctx, w, t.dir, t.modules)
+	if err != nil {
+		return cli.Usagef("%v", oneLine(err))
+	}
+	fmt.Fprintf(w, "verify:   %d module%s verified in %.1fs\n", len(t.modules), plural(len(t.modules)), elapsed.Seconds())
+	return nil
+}
+
+// checkModuleFacts holds a built binary to what the features declare: the
+// URL schemes each selected feature registered are those the manifest (or
+// the module's feature file) lists, and a module's feature declares the
+// options its feature file lists.
+func (t *tree) checkModuleFacts(f facts, sel manifest.Selection) error {
+	for _, cf := range f.Report.Features {
+		want := t.manifest.Feature(cf.Name)
+		if want == nil {
+			continue
+		}
+		got := slices.Sorted(slices.Values(cf.Schemes))
+		if exp := slices.Sorted(slices.Values(want.Schemes)); !slices.Equal(got, exp) {
+			return fmt.Errorf("feature %s registered the URL schemes [%s], but %s lists [%s]: make them agree",
+				cf.Name, strings.Join(got, " "), t.declaredBy(cf.Name), strings.Join(exp, " "))
+		}
+	}
+	for _, m := range t.modules {
+		for _, feat := range m.Features {
+			var got []string
+			for _, o := range f.Options {
+				if o.Feature == feat.Name {
+					got = append(got, optionText(o.Key, o.Type, o.Default, o.Enum, o.Secret))
+				}
+			}
+			var want []string
+			for _, o := range feat.Options {
+				want = append(want, optionText(o.Key, o.Type, o.Default, o.Enum, o.Secret))
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("feature %s: the built binary declares the options [%s], but %s lists [%s]: make the feature file's options match what the package declares",
+					feat.Name, strings.Join(got, "; "), m.FeatureFile, strings.Join(want, "; "))
+			}
+		}
+	}
+	return nil
+}
+
+// declaredBy names the file that declares a feature.
+func (t *tree) declaredBy(name string) string {
+	for _, m := range t.modules {
+		for _, f := range m.Features {
+			if f.Name == name {
+				return m.FeatureFile
+			}
+		}
+	}
+	return "features.json"
+}
+
+func optionText(key, typ, def string, enum []string, secret bool) string {
+	s := key + " " + typ
+	if def != "" {
+		s += " default " + def
+	}
+	if len(enum) > 0 {
+		s += " of " + strings.Join(enum, "|")
+	}
+	if secret {
+		s += " secret"
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
