@@ -100,16 +100,6 @@ func NewPlan(opts Options) (Plan, error) {
 	if rev := gitOutput(opts.Source, "rev-parse", "HEAD"); rev != "" {
 		ldflags += fmt.Sprintf(" -X %s/internal/buildinfo.Revision=%s", Module, rev)
 	}
-	if len(opts.Modules) > 0 {
-		// The modules' paths in -ldflags can be read from the file (go
-		// version -m) by build --like; versions and directories are in the
-		// build information already.
-		paths := make([]string, len(opts.Modules))
-		for i, m := range opts.Modules {
-			paths[i] = m.Path
-		}
-		ldflags += fmt.Sprintf(" -X %s/internal/buildinfo.With=%s", Module, strings.Join(paths, ","))
-	}
 	args := []string{"build", "-trimpath", "-tags", opts.Selection.TagString(), "-ldflags", ldflags, "-o", out}
 	args = append(args, opts.ExtraArgs...)
 	args = append(args, ".")

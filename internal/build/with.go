@@ -92,9 +92,9 @@ func VerifyModules(ctx context.Context, w io.Writer, src string, mods []*thirdpa
 			}
 			var ran []string
 			for _, s := range r.Suites {
-				ran = append(ran, fmt.Sprintf("%s (%d/%d cases passed, %s)", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
+				ran = append(ran, fmt.Sprintf("%s %d/%d cases passed against %s", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
 			}
-			fmt.Fprintf(w, "verified: %s %s: %s passed, running %s in %.1fs\n", f.Name, m.Path, f.ConformanceTest, strings.Join(ran, ", "), r.Elapsed.Seconds())
+			fmt.Fprintf(w, "verify:   %s: %s of %s passed (%s) in %.1fs\n", f.Name, f.ConformanceTest, m.Path, strings.Join(ran, "; "), r.Elapsed.Seconds())
 		}
 	}
 	return time.Since(start), nil

@@ -78,6 +78,9 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		if likeFeatures, likeWith, likeHow, err = t.like(ctx, c.String("like")); err != nil {
 			return err
 		}
+		if len(likeWith) > 0 {
+			likeHow += ", and the modules from outside navius it carries from its dependencies: " + strings.Join(likeWith, ", ")
+		}
 		with = overrideWith(likeWith, with)
 	case c.IsSet("profile"):
 		if prof, err := t.loadProfile(c.String("profile")); err == nil {
@@ -171,7 +174,7 @@ func (t *tree) like(ctx context.Context, path string) (features, with []string, 
 		return nil, nil, "", cli.Usagef("--like %s: %v", path, oneLine(err))
 	}
 	info, _ := buildinfo.ReadFile(path) // read by binaryFeatures already
-	if with, err = likeModules(info); err != nil {
+	if with, err = t.likeModules(ctx, info); err != nil {
 		return nil, nil, "", cli.Usagef("--like %s: %v", path, err)
 	}
 	return features, with, how, nil
@@ -220,7 +223,7 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	if err := refuseSelf(out, outDir); err != nil {
 		return "", err
 	}
-	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra})
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra, Modules: t.modules})
 	if err != nil {
 		return "", err
 	}
@@ -275,7 +278,11 @@ func (t *tree) checkBinary(ctx context.Context, bin string, sel manifest.Selecti
 		}
 	}
 	if err != nil && len(t.modules) > 0 {
-		return cli.Usagef("%v", oneLine(err))
+		var paths []string
+		for _, m := range t.modules {
+			paths = append(paths, m.Path)
+		}
+		return cli.Usagef("%v (the binary carries --with %s: the binary is removed; fix the module or build without it)", oneLine(err), strings.Join(paths, ", "))
 	}
 	return err
 }

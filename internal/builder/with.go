@@ -2,8 +2,11 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +54,7 @@ func (t *tree) withModules(ch choice) (choice, error) {
 		return ch, cli.Usagef("%s with the --with modules: %v", ch.how, err)
 	}
 	ch.sel, ch.spec = sel, spec
+	ch.how += " and the --with modules"
 	return ch, nil
 }
 
@@ -113,25 +117,60 @@ func (t *tree) withArgs(p Profile) []string {
 }
 
 // likeModules are the --with arguments that rebuild the modules a binary
-// carries: each module's replacement directory when the build had one
-// (and it is here), else the module at its version.
-func likeModules(info buildinfo.Info) ([]string, error) {
+// carries, found in its build information without running it:
+//
+//   - a module replaced by a directory: navius's go.mod replaces nothing,
+//     so the builder did it for --with MODULE=DIR (the directory must
+//     still be there);
+//   - a module outside the tree's module graph (go.mod, go.sum) whose
+//     source, at the binary's version, has a feature file: --with
+//     MODULE@VERSION. Other such modules are the modules' own
+//     requirements.
+func (t *tree) likeModules(ctx context.Context, info buildinfo.Info) ([]string, error) {
+	graph, err := t.moduleGraph()
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, path := range info.With {
-		dir := info.Replaced[path]
-		switch {
-		case dir != "" && !strings.Contains(dir, "@"):
+	for _, path := range slices.Sorted(maps.Keys(info.Modules)) {
+		version := info.Modules[path]
+		if dir, ok := info.Replaced[path]; ok && !strings.Contains(dir, "@") {
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 				return nil, fmt.Errorf("it carries module %s from directory %s, which is not here: give the module's directory with --with %s=DIR", path, dir, path)
 			}
 			out = append(out, path+"="+dir)
-		case info.Modules[path] == "" || info.Modules[path] == "(devel)":
-			return nil, fmt.Errorf("it carries module %s without a version: give it with --with %s=DIR", path, path)
-		default:
-			out = append(out, path+"@"+info.Modules[path])
+			continue
+		}
+		if graph[path] || path == build.Module {
+			continue
+		}
+		dir, _, err := thirdparty.With{Module: path, Version: version}.Fetch(ctx, "go", nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(dir, thirdparty.FileName)); err == nil {
+			out = append(out, path+"@"+version)
 		}
 	}
 	return out, nil
+}
+
+// moduleGraph is the set of module paths the tree's go.mod and go.sum name.
+func (t *tree) moduleGraph() (map[string]bool, error) {
+	graph := map[string]bool{}
+	for _, name := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(t.dir, name))
+		if err != nil && !(name == "go.sum" && errors.Is(err, fs.ErrNotExist)) {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+			if len(f) >= 2 && strings.Contains(f[0], ".") {
+				graph[f[0]] = true
+			}
+		}
+	}
+	return graph, nil
 }
 
 // verifyModules runs the modules' conformance tests, or says that
@@ -147,11 +186,9 @@ func (t *tree) verifyModules(ctx context.Context, w io.Writer) error {
 		fmt.Fprintln(w, "verify:   skipped (--no-verify): the modules' conformance tests did not run; they are built in unchecked")
 		return nil
 	}
-	elapsed, err := build.VerifyModules(ctx, w, t.dir, t.modules)
-	if err != nil {
+	if _, err := build.VerifyModules(ctx, w, t.dir, t.modules); err != nil {
 		return cli.Usagef("%v", oneLine(err))
 	}
-	fmt.Fprintf(w, "verify:   %d module%s verified in %.1fs\n", len(t.modules), plural(len(t.modules)), elapsed.Seconds())
 	return nil
 }
 
@@ -220,9 +257,3 @@ func optionText(key, typ, def string, enum []string, secret bool) string {
 	return s
 }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}

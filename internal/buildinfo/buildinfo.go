@@ -20,10 +20,6 @@ import (
 var (
 	Version  = "dev"
 	Revision = ""
-	// With lists, comma separated, the modules navius build --with built
-	// in. Being in -ldflags, it is readable from the file (ReadFile) by
-	// build --like, for a binary of any platform.
-	With = ""
 )
 
 var (
@@ -64,16 +60,6 @@ func ModuleFeatures() []ModuleFeature {
 	return slices.Clone(external)
 }
 
-// WithModules splits a With stamp into module paths.
-func WithModules(stamp string) []string {
-	var out []string
-	for _, m := range strings.Split(stamp, ",") {
-		if m = strings.TrimSpace(m); m != "" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // MarkCompiled records that feature's gate file is in this binary. Gate files
 // call it from init().
@@ -103,10 +89,9 @@ type Info struct {
 	Platform  string            `json:"platform"`
 	Modules   map[string]string `json:"-"` // module path -> version ("(devel)" for a directory)
 	// Replaced maps a module path to its replacement: a directory, or
-	// path@version.
+	// path@version. navius's own go.mod replaces nothing, so a replaced
+	// module is one navius build --with MODULE=DIR built in.
 	Replaced map[string]string `json:"-"`
-	// With are the modules navius build --with built in (the With stamp).
-	With []string `json:"-"`
 	// Main is the main module's path (github.com/navius-dev/navius for a
 	// navius build from its own tree).
 	Main string `json:"-"`
@@ -122,7 +107,6 @@ func Read() Info {
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 		Modules:   map[string]string{},
 		Replaced:  map[string]string{},
-		With:      WithModules(With),
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.fill(bi)
@@ -153,7 +137,6 @@ func ReadFile(path string) (Info, error) {
 			if info.Revision == "" {
 				info.Revision = stamped(s.Value, "Revision")
 			}
-			info.With = WithModules(stamped(s.Value, "With"))
 		}
 	}
 	info.Platform = goos + "/" + goarch

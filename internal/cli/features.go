@@ -128,26 +128,16 @@ func Features(m *manifest.Manifest) FeatureReport {
 		r.Features = append(r.Features, cf)
 	}
 	// The build tags select navius's features; features from other modules
-	// come from the modules the build stamped.
+	// come from the import file the build generated.
 	want := m.FeaturesFromTags(info.Tags)
-	var fromModules []string
 	for _, f := range buildinfo.ModuleFeatures() {
 		want = append(want, f.Name)
-		if !slices.Contains(fromModules, f.Module) {
-			fromModules = append(fromModules, f.Module)
-		}
 	}
 	slices.Sort(want)
-	slices.Sort(fromModules)
-	switch {
-	case !slices.Equal(want, compiled):
+	if !slices.Equal(want, compiled) {
 		r.Consistent = false
 		r.Problem = fmt.Sprintf("the features compiled in (%s) disagree with the build tags %q, which select (%s)",
 			strings.Join(compiled, ", "), strings.Join(info.Tags, ","), strings.Join(want, ", "))
-	case !slices.Equal(fromModules, slices.Sorted(slices.Values(info.With))):
-		r.Consistent = false
-		r.Problem = fmt.Sprintf("the features from other modules come from (%s), but the build stamped the modules (%s)",
-			strings.Join(fromModules, ", "), strings.Join(info.With, ", "))
 	}
 	return r
 }
