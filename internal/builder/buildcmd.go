@@ -119,7 +119,10 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	case !ok:
 		ch = t.defaults()
 	}
-	if ch, err = t.withModules(ch); err != nil {
+	if c.IsSet("from-config") {
+		// The modules offer features; the config chooses among them.
+		t.keepUsedModules(env.Stdout, ch.sel)
+	} else if ch, err = t.withModules(ch); err != nil {
 		return err
 	}
 	if err := t.checkServes(env.Stdout, ch); err != nil {

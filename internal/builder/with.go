@@ -58,6 +58,20 @@ func (t *tree) withModules(ch choice) (choice, error) {
 	return ch, nil
 }
 
+// keepUsedModules drops the modules none of whose features sel selects,
+// saying so.
+func (t *tree) keepUsedModules(w io.Writer, sel manifest.Selection) {
+	var kept []*thirdparty.Module
+	for _, m := range t.modules {
+		if slices.ContainsFunc(m.Features, func(f thirdparty.Feature) bool { return slices.Contains(sel.Features, f.Name) }) {
+			kept = append(kept, m)
+		} else {
+			fmt.Fprintf(w, "module:   %s is left out: the config uses none of its features\n", m.Path)
+		}
+	}
+	t.modules = kept
+}
+
 // overrideWith is base's --with arguments with those of over added; an
 // argument of over replaces base's for the same module (a --with given on
 // the command line wins over a profile's or a --like binary's).
