@@ -270,4 +270,3 @@ func optionText(key, typ, def string, enum []string, secret bool) string {
 	}
 	return s
 }
-

@@ -60,7 +60,6 @@ func ModuleFeatures() []ModuleFeature {
 	return slices.Clone(external)
 }
 
-
 // MarkCompiled records that feature's gate file is in this binary. Gate files
 // call it from init().
 func MarkCompiled(feature string) {
