@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,16 +44,18 @@ func unchanged(t *testing.T, before, what string) {
 
 // features is navius --features --json, as a build with --with reads it.
 type features struct {
-	BuildTags []string `json:"build_tags"`
-	Features  []struct {
-		Name     string   `json:"name"`
-		Provides []string `json:"provides"`
-		Standard bool     `json:"standard"`
-		Source   *struct {
-			Module, Version, Replace string
-		} `json:"source"`
-	} `json:"features"`
-	Consistent bool `json:"consistent"`
+	BuildTags  []string          `json:"build_tags"`
+	Features   []reportedFeature `json:"features"`
+	Consistent bool              `json:"consistent"`
+}
+
+type reportedFeature struct {
+	Name     string   `json:"name"`
+	Provides []string `json:"provides"`
+	Standard bool     `json:"standard"`
+	Source   *struct {
+		Module, Version, Replace string
+	} `json:"source"`
 }
 
 func featuresOf(t *testing.T, bin string) features {
@@ -348,4 +356,95 @@ log.level: info
 	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, `bad.yaml line 2: database.url: no feature serves database URL scheme "mysql"`) {
 		t.Fatalf("--from-config with a mysql:// URL: exit %d, %q", code, errOut)
 	}
+}
+
+// TestBuildWithVersion builds the example in by version, as from a module
+// proxy: a file:// GOPROXY serving examples/fsdb under a version made from
+// its content (so that the shared module cache never holds two contents
+// for one version). The binary names the version, --like rebuilds it from
+// the module cache, and a version the proxy does not have is refused.
+func TestBuildWithVersion(t *testing.T) {
+	tool, _ := binary(t, "default")
+	proxy, version := fileProxy(t, filepath.Join(root, "examples", "fsdb"), fsdbModule)
+	env := []string{"GOPROXY=file://" + proxy, "GONOSUMDB=" + fsdbModule}
+	before := treeState(t)
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, env, "build", "--source", root, "--features", "memory", "--with", fsdbModule+"@"+version, "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --with %s@%s: exit %d\n%s%s", fsdbModule, version, code, out, errOut)
+	}
+	unchanged(t, before, "build --with MODULE@VERSION")
+	bin := onlyBinary(t, filepath.Join(dir, "out"))
+	rep := featuresOf(t, bin)
+	i := slices.IndexFunc(rep.Features, func(f reportedFeature) bool { return f.Name == "fsdb" })
+	if i < 0 || rep.Features[i].Source == nil || rep.Features[i].Source.Version != version || rep.Features[i].Source.Replace != "" {
+		t.Fatalf("--features --json does not list fsdb at %s: %+v", version, rep)
+	}
+
+	code, out, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--like", bin, "--no-verify", "--output", "like")
+	if code != 0 || !strings.Contains(out, "from its dependencies: "+fsdbModule+"@"+version) {
+		t.Fatalf("build --like: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := featuresOf(t, onlyBinary(t, filepath.Join(dir, "like"))); !reflectEqual(t, got, rep) {
+		t.Fatalf("--like built %+v, want %+v", got, rep)
+	}
+
+	code, _, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--with", fsdbModule+"@v9.9.9", "--output", "missing")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "--with "+fsdbModule+"@v9.9.9:") {
+		t.Fatalf("a version the proxy lacks: exit %d, %q", code, errOut)
+	}
+	unchanged(t, before, "builds by version")
+}
+
+// fileProxy lays out dir as module path at a version derived from its
+// files, in a GOPROXY directory (the protocol's list, .info, .mod, .zip).
+func fileProxy(t *testing.T, dir, path string) (proxy, version string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = data
+		fmt.Fprintf(h, "%s %d\n", e.Name(), len(data))
+		h.Write(data)
+	}
+	version = "v1.0.0-e2e." + hex.EncodeToString(h.Sum(nil))[:12]
+	proxy = t.TempDir()
+	at := filepath.Join(proxy, filepath.FromSlash(path), "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.Create(path + "@" + version + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(files[name])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"list":            []byte(version + "\n"),
+		version + ".info": []byte(`{"Version":"` + version + `","Time":"2025-01-01T00:00:00Z"}`),
+		version + ".mod":  files["go.mod"],
+		version + ".zip":  zipped.Bytes(),
+	} {
+		if err := os.WriteFile(filepath.Join(at, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return proxy, version
 }
