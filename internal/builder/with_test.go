@@ -72,13 +72,13 @@ func TestFromConfig(t *testing.T) {
 
 func TestFromConfigRefuses(t *testing.T) {
 	for config, want := range map[string]string{
-		"database:\n  url: mysql://db/x\n":    `line 2: database.url: no feature serves database URL scheme "mysql" (the features offer bolt, memory, redis, rediss)`,
-		"cache.url: nope://x\n":               `line 1: cache.url: no feature serves cache URL scheme "nope"`,
-		"database.url: no-scheme\n":           `line 1: database.url: URL "no-scheme" has no scheme`,
-		"cache.provider: memcached\n":         `line 1: cache.provider: no feature provides cache "memcached"`,
-		"splnk:\n  endpoint: https://s\n":     `line 2: key "splnk.endpoint" belongs to no feature of navius or of a --with module (did you mean "splunk.endpoint"?)`,
-		"server.read_timout: 1s\n":            `key "server.read_timout" belongs to no feature of navius or of a --with module (did you mean "server.read_timeout"?)`,
-		"database: [a, b]\ndatabase: {}\n":    `key "database" repeats the one on line 1`,
+		"database:\n  url: mysql://db/x\n":   `line 2: database.url: no feature serves database URL scheme "mysql" (the features offer bolt, memory, redis, rediss)`,
+		"cache.url: nope://x\n":              `line 1: cache.url: no feature serves cache URL scheme "nope"`,
+		"database.url: no-scheme\n":          `line 1: database.url: URL "no-scheme" has no scheme`,
+		"cache.provider: memcached\n":        `line 1: cache.provider: no feature provides cache "memcached"`,
+		"splnk:\n  endpoint: https://s\n":    `line 2: key "splnk.endpoint" belongs to no feature of navius or of a --with module (did you mean "splunk.endpoint"?)`,
+		"server.read_timout: 1s\n":           `key "server.read_timout" belongs to no feature of navius or of a --with module (did you mean "server.read_timeout"?)`,
+		"database: [a, b]\ndatabase: {}\n":   `key "database" repeats the one on line 1`,
 		"listen: :1\n  bad indentation: x\n": "--from-config",
 	} {
 		tr := realTree(t)
