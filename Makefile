@@ -54,8 +54,10 @@ test:
 
 # Measure every feature's size impact into features.json and docs/SIZES.md,
 # and refresh the size budgets' baselines.
+# With WITH=..., it measures the features of those modules instead and only
+# prints them (features.json describes navius's own features).
 sizes:
-	$(GO) run ./scripts/sizes
+	$(GO) run ./scripts/sizes $(foreach w,$(WITH),-with $(w))
 
 # Fail when a budgeted build (size-budget.json) is over its cap, naming the
 # feature and the module that grew.
