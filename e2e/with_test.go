@@ -276,6 +276,23 @@ func TestBuildWithRefusals(t *testing.T) {
 	tool, _ := binary(t, "default")
 	fixture := func(name string) string { return filepath.Join(root, "testdata", "modules", name) }
 	example := fsdbModule + "=" + filepath.Join(root, "examples", "fsdb")
+	// Copies of the example whose feature file disagrees with its code.
+	edited := func(old, new string) string {
+		dir := t.TempDir()
+		files, _ := filepath.Glob(filepath.Join(root, "examples", "fsdb", "*"))
+		for _, f := range files {
+			copyFile(t, f, filepath.Join(dir, filepath.Base(f)), 0o644)
+		}
+		path := filepath.Join(dir, thirdparty.FileName)
+		data, _ := os.ReadFile(path)
+		if !strings.Contains(string(data), old) {
+			t.Fatalf("examples/fsdb/%s no longer has %s", thirdparty.FileName, old)
+		}
+		os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
+		return fsdbModule + "=" + dir
+	}
+	otherDefault := edited(`"default": "true"`, `"default": "false"`)
+	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
 	before := treeState(t)
 	for _, c := range []struct {
 		name string
@@ -294,6 +311,11 @@ func TestBuildWithRefusals(t *testing.T) {
 		{"no-verify alone", nil, []string{"--no-verify"}, []string{"--no-verify goes with --with"}},
 		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + fixture("brokenfsdb")},
 			[]string{"verify example.com/navius-brokenfsdb: conformance case TestConformance/navius.database.v1/Delete failed"}},
+		// The check run holds the binary to the feature file.
+		{"options differ", nil, []string{"--with", otherDefault, "--no-verify"},
+			[]string{"feature fsdb: the built binary declares the options [fsdb.sync bool default true], but ", "lists [fsdb.sync bool default false]"}},
+		{"schemes differ", nil, []string{"--with", moreSchemes, "--no-verify"},
+			[]string{"feature fsdb registered the URL schemes [database:fsdb], but ", "lists [database:fsdb database:fsdb2]"}},
 		// Its own conformance test passes; the check run finds the panic.
 		{"init panic", nil, []string{"--with", "example.com/navius-shadow=" + fixture("initpanic"), "--no-verify"},
 			[]string{"the check run of the built binary failed", `panic: database: scheme "memory"`, "the binary is removed"}},

@@ -197,6 +197,112 @@ func goStrings(list []string) string {
 	return "[]string{" + strings.Join(q, ", ") + "}"
 }
 
+// CheckBinary runs a built binary and holds what it reports to the build:
+// it starts (CheckRun), reports exactly the selected features, consistent
+// with its tags; each feature registered exactly the URL schemes m lists;
+// and each module's feature declares exactly the options its feature file
+// lists.
+func CheckBinary(ctx context.Context, bin string, m *manifest.Manifest, sel manifest.Selection, mods []*thirdparty.Module) error {
+	out, err := CheckRun(ctx, bin)
+	if err != nil {
+		return err
+	}
+	var rep struct {
+		Features []struct {
+			Name    string   `json:"name"`
+			Schemes []string `json:"schemes"`
+		} `json:"features"`
+		Consistent bool   `json:"consistent"`
+		Problem    string `json:"problem"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return fmt.Errorf("%s --features --json did not print navius's JSON: %v", bin, err)
+	}
+	var names []string
+	for _, f := range rep.Features {
+		names = append(names, f.Name)
+	}
+	if !slices.Equal(names, sel.Features) || !rep.Consistent {
+		return fmt.Errorf("the built binary reports features %v, not the selected %v %s", names, sel.Features, rep.Problem)
+	}
+	for _, f := range rep.Features {
+		got := slices.Sorted(slices.Values(f.Schemes))
+		if want := slices.Sorted(slices.Values(m.Feature(f.Name).Schemes)); !slices.Equal(got, want) {
+			return fmt.Errorf("feature %s registered the URL schemes [%s], but %s lists [%s]: make them agree",
+				f.Name, strings.Join(got, " "), declaredBy(f.Name, mods), strings.Join(want, " "))
+		}
+	}
+	if len(mods) == 0 {
+		return nil
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "config", "keys", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s config keys --json: %v %s", bin, err, firstLine(stderr.String(), ""))
+	}
+	var declared []thirdparty.Option
+	var features []string // the feature of each declared option
+	var rows []struct {
+		thirdparty.Option
+		Feature string `json:"feature"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
+		return fmt.Errorf("%s config keys --json did not print navius's JSON: %v", bin, err)
+	}
+	for _, r := range rows {
+		declared = append(declared, r.Option)
+		features = append(features, r.Feature)
+	}
+	for _, mod := range mods {
+		for _, feat := range mod.Features {
+			var got, want []string
+			for i, o := range declared {
+				if features[i] == feat.Name {
+					got = append(got, optionText(o))
+				}
+			}
+			for _, o := range feat.Options {
+				want = append(want, optionText(o))
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("feature %s: the built binary declares the options [%s], but %s lists [%s]: make the feature file's options match what the package declares",
+					feat.Name, strings.Join(got, "; "), mod.FeatureFile, strings.Join(want, "; "))
+			}
+		}
+	}
+	return nil
+}
+
+// declaredBy names the file that declares a feature.
+func declaredBy(name string, mods []*thirdparty.Module) string {
+	for _, m := range mods {
+		for _, f := range m.Features {
+			if f.Name == name {
+				return m.FeatureFile
+			}
+		}
+	}
+	return "features.json"
+}
+
+// optionText is an option's declaration in one comparable line.
+func optionText(o thirdparty.Option) string {
+	s := o.Key + " " + o.Type
+	if o.Default != "" {
+		s += " default " + o.Default
+	}
+	if len(o.Enum) > 0 {
+		s += " of " + strings.Join(o.Enum, "|")
+	}
+	if o.Secret {
+		s += " secret"
+	}
+	return s
+}
+
 // CheckRun runs the built binary once (navius --features --json) and
 // returns what it printed. A binary that cannot start, e.g. a provider whose
 // init panics, fails in one line naming the panic and the init it came from.

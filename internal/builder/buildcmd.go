@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -272,14 +271,7 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 // whose init panics, a feature file that disagrees with its package), so it
 // is refused as bad input.
 func (t *tree) checkBinary(ctx context.Context, bin string, sel manifest.Selection) error {
-	f, err := factsOf(ctx, bin)
-	if err == nil {
-		if got := f.Report.Names(); !slices.Equal(got, sel.Features) || !f.Report.Consistent {
-			err = fmt.Errorf("the built binary reports features %v, not the selected %v%s", got, sel.Features, orNone(f.Report.Problem))
-		} else {
-			err = t.checkModuleFacts(f, sel)
-		}
-	}
+	err := build.CheckBinary(ctx, bin, t.manifest, sel, t.modules)
 	if err != nil && len(t.modules) > 0 {
 		var paths []string
 		for _, m := range t.modules {
@@ -288,13 +280,6 @@ func (t *tree) checkBinary(ctx context.Context, bin string, sel manifest.Selecti
 		return cli.Usagef("%v (the binary carries --with %s: the binary is removed; fix the module or build without it)", oneLine(err), strings.Join(paths, ", "))
 	}
 	return err
-}
-
-func orNone(problem string) string {
-	if problem == "" {
-		return ""
-	}
-	return ": " + problem
 }
 
 // interactive lets the user choose features, starting from the defaults.

@@ -97,7 +97,9 @@ func main() {
 		fail(1, err)
 	}
 	if len(mods) > 0 && plan.Platform() == build.HostPlatform() {
-		if _, err := build.CheckRun(ctx, plan.Output); err != nil {
+		// The check run navius build makes: the modules' providers start
+		// next to navius's and register what their feature files say.
+		if err := build.CheckBinary(ctx, plan.Output, m, sel, mods); err != nil {
 			os.Remove(plan.Output)
 			fail(2, err)
 		}
