@@ -205,4 +205,3 @@ func (t *tree) verifyModules(ctx context.Context, w io.Writer) error {
 	}
 	return nil
 }
-
