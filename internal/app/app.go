@@ -52,7 +52,7 @@ func (o Options) compiled() []string {
 // rebuild is the hint for a feature this binary lacks: rebuild with its own
 // features plus that one, never fewer.
 func (o Options) rebuild(feature string) string {
-	return "rebuild with FEATURES=" + manifest.RebuildSpec(o.compiled(), feature)
+	return "rebuild with " + buildinfo.Rebuild(o.compiled(), feature)
 }
 
 // notCompiled maps the config section of every feature that is described

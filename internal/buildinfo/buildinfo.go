@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/navius-dev/navius/internal/manifest"
 )
 
 // Stamped at link time by scripts/build:
@@ -58,6 +60,41 @@ func ModuleFeatures() []ModuleFeature {
 	mu.Lock()
 	defer mu.Unlock()
 	return slices.Clone(external)
+}
+
+// Rebuild says how to build this binary again with add: FEATURES= with
+// navius's features it carries plus add, and, when it carries features from
+// other modules, the WITH= (as make build takes it) that brings them back.
+// compiled are the binary's features (Compiled()).
+func Rebuild(compiled []string, add ...string) string {
+	var own []string
+	for _, c := range compiled {
+		if !slices.ContainsFunc(ModuleFeatures(), func(f ModuleFeature) bool { return f.Name == c }) {
+			own = append(own, c)
+		}
+	}
+	s := "FEATURES=" + manifest.RebuildSpec(own, add...)
+	if with := WithArgs(); len(with) > 0 {
+		s += ` WITH="` + strings.Join(with, " ") + `"`
+	}
+	return s
+}
+
+// WithArgs are the --with arguments that bring this binary's features from
+// other modules back: each module's replacement directory, else its version.
+func WithArgs() []string {
+	info := Read()
+	var out []string
+	for _, f := range ModuleFeatures() {
+		arg := f.Module + "@" + info.Modules[f.Module]
+		if dir := info.Replaced[f.Module]; dir != "" && !strings.Contains(dir, "@") {
+			arg = f.Module + "=" + dir
+		}
+		if !slices.Contains(out, arg) {
+			out = append(out, arg)
+		}
+	}
+	return out
 }
 
 // MarkCompiled records that feature's gate file is in this binary. Gate files

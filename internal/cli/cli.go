@@ -206,8 +206,8 @@ func flagSuggestion(err error, flags []ucli.Flag) string {
 // out of the build brings says which, else the closest command is offered.
 func unknownCommand(c *ucli.Context, m *manifest.Manifest, name string) error {
 	if f := m.CommandFeature(name); f != "" && !slices.Contains(buildinfo.Compiled(), f) {
-		return Usagef("command %q comes with feature %s, which is not compiled into this binary; rebuild with FEATURES=%s",
-			name, f, manifest.RebuildSpec(buildinfo.Compiled(), f))
+		return Usagef("command %q comes with feature %s, which is not compiled into this binary; rebuild with %s",
+			name, f, buildinfo.Rebuild(buildinfo.Compiled(), f))
 	}
 	return unknownIn("", name, c.App.Commands)
 }

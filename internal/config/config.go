@@ -15,7 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/suggest"
 	"github.com/navius-dev/navius/providers"
 )
@@ -131,7 +131,7 @@ func (c *Config) notCompiledFeature(section string) string { return c.src.NotCom
 // rebuild is the hint for a feature this binary lacks: its own features
 // plus that one.
 func (c *Config) rebuild(feature string) string {
-	return "rebuild with FEATURES=" + manifest.RebuildSpec(c.src.Compiled, feature)
+	return "rebuild with " + buildinfo.Rebuild(c.src.Compiled, feature)
 }
 
 func (c *Config) unknownKey(key string) string {
