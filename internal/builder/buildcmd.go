@@ -74,7 +74,7 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	switch {
 	case c.IsSet("like"):
 		var likeWith []string
-		if likeFeatures, likeWith, likeHow, err = t.like(ctx, c.String("like")); err != nil {
+		if likeFeatures, likeWith, likeHow, err = t.like(ctx, c.String("like"), with); err != nil {
 			return err
 		}
 		if len(likeWith) > 0 {
@@ -167,7 +167,7 @@ func checkExtra(extra []string) error {
 
 // like reads which features, and which --with modules, another navius
 // binary carries, and says how it found out.
-func (t *tree) like(ctx context.Context, path string) (features, with []string, how string, err error) {
+func (t *tree) like(ctx context.Context, path string, given []string) (features, with []string, how string, err error) {
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
 		return nil, nil, "", cli.Usagef("--like %s: no such binary", path)
 	}
@@ -176,7 +176,7 @@ func (t *tree) like(ctx context.Context, path string) (features, with []string, 
 		return nil, nil, "", cli.Usagef("--like %s: %v", path, oneLine(err))
 	}
 	info, _ := buildinfo.ReadFile(path) // read by binaryFeatures already
-	if with, err = t.likeModules(ctx, info); err != nil {
+	if with, err = t.likeModules(ctx, info, given); err != nil {
 		return nil, nil, "", cli.Usagef("--like %s: %v", path, err)
 	}
 	return features, with, how, nil

@@ -140,7 +140,9 @@ func (t *tree) withArgs(p Profile) []string {
 //     source, at the binary's version, has a feature file: --with
 //     MODULE@VERSION. Other such modules are the modules' own
 //     requirements.
-func (t *tree) likeModules(ctx context.Context, info buildinfo.Info) ([]string, error) {
+//
+// A module given with --with (given) is left to that argument.
+func (t *tree) likeModules(ctx context.Context, info buildinfo.Info, given []string) ([]string, error) {
 	graph, err := t.moduleGraph()
 	if err != nil {
 		return nil, err
@@ -148,6 +150,9 @@ func (t *tree) likeModules(ctx context.Context, info buildinfo.Info) ([]string, 
 	var out []string
 	for _, path := range slices.Sorted(maps.Keys(info.Modules)) {
 		version := info.Modules[path]
+		if slices.ContainsFunc(given, func(a string) bool { w, err := thirdparty.ParseWith(a); return err == nil && w.Module == path }) {
+			continue
+		}
 		if dir, ok := info.Replaced[path]; ok && !strings.Contains(dir, "@") {
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 				return nil, fmt.Errorf("it carries module %s from directory %s, which is not here: give the module's directory with --with %s=DIR", path, dir, path)
@@ -160,7 +165,7 @@ func (t *tree) likeModules(ctx context.Context, info buildinfo.Info) ([]string, 
 		}
 		dir, _, err := thirdparty.With{Module: path, Version: version}.Fetch(ctx, "go", nil)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("it links module %s %s, which navius does not require, and its source can't be read to tell whether it is a provider module (%v): give it with --with, or make it reachable", path, version, err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, thirdparty.FileName)); err == nil {
 			out = append(out, path+"@"+version)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/manifest"
 )
 
@@ -135,5 +136,28 @@ func TestModuleGraph(t *testing.T) {
 	}
 	if graph["example.com/navius-fsdb"] || graph["github.com/navius-dev/navius"] {
 		t.Errorf("the graph holds a module go.mod does not require: %v", graph)
+	}
+}
+
+// likeModules finds --with modules in a binary's dependencies: a module
+// replaced by a directory is one; navius's own requirements are not.
+func TestLikeModules(t *testing.T) {
+	tr := realTree(t)
+	example := filepath.Join(tr.dir, "examples", "fsdb")
+	info := buildinfo.Info{
+		Modules:  map[string]string{"example.com/navius-fsdb": "(devel)", "github.com/sirupsen/logrus": "v1.10.2", "github.com/navius-dev/navius": "(devel)"},
+		Replaced: map[string]string{"example.com/navius-fsdb": example},
+	}
+	got, err := tr.likeModules(t.Context(), info, nil)
+	if err != nil || !slices.Equal(got, []string{"example.com/navius-fsdb=" + example}) {
+		t.Fatalf("likeModules = %v, %v", got, err)
+	}
+	info.Replaced["example.com/navius-fsdb"] = filepath.Join(t.TempDir(), "gone")
+	if _, err := tr.likeModules(t.Context(), info, nil); err == nil || !strings.Contains(err.Error(), "which is not here: give the module's directory with --with example.com/navius-fsdb=DIR") {
+		t.Fatalf("a directory that is gone: %v", err)
+	}
+	// A --with for the module takes its place.
+	if got, err := tr.likeModules(t.Context(), info, []string{"example.com/navius-fsdb=" + example}); err != nil || len(got) != 0 {
+		t.Fatalf("with the module given: %v, %v", got, err)
 	}
 }
