@@ -13,7 +13,8 @@
 //
 // Every error is one line naming the file (or module) and the fix.
 //
-// The builder's --with goes through it in this order:
+// navius build --with and make build WITH=... go through it in this order
+// (internal/build: LoadModules, VerifyModules, Plan.Run, CheckBinary):
 //
 //	w, err := thirdparty.ParseWith(arg)               // each --with MODULE[@VERSION][=DIR]
 //	mod, err := thirdparty.LoadWith(ctx, w, "go", nil) // local dir, or go mod download; reads the feature file
@@ -26,8 +27,10 @@
 //		// err: go could not run at all; r.Err(): refused, naming the failing case
 //
 // then builds with a temporary go.mod (-modfile) that requires each module
-// (and replaces it with mod.Dir for the local form) and an overlay file in
-// package main that imports each feat.Package.
+// (and replaces it with mod.Dir for the local form; go get against the copy
+// pulls in the module's requirements) and an overlay file in package main
+// that imports each feat.Package and records its feature, and runs the new
+// binary once to check it.
 package thirdparty
 
 import (
