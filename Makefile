@@ -14,7 +14,7 @@ NO_VERIFY ?=
 
 BUILD_TOOL := bin/.navius-build
 
-.PHONY: all build run test package docs soak sizes size-check bench vet fmt clean features tags
+.PHONY: all build run test package image docs soak sizes size-check bench vet fmt clean features tags
 
 all: build
 
@@ -39,6 +39,12 @@ $(TOOL): FORCE
 
 package: $(TOOL)
 	@$(TOOL) package --features "$(FEATURES)" --output dist
+
+# The package plus a container image archive (docker load -i, podman load,
+# skopeo): PLATFORM=linux/amd64,linux/arm64 for a multi-platform image,
+# TAG=registry.example.com/navius:1.0 to name it.
+image: $(TOOL)
+	@$(TOOL) package --image --features "$(FEATURES)" --output dist $(if $(PLATFORM),--platform "$(PLATFORM)") $(if $(TAG),--tag "$(TAG)")
 
 docs: $(TOOL)
 	@$(TOOL) docs --features "$(FEATURES)" --output dist/docs

@@ -126,9 +126,9 @@ func TestSchemesMatchGateFiles(t *testing.T) {
 			if service == "" {
 				return true
 			}
-			list, ok := call.Args[1].(*ast.CompositeLit)
-			if !ok {
-				t.Errorf("%s: %s's schemes are not a literal list: features.json's schemes can't be checked against it", file, sel.Sel.Name)
+			list := schemeList(t, af, call.Args[1])
+			if list == nil {
+				t.Errorf("%s: %s's schemes are neither a literal list nor a package variable holding one: features.json's schemes can't be checked against it", file, sel.Sel.Name)
 				return true
 			}
 			for _, e := range list.Elts {
@@ -148,6 +148,49 @@ func TestSchemesMatchGateFiles(t *testing.T) {
 			t.Errorf("%s registers schemes %v; features.json says %v for %s", file, registered, want, f.Name)
 		}
 	}
+}
+
+// schemeList is the literal list of schemes arg is: a []string{...} in the
+// gate file, or a package variable of a provider package (redis.Schemes)
+// whose value is one.
+func schemeList(t *testing.T, gate *ast.File, arg ast.Expr) *ast.CompositeLit {
+	t.Helper()
+	if list, ok := arg.(*ast.CompositeLit); ok {
+		return list
+	}
+	ref, ok := arg.(*ast.SelectorExpr)
+	pkg, isIdent := ref.X.(*ast.Ident)
+	if !ok || !isIdent {
+		return nil
+	}
+	for _, imp := range gate.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		name := filepath.Base(path)
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		dir, inTree := strings.CutPrefix(path, "github.com/navius-dev/navius/")
+		if name != pkg.Name || !inTree {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(filepath.FromSlash(dir), "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obj := src.Scope.Lookup(ref.Sel.Name); obj != nil {
+				if spec, ok := obj.Decl.(*ast.ValueSpec); ok && len(spec.Values) == 1 {
+					list, _ := spec.Values[0].(*ast.CompositeLit)
+					return list
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // TestGateFilesImportOnlyTheirProviders keeps gate files from reaching into

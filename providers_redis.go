@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	providers.RegisterDatabase("redis", []string{"redis", "rediss"}, redis.OpenDatabase)
-	providers.RegisterCache("redis", []string{"redis", "rediss"}, redis.OpenCache)
+	providers.RegisterDatabase("redis", redis.Schemes, redis.OpenDatabase)
+	providers.RegisterCache("redis", redis.Schemes, redis.OpenCache)
 	providers.DeclareOptions("redis", redis.Options...)
 	redis.SilenceClientLog()
 	buildinfo.MarkCompiled("redis")

@@ -59,6 +59,11 @@ func TestRedact(t *testing.T) {
 		"rediss://:s3cret@host":           "rediss://:xxxxx@host",
 		"memory://":                       "memory://",
 		"redis://u:s3cret@ho st%zz":       "redis://xxxxx@ho st%zz",
+		// libpq takes the password as a parameter too.
+		"postgres://u@h/db?sslmode=disable&password=s3cret&x=1": "postgres://u@h/db?sslmode=disable&password=xxxxx&x=1",
+		"postgres://u:s3cret@h/db?PASSWORD=s3cret#f":            "postgres://u:xxxxx@h/db?PASSWORD=xxxxx#f",
+		"postgres://u@h:bad/db?sslpassword=s3cret":              "postgres://xxxxx@h:bad/db?sslpassword=xxxxx",
+		"postgres://u@h/db?application_name=password":           "postgres://u@h/db?application_name=password",
 	}
 	for in, want := range cases {
 		if got := Redact(in); got != want {

@@ -127,12 +127,35 @@ func Scheme(rawURL string) (string, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		if s, ok := hostListScheme(rawURL); ok {
+			return s, nil
+		}
 		return "", fmt.Errorf("bad URL %q: %v", Redact(rawURL), unwrapURLError(err))
 	}
 	if u.Scheme == "" {
 		return "", fmt.Errorf("URL %q has no scheme (e.g. memory:// or bolt://./data/navius.db)", Redact(rawURL))
 	}
 	return strings.ToLower(u.Scheme), nil
+}
+
+// hostListScheme returns the scheme of a URL whose authority is a list of
+// hosts (redis+cluster://a:6379,b:6379), which net/url does not parse; the
+// provider that owns the scheme parses the rest.
+func hostListScheme(rawURL string) (string, bool) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if !ok || scheme == "" || !strings.Contains(rest, ",") {
+		return "", false
+	}
+	for i, r := range scheme {
+		letter := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		if !letter && (i == 0 || !('0' <= r && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return "", false
+		}
+	}
+	return strings.ToLower(scheme), true
 }
 
 func unwrapURLError(err error) error {
@@ -143,8 +166,14 @@ func unwrapURLError(err error) error {
 }
 
 // Redact hides the password of a URL ("redis://user:secret@host" becomes
-// "redis://user:xxxxx@host") so that URLs can go into logs and errors.
+// "redis://user:xxxxx@host"), also one given as a password or sslpassword
+// parameter (libpq's "postgres://host/db?password=secret"), so that URLs can
+// go into logs and errors.
 func Redact(rawURL string) string {
+	return redactParams(redactUserinfo(rawURL))
+}
+
+func redactUserinfo(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// Unparseable: hide anything between "//" and "@" to be safe.
@@ -159,4 +188,24 @@ func Redact(rawURL string) string {
 		return rawURL // nothing to hide; keep the URL exactly as written
 	}
 	return u.Redacted()
+}
+
+// redactParams hides the values of password parameters, leaving the rest
+// of the URL as written.
+func redactParams(s string) string {
+	q := strings.IndexByte(s, '?')
+	if q < 0 || !strings.Contains(strings.ToLower(s[q:]), "password=") {
+		return s
+	}
+	params, frag := s[q+1:], ""
+	if i := strings.IndexByte(params, '#'); i >= 0 {
+		params, frag = params[:i], params[i:]
+	}
+	parts := strings.Split(params, "&")
+	for i, p := range parts {
+		if k, _, ok := strings.Cut(p, "="); ok && (strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword")) {
+			parts[i] = k + "=xxxxx"
+		}
+	}
+	return s[:q+1] + strings.Join(parts, "&") + frag
 }

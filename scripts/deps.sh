@@ -23,9 +23,27 @@ need() {
   apt_install "$2"
 }
 
+# need_postgres: install Debian's postgresql when the server programs are
+# missing. Debian keeps initdb and postgres off PATH, in
+# /usr/lib/postgresql/<version>/bin (internal/pgtest looks there, or in
+# $PG_BINDIR).
+need_postgres() {
+  [ -n "${PG_BINDIR:-}" ] && [ -x "$PG_BINDIR/initdb" ] && return 0
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && return 0
+  done
+  command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && return 0
+  echo "installing postgresql (for initdb and postgres)"
+  apt_install postgresql
+}
+
 ensure_tools() {
   command -v go >/dev/null 2>&1 || { echo "go is not on PATH: install Go 1.26 (https://go.dev/dl/)" >&2; exit 1; }
   need git git
   need redis-server redis-server # the redis provider's tests run a real server
+  need redis-cli redis-tools     # ...and create Redis Clusters with redis-cli
+  need_postgres                  # the postgres provider's tests run a real server too
   need promtool prometheus
+  need skopeo skopeo # the image tests read the archives without a daemon
+  need umoci umoci   # ... and unpack them into a root file system
 }

@@ -183,7 +183,7 @@ func (t *tree) like(ctx context.Context, path string, given []string) (features,
 }
 
 // binaryFeatures tells which features the navius binary at path carries.
-// It reads the binary's build information (debug/buildinfo: the -tags
+// It reads the binary's build information (internal/buildinfo: the -tags
 // setting, checked against the linked modules) without running it, so a
 // binary for any platform will do. Only when the two disagree (a binary
 // built from another features.json, say) and the binary runs on this

@@ -36,6 +36,7 @@ func Commands(env *cli.Env) []*ucli.Command {
 		profileCommand(env),
 		packageCommand(env),
 		docsCommand(env),
+		sbomCommand(env),
 	}
 }
 

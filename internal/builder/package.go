@@ -22,6 +22,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 )
@@ -29,18 +30,23 @@ import (
 func packageCommand(env *cli.Env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "package",
-		Usage: "build a release archive: dist/navius-<version>-<label>-<goos>-<goarch>.tar.gz and its line in dist/SHA256SUMS",
-		Description: "The archive holds the binary, a sample config listing only the enabled features' options,\n" +
-			"a README naming the enabled features, and the license. Its <label> is the profile the features\n" +
-			"came from (or the profile with exactly these features), else a short hash of the sorted feature\n" +
-			"names, so packages of different feature sets never overwrite each other. Entries are sorted,\n" +
-			"owned by 0:0 and dated at the commit (or SOURCE_DATE_EPOCH), so the same inputs give a\n" +
-			"byte-identical archive.",
-		Flags: append(selectionFlags(),
+		Usage: "build a release archive: dist/navius-<version>-<label>-<goos>-<goarch>.tar.gz and its line in dist/SHA256SUMS; --image adds a container image",
+		Description: "The archive holds the binary, its CycloneDX SBOM (navius.cdx.json), a sample config listing\n" +
+			"only the enabled features' options, a README naming the enabled features, and the license. Its\n" +
+			"<label> is the profile the features came from (or the profile with exactly these features), else\n" +
+			"a short hash of the sorted feature names, so packages of different feature sets never overwrite\n" +
+			"each other. Entries are sorted, owned by 0:0 and dated at the commit (or SOURCE_DATE_EPOCH), so\n" +
+			"the same inputs give a byte-identical archive.\n\n" +
+			"--image also writes navius-<version>-<label>-image.tar, built without a daemon: an OCI image\n" +
+			"layout that also carries docker's manifest.json, so docker load, podman load and skopeo read it.\n" +
+			"The image is the binary and its SBOM on an empty base with CA certificates and a nonroot user\n" +
+			"65532; it runs navius serve in /data, listening on port 8080 of every interface. With\n" +
+			"--platform it holds one image per platform under an index (and a tar.gz is written for each).",
+		Flags: append(append(selectionFlags(),
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "dist", Usage: "write the archive into `DIR`"},
 			sourceFlag,
-		),
+		), imageFlags()...),
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
 				return cli.Usagef("package takes no arguments (got %q)", c.Args().First())
@@ -50,6 +56,10 @@ func packageCommand(env *cli.Env) *ucli.Command {
 				return err
 			}
 			goos, goarch, err := target(c)
+			if err != nil {
+				return err
+			}
+			img, err := parseImageRequest(c)
 			if err != nil {
 				return err
 			}
@@ -66,72 +76,136 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			if err := requireGo(); err != nil {
 				return err
 			}
-			path, sum, err := t.pack(c.Context, env, ch, goos, goarch, c.String("output"))
-			if err != nil {
-				return err
+			targets := [][2]string{{goos, goarch}}
+			if img != nil {
+				targets = nil
+				for _, p := range img.platforms {
+					targets = append(targets, [2]string{p.GOOS(), p.GOARCH()})
+				}
 			}
-			fmt.Fprintf(env.Stdout, "package:  %s\nsha256:   %s\n", path, sum)
-			return nil
+			return t.pack(c.Context, env, ch, targets, c.String("output"), img)
 		},
 	}
 }
 
-// pack builds sel for the target, asks a host build for the enabled options,
-// and writes the archive and SHA256SUMS.
-func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, goos, goarch, outDir string) (string, string, error) {
+// pack builds sel for each target, asks a host build for the enabled
+// options, and writes one archive per target (and with img the image of
+// them all), each with its line in SHA256SUMS. Files are written whole or
+// not at all.
+func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, targets [][2]string, outDir string, img *imageRequest) error {
 	sel := ch.sel
-	if goos == "" {
-		goos, goarch = runtime.GOOS, runtime.GOARCH
-	}
 	work, err := os.MkdirTemp("", "navius-package-")
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	defer os.RemoveAll(work)
+	steps := len(targets) + 2
+	date := t.sourceDate()
 	fmt.Fprintf(env.Stdout, "features: %s\n", strings.Join(sel.Features, ", "))
-	fmt.Fprintf(env.Stdout, "[1/3] building for %s\n", goos+"/"+goarch)
-	bin, plan, err := t.quietBuild(ctx, sel, filepath.Join(work, "target"), goos, goarch)
-	if err != nil {
-		return "", "", err
+	var bins []builtBinary
+	var version, hostBin string
+	for i, tg := range targets {
+		goos, goarch := tg[0], tg[1]
+		if goos == "" {
+			goos, goarch = runtime.GOOS, runtime.GOARCH
+		}
+		fmt.Fprintf(env.Stdout, "[%d/%d] building for %s\n", i+1, steps, goos+"/"+goarch)
+		bin, plan, err := t.quietBuild(ctx, sel, filepath.Join(work, goos+"-"+goarch), goos, goarch)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			return err
+		}
+		// The tree's manifest: the binary was built from it.
+		doc, err := sbomOf(t.manifest, data, plan.Version, date)
+		if err != nil {
+			return fmt.Errorf("SBOM of the %s/%s binary: %v", goos, goarch, err)
+		}
+		bins = append(bins, builtBinary{goos: goos, goarch: goarch, data: data, sbom: doc})
+		version = plan.Version
+		if isHost(goos, goarch) {
+			hostBin = bin
+		}
 	}
-	fmt.Fprintln(env.Stdout, "[2/3] collecting the enabled features' options")
-	f, err := t.factsFor(ctx, sel, env.Manifest)
-	if err != nil {
-		return "", "", err
+	fmt.Fprintf(env.Stdout, "[%d/%d] collecting the enabled features' options\n", steps-1, steps)
+	var f facts
+	if hostBin != "" && !slices.Equal(sel.Features, buildinfo.Compiled()) {
+		f, err = factsOf(ctx, hostBin) // a binary just built for this machine: no second build
+	} else {
+		f, err = t.factsFor(ctx, sel, env.Manifest)
 	}
-	binData, err := os.ReadFile(bin)
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	license, err := os.ReadFile(filepath.Join(t.dir, "LICENSE"))
 	if err != nil {
-		return "", "", cli.Usagef("the source tree has no LICENSE file to package: %v", err)
+		return cli.Usagef("the source tree has no LICENSE file to package: %v", err)
 	}
 	label := t.label(ch)
-	base := fmt.Sprintf("navius-%s-%s-%s-%s", plan.Version, label, goos, goarch)
-	files := []archiveFile{
-		{name: binaryName(goos), mode: 0o755, data: binData},
-		{name: "LICENSE", mode: 0o644, data: license},
-		{name: "README.md", mode: 0o644, data: []byte(packageReadme(t.manifest, sel, label, plan.Version, goos+"/"+goarch, binaryName(goos)))},
-		{name: "navius.yaml.sample", mode: 0o644, data: []byte(cli.SampleConfig(f.Options))},
+	what := "the archive"
+	if len(targets) > 1 {
+		what = "the archives"
 	}
-	fmt.Fprintln(env.Stdout, "[3/3] writing the archive")
+	if img != nil {
+		what += " and the image"
+	}
+	fmt.Fprintf(env.Stdout, "[%d/%d] writing %s\n", steps, steps, what)
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return "", "", err
+		return err
 	}
-	archive, err := tarGz(base, files, t.sourceDate())
+	for _, b := range bins {
+		base := fmt.Sprintf("navius-%s-%s-%s-%s", version, label, b.goos, b.goarch)
+		files := []archiveFile{
+			{name: binaryName(b.goos), mode: 0o755, data: b.data},
+			{name: "navius.cdx.json", mode: 0o644, data: b.sbom},
+			{name: "LICENSE", mode: 0o644, data: license},
+			{name: "README.md", mode: 0o644, data: []byte(packageReadme(t.manifest, sel, label, version, b.goos+"/"+b.goarch, binaryName(b.goos)))},
+			{name: "navius.yaml.sample", mode: 0o644, data: []byte(cli.SampleConfig(f.Options))},
+		}
+		archive, err := tarGz(base, files, date)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(outDir, base+".tar.gz")
+		if err := writeFileAtomic(path, archive, 0o644); err != nil {
+			return err
+		}
+		sum := sha256Hex(archive)
+		if err := updateSums(outDir, filepath.Base(path), sum); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "package:  %s\nsha256:   %s\n", path, sum)
+	}
+	if img == nil {
+		return nil
+	}
+	start := time.Now()
+	path, sum, ref, res, err := t.imageArchive(img, bins, sel.Features, version, label, outDir, date)
 	if err != nil {
-		return "", "", err
+		return err
 	}
-	path := filepath.Join(outDir, base+".tar.gz")
-	if err := os.WriteFile(path, archive, 0o644); err != nil {
-		return "", "", err
+	if err := updateSums(outDir, filepath.Base(path), sum); err != nil {
+		return err
 	}
-	sum := sha256.Sum256(archive)
-	if err := updateSums(outDir, filepath.Base(path), hex.EncodeToString(sum[:])); err != nil {
-		return "", "", err
+	var platforms []string
+	for _, p := range img.platforms {
+		platforms = append(platforms, p.String())
 	}
-	return path, hex.EncodeToString(sum[:]), nil
+	var size int64
+	if st, err := os.Stat(path); err == nil {
+		size = st.Size()
+	}
+	fmt.Fprintf(env.Stdout, "image:    %s (%s, %s, written in %v)\n", path, strings.Join(platforms, ", "), build.HumanSize(size), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(env.Stdout, "sha256:   %s\ntag:      %s\ndigest:   %s\n", sum, ref.Familiar(), res.Digest)
+	fmt.Fprintf(env.Stdout, "run it:   docker load -i %s && docker run -p 8080:8080 %s\n", path, ref.Familiar())
+	return nil
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 type archiveFile struct {
@@ -239,6 +313,9 @@ func packageReadme(m *manifest.Manifest, sel manifest.Selection, label, version,
 	b.WriteString("its options. `navius.yaml.sample` holds every option of this build at its default: copy it,\n")
 	fmt.Fprintf(&b, "edit it and pass it with `./%s serve --config navius.yaml`. Secrets (tokens, passwords) are\n", bin)
 	b.WriteString("never in the sample: set them through the environment variables it names.\n")
+	b.WriteString("\n`navius.cdx.json` is the binary's bill of materials (CycloneDX 1.6 JSON): the Go toolchain and\n")
+	b.WriteString("every module linked in, with its version and go.sum hash, read from the binary itself;\n")
+	fmt.Fprintf(&b, "`./%s sbom %s` (from a build with the builder) prints it again from the binary.\n", bin, bin)
 	fmt.Fprintf(&b, "\nBuilt with: %s\n", build.CommandFor(sel))
 	return b.String()
 }

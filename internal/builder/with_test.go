@@ -72,8 +72,10 @@ func TestFromConfig(t *testing.T) {
 }
 
 func TestFromConfigRefuses(t *testing.T) {
+	nav := realTree(t).manifest
+	offered := strings.Join(nav.Schemes(nav.Names(), "database"), ", ")
 	for config, want := range map[string]string{
-		"database:\n  url: mysql://db/x\n":   `line 2: database.url: no feature serves database URL scheme "mysql" (the features offer bolt, memory, redis, rediss)`,
+		"database:\n  url: mysql://db/x\n":   `line 2: database.url: no feature serves database URL scheme "mysql" (the features offer ` + offered + `)`,
 		"cache.url: nope://x\n":              `line 1: cache.url: no feature serves cache URL scheme "nope"`,
 		"database.url: no-scheme\n":          `line 1: database.url: URL "no-scheme" has no scheme`,
 		"cache.provider: memcached\n":        `line 1: cache.provider: no feature provides cache "memcached"`,

@@ -6,7 +6,7 @@
 package buildinfo
 
 import (
-	"debug/buildinfo"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -155,7 +155,11 @@ func Read() Info {
 // a server, say). The version is the one the build stamped with -ldflags -X,
 // else the main module's.
 func ReadFile(path string) (Info, error) {
-	bi, err := buildinfo.ReadFile(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Info{}, err
+	}
+	bi, err := Parse(data)
 	if err != nil {
 		return Info{}, err
 	}

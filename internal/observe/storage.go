@@ -54,11 +54,13 @@ func (m storageMetrics) end(o op, provider string, err error) {
 
 // Database wraps db so that every operation records its latency and errors
 // (navius_database_operation_duration_seconds, ..._errors_total) and, inside
-// a traced request, a client span. With no provider active it returns db.
+// a traced request, a client span; a provider with a connection pool also
+// gets its pool figures published. With no provider active it returns db.
 func (s *Service) Database(db providers.Database, provider string) providers.Database {
 	if !s.Active() || db == nil {
 		return db
 	}
+	s.poolMetrics(db, provider)
 	return &database{next: db, s: s, provider: provider, m: s.storageInstruments("database")}
 }
 

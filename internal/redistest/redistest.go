@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Server is a running redis-server.
@@ -22,9 +24,13 @@ type Server struct {
 	Addr string // 127.0.0.1:port
 	// Args are extra redis-server arguments it was started with.
 	Args []string
-	dir  string
-	cmd  *exec.Cmd
-	t    testing.TB
+	// conf is a config file given before the arguments (a sentinel's,
+	// which Sentinel rewrites as it learns the topology).
+	conf   string
+	dir    string
+	cmd    *exec.Cmd
+	t      testing.TB
+	client *goredis.Client
 }
 
 // URL is redis://addr/db.
@@ -35,23 +41,45 @@ func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr
 // redis-server is not installed: make test installs it.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return startOn(t, freePort(t), "", args...)
+}
+
+// startOn starts redis-server on port; conf, when not empty, is written to
+// a config file given before the arguments.
+func startOn(t testing.TB, port int, conf string, args ...string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not on PATH: install it (apt-get install -y redis-server); make test does")
 	}
-	s := &Server{Port: freePort(t), Args: args, dir: t.TempDir(), t: t}
+	s := &Server{Port: port, Args: args, dir: t.TempDir(), t: t}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+	if conf != "" {
+		s.conf = filepath.Join(s.dir, "redis.conf")
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.start()
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if s.client != nil {
+			s.client.Close()
+		}
+	})
 	return s
 }
 
 func (s *Server) start() {
 	s.t.Helper()
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(append(args,
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--logfile", filepath.Join(s.dir, "redis.log"),
-	}, s.Args...)
+	), s.Args...)
 	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("redis-server: %v", err)
@@ -127,4 +155,22 @@ func (s *Server) Resume() {
 	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		s.t.Fatalf("resuming redis-server: %v", err)
 	}
+}
+
+// Client is a go-redis client to the server (one per server, kept across
+// restarts, closed when the test ends).
+func (s *Server) Client() *goredis.Client {
+	if s.client == nil {
+		s.client = goredis.NewClient(&goredis.Options{Addr: s.Addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+	}
+	return s.client
+}
+
+// Running reports whether the server process runs (it was not stopped).
+func (s *Server) Running() bool { return s.cmd != nil }
+
+// Log is the server's log file so far, for failure messages.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	return string(b)
 }

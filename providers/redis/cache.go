@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -22,9 +24,10 @@ type Cache struct {
 // bound.
 const maxCounted = 100_000
 
-// OpenCache is the registry's opener for redis:// and rediss:// cache URLs.
+// OpenCache is the registry's opener for the redis URL schemes. In a
+// cluster, entries spread over the masters by their own keys' slots.
 func OpenCache(ctx context.Context, cfg providers.CacheConfig) (providers.Cache, error) {
-	c, err := connect(cfg.URL, 0, cfg.TLS, cfg.Timeout, cfg.Settings)
+	c, err := connect(ctx, cfg.URL, 0, cfg.TLS, cfg.Timeout, cfg.Settings)
 	if err != nil {
 		return nil, err
 	}
@@ -60,36 +63,50 @@ func (c *Cache) Delete(ctx context.Context, key string) error {
 	return mapErr("cache", c.client.Del(ctx, c.key(key)).Err())
 }
 
-// Clear walks navius's cache keys with SCAN and unlinks them in batches;
-// other keys in the same Redis database are left alone.
+// Clear walks navius's cache keys with SCAN on every master and unlinks
+// them in batches; other keys in the same Redis database are left alone.
 func (c *Cache) Clear(ctx context.Context) error {
-	_, err := c.scan(ctx, -1, func(keys []string) error {
-		return c.client.Unlink(ctx, keys...).Err()
+	_, err := c.scan(ctx, -1, func(ctx context.Context, m *goredis.Client, keys []string) error {
+		if c.mode != cluster {
+			return m.Unlink(ctx, keys...).Err()
+		}
+		// One node holds many slots, and a command's keys must share one.
+		_, err := m.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Unlink(ctx, k)
+			}
+			return nil
+		})
+		return err
 	})
 	return mapErr("cache", err)
 }
 
-// scan calls fn with each batch of navius's cache keys and returns how many
-// there were, stopping once it has seen max (< 0: no bound).
-func (c *Cache) scan(ctx context.Context, max int64, fn func([]string) error) (int64, error) {
-	var n int64
-	var cursor uint64
-	for {
-		keys, next, err := c.client.Scan(ctx, cursor, globEscape(c.prefix+":cache:")+"*", 1000).Result()
-		if err != nil {
-			return n, err
-		}
-		n += int64(len(keys))
-		if len(keys) > 0 && fn != nil {
-			if err := fn(keys); err != nil {
-				return n, err
+// scan calls fn with each batch of navius's cache keys on every master and
+// returns how many there were, stopping once it has seen max (< 0: no
+// bound).
+func (c *Cache) scan(ctx context.Context, max int64, fn func(context.Context, *goredis.Client, []string) error) (int64, error) {
+	var n atomic.Int64
+	err := c.forEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+		var cursor uint64
+		for {
+			keys, next, err := m.Scan(ctx, cursor, globEscape(c.prefix+":cache:")+"*", 1000).Result()
+			if err != nil {
+				return err
 			}
+			seen := n.Add(int64(len(keys)))
+			if len(keys) > 0 && fn != nil {
+				if err := fn(ctx, m, keys); err != nil {
+					return err
+				}
+			}
+			if next == 0 || max >= 0 && seen >= max {
+				return nil
+			}
+			cursor = next
 		}
-		if next == 0 || max >= 0 && n >= max {
-			return n, nil
-		}
-		cursor = next
-	}
+	})
+	return n.Load(), err
 }
 
 // Stats counts navius's cache keys with SCAN (up to maxCounted); sizes in
@@ -102,7 +119,14 @@ func (c *Cache) Stats(ctx context.Context) (providers.CacheStats, error) {
 	return providers.CacheStats{Entries: n, Bytes: -1, Hits: c.hits.Load(), Misses: c.misses.Load()}, nil
 }
 
-func (c *Cache) Close() error { return mapErr("cache", c.client.Close()) }
+// HealthIndicators implements providers.HealthContributor: with Sentinel or
+// a cluster, "redis_cache_sentinel" or "redis_cache_cluster" reports the
+// topology (not critical: a failing cache falls through to the database).
+func (c *Cache) HealthIndicators() []providers.HealthIndicator {
+	return c.topologyIndicator("redis_cache")
+}
+
+func (c *Cache) Close() error { return mapErr("cache", c.close()) }
 
 // globEscape quotes the characters that SCAN's MATCH pattern treats
 // specially, so that a key prefix such as "app[1]" matches only itself.

@@ -16,6 +16,23 @@ import (
 // feed announces this instance's writes on "<prefix>:changes" and delivers
 // other instances' writes to subscribers, so that their local caches drop
 // the entries. A message is "<instance id> <collection>\x00<key>".
+//
+// In a cluster the feed uses classic PUBLISH/SUBSCRIBE, not sharded pub/sub
+// (SPUBLISH/SSUBSCRIBE). A write's announcement goes in the write's own
+// atomic step on the master of the write's bucket, so that no write goes
+// unannounced; SPUBLISH there would have to name a channel in the bucket's
+// slot, and a subscriber would then need a subscription on every shard
+// (go-redis's SSubscribe listens on one shard and moves to a random node
+// after a reconnect). Classic PUBLISH is forwarded over the cluster bus to
+// every node, so one subscription on any node hears every write; the cost
+// is that each message (an id, a collection and a key, not the value)
+// crosses the bus to every node.
+//
+// A message in flight on the bus is lost if its master dies before
+// forwarding it, while the write itself may survive on the replica that
+// takes over, and a subscriber on another node sees no disconnect. So in a
+// cluster the feed also watches the cluster's epoch, which every failover
+// raises, and treats a change as a gap (subscribers drop everything).
 type feed struct {
 	c           *conn
 	channel     string
@@ -38,9 +55,8 @@ func newFeed(c *conn, fallbackTTL time.Duration) *feed {
 	return &feed{c: c, channel: c.prefix + ":changes", id: hex.EncodeToString(b[:]), fallbackTTL: fallbackTTL}
 }
 
-func (f *feed) publish(ctx context.Context, p goredis.Pipeliner, coll, key string) {
-	p.Publish(ctx, f.channel, f.id+" "+coll+"\x00"+key)
-}
+// message is the announcement of a change to key of coll.
+func (f *feed) message(coll, key string) string { return f.id + " " + coll + "\x00" + key }
 
 // subscribe registers fn; the first subscriber starts the subscription.
 func (f *feed) subscribe(fn func(collection, key string)) {
@@ -91,11 +107,30 @@ func (f *feed) run(ctx context.Context) {
 // subscribed. A connection that goes quiet is pinged; if the ping is not
 // answered either, the connection is taken for dead.
 func (f *feed) session(ctx context.Context) (wasLive bool) {
+	var epoch int64 // read before subscribing: the subscription's gap covers what came before
+	checked := time.Now()
+	if f.c.mode == cluster {
+		epoch, _ = f.c.clusterEpoch(ctx)
+	}
 	ps := f.c.client.Subscribe(ctx, f.channel)
 	defer ps.Close()
+	defer func() {
+		if ctx.Err() == nil {
+			f.c.reload() // the subscription's node may be gone: find the slot's new master
+		}
+	}()
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, time.Second)
+		if f.c.mode == cluster && time.Since(checked) >= epochInterval {
+			checked = time.Now()
+			if e, err := f.c.clusterEpoch(ctx); err == nil {
+				if epoch != 0 && e != epoch && wasLive {
+					f.emit("", "") // a failover: announcements may have been lost
+				}
+				epoch = e
+			}
+		}
+		msg, err := ps.ReceiveTimeout(ctx, epochInterval)
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if ctx.Err() == nil && !pinged && errors.As(err, &ne) && ne.Timeout() && ps.Ping(ctx) == nil {
@@ -123,6 +158,10 @@ func (f *feed) session(ctx context.Context) (wasLive bool) {
 		}
 	}
 }
+
+// epochInterval is how often a cluster's epoch is read, and how long a
+// subscription may stay quiet before it is pinged.
+const epochInterval = time.Second
 
 func (f *feed) close() {
 	f.mu.Lock()

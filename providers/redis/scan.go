@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"slices"
 	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/navius-dev/navius/providers"
 )
@@ -36,25 +39,59 @@ import (
 //
 // So a walk returns every entry that exists throughout it exactly once,
 // unless the hash shrinks to a fraction of its size mid-walk.
+//
+// In a cluster a collection is several bucket hashes (see Database), walked
+// one after the other: the cursor also names the bucket. And where another
+// node can take over the data (Sentinel, Cluster), an HSCAN cursor means
+// nothing on the new master (each Redis process seeds its hash table
+// differently), so the cursor also carries the run_id of the node that
+// served the bucket so far, read along with each batch; when another node
+// answers, the query fails asking for the walk to start again, rather than
+// skipping keys.
 func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
-	w, err := decodeWalk(q.Cursor)
+	cur, err := d.decodeCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err
 	}
 	limit := q.EffectiveLimit()
 	count := int64(min(max(limit, 64), 512))
 	budget := max(20*limit, 10_000) // fields examined per page: bounds the work of a filter that rarely matches
-	hash := d.hash(coll)
+	hash := d.bucket(coll, cur.bucket)
+	w := cur.walk
 	var page providers.Page
-	fine := false // re-reading a partly returned span bucket by bucket
+	fine := false     // re-reading a partly returned span bucket by bucket
+	perBucket := -1   // fields of the last bucket walked, to size a read-ahead; -1: none yet
+	bucketFields := 0 // fields of the current bucket so far
 	for {
+		if perBucket >= 0 && len(w.pending) == 0 && w.start == 0 {
+			// Between buckets, after a small one: read the next ones
+			// whole, in one round trip.
+			ahead := min(d.buckets-cur.bucket, (limit-len(page.Items))/max(perBucket, 1)+1)
+			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, limit, &page, &budget)
+			if err != nil {
+				return providers.Page{}, mapErr("database", err)
+			}
+			if cur.bucket += n; cur.bucket >= d.buckets {
+				return page, nil
+			}
+			hash, perBucket = d.bucket(coll, cur.bucket), -1
+			if len(page.Items) == limit || budget <= 0 {
+				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, walk: w})
+				return page, nil
+			}
+		}
 		n := count
 		if fine && len(w.pending) > 0 {
 			n = 1
 		}
-		kv, next, err := d.client.HScan(ctx, hash, w.start, "", n).Result()
+		kv, next, node, err := d.hscan(ctx, hash, w.start, n)
 		if err != nil {
 			return providers.Page{}, mapErr("database", err)
+		}
+		if cur.node == "" {
+			cur.node = node
+		} else if node != cur.node {
+			return providers.Page{}, errNodeChanged
 		}
 		mark, marked := "", false
 		if len(w.pending) > 0 {
@@ -68,30 +105,119 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			}
 		}
 		budget -= len(kv) / 2
-		batch := make([]providers.Item, 0, len(kv)/2)
-		for i := 0; i+1 < len(kv); i += 2 {
-			if (!marked || kv[i] > mark) && strings.Contains(kv[i+1], q.Filter) {
-				batch = append(batch, providers.Item{Key: kv[i], Value: []byte(kv[i+1])})
-			}
-		}
-		slices.SortFunc(batch, func(a, b providers.Item) int { return strings.Compare(a.Key, b.Key) })
-		for _, it := range batch {
+		bucketFields += len(kv) / 2
+		for _, it := range matching(kv, mark, marked, q.Filter) {
 			if len(page.Items) == limit {
 				// More of this batch to come: the next page resumes it.
-				page.NextCursor = w.split(next, page.Items[limit-1].Key).encode()
+				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, node: cur.node, walk: w.split(next, page.Items[limit-1].Key)})
 				return page, nil
 			}
 			page.Items = append(page.Items, it)
 		}
 		w.advance(next)
-		if next == 0 {
-			return page, nil
+		if next == 0 { // this bucket is done
+			if cur.bucket+1 >= d.buckets {
+				return page, nil
+			}
+			w = &walk{}
+			cur = &cursor{bucket: cur.bucket + 1, walk: w}
+			hash, fine = d.bucket(coll, cur.bucket), false
+			perBucket, bucketFields = bucketFields, 0
 		}
 		if len(page.Items) == limit || budget <= 0 {
-			page.NextCursor = w.encode()
+			cur.walk = w
+			page.NextCursor = d.encodeCursor(cur)
 			return page, nil
 		}
 	}
+}
+
+// matching are the fields of an HSCAN batch after mark (when marked) whose
+// value contains filter, in key order.
+func matching(kv []string, mark string, marked bool, filter string) []providers.Item {
+	batch := make([]providers.Item, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if (!marked || kv[i] > mark) && strings.Contains(kv[i+1], filter) {
+			batch = append(batch, providers.Item{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+	}
+	slices.SortFunc(batch, func(a, b providers.Item) int { return strings.Compare(a.Key, b.Key) })
+	return batch
+}
+
+// readAhead reads buckets from, from+1, ... (up to n of them) of a cluster
+// collection in one pipeline, which go-redis sends to all masters at once,
+// and adds to the page those that one HSCAN returned whole and that fit in
+// it; it stops at the first that does not, which the caller then walks the
+// usual way (a page may end inside it, so its node must be known). It
+// returns how many buckets it used. A walk of a small collection thus
+// takes a round trip or two instead of one per bucket. A bucket read whole
+// needs no node check: no cursor continues it.
+func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, limit int, page *providers.Page, budget *int) (int, error) {
+	scans := make([]*goredis.ScanCmd, n)
+	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range scans {
+			scans[i] = p.HScan(ctx, d.bucket(coll, from+i), 0, "", count)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, scan := range scans {
+		kv, next := scan.Val()
+		items := matching(kv, "", false, filter)
+		if next != 0 || len(page.Items)+len(items) > limit {
+			return i, nil
+		}
+		page.Items = append(page.Items, items...)
+		if *budget -= len(kv) / 2; len(page.Items) == limit || *budget <= 0 {
+			return i + 1, nil
+		}
+	}
+	return n, nil
+}
+
+var errNodeChanged = providers.Invalid("the cursor no longer applies: another Redis node (a promoted replica or a restarted server) now holds the part of the collection this walk was in, and its HSCAN order differs; start the walk again from the first page (no cursor)")
+
+// hscan reads one HSCAN batch. Where another node can take over the data,
+// it also returns the run_id of the node that answered, read on the same
+// connection in the same round trip.
+func (d *Database) hscan(ctx context.Context, hash string, start uint64, count int64) (kv []string, next uint64, node string, err error) {
+	if d.mode == single {
+		kv, next, err = d.client.HScan(ctx, hash, start, "", count).Result()
+		return kv, next, "", err
+	}
+	m, err := d.masterFor(ctx, hash)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	var scan *goredis.ScanCmd
+	var info *goredis.StringCmd
+	_, err = m.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		scan = p.HScan(ctx, hash, start, "", count)
+		info = p.Info(ctx, "server")
+		return nil
+	})
+	if err != nil {
+		d.reload()
+		return nil, 0, "", err
+	}
+	kv, next = scan.Val()
+	if node = runID(info.Val()); node == "" {
+		return nil, 0, "", errors.New("INFO server shows no run_id")
+	}
+	return kv, next, node, nil
+}
+
+// cursor is a query's position: the bucket being walked (always 0 outside a
+// cluster), the run_id of the node that served it so far ("" before its
+// first batch, and on one node, where nothing is checked), and the walk of
+// the bucket's hash.
+type cursor struct {
+	bucket int
+	node   string
+	walk   *walk
 }
 
 // place is a position in HSCAN's walk: the cursor with its bits reversed
@@ -195,30 +321,96 @@ func (w *walk) advance(next uint64) {
 	w.start, w.pending = next, w.pending[i:]
 }
 
-const walkVersion = 1
+// Cursor versions: 1 is a walk of one hash on one node (the form navius has
+// always used there); 2 adds the bucket and the node, for Sentinel and
+// Cluster.
+const (
+	walkVersion   = 1
+	bucketVersion = 2
+)
 
 func (w *walk) encode() string {
-	b := []byte{walkVersion}
+	return base64.RawURLEncoding.EncodeToString(w.appendTo([]byte{walkVersion}))
+}
+
+func (w *walk) appendTo(b []byte) []byte {
 	b = binary.AppendUvarint(b, w.start)
 	for _, s := range w.pending {
 		b = binary.AppendUvarint(b, s.end)
 		b = binary.AppendUvarint(b, uint64(len(s.after)))
 		b = append(b, s.after...)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return b
+}
+
+// encodeCursor is version 1 on one node, version 2 elsewhere.
+func (d *Database) encodeCursor(c *cursor) string {
+	if d.mode == single {
+		return c.walk.encode()
+	}
+	b := []byte{bucketVersion}
+	b = binary.AppendUvarint(b, uint64(c.bucket))
+	b = binary.AppendUvarint(b, uint64(len(c.node)))
+	b = append(b, c.node...)
+	return base64.RawURLEncoding.EncodeToString(c.walk.appendTo(b))
+}
+
+func badCursor(c string) error {
+	return providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", c)
+}
+
+// decodeCursor reads a cursor of the form this topology writes.
+func (d *Database) decodeCursor(c string) (*cursor, error) {
+	if c == "" {
+		return &cursor{walk: &walk{}}, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) == 0 || b[0] != walkVersion && b[0] != bucketVersion {
+		return nil, badCursor(c)
+	}
+	if (b[0] == walkVersion) != (d.mode == single) {
+		return nil, providers.Invalid("the cursor comes from a walk on another Redis topology (one node, Sentinel or Cluster): start the walk again from the first page (no cursor)")
+	}
+	if b[0] == walkVersion {
+		w, err := decodeWalk(c)
+		return &cursor{walk: w}, err
+	}
+	r := bytes.NewReader(b[1:])
+	bucket, err := binary.ReadUvarint(r)
+	if err != nil || bucket >= uint64(d.buckets) {
+		return nil, badCursor(c)
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > uint64(r.Len()) || n > 64 {
+		return nil, badCursor(c)
+	}
+	node := make([]byte, n)
+	_, _ = r.Read(node)
+	w, err := decodeWalkBody(r, c)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 && (w.start != 0 || len(w.pending) > 0) { // a walk under way has its node
+		return nil, badCursor(c)
+	}
+	return &cursor{bucket: int(bucket), node: string(node), walk: w}, nil
 }
 
 func decodeWalk(c string) (*walk, error) {
-	w := &walk{}
 	if c == "" {
-		return w, nil
+		return &walk{}, nil
 	}
-	bad := providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", c)
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) == 0 || b[0] != walkVersion {
-		return nil, bad
+		return nil, badCursor(c)
 	}
-	r := bytes.NewReader(b[1:])
+	return decodeWalkBody(bytes.NewReader(b[1:]), c)
+}
+
+func decodeWalkBody(r *bytes.Reader, c string) (*walk, error) {
+	w := &walk{}
+	bad := badCursor(c)
+	var err error
 	if w.start, err = binary.ReadUvarint(r); err != nil {
 		return nil, bad
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -96,5 +97,34 @@ func TestTLS(t *testing.T) {
 	}
 	if _, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: url, TLS: providers.TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "nope.pem")}, Settings: settings()}); err == nil {
 		t.Fatal("a missing CA file was accepted")
+	}
+}
+
+// TestTLSMultiHost: rediss+cluster:// dials each node with TLS verified
+// under the node's own address. Against a TLS node without cluster support,
+// the open-time check gets through the handshake (with the CA) and reports
+// that the node is no cluster node; without the CA, the handshake fails, so
+// the check learns nothing and the failure shows when the data is used.
+func TestTLSMultiHost(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile := writeCerts(t, dir)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	tlsPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	redistest.Start(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
+	url := "rediss+cluster://127.0.0.1:" + strconv.Itoa(tlsPort)
+	ctx := context.Background()
+	_, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: url, TLS: providers.TLSConfig{Enabled: true, CAFile: caFile}, Settings: settings()})
+	if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "is not a cluster node") {
+		t.Fatalf("with the CA: %v, want the node's answer over TLS (not a cluster node)", err)
+	}
+	db, err := redis.OpenDatabase(ctx, providers.DatabaseConfig{URL: url, Settings: settings()})
+	if err != nil {
+		t.Fatalf("without the CA: %v", err)
+	}
+	defer db.Close()
+	if err := db.Ping(ctx); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA: Ping = %v, want a certificate verification error", err)
 	}
 }

@@ -1,0 +1,335 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// NodeTimeout is the test cluster's cluster-node-timeout: a master that
+// stops answering is marked failed after it and a replica takes over
+// about a second later.
+const NodeTimeout = time.Second
+
+// Cluster is a running Redis Cluster of three masters with one replica each
+// (six redis-server processes), made with redis-cli --cluster create.
+type Cluster struct {
+	Nodes []*Server
+	t     testing.TB
+}
+
+// haArgs make a replica ready to take over soon after it starts: its full
+// sync begins without waiting for other replicas to join it.
+var haArgs = []string{"--repl-diskless-sync-delay", "0"}
+
+// StartCluster starts six cluster-enabled nodes on free loopback ports
+// (each port and its bus port, port+10000, free), joins them with
+// redis-cli --cluster create ... --cluster-replicas 1 and waits until every
+// node reports the cluster ok and every replica is in sync. The nodes stop
+// when the test ends.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Fatal("redis-cli is not on PATH: install it (apt-get install -y redis-tools); make test does")
+	}
+	c := &Cluster{t: t}
+	var addrs []string
+	for range 6 {
+		// A replica may take over however long ago it last heard from its
+		// master (validity factor 0), as a crash test needs.
+		args := append([]string{"--cluster-enabled", "yes", "--cluster-node-timeout", strconv.Itoa(int(NodeTimeout.Milliseconds())),
+			"--cluster-replica-validity-factor", "0"}, haArgs...)
+		s := startOn(t, clusterPort(t), "", args...)
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr)
+	}
+	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.WaitHealthy()
+	return c
+}
+
+// clusterPort finds a free port whose bus port (port+10000) is free too.
+func clusterPort(t testing.TB) int {
+	t.Helper()
+	for range 200 {
+		p := 20000 + rand.IntN(25000)
+		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000)))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return p
+	}
+	t.Fatal("no free port pair (port, port+10000) for a cluster node")
+	return 0
+}
+
+// URL is the cluster's redis+cluster:// URL with every node as a seed.
+func (c *Cluster) URL() string {
+	var addrs []string
+	for _, s := range c.Nodes {
+		addrs = append(addrs, s.Addr)
+	}
+	return "redis+cluster://" + strings.Join(addrs, ",")
+}
+
+// Masters are the nodes that serve slots, as a running node reports them.
+func (c *Cluster) Masters() []*Server {
+	c.t.Helper()
+	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		slots, err := s.Client().ClusterSlots(context.Background()).Result()
+		if err != nil {
+			continue
+		}
+		var out []*Server
+		for _, r := range slots {
+			if m := c.byAddr(r.Nodes[0].Addr); m != nil && !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	c.t.Fatal("no cluster node answers CLUSTER SLOTS")
+	return nil
+}
+
+// MasterOf is the running node that serves key's slot.
+func (c *Cluster) MasterOf(key string) *Server {
+	c.t.Helper()
+	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		slots, err := s.Client().ClusterSlots(context.Background()).Result()
+		if err != nil {
+			continue
+		}
+		slot := int(keySlot(key))
+		for _, r := range slots {
+			if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
+				return c.byAddr(r.Nodes[0].Addr)
+			}
+		}
+	}
+	c.t.Fatalf("no node serves the slot of %q", key)
+	return nil
+}
+
+func (c *Cluster) byAddr(addr string) *Server {
+	for _, s := range c.Nodes {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	return nil
+}
+
+// WaitHealthy waits until every running node reports cluster_state:ok and
+// agrees on three masters covering all slots, and every replica's link to
+// its master is up.
+func (c *Cluster) WaitHealthy() {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var why string
+	for time.Now().Before(deadline) {
+		if why = c.unhealthy(); why == "" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("the cluster did not become healthy within 30s: %s", why)
+}
+
+func (c *Cluster) unhealthy() string {
+	ctx := context.Background()
+	var view string // the masters with slots, as the first node sees them
+	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		cl := s.Client()
+		info, err := cl.ClusterInfo(ctx).Result()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", s.Addr, err)
+		}
+		if !strings.Contains(info, "cluster_state:ok") {
+			return s.Addr + " reports cluster_state not ok"
+		}
+		nodes, err := cl.ClusterNodes(ctx).Result()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", s.Addr, err)
+		}
+		var masters []string
+		for line := range strings.Lines(nodes) {
+			f := strings.Fields(line)
+			if len(f) >= 9 && strings.Contains(f[2], "master") && !strings.Contains(f[2], "fail") {
+				masters = append(masters, f[1])
+			}
+		}
+		slices.Sort(masters)
+		if len(masters) != 3 {
+			return fmt.Sprintf("%s sees %d masters with slots", s.Addr, len(masters))
+		}
+		if v := strings.Join(masters, " "); view == "" {
+			view = v
+		} else if v != view {
+			return fmt.Sprintf("%s sees masters %s, another node %s", s.Addr, v, view)
+		}
+		repl, err := cl.Info(ctx, "replication").Result()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", s.Addr, err)
+		}
+		isMaster := strings.Contains(view, s.Addr+"@")
+		if isMaster != strings.Contains(repl, "role:master") {
+			return s.Addr + " has not yet taken its role"
+		}
+		if !isMaster && !strings.Contains(repl, "master_link_status:up") {
+			return s.Addr + " is a replica not yet in sync"
+		}
+	}
+	// Every master's replica acknowledges a write: a replica that has just
+	// synced may not yet.
+	slots, err := c.Nodes[c.firstRunning()].Client().ClusterSlots(ctx).Result()
+	if err != nil {
+		return err.Error()
+	}
+	for _, r := range slots {
+		if len(r.Nodes) < 2 {
+			return fmt.Sprintf("slots %d-%d have no replica", r.Start, r.End)
+		}
+		m := c.byAddr(r.Nodes[0].Addr)
+		key := keyIn(int(r.Start), int(r.End))
+		if err := m.Client().Set(ctx, key, "1", 0).Err(); err != nil {
+			return fmt.Sprintf("%s: %v", m.Addr, err)
+		}
+		if n, err := m.Client().Wait(ctx, 1, 200*time.Millisecond).Result(); err != nil || n < 1 {
+			return fmt.Sprintf("the replica of %s does not acknowledge writes yet", m.Addr)
+		}
+	}
+	return ""
+}
+
+func (c *Cluster) firstRunning() int {
+	for i, s := range c.Nodes {
+		if s.Running() {
+			return i
+		}
+	}
+	return 0
+}
+
+// keyIn is a key whose slot lies in [start, end].
+func keyIn(start, end int) string {
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("redistest:probe:%d", i)
+		if s := int(keySlot(k)); s >= start && s <= end {
+			return k
+		}
+	}
+}
+
+// Kill stops a node with SIGKILL, as a crash would.
+func (c *Cluster) Kill(s *Server) { s.Stop() }
+
+// WaitFailover waits until no running node names old as the master of any
+// slot, and returns how long after since that was seen; then it waits until
+// every running node reports the cluster ok again.
+func (c *Cluster) WaitFailover(old *Server, since time.Time) time.Duration {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for c.servesSlots(old) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no replica took over from %s within 30s", old.Addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(since)
+	for !c.allOK() {
+		if time.Now().After(deadline) {
+			c.t.Fatal("the cluster did not report ok within 30s of the failover")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return took
+}
+
+// servesSlots reports whether any running node names s as a master.
+func (c *Cluster) servesSlots(s *Server) bool {
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		slots, err := n.Client().ClusterSlots(context.Background()).Result()
+		if err != nil {
+			return true // cannot tell yet
+		}
+		for _, r := range slots {
+			if len(r.Nodes) > 0 && r.Nodes[0].Addr == s.Addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *Cluster) allOK() bool {
+	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		if info, err := s.Client().ClusterInfo(context.Background()).Result(); err != nil || !strings.Contains(info, "cluster_state:ok") {
+			return false
+		}
+	}
+	return true
+}
+
+// Rejoin restarts a killed node: it comes back empty, learns from the
+// cluster that a replica took its slots, and becomes that replica. It
+// waits until the cluster is healthy again.
+func (c *Cluster) Rejoin(s *Server) {
+	c.t.Helper()
+	s.Restart()
+	c.WaitHealthy()
+}
+
+// keySlot is Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or
+// of its hash tag (the text between the first { and the next }, if not
+// empty), modulo 16384.
+func keySlot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
+}

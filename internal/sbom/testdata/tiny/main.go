@@ -1,0 +1,5 @@
+// Command tiny imports nothing: the cheapest binary to cross-compile, for
+// tests that need one object format or another.
+package main
+
+func main() {}

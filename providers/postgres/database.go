@@ -1,0 +1,378 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+// Database keeps every collection in one table, keyed by (collection, key).
+// Writes and deletes are announced on the table's NOTIFY channel, so that
+// other instances drop their cached copies (see postgres.notify).
+type Database struct {
+	pool   *pgxpool.Pool
+	st     settings
+	feed   *feed
+	closed atomic.Bool
+
+	getSQL, setSQL, deleteSQL, pageSQL, filteredPageSQL string
+}
+
+// OpenDatabase is the registry's opener for postgres:// and postgresql://
+// URLs. It connects once before it returns: a wrong password, a missing
+// database or a table of another shape fail the start with a one-line
+// error (ErrInvalid: a configuration error), a server that cannot be
+// reached with ErrUnavailable. The table is created when absent (unless
+// postgres.create_table is false).
+func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
+	st, err := readSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := poolConfig(cfg, &st)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc) // connects lazily
+	if err != nil {
+		return nil, providers.Invalid("postgres: %s", st.scrub(oneLine(err.Error())))
+	}
+	d := &Database{pool: pool, st: st}
+	d.prepare()
+	if err := d.start(ctx, cfg.Timeout, pc.ConnConfig); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	d.feed = newFeed(pc.ConnConfig, st.table.String(), st.fallbackTTL)
+	return d, nil
+}
+
+// start makes the first connection and checks (or creates) the schema.
+func (d *Database) start(ctx context.Context, opTimeout time.Duration, cc *pgx.ConnConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, d.st.connTimeout+max(opTimeout, 5*time.Second))
+	defer cancel()
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return d.st.startupError(cc, err)
+	}
+	defer conn.Release()
+	if err := d.ensureSchema(ctx, conn.Conn()); err != nil {
+		if errors.Is(err, providers.ErrInvalid) {
+			return err
+		}
+		return providers.Unavailable("postgres", fmt.Errorf("checking table %s: %s", d.st.table, d.st.scrub(oneLine(err.Error()))))
+	}
+	return nil
+}
+
+func (d *Database) prepare() {
+	t := d.st.table.sql()
+	d.getSQL = "SELECT value FROM " + t + " WHERE collection = $1 AND key = $2"
+	d.setSQL = "INSERT INTO " + t + " (collection, key, value, updated_at) VALUES ($1, $2, $3, now())" +
+		" ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
+	d.deleteSQL = "DELETE FROM " + t + " WHERE collection = $1 AND key = $2"
+	if d.st.notify == notifyWithWrite {
+		// The data-modifying WITH runs once; pg_notify runs only for a
+		// row it returned, and the notification goes out at commit.
+		d.setSQL = "WITH w AS (" + d.setSQL + " RETURNING 1) SELECT pg_notify($4, $5) FROM w"
+		d.deleteSQL = "WITH w AS (" + d.deleteSQL + " RETURNING 1) SELECT pg_notify($3, $4) FROM w"
+	}
+	page := "SELECT key, value FROM " + t + " WHERE collection = $1 AND key > $2"
+	d.pageSQL = page + " ORDER BY key LIMIT $3"
+	d.filteredPageSQL = page + " AND position($4::bytea IN value) > 0 ORDER BY key LIMIT $3"
+}
+
+// announceTimeout bounds a NOTIFY sent after a write: it goes out even when
+// the request that wrote has gone away.
+const announceTimeout = 2 * time.Second
+
+// announce tells the other instances about a committed write (notify mode
+// after_write). A NOTIFY-only transaction writes no WAL before its commit,
+// so PostgreSQL does not wait for a flush while it holds the lock that
+// orders notifications. When the NOTIFY fails, the write stands but the
+// caller learns that other instances may keep the old value, and this
+// instance's own cache drops it.
+func (d *Database) announce(ctx context.Context, coll, key string) error {
+	if d.st.notify != notifyAfterWrite {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
+	defer cancel()
+	ch, payload := d.feed.announce(coll, key)
+	err := d.do(ctx, func() error {
+		_, err := d.pool.Exec(ctx, "SELECT pg_notify($1, $2)", ch, payload)
+		return err
+	})
+	if err != nil {
+		d.feed.emit(coll, key)
+		return providers.Unavailable("database", fmt.Errorf("written, but other instances could not be told to drop their cached copies (repeat the request): %v", err))
+	}
+	return nil
+}
+
+// checkName refuses what a text column cannot hold.
+func checkName(what, s string) error {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return providers.Invalid("%s %q cannot be stored in PostgreSQL: use valid UTF-8 without NUL bytes", what, s)
+	}
+	return nil
+}
+
+func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
+	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
+		return nil, err
+	}
+	var v []byte
+	err := d.do(ctx, func() error { return d.pool.QueryRow(ctx, d.getSQL, coll, key).Scan(&v) })
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// Set is one upsert, announced to the other instances.
+func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
+	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
+		return err
+	}
+	if value == nil {
+		value = []byte{} // NOT NULL: nil would be sent as NULL
+	}
+	args := []any{coll, key, value}
+	if d.st.notify == notifyWithWrite {
+		ch, payload := d.feed.announce(coll, key)
+		args = append(args, ch, payload)
+	}
+	err := d.do(ctx, func() error {
+		_, err := d.pool.Exec(ctx, d.setSQL, args...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return d.announce(ctx, coll, key)
+}
+
+// Delete removes the row and, when there was one, announces it.
+func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
+	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
+		return false, err
+	}
+	args := []any{coll, key}
+	if d.st.notify == notifyWithWrite {
+		ch, payload := d.feed.announce(coll, key)
+		args = append(args, ch, payload)
+	}
+	var tag pgconn.CommandTag
+	err := d.do(ctx, func() (err error) {
+		tag, err = d.pool.Exec(ctx, d.deleteSQL, args...)
+		return err
+	})
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	return true, d.announce(ctx, coll, key)
+}
+
+// Query reads one page in key order after the cursor's key (keyset paging
+// on the primary key), so a walk sees every row that exists throughout it
+// exactly once whatever changes between pages.
+func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := checkName("collection", coll); err != nil {
+		return providers.Page{}, err
+	}
+	after, err := providers.DecodeKeyCursor(q.Cursor)
+	if err == nil && checkName("cursor", after) != nil {
+		err = providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", q.Cursor)
+	}
+	if err != nil {
+		return providers.Page{}, err
+	}
+	limit := q.EffectiveLimit()
+	var page providers.Page
+	err = d.do(ctx, func() error {
+		page = providers.Page{}
+		var rows pgx.Rows
+		var err error
+		if q.Filter == "" {
+			rows, err = d.pool.Query(ctx, d.pageSQL, coll, after, limit+1)
+		} else {
+			rows, err = d.pool.Query(ctx, d.filteredPageSQL, coll, after, limit+1, []byte(q.Filter))
+		}
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var it providers.Item
+			if err := rows.Scan(&it.Key, &it.Value); err != nil {
+				return err
+			}
+			page.Items = append(page.Items, it)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return providers.Page{}, err
+	}
+	if len(page.Items) > limit { // one row more than asked: there is a next page
+		page.Items = page.Items[:limit]
+		page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
+	}
+	return page, nil
+}
+
+// pingTimeout bounds the health round trip: a server that takes longer to
+// answer a trivial query is reported down, so that a hung server shows in
+// readiness as quickly as a stopped one.
+const pingTimeout = 500 * time.Millisecond
+
+// Ping runs a trivial query on a pooled connection.
+func (d *Database) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	err := d.do(ctx, func() error {
+		var one int
+		return d.pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return providers.Unavailable("database", fmt.Errorf("no answer to SELECT 1 within %s", pingTimeout))
+	}
+	return err
+}
+
+// Close stops the change feed and closes the pool.
+func (d *Database) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	d.feed.close()
+	d.pool.Close()
+	return nil
+}
+
+// do runs one statement, once more when it failed in a way that left the
+// statement unexecuted (a pooled connection that died before it was sent,
+// or whose backend was terminated), and maps the error.
+func (d *Database) do(ctx context.Context, fn func() error) error {
+	if d.closed.Load() {
+		return providers.ErrClosed
+	}
+	err := fn()
+	if err != nil && retryable(err) && ctx.Err() == nil && !d.closed.Load() {
+		err = fn()
+	}
+	return d.mapErr(err)
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" // admin or crash shutdown of that backend
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// mapErr turns pgx errors into the providers' error kinds; context errors
+// stay as they are.
+func (d *Database) mapErr(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, pgx.ErrNoRows):
+		return providers.ErrNotFound
+	case errors.Is(err, puddle.ErrClosedPool) || d.closed.Load():
+		return providers.ErrClosed
+	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "54000"):
+		// Data the server cannot take: an untranslatable character, a key
+		// beyond the index's row size.
+		return providers.Invalid("postgres refused the data: %s", oneLine(pgErr.Message))
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Config != nil {
+		// Name the server and the reason, not pgx's account of the attempt.
+		why := cause(err)
+		if errors.As(err, &pgErr) {
+			why = oneLine(pgErr.Message) + " (SQLSTATE " + pgErr.Code + ")"
+		}
+		where := net.JoinHostPort(ce.Config.Host, strconv.Itoa(int(ce.Config.Port)))
+		return providers.Unavailable("database", fmt.Errorf("cannot connect to %s: %s", where, d.st.scrub(why)))
+	}
+	return providers.Unavailable("database", errors.New(d.st.scrub(oneLine(err.Error()))))
+}
+
+// PoolStats implements providers.PoolReporter.
+func (d *Database) PoolStats() providers.PoolStats {
+	s := d.pool.Stat()
+	return providers.PoolStats{
+		Max: int(s.MaxConns()), Total: int(s.TotalConns()), Idle: int(s.IdleConns()),
+		Acquired: int(s.AcquiredConns()), Constructing: int(s.ConstructingConns()),
+	}
+}
+
+// Changes implements providers.ChangeFeed.
+func (d *Database) Changes(fn func(collection, key string)) { d.feed.subscribe(fn) }
+
+// Live implements providers.ChangeFeed.
+func (d *Database) Live() bool { return d.feed.live.Load() }
+
+// FallbackTTL implements providers.ChangeFeed.
+func (d *Database) FallbackTTL() time.Duration { return d.feed.fallbackTTL }
+
+// HealthIndicators implements providers.HealthContributor: the pool's
+// figures ("postgres_pool", always UP: the database indicator is the one
+// that pings), and, once a local cache listens to the change feed,
+// "postgres_changes", which tells whether LISTEN is live. Neither is
+// critical: while the feed is down, reads stay correct to within
+// postgres.fallback_ttl.
+func (d *Database) HealthIndicators() []providers.HealthIndicator {
+	hs := []providers.HealthIndicator{{
+		Name: "postgres_pool", Order: 15, ComponentType: "component",
+		Check: func(ctx context.Context) providers.HealthResult {
+			s := d.pool.Stat()
+			return providers.HealthResult{Status: providers.StatusUp, ObservedValue: s.AcquiredConns(), ObservedUnit: "connections",
+				Details: map[string]any{
+					"max": s.MaxConns(), "total": s.TotalConns(), "idle": s.IdleConns(), "acquired": s.AcquiredConns(),
+					"constructing": s.ConstructingConns(), "acquire_count": s.AcquireCount(), "waited_count": s.EmptyAcquireCount(),
+				}}
+		},
+	}}
+	if !d.feed.subscribed() {
+		return hs
+	}
+	channel := d.feed.channel
+	return append(hs, providers.HealthIndicator{
+		Name: "postgres_changes", Order: 25, ComponentType: "component",
+		Metadata: map[string]string{"channel": channel},
+		Check: func(ctx context.Context) providers.HealthResult {
+			r := providers.HealthResult{Status: providers.StatusUp, Details: map[string]any{
+				"channel": channel, "live": d.Live(), "fallback_ttl": d.feed.fallbackTTL.String(),
+			}}
+			if !d.Live() {
+				r.Status = providers.StatusDown
+				r.Error = "not listening on " + channel + ": other instances' writes may be missed, so local cache entries live at most " + d.feed.fallbackTTL.String()
+				if e := d.feed.lastError(); e != "" {
+					r.Error += " (" + d.st.scrub(e) + ")"
+				}
+			}
+			return r
+		},
+	})
+}

@@ -1,0 +1,76 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+// TestQueryWalkUnderConcurrentChurn walks a collection in small pages while
+// writers add and delete keys all around the stable ones, before, between
+// and after them in key order: every stable key comes exactly once.
+func TestQueryWalkUnderConcurrentChurn(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, srv.URL("postgres"), "postgres.table", freshTable())
+	const stable = 1500
+	for i := range stable {
+		if err := db.Set(ctx, "w", fmt.Sprintf("s%05d", i), []byte("stable")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Keys that sort among the stable ones ("s00042x") and
+				// around them ("a...", "z...").
+				k := fmt.Sprintf("s%05dx%d", (i*37+w*101)%stable, w)
+				for _, key := range []string{k, fmt.Sprintf("a%d-%d", w, i), fmt.Sprintf("z%d-%d", w, i)} {
+					_ = db.Set(ctx, "w", key, []byte("churn"))
+				}
+				if i%2 == 1 {
+					_, _ = db.Delete(ctx, "w", k)
+				}
+			}
+		}()
+	}
+	seen := map[string]int{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		p, err := db.Query(ctx, "w", providers.Query{Limit: 13, Cursor: cursor, Filter: "stable"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range p.Items {
+			seen[it.Key]++
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+		if pages > 10*stable {
+			t.Fatal("walk does not end")
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for i := range stable {
+		if k := fmt.Sprintf("s%05d", i); seen[k] != 1 {
+			t.Fatalf("stable key %s seen %d times, want exactly once", k, seen[k])
+		}
+	}
+	if len(seen) != stable {
+		t.Fatalf("the walk returned %d keys, want the %d stable ones (the filter keeps only them)", len(seen), stable)
+	}
+}
