@@ -1,10 +1,16 @@
 # navius — `make run` builds the defaults and serves; `make test` runs every test.
 # FEATURES picks what goes into the binary: a comma list of features plus the
-# words default, all and none; -name removes one. See features.json.
+# words default, all and none; -name removes one. See features.json. WITH adds
+# provider modules from other repositories (docs/PROVIDERS.md).
 
 FEATURES ?= default
 BIN      ?= bin/navius
 GO       ?= go
+# WITH adds provider modules from outside the tree, space separated, as
+# navius build --with takes them: MODULE[@VERSION][=LOCAL_DIR]. Each is
+# verified by its conformance test first; NO_VERIFY=1 skips that.
+WITH      ?=
+NO_VERIFY ?=
 
 BUILD_TOOL := bin/.navius-build
 
@@ -19,7 +25,7 @@ $(BUILD_TOOL): FORCE
 FORCE:
 
 build: $(BUILD_TOOL)
-	@$(BUILD_TOOL) -features "$(FEATURES)" -o $(BIN)
+	@$(BUILD_TOOL) -features "$(FEATURES)" -o $(BIN) $(foreach w,$(WITH),-with $(w)) $(if $(NO_VERIFY),-no-verify)
 
 # Print the go build tags FEATURES resolves to.
 tags: $(BUILD_TOOL)
@@ -54,8 +60,10 @@ test:
 
 # Measure every feature's size impact into features.json and docs/SIZES.md,
 # and refresh the size budgets' baselines.
+# With WITH=..., it measures the features of those modules instead and only
+# prints them (features.json describes navius's own features).
 sizes:
-	$(GO) run ./scripts/sizes
+	$(GO) run ./scripts/sizes $(foreach w,$(WITH),-with $(w))
 
 # Fail when a budgeted build (size-budget.json) is over its cap, naming the
 # feature and the module that grew.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"go/ast"
 	"go/build/constraint"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,6 +97,99 @@ func buildConstraint(t *testing.T, file string) constraint.Expr {
 		}
 	}
 	t.Fatalf("%s has no //go:build line", file)
+	return nil
+}
+
+// TestSchemesMatchGateFiles keeps features.json's schemes (what navius
+// build --from-config reads a config's URLs with) in step with the schemes
+// each gate file registers: the literal lists of its RegisterDatabase and
+// RegisterCache calls.
+func TestSchemesMatchGateFiles(t *testing.T) {
+	m := loadManifest(t)
+	for _, f := range m.Features {
+		file := "providers_" + f.Name + ".go"
+		af, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			continue // reported by TestGateFilesMatchManifest
+		}
+		var registered []string
+		ast.Inspect(af, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			service := map[string]string{"RegisterDatabase": "database", "RegisterCache": "cache"}[sel.Sel.Name]
+			if service == "" {
+				return true
+			}
+			list := schemeList(t, af, call.Args[1])
+			if list == nil {
+				t.Errorf("%s: %s's schemes are neither a literal list nor a package variable holding one: features.json's schemes can't be checked against it", file, sel.Sel.Name)
+				return true
+			}
+			for _, e := range list.Elts {
+				lit, ok := e.(*ast.BasicLit)
+				s, err := strconv.Unquote(lit.Value)
+				if !ok || err != nil {
+					t.Errorf("%s: %s: a scheme that is not a string literal", file, sel.Sel.Name)
+					continue
+				}
+				registered = append(registered, service+":"+s)
+			}
+			return true
+		})
+		slices.Sort(registered)
+		want := slices.Sorted(slices.Values(f.Schemes))
+		if !slices.Equal(registered, want) {
+			t.Errorf("%s registers schemes %v; features.json says %v for %s", file, registered, want, f.Name)
+		}
+	}
+}
+
+// schemeList is the literal list of schemes arg is: a []string{...} in the
+// gate file, or a package variable of a provider package (redis.Schemes)
+// whose value is one.
+func schemeList(t *testing.T, gate *ast.File, arg ast.Expr) *ast.CompositeLit {
+	t.Helper()
+	if list, ok := arg.(*ast.CompositeLit); ok {
+		return list
+	}
+	ref, ok := arg.(*ast.SelectorExpr)
+	pkg, isIdent := ref.X.(*ast.Ident)
+	if !ok || !isIdent {
+		return nil
+	}
+	for _, imp := range gate.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		name := filepath.Base(path)
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		dir, inTree := strings.CutPrefix(path, "github.com/navius-dev/navius/")
+		if name != pkg.Name || !inTree {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(filepath.FromSlash(dir), "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if obj := src.Scope.Lookup(ref.Sel.Name); obj != nil {
+				if spec, ok := obj.Decl.(*ast.ValueSpec); ok && len(spec.Values) == 1 {
+					list, _ := spec.Values[0].(*ast.CompositeLit)
+					return list
+				}
+			}
+		}
+	}
 	return nil
 }
 

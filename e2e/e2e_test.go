@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
 )
 
 // The two feature sets every run builds: the smallest storage build and the
@@ -130,14 +132,47 @@ func exercise(t *testing.T, p *proc) {
 // TestExclusion checks every build's modules against features.json: the
 // modules of each unselected feature are absent (go version -m), and those of
 // each selected feature are present, so the check itself can fail.
+//
+// No build links a provider module from outside the tree (examples/,
+// testdata/modules/): only navius build --with brings one in
+// (TestBuildWithModule checks that it does).
 func TestExclusion(t *testing.T) {
 	m := loadManifest(t)
+	outside := outsideModules(t)
 	for _, spec := range append(slices.Clone(featureSets), exclusionSets...) {
 		t.Run(spec, func(t *testing.T) {
 			bin, sel := binary(t, spec)
 			checkModules(t, m, bin, sel)
+			linked := linkedModules(t, bin)
+			for _, mod := range outside {
+				if linked[mod] {
+					t.Errorf("a build of %s links %s, a module only --with brings in", spec, mod)
+				}
+			}
 		})
 	}
+}
+
+// outsideModules are the module paths of the provider modules kept in the
+// tree but outside navius's module (examples/, testdata/modules/).
+func outsideModules(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "*", "go.mod"))
+	more, _ := filepath.Glob(filepath.Join(root, "testdata", "modules", "*", "go.mod"))
+	var paths []string
+	for _, f := range append(files, more...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := thirdparty.ModulePath(data); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	if !slices.Contains(paths, "example.com/navius-fsdb") {
+		t.Fatalf("found the modules %v, not examples/fsdb's", paths)
+	}
+	return paths
 }
 
 // linkedModules lists the modules go version -m reports for bin.
@@ -150,7 +185,8 @@ func linkedModules(t *testing.T, bin string) map[string]bool {
 	linked := map[string]bool{}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 2 && (f[0] == "dep" || f[0] == "=>") {
+		// A replacement by a directory (--with MODULE=DIR) is no module.
+		if len(f) >= 2 && (f[0] == "dep" || f[0] == "=>" && !filepath.IsAbs(f[1]) && !strings.HasPrefix(f[1], ".")) {
 			linked[f[1]] = true
 		}
 	}

@@ -61,6 +61,20 @@ func (r *Registry[C, T]) Names() []string {
 	return names
 }
 
+// Schemes returns the URL schemes registered for the provider name, sorted.
+func (r *Registry[C, T]) Schemes(name string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for s, n := range r.schemes {
+		if n == name {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Resolve finds the provider for an explicit name or, when name is empty, for
 // rawURL's scheme. It returns the provider name.
 func (r *Registry[C, T]) Resolve(name, rawURL string) (string, error) {

@@ -53,7 +53,7 @@ func (o Options) compiled() []string {
 // rebuild is the hint for a feature this binary lacks: rebuild with its own
 // features plus that one, never fewer.
 func (o Options) rebuild(feature string) string {
-	return "rebuild with FEATURES=" + manifest.RebuildSpec(o.compiled(), feature)
+	return "rebuild with " + buildinfo.Rebuild(o.compiled(), feature)
 }
 
 // notCompiled maps the config section of every feature that is described
@@ -261,7 +261,7 @@ func unwrapOp(err error) error {
 // InfoDoc is the /info document: what this binary is and which provider
 // each service uses. It holds no secrets.
 func InfoDoc(info buildinfo.Info, active map[string]string, started time.Time) map[string]any {
-	return map[string]any{
+	doc := map[string]any{
 		"name":         "navius",
 		"version":      info.Version,
 		"go_version":   info.GoVersion,
@@ -272,4 +272,21 @@ func InfoDoc(info buildinfo.Info, active map[string]string, started time.Time) m
 		"providers":    active,
 		"started_at":   started.UTC().Format(time.RFC3339),
 	}
+	// Features from other modules (navius build --with), with their source,
+	// as navius --features lists them.
+	if mods := buildinfo.ModuleFeatures(); len(mods) > 0 {
+		type nonStandard struct {
+			Name     string   `json:"name"`
+			Provides []string `json:"provides"`
+			Module   string   `json:"module"`
+			Version  string   `json:"version"`
+			Replace  string   `json:"replace,omitempty"`
+		}
+		list := make([]nonStandard, len(mods))
+		for i, f := range mods {
+			list[i] = nonStandard{Name: f.Name, Provides: f.Provides, Module: f.Module, Version: info.Modules[f.Module], Replace: info.Replaced[f.Module]}
+		}
+		doc["non_standard_features"] = list
+	}
+	return doc
 }

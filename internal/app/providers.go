@@ -55,7 +55,11 @@ func explain(opts Options, err error) error {
 		return err
 	}
 	hint := "; no navius feature provides it"
-	if f := opts.Manifest.Provider(np.Service, np.Value); f != "" {
+	f := opts.Manifest.Provider(np.Service, np.Value)
+	if np.By == "scheme" {
+		f = opts.Manifest.SchemeFeature(np.Service, np.Value)
+	}
+	if f != "" {
 		hint = "; " + opts.rebuild(f)
 	}
 	return &config.Error{Msg: fmt.Sprintf("%v%s", np, hint)}

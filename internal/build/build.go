@@ -11,9 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
 )
 
 // Module is navius's module path, for -X stamping.
@@ -33,6 +35,10 @@ type Options struct {
 	Version string
 	// ExtraArgs are passed to go build before the package argument.
 	ExtraArgs []string
+	// Modules are built in from other modules (navius build --with),
+	// through a copy of go.mod (-modfile) and a generated import file
+	// (-overlay) in a temporary directory: the tree is not written to.
+	Modules []*thirdparty.Module
 }
 
 // Plan is a build ready to run.
@@ -42,11 +48,24 @@ type Plan struct {
 	Env     []string // additions to the environment
 	Output  string
 	Version string
+	// Modules are the --with modules the build adds.
+	Modules []*thirdparty.Module
 }
 
-// Command renders the plan as a shell command line.
+// Command renders the plan as a shell command line; with modules, <tmp>
+// is the temporary directory of the go.mod copy and the import file.
 func (p Plan) Command() string {
-	return strings.Join(p.Env, " ") + " go " + strings.Join(quote(p.Args), " ")
+	return strings.Join(p.Env, " ") + " go " + strings.Join(quote(p.args("<tmp>")), " ")
+}
+
+// args are the go build arguments, with the -modfile and -overlay flags
+// of the work directory when the build adds modules.
+func (p Plan) args(work string) []string {
+	if len(p.Modules) == 0 {
+		return p.Args
+	}
+	n := len(p.Args) - 1 // before the package argument
+	return slices.Concat(p.Args[:n], []string{"-modfile=" + filepath.Join(work, "go.mod"), "-overlay=" + filepath.Join(work, "overlay.json")}, p.Args[n:])
 }
 
 func quote(args []string) []string {
@@ -104,7 +123,7 @@ func NewPlan(opts Options) (Plan, error) {
 	if opts.GOARCH != "" {
 		env = append(env, "GOARCH="+opts.GOARCH)
 	}
-	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version}, nil
+	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version, Modules: opts.Modules}, nil
 }
 
 // Run executes the plan, streaming go's output to w, and returns the
@@ -117,7 +136,19 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(p.Output), 0o755); err != nil {
 		return 0, err
 	}
-	cmd := exec.CommandContext(ctx, goBin, p.Args...)
+	args := p.Args
+	if len(p.Modules) > 0 {
+		work, err := os.MkdirTemp("", "navius-with-")
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(work)
+		if err := withFiles(ctx, p.Dir, work, p.Env, p.Modules); err != nil {
+			return 0, err
+		}
+		args = p.args(work)
+	}
+	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = p.Dir
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdout, cmd.Stderr = w, w

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -25,16 +24,19 @@ func buildCommand(env *cli.Env) *ucli.Command {
 		Name:      "build",
 		Usage:     "build a navius binary with chosen features",
 		ArgsUsage: "[-- extra go build flags]",
-		Description: "Choose the features with --features, --profile, --interactive or --like (the features of\n" +
-			"another navius binary); with none, the defaults. The build is static, -trimpath and\n" +
-			"stripped, with the version stamped — the same build make build runs.",
-		Flags: append(selectionFlags(),
+		Description: "Choose the features with --features, --profile, --interactive, --like (the features of\n" +
+			"another navius binary) or --from-config (those a config file uses); with none, the defaults.\n" +
+			"--with adds provider modules from outside navius, each verified by its conformance test\n" +
+			"first, without changing the source tree. The build is static, -trimpath and stripped, with\n" +
+			"the version stamped — the same build make build runs.",
+		Flags: append(append(selectionFlags(),
 			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
-			&ucli.StringFlag{Name: "like", Usage: "build the features of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
+			&ucli.StringFlag{Name: "like", Usage: "build the features (and --with modules) of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
+			&ucli.StringFlag{Name: "from-config", Usage: "build exactly the features the config `FILE` uses (its URL schemes and the sections it sets)"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`, named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			sourceFlag,
-		),
+		), withFlags()...),
 		Action: func(c *ucli.Context) error { return runBuild(c, env) },
 	}
 }
@@ -46,13 +48,16 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		return err
 	}
 	modes := 0
-	for _, f := range []string{"features", "profile", "interactive", "like"} {
+	for _, f := range []string{"features", "profile", "interactive", "like", "from-config"} {
 		if c.IsSet(f) {
 			modes++
 		}
 	}
 	if modes > 1 {
-		return cli.Usagef("choose the features one way: --features, --profile, --interactive or --like")
+		return cli.Usagef("choose the features one way: --features, --profile, --interactive, --like or --from-config")
+	}
+	if c.Bool("no-verify") && !c.IsSet("with") && !c.IsSet("profile") && !c.IsSet("like") {
+		return cli.Usagef("--no-verify goes with --with (it skips the modules' conformance tests)")
 	}
 	goos, goarch, err := target(c)
 	if err != nil {
@@ -62,10 +67,37 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
+	// The modules come first: the selection may name their features.
+	with := c.StringSlice("with")
+	var likeFeatures []string
+	var likeHow string
+	switch {
+	case c.IsSet("like"):
+		var likeWith []string
+		if likeFeatures, likeWith, likeHow, err = t.like(ctx, c.String("like"), with); err != nil {
+			return err
+		}
+		if len(likeWith) > 0 {
+			likeHow += ", and the modules from outside navius it carries from its dependencies: " + strings.Join(likeWith, ", ")
+		}
+		with = overrideWith(likeWith, with)
+	case c.IsSet("profile"):
+		if prof, err := t.loadProfile(c.String("profile")); err == nil {
+			with = overrideWith(t.withArgs(prof), with)
+		}
+	}
+	t.skipVerify = c.Bool("no-verify")
+	if err := t.addModules(ctx, with); err != nil {
+		return err
+	}
 	ch, ok, err := t.resolve(c)
 	switch {
 	case err != nil:
 		return err
+	case c.IsSet("from-config"):
+		if ch, err = t.fromConfig(env.Stdout, c.String("from-config")); err != nil {
+			return err
+		}
 	case c.Bool("interactive"):
 		sel, err := interactive(env.Stdin, env.Stdout, t.manifest)
 		if err != nil {
@@ -75,15 +107,22 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		// "done": what it builds is deliberate.
 		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")}
 	case c.IsSet("like"):
-		sel, err := t.like(ctx, env.Stdout, c.String("like"))
+		sel, err := t.manifest.Resolve("none," + strings.Join(likeFeatures, ","))
 		if err != nil {
-			return err
+			return cli.Usagef("--like %s: %v", c.String("like"), err)
 		}
+		fmt.Fprintf(env.Stdout, "like:     %s: features read from %s\n", c.String("like"), likeHow)
 		// What another binary carries is built as it is (with a warning
 		// if it is tool-only).
 		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ",")}
 	case !ok:
 		ch = t.defaults()
+	}
+	if c.IsSet("from-config") {
+		// The modules offer features; the config chooses among them.
+		t.keepUsedModules(env.Stdout, ch.sel)
+	} else if ch, err = t.withModules(ch); err != nil {
+		return err
 	}
 	if err := t.checkServes(env.Stdout, ch); err != nil {
 		return err
@@ -126,21 +165,21 @@ func checkExtra(extra []string) error {
 	return nil
 }
 
-// like reads the feature list of another navius binary and says how.
-func (t *tree) like(ctx context.Context, w io.Writer, path string) (manifest.Selection, error) {
+// like reads which features, and which --with modules, another navius
+// binary carries, and says how it found out.
+func (t *tree) like(ctx context.Context, path string, given []string) (features, with []string, how string, err error) {
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		return manifest.Selection{}, cli.Usagef("--like %s: no such binary", path)
+		return nil, nil, "", cli.Usagef("--like %s: no such binary", path)
 	}
-	features, how, err := t.binaryFeatures(ctx, path)
+	features, how, err = t.binaryFeatures(ctx, path)
 	if err != nil {
-		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, oneLine(err))
+		return nil, nil, "", cli.Usagef("--like %s: %v", path, oneLine(err))
 	}
-	sel, err := t.manifest.Resolve("none," + strings.Join(features, ","))
-	if err != nil {
-		return manifest.Selection{}, cli.Usagef("--like %s: %v", path, err)
+	info, _ := buildinfo.ReadFile(path) // read by binaryFeatures already
+	if with, err = t.likeModules(ctx, info, given); err != nil {
+		return nil, nil, "", cli.Usagef("--like %s: %v", path, err)
 	}
-	fmt.Fprintf(w, "like:     %s: features read from %s\n", path, how)
-	return sel, nil
+	return features, with, how, nil
 }
 
 // binaryFeatures tells which features the navius binary at path carries.
@@ -186,7 +225,7 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	if err := refuseSelf(out, outDir); err != nil {
 		return "", err
 	}
-	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra})
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra, Modules: t.modules})
 	if err != nil {
 		return "", err
 	}
@@ -198,6 +237,9 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	if len(sel.Added) > 0 {
 		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
 	}
+	if err := t.verifyModules(ctx, w); err != nil {
+		return "", err
+	}
 	fmt.Fprintf(w, "command:  %s\n", plan.Command())
 	fmt.Fprintf(w, "[1/3] compiling navius %s for %s in %s\n", plan.Version, plan.Platform(), t.dir)
 	size, err := plan.Run(ctx, goOut)
@@ -206,12 +248,10 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	}
 	if isHost(goos, goarch) {
 		fmt.Fprintln(w, "[2/3] checking that the binary reports the selected features")
-		f, err := factsOf(ctx, out)
-		if err != nil {
+		if err := t.checkBinary(ctx, out, sel); err != nil {
+			// A binary that failed its check is not left for use.
+			_ = os.Remove(out)
 			return "", err
-		}
-		if got := f.Report.Names(); !slices.Equal(got, sel.Features) || !f.Report.Consistent {
-			return "", fmt.Errorf("the built binary reports features %v, not the selected %v", got, sel.Features)
 		}
 	} else {
 		fmt.Fprintf(w, "[2/3] not running the %s binary on this %s machine\n", plan.Platform(), build.HostPlatform())
@@ -224,6 +264,22 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	}
 	fmt.Fprintf(w, "[3/3] done: %s, %s\n", rel, build.HumanSize(size))
 	return out, nil
+}
+
+// checkBinary runs the built binary and holds what it reports to the
+// selection. With --with modules, a failure is the modules' (a provider
+// whose init panics, a feature file that disagrees with its package), so it
+// is refused as bad input.
+func (t *tree) checkBinary(ctx context.Context, bin string, sel manifest.Selection) error {
+	err := build.CheckBinary(ctx, bin, t.manifest, sel, t.modules)
+	if err != nil && len(t.modules) > 0 {
+		var paths []string
+		for _, m := range t.modules {
+			paths = append(paths, m.Path)
+		}
+		return cli.Usagef("%v (the binary carries --with %s: the binary is removed; fix the module or build without it)", oneLine(err), strings.Join(paths, ", "))
+	}
+	return err
 }
 
 // interactive lets the user choose features, starting from the defaults.

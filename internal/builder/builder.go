@@ -25,6 +25,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
 )
 
 // Commands returns the builder's commands, for cli.Register.
@@ -41,10 +42,15 @@ func Commands(env *cli.Env) []*ucli.Command {
 
 var sourceFlag = &ucli.StringFlag{Name: "source", Usage: "navius source tree `DIR` (default: the nearest directory upward holding features.json)"}
 
-// tree is a navius source tree and its manifest.
+// tree is a navius source tree and its manifest: features.json, plus the
+// features of the --with modules the command builds in.
 type tree struct {
 	dir      string
 	manifest *manifest.Manifest
+	// modules are the --with modules (addModules); skipVerify is
+	// --no-verify.
+	modules    []*thirdparty.Module
+	skipVerify bool
 }
 
 // openTree finds the source tree (--source, else upward from the working
@@ -110,6 +116,10 @@ func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 		if err != nil {
 			return ch, false, err
 		}
+		if len(prof.With) > 0 && len(t.modules) == 0 {
+			return ch, false, cli.Usagef("profile %s builds in modules from outside navius (%s): navius build --profile %s builds it; %s does not take modules",
+				p, strings.Join(prof.With, ", "), p, c.Command.Name)
+		}
 		spec := "none," + strings.Join(prof.Features, ",")
 		sel, err := t.manifest.Resolve(spec)
 		if err != nil {
@@ -171,22 +181,28 @@ type facts struct {
 // factsOf asks a navius binary for its features and options.
 func factsOf(ctx context.Context, bin string) (facts, error) {
 	var f facts
-	run := func(v any, args ...string) error {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s %s: %v %s", bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-		}
-		if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+	decode := func(v any, out []byte, args ...string) error {
+		if err := json.Unmarshal(out, v); err != nil {
 			return fmt.Errorf("%s %s did not print navius's JSON: %v", bin, strings.Join(args, " "), err)
 		}
 		return nil
 	}
-	if err := run(&f.Report, "--features", "--json"); err != nil {
+	// The first run is the check run: a binary that cannot start (a
+	// provider's init panics) is reported in one line.
+	out, err := build.CheckRun(ctx, bin)
+	if err != nil {
 		return f, err
 	}
-	return f, run(&f.Options, "config", "keys", "--json")
+	if err := decode(&f.Report, out, "--features", "--json"); err != nil {
+		return f, err
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "config", "keys", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return f, fmt.Errorf("%s config keys --json: %v %s", bin, err, strings.TrimSpace(stderr.String()))
+	}
+	return f, decode(&f.Options, stdout.Bytes(), "config", "keys", "--json")
 }
 
 // selfFacts describes the running binary without executing anything.
@@ -198,7 +214,7 @@ func selfFacts(m *manifest.Manifest) facts {
 // commands that need a binary of a selection only to ask it about itself.
 func (t *tree) quietBuild(ctx context.Context, sel manifest.Selection, dir, goos, goarch string) (string, build.Plan, error) {
 	out := filepath.Join(dir, binaryName(goos))
-	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch})
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, Modules: t.modules})
 	if err != nil {
 		return "", plan, err
 	}

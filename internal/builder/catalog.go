@@ -29,6 +29,9 @@ type catalogEntry struct {
 	Requires    []string `json:"requires"`
 	Provides    []string `json:"provides"`
 	Modules     []string `json:"modules"`
+	// Module is the Go module of a feature from outside navius (navius
+	// build --with), which has no build tag.
+	Module string `json:"module,omitempty"`
 	// SizeImpact is bytes, or null until make sizes has measured it.
 	SizeImpact *int64 `json:"size_impact"`
 }
@@ -66,9 +69,12 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 		}
 		entries = append(entries, catalogEntry{
 			Name: f.Name, Category: f.Category, Description: f.Description, Default: f.Default,
-			Compiled: slices.Contains(compiled, f.Name), Tag: f.Name,
+			Compiled: slices.Contains(compiled, f.Name), Tag: f.Name, Module: f.Module,
 			Requires: orEmpty(f.Requires), Provides: orEmpty(f.Provides), Modules: orEmpty(f.Modules), SizeImpact: f.SizeImpact,
 		})
+		if f.Module != "" {
+			entries[len(entries)-1].Tag = ""
+		}
 	}
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
@@ -98,7 +104,11 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 			if e.Default {
 				def = " (default)"
 			}
-			fmt.Fprintf(tw, "  %s %s%s\ttag %s\trequires %s\t%s\t%s\n", mark, e.Name, def, e.Tag, req, SizeText(e.SizeImpact), e.Description)
+			from := "tag " + e.Tag
+			if e.Module != "" {
+				from = "module " + e.Module + " (non-standard)"
+			}
+			fmt.Fprintf(tw, "  %s %s%s\t%s\trequires %s\t%s\t%s\n", mark, e.Name, def, from, req, SizeText(e.SizeImpact), e.Description)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -108,8 +118,18 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 	if m.Core.SizeImpact != nil {
 		core = human(*m.Core.SizeImpact)
 	}
-	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build this binary's features plus others with: navius build --features %s\n",
-		core, manifest.RebuildSpec(compiled, "<name>"))
+	var own []string // navius's features: those of other modules come with --with
+	for _, f := range m.Features {
+		if slices.Contains(compiled, f.Name) && f.Module == "" {
+			own = append(own, f.Name)
+		}
+	}
+	with := ""
+	for _, w := range buildinfo.WithArgs() {
+		with += " --with " + w
+	}
+	fmt.Fprintf(env.Stdout, "\ncore (always compiled in): %s. Build this binary's features plus others with: navius build --features %s%s\n",
+		core, manifest.RebuildSpec(own, "<name>"), with)
 	return nil
 }
 

@@ -16,7 +16,9 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
 )
 
@@ -29,6 +31,10 @@ type Profile struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description,omitempty"`
 	Features    []string `json:"features"`
+	// With are the provider modules from outside navius it builds in, as
+	// --with takes them; a local directory inside the tree is relative to
+	// the tree's root.
+	With []string `json:"with,omitempty"`
 }
 
 // validProfileName: 1-64 of [a-z0-9_-], starting with a letter or digit
@@ -104,6 +110,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					&ucli.StringFlag{Name: "features", Aliases: []string{"f"}, Usage: "the features, as make build takes them: `LIST`"},
 					&ucli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "what the profile is for"},
 					&ucli.BoolFlag{Name: "force", Usage: "replace an existing profile"},
+					&ucli.StringSliceFlag{Name: "with", Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` too (repeatable)"},
 					sourceFlag,
 				},
 				Action: func(c *ucli.Context) error {
@@ -118,17 +125,27 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if a.String("features") == "" {
 						return cli.Usagef("profile save %s: give the features with --features LIST", name)
 					}
-					sel, err := t.manifest.Resolve(a.String("features"))
+					with, err := t.profileWith(a.StringSlice("with"))
+					if err != nil {
+						return err
+					}
+					// The modules are loaded and checked now, so that a
+					// profile names only modules that build.
+					if err := t.addModules(c.Context, t.withArgs(Profile{With: with})); err != nil {
+						return err
+					}
+					spec := manifest.SpecWith(a.String("features"), build.FeatureNames(t.modules)...)
+					sel, err := t.manifest.Resolve(spec)
 					if err != nil {
 						return cli.Usagef("--features %s: %v", a.String("features"), err)
 					}
-					if _, err := t.manifest.CheckServes(a.String("features"), sel); err != nil {
+					if _, err := t.manifest.CheckServes(spec, sel); err != nil {
 						return cli.Usagef("profile save %s: --features %s: %v", name, a.String("features"), err)
 					}
 					if _, err := os.Stat(path); err == nil && !a.Bool("force") {
 						return cli.Usagef("profile %s exists (%s); pass --force to replace it", name, path)
 					}
-					p := Profile{Name: name, Description: a.String("description"), Features: orEmpty(sel.Features)}
+					p := Profile{Name: name, Description: a.String("description"), Features: orEmpty(sel.Features), With: with}
 					data, _ := json.MarshalIndent(p, "", "  ")
 					if err := os.MkdirAll(t.profileDir(), 0o755); err != nil {
 						return err
@@ -136,7 +153,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 						return err
 					}
-					fmt.Fprintf(env.Stdout, "saved profile %s: %s (%s)\n", name, strings.Join(sel.Features, ", "), path)
+					fmt.Fprintf(env.Stdout, "saved profile %s: %s%s (%s)\n", name, strings.Join(sel.Features, ", "), withText(with), path)
 					return nil
 				},
 			},
@@ -156,7 +173,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 							fmt.Fprintf(tw, "%s\t(unreadable: %v)\n", n, err)
 							continue
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\n", n, strings.Join(p.Features, ","), p.Description)
+						fmt.Fprintf(tw, "%s\t%s%s\t%s\n", n, strings.Join(p.Features, ","), withText(p.With), p.Description)
 					}
 					return tw.Flush()
 				},
@@ -175,12 +192,18 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if err != nil {
 						return err
 					}
+					if err := t.addModules(c.Context, t.withArgs(p)); err != nil {
+						return err
+					}
 					sel, err := t.manifest.Resolve("none," + strings.Join(p.Features, ","))
 					if err != nil {
 						return cli.Usagef("profile %s: %v", name, err)
 					}
 					fmt.Fprintf(env.Stdout, "profile:     %s\ndescription: %s\nfeatures:    %s\ntags:        %s\n",
 						name, p.Description, strings.Join(sel.Features, ", "), sel.TagString())
+					for _, m := range t.modules {
+						fmt.Fprintf(env.Stdout, "with:        %s\n", build.ModuleLine(m))
+					}
 					var total int64
 					measured := true
 					for _, n := range sel.Features {
@@ -245,6 +268,23 @@ func (a args) String(name string) string {
 		return a.after.Lookup(name).Value.String()
 	}
 	return a.c.String(name)
+}
+
+func (a args) StringSlice(name string) []string {
+	if a.set(name) {
+		if v, ok := a.after.Lookup(name).Value.(*ucli.StringSlice); ok {
+			return v.Value()
+		}
+	}
+	return a.c.StringSlice(name)
+}
+
+// withText renders a profile's modules after its features.
+func withText(with []string) string {
+	if len(with) == 0 {
+		return ""
+	}
+	return " with " + strings.Join(with, ", ")
 }
 
 func (a args) Bool(name string) bool {

@@ -1,7 +1,8 @@
 // Package buildinfo records what went into this binary: the features whose
-// gate files were compiled in (they call MarkCompiled from init), the stamped
-// version, and what the Go toolchain recorded (build tags, module versions,
-// VCS revision).
+// gate files were compiled in (they call MarkCompiled from init), features
+// from other modules (the import file navius build --with generates calls
+// AddModuleFeature), the stamped version, and what the Go toolchain recorded
+// (build tags, module versions and replacements, VCS revision).
 package buildinfo
 
 import (
@@ -12,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/navius-dev/navius/internal/manifest"
 )
 
 // Stamped at link time by scripts/build:
@@ -24,7 +27,75 @@ var (
 var (
 	mu       sync.Mutex
 	compiled []string
+	external []ModuleFeature
 )
+
+// ModuleFeature is a feature from another Go module, built in by navius
+// build --with: what its feature file declares, and the module.
+type ModuleFeature struct {
+	Name        string
+	Description string
+	Category    string
+	Provides    []string
+	Requires    []string
+	Schemes     []string
+	// Module is the module's path; its version and replacement are in the
+	// build information (Info.Modules, Info.Replaced).
+	Module string
+}
+
+// AddModuleFeature records a feature from another module and marks it
+// compiled. The import file navius build --with generates calls it from
+// init, after the module's package registered its providers.
+func AddModuleFeature(f ModuleFeature) {
+	MarkCompiled(f.Name)
+	mu.Lock()
+	defer mu.Unlock()
+	external = append(external, f)
+	sort.Slice(external, func(i, j int) bool { return external[i].Name < external[j].Name })
+}
+
+// ModuleFeatures returns the features from other modules, sorted by name.
+func ModuleFeatures() []ModuleFeature {
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(external)
+}
+
+// Rebuild says how to build this binary again with add: FEATURES= with
+// navius's features it carries plus add, and, when it carries features from
+// other modules, the WITH= (as make build takes it) that brings them back.
+// compiled are the binary's features (Compiled()).
+func Rebuild(compiled []string, add ...string) string {
+	var own []string
+	for _, c := range compiled {
+		if !slices.ContainsFunc(ModuleFeatures(), func(f ModuleFeature) bool { return f.Name == c }) {
+			own = append(own, c)
+		}
+	}
+	s := "FEATURES=" + manifest.RebuildSpec(own, add...)
+	if with := WithArgs(); len(with) > 0 {
+		s += ` WITH="` + strings.Join(with, " ") + `"`
+	}
+	return s
+}
+
+// WithArgs are the --with arguments that bring this binary's features from
+// other modules back: each module's replacement directory, else its version.
+func WithArgs() []string {
+	info := Read()
+	var out []string
+	for _, f := range ModuleFeatures() {
+		arg := f.Module + "@" + info.Modules[f.Module]
+		if dir := info.Replaced[f.Module]; dir != "" && !strings.Contains(dir, "@") {
+			arg = f.Module + "=" + dir
+		}
+		if !slices.Contains(out, arg) {
+			out = append(out, arg)
+		}
+	}
+	return out
+}
 
 // MarkCompiled records that feature's gate file is in this binary. Gate files
 // call it from init().
@@ -52,7 +123,11 @@ type Info struct {
 	Modified  bool              `json:"vcs_modified,omitempty"`
 	Tags      []string          `json:"build_tags"`
 	Platform  string            `json:"platform"`
-	Modules   map[string]string `json:"-"` // module path -> version
+	Modules   map[string]string `json:"-"` // module path -> version ("(devel)" for a directory)
+	// Replaced maps a module path to its replacement: a directory, or
+	// path@version. navius's own go.mod replaces nothing, so a replaced
+	// module is one navius build --with MODULE=DIR built in.
+	Replaced map[string]string `json:"-"`
 	// Main is the main module's path (github.com/navius-dev/navius for a
 	// navius build from its own tree).
 	Main string `json:"-"`
@@ -67,6 +142,7 @@ func Read() Info {
 		Tags:      []string{},
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 		Modules:   map[string]string{},
+		Replaced:  map[string]string{},
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.fill(bi)
@@ -87,7 +163,7 @@ func ReadFile(path string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	info := Info{GoVersion: bi.GoVersion, Tags: []string{}, Modules: map[string]string{}}
+	info := Info{GoVersion: bi.GoVersion, Tags: []string{}, Modules: map[string]string{}, Replaced: map[string]string{}}
 	info.fill(bi)
 	var goos, goarch string
 	for _, s := range bi.Settings {
@@ -144,10 +220,17 @@ func (info *Info) fill(bi *debug.BuildInfo) {
 		}
 	}
 	for _, d := range bi.Deps {
-		if d.Replace != nil {
-			d = d.Replace
+		version := d.Version
+		if r := d.Replace; r != nil {
+			version = r.Version
+			info.Replaced[d.Path] = r.Path
+			if r.Version == "" || r.Version == "(devel)" {
+				version = "(devel)" // a directory
+			} else {
+				info.Replaced[d.Path] += "@" + r.Version
+			}
 		}
-		info.Modules[d.Path] = d.Version
+		info.Modules[d.Path] = version
 	}
 	if info.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		info.Version = bi.Main.Version // go install module@version

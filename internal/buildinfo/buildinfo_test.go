@@ -43,3 +43,24 @@ func TestStamped(t *testing.T) {
 		t.Fatalf("stamped without -X = %q", v)
 	}
 }
+
+// TestFillReplaced: a module replaced by a directory (navius build --with
+// MODULE=DIR) keeps its path, with version (devel) and the directory.
+func TestFillReplaced(t *testing.T) {
+	var info Info
+	info.Modules, info.Replaced = map[string]string{}, map[string]string{}
+	info.fill(&debug.BuildInfo{Deps: []*debug.Module{
+		{Path: "example.com/a", Version: "v0.0.0-00010101000000-000000000000", Replace: &debug.Module{Path: "/src/a", Version: "(devel)"}},
+		{Path: "example.com/b", Version: "v1.0.0", Replace: &debug.Module{Path: "example.com/fork", Version: "v1.0.1"}},
+		{Path: "example.com/c", Version: "v2.0.0"},
+	}})
+	for path, want := range map[string][2]string{
+		"example.com/a": {"(devel)", "/src/a"},
+		"example.com/b": {"v1.0.1", "example.com/fork@v1.0.1"},
+		"example.com/c": {"v2.0.0", ""},
+	} {
+		if info.Modules[path] != want[0] || info.Replaced[path] != want[1] {
+			t.Errorf("%s: version %q replaced %q, want %q %q", path, info.Modules[path], info.Replaced[path], want[0], want[1])
+		}
+	}
+}

@@ -74,6 +74,9 @@ func versionLine() string {
 // 1 failure, 2 bad usage or config.
 func Main(args []string, manifestJSON []byte) int {
 	m, err := manifest.Parse(manifestJSON)
+	if err == nil {
+		m, err = WithModuleFeatures(m)
+	}
 	if err != nil { // the embedded manifest is checked by tests; still, never panic
 		fmt.Fprintln(os.Stderr, "navius:", err)
 		return 1
@@ -203,8 +206,8 @@ func flagSuggestion(err error, flags []ucli.Flag) string {
 // out of the build brings says which, else the closest command is offered.
 func unknownCommand(c *ucli.Context, m *manifest.Manifest, name string) error {
 	if f := m.CommandFeature(name); f != "" && !slices.Contains(buildinfo.Compiled(), f) {
-		return Usagef("command %q comes with feature %s, which is not compiled into this binary; rebuild with FEATURES=%s",
-			name, f, manifest.RebuildSpec(buildinfo.Compiled(), f))
+		return Usagef("command %q comes with feature %s, which is not compiled into this binary; rebuild with %s",
+			name, f, buildinfo.Rebuild(buildinfo.Compiled(), f))
 	}
 	return unknownIn("", name, c.App.Commands)
 }

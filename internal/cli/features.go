@@ -9,6 +9,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers"
 )
 
 // Module is a Go module and the version linked into this binary.
@@ -22,6 +23,50 @@ type CompiledFeature struct {
 	Name     string   `json:"name"`
 	Provides []string `json:"provides"`
 	Modules  []Module `json:"modules"`
+	// Schemes are the URL schemes its providers registered, as
+	// service:scheme (the builder checks them against the feature's
+	// declaration).
+	Schemes []string `json:"schemes,omitempty"`
+	// Standard is false for a feature from another module (navius build
+	// --with), as caddy list-modules marks non-standard modules; Source
+	// then says which module, and Description what its feature file says.
+	Standard    bool          `json:"standard"`
+	Source      *ModuleSource `json:"source,omitempty"`
+	Description string        `json:"description,omitempty"`
+}
+
+// ModuleSource is where a non-standard feature comes from.
+type ModuleSource struct {
+	Module  string `json:"module"`
+	Version string `json:"version"` // "(devel)" for a local directory
+	// Replace is the directory (or module@version) the module was
+	// replaced with, as navius build --with MODULE=DIR does.
+	Replace string `json:"replace,omitempty"`
+}
+
+// String renders the source as go version -m does: module version [=> replacement].
+func (s ModuleSource) String() string {
+	out := s.Module + " " + s.Version
+	if s.Replace != "" {
+		out += " => " + s.Replace
+	}
+	return out
+}
+
+// WithModuleFeatures returns m with the features from other modules that
+// this binary carries (navius build --with) added, so that every command
+// knows them as it knows navius's own.
+func WithModuleFeatures(m *manifest.Manifest) (*manifest.Manifest, error) {
+	mods := buildinfo.ModuleFeatures()
+	if len(mods) == 0 {
+		return m, nil
+	}
+	feats := make([]manifest.Feature, len(mods))
+	for i, f := range mods {
+		feats[i] = manifest.Feature{Name: f.Name, Description: f.Description, Category: f.Category,
+			Requires: f.Requires, Modules: []string{f.Module}, Provides: f.Provides, Schemes: f.Schemes, Module: f.Module}
+	}
+	return m.Add(feats...)
 }
 
 // FeatureReport is the JSON of navius --features --json; navius build --like
@@ -69,19 +114,52 @@ func Features(m *manifest.Manifest) FeatureReport {
 		CoreModules: modulesOf(m.Core.Modules, info.Modules), Consistent: true,
 	}
 	for _, name := range compiled {
-		cf := CompiledFeature{Name: name, Provides: []string{}, Modules: []Module{}}
+		cf := CompiledFeature{Name: name, Provides: []string{}, Modules: []Module{}, Standard: true}
 		if f := m.Feature(name); f != nil {
 			cf.Provides = f.Provides
+			cf.Schemes = registeredSchemes(f.Provides)
 			cf.Modules = modulesOf(f.Modules, info.Modules)
+			if f.Module != "" {
+				cf.Standard = false
+				cf.Description = f.Description
+				cf.Source = &ModuleSource{Module: f.Module, Version: info.Modules[f.Module], Replace: info.Replaced[f.Module]}
+			}
 		}
 		r.Features = append(r.Features, cf)
 	}
-	if want := m.FeaturesFromTags(info.Tags); !slices.Equal(want, compiled) {
+	// The build tags select navius's features; features from other modules
+	// come from the import file the build generated.
+	want := m.FeaturesFromTags(info.Tags)
+	for _, f := range buildinfo.ModuleFeatures() {
+		want = append(want, f.Name)
+	}
+	slices.Sort(want)
+	if !slices.Equal(want, compiled) {
 		r.Consistent = false
 		r.Problem = fmt.Sprintf("the features compiled in (%s) disagree with the build tags %q, which select (%s)",
 			strings.Join(compiled, ", "), strings.Join(info.Tags, ","), strings.Join(want, ", "))
 	}
 	return r
+}
+
+// registeredSchemes are the URL schemes the database and cache registries
+// hold for the providers in provides.
+func registeredSchemes(provides []string) []string {
+	var out []string
+	for _, p := range provides {
+		svc, name, _ := strings.Cut(p, ":")
+		var schemes []string
+		switch svc {
+		case "database":
+			schemes = providers.Databases.Schemes(name)
+		case "cache":
+			schemes = providers.Caches.Schemes(name)
+		}
+		for _, s := range schemes {
+			out = append(out, svc+":"+s)
+		}
+	}
+	return out
 }
 
 func printFeatures(env *Env, asJSON bool) error {
@@ -96,13 +174,28 @@ func printFeatures(env *Env, asJSON bool) error {
 	} else if len(r.Features) == 0 {
 		fmt.Fprintln(env.Stdout, "core only: no optional feature is compiled into this binary")
 	} else {
+		// Standard features first, then those from other modules with
+		// their source, counted as caddy list-modules does.
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		nonStandard := 0
 		for _, f := range r.Features {
+			if !f.Standard {
+				nonStandard++
+				continue
+			}
 			mods := make([]string, len(f.Modules))
 			for i, m := range f.Modules {
 				mods[i] = m.Path + " " + m.Version
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, strings.Join(f.Provides, ", "), strings.Join(mods, ", "))
+		}
+		if nonStandard > 0 {
+			fmt.Fprintf(tw, "\n  Non-standard features (from other modules, built in with navius build --with): %d\n", nonStandard)
+			for _, f := range r.Features {
+				if !f.Standard {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, strings.Join(f.Provides, ", "), f.Source)
+				}
+			}
 		}
 		if err := tw.Flush(); err != nil {
 			return err

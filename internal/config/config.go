@@ -15,7 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/suggest"
 	"github.com/navius-dev/navius/providers"
 )
@@ -131,7 +131,7 @@ func (c *Config) notCompiledFeature(section string) string { return c.src.NotCom
 // rebuild is the hint for a feature this binary lacks: its own features
 // plus that one.
 func (c *Config) rebuild(feature string) string {
-	return "rebuild with FEATURES=" + manifest.RebuildSpec(c.src.Compiled, feature)
+	return "rebuild with " + buildinfo.Rebuild(c.src.Compiled, feature)
 }
 
 func (c *Config) unknownKey(key string) string {
@@ -151,34 +151,46 @@ func (c *Config) unknownKey(key string) string {
 }
 
 func (c *Config) loadFile(path string) {
+	root, err := readYAML(path)
+	if err != nil {
+		c.problem(err)
+		return
+	}
+	if root != nil {
+		walk(path, "", root, func(key string, line int, v *yaml.Node) bool {
+			return c.entry(path, key, fmt.Sprintf("file %s line %d", path, line), v)
+		}, c.problem)
+	}
+}
+
+// readYAML parses a config file; nil for an empty one.
+func readYAML(path string) (*yaml.Node, *Error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			c.problem(errorf("file %s does not exist", path))
-		} else {
-			c.problem(errorf("read %s: %v", path, err))
+			return nil, errorf("file %s does not exist", path)
 		}
-		return
+		return nil, errorf("read %s: %v", path, err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		c.problem(errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: ")))
-		return
+		return nil, errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(doc.Content) == 0 { // empty file
-		return
+		return nil, nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		c.problem(errorf("file %s line %d: the top level must be a mapping of keys (e.g. \"listen: 127.0.0.1:8080\")", path, root.Line))
-		return
+		return nil, errorf("file %s line %d: the top level must be a mapping of keys (e.g. \"listen: 127.0.0.1:8080\")", path, root.Line)
 	}
-	c.walk(path, "", root)
+	return root, nil
 }
 
 // walk flattens nested mappings into dotted keys; "database: {url: x}" and
-// "database.url: x" are the same key.
-func (c *Config) walk(path, prefix string, m *yaml.Node) {
+// "database.url: x" are the same key. It calls entry for each key with its
+// value node (a mapping is walked into when entry says so) and reports a
+// key that repeats to problem.
+func walk(path, prefix string, m *yaml.Node, entry func(key string, line int, v *yaml.Node) (descend bool), problem func(*Error)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -186,55 +198,100 @@ func (c *Config) walk(path, prefix string, m *yaml.Node) {
 		if prefix != "" {
 			key = prefix + "." + key
 		}
-		where := fmt.Sprintf("file %s line %d", path, k.Line)
 		if line, dup := seen[k.Value]; dup {
-			c.problem(errorf("%s: key %q repeats the one on line %d", where, key, line))
+			problem(errorf("file %s line %d: key %q repeats the one on line %d", path, k.Line, key, line))
 			continue
 		}
 		seen[k.Value] = k.Line
-		switch v.Kind {
-		case yaml.MappingNode:
-			if _, isOption := providers.LookupOption(key); isOption {
-				c.problem(errorf("%s: %s takes a single value, not a mapping", where, key))
-				continue
-			}
-			c.walk(path, key, v)
-		case yaml.ScalarNode:
-			value := v.Value
-			if v.Tag == "!!null" {
-				if _, isOption := providers.LookupOption(key); !isOption && isSection(key) {
-					continue // "auth:" with every entry commented out
-				}
-				value = ""
-			}
-			c.set(key, value, where)
-		case yaml.SequenceNode:
-			o, ok := providers.LookupOption(key)
-			if !ok {
-				c.problem(errorf("%s: %s", where, c.unknownKey(key)))
-				continue
-			}
-			if o.Type != providers.List {
-				c.problem(errorf("%s: %s takes a single value, not a list", where, key))
-				continue
-			}
-			items := make([]string, 0, len(v.Content))
-			bad := false
-			for _, item := range v.Content {
-				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
-					c.problem(errorf("file %s line %d: %s: each list item must be a single value without commas", path, item.Line, key))
-					bad = true
-					break
-				}
-				items = append(items, item.Value)
-			}
-			if !bad {
-				c.set(key, strings.Join(items, ","), where)
-			}
-		default:
-			c.problem(errorf("%s: %s takes a single value, not a list", where, key))
+		if entry(key, k.Line, v) && v.Kind == yaml.MappingNode {
+			walk(path, key, v, entry, problem)
 		}
 	}
+}
+
+// entry checks and sets one key of a config file.
+func (c *Config) entry(path, key, where string, v *yaml.Node) bool {
+	switch v.Kind {
+	case yaml.MappingNode:
+		if _, isOption := providers.LookupOption(key); isOption {
+			c.problem(errorf("%s: %s takes a single value, not a mapping", where, key))
+			return false
+		}
+		return true
+	case yaml.ScalarNode:
+		value := v.Value
+		if v.Tag == "!!null" {
+			if _, isOption := providers.LookupOption(key); !isOption && isSection(key) {
+				return false // "auth:" with every entry commented out
+			}
+			value = ""
+		}
+		c.set(key, value, where)
+	case yaml.SequenceNode:
+		o, ok := providers.LookupOption(key)
+		if !ok {
+			c.problem(errorf("%s: %s", where, c.unknownKey(key)))
+			return false
+		}
+		if o.Type != providers.List {
+			c.problem(errorf("%s: %s takes a single value, not a list", where, key))
+			return false
+		}
+		items := make([]string, 0, len(v.Content))
+		for _, item := range v.Content {
+			if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
+				c.problem(errorf("file %s line %d: %s: each list item must be a single value without commas", path, item.Line, key))
+				return false
+			}
+			items = append(items, item.Value)
+		}
+		c.set(key, strings.Join(items, ","), where)
+	default:
+		c.problem(errorf("%s: %s takes a single value, not a list", where, key))
+	}
+	return false
+}
+
+// Entry is one key a config file sets, as FileEntries reads it.
+type Entry struct {
+	Key   string
+	Value string // a list's items joined with commas
+	Line  int
+}
+
+// FileEntries reads the keys a config file sets, flattened as Load reads
+// them, without checking them against the declared options: navius build
+// --from-config reads a config for features this binary may not carry.
+func FileEntries(path string) ([]Entry, error) {
+	root, err := readYAML(path)
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		return nil, nil
+	}
+	var entries []Entry
+	var problems Errors
+	walk(path, "", root, func(key string, line int, v *yaml.Node) bool {
+		switch v.Kind {
+		case yaml.MappingNode:
+			return true
+		case yaml.SequenceNode:
+			items := make([]string, 0, len(v.Content))
+			for _, item := range v.Content {
+				items = append(items, item.Value)
+			}
+			entries = append(entries, Entry{Key: key, Value: strings.Join(items, ","), Line: line})
+		default:
+			value := v.Value
+			if v.Tag == "!!null" {
+				value = ""
+			}
+			entries = append(entries, Entry{Key: key, Value: value, Line: line})
+		}
+		return false
+	}, func(e *Error) { problems = append(problems, e) })
+	return entries, problems.Err()
 }
 
 // isSection reports whether some declared option lies under key.

@@ -201,3 +201,30 @@ func TestEmptyFileAndNull(t *testing.T) {
 		t.Errorf("null value: %v %q", err, c.Settings.String("health.disk_path"))
 	}
 }
+
+// TestFileEntries reads a file's keys as Load does (nested and dotted
+// alike, lists joined, with their lines) without knowing the options.
+func TestFileEntries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("database:\n  url: redis://h/0\nsplunk.endpoint: https://s\nauth:\nacme:\n  hosts:\n    - a\n    - b\n"), 0o644)
+	entries, err := FileEntries(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{{"database.url", "redis://h/0", 2}, {"splunk.endpoint", "https://s", 3}, {"auth", "", 4}, {"acme.hosts", "a,b", 6}}
+	if len(entries) != len(want) {
+		t.Fatalf("entries = %+v, want %+v", entries, want)
+	}
+	for i := range want {
+		if entries[i] != want[i] {
+			t.Errorf("entry %d = %+v, want %+v", i, entries[i], want[i])
+		}
+	}
+	os.WriteFile(path, []byte("database:\n  url: a://\ndatabase:\n  url: b://\n"), 0o644)
+	if _, err := FileEntries(path); err == nil || !strings.Contains(err.Error(), `line 3: key "database" repeats the one on line 1`) {
+		t.Fatalf("a repeated key: %v", err)
+	}
+	if _, err := FileEntries(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("a missing file: %v", err)
+	}
+}

@@ -1,13 +1,20 @@
 package config
 
-import "github.com/navius-dev/navius/providers"
+import (
+	"slices"
+
+	"github.com/navius-dev/navius/providers"
+)
 
 // DefaultDatabaseURL is bolt's file when bolt is compiled in, else memory.
-func DefaultDatabaseURL() string {
-	for _, n := range providers.Databases.Names() {
-		if n == "bolt" {
-			return "bolt://./data/navius.db"
-		}
+func DefaultDatabaseURL() string { return DefaultDatabaseURLWith(providers.Databases.Names()) }
+
+// DefaultDatabaseURLWith is the default database URL of a build whose
+// database providers are databases (navius build --from-config asks it of
+// the build it is choosing).
+func DefaultDatabaseURLWith(databases []string) string {
+	if slices.Contains(databases, "bolt") {
+		return "bolt://./data/navius.db"
 	}
 	return "memory://"
 }

@@ -52,6 +52,10 @@ type Feature struct {
 	Modules []string `json:"modules"`
 	// Provides lists "service:provider" pairs, e.g. "database:memory".
 	Provides []string `json:"provides"`
+	// Schemes lists the URL schemes the feature's providers serve, as
+	// "service:scheme" pairs (e.g. "database:rediss"), so that a config's
+	// URLs tell which features it needs (navius build --from-config).
+	Schemes []string `json:"schemes,omitempty"`
 	// Endpoints are the HTTP endpoints the feature adds.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Commands are the navius commands the feature adds, so that a binary
@@ -60,6 +64,10 @@ type Feature struct {
 	// SizeImpact is the measured growth in bytes of a stripped build when this
 	// feature is added to its requirements; nil until measured.
 	SizeImpact *int64 `json:"size_impact"`
+	// Module is the Go module of a feature from outside navius (navius
+	// build --with), "" for navius's own. Such a feature is no build tag:
+	// a generated import brings it in. Set by Add, never read from JSON.
+	Module string `json:"-"`
 }
 
 // Endpoint is an HTTP endpoint, for the generated API reference.
@@ -74,7 +82,10 @@ type Endpoint struct {
 	Description string `json:"description"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`) // RFC 3986, lower case as navius compares them
+)
 
 // reserved words of the FEATURES syntax can't be feature names.
 var reserved = map[string]bool{"default": true, "all": true, "none": true, CustomTag: true}
@@ -115,6 +126,7 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("schema %d is not supported (want 1)", m.Schema)
 	}
 	m.byName = make(map[string]*Feature, len(m.Features))
+	schemes := map[string]string{} // service:scheme -> feature
 	for i := range m.Features {
 		f := &m.Features[i]
 		switch {
@@ -133,6 +145,19 @@ func (m *Manifest) validate() error {
 			if svc, prov, ok := strings.Cut(p, ":"); !ok || svc == "" || prov == "" {
 				return fmt.Errorf("feature %q: provides entry %q is not of the form service:provider", f.Name, p)
 			}
+		}
+		for _, s := range f.Schemes {
+			svc, scheme, ok := strings.Cut(s, ":")
+			switch {
+			case !ok || !schemeRE.MatchString(scheme):
+				return fmt.Errorf("feature %q: schemes entry %q is not of the form service:scheme (e.g. \"database:%s\")", f.Name, s, f.Name)
+			case !slices.ContainsFunc(f.Provides, func(p string) bool { return strings.HasPrefix(p, svc+":") }):
+				return fmt.Errorf("feature %q: schemes entry %q names service %s, which the feature does not provide", f.Name, s, svc)
+			}
+			if by, dup := schemes[s]; dup {
+				return fmt.Errorf("feature %q: %s scheme %q is served by feature %q already", f.Name, svc, scheme, by)
+			}
+			schemes[s] = f.Name
 		}
 		m.byName[f.Name] = f
 	}
@@ -230,6 +255,51 @@ func (m *Manifest) Provider(service, provider string) string {
 		}
 	}
 	return ""
+}
+
+// SchemeFeature returns the feature that serves URL scheme for service
+// (e.g. "cache", "rediss"), or "" when no feature does.
+func (m *Manifest) SchemeFeature(service, scheme string) string {
+	want := service + ":" + strings.ToLower(scheme)
+	for _, f := range m.Features {
+		if slices.Contains(f.Schemes, want) {
+			return f.Name
+		}
+	}
+	return ""
+}
+
+// Schemes returns the URL schemes features serve for service, sorted.
+func (m *Manifest) Schemes(features []string, service string) []string {
+	var out []string
+	for _, n := range features {
+		if f := m.byName[n]; f != nil {
+			for _, s := range f.Schemes {
+				if scheme, ok := strings.CutPrefix(s, service+":"); ok {
+					out = append(out, scheme)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Add returns a copy of m with features from other modules added (each
+// with its Module set), checked as features.json is: no name twice, no
+// scheme twice, requirements known, no cycle.
+func (m *Manifest) Add(features ...Feature) (*Manifest, error) {
+	out := &Manifest{Schema: m.Schema, Core: m.Core, Features: slices.Clone(m.Features)}
+	for _, f := range features {
+		if f.Module == "" {
+			return nil, fmt.Errorf("feature %q: a feature added to navius's names its module", f.Name)
+		}
+		out.Features = append(out.Features, f)
+	}
+	if err := out.validate(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // CommandFeature returns the feature that adds the navius command name, or

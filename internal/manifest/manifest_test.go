@@ -144,6 +144,11 @@ func TestParseErrors(t *testing.T) {
 		doc(`{"name":"a","description":"d","category":"c","provides":["nocolon"]}`): `provides entry "nocolon"`,
 		doc(`{"name":"a","description":"","category":"c"}`):                         `feature "a" has no description`,
 		doc(`{"name":"a","description":"d","category":""}`):                         `feature "a" has no category`,
+		doc(`{"name":"a","description":"d","category":"c","provides":["database:a"],"schemes":["a"]}`):            `schemes entry "a" is not of the form service:scheme`,
+		doc(`{"name":"a","description":"d","category":"c","provides":["database:a"],"schemes":["database:A b"]}`): `schemes entry "database:A b" is not of the form`,
+		doc(`{"name":"a","description":"d","category":"c","provides":["database:a"],"schemes":["cache:a"]}`):      `schemes entry "cache:a" names service cache, which the feature does not provide`,
+		doc(`{"name":"a","description":"d","category":"c","provides":["database:a"],"schemes":["database:x"]}`,
+			`{"name":"b","description":"d","category":"c","provides":["database:b"],"schemes":["database:x"]}`): `feature "b": database scheme "x" is served by feature "a" already`,
 	}
 	for input, want := range cases {
 		_, err := Parse([]byte(input))
@@ -240,5 +245,63 @@ func TestCheckModules(t *testing.T) {
 	}
 	if err := m.CheckModules([]string{"memory", "bolt"}, linked("memory")); err == nil || !strings.Contains(err.Error(), "feature bolt brings module") {
 		t.Errorf("a carried feature's module missing: %v", err)
+	}
+}
+
+// TestSchemesAndModules: features serve URL schemes, and features from other
+// modules join a manifest without becoming build tags.
+func TestSchemesAndModules(t *testing.T) {
+	m := mustParse(t, strings.Replace(testManifest, `"provides": ["database:a"]`, `"provides": ["database:a"], "schemes": ["database:a", "database:a2"]`, 1))
+	if got := m.SchemeFeature("database", "A2"); got != "a" {
+		t.Errorf("SchemeFeature(database, A2) = %q, want a (schemes compare in lower case)", got)
+	}
+	if got := m.SchemeFeature("cache", "a"); got != "" {
+		t.Errorf("SchemeFeature(cache, a) = %q: a serves no cache", got)
+	}
+	if got := m.Schemes(m.Names(), "database"); !slices.Equal(got, []string{"a", "a2"}) {
+		t.Errorf("Schemes(database) = %v", got)
+	}
+
+	ext := Feature{Name: "ext", Description: "E", Category: "x", Requires: []string{"b"}, Provides: []string{"database:ext"}, Schemes: []string{"database:ext"}, Module: "example.com/ext"}
+	merged, err := m.Add(ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Feature("ext") != nil {
+		t.Fatal("Add changed the manifest it was called on")
+	}
+	sel, err := merged.Resolve("none,ext")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sel.Features, []string{"a", "b", "ext"}) || !slices.Equal(sel.External, []string{"ext"}) || sel.TagString() != "custom,a,b" {
+		t.Fatalf("none,ext = %+v, tags %s; want a,b,ext with ext no tag", sel, sel.TagString())
+	}
+	for _, bad := range []Feature{
+		{Name: "ext", Description: "E", Category: "x"}, // no module
+		{Name: "a", Description: "E", Category: "x", Module: "example.com/x"},
+		{Name: "x", Description: "E", Category: "x", Provides: []string{"database:x"}, Schemes: []string{"database:a2"}, Module: "example.com/x"},
+		{Name: "x", Description: "E", Category: "x", Requires: []string{"ghost"}, Module: "example.com/x"},
+	} {
+		if _, err := m.Add(bad); err == nil {
+			t.Errorf("Add(%+v) accepted", bad)
+		}
+	}
+}
+
+func TestSpecWith(t *testing.T) {
+	for _, c := range []struct{ spec, want string }{
+		{"", "default,fsdb"},
+		{"-bolt", "default,-bolt,fsdb"},
+		{"memory", "memory,fsdb"},
+		{"none,memory", "none,memory,fsdb"},
+		{"default redis", "default,redis,fsdb"},
+	} {
+		if got := SpecWith(c.spec, "fsdb"); got != c.want {
+			t.Errorf("SpecWith(%q, fsdb) = %q, want %q", c.spec, got, c.want)
+		}
+	}
+	if got := SpecWith("-bolt"); got != "-bolt" {
+		t.Errorf("SpecWith without names = %q", got)
 	}
 }

@@ -16,12 +16,22 @@ type Selection struct {
 	// Added are the requirements that were added because a named feature
 	// needs them, sorted.
 	Added []string
+	// External are the selected features from other modules (navius build
+	// --with), sorted: they are imported by the build, not tags.
+	External []string
 }
 
 // Tags returns the go build tags for the selection: "custom" followed by the
-// feature names.
+// names of navius's own selected features. A feature from another module is
+// no tag: its name could be one Go gives meaning to (linux, race).
 func (s Selection) Tags() []string {
-	return append([]string{CustomTag}, s.Features...)
+	tags := []string{CustomTag}
+	for _, f := range s.Features {
+		if !slices.Contains(s.External, f) {
+			tags = append(tags, f)
+		}
+	}
+	return tags
 }
 
 // TagString is Tags joined with commas, as `go build -tags` takes them.
@@ -89,13 +99,30 @@ func (m *Manifest) Resolve(spec string) (Selection, error) {
 				r, strings.Join(quoteAll(by), ", "), strings.Join(by, ", "))
 		}
 	}
-	var added []string
+	var added, external []string
 	for _, n := range final {
 		if !chosen[n] {
 			added = append(added, n)
 		}
+		if m.byName[n].Module != "" {
+			external = append(external, n)
+		}
 	}
-	return Selection{Features: final, Added: added}, nil
+	return Selection{Features: final, Added: added, External: external}, nil
+}
+
+// SpecWith is spec with names added: the features spec selects plus those
+// (navius build --with adds its modules' features this way). A spec that
+// selects the defaults implicitly (empty, or only removals) keeps them.
+func SpecWith(spec string, names ...string) string {
+	if len(names) == 0 {
+		return spec
+	}
+	items := splitSpec(spec)
+	if !slices.ContainsFunc(items, func(it string) bool { return !strings.HasPrefix(it, "-") }) {
+		items = append([]string{"default"}, items...)
+	}
+	return strings.Join(append(items, names...), ",")
 }
 
 func (m *Manifest) unknown(name string) error {

@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
 )
 
 // Version is stamped into every measured build, so that figures do not
@@ -30,8 +32,11 @@ type Builder struct {
 	Manifest *manifest.Manifest
 	Dir      string
 	// Log receives progress lines; nil discards them.
-	Log   func(format string, args ...any)
-	built map[string]string
+	Log func(format string, args ...any)
+	// Modules are --with modules whose features the manifest holds
+	// (make sizes WITH=...); a selection with their features builds them in.
+	Modules []*thirdparty.Module
+	built   map[string]string
 }
 
 // NewBuilder returns a builder writing into a fresh temporary directory.
@@ -56,6 +61,11 @@ func (b *Builder) logf(format string, args ...any) {
 // binary's path.
 func (b *Builder) Build(ctx context.Context, sel manifest.Selection, debug bool) (string, error) {
 	key := sel.TagString()
+	var mods []*thirdparty.Module
+	if len(sel.External) > 0 { // no tags: their names tell the builds apart
+		key += "+" + strings.Join(sel.External, "+")
+		mods = b.Modules
+	}
 	if debug {
 		key += "+debug"
 	}
@@ -63,7 +73,7 @@ func (b *Builder) Build(ctx context.Context, sel manifest.Selection, debug bool)
 		return p, nil
 	}
 	out := filepath.Join(b.Dir, "navius-"+strings.NewReplacer(",", "-", "+", "-").Replace(key))
-	plan, err := build.NewPlan(build.Options{Source: b.Source, Selection: sel, Output: out, Version: Version})
+	plan, err := build.NewPlan(build.Options{Source: b.Source, Selection: sel, Output: out, Version: Version, Modules: mods})
 	if err != nil {
 		return "", err
 	}
@@ -140,12 +150,39 @@ func (b *Builder) MeasureAll(ctx context.Context) (Report, error) {
 	r.Core = size("none")
 	r.Default = size("default")
 	r.All = size("all")
-	for _, f := range b.Manifest.Features {
-		base := "none," + strings.Join(b.Manifest.Closure(f.Requires), ",")
-		m := Measurement{Feature: f.Name, Base: size(base), With: size("none," + f.Name)}
-		r.Features = append(r.Features, m)
+	if err != nil {
+		return r, err
 	}
+	r.Features, err = b.Measure(ctx, b.Manifest.Names())
 	return r, err
+}
+
+// Measure builds, for each named feature, its requirements alone and its
+// requirements plus the feature.
+func (b *Builder) Measure(ctx context.Context, names []string) ([]Measurement, error) {
+	var out []Measurement
+	for _, f := range b.Manifest.Features {
+		if !slices.Contains(names, f.Name) {
+			continue
+		}
+		base, err := b.Manifest.Resolve("none," + strings.Join(b.Manifest.Closure(f.Requires), ","))
+		if err != nil {
+			return nil, err
+		}
+		with, err := b.Manifest.Resolve("none," + f.Name)
+		if err != nil {
+			return nil, err
+		}
+		m := Measurement{Feature: f.Name}
+		if m.Base, err = b.Size(ctx, base); err != nil {
+			return nil, err
+		}
+		if m.With, err = b.Size(ctx, with); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // Apply records the report in the manifest (core and feature size_impact).

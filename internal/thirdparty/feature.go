@@ -13,7 +13,8 @@
 //
 // Every error is one line naming the file (or module) and the fix.
 //
-// The builder's --with goes through it in this order:
+// navius build --with and make build WITH=... go through it in this order
+// (internal/build: LoadModules, VerifyModules, Plan.Run, CheckBinary):
 //
 //	w, err := thirdparty.ParseWith(arg)               // each --with MODULE[@VERSION][=DIR]
 //	mod, err := thirdparty.LoadWith(ctx, w, "go", nil) // local dir, or go mod download; reads the feature file
@@ -26,8 +27,10 @@
 //		// err: go could not run at all; r.Err(): refused, naming the failing case
 //
 // then builds with a temporary go.mod (-modfile) that requires each module
-// (and replaces it with mod.Dir for the local form) and an overlay file in
-// package main that imports each feat.Package.
+// (and replaces it with mod.Dir for the local form; go get against the copy
+// pulls in the module's requirements) and an overlay file in package main
+// that imports each feat.Package and records its feature, and runs the new
+// binary once to check it.
 package thirdparty
 
 import (
@@ -60,6 +63,7 @@ const Schema = 1
 //	    "description": "Filesystem database: one file per key ...",
 //	    "category": "storage",
 //	    "provides": ["database:fsdb"],
+//	    "schemes": ["database:fsdb"],
 //	    "requires": [],
 //	    "options": [{"key": "fsdb.sync", "type": "bool", "default": "true", "description": "..."}],
 //	    "package": "example.com/navius-fsdb",
@@ -80,6 +84,11 @@ type Feature struct {
 	// Provides lists "service:provider" pairs; service is one of database,
 	// cache, logging, observability (the registries a module can join).
 	Provides []string `json:"provides"`
+	// Schemes lists the URL schemes its database and cache providers
+	// register, as "service:scheme" (as features.json does): navius build
+	// --from-config finds the feature by a config's URLs, and the built
+	// binary must register exactly these.
+	Schemes []string `json:"schemes"`
 	// Requires names navius features or other modules' features.
 	Requires []string `json:"requires"`
 	// Options are the config options the package declares, under the
@@ -126,7 +135,7 @@ func (f Feature) ProviderOptions() []providers.Option {
 
 var (
 	fileFields    = []string{"schema", "features"}
-	featureFields = []string{"name", "description", "category", "provides", "requires", "options", "package", "conformance_test"}
+	featureFields = []string{"name", "description", "category", "provides", "schemes", "requires", "options", "package", "conformance_test"}
 	optionFields  = []string{"key", "type", "default", "enum", "description", "secret"}
 
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`) // as features.json: a name is also a build tag
@@ -134,6 +143,7 @@ var (
 	testRE     = regexp.MustCompile(`^Test([A-Z0-9_][A-Za-z0-9_]*)?$`)
 	importRE   = regexp.MustCompile(`^[A-Za-z0-9._~+-]+(/[A-Za-z0-9._~+-]+)*$`)
 	optKeyRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
+	schemeRE   = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
 
 	// reservedNames can't be feature names: the FEATURES words, and the
 	// sections of navius's core options, which a feature's options would
@@ -221,6 +231,22 @@ func (f Feature) check() error {
 		}
 		if !slices.Contains(conformance.Suites, svc) {
 			return fmt.Errorf("provides entry %q: a module can provide %s, not %q", p, strings.Join(conformance.Suites, ", "), svc)
+		}
+	}
+	for _, sc := range f.Schemes {
+		svc, scheme, ok := strings.Cut(sc, ":")
+		if !ok || !schemeRE.MatchString(scheme) {
+			return fmt.Errorf("schemes entry %q is not of the form service:scheme (e.g. \"database:%s\")", sc, f.Name)
+		}
+		if !slices.ContainsFunc(f.Provides, func(p string) bool { return strings.HasPrefix(p, svc+":") }) {
+			return fmt.Errorf("schemes entry %q: the feature provides no %s", sc, svc)
+		}
+	}
+	for _, p := range f.Provides {
+		svc, prov, _ := strings.Cut(p, ":")
+		if (svc == "database" || svc == "cache") && !slices.ContainsFunc(f.Schemes, func(s string) bool { return strings.HasPrefix(s, svc+":") }) {
+			return fmt.Errorf(`provides %q but "schemes" lists no %s URL scheme: add the schemes its Register%s call registers, e.g. "schemes": ["%s:%s"]`,
+				p, svc, registerCall(svc), svc, prov)
 		}
 	}
 	for _, r := range f.Requires {
@@ -379,6 +405,13 @@ func suggestName(s string) string {
 		s = "x" + s
 	}
 	return s
+}
+
+func registerCall(service string) string {
+	if service == "cache" {
+		return "Cache"
+	}
+	return "Database"
 }
 
 func joinTypes() string {

@@ -21,6 +21,7 @@ const goodFile = `{
     "description": "ACME's database.",
     "category": "storage",
     "provides": ["database:acme", "cache:acme"],
+    "schemes": ["database:acme", "cache:acme"],
     "requires": ["memory"],
     "options": [
       {"key": "acme_db.mode", "type": "enum", "enum": ["fast", "safe"], "default": "safe", "description": "Mode."},
@@ -87,6 +88,10 @@ func TestParseRefuses(t *testing.T) {
 		{"option default", edit(`"default": "safe"`, `"default": "turbo"`), `option acme_db.mode: default "turbo" is not one of fast, safe`},
 		{"enum without values", edit(`"enum": ["fast", "safe"], "default": "safe",`, ``), `is an enum without "enum" values`},
 		{"option twice", edit(`"acme_db.token"`, `"acme_db.mode"`), `option "acme_db.mode" is declared twice`},
+		{"no schemes", edit(`"schemes": ["database:acme", "cache:acme"],`, ``), `provides "database:acme" but "schemes" lists no database URL scheme: add the schemes its RegisterDatabase call registers, e.g. "schemes": ["database:acme"]`},
+		{"no cache scheme", edit(`"schemes": ["database:acme", "cache:acme"]`, `"schemes": ["database:acme"]`), `provides "cache:acme" but "schemes" lists no cache URL scheme`},
+		{"bad scheme", edit(`"schemes": ["database:acme"`, `"schemes": ["database:Ac me"`), `schemes entry "database:Ac me" is not of the form service:scheme`},
+		{"scheme of a service not provided", edit(`"schemes": ["database:acme", "cache:acme"]`, `"schemes": ["database:acme", "cache:acme", "logging:acme"]`), `schemes entry "logging:acme": the feature provides no logging`},
 		{"feature twice", strings.Replace(goodFile, "}]\n}", "}, "+goodFile[strings.Index(goodFile, "{\n    \"name\""):strings.LastIndex(goodFile, "}]")+1]+"]\n}", 1), `feature "acme_db" is declared twice`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -250,6 +255,8 @@ func TestCheck(t *testing.T) {
 		{"module name", []*Module{module("x.com/a", a), module("x.com/a2", Feature{Name: "a", Provides: []string{"database:a2"}})}, `/x.com/a2/navius-feature.json: feature "a" is also declared by module x.com/a (/x.com/a/navius-feature.json): rename one of them`},
 		{"navius provider", []*Module{module("x.com/m", Feature{Name: "mem2", Provides: []string{"database:memory"}})}, `provides "database:memory", which navius's feature "memory" provides already`},
 		{"module provider", []*Module{module("x.com/a", a), module("x.com/c", Feature{Name: "c", Provides: []string{"database:a"}})}, `provides "database:a", which feature "a" of module x.com/a provides already`},
+		{"navius scheme", []*Module{module("x.com/m", Feature{Name: "r2", Provides: []string{"database:r2"}, Schemes: []string{"database:rediss"}})}, `feature "r2" serves database URL scheme "rediss", which navius's feature "redis" serves already: pick a scheme of its own`},
+		{"module scheme", []*Module{module("x.com/a", Feature{Name: "a", Provides: []string{"database:a"}, Schemes: []string{"database:x"}}), module("x.com/c", Feature{Name: "c", Provides: []string{"database:c"}, Schemes: []string{"database:x"}})}, `feature "c" serves database URL scheme "x", which feature "a" of module x.com/a serves already`},
 		{"unknown requirement", []*Module{module("x.com/b", b)}, `feature "b" requires "a", which is neither a navius feature nor one of another --with module`},
 		{"cycle", []*Module{module("x.com/a", Feature{Name: "a", Provides: []string{"database:a"}, Requires: []string{"b"}}), module("x.com/b", b)}, "requirement cycle"},
 	} {
@@ -273,11 +280,12 @@ func TestMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := merged.Feature("fsdb")
-	if f == nil || f.Default || !slices.Equal(f.Modules, []string{"example.com/navius-fsdb"}) || merged.Provider("database", "fsdb") != "fsdb" {
+	if f == nil || f.Default || !slices.Equal(f.Modules, []string{"example.com/navius-fsdb"}) || merged.Provider("database", "fsdb") != "fsdb" ||
+		f.Module != "example.com/navius-fsdb" || merged.SchemeFeature("database", "fsdb") != "fsdb" {
 		t.Fatalf("merged fsdb = %+v", f)
 	}
 	sel, err := merged.Resolve("none,fsdb,bolt")
-	if err != nil || !slices.Equal(sel.Features, []string{"bolt", "fsdb"}) {
+	if err != nil || !slices.Equal(sel.Features, []string{"bolt", "fsdb"}) || !slices.Equal(sel.External, []string{"fsdb"}) || sel.TagString() != "custom,bolt" {
 		t.Fatalf("resolve = %v, %v", sel, err)
 	}
 	if nav.Feature("fsdb") != nil || len(nav.Features) == len(merged.Features) {

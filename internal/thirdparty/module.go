@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -31,6 +30,9 @@ type Module struct {
 	// Dir is the absolute directory of the module's source (its root, with
 	// go.mod and the feature file).
 	Dir string
+	// Local: Dir was given (MODULE=DIR), and the build replaces the module
+	// with it; else Dir is in the module cache.
+	Local bool
 	// FeatureFile is the path of the feature file.
 	FeatureFile string
 	Features    []Feature
@@ -194,6 +196,7 @@ func Check(nav *manifest.Manifest, mods []*Module) error {
 	}
 	names := map[string]owner{}
 	provided := map[string]owner{}
+	served := map[string]owner{} // service:scheme
 	for _, m := range mods {
 		if byPath[m.Path] != nil {
 			return fmt.Errorf("module %s is given twice: give each --with module once", m.Path)
@@ -217,6 +220,16 @@ func Check(nav *manifest.Manifest, mods []*Module) error {
 				}
 				provided[p] = owner{m, f.Name}
 			}
+			for _, sc := range f.Schemes {
+				svc, scheme, _ := strings.Cut(sc, ":")
+				if by := nav.SchemeFeature(svc, scheme); by != "" {
+					return fmt.Errorf("%s: feature %q serves %s URL scheme %q, which navius's feature %q serves already: pick a scheme of its own", m.FeatureFile, f.Name, svc, scheme, by)
+				}
+				if o, dup := served[sc]; dup {
+					return fmt.Errorf("%s: feature %q serves %s URL scheme %q, which feature %q of module %s serves already: pick a scheme of its own", m.FeatureFile, f.Name, svc, scheme, o.name, o.mod.Path)
+				}
+				served[sc] = owner{m, f.Name}
+			}
 		}
 	}
 	for _, m := range mods {
@@ -237,26 +250,21 @@ func Check(nav *manifest.Manifest, mods []*Module) error {
 }
 
 // Merge returns navius's manifest with the modules' features added (not
-// default; each listing its module under modules), so that the one resolver
-// handles a selection that includes them. Call Check first.
+// default, no build tag; each listing its module under modules), so that the
+// one resolver handles a selection that includes them. Call Check first.
 func Merge(nav *manifest.Manifest, mods []*Module) (*manifest.Manifest, error) {
-	merged := *nav
-	merged.Features = slices.Clone(nav.Features)
+	var feats []manifest.Feature
 	for _, m := range mods {
 		for _, f := range m.Features {
-			merged.Features = append(merged.Features, manifest.Feature{
+			feats = append(feats, manifest.Feature{
 				Name: f.Name, Description: f.Description, Category: f.Category,
-				Requires: f.Requires, Modules: []string{m.Path}, Provides: f.Provides,
+				Requires: f.Requires, Modules: []string{m.Path}, Provides: f.Provides, Schemes: f.Schemes, Module: m.Path,
 			})
 		}
 	}
-	data, err := json.Marshal(&merged)
+	out, err := nav.Add(feats...)
 	if err != nil {
-		return nil, fmt.Errorf("merging --with features: %v", err)
-	}
-	out, err := manifest.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("--with features: %v", strings.TrimPrefix(err.Error(), "features manifest: "))
+		return nil, fmt.Errorf("--with features: %v", err)
 	}
 	return out, nil
 }
@@ -320,5 +328,6 @@ func LoadWith(ctx context.Context, w With, goCmd string, env []string) (*Module,
 		return nil, err
 	}
 	m.Version = version
+	m.Local = w.Dir != ""
 	return m, nil
 }

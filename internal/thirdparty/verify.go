@@ -253,7 +253,7 @@ func (r *Result) Err() error {
 	if r.OK() {
 		return nil
 	}
-	return fmt.Errorf("verify %s: %s (navius build --no-verify skips this check)", r.Package, r.Problem)
+	return fmt.Errorf("verify %s: %s (navius build --no-verify, or make build NO_VERIFY=1, skips this check)", r.Package, r.Problem)
 }
 
 // event is one `go test -json` event (cmd/test2json), build events included.

@@ -1,8 +1,11 @@
 // Command build is what `make build` runs: it resolves FEATURES with the same
-// resolver as `navius build` and builds bin/navius static and stripped.
+// resolver as `navius build` and builds bin/navius static and stripped; each
+// -with adds a provider module from outside the tree (make build WITH=...),
+// verified by its conformance test first, as navius build --with does.
 //
 //	go run ./scripts/build -features memory,bolt -o bin/navius
 //	go run ./scripts/build -features default -tags-only   # print the tags
+//	go run ./scripts/build -with example.com/navius-fsdb=./examples/fsdb
 package main
 
 import (
@@ -21,7 +24,14 @@ func main() {
 	out := flag.String("o", "bin/navius", "output binary")
 	tagsOnly := flag.Bool("tags-only", false, "print the resolved build tags and exit")
 	target := flag.String("target", "", "cross-compile for GOOS/GOARCH")
+	var with []string
+	flag.Func("with", "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable)", func(s string) error {
+		with = append(with, strings.Fields(s)...)
+		return nil
+	})
+	noVerify := flag.Bool("no-verify", false, "with -with: skip the modules' conformance tests")
 	flag.Parse()
+	ctx := context.Background()
 
 	src, err := build.FindSource(".")
 	if err != nil {
@@ -31,7 +41,12 @@ func main() {
 	if err != nil {
 		fail(2, err)
 	}
-	sel, err := m.Resolve(*features)
+	mods, m, err := build.LoadModules(ctx, m, with)
+	if err != nil {
+		fail(2, err)
+	}
+	spec := manifest.SpecWith(*features, build.FeatureNames(mods)...)
+	sel, err := m.Resolve(spec)
 	if err != nil {
 		fail(2, fmt.Errorf("FEATURES=%s: %w", *features, err))
 	}
@@ -39,14 +54,14 @@ func main() {
 		fmt.Println(strings.Join(build.Tags(sel), ","))
 		return
 	}
-	warning, err := m.CheckServes(*features, sel)
+	warning, err := m.CheckServes(spec, sel)
 	if err != nil {
 		fail(2, fmt.Errorf("FEATURES=%s: %w", *features, err))
 	}
 	if warning != "" {
 		fmt.Fprintln(os.Stderr, "build: warning:", warning)
 	}
-	opts := build.Options{Source: src, Selection: sel, Output: *out}
+	opts := build.Options{Source: src, Selection: sel, Output: *out, Modules: mods}
 	if *target != "" {
 		goos, goarch, ok := strings.Cut(*target, "/")
 		if !ok || goos == "" || goarch == "" {
@@ -65,10 +80,29 @@ func main() {
 	if len(sel.Added) > 0 {
 		fmt.Printf(" (added as requirements: %s)", strings.Join(sel.Added, ", "))
 	}
-	fmt.Printf("\nbuild:    %s\n", plan.Command())
-	size, err := plan.Run(context.Background(), os.Stderr)
+	fmt.Println()
+	for _, mod := range mods {
+		fmt.Printf("module:   %s\n", build.ModuleLine(mod))
+	}
+	if len(mods) > 0 {
+		if *noVerify {
+			fmt.Println("verify:   skipped (-no-verify): the modules' conformance tests did not run")
+		} else if _, err := build.VerifyModules(ctx, os.Stdout, src, mods); err != nil {
+			fail(2, err)
+		}
+	}
+	fmt.Printf("build:    %s\n", plan.Command())
+	size, err := plan.Run(ctx, os.Stderr)
 	if err != nil {
 		fail(1, err)
+	}
+	if len(mods) > 0 && plan.Platform() == build.HostPlatform() {
+		// The check run navius build makes: the modules' providers start
+		// next to navius's and register what their feature files say.
+		if err := build.CheckBinary(ctx, plan.Output, m, sel, mods); err != nil {
+			os.Remove(plan.Output)
+			fail(2, err)
+		}
 	}
 	fmt.Printf("binary:   %s, %s, %s\n", plan.Output, plan.Platform(), build.HumanSize(size))
 }

@@ -3,6 +3,8 @@
 //	go run ./scripts/sizes            # make sizes: measure every feature, update
 //	                                  # features.json, docs/SIZES.md and the budget baselines
 //	go run ./scripts/sizes -check     # make size-check: fail when a budgeted build is over
+//	go run ./scripts/sizes -with M=D  # make sizes WITH=...: measure the features of --with
+//	                                  # modules and print them; nothing is written
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
@@ -22,7 +25,19 @@ import (
 func main() {
 	check := flag.Bool("check", false, "check the size budgets instead of measuring")
 	budgetFile := flag.String("budget", "size-budget.json", "size budget file")
+	var with []string
+	flag.Func("with", "measure the features of the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable) instead", func(s string) error {
+		with = append(with, strings.Fields(s)...)
+		return nil
+	})
 	flag.Parse()
+	if len(with) > 0 {
+		if err := measureWith(with); err != nil {
+			fmt.Fprintln(os.Stderr, "sizes:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*check, *budgetFile); err != nil {
 		fmt.Fprintln(os.Stderr, "sizes:", err)
 		os.Exit(1)
@@ -91,5 +106,40 @@ func run(check bool, budgetFile string) error {
 		fmt.Printf("%-12s %+10d bytes\n", f.Feature, f.Impact())
 	}
 	fmt.Println("updated features.json, docs/SIZES.md and", budgetFile)
+	return nil
+}
+
+// measureWith measures what each feature of the --with modules adds to a
+// build of its requirements. The figures go to stdout only: features.json
+// and docs/SIZES.md describe navius's own features, and a module's size
+// depends on its version, which navius does not pin.
+func measureWith(with []string) error {
+	ctx := context.Background()
+	src, err := build.FindSource(".")
+	if err != nil {
+		return err
+	}
+	m, err := manifest.Load(filepath.Join(src, "features.json"))
+	if err != nil {
+		return err
+	}
+	mods, m, err := build.LoadModules(ctx, m, with)
+	if err != nil {
+		return err
+	}
+	bl, err := sizes.NewBuilder(src, m)
+	if err != nil {
+		return err
+	}
+	defer bl.Close()
+	bl.Modules = mods
+	bl.Log = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	ms, err := bl.Measure(ctx, build.FeatureNames(mods))
+	if err != nil {
+		return err
+	}
+	for _, f := range ms {
+		fmt.Printf("%-12s %+10d bytes (%d with its requirements, %d without; module %s)\n", f.Feature, f.Impact(), f.With, f.Base, m.Feature(f.Feature).Module)
+	}
 	return nil
 }

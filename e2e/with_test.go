@@ -1,0 +1,472 @@
+package e2e
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
+)
+
+const fsdbModule = "example.com/navius-fsdb"
+
+// treeState is what git says of the source tree: a build must leave it as
+// it found it (no go.mod change, no generated file).
+func treeState(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("git", "status", "--porcelain", "--untracked-files=all")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("git status in %s: %v (the tree checks need a git checkout)", root, err)
+	}
+	return string(out)
+}
+
+// unchanged fails when the tree is not as before.
+func unchanged(t *testing.T, before, what string) {
+	t.Helper()
+	if after := treeState(t); after != before {
+		t.Fatalf("%s changed the source tree; git status --porcelain before:\n%s\nafter:\n%s", what, before, after)
+	}
+}
+
+// features is navius --features --json, as a build with --with reads it.
+type features struct {
+	BuildTags  []string          `json:"build_tags"`
+	Features   []reportedFeature `json:"features"`
+	Consistent bool              `json:"consistent"`
+}
+
+type reportedFeature struct {
+	Name     string   `json:"name"`
+	Provides []string `json:"provides"`
+	Standard bool     `json:"standard"`
+	Source   *struct {
+		Module, Version, Replace string
+	} `json:"source"`
+}
+
+func featuresOf(t *testing.T, bin string) features {
+	t.Helper()
+	code, out, errOut := run(t, bin, nil, "--features", "--json")
+	if code != 0 {
+		t.Fatalf("%s --features --json: exit %d %s", bin, code, errOut)
+	}
+	var f features
+	if err := json.Unmarshal([]byte(out), &f); err != nil {
+		t.Fatalf("--features --json: %v\n%s", err, out)
+	}
+	return f
+}
+
+// withManifest is features.json with the example module's features, as the
+// builder merges them.
+func withManifest(t *testing.T, dirs ...string) *manifest.Manifest {
+	t.Helper()
+	var mods []*thirdparty.Module
+	for _, d := range dirs {
+		m, err := thirdparty.LoadModule(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods = append(mods, m)
+	}
+	merged, err := thirdparty.Merge(loadManifest(t), mods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return merged
+}
+
+// TestBuildWithModule builds the example module (examples/fsdb, local
+// directory form) into navius with the builder: it is verified first, the
+// tree stays unchanged, the binary lists the feature as non-standard with
+// its module, serves the API on fsdb://, links the module (and a build
+// without it does not: TestExclusion), and build --like rebuilds it.
+func TestBuildWithModule(t *testing.T) {
+	tool, _ := binary(t, "default")
+	example := filepath.Join(root, "examples", "fsdb")
+	before := treeState(t)
+	dir := t.TempDir()
+
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--features", "memory",
+		"--with", fsdbModule+"="+example, "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --with: exit %d\n%s%s", code, out, errOut)
+	}
+	unchanged(t, before, "build --with")
+	for _, want := range []string{
+		"features: fsdb, memory",
+		"module:   " + fsdbModule + " (devel) => " + example + ": fsdb",
+		"verify:   fsdb: TestConformance of " + fsdbModule + " passed (navius.database.v1 ",
+		"-modfile=<tmp>/go.mod -overlay=<tmp>/overlay.json .",
+		"[3/3] done: out/navius-",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	bin := onlyBinary(t, filepath.Join(dir, "out"))
+
+	t.Run("features", func(t *testing.T) {
+		rep := featuresOf(t, bin)
+		var names []string
+		for _, f := range rep.Features {
+			names = append(names, f.Name)
+			wantStandard := f.Name != "fsdb"
+			if f.Standard != wantStandard {
+				t.Errorf("feature %s: standard %v, want %v", f.Name, f.Standard, wantStandard)
+			}
+			if f.Name == "fsdb" && (f.Source == nil || f.Source.Module != fsdbModule || f.Source.Version != "(devel)" || f.Source.Replace != example ||
+				!slices.Equal(f.Provides, []string{"database:fsdb"})) {
+				t.Errorf("fsdb is listed as %+v (source %+v), want non-standard from %s (devel) => %s", f, f.Source, fsdbModule, example)
+			}
+		}
+		if !slices.Equal(names, []string{"fsdb", "memory"}) || !rep.Consistent || !slices.Equal(rep.BuildTags, []string{"custom", "memory"}) {
+			t.Fatalf("--features --json: %v, tags %v, consistent %v", names, rep.BuildTags, rep.Consistent)
+		}
+		_, text, _ := run(t, bin, nil, "--features")
+		if !strings.Contains(text, "Non-standard features") || !strings.Contains(text, fsdbModule+" (devel) => "+example) {
+			t.Errorf("--features does not list fsdb as non-standard with its module:\n%s", text)
+		}
+	})
+
+	t.Run("serves", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "data")
+		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=fsdb://" + data, "NAVIUS_FSDB_SYNC=false"})
+		exercise(t, p)
+		status, body := p.do(t, "GET", "/info", "")
+		var info struct {
+			Providers   map[string]string `json:"providers"`
+			Features    []string          `json:"features"`
+			NonStandard []struct {
+				Name, Module, Version, Replace string
+			} `json:"non_standard_features"`
+		}
+		if err := json.Unmarshal([]byte(body), &info); status != 200 || err != nil {
+			t.Fatalf("/info = %d %s", status, body)
+		}
+		if info.Providers["database"] != "fsdb" || !slices.Contains(info.Features, "fsdb") ||
+			len(info.NonStandard) != 1 || info.NonStandard[0].Module != fsdbModule || info.NonStandard[0].Replace != example {
+			t.Fatalf("/info = %s", body)
+		}
+		// The values are in fsdb's files, one per key.
+		if files, _ := filepath.Glob(filepath.Join(data, "c-*", "k-*")); len(files) == 0 {
+			t.Fatalf("no key files under %s: fsdb did not store the API's values", data)
+		}
+		if err := p.stop(t); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	})
+
+	t.Run("links", func(t *testing.T) {
+		sel, err := withManifest(t, example).Resolve("none,memory,fsdb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkModules(t, withManifest(t, example), bin, sel)
+		if !linkedModules(t, bin)[fsdbModule] {
+			t.Fatalf("%s does not link %s", bin, fsdbModule)
+		}
+	})
+
+	t.Run("like", func(t *testing.T) {
+		likeDir := t.TempDir()
+		code, out, errOut := runIn(t, likeDir, "", tool, nil, "build", "--source", root, "--like", bin, "--output", "like")
+		if code != 0 {
+			t.Fatalf("build --like: exit %d\n%s%s", code, out, errOut)
+		}
+		unchanged(t, before, "build --like")
+		if !strings.Contains(out, "the modules from outside navius it carries from its dependencies: "+fsdbModule+"="+example) {
+			t.Errorf("build --like does not say it found the module:\n%s", out)
+		}
+		again := featuresOf(t, onlyBinary(t, filepath.Join(likeDir, "like")))
+		if first := featuresOf(t, bin); !reflectEqual(t, again, first) {
+			t.Fatalf("--like built %+v, want %+v", again, first)
+		}
+	})
+}
+
+// reflectEqual compares two reports through their JSON.
+func reflectEqual(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// TestBuildWithProfile: a profile carries its --with modules (a directory
+// inside the tree relative to it), profile show lists them, and build
+// --profile builds them in; --no-verify says that it skipped the check. It
+// works in a copy of the tree, since profile save writes into it.
+func TestBuildWithProfile(t *testing.T) {
+	tool, _ := binary(t, "default")
+	src := copyTree(t)
+	step := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := runIn(t, src, "", tool, nil, args...)
+		if code != 0 {
+			t.Fatalf("navius %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		return out
+	}
+	step("profile", "save", "edge", "--features", "memory", "--with", fsdbModule+"="+filepath.Join(src, "examples", "fsdb"))
+	var p struct {
+		Features []string
+		With     []string
+	}
+	data, _ := os.ReadFile(filepath.Join(src, "profiles", "edge.json"))
+	if err := json.Unmarshal(data, &p); err != nil || !slices.Equal(p.Features, []string{"fsdb", "memory"}) || !slices.Equal(p.With, []string{fsdbModule + "=./examples/fsdb"}) {
+		t.Fatalf("profiles/edge.json = %s (%v)", data, err)
+	}
+	if out := step("profile", "show", "edge"); !strings.Contains(out, "with:        "+fsdbModule+" (devel) => "+filepath.Join(src, "examples", "fsdb")+": fsdb") {
+		t.Fatalf("profile show does not list the module:\n%s", out)
+	}
+	out := step("build", "--profile", "edge", "--no-verify", "--output", "bin")
+	if !strings.Contains(out, "verify:   skipped (--no-verify)") || !strings.Contains(out, "[3/3] done: bin/navius-edge") {
+		t.Fatalf("build --profile edge --no-verify:\n%s", out)
+	}
+	if got := reportedFeatures(t, filepath.Join(src, "bin", "navius-edge")); !slices.Equal(got, []string{"fsdb", "memory"}) {
+		t.Fatalf("the edge profile built %v", got)
+	}
+	// A command that does not build modules says which one does.
+	if code, _, errOut := runIn(t, src, "", tool, nil, "package", "--profile", "edge"); code != 2 || !strings.Contains(errOut, "navius build --profile edge builds it") {
+		t.Fatalf("package --profile edge: exit %d %q", code, errOut)
+	}
+}
+
+// copyTree copies the tracked files of the source tree to a temporary
+// directory.
+func copyTree(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("git", "ls-files", "-z")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("git ls-files: %v", err)
+	}
+	dst := t.TempDir()
+	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		st, err := os.Stat(filepath.Join(root, f))
+		if err != nil {
+			continue // deleted in the working tree
+		}
+		copyFile(t, filepath.Join(root, f), filepath.Join(dst, f), st.Mode())
+	}
+	return dst
+}
+
+// TestBuildWithRefusals: bad --with input is refused before anything is
+// built (or, for a provider that breaks navius at startup, by the check
+// run of the new binary, which is then removed), each in one line with
+// exit 2 and no change to the tree.
+func TestBuildWithRefusals(t *testing.T) {
+	tool, _ := binary(t, "default")
+	fixture := func(name string) string { return filepath.Join(root, "testdata", "modules", name) }
+	example := fsdbModule + "=" + filepath.Join(root, "examples", "fsdb")
+	// Copies of the example whose feature file disagrees with its code.
+	edited := func(old, new string) string {
+		dir := t.TempDir()
+		files, _ := filepath.Glob(filepath.Join(root, "examples", "fsdb", "*"))
+		for _, f := range files {
+			copyFile(t, f, filepath.Join(dir, filepath.Base(f)), 0o644)
+		}
+		path := filepath.Join(dir, thirdparty.FileName)
+		data, _ := os.ReadFile(path)
+		if !strings.Contains(string(data), old) {
+			t.Fatalf("examples/fsdb/%s no longer has %s", thirdparty.FileName, old)
+		}
+		os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
+		return fsdbModule + "=" + dir
+	}
+	otherDefault := edited(`"default": "true"`, `"default": "false"`)
+	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
+	before := treeState(t)
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		want []string
+	}{
+		{"unknown module", nil, []string{"--with", "navius.invalid/no-such-module"}, []string{"--with navius.invalid/no-such-module:", "check the module path and version"}},
+		{"unknown module offline", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module@v1.0.0"}, []string{"--with navius.invalid/no-such-module@v1.0.0:", "GOPROXY=off"}},
+		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v9.9.9"}, []string{"--with github.com/sirupsen/logrus@v9.9.9:", "check the module path and version"}},
+		{"no feature file", nil, []string{"--with", "example.com/navius-nofeature=" + fixture("nofeaturefile")}, []string{"has no navius-feature.json at its root"}},
+		{"unknown field", nil, []string{"--with", "example.com/navius-unknownfields=" + fixture("unknownfields")}, []string{`unknown field "provide" (did you mean "provides"?)`}},
+		{"name clash", nil, []string{"--with", "example.com/navius-nameclash=" + fixture("nameclash")}, []string{`feature "bolt" clashes with navius's own feature "bolt"`}},
+		{"module twice", nil, []string{"--with", example, "--with", example}, []string{"module " + fsdbModule + " is given twice"}},
+		{"wrong module path", nil, []string{"--with", "example.com/other=" + filepath.Join(root, "examples", "fsdb")}, []string{"holds module " + fsdbModule + ", not example.com/other"}},
+		{"no-verify alone", nil, []string{"--no-verify"}, []string{"--no-verify goes with --with"}},
+		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + fixture("brokenfsdb")},
+			[]string{"verify example.com/navius-brokenfsdb: conformance case TestConformance/navius.database.v1/Delete failed"}},
+		// The check run holds the binary to the feature file.
+		{"options differ", nil, []string{"--with", otherDefault, "--no-verify"},
+			[]string{"feature fsdb: the built binary declares the options [fsdb.sync bool default true], but ", "lists [fsdb.sync bool default false]"}},
+		{"schemes differ", nil, []string{"--with", moreSchemes, "--no-verify"},
+			[]string{"feature fsdb registered the URL schemes [database:fsdb], but ", "lists [database:fsdb database:fsdb2]"}},
+		// Its own conformance test passes; the check run finds the panic.
+		{"init panic", nil, []string{"--with", "example.com/navius-shadow=" + fixture("initpanic"), "--no-verify"},
+			[]string{"the check run of the built binary failed", `panic: database: scheme "memory"`, "the binary is removed"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			args := append([]string{"build", "--source", root, "--features", "memory", "--output", "out"}, c.args...)
+			code, out, errOut := runIn(t, dir, "", tool, c.env, args...)
+			if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+				t.Fatalf("navius %v: exit %d, stderr %q; want exit 2 and one line\n%s", c.args, code, errOut, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("navius %v: stderr %q lacks %q", c.args, errOut, w)
+				}
+			}
+			if bins, _ := filepath.Glob(filepath.Join(dir, "out", "navius-*")); len(bins) > 0 {
+				t.Errorf("a refused build left %v", bins)
+			}
+			unchanged(t, before, "a refused build")
+		})
+	}
+}
+
+// TestBuildFromConfig: a config using redis:// and the Splunk endpoint
+// builds exactly redis and splunk (and what they require), saying why; a
+// URL scheme no feature serves fails naming the key.
+func TestBuildFromConfig(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	config := `listen: 127.0.0.1:8080
+database:
+  url: redis://cache.internal:6379/0
+cache:
+  url: redis://cache.internal:6379/0
+splunk:
+  endpoint: https://splunk.example.com:8088
+log.level: info
+`
+	os.WriteFile(filepath.Join(dir, "navius.yaml"), []byte(config), 0o644)
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--from-config", "navius.yaml", "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --from-config: exit %d\n%s%s", code, out, errOut)
+	}
+	want, err := loadManifest(t).Resolve("none,redis,splunk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reportedFeatures(t, onlyBinary(t, filepath.Join(dir, "out"))); !slices.Equal(got, want.Features) {
+		t.Fatalf("--from-config built %v, want %v\n%s", got, want.Features, out)
+	}
+	for _, why := range []string{"redis: database.url is redis:// (line 3); cache.url is redis:// (line 5)", "splunk: splunk.endpoint is set (line 7)"} {
+		if !strings.Contains(out, why) {
+			t.Errorf("build --from-config does not say %q:\n%s", why, out)
+		}
+	}
+
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("database:\n  url: mysql://db.internal/navius\n"), 0o644)
+	code, _, errOut = runIn(t, dir, "", tool, nil, "build", "--source", root, "--from-config", "bad.yaml")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, `bad.yaml line 2: database.url: no feature serves database URL scheme "mysql"`) {
+		t.Fatalf("--from-config with a mysql:// URL: exit %d, %q", code, errOut)
+	}
+}
+
+// TestBuildWithVersion builds the example in by version, as from a module
+// proxy: a file:// GOPROXY serving examples/fsdb under a version made from
+// its content (so that the shared module cache never holds two contents
+// for one version). The binary names the version, --like rebuilds it from
+// the module cache, and a version the proxy does not have is refused.
+func TestBuildWithVersion(t *testing.T) {
+	tool, _ := binary(t, "default")
+	proxy, version := fileProxy(t, filepath.Join(root, "examples", "fsdb"), fsdbModule)
+	env := []string{"GOPROXY=file://" + proxy, "GONOSUMDB=" + fsdbModule}
+	before := treeState(t)
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, env, "build", "--source", root, "--features", "memory", "--with", fsdbModule+"@"+version, "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --with %s@%s: exit %d\n%s%s", fsdbModule, version, code, out, errOut)
+	}
+	unchanged(t, before, "build --with MODULE@VERSION")
+	bin := onlyBinary(t, filepath.Join(dir, "out"))
+	rep := featuresOf(t, bin)
+	i := slices.IndexFunc(rep.Features, func(f reportedFeature) bool { return f.Name == "fsdb" })
+	if i < 0 || rep.Features[i].Source == nil || rep.Features[i].Source.Version != version || rep.Features[i].Source.Replace != "" {
+		t.Fatalf("--features --json does not list fsdb at %s: %+v", version, rep)
+	}
+
+	code, out, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--like", bin, "--no-verify", "--output", "like")
+	if code != 0 || !strings.Contains(out, "from its dependencies: "+fsdbModule+"@"+version) {
+		t.Fatalf("build --like: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := featuresOf(t, onlyBinary(t, filepath.Join(dir, "like"))); !reflectEqual(t, got, rep) {
+		t.Fatalf("--like built %+v, want %+v", got, rep)
+	}
+
+	code, _, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--with", fsdbModule+"@v9.9.9", "--output", "missing")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "--with "+fsdbModule+"@v9.9.9:") {
+		t.Fatalf("a version the proxy lacks: exit %d, %q", code, errOut)
+	}
+	unchanged(t, before, "builds by version")
+}
+
+// fileProxy lays out dir as module path at a version derived from its
+// files, in a GOPROXY directory (the protocol's list, .info, .mod, .zip).
+func fileProxy(t *testing.T, dir, path string) (proxy, version string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = data
+		fmt.Fprintf(h, "%s %d\n", e.Name(), len(data))
+		h.Write(data)
+	}
+	version = "v1.0.0-e2e." + hex.EncodeToString(h.Sum(nil))[:12]
+	proxy = t.TempDir()
+	at := filepath.Join(proxy, filepath.FromSlash(path), "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.Create(path + "@" + version + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(files[name])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"list":            []byte(version + "\n"),
+		version + ".info": []byte(`{"Version":"` + version + `","Time":"2025-01-01T00:00:00Z"}`),
+		version + ".mod":  files["go.mod"],
+		version + ".zip":  zipped.Bytes(),
+	} {
+		if err := os.WriteFile(filepath.Join(at, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return proxy, version
+}

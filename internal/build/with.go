@@ -1,0 +1,359 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
+)
+
+// WithFile is the name the generated import file takes in the main
+// package's directory; it exists only in the build's overlay.
+const WithFile = "zz_navius_with.go"
+
+// LoadModules reads the --with arguments (MODULE[@VERSION][=LOCAL_DIR]):
+// fetches each module, reads its feature file, and checks them together
+// against nav. It returns the modules and nav with their features added.
+// A relative LOCAL_DIR is relative to the working directory.
+func LoadModules(ctx context.Context, nav *manifest.Manifest, args []string) ([]*thirdparty.Module, *manifest.Manifest, error) {
+	if len(args) == 0 {
+		return nil, nav, nil
+	}
+	var mods []*thirdparty.Module
+	for _, arg := range args {
+		w, err := thirdparty.ParseWith(arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := thirdparty.LoadWith(ctx, w, "go", nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		mods = append(mods, m)
+	}
+	if err := thirdparty.Check(nav, mods); err != nil {
+		return nil, nil, err
+	}
+	merged, err := thirdparty.Merge(nav, mods)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mods, merged, nil
+}
+
+// ModuleLine describes a module for build output: path, version or
+// (devel), the local directory, and its features.
+func ModuleLine(m *thirdparty.Module) string {
+	s := m.Path + " " + orDevel(m.Version)
+	if m.Local {
+		s += " => " + m.Dir
+	}
+	names := make([]string, len(m.Features))
+	for i, f := range m.Features {
+		names[i] = f.Name
+	}
+	return s + ": " + strings.Join(names, ", ")
+}
+
+func orDevel(v string) string {
+	if v == "" {
+		return "(devel)"
+	}
+	return v
+}
+
+// VerifyModules runs the conformance test of every feature of mods against
+// the navius tree at src (thirdparty.Verify), reporting each result on w. It
+// fails, in one line naming the failing case, unless each test passed with
+// navius's suites inside. It returns the time the runs took.
+func VerifyModules(ctx context.Context, w io.Writer, src string, mods []*thirdparty.Module) (time.Duration, error) {
+	start := time.Now()
+	for _, m := range mods {
+		for _, f := range m.Features {
+			r, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{
+				Dir: m.Dir, ModulePath: m.Path, Package: f.Package,
+				Test: f.ConformanceTest, Suites: f.Suites(), Navius: src,
+			})
+			if err != nil {
+				return 0, err
+			}
+			if err := r.Err(); err != nil {
+				return 0, err
+			}
+			var ran []string
+			for _, s := range r.Suites {
+				ran = append(ran, fmt.Sprintf("%s %d/%d cases passed against %s", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
+			}
+			fmt.Fprintf(w, "verify:   %s: %s of %s passed (%s) in %.1fs\n", f.Name, f.ConformanceTest, m.Path, strings.Join(ran, "; "), r.Elapsed.Seconds())
+		}
+	}
+	return time.Since(start), nil
+}
+
+// withFiles writes, into work, the build's copy of the tree's go.mod and
+// go.sum with the modules required (and replaced by their directory for the
+// local form, with their own requirements pulled in by go get against the
+// copy), the generated import file and the overlay that puts it into the
+// main package. The tree is not written to.
+func withFiles(ctx context.Context, src, work string, env []string, mods []*thirdparty.Module) error {
+	for _, name := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil && !(name == "go.sum" && os.IsNotExist(err)) {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(work, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	modfile := "-modfile=" + filepath.Join(work, "go.mod")
+	var edits, gets []string
+	for _, m := range mods {
+		version := m.Version
+		if m.Local {
+			if version == "" {
+				version = "v0.0.0-00010101000000-000000000000" // what go itself requires a replaced module at
+			}
+			edits = append(edits, "-require="+m.Path+"@"+version, "-replace="+m.Path+"="+m.Dir)
+		}
+		gets = append(gets, m.Path+"@"+version)
+	}
+	goCmd := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = src
+		cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go %s: %s", args[0]+" "+args[1], firstLine(stderr.String(), err.Error()))
+		}
+		return nil
+	}
+	if len(edits) > 0 {
+		if err := goCmd(append([]string{"mod", "edit", modfile}, edits...)...); err != nil {
+			return err
+		}
+	}
+	// go get resolves each module's own requirements into the copy (and
+	// its go.sum), so a module may depend on libraries navius does not.
+	if err := goCmd(append([]string{"get", modfile}, gets...)...); err != nil {
+		return fmt.Errorf("--with: adding the modules to a copy of go.mod: %v", err)
+	}
+	gen := filepath.Join(work, WithFile)
+	if err := os.WriteFile(gen, ImportFile(mods), 0o644); err != nil {
+		return err
+	}
+	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(src, WithFile): gen}})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(work, "overlay.json"), overlay, 0o644)
+}
+
+// ImportFile is the generated file of package main that imports each
+// feature's package (whose init registers its providers) and records the
+// features, so that the binary lists them (navius --features, /info).
+// internal/buildinfo is reachable from package main, not from the module.
+func ImportFile(mods []*thirdparty.Module) []byte {
+	var b strings.Builder
+	b.WriteString("// Code generated by navius build --with; DO NOT EDIT. It exists only in the build's overlay.\n\n")
+	b.WriteString("package main\n\nimport (\n\t\"github.com/navius-dev/navius/internal/buildinfo\"\n\n")
+	var pkgs []string
+	for _, m := range mods {
+		for _, f := range m.Features {
+			if !slices.Contains(pkgs, f.Package) {
+				pkgs = append(pkgs, f.Package)
+			}
+		}
+	}
+	for _, p := range pkgs {
+		fmt.Fprintf(&b, "\t_ %q\n", p)
+	}
+	b.WriteString(")\n\nfunc init() {\n")
+	for _, m := range mods {
+		for _, f := range m.Features {
+			fmt.Fprintf(&b, "\tbuildinfo.AddModuleFeature(buildinfo.ModuleFeature{Name: %q, Description: %q, Category: %q, Provides: %s, Requires: %s, Schemes: %s, Module: %q})\n",
+				f.Name, f.Description, f.Category, goStrings(f.Provides), goStrings(f.Requires), goStrings(f.Schemes), m.Path)
+		}
+	}
+	b.WriteString("}\n")
+	return []byte(b.String())
+}
+
+func goStrings(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[]string{" + strings.Join(q, ", ") + "}"
+}
+
+// CheckBinary runs a built binary and holds what it reports to the build:
+// it starts (CheckRun), reports exactly the selected features, consistent
+// with its tags; each feature registered exactly the URL schemes m lists;
+// and each module's feature declares exactly the options its feature file
+// lists.
+func CheckBinary(ctx context.Context, bin string, m *manifest.Manifest, sel manifest.Selection, mods []*thirdparty.Module) error {
+	out, err := CheckRun(ctx, bin)
+	if err != nil {
+		return err
+	}
+	var rep struct {
+		Features []struct {
+			Name    string   `json:"name"`
+			Schemes []string `json:"schemes"`
+		} `json:"features"`
+		Consistent bool   `json:"consistent"`
+		Problem    string `json:"problem"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return fmt.Errorf("%s --features --json did not print navius's JSON: %v", bin, err)
+	}
+	var names []string
+	for _, f := range rep.Features {
+		names = append(names, f.Name)
+	}
+	if !slices.Equal(names, sel.Features) || !rep.Consistent {
+		return fmt.Errorf("the built binary reports features %v, not the selected %v %s", names, sel.Features, rep.Problem)
+	}
+	for _, f := range rep.Features {
+		got := slices.Sorted(slices.Values(f.Schemes))
+		if want := slices.Sorted(slices.Values(m.Feature(f.Name).Schemes)); !slices.Equal(got, want) {
+			return fmt.Errorf("feature %s registered the URL schemes [%s], but %s lists [%s]: make them agree",
+				f.Name, strings.Join(got, " "), declaredBy(f.Name, mods), strings.Join(want, " "))
+		}
+	}
+	if len(mods) == 0 {
+		return nil
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "config", "keys", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s config keys --json: %v %s", bin, err, firstLine(stderr.String(), ""))
+	}
+	var declared []thirdparty.Option
+	var features []string // the feature of each declared option
+	var rows []struct {
+		thirdparty.Option
+		Feature string `json:"feature"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
+		return fmt.Errorf("%s config keys --json did not print navius's JSON: %v", bin, err)
+	}
+	for _, r := range rows {
+		declared = append(declared, r.Option)
+		features = append(features, r.Feature)
+	}
+	for _, mod := range mods {
+		for _, feat := range mod.Features {
+			var got, want []string
+			for i, o := range declared {
+				if features[i] == feat.Name {
+					got = append(got, optionText(o))
+				}
+			}
+			for _, o := range feat.Options {
+				want = append(want, optionText(o))
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("feature %s: the built binary declares the options [%s], but %s lists [%s]: make the feature file's options match what the package declares",
+					feat.Name, strings.Join(got, "; "), mod.FeatureFile, strings.Join(want, "; "))
+			}
+		}
+	}
+	return nil
+}
+
+// declaredBy names the file that declares a feature.
+func declaredBy(name string, mods []*thirdparty.Module) string {
+	for _, m := range mods {
+		for _, f := range m.Features {
+			if f.Name == name {
+				return m.FeatureFile
+			}
+		}
+	}
+	return "features.json"
+}
+
+// optionText is an option's declaration in one comparable line.
+func optionText(o thirdparty.Option) string {
+	s := o.Key + " " + o.Type
+	if o.Default != "" {
+		s += " default " + o.Default
+	}
+	if len(o.Enum) > 0 {
+		s += " of " + strings.Join(o.Enum, "|")
+	}
+	if o.Secret {
+		s += " secret"
+	}
+	return s
+}
+
+// CheckRun runs the built binary once (navius --features --json) and
+// returns what it printed. A binary that cannot start, e.g. a provider whose
+// init panics, fails in one line naming the panic and the init it came from.
+func CheckRun(ctx context.Context, bin string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "--features", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("the check run of the built binary failed (%s --features --json: %v): %s", bin, err, startFailure(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// startFailure finds the panic in a failed start's output and the init
+// function it came from (the first init frame of its trace).
+func startFailure(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "panic: ") {
+			continue
+		}
+		msg := strings.TrimSpace(l)
+		for _, f := range lines[i+1:] {
+			f = strings.TrimSpace(f)
+			if name, _, ok := strings.Cut(f, "("); ok && (strings.HasSuffix(name, ".init") || strings.Contains(name, ".init.")) {
+				return msg + " (in " + name + ", run at startup)"
+			}
+		}
+		return msg
+	}
+	return firstLine(out, "no output")
+}
+
+func firstLine(s, fallback string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			return l
+		}
+	}
+	return fallback
+}
+
+// FeatureNames are the names of the modules' features.
+func FeatureNames(mods []*thirdparty.Module) []string {
+	var names []string
+	for _, m := range mods {
+		for _, f := range m.Features {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}

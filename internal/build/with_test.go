@@ -1,0 +1,105 @@
+package build
+
+import (
+	"go/parser"
+	"go/token"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
+)
+
+var fsdb = &thirdparty.Module{Path: "example.com/navius-fsdb", Dir: "/src/fsdb", Local: true, Features: []thirdparty.Feature{{
+	Name: "fsdb", Description: `Files "quoted"`, Category: "storage", Provides: []string{"database:fsdb"}, Schemes: []string{"database:fsdb"},
+	Package: "example.com/navius-fsdb", ConformanceTest: "TestConformance",
+}}}
+
+// The import file is Go of package main that imports each feature's
+// package and records each feature with its module.
+func TestImportFile(t *testing.T) {
+	two := &thirdparty.Module{Path: "example.com/two", Version: "v1.2.0", Features: []thirdparty.Feature{
+		{Name: "two_db", Provides: []string{"database:two"}, Package: "example.com/two/db"},
+		{Name: "two_cache", Provides: []string{"cache:two"}, Package: "example.com/two/db"},
+	}}
+	src := ImportFile([]*thirdparty.Module{fsdb, two})
+	f, err := parser.ParseFile(token.NewFileSet(), WithFile, src, 0)
+	if err != nil {
+		t.Fatalf("the import file does not parse: %v\n%s", err, src)
+	}
+	var imports []string
+	for _, imp := range f.Imports {
+		p, _ := strconv.Unquote(imp.Path.Value)
+		imports = append(imports, p)
+	}
+	want := []string{"github.com/navius-dev/navius/internal/buildinfo", "example.com/navius-fsdb", "example.com/two/db"}
+	if f.Name.Name != "main" || !slices.Equal(imports, want) {
+		t.Fatalf("package %s imports %v, want main importing %v (each package once)", f.Name.Name, imports, want)
+	}
+	text := string(src)
+	for _, w := range []string{`Name: "fsdb", Description: "Files \"quoted\""`, `Module: "example.com/navius-fsdb"`, `Name: "two_cache"`, `Schemes: []string{"database:fsdb"}`} {
+		if !strings.Contains(text, w) {
+			t.Errorf("the import file lacks %s:\n%s", w, text)
+		}
+	}
+	if strings.Count(text, "buildinfo.AddModuleFeature(") != 3 {
+		t.Errorf("want one AddModuleFeature per feature:\n%s", text)
+	}
+}
+
+// A plan with modules builds through the work directory's go.mod copy and
+// overlay; one without is the plain go build.
+func TestPlanWithModules(t *testing.T) {
+	sel := manifest.Selection{Features: []string{"fsdb", "memory"}, External: []string{"fsdb"}}
+	plain, err := NewPlan(Options{Source: "/src", Selection: sel, Version: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.args("/w"); !slices.Equal(got, plain.Args) || strings.Contains(plain.Command(), "-modfile") {
+		t.Fatalf("a plan without modules: %v", got)
+	}
+	with, err := NewPlan(Options{Source: "/src", Selection: sel, Version: "v1", Modules: []*thirdparty.Module{fsdb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := with.args("/w")
+	if n := len(args); args[n-3] != "-modfile=/w/go.mod" || args[n-2] != "-overlay=/w/overlay.json" || args[n-1] != "." {
+		t.Fatalf("args = %v", args)
+	}
+	if !strings.Contains(with.Command(), "-tags custom,memory ") || !strings.Contains(with.Command(), "-modfile=<tmp>/go.mod") {
+		t.Fatalf("command = %s", with.Command())
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	out := `panic: database: scheme "memory" of provider "memory" is already registered by "shadow"
+
+goroutine 1 [running]:
+github.com/navius-dev/navius/providers.(*Registry[...]).Register(0x0, {0x0, 0x0}, {0x0, 0x1, 0x1}, 0x0)
+	github.com/navius-dev/navius/providers/registry.go:45 +0x1c5
+github.com/navius-dev/navius/providers.RegisterDatabase(...)
+	github.com/navius-dev/navius/providers/database.go:106
+main.init.0()
+	github.com/navius-dev/navius/providers_memory.go:12 +0x58
+`
+	want := `panic: database: scheme "memory" of provider "memory" is already registered by "shadow" (in main.init.0, run at startup)`
+	if got := startFailure(out); got != want {
+		t.Fatalf("startFailure = %q\nwant %q", got, want)
+	}
+	if got := startFailure("navius: config: bad\n"); got != "navius: config: bad" {
+		t.Fatalf("startFailure without a panic = %q", got)
+	}
+}
+
+func TestModuleLine(t *testing.T) {
+	if got := ModuleLine(fsdb); got != "example.com/navius-fsdb (devel) => /src/fsdb: fsdb" {
+		t.Errorf("ModuleLine(local) = %q", got)
+	}
+	m := *fsdb
+	m.Local, m.Version = false, "v1.0.0"
+	if got := ModuleLine(&m); got != "example.com/navius-fsdb v1.0.0: fsdb" {
+		t.Errorf("ModuleLine(version) = %q", got)
+	}
+}
