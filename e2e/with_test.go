@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
 )
@@ -134,7 +135,7 @@ func TestBuildWithModule(t *testing.T) {
 				t.Errorf("fsdb is listed as %+v (source %+v), want non-standard from %s (devel) => %s", f, f.Source, fsdbModule, example)
 			}
 		}
-		if !slices.Equal(names, []string{"fsdb", "memory"}) || !rep.Consistent || !slices.Equal(rep.BuildTags, []string{"custom", "memory"}) {
+		if !slices.Equal(names, []string{"fsdb", "memory"}) || !rep.Consistent || !slices.Equal(rep.BuildTags, build.Tags(memorySelection(t))) {
 			t.Fatalf("--features --json: %v, tags %v, consistent %v", names, rep.BuildTags, rep.Consistent)
 		}
 		_, text, _ := run(t, bin, nil, "--features")
@@ -469,4 +470,13 @@ func fileProxy(t *testing.T, dir, path string) (proxy, version string) {
 		}
 	}
 	return proxy, version
+}
+
+func memorySelection(t *testing.T) manifest.Selection {
+	t.Helper()
+	sel, err := loadManifest(t).Resolve("memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
 }

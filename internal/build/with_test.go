@@ -68,7 +68,7 @@ func TestPlanWithModules(t *testing.T) {
 	if n := len(args); args[n-3] != "-modfile=/w/go.mod" || args[n-2] != "-overlay=/w/overlay.json" || args[n-1] != "." {
 		t.Fatalf("args = %v", args)
 	}
-	if !strings.Contains(with.Command(), "-tags custom,memory ") || !strings.Contains(with.Command(), "-modfile=<tmp>/go.mod") {
+	if !strings.Contains(with.Command(), "-tags "+strings.Join(Tags(sel), ",")+" ") || !strings.Contains(with.Command(), "-modfile=<tmp>/go.mod") {
 		t.Fatalf("command = %s", with.Command())
 	}
 }
