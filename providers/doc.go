@@ -9,7 +9,10 @@
 //
 //   - contracts: Database, Cache, LogSink, and Observer with its
 //     capabilities Meter, Tracer, Profiler, HTTPContributor; any provider may
-//     add HealthContributor;
+//     add HealthContributor; a database that several navius instances share
+//     adds ChangeFeed, most easily through ChangeHub (subscribers, a
+//     listening session kept running with backoff, liveness and a health
+//     indicator), as the Redis and PostgreSQL providers do;
 //   - registries: RegisterDatabase and RegisterCache (by name and URL
 //     schemes), RegisterLogSink, RegisterObserver. Registration happens in
 //     init() and panics on a duplicate name or scheme, like database/sql's

@@ -117,7 +117,7 @@ func (d *Database) announce(ctx context.Context, coll, key string) error {
 		return err
 	})
 	if err != nil {
-		d.feed.emit(coll, key)
+		d.feed.Deliver(coll, key)
 		return providers.Unavailable("database", fmt.Errorf("written, but other instances could not be told to drop their cached copies (repeat the request): %v", err))
 	}
 	return nil
@@ -262,7 +262,7 @@ func (d *Database) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	d.feed.close()
+	d.feed.Close()
 	d.pool.Close()
 	return nil
 }
@@ -328,13 +328,13 @@ func (d *Database) PoolStats() providers.PoolStats {
 }
 
 // Changes implements providers.ChangeFeed.
-func (d *Database) Changes(fn func(collection, key string)) { d.feed.subscribe(fn) }
+func (d *Database) Changes(fn func(collection, key string)) { d.feed.Changes(fn) }
 
 // Live implements providers.ChangeFeed.
-func (d *Database) Live() bool { return d.feed.live.Load() }
+func (d *Database) Live() bool { return d.feed.Live() }
 
 // FallbackTTL implements providers.ChangeFeed.
-func (d *Database) FallbackTTL() time.Duration { return d.feed.fallbackTTL }
+func (d *Database) FallbackTTL() time.Duration { return d.feed.FallbackTTL() }
 
 // HealthIndicators implements providers.HealthContributor: the pool's
 // figures ("postgres_pool", always UP: the database indicator is the one
@@ -354,25 +354,8 @@ func (d *Database) HealthIndicators() []providers.HealthIndicator {
 				}}
 		},
 	}}
-	if !d.feed.subscribed() {
+	if !d.feed.Subscribed() {
 		return hs
 	}
-	channel := d.feed.channel
-	return append(hs, providers.HealthIndicator{
-		Name: "postgres_changes", Order: 25, ComponentType: "component",
-		Metadata: map[string]string{"channel": channel},
-		Check: func(ctx context.Context) providers.HealthResult {
-			r := providers.HealthResult{Status: providers.StatusUp, Details: map[string]any{
-				"channel": channel, "live": d.Live(), "fallback_ttl": d.feed.fallbackTTL.String(),
-			}}
-			if !d.Live() {
-				r.Status = providers.StatusDown
-				r.Error = "not listening on " + channel + ": other instances' writes may be missed, so local cache entries live at most " + d.feed.fallbackTTL.String()
-				if e := d.feed.lastError(); e != "" {
-					r.Error += " (" + d.st.scrub(e) + ")"
-				}
-			}
-			return r
-		},
-	})
+	return append(hs, d.feed.HealthIndicator("postgres_changes", d.st.scrub))
 }

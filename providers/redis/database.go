@@ -179,7 +179,7 @@ func (d *Database) write(ctx context.Context, coll, key string, value []byte) (i
 func (d *Database) apply(ctx context.Context, c commander, hash, coll, key string, value []byte) (int64, error) {
 	msg := d.feed.message(coll, key)
 	if d.mode == cluster {
-		args := []any{d.feed.channel, msg, key}
+		args := []any{d.feed.Channel, msg, key}
 		if value != nil {
 			args = append(args, value)
 		}
@@ -192,7 +192,7 @@ func (d *Database) apply(ctx context.Context, c commander, hash, coll, key strin
 		} else {
 			cmd = p.HDel(ctx, hash, key)
 		}
-		p.Publish(ctx, d.feed.channel, msg)
+		p.Publish(ctx, d.feed.Channel, msg)
 		return nil
 	})
 	if err != nil {
@@ -215,18 +215,18 @@ func (d *Database) Ping(ctx context.Context) error { return d.ping(ctx, "databas
 
 // Close stops the change feed and closes the connections.
 func (d *Database) Close() error {
-	d.feed.close()
+	d.feed.Close()
 	return mapErr("database", d.close())
 }
 
 // Changes implements providers.ChangeFeed.
-func (d *Database) Changes(fn func(collection, key string)) { d.feed.subscribe(fn) }
+func (d *Database) Changes(fn func(collection, key string)) { d.feed.Changes(fn) }
 
 // Live implements providers.ChangeFeed.
-func (d *Database) Live() bool { return d.feed.live.Load() }
+func (d *Database) Live() bool { return d.feed.Live() }
 
 // FallbackTTL implements providers.ChangeFeed.
-func (d *Database) FallbackTTL() time.Duration { return d.feed.fallbackTTL }
+func (d *Database) FallbackTTL() time.Duration { return d.feed.FallbackTTL() }
 
 // HealthIndicators implements providers.HealthContributor. With Sentinel or
 // a cluster, "redis_sentinel" or "redis_cluster" reports the topology. Once
@@ -236,21 +236,8 @@ func (d *Database) FallbackTTL() time.Duration { return d.feed.fallbackTTL }
 // the feed is down, reads stay correct to within redis.fallback_ttl.
 func (d *Database) HealthIndicators() []providers.HealthIndicator {
 	out := d.topologyIndicator("redis")
-	if !d.feed.subscribed() {
+	if !d.feed.Subscribed() {
 		return out
 	}
-	return append(out, providers.HealthIndicator{
-		Name: "redis_changes", Order: 25, ComponentType: "component",
-		Metadata: map[string]string{"channel": d.feed.channel},
-		Check: func(ctx context.Context) providers.HealthResult {
-			r := providers.HealthResult{Status: providers.StatusUp, Details: map[string]any{
-				"channel": d.feed.channel, "live": d.Live(), "fallback_ttl": d.feed.fallbackTTL.String(),
-			}}
-			if !d.Live() {
-				r.Status = providers.StatusDown
-				r.Error = "not subscribed to " + d.feed.channel + ": other instances' writes may be missed, so local cache entries live at most " + d.feed.fallbackTTL.String()
-			}
-			return r
-		},
-	})
+	return append(out, d.feed.HealthIndicator("redis_changes", func(s string) string { return s }))
 }
