@@ -3,6 +3,8 @@ package providers
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -19,7 +21,7 @@ type Database interface {
 	// Delete removes key and reports whether it existed.
 	Delete(ctx context.Context, collection, key string) (bool, error)
 	// Query returns one page of the collection's entries whose value
-	// contains q.Filter. Walking pages by NextCursor until it is empty
+	// contains q.Filter (never an expired one, for Expiring providers). Walking pages by NextCursor until it is empty
 	// returns every entry that existed for the whole walk exactly once.
 	Query(ctx context.Context, collection string, q Query) (Page, error)
 	// Ping checks that the backend answers.
@@ -68,6 +70,8 @@ type Page struct {
 type Item struct {
 	Key   string
 	Value []byte
+	// Version is the entry's version, from Versioned providers.
+	Version string
 }
 
 // DatabaseConfig configures a database provider (the seed's DatabaseConfig).
@@ -101,9 +105,37 @@ type TLSConfig struct {
 // Databases is the database provider registry.
 var Databases = NewRegistry[DatabaseConfig, Database]("database")
 
-// RegisterDatabase registers a database provider under name and URL schemes.
-func RegisterDatabase(name string, schemes []string, open func(context.Context, DatabaseConfig) (Database, error)) {
-	Databases.Register(name, schemes, open)
+// RegisterDatabase registers a database provider under name and URL
+// schemes. An open function that returns its concrete type (e.g.
+// *bolt.Database) lets navius tell the provider's type and optional
+// capabilities before opening it (navius --features, the verified build);
+// one that returns Database works the same, its capabilities known once
+// opened.
+func RegisterDatabase[D Database](name string, schemes []string, open func(context.Context, DatabaseConfig) (D, error)) {
+	if open == nil {
+		panic(fmt.Sprintf("database: Register %q with a nil open function", name))
+	}
+	Databases.Register(name, schemes, func(ctx context.Context, cfg DatabaseConfig) (Database, error) {
+		d, err := open(ctx, cfg)
+		if err != nil {
+			return nil, err // never a typed nil in a non-nil interface
+		}
+		return d, nil
+	})
+	Databases.setType(name, reflect.TypeFor[D]())
+}
+
+// DatabaseType returns the type the named provider's open function
+// returns (nil when it returns the Database interface, or for an unknown
+// name) and, for a concrete type, the capabilities that type implements.
+func DatabaseType(name string) (reflect.Type, Capabilities, bool) {
+	t := Databases.typeOf(name)
+	if t == nil || t.Kind() == reflect.Interface {
+		return t, Capabilities{}, false
+	}
+	is := func(i reflect.Type) bool { return t.Implements(i) }
+	v := is(reflect.TypeFor[Versioned]())
+	return t, Capabilities{Conditional: v, Expiry: v && is(reflect.TypeFor[Expiring]()), Batch: v && is(reflect.TypeFor[Batcher]())}, true
 }
 
 // OpenDatabase opens the provider that cfg names (or whose URL scheme it uses)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +17,8 @@ type Registry[C, T any] struct {
 	service string
 	mu      sync.RWMutex
 	opens   map[string]func(context.Context, C) (T, error)
-	schemes map[string]string // URL scheme -> provider name
+	schemes map[string]string       // URL scheme -> provider name
+	types   map[string]reflect.Type // provider name -> what its open returns, when told
 }
 
 // NewRegistry returns an empty registry for service (used in messages).
@@ -25,7 +27,20 @@ func NewRegistry[C, T any](service string) *Registry[C, T] {
 		service: service,
 		opens:   map[string]func(context.Context, C) (T, error){},
 		schemes: map[string]string{},
+		types:   map[string]reflect.Type{},
 	}
+}
+
+func (r *Registry[C, T]) setType(name string, t reflect.Type) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.types[name] = t
+}
+
+func (r *Registry[C, T]) typeOf(name string) reflect.Type {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.types[name]
 }
 
 // Register adds a provider under name, reachable also by each URL scheme.

@@ -127,11 +127,14 @@ func (v *Validated) serve(ctx context.Context) error {
 		_ = db.Close()
 		return err
 	}
-	storeOpts := store.Options{Timeout: s.Duration("database.timeout")}
+	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName}
 	if feed, ok := db.(providers.ChangeFeed); ok { // a database other instances share
 		storeOpts.Changes = feed
 	}
 	st := store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), storeOpts)
+
+	sweepCtx, stopSweeping := context.WithCancel(ctx)
+	sweeping := st.RunSweeper(sweepCtx, s.Duration("database.sweep_interval"), log)
 
 	started := time.Now()
 	info := buildinfo.Read()
@@ -158,16 +161,19 @@ func (v *Validated) serve(ctx context.Context) error {
 	go hs.Check(ctx)
 
 	srv := server.New(server.Deps{
-		Auth:       authn,
-		Store:      st,
-		Health:     hs,
-		Log:        log,
-		Info:       InfoDoc(info, active, started),
-		Version:    info.Version,
-		MaxBody:    s.Bytes("server.max_body_bytes"),
-		Access:     access,
-		Routes:     ob.routes,
-		Instrument: ob.Middleware,
+		Auth:          authn,
+		Store:         st,
+		Health:        hs,
+		Log:           log,
+		Info:          InfoDoc(info, active, started),
+		Version:       info.Version,
+		MaxBody:       s.Bytes("server.max_body_bytes"),
+		MaxTTL:        s.Duration("database.max_ttl"),
+		MaxBatchOps:   s.Int("server.max_batch_operations"),
+		MaxBatchBytes: s.Bytes("server.max_batch_bytes"),
+		Access:        access,
+		Routes:        ob.routes,
+		Instrument:    ob.Middleware,
 	})
 	hsrv := &http.Server{
 		Handler:           srv.Handler(),
@@ -179,6 +185,8 @@ func (v *Validated) serve(ctx context.Context) error {
 	}
 	ln, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
+		stopSweeping()
+		<-sweeping
 		_ = st.Close()
 		return listenError(s.String("listen"), cfg.Source("listen"), err)
 	}
@@ -198,6 +206,8 @@ func (v *Validated) serve(ctx context.Context) error {
 	select {
 	case err = <-serveErr:
 		srv.SetReady(false)
+		stopSweeping()
+		<-sweeping
 		_ = st.Close()
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
@@ -214,6 +224,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		_ = hsrv.Close()
 	}
 	access.Close() // every request's line is written before "stopped"
+	stopSweeping()
+	<-sweeping
 	if err := st.Close(); err != nil {
 		log.WithError(err).Error("closing the database")
 		return err

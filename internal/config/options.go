@@ -28,12 +28,16 @@ func init() {
 		{Key: "server.idle_timeout", Type: providers.Duration, Default: "2m", Description: "How long an idle keep-alive connection stays open."},
 		{Key: "server.shutdown_timeout", Type: providers.Duration, Default: "15s", Description: "On SIGTERM/SIGINT, how long in-flight requests get to finish."},
 		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Description: "Largest value a PUT accepts; bigger bodies get 413."},
+		{Key: "server.max_batch_operations", Type: providers.Int, Default: "100", Description: "Most operations in one POST /api/v1/_batch; more get 413."},
+		{Key: "server.max_batch_bytes", Type: providers.Bytes, Default: "4MiB", Description: "Largest body POST /api/v1/_batch accepts; bigger get 413."},
 
 		{Key: "database.url", Type: providers.URL, Default: "bolt://./data/navius.db when bolt is compiled in, else memory://", DefaultFunc: DefaultDatabaseURL,
 			Description: "Database to use, by URL, whose scheme picks one of the database providers this build carries (navius --features lists them), e.g. memory://."},
 		{Key: "database.provider", Type: providers.String, Description: "Provider name, when the URL scheme alone does not pick it."},
 		{Key: "database.max_connections", Type: providers.Int, Default: "10", Description: "Connection pool size of networked databases."},
 		{Key: "database.timeout", Type: providers.Duration, Default: "5s", Description: "Bound on connecting and on each database operation."},
+		{Key: "database.max_ttl", Type: providers.Duration, Default: "8760h", Description: "Longest time to live a write may ask for (?ttl=, a batch's ttl); longer get 400. 0: no bound."},
+		{Key: "database.sweep_interval", Type: providers.Duration, Default: "1s", Description: "How often expired entries are reclaimed from storage (up to 1,000 a pass, more passes while there are more). They are gone for readers the moment they expire."},
 
 		{Key: "cache.url", Type: providers.URL, Default: "memory://", Description: "Read-through cache in front of the database, by URL; none turns it off."},
 		{Key: "cache.provider", Type: providers.String, Description: "Cache provider name, when the URL scheme alone does not pick it."},

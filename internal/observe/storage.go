@@ -22,7 +22,7 @@ func (s *Service) storageInstruments(service string) storageMetrics {
 		duration: s.NewHistogram(providers.Metric{Name: service + "_operation_duration", Unit: "seconds", Labels: labels, Buckets: StorageBuckets,
 			Help: "Time " + service + " operations take, by operation and provider."}),
 		errors: s.NewCounter(providers.Metric{Name: service + "_operation_errors", Labels: labels,
-			Help: "Failed " + service + " operations (a missing key is not a failure), by operation and provider."}),
+			Help: "Failed " + service + " operations (a missing key or a failed precondition is not a failure), by operation and provider."}),
 	}
 }
 
@@ -60,7 +60,7 @@ func (s *Service) begin(ctx context.Context, m *opMetrics, collection string) (c
 
 func (o op) end(err error) {
 	o.m.duration.Observe(time.Since(o.start).Seconds())
-	if err != nil && !errors.Is(err, providers.ErrNotFound) {
+	if err != nil && !errors.Is(err, providers.ErrNotFound) && !errors.Is(err, providers.ErrPrecondition) {
 		o.m.errors.Add(1)
 		o.span.RecordError(err)
 	}
@@ -77,15 +77,22 @@ func (s *Service) Database(db providers.Database, provider string) providers.Dat
 	}
 	s.poolMetrics(db, provider)
 	m := s.storageInstruments("database")
-	return &database{next: db, s: s, get: m.op("get", provider), set: m.op("set", provider),
-		delete: m.op("delete", provider), query: m.op("query", provider), ping: m.op("ping", provider)}
+	return &database{next: db, s: s, caps: providers.CapabilitiesOf(db), get: m.op("get", provider), set: m.op("set", provider),
+		delete: m.op("delete", provider), query: m.op("query", provider), ping: m.op("ping", provider),
+		batch: m.op("batch", provider), sweep: m.op("sweep", provider)}
 }
 
+// database has every capability's methods; Capabilities tells which of
+// them the provider has (the others fail with ErrUnsupported).
 type database struct {
-	next                          providers.Database
-	s                             *Service
-	get, set, delete, query, ping *opMetrics
+	next                                        providers.Database
+	s                                           *Service
+	caps                                        providers.Capabilities
+	get, set, delete, query, ping, batch, sweep *opMetrics
 }
+
+// Capabilities implements providers.CapabilityReporter.
+func (d *database) Capabilities() providers.Capabilities { return d.caps }
 
 // Unwrap returns the wrapped provider.
 func (d *database) Unwrap() providers.Database { return d.next }
@@ -126,6 +133,61 @@ func (d *database) Ping(ctx context.Context) error {
 }
 
 func (d *database) Close() error { return d.next.Close() }
+
+func (d *database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
+	v, ok := d.next.(providers.Versioned)
+	if !ok {
+		return providers.Entry{}, providers.ErrUnsupported
+	}
+	ctx, o := d.s.begin(ctx, d.get, coll)
+	e, err := v.GetEntry(ctx, coll, key)
+	o.end(err)
+	return e, err
+}
+
+func (d *database) Put(ctx context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+	v, ok := d.next.(providers.Versioned)
+	if !ok {
+		return "", providers.ErrUnsupported
+	}
+	ctx, o := d.s.begin(ctx, d.set, coll)
+	version, err := v.Put(ctx, coll, key, value, w)
+	o.end(err)
+	return version, err
+}
+
+func (d *database) Remove(ctx context.Context, coll, key string, cond providers.Condition) (bool, error) {
+	v, ok := d.next.(providers.Versioned)
+	if !ok {
+		return false, providers.ErrUnsupported
+	}
+	ctx, o := d.s.begin(ctx, d.delete, coll)
+	existed, err := v.Remove(ctx, coll, key, cond)
+	o.end(err)
+	return existed, err
+}
+
+func (d *database) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+	b, ok := d.next.(providers.Batcher)
+	if !ok {
+		return nil, providers.ErrUnsupported
+	}
+	ctx, o := d.s.begin(ctx, d.batch, "")
+	res, err := b.Apply(ctx, ops)
+	o.end(err)
+	return res, err
+}
+
+func (d *database) Sweep(ctx context.Context, limit int) (int, error) {
+	e, ok := d.next.(providers.Expiring)
+	if !ok {
+		return 0, providers.ErrUnsupported
+	}
+	ctx, o := d.s.begin(ctx, d.sweep, "")
+	n, err := e.Sweep(ctx, limit)
+	o.end(err)
+	return n, err
+}
 
 // Cache wraps c so that every operation records its latency and errors, Get
 // counts hits and misses (navius_cache_hits_total, ..._misses_total), and the

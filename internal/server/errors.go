@@ -55,6 +55,12 @@ func writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such key")
 	case errors.Is(err, providers.ErrInvalid):
 		writeError(w, r, http.StatusBadRequest, "invalid_argument", err.Error())
+	case errors.Is(err, providers.ErrUnsupported):
+		writeError(w, r, http.StatusNotImplemented, "not_implemented", err.Error())
+	case errors.Is(err, providers.ErrNotAtomic):
+		writeError(w, r, http.StatusUnprocessableEntity, "not_atomic", err.Error())
+	case errors.Is(err, providers.ErrPrecondition):
+		writeError(w, r, http.StatusPreconditionFailed, "precondition_failed", err.Error())
 	case errors.As(err, &stale):
 		writeError(w, r, http.StatusInternalServerError, "cache_invalidation_failed", stale.Error())
 	case errors.Is(err, providers.ErrClosed):

@@ -35,6 +35,11 @@ type Deps struct {
 	Version string
 	// MaxBody is the largest PUT body in bytes.
 	MaxBody int64
+	// MaxTTL bounds a write's ttl; 0: no bound.
+	MaxTTL time.Duration
+	// MaxBatchOps and MaxBatchBytes bound a batch (413 above them).
+	MaxBatchOps   int
+	MaxBatchBytes int64
 	// Access, when set, logs one line per request (logging.AccessLog).
 	Access *logging.AccessLog
 	// Auth checks bearer tokens; nil means authentication is off.
@@ -70,6 +75,7 @@ func New(d Deps) *Server {
 		http.MethodDelete: s.Require(auth.Write, s.deleteKey),
 	})
 	mux.Handle("/api/v1/{collection}", methods{http.MethodGet: s.Require(auth.Read, s.query)})
+	mux.Handle("/api/v1/_batch", methods{http.MethodPost: s.Require(auth.Write, s.batch)})
 	mux.Handle("/health", methods{http.MethodGet: s.health}) // details only when authorized
 	mux.Handle("/livez", methods{http.MethodGet: s.livez})   // probes stay open
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
@@ -108,7 +114,7 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		allow := make([]string, 0, len(m))
-		for _, k := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		for _, k := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
 			if m[k] != nil {
 				allow = append(allow, k)
 			}
@@ -182,18 +188,45 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := s.Store.Get(r.Context(), coll, key)
+	e, err := s.Store.Get(r.Context(), coll, key)
 	if err != nil {
 		writeStoreError(w, r, err)
 		return
 	}
 	h := w.Header() // canonical keys, set directly: no conversion per request
+	if e.Version != "" {
+		h["Etag"] = []string{quoteETag(e.Version)}
+		if len(r.Header["If-Match"])+len(r.Header["If-None-Match"]) > 0 && !s.readPrecondition(w, r, e) {
+			return
+		}
+	}
 	h["Content-Type"] = octetStream
-	h["Content-Length"] = []string{strconv.Itoa(len(v))}
+	h["Content-Length"] = []string{strconv.Itoa(len(e.Value))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(v)
+		_, _ = w.Write(e.Value)
 	}
+}
+
+// readPrecondition evaluates a GET's If-Match (412 when it fails) and
+// If-None-Match (304 when it matches, by the weak comparison), in RFC 9110
+// section 13.2.2's order; it reports whether to send the value.
+func (s *Server) readPrecondition(w http.ResponseWriter, r *http.Request, e providers.Entry) bool {
+	im, err := parseETags(r.Header, "If-Match")
+	if err == nil && im.present && !im.matchStrong(true, e.Version) {
+		preconditionFailed(w, r, &providers.PreconditionError{Exists: true, Version: e.Version}, providers.Condition{})
+		return false
+	}
+	inm, err2 := parseETags(r.Header, "If-None-Match")
+	if err = errors.Join(err, err2); err != nil {
+		writeError(w, r, http.StatusBadRequest, "invalid_precondition", err.Error())
+		return false
+	}
+	if inm.present && inm.matchWeak(true, e.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return false
+	}
+	return true
 }
 
 // octetStream is the Content-Type of values, shared by every response:
@@ -203,6 +236,10 @@ var octetStream = []string{"application/octet-stream"}[:1:1]
 func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 	coll, key, ok := names(w, r, true)
 	if !ok {
+		return
+	}
+	var write providers.Write
+	if !s.writeOptions(w, r, &write.Condition, &write.TTL) {
 		return
 	}
 	if r.ContentLength > s.MaxBody {
@@ -219,11 +256,44 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "bad_body", "reading the request body failed: "+err.Error())
 		return
 	}
-	if err := s.Store.Set(r.Context(), coll, key, body); err != nil {
+	version, err := s.Store.Put(r.Context(), coll, key, body, write)
+	var pe *providers.PreconditionError
+	switch {
+	case errors.As(err, &pe):
+		preconditionFailed(w, r, pe, write.Condition)
+		return
+	case err != nil:
 		writeStoreError(w, r, err)
 		return
 	}
+	if version != "" {
+		w.Header()["Etag"] = []string{quoteETag(version)}
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// writeOptions reads a write's preconditions and, when ttl is not nil, its
+// ttl parameter; it answers 400 and returns false when one is malformed.
+func (s *Server) writeOptions(w http.ResponseWriter, r *http.Request, cond *providers.Condition, ttl *time.Duration) bool {
+	var err error
+	if *cond, err = writeCondition(r.Header); err != nil {
+		writeError(w, r, http.StatusBadRequest, "invalid_precondition", err.Error())
+		return false
+	}
+	if r.URL.RawQuery == "" {
+		return true
+	}
+	if t, ok := r.URL.Query()["ttl"]; ok {
+		if ttl == nil {
+			writeError(w, r, http.StatusBadRequest, "invalid_ttl", "ttl applies to PUT only")
+			return false
+		}
+		if *ttl, err = parseTTL(t[0], s.MaxTTL); err != nil {
+			writeError(w, r, http.StatusBadRequest, "invalid_ttl", err.Error())
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {
@@ -236,8 +306,19 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	existed, err := s.Store.Delete(r.Context(), coll, key)
-	if err != nil {
+	var cond providers.Condition
+	if !s.writeOptions(w, r, &cond, nil) {
+		return
+	}
+	existed, err := s.Store.Delete(r.Context(), coll, key, cond)
+	var pe *providers.PreconditionError
+	switch {
+	case errors.As(err, &pe) && pe.Exists:
+		preconditionFailed(w, r, pe, cond)
+		return
+	case errors.As(err, &pe): // RFC 9110 13.2.1: a DELETE of nothing is a 404, whatever its preconditions
+		existed, err = false, nil
+	case err != nil:
 		writeStoreError(w, r, err)
 		return
 	}
@@ -250,6 +331,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 
 type queryItem struct {
 	Key         string  `json:"key"`
+	ETag        string  `json:"etag,omitempty"`
 	Value       *string `json:"value,omitempty"`
 	ValueBase64 []byte  `json:"value_base64,omitempty"`
 }
@@ -283,6 +365,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	out := queryPage{Items: make([]queryItem, len(page.Items)), NextCursor: page.NextCursor}
 	for i, it := range page.Items {
 		out.Items[i].Key = it.Key
+		if it.Version != "" {
+			out.Items[i].ETag = quoteETag(it.Version)
+		}
 		if utf8.Valid(it.Value) {
 			v := string(it.Value)
 			out.Items[i].Value = &v

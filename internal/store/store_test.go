@@ -43,7 +43,7 @@ func TestReadThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		v, err := s.Get(ctx, "c", "k")
+		v, err := getValue(s, ctx, "c", "k")
 		if err != nil || string(v) != "v1" {
 			t.Fatalf("Get = %q, %v", v, err)
 		}
@@ -54,13 +54,13 @@ func TestReadThrough(t *testing.T) {
 	if err := s.Set(ctx, "c", "k", []byte("v2")); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v2" {
+	if v, _ := getValue(s, ctx, "c", "k"); string(v) != "v2" {
 		t.Fatalf("after overwrite Get = %q, want v2", v)
 	}
-	if _, err := s.Delete(ctx, "c", "k"); err != nil {
+	if _, err := s.Delete(ctx, "c", "k", providers.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, "c", "k"); !errors.Is(err, providers.ErrNotFound) {
+	if _, err := getValue(s, ctx, "c", "k"); !errors.Is(err, providers.ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestNoStaleFillAfterRacingWrite(t *testing.T) {
 
 	done := make(chan []byte)
 	go func() {
-		v, _ := s.Get(ctx, "c", "k") // reads "old", then waits
+		v, _ := getValue(s, ctx, "c", "k") // reads "old", then waits
 		done <- v
 	}()
 	<-db.in
@@ -107,9 +107,10 @@ func TestNoStaleFillAfterRacingWrite(t *testing.T) {
 	}
 	// The racing read must not have put "old" into the cache.
 	if v, ok, _ := cache.Get(ctx, cacheKey("c", "k")); ok {
+		v = mustDecode(t, v)
 		t.Fatalf("cache holds %q after a racing write; want no entry", v)
 	}
-	if v, _ := s.Get(ctx, "c", "k"); string(v) != "new" {
+	if v, _ := getValue(s, ctx, "c", "k"); string(v) != "new" {
 		t.Fatalf("Get after write = %q, want new", v)
 	}
 }
@@ -128,7 +129,7 @@ func TestNeverStaleUnderConcurrency(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					_, _ = s.Get(ctx, "c", fmt.Sprintf("k%d", r%2))
+					_, _ = getValue(s, ctx, "c", fmt.Sprintf("k%d", r%2))
 				}
 			}
 		}()
@@ -139,7 +140,7 @@ func TestNeverStaleUnderConcurrency(t *testing.T) {
 		if err := s.Set(ctx, "c", key, []byte(want)); err != nil {
 			t.Fatal(err)
 		}
-		if v, err := s.Get(ctx, "c", key); err != nil || string(v) != want {
+		if v, err := getValue(s, ctx, "c", key); err != nil || string(v) != want {
 			close(stop)
 			wg.Wait()
 			t.Fatalf("write %d: read back %q, %v; want %q", i, v, err, want)
@@ -170,7 +171,7 @@ func TestCacheFailures(t *testing.T) {
 	if err := s.Database().Set(ctx, "c", "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := s.Get(ctx, "c", "k"); err != nil || string(v) != "v" {
+	if v, err := getValue(s, ctx, "c", "k"); err != nil || string(v) != "v" {
 		t.Fatalf("Get with a failing cache = %q, %v", v, err)
 	}
 	// A write that cannot invalidate says so.
@@ -191,7 +192,7 @@ func TestNoCache(t *testing.T) {
 	if err := s.Set(ctx, "c", "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := s.Get(ctx, "c", "k"); err != nil || string(v) != "v" {
+	if v, err := getValue(s, ctx, "c", "k"); err != nil || string(v) != "v" {
 		t.Fatalf("Get = %q, %v", v, err)
 	}
 	page, err := s.Query(ctx, "c", providers.Query{})
@@ -206,11 +207,11 @@ func BenchmarkGetCacheHit(b *testing.B) {
 	s := New(memory.NewDatabase(), cache, Options{Timeout: time.Second})
 	defer s.Close()
 	_ = s.Set(ctx, "c", "k", []byte("value"))
-	_, _ = s.Get(ctx, "c", "k")
+	_, _ = getValue(s, ctx, "c", "k")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, _ = s.Get(ctx, "c", "k")
+			_, _ = getValue(s, ctx, "c", "k")
 		}
 	})
 }
@@ -235,36 +236,36 @@ func TestRemoteChanges(t *testing.T) {
 	defer s.Close()
 	_ = s.Set(ctx, "c", "k", []byte("v1"))
 	_ = s.Set(ctx, "c", "other", []byte("o1"))
-	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v1" {
+	if v, _ := getValue(s, ctx, "c", "k"); string(v) != "v1" {
 		t.Fatal(string(v))
 	}
-	_, _ = s.Get(ctx, "c", "other")
+	_, _ = getValue(s, ctx, "c", "other")
 	// Another instance writes straight to the shared database and announces it.
 	_ = db.Set(ctx, "c", "k", []byte("v2"))
 	_ = db.Set(ctx, "c", "other", []byte("o2"))
-	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v1" {
+	if v, _ := getValue(s, ctx, "c", "k"); string(v) != "v1" {
 		t.Fatalf("before the announcement: %q (the test needs a cached entry)", v)
 	}
 	f.fn("c", "k")
-	if v, _ := s.Get(ctx, "c", "k"); string(v) != "v2" {
+	if v, _ := getValue(s, ctx, "c", "k"); string(v) != "v2" {
 		t.Fatalf("after the announcement: %q, want v2", v)
 	}
-	if v, _ := s.Get(ctx, "c", "other"); string(v) != "o1" {
+	if v, _ := getValue(s, ctx, "c", "other"); string(v) != "o1" {
 		t.Fatalf("an unannounced key was dropped too: %q", v)
 	}
 	// Missed changes: everything goes.
 	f.fn("", "")
-	if v, _ := s.Get(ctx, "c", "other"); string(v) != "o2" {
+	if v, _ := getValue(s, ctx, "c", "other"); string(v) != "o2" {
 		t.Fatalf("after a gap: %q, want o2", v)
 	}
 	// While the feed is down, fills expire after the fallback TTL.
 	f.live = false
 	_ = s.Set(ctx, "c", "t", []byte("t1"))
-	_, _ = s.Get(ctx, "c", "t")
+	_, _ = getValue(s, ctx, "c", "t")
 	_ = db.Set(ctx, "c", "t", []byte("t2")) // unannounced
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if v, _ := s.Get(ctx, "c", "t"); string(v) == "t2" {
+		if v, _ := getValue(s, ctx, "c", "t"); string(v) == "t2" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -289,7 +290,7 @@ func TestNoStaleFillAcrossFeedGap(t *testing.T) {
 
 	done := make(chan []byte)
 	go func() {
-		v, _ := s.Get(ctx, "c", "k") // reads "old", then waits
+		v, _ := getValue(s, ctx, "c", "k") // reads "old", then waits
 		done <- v
 	}()
 	<-db.in
@@ -300,6 +301,21 @@ func TestNoStaleFillAcrossFeedGap(t *testing.T) {
 		t.Fatalf("racing read = %q", v)
 	}
 	if v, ok, _ := cache.Get(ctx, cacheKey("c", "k")); ok {
+		v = mustDecode(t, v)
 		t.Fatalf("cache holds %q, read before the gap ended; want no entry", v)
 	}
+}
+
+func getValue(s *Store, ctx context.Context, coll, key string) ([]byte, error) {
+	e, err := s.Get(ctx, coll, key)
+	return e.Value, err
+}
+
+func mustDecode(t *testing.T, b []byte) []byte {
+	t.Helper()
+	e, ok := decodeEntry(b)
+	if !ok {
+		t.Fatalf("cache entry %q is not an encoded entry", b)
+	}
+	return e.Value
 }

@@ -58,7 +58,7 @@ type Database struct {
 
 // OpenDatabase is the registry's opener for bolt:// URLs: bolt://./rel/path.db,
 // bolt:///abs/path.db or bolt:relative.db.
-func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
+func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (*Database, error) {
 	path, err := PathFromURL(cfg.URL)
 	if err != nil {
 		return nil, providers.Invalid("database: %v", err)

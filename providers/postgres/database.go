@@ -37,7 +37,7 @@ type Database struct {
 // error (ErrInvalid: a configuration error), a server that cannot be
 // reached with ErrUnavailable. The table is created when absent (unless
 // postgres.create_table is false).
-func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
+func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (*Database, error) {
 	st, err := readSettings(cfg)
 	if err != nil {
 		return nil, err

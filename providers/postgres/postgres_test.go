@@ -301,7 +301,7 @@ func TestPoolAndHealth(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	st := db.(providers.PoolReporter).PoolStats()
+	st := db.PoolStats()
 	if st.Max != 3 || st.Total < 1 || st.Total > 3 || st.Idle+st.Acquired+st.Constructing != st.Total {
 		t.Fatalf("pool stats %+v, want max 3 and consistent figures", st)
 	}
@@ -310,7 +310,7 @@ func TestPoolAndHealth(t *testing.T) {
 	if active > 3 {
 		t.Fatalf("%d navius connections, pool size 3", active)
 	}
-	hs := db.(providers.HealthContributor).HealthIndicators()
+	hs := db.HealthIndicators()
 	if len(hs) != 1 || hs[0].Name != "postgres_pool" {
 		t.Fatalf("indicators before a subscriber: %+v", hs)
 	}

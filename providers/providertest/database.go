@@ -41,7 +41,8 @@ func TestDatabase(t *testing.T, open OpenDatabase) {
 
 // RunDatabaseTests runs the database conformance suite: every case of
 // providers.Database's contract, each on a fresh database, as subtests of
-// "navius.database.v1".
+// "navius.database.v1", then the cases of each optional capability
+// (providers.Versioned, Expiring, Batcher) the database implements.
 func RunDatabaseTests(t *testing.T, h DatabaseHarness) {
 	t.Helper()
 	if h.Open == nil && h.Storage == nil {
@@ -55,6 +56,19 @@ func RunDatabaseTests(t *testing.T, h DatabaseHarness) {
 		databaseCases(s, open)
 		if h.Storage != nil {
 			s.run("Durable", func(t *testing.T) { durable(t, s, h.Storage(t)) })
+		}
+		// The optional capabilities' cases, for those the provider has.
+		var probe providers.Database
+		s.t.Run("capabilities", func(t *testing.T) {
+			probe = open(t)
+			_ = probe.Close()
+		})
+		if probe == nil {
+			return
+		}
+		capabilityCases(s, open, probe)
+		if _, ok := probe.(providers.Expiring); ok && h.Storage != nil {
+			s.run("ExpiryDurable", func(t *testing.T) { expiryDurable(t, s, h.Storage(t)) })
 		}
 	})
 }

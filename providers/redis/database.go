@@ -43,7 +43,7 @@ type Database struct {
 const clusterBuckets = 64
 
 // OpenDatabase is the registry's opener for the redis URL schemes.
-func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
+func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (*Database, error) {
 	c, err := connect(ctx, cfg.URL, cfg.MaxConnections, cfg.TLS, cfg.Timeout, cfg.Settings)
 	if err != nil {
 		return nil, err

@@ -245,7 +245,7 @@ func TestChangeFeedResubscribesAfterRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	feed := db.(providers.ChangeFeed)
+	var feed providers.ChangeFeed = db
 	gaps := make(chan struct{}, 10)
 	feed.Changes(func(coll, key string) {
 		if coll == "" {
@@ -276,7 +276,7 @@ func TestChangeFeedResubscribesAfterRefusal(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("subscribers were not told that changes may have been missed")
 	}
-	if hs := db.(providers.HealthContributor).HealthIndicators(); len(hs) != 1 || hs[0].Check(ctx).Status != providers.StatusUp {
+	if hs := db.HealthIndicators(); len(hs) != 1 || hs[0].Check(ctx).Status != providers.StatusUp {
 		t.Fatalf("redis_changes indicator: %+v", hs)
 	}
 }
