@@ -1,10 +1,12 @@
 // Package bolt provides a persistent database on a bbolt file: one bucket per
 // collection, writes acknowledged only after their transaction commits, and
 // concurrent writes coalesced into shared transactions with bbolt's Batch.
+// It implements every optional capability (versions, expiry, atomic
+// batches); layout.go describes the file, which navius before versions
+// reads too.
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -131,98 +133,6 @@ func (d *Database) update(fn func(*bbolt.Tx) error) error {
 		err = d.db.Batch(fn)
 	}
 	return mapErr(err)
-}
-
-func (d *Database) Get(_ context.Context, coll, key string) ([]byte, error) {
-	var out []byte
-	err := d.db.View(func(tx *bbolt.Tx) error {
-		if b := tx.Bucket([]byte(coll)); b != nil {
-			if v := b.Get([]byte(key)); v != nil {
-				out = bytes.Clone(v) // v is valid only inside the transaction
-				return nil
-			}
-		}
-		return providers.ErrNotFound
-	})
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return out, nil
-}
-
-func (d *Database) Set(_ context.Context, coll, key string, value []byte) error {
-	if key == "" {
-		return providers.Invalid("empty key")
-	}
-	if value == nil {
-		value = []byte{}
-	}
-	return d.update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(coll))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), value)
-	})
-}
-
-func (d *Database) Delete(_ context.Context, coll, key string) (bool, error) {
-	var existed bool
-	err := d.update(func(tx *bbolt.Tx) error {
-		existed = false
-		b := tx.Bucket([]byte(coll))
-		if b == nil || b.Get([]byte(key)) == nil {
-			return nil
-		}
-		existed = true
-		if err := b.Delete([]byte(key)); err != nil {
-			return err
-		}
-		// Drop the bucket with its last key, so empty collections vanish
-		// as they do in the other providers.
-		if k, _ := b.Cursor().First(); k == nil {
-			return tx.DeleteBucket([]byte(coll))
-		}
-		return nil
-	})
-	return existed, err
-}
-
-// Query walks the bucket in key order from just after the cursor's key.
-func (d *Database) Query(_ context.Context, coll string, q providers.Query) (providers.Page, error) {
-	after, err := providers.DecodeKeyCursor(q.Cursor)
-	if err != nil {
-		return providers.Page{}, err
-	}
-	limit := q.EffectiveLimit()
-	filter := []byte(q.Filter)
-	var page providers.Page
-	err = d.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte(coll))
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		k, v := c.First()
-		if q.Cursor != "" {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
-			}
-		}
-		for ; k != nil; k, v = c.Next() {
-			if v == nil || !bytes.Contains(v, filter) { // v == nil: nested bucket
-				continue
-			}
-			if len(page.Items) == limit {
-				page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
-				break
-			}
-			page.Items = append(page.Items, providers.Item{Key: string(k), Value: bytes.Clone(v)})
-		}
-		return nil
-	})
-	return page, mapErr(err)
 }
 
 func (d *Database) Ping(ctx context.Context) error {

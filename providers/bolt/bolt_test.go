@@ -11,19 +11,25 @@ import (
 	"github.com/navius-dev/navius/providers/providertest"
 )
 
+// The conformance suite with storage: Durable and ExpiryDurable reopen
+// the same file.
 func TestDatabaseConformance(t *testing.T) {
 	for _, batch := range []string{"true", "false"} {
 		t.Run("batch="+batch, func(t *testing.T) {
-			providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-				url := "bolt://" + filepath.Join(t.TempDir(), "sub", "test.db")
-				db, err := bolt.OpenDatabase(context.Background(), providers.DatabaseConfig{
-					URL:      url,
-					Settings: providers.Settings{"bolt.batch": batch},
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return db
+			providertest.RunDatabaseTests(t, providertest.DatabaseHarness{
+				Storage: func(t *testing.T) providertest.OpenDatabase {
+					url := "bolt://" + filepath.Join(t.TempDir(), "sub", "test.db")
+					return func(t *testing.T) providers.Database {
+						db, err := bolt.OpenDatabase(context.Background(), providers.DatabaseConfig{
+							URL:      url,
+							Settings: providers.Settings{"bolt.batch": batch},
+						})
+						if err != nil {
+							t.Fatal(err)
+						}
+						return db
+					}
+				},
 			})
 		})
 	}

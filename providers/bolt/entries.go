@@ -1,0 +1,324 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/navius-dev/navius/providers"
+)
+
+// Every optional capability: versions, expiry by the local clock (the
+// process owns the file) and atomic batches. See layout.go for where each
+// lives in the file.
+var (
+	_ providers.Versioned = (*Database)(nil)
+	_ providers.Expiring  = (*Database)(nil)
+	_ providers.Batcher   = (*Database)(nil)
+)
+
+// Writes run under bbolt's Batch (see update), which may run a function
+// more than once, and runs it again alone when it fails. So each function
+// below resets what it reports at the start of every run, decides its
+// conditions against the transaction it is given, and reports a failed
+// condition through a variable, not as its error: an error would roll back
+// the shared transaction and make bbolt run every other write again.
+
+func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
+	e, err := d.GetEntry(ctx, coll, key)
+	return e.Value, err
+}
+
+// GetEntry implements providers.Versioned.
+func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
+	if err := checkNames(coll, key); err != nil {
+		return providers.Entry{}, err
+	}
+	now := time.Now().UnixNano()
+	var out providers.Entry
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		s := lookup(tx.Bucket([]byte(coll)), []byte(key))
+		exists, version, expiresAt := s.state(now)
+		if !exists {
+			return providers.ErrNotFound
+		}
+		out.Value = bytes.Clone(s.value) // s.value is valid only inside the transaction
+		out.Version = providers.FormatVersion(version)
+		if expiresAt != 0 {
+			out.ExpiresAt = time.Unix(0, expiresAt)
+		}
+		return nil
+	})
+	if err != nil {
+		return providers.Entry{}, mapErr(err)
+	}
+	return out, nil
+}
+
+func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
+	_, err := d.Put(ctx, coll, key, value, providers.Write{})
+	return err
+}
+
+// Put implements providers.Versioned and, with w.TTL, providers.Expiring.
+func (d *Database) Put(_ context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+	if err := checkWrite(coll, key); err != nil {
+		return "", err
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	c, k := []byte(coll), []byte(key)
+	var version uint64
+	var failed error
+	err := d.update(func(tx *bbolt.Tx) error {
+		version, failed = 0, nil
+		now := time.Now().UnixNano()
+		s := lookup(tx.Bucket(c), k)
+		if failed = s.check(w.Condition, now); failed != nil {
+			return nil
+		}
+		var err error
+		version, err = s.put(tx, c, value, expiry(now, w.TTL))
+		return err
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return "", err
+	}
+	return providers.FormatVersion(version), nil
+}
+
+func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
+	return d.Remove(ctx, coll, key, providers.Condition{})
+}
+
+// Remove implements providers.Versioned.
+func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Condition) (bool, error) {
+	if err := checkNames(coll, key); err != nil {
+		return false, err
+	}
+	c, k := []byte(coll), []byte(key)
+	var existed bool
+	var failed error
+	err := d.update(func(tx *bbolt.Tx) error {
+		existed, failed = false, nil
+		now := time.Now().UnixNano()
+		s := lookup(tx.Bucket(c), k)
+		if failed = s.check(cond, now); failed != nil {
+			return nil
+		}
+		existed, _, _ = s.state(now) // an expired entry goes too, but did not exist
+		return s.remove(tx, c)
+	})
+	if err == nil {
+		err = failed
+	}
+	return existed && err == nil, err
+}
+
+// Apply implements providers.Batcher: every condition is decided, then
+// every operation applied, in one transaction. It goes through Batch like
+// any write, so a batch shares its commit (and fsync) with concurrent
+// writes; it is still all or nothing, since bbolt commits or rolls back
+// the shared transaction as a whole, and runs it again without the
+// function that failed.
+func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+	if err := providers.CheckBatch(ops); err != nil {
+		return nil, err
+	}
+	values := make([][]byte, len(ops))
+	for i, op := range ops {
+		if op.Delete {
+			if err := checkNames(op.Collection, op.Key); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := checkWrite(op.Collection, op.Key); err != nil {
+			return nil, err
+		}
+		if values[i] = op.Value; values[i] == nil {
+			values[i] = []byte{}
+		}
+	}
+	var res []providers.BatchResult
+	var failed error
+	err := d.update(func(tx *bbolt.Tx) error {
+		res, failed = make([]providers.BatchResult, len(ops)), nil
+		now := time.Now().UnixNano()
+		for i, op := range ops {
+			if err := lookup(tx.Bucket([]byte(op.Collection)), []byte(op.Key)).check(op.Condition, now); err != nil {
+				err.(*providers.PreconditionError).Op = i
+				failed = err
+				return nil
+			}
+		}
+		// Each operation looks its key up again: an earlier one may have
+		// created or dropped its collection.
+		for i, op := range ops {
+			c := []byte(op.Collection)
+			s := lookup(tx.Bucket(c), []byte(op.Key))
+			var err error
+			if op.Delete {
+				res[i].Existed, _, _ = s.state(now)
+				err = s.remove(tx, c)
+			} else {
+				var v uint64
+				v, err = s.put(tx, c, values[i], expiry(now, op.TTL))
+				res[i].Version = providers.FormatVersion(v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Sweep implements providers.Expiring: it removes up to limit expired
+// entries, soonest first, in one transaction. It looks at no more than
+// 2×limit entries of the expiry index, so that a pass is bounded work
+// even among index entries left stale by an older navius's writes.
+func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	removed := 0
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		removed = 0
+		idx := tx.Bucket(expiryName)
+		if idx == nil {
+			return nil
+		}
+		now := time.Now().UnixNano()
+		for visited := 0; removed < limit && visited < 2*limit; visited++ {
+			// From the first entry each time: the one before is deleted,
+			// and a cursor may skip a key after a delete.
+			k, v := idx.Cursor().First()
+			if k == nil {
+				break
+			}
+			k = bytes.Clone(k)
+			at, coll, key, ok := parseIndexKey(k)
+			if ok && at > now {
+				break
+			}
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+			if !ok || len(v) != 8 {
+				continue
+			}
+			// Only the write that made this index entry expires: a later
+			// write replaced the record (and its index entry).
+			s := lookup(tx.Bucket(coll), key)
+			if !s.hasRec || s.rec.expiresAt != at || s.rec.version != binary.BigEndian.Uint64(v) {
+				continue
+			}
+			var err error
+			if s.value != nil && s.rec.sum != checksum(s.value) {
+				// An older navius rewrote the value: it stays, as an
+				// entry without expiry.
+				err = s.coll.Bucket(metaName).Delete(key)
+			} else {
+				if s.value != nil {
+					removed++
+				}
+				err = s.remove(tx, coll)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return removed, nil
+}
+
+// Query walks the bucket in key order from just after the cursor's key,
+// skipping expired entries.
+func (d *Database) Query(_ context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := checkNames(coll, ""); err != nil {
+		return providers.Page{}, err
+	}
+	after, err := providers.DecodeKeyCursor(q.Cursor)
+	if err != nil {
+		return providers.Page{}, err
+	}
+	limit := q.EffectiveLimit()
+	filter := []byte(q.Filter)
+	now := time.Now().UnixNano()
+	var page providers.Page
+	err = d.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(coll))
+		if b == nil {
+			return nil
+		}
+		meta := b.Bucket(metaName)
+		c := b.Cursor()
+		k, v := c.First()
+		if q.Cursor != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if v == nil || !bytes.Contains(v, filter) { // v == nil: the nested bucket of records
+				continue
+			}
+			s := slot{coll: b, key: k, value: v}
+			if meta != nil {
+				s.rec, s.hasRec = decodeRecord(meta.Get(k))
+			}
+			exists, version, _ := s.state(now)
+			if !exists {
+				continue
+			}
+			if len(page.Items) == limit {
+				page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
+				break
+			}
+			page.Items = append(page.Items, providers.Item{Key: string(k), Value: bytes.Clone(v), Version: providers.FormatVersion(version)})
+		}
+		return nil
+	})
+	return page, mapErr(err)
+}
+
+// checkWrite refuses what no write may name.
+func checkWrite(coll, key string) error {
+	if key == "" {
+		return providers.Invalid("empty key")
+	}
+	return checkNames(coll, key)
+}
+
+// expiry is the expiry time of an entry written at now with ttl (0: none),
+// in Unix nanoseconds; a TTL past the year 2262 ends there.
+func expiry(now int64, ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	if at := now + int64(ttl); at > now {
+		return at
+	}
+	return math.MaxInt64
+}
