@@ -271,7 +271,7 @@ func (d *Database) Query(_ context.Context, coll string, q providers.Query) (pro
 		if b == nil {
 			return nil
 		}
-		meta := b.Bucket(metaName)
+		records := recordCursor(b)
 		c := b.Cursor()
 		k, v := c.First()
 		if q.Cursor != "" {
@@ -285,9 +285,7 @@ func (d *Database) Query(_ context.Context, coll string, q providers.Query) (pro
 				continue
 			}
 			s := slot{coll: b, key: k, value: v}
-			if meta != nil {
-				s.rec, s.hasRec = decodeRecord(meta.Get(k))
-			}
+			s.rec, s.hasRec = records.find(k)
 			exists, version, _ := s.state(now)
 			if !exists {
 				continue

@@ -254,3 +254,37 @@ func empty(b *bbolt.Bucket) bool {
 	}
 	return k == nil
 }
+
+// records walks a collection's records in key order beside a walk of its
+// values, so that a page costs one seek into the records, not one a key.
+type records struct {
+	c    *bbolt.Cursor // nil: no records
+	k, v []byte
+	at   bool // c is positioned
+}
+
+func recordCursor(coll *bbolt.Bucket) *records {
+	r := &records{}
+	if meta := coll.Bucket(metaName); meta != nil {
+		r.c = meta.Cursor()
+	}
+	return r
+}
+
+// find returns the record of key; keys must come in ascending order.
+func (r *records) find(key []byte) (record, bool) {
+	if r.c == nil {
+		return record{}, false
+	}
+	if !r.at {
+		r.k, r.v = r.c.Seek(key)
+		r.at = true
+	}
+	for r.k != nil && bytes.Compare(r.k, key) < 0 {
+		r.k, r.v = r.c.Next()
+	}
+	if r.k == nil || !bytes.Equal(r.k, key) {
+		return record{}, false
+	}
+	return decodeRecord(r.v)
+}
