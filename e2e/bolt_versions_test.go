@@ -8,10 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,76 +34,76 @@ func boltBinary(t *testing.T) string {
 // alone: no cache provider is compiled in.
 var legacyNoCache = []string{"NAVIUS_CACHE_URL=none"}
 
-// reply is an HTTP answer, read whole.
-type reply struct {
+// boltReply is an HTTP answer, read whole.
+type boltReply struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
-// call sends a request with the header fields in hdr (name, value, ...).
-func call(t *testing.T, c *http.Client, method, url string, body []byte, hdr ...string) reply {
+// boltCall sends a request with the header fields in hdr (name, value, ...).
+func boltCall(t *testing.T, c *http.Client, method, url string, body []byte, hdr ...string) boltReply {
 	t.Helper()
-	r, err := tryCall(c, method, url, body, hdr...)
+	r, err := boltTryCall(c, method, url, body, hdr...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func tryCall(c *http.Client, method, url string, body []byte, hdr ...string) (reply, error) {
+func boltTryCall(c *http.Client, method, url string, body []byte, hdr ...string) (boltReply, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return reply{}, err
+		return boltReply{}, err
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: %w", method, url, err)
+		return boltReply{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return reply{}, fmt.Errorf("%s %s: reading the answer: %w", method, url, err)
+		return boltReply{}, fmt.Errorf("%s %s: reading the answer: %w", method, url, err)
 	}
-	return reply{resp.StatusCode, resp.Header, b}, nil
+	return boltReply{resp.StatusCode, resp.Header, b}, nil
 }
 
-// listItem is an item of a list page; ETag is empty from navius before
+// boltItem is an item of a list page; ETag is empty from navius before
 // versions.
-type listItem struct {
+type boltItem struct {
 	Key         string  `json:"key"`
 	ETag        string  `json:"etag"`
 	Value       *string `json:"value"`
 	ValueBase64 []byte  `json:"value_base64"`
 }
 
-func (it listItem) value() []byte {
+func (it boltItem) value() []byte {
 	if it.Value != nil {
 		return []byte(*it.Value)
 	}
 	return it.ValueBase64
 }
 
-// walk lists a whole collection, limit items a page, and fails on a page
-// that is not 200 or a walk longer than 1,000 pages.
-func walk(t *testing.T, c *http.Client, base, coll string, limit int) map[string]listItem {
+// boltWalk lists a whole collection, limit items a page, and fails on a page
+// that is not 200 or a boltWalk longer than 1,000 pages.
+func boltWalk(t *testing.T, c *http.Client, base, coll string, limit int) map[string]boltItem {
 	t.Helper()
-	out := map[string]listItem{}
+	out := map[string]boltItem{}
 	cursor := ""
 	for range 1000 {
-		r := call(t, c, "GET", fmt.Sprintf("%s/api/v1/%s?limit=%d&cursor=%s", base, coll, limit, cursor), nil)
+		r := boltCall(t, c, "GET", fmt.Sprintf("%s/api/v1/%s?limit=%d&cursor=%s", base, coll, limit, cursor), nil)
 		if r.status != 200 {
 			t.Fatalf("list %s: %d %s", coll, r.status, r.body)
 		}
 		var page struct {
-			Items      []listItem `json:"items"`
+			Items      []boltItem `json:"items"`
 			NextCursor string     `json:"next_cursor"`
 		}
 		if err := json.Unmarshal(r.body, &page); err != nil {
@@ -123,12 +121,12 @@ func walk(t *testing.T, c *http.Client, base, coll string, limit int) map[string
 	return nil
 }
 
-// waitExpired polls a key until GET answers 404, for at most within.
-func waitExpired(t *testing.T, c *http.Client, url string, within time.Duration) {
+// boltWaitExpired polls a key until GET answers 404, for at most within.
+func boltWaitExpired(t *testing.T, c *http.Client, url string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		r := call(t, c, "GET", url, nil)
+		r := boltCall(t, c, "GET", url, nil)
 		if r.status == http.StatusNotFound {
 			return
 		}
@@ -142,7 +140,7 @@ func waitExpired(t *testing.T, c *http.Client, url string, within time.Duration)
 	}
 }
 
-const legacyETag = `"` + providers.LegacyVersion + `"`
+const boltLegacyETag = `"` + providers.LegacyVersion + `"`
 
 // TestBoltMigration: navius before versions writes a bolt file; today's
 // navius reads, lists, updates and conditionally writes it; then the old
@@ -164,7 +162,7 @@ func TestBoltMigration(t *testing.T) {
 	}
 	old := serve(t, legacy, dir, legacyNoCache, "--log-access=false")
 	for path, v := range written {
-		if r := call(t, c, "PUT", key(old, path), v); r.status != http.StatusNoContent {
+		if r := boltCall(t, c, "PUT", key(old, path), v); r.status != http.StatusNoContent {
 			t.Fatalf("old navius: PUT %s = %d %s", path, r.status, r.body)
 		}
 	}
@@ -174,55 +172,55 @@ func TestBoltMigration(t *testing.T) {
 
 	p := serve(t, bin, dir, nil, "--log-access=false")
 	for path, v := range written {
-		r := call(t, c, "GET", key(p, path), nil)
-		if r.status != 200 || !bytes.Equal(r.body, v) || r.header.Get("ETag") != legacyETag {
-			t.Fatalf("GET %s of the old file = %d %q ETag %q; want %q with ETag %s", path, r.status, r.body, r.header.Get("ETag"), v, legacyETag)
+		r := boltCall(t, c, "GET", key(p, path), nil)
+		if r.status != 200 || !bytes.Equal(r.body, v) || r.header.Get("ETag") != boltLegacyETag {
+			t.Fatalf("GET %s of the old file = %d %q ETag %q; want %q with ETag %s", path, r.status, r.body, r.header.Get("ETag"), v, boltLegacyETag)
 		}
 	}
-	if r := call(t, c, "HEAD", key(p, "things/binary"), nil); r.status != 200 || r.header.Get("ETag") != legacyETag {
+	if r := boltCall(t, c, "HEAD", key(p, "things/binary"), nil); r.status != 200 || r.header.Get("ETag") != boltLegacyETag {
 		t.Fatalf("HEAD things/binary = %d ETag %q", r.status, r.header.Get("ETag"))
 	}
-	items := walk(t, c, p.URL, "things", 2)
+	items := boltWalk(t, c, p.URL, "things", 2)
 	if len(items) != 4 {
 		t.Fatalf("the list of things holds %d items, want 4: %v", len(items), items)
 	}
 	for k, it := range items {
-		if it.ETag != legacyETag || !bytes.Equal(it.value(), written["things/"+k]) {
-			t.Fatalf("list item %s = %q ETag %q; want %q with ETag %s", k, it.value(), it.ETag, written["things/"+k], legacyETag)
+		if it.ETag != boltLegacyETag || !bytes.Equal(it.value(), written["things/"+k]) {
+			t.Fatalf("list item %s = %q ETag %q; want %q with ETag %s", k, it.value(), it.ETag, written["things/"+k], boltLegacyETag)
 		}
 	}
 
 	// A conditional write with the ETag read succeeds once; the same ETag
 	// is stale after it.
-	r := call(t, c, "PUT", key(p, "things/plain"), []byte("beta"), "If-Match", legacyETag)
+	r := boltCall(t, c, "PUT", key(p, "things/plain"), []byte("beta"), "If-Match", boltLegacyETag)
 	etag := r.header.Get("ETag")
-	if r.status != http.StatusNoContent || etag == "" || etag == legacyETag {
-		t.Fatalf("PUT If-Match %s = %d ETag %q %s; want 204 with a new ETag", legacyETag, r.status, etag, r.body)
+	if r.status != http.StatusNoContent || etag == "" || etag == boltLegacyETag {
+		t.Fatalf("PUT If-Match %s = %d ETag %q %s; want 204 with a new ETag", boltLegacyETag, r.status, etag, r.body)
 	}
-	r = call(t, c, "PUT", key(p, "things/plain"), []byte("lost"), "If-Match", legacyETag)
+	r = boltCall(t, c, "PUT", key(p, "things/plain"), []byte("lost"), "If-Match", boltLegacyETag)
 	if r.status != http.StatusPreconditionFailed || r.header.Get("ETag") != etag {
 		t.Fatalf("PUT with a stale ETag = %d ETag %q %s; want 412 with ETag %s", r.status, r.header.Get("ETag"), r.body, etag)
 	}
-	if r = call(t, c, "PUT", key(p, "things/binary"), []byte("lost"), "If-None-Match", "*"); r.status != http.StatusPreconditionFailed {
+	if r = boltCall(t, c, "PUT", key(p, "things/binary"), []byte("lost"), "If-None-Match", "*"); r.status != http.StatusPreconditionFailed {
 		t.Fatalf("create-only PUT of an old key = %d %s, want 412", r.status, r.body)
 	}
-	if r = call(t, c, "GET", key(p, "things/plain"), nil); string(r.body) != "beta" || r.header.Get("ETag") != etag {
+	if r = boltCall(t, c, "GET", key(p, "things/plain"), nil); string(r.body) != "beta" || r.header.Get("ETag") != etag {
 		t.Fatalf("after the conditional writes: %q ETag %q; want beta with %s", r.body, r.header.Get("ETag"), etag)
 	}
-	if r = call(t, c, "DELETE", key(p, "other/only"), nil, "If-Match", legacyETag); r.status != http.StatusNoContent {
+	if r = boltCall(t, c, "DELETE", key(p, "other/only"), nil, "If-Match", boltLegacyETag); r.status != http.StatusNoContent {
 		t.Fatalf("DELETE If-Match of an old key = %d %s", r.status, r.body)
 	}
-	if r = call(t, c, "DELETE", key(p, "things/gone"), nil); r.status != http.StatusNoContent {
+	if r = boltCall(t, c, "DELETE", key(p, "things/gone"), nil); r.status != http.StatusNoContent {
 		t.Fatalf("DELETE of an old key = %d %s", r.status, r.body)
 	}
-	if r = call(t, c, "PUT", key(p, "things/brief?ttl=1s"), []byte("brief")); r.status != http.StatusNoContent {
+	if r = boltCall(t, c, "PUT", key(p, "things/brief?ttl=1s"), []byte("brief")); r.status != http.StatusNoContent {
 		t.Fatalf("PUT ?ttl=1s = %d %s", r.status, r.body)
 	}
-	if r = call(t, c, "PUT", key(p, "things/lease?ttl=1h"), []byte("an hour")); r.status != http.StatusNoContent {
+	if r = boltCall(t, c, "PUT", key(p, "things/lease?ttl=1h"), []byte("an hour")); r.status != http.StatusNoContent {
 		t.Fatalf("PUT ?ttl=1h = %d %s", r.status, r.body)
 	}
-	waitExpired(t, c, key(p, "things/brief"), 15*time.Second)
-	if _, ok := walk(t, c, p.URL, "things", 100)["brief"]; ok {
+	boltWaitExpired(t, c, key(p, "things/brief"), 15*time.Second)
+	if _, ok := boltWalk(t, c, p.URL, "things", 100)["brief"]; ok {
 		t.Fatal("an expired entry is listed")
 	}
 	if err := p.stop(t); err != nil {
@@ -235,11 +233,11 @@ func TestBoltMigration(t *testing.T) {
 	old = serve(t, legacy, dir, legacyNoCache, "--log-access=false")
 	want := map[string][]byte{"plain": []byte("beta"), "binary": written["things/binary"], "empty": {}, "lease": []byte("an hour")}
 	for k, v := range want {
-		if r := call(t, c, "GET", key(old, "things/"+k), nil); r.status != 200 || !bytes.Equal(r.body, v) {
+		if r := boltCall(t, c, "GET", key(old, "things/"+k), nil); r.status != 200 || !bytes.Equal(r.body, v) {
 			t.Fatalf("old navius on the new file: GET things/%s = %d %q, want %q", k, r.status, r.body, v)
 		}
 	}
-	listed := walk(t, c, old.URL, "things", 2)
+	listed := boltWalk(t, c, old.URL, "things", 2)
 	for k, v := range want {
 		if !bytes.Equal(listed[k].value(), v) {
 			t.Fatalf("old navius on the new file lists things/%s as %q, want %q (list: %v)", k, listed[k].value(), v, listed)
@@ -248,18 +246,18 @@ func TestBoltMigration(t *testing.T) {
 	_, brief := listed["brief"]
 	t.Logf("old navius on the new file lists %d keys of things (the expired entry %s)", len(listed), map[bool]string{true: "not yet reclaimed: it shows again", false: "reclaimed"}[brief])
 	for _, path := range []string{"other/only", "things/gone"} {
-		if r := call(t, c, "GET", key(old, path), nil); r.status != http.StatusNotFound {
+		if r := boltCall(t, c, "GET", key(old, path), nil); r.status != http.StatusNotFound {
 			t.Fatalf("old navius: GET of the deleted %s = %d %q", path, r.status, r.body)
 		}
 	}
 	// Writes of the rollback: the new navius must not apply its old
 	// version or expiry to them.
 	for path, v := range map[string]string{"things/plain": "rolled back", "things/lease": "for good"} {
-		if r := call(t, c, "PUT", key(old, path), []byte(v)); r.status != http.StatusNoContent {
+		if r := boltCall(t, c, "PUT", key(old, path), []byte(v)); r.status != http.StatusNoContent {
 			t.Fatalf("old navius: PUT %s = %d %s", path, r.status, r.body)
 		}
 	}
-	if r := call(t, c, "DELETE", key(old, "things/binary"), nil); r.status != http.StatusNoContent {
+	if r := boltCall(t, c, "DELETE", key(old, "things/binary"), nil); r.status != http.StatusNoContent {
 		t.Fatalf("old navius: DELETE things/binary = %d %s", r.status, r.body)
 	}
 	if err := old.stop(t); err != nil {
@@ -268,15 +266,15 @@ func TestBoltMigration(t *testing.T) {
 
 	p = serve(t, bin, dir, nil, "--log-access=false")
 	for path, v := range map[string]string{"things/plain": "rolled back", "things/lease": "for good"} {
-		r := call(t, c, "GET", key(p, path), nil)
-		if r.status != 200 || string(r.body) != v || r.header.Get("ETag") != legacyETag {
-			t.Fatalf("after the rollback: GET %s = %d %q ETag %q; want %q as an old entry (ETag %s)", path, r.status, r.body, r.header.Get("ETag"), v, legacyETag)
+		r := boltCall(t, c, "GET", key(p, path), nil)
+		if r.status != 200 || string(r.body) != v || r.header.Get("ETag") != boltLegacyETag {
+			t.Fatalf("after the rollback: GET %s = %d %q ETag %q; want %q as an old entry (ETag %s)", path, r.status, r.body, r.header.Get("ETag"), v, boltLegacyETag)
 		}
 	}
-	if r = call(t, c, "PUT", key(p, "things/plain"), []byte("lost"), "If-Match", etag); r.status != http.StatusPreconditionFailed {
+	if r = boltCall(t, c, "PUT", key(p, "things/plain"), []byte("lost"), "If-Match", etag); r.status != http.StatusPreconditionFailed {
 		t.Fatalf("PUT If-Match the ETag from before the rollback = %d %s, want 412", r.status, r.body)
 	}
-	if r = call(t, c, "PUT", key(p, "things/binary"), []byte("again"), "If-None-Match", "*"); r.status != http.StatusNoContent {
+	if r = boltCall(t, c, "PUT", key(p, "things/binary"), []byte("again"), "If-None-Match", "*"); r.status != http.StatusNoContent {
 		t.Fatalf("create-only PUT of the key the rollback deleted = %d %s", r.status, r.body)
 	}
 	if err := p.stop(t); err != nil {
@@ -284,95 +282,27 @@ func TestBoltMigration(t *testing.T) {
 	}
 }
 
-// casIncrements runs clients goroutines that each add 1 to the counter at
-// url each times, by GET, +1 and PUT If-Match, retrying on 412; they take
-// turns over urls (several instances of one store). It returns the
-// increments acknowledged and the 412s, and fails on anything else.
-func casIncrements(t *testing.T, urls []string, clients, each int) (acked, retries int64) {
-	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var ack, retry atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	for w := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			url := urls[w%len(urls)]
-			for range each {
-				for attempt := 0; ; attempt++ {
-					if attempt == 10_000 || ctx.Err() != nil {
-						errs <- fmt.Errorf("client %d: an increment did not get through in %d attempts", w, attempt)
-						return
-					}
-					r, err := tryCall(c, "GET", url, nil)
-					if err != nil || r.status != 200 {
-						errs <- fmt.Errorf("client %d: GET = %d %s %v", w, r.status, r.body, err)
-						return
-					}
-					n, err := strconv.Atoi(string(r.body))
-					if err != nil {
-						errs <- fmt.Errorf("client %d: the counter holds %q", w, r.body)
-						return
-					}
-					r, err = tryCall(c, "PUT", url, []byte(strconv.Itoa(n+1)), "If-Match", r.header.Get("ETag"))
-					if err == nil && r.status == http.StatusPreconditionFailed {
-						retry.Add(1)
-						continue
-					}
-					if err != nil || r.status != http.StatusNoContent {
-						errs <- fmt.Errorf("client %d: PUT If-Match = %d %s %v", w, r.status, r.body, err)
-						return
-					}
-					ack.Add(1)
-					break
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	return ack.Load(), retry.Load()
-}
-
 // TestBoltLostUpdates: 16 clients increment one counter 50 times each with
 // If-Match and retries on one navius: no acknowledged increment is lost.
 func TestBoltLostUpdates(t *testing.T) {
-	bin := boltBinary(t)
-	p := serve(t, bin, t.TempDir(), nil, "--log-access=false")
-	url := p.URL + "/api/v1/cas/counter"
-	if r := call(t, http.DefaultClient, "PUT", url, []byte("0")); r.status != http.StatusNoContent {
-		t.Fatalf("PUT counter = %d %s", r.status, r.body)
-	}
-	const clients, each = 16, 50
-	acked, retries := casIncrements(t, []string{url}, clients, each)
-	r := call(t, http.DefaultClient, "GET", url, nil)
-	if string(r.body) != strconv.FormatInt(acked, 10) || acked != clients*each {
-		t.Fatalf("the counter is %s after %d acknowledged increments (of %d): %d lost", r.body, acked, clients*each, acked-atoi(r.body))
-	}
-	t.Logf("%d increments, %d retries on 412", acked, retries)
+	p := serve(t, boltBinary(t), t.TempDir(), nil, "--log-access=false")
+	r := casIncrements(t, []string{p.URL}, "/api/v1/cas/counter", 16, 50, nil)
+	wantNoLostUpdates(t, r, 16*50)
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func atoi(b []byte) int64 { n, _ := strconv.ParseInt(string(b), 10, 64); return n }
-
-// TestBoltExpiry: TTL writes expire for GET and a list walk, and across a
+// TestBoltExpiry: TTL writes expire for GET and a list boltWalk, and across a
 // restart; a long TTL survives the restart with its ETag.
 func TestBoltExpiry(t *testing.T) {
 	bin := boltBinary(t)
 	dir := t.TempDir()
 	c := http.DefaultClient
 	p := serve(t, bin, dir, nil, "--log-access=false")
-	put := func(path string) reply {
+	put := func(path string) boltReply {
 		t.Helper()
-		r := call(t, c, "PUT", p.URL+"/api/v1/exp/"+path, []byte(path))
+		r := boltCall(t, c, "PUT", p.URL+"/api/v1/exp/"+path, []byte(path))
 		if r.status != http.StatusNoContent {
 			t.Fatalf("PUT %s = %d %s", path, r.status, r.body)
 		}
@@ -381,14 +311,14 @@ func TestBoltExpiry(t *testing.T) {
 	put("short?ttl=1s")
 	put("kept")
 	longETag := put("long?ttl=1h").header.Get("ETag")
-	for i := range 5 { // enough for several pages of the walk
+	for i := range 5 { // enough for several pages of the boltWalk
 		put(fmt.Sprintf("page%d", i))
 	}
-	waitExpired(t, c, p.URL+"/api/v1/exp/short", 15*time.Second)
-	if items := walk(t, c, p.URL, "exp", 2); len(items) != 7 {
-		t.Fatalf("after short expired, a walk finds %d items, want 7: %v", len(items), items)
+	boltWaitExpired(t, c, p.URL+"/api/v1/exp/short", 15*time.Second)
+	if items := boltWalk(t, c, p.URL, "exp", 2); len(items) != 7 {
+		t.Fatalf("after short expired, a boltWalk finds %d items, want 7: %v", len(items), items)
 	} else if _, ok := items["short"]; ok {
-		t.Fatal("a walk lists the expired entry")
+		t.Fatal("a boltWalk lists the expired entry")
 	}
 
 	// Expiry is kept across a restart: ttl=5s outlives the restart on any
@@ -399,21 +329,21 @@ func TestBoltExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = serve(t, bin, dir, nil, "--log-access=false")
-	if r := call(t, c, "GET", p.URL+"/api/v1/exp/restart", nil); r.status == 200 {
-		waitExpired(t, c, p.URL+"/api/v1/exp/restart", 20*time.Second)
+	if r := boltCall(t, c, "GET", p.URL+"/api/v1/exp/restart", nil); r.status == 200 {
+		boltWaitExpired(t, c, p.URL+"/api/v1/exp/restart", 20*time.Second)
 	} else {
 		t.Logf("the restart took %s, longer than the TTL: GET answered %d already", time.Since(written), r.status)
 	}
-	items := walk(t, c, p.URL, "exp", 3)
+	items := boltWalk(t, c, p.URL, "exp", 3)
 	for _, k := range []string{"short", "restart"} {
 		if _, ok := items[k]; ok {
-			t.Fatalf("after the restart a walk lists the expired %s", k)
+			t.Fatalf("after the restart a boltWalk lists the expired %s", k)
 		}
 	}
 	if items["long"].ETag != longETag || string(items["long"].value()) != "long?ttl=1h" || len(items) != 7 {
 		t.Fatalf("after the restart: %d items, long = %+v; want 7, long with ETag %s", len(items), items["long"], longETag)
 	}
-	if r := call(t, c, "GET", p.URL+"/api/v1/exp/long", nil); r.status != 200 || r.header.Get("ETag") != longETag {
+	if r := boltCall(t, c, "GET", p.URL+"/api/v1/exp/long", nil); r.status != 200 || r.header.Get("ETag") != longETag {
 		t.Fatalf("GET long after the restart = %d ETag %q; want 200 with %s", r.status, r.header.Get("ETag"), longETag)
 	}
 	if err := p.stop(t); err != nil {
@@ -453,7 +383,7 @@ func TestBoltBatchKill(t *testing.T) {
 					mu.Lock()
 					sent = append(sent, id)
 					mu.Unlock()
-					r, err := tryCall(client, "POST", p.URL+"/api/v1/_batch", []byte(`{"operations":[`+strings.Join(ops, ",")+`]}`))
+					r, err := boltTryCall(client, "POST", p.URL+"/api/v1/_batch", []byte(`{"operations":[`+strings.Join(ops, ",")+`]}`))
 					if err != nil {
 						return // killed
 					}
@@ -479,9 +409,9 @@ func TestBoltBatchKill(t *testing.T) {
 	}
 
 	p := serve(t, bin, dir, nil, "--log-access=false")
-	stored := map[string]map[string]listItem{}
+	stored := map[string]map[string]boltItem{}
 	for _, coll := range []string{"kill-a", "kill-b"} {
-		stored[coll] = walk(t, http.DefaultClient, p.URL, coll, 1000)
+		stored[coll] = boltWalk(t, http.DefaultClient, p.URL, coll, 1000)
 	}
 	present := map[string]bool{}
 	whole, partial := 0, 0

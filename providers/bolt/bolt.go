@@ -124,13 +124,33 @@ func Open(path string, cfg Config) (*Database, error) {
 func (d *Database) Path() string { return d.db.Path() }
 
 // update runs fn in a write transaction: batched with concurrent writers
-// unless batching is off. fn may run more than once under Batch.
+// unless batching is off. Under Batch, fn may run more than once, and runs
+// again alone when it fails. fn returns a failed precondition (nothing
+// written) as its error; update hands it to the caller without failing the
+// transaction, which under Batch would make bbolt run every other write of
+// the batch again.
 func (d *Database) update(fn func(*bbolt.Tx) error) error {
+	var failed error
+	run := func(tx *bbolt.Tx) error {
+		failed = nil
+		err := fn(tx)
+		if !errors.Is(err, providers.ErrPrecondition) {
+			return err
+		}
+		failed = err
+		if d.noBatch {
+			return err // roll back rather than commit (and fsync) nothing
+		}
+		return nil
+	}
 	var err error
 	if d.noBatch {
-		err = d.db.Update(fn)
+		err = d.db.Update(run)
 	} else {
-		err = d.db.Batch(fn)
+		err = d.db.Batch(run)
+	}
+	if failed != nil {
+		return failed
 	}
 	return mapErr(err)
 }

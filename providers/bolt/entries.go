@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"time"
 
@@ -22,11 +23,8 @@ var (
 )
 
 // Writes run under bbolt's Batch (see update), which may run a function
-// more than once, and runs it again alone when it fails. So each function
-// below resets what it reports at the start of every run, decides its
-// conditions against the transaction it is given, and reports a failed
-// condition through a variable, not as its error: an error would roll back
-// the shared transaction and make bbolt run every other write again.
+// more than once: each function below decides its conditions against the
+// transaction it is given, and sets what it reports afresh.
 
 func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 	e, err := d.GetEntry(ctx, coll, key)
@@ -72,23 +70,11 @@ func (d *Database) Put(_ context.Context, coll, key string, value []byte, w prov
 	if value == nil {
 		value = []byte{}
 	}
-	c, k := []byte(coll), []byte(key)
 	var version uint64
-	var failed error
-	err := d.update(func(tx *bbolt.Tx) error {
-		version, failed = 0, nil
-		now := time.Now().UnixNano()
-		s := lookup(tx.Bucket(c), k)
-		if failed = s.check(w.Condition, now); failed != nil {
-			return nil
-		}
-		var err error
+	err := d.writeKey(coll, key, w.Condition, func(tx *bbolt.Tx, c []byte, s slot, now int64) (err error) {
 		version, err = s.put(tx, c, value, expiry(now, w.TTL))
 		return err
 	})
-	if err == nil {
-		err = failed
-	}
 	if err != nil {
 		return "", err
 	}
@@ -104,23 +90,31 @@ func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Co
 	if err := checkNames(coll, key); err != nil {
 		return false, err
 	}
-	c, k := []byte(coll), []byte(key)
 	var existed bool
-	var failed error
-	err := d.update(func(tx *bbolt.Tx) error {
-		existed, failed = false, nil
-		now := time.Now().UnixNano()
-		s := lookup(tx.Bucket(c), k)
-		if failed = s.check(cond, now); failed != nil {
-			return nil
-		}
+	err := d.writeKey(coll, key, cond, func(tx *bbolt.Tx, c []byte, s slot, now int64) error {
 		existed, _, _ = s.state(now) // an expired entry goes too, but did not exist
 		return s.remove(tx, c)
 	})
-	if err == nil {
-		err = failed
-	}
 	return existed && err == nil, err
+}
+
+// writeKey runs write on coll/key in a write transaction, when cond holds
+// there.
+func (d *Database) writeKey(coll, key string, cond providers.Condition, write func(tx *bbolt.Tx, c []byte, s slot, now int64) error) error {
+	c, k := []byte(coll), []byte(key)
+	if !cond.IsZero() {
+		if err := d.failsNow(func(tx *bbolt.Tx, now int64) error { return lookup(tx.Bucket(c), k).check(cond, now) }); err != nil {
+			return err
+		}
+	}
+	return d.update(func(tx *bbolt.Tx) error {
+		now := time.Now().UnixNano()
+		s := lookup(tx.Bucket(c), k)
+		if err := s.check(cond, now); err != nil {
+			return err
+		}
+		return write(tx, c, s, now)
+	})
 }
 
 // Apply implements providers.Batcher: every condition is decided, then
@@ -148,18 +142,30 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 			values[i] = []byte{}
 		}
 	}
-	var res []providers.BatchResult
-	var failed error
-	err := d.update(func(tx *bbolt.Tx) error {
-		res, failed = make([]providers.BatchResult, len(ops)), nil
-		now := time.Now().UnixNano()
+	check := func(tx *bbolt.Tx, now int64) error {
 		for i, op := range ops {
 			if err := lookup(tx.Bucket([]byte(op.Collection)), []byte(op.Key)).check(op.Condition, now); err != nil {
 				err.(*providers.PreconditionError).Op = i
-				failed = err
-				return nil
+				return err
 			}
 		}
+		return nil
+	}
+	for _, op := range ops {
+		if !op.Condition.IsZero() {
+			if err := d.failsNow(check); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	var res []providers.BatchResult
+	err := d.update(func(tx *bbolt.Tx) error {
+		now := time.Now().UnixNano()
+		if err := check(tx, now); err != nil {
+			return err
+		}
+		res = make([]providers.BatchResult, len(ops))
 		// Each operation looks its key up again: an earlier one may have
 		// created or dropped its collection.
 		for i, op := range ops {
@@ -180,13 +186,24 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 		}
 		return nil
 	})
-	if err == nil {
-		err = failed
-	}
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// failsNow decides a write's conditions on a snapshot before the write
+// transaction, and returns the failure it finds there. A failed
+// conditional write writes nothing, so it may as well take effect at that
+// moment as at its turn in a write transaction: a losing compare-and-swap
+// need not wait for a commit (and its fsync). Conditions that hold are
+// decided again by the write.
+func (d *Database) failsNow(check func(tx *bbolt.Tx, now int64) error) error {
+	err := d.db.View(func(tx *bbolt.Tx) error { return check(tx, time.Now().UnixNano()) })
+	if errors.Is(err, providers.ErrPrecondition) {
+		return err
+	}
+	return nil // anything else is for the write to report
 }
 
 // Sweep implements providers.Expiring: it removes up to limit expired
