@@ -216,6 +216,9 @@ func TestBoltMigration(t *testing.T) {
 	if r = boltCall(t, c, "PUT", key(p, "things/brief?ttl=1s"), []byte("brief")); r.status != http.StatusNoContent {
 		t.Fatalf("PUT ?ttl=1s = %d %s", r.status, r.body)
 	}
+	if r = boltCall(t, c, "PUT", key(p, "solo/one?ttl=1h"), []byte("alone")); r.status != http.StatusNoContent {
+		t.Fatalf("PUT solo/one = %d %s", r.status, r.body)
+	}
 	if r = boltCall(t, c, "PUT", key(p, "things/lease?ttl=1h"), []byte("an hour")); r.status != http.StatusNoContent {
 		t.Fatalf("PUT ?ttl=1h = %d %s", r.status, r.body)
 	}
@@ -257,8 +260,10 @@ func TestBoltMigration(t *testing.T) {
 			t.Fatalf("old navius: PUT %s = %d %s", path, r.status, r.body)
 		}
 	}
-	if r := boltCall(t, c, "DELETE", key(old, "things/binary"), nil); r.status != http.StatusNoContent {
-		t.Fatalf("old navius: DELETE things/binary = %d %s", r.status, r.body)
+	for _, path := range []string{"things/binary", "solo/one"} { // solo/one is its collection's last key
+		if r := boltCall(t, c, "DELETE", key(old, path), nil); r.status != http.StatusNoContent {
+			t.Fatalf("old navius: DELETE %s = %d %s", path, r.status, r.body)
+		}
 	}
 	if err := old.stop(t); err != nil {
 		t.Fatal(err)
@@ -276,6 +281,12 @@ func TestBoltMigration(t *testing.T) {
 	}
 	if r = boltCall(t, c, "PUT", key(p, "things/binary"), []byte("again"), "If-None-Match", "*"); r.status != http.StatusNoContent {
 		t.Fatalf("create-only PUT of the key the rollback deleted = %d %s", r.status, r.body)
+	}
+	if r = boltCall(t, c, "GET", key(p, "solo/one"), nil); r.status != http.StatusNotFound {
+		t.Fatalf("GET of the key the rollback deleted with its collection = %d %q", r.status, r.body)
+	}
+	if items := boltWalk(t, c, p.URL, "solo", 10); len(items) != 0 {
+		t.Fatalf("the collection the rollback emptied lists %v", items)
 	}
 	if err := p.stop(t); err != nil {
 		t.Fatal(err)

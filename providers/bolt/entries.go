@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"math"
 	"time"
@@ -33,13 +32,13 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 
 // GetEntry implements providers.Versioned.
 func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
-	if err := checkNames(coll, key); err != nil {
+	if err := checkNames(coll); err != nil {
 		return providers.Entry{}, err
 	}
 	now := time.Now().UnixNano()
 	var out providers.Entry
 	err := d.db.View(func(tx *bbolt.Tx) error {
-		s := lookup(tx.Bucket([]byte(coll)), []byte(key))
+		s := lookup(tx, []byte(coll), []byte(key))
 		exists, version, expiresAt := s.state(now)
 		if !exists {
 			return providers.ErrNotFound
@@ -87,7 +86,7 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 
 // Remove implements providers.Versioned.
 func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Condition) (bool, error) {
-	if err := checkNames(coll, key); err != nil {
+	if err := checkNames(coll); err != nil {
 		return false, err
 	}
 	var existed bool
@@ -103,13 +102,13 @@ func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Co
 func (d *Database) writeKey(coll, key string, cond providers.Condition, write func(tx *bbolt.Tx, c []byte, s slot, now int64) error) error {
 	c, k := []byte(coll), []byte(key)
 	if !cond.IsZero() {
-		if err := d.failsNow(func(tx *bbolt.Tx, now int64) error { return lookup(tx.Bucket(c), k).check(cond, now) }); err != nil {
+		if err := d.failsNow(func(tx *bbolt.Tx, now int64) error { return lookup(tx, c, k).check(cond, now) }); err != nil {
 			return err
 		}
 	}
 	return d.update(func(tx *bbolt.Tx) error {
 		now := time.Now().UnixNano()
-		s := lookup(tx.Bucket(c), k)
+		s := lookup(tx, c, k)
 		if err := s.check(cond, now); err != nil {
 			return err
 		}
@@ -130,7 +129,7 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 	values := make([][]byte, len(ops))
 	for i, op := range ops {
 		if op.Delete {
-			if err := checkNames(op.Collection, op.Key); err != nil {
+			if err := checkNames(op.Collection); err != nil {
 				return nil, err
 			}
 			continue
@@ -144,7 +143,7 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 	}
 	check := func(tx *bbolt.Tx, now int64) error {
 		for i, op := range ops {
-			if err := lookup(tx.Bucket([]byte(op.Collection)), []byte(op.Key)).check(op.Condition, now); err != nil {
+			if err := lookup(tx, []byte(op.Collection), []byte(op.Key)).check(op.Condition, now); err != nil {
 				err.(*providers.PreconditionError).Op = i
 				return err
 			}
@@ -170,7 +169,7 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 		// created or dropped its collection.
 		for i, op := range ops {
 			c := []byte(op.Collection)
-			s := lookup(tx.Bucket(c), []byte(op.Key))
+			s := lookup(tx, c, []byte(op.Key))
 			var err error
 			if op.Delete {
 				res[i].Existed, _, _ = s.state(now)
@@ -230,36 +229,21 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 				break
 			}
 			k = bytes.Clone(k)
-			at, coll, key, ok := parseIndexKey(k)
+			at, coll, key, version, ok := parseIndexKey(k, v) // before the delete: v lives in the page
 			if ok && at > now {
 				break
 			}
 			if err := idx.Delete(k); err != nil {
 				return err
 			}
-			if !ok || len(v) != 8 {
+			if !ok {
 				continue
 			}
-			// Only the write that made this index entry expires: a later
-			// write replaced the record (and its index entry).
-			s := lookup(tx.Bucket(coll), key)
-			if !s.hasRec || s.rec.expiresAt != at || s.rec.version != binary.BigEndian.Uint64(v) {
-				continue
-			}
-			var err error
-			if s.value != nil && s.rec.sum != checksum(s.value) {
-				// An older navius rewrote the value: it stays, as an
-				// entry without expiry.
-				err = s.coll.Bucket(metaName).Delete(key)
-			} else {
-				if s.value != nil {
-					removed++
-				}
-				err = s.remove(tx, coll)
-			}
+			n, err := sweepOne(tx, at, coll, key, version)
 			if err != nil {
 				return err
 			}
+			removed += n
 		}
 		return nil
 	})
@@ -269,10 +253,35 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 	return removed, nil
 }
 
+// sweepOne removes coll/key, whose entry in the expiry index said it
+// expires at with version, and reports whether it removed an entry. Only
+// the write that made the index entry expires: a later one replaced the
+// record (and its index entry). A record an older navius left stale goes,
+// and the value it rewrote stays, without expiry.
+func sweepOne(tx *bbolt.Tx, at int64, coll, key []byte, version uint64) (int, error) {
+	meta := tx.Bucket(metaName)
+	if meta == nil {
+		return 0, nil
+	}
+	rk := appendRecordKey(nil, coll, key)
+	rec, ok := decodeRecord(meta.Get(rk))
+	if !ok || rec.expiresAt != at || rec.version != version {
+		return 0, nil
+	}
+	s := slot{coll: tx.Bucket(coll), key: key, rec: rec, hasRec: true}
+	if s.coll != nil {
+		s.value = s.coll.Get(key)
+	}
+	if s.value == nil || s.rec.sum != checksum(s.value) {
+		return 0, meta.Delete(rk)
+	}
+	return 1, s.remove(tx, coll)
+}
+
 // Query walks the bucket in key order from just after the cursor's key,
 // skipping expired entries.
 func (d *Database) Query(_ context.Context, coll string, q providers.Query) (providers.Page, error) {
-	if err := checkNames(coll, ""); err != nil {
+	if err := checkNames(coll); err != nil {
 		return providers.Page{}, err
 	}
 	after, err := providers.DecodeKeyCursor(q.Cursor)
@@ -288,7 +297,7 @@ func (d *Database) Query(_ context.Context, coll string, q providers.Query) (pro
 		if b == nil {
 			return nil
 		}
-		records := recordCursor(b)
+		records := recordCursor(tx, []byte(coll))
 		c := b.Cursor()
 		k, v := c.First()
 		if q.Cursor != "" {
@@ -298,10 +307,10 @@ func (d *Database) Query(_ context.Context, coll string, q providers.Query) (pro
 			}
 		}
 		for ; k != nil; k, v = c.Next() {
-			if v == nil || !bytes.Contains(v, filter) { // v == nil: the nested bucket of records
+			if v == nil || !bytes.Contains(v, filter) { // v == nil: a nested bucket (none of navius's)
 				continue
 			}
-			s := slot{coll: b, key: k, value: v}
+			s := slot{value: v}
 			s.rec, s.hasRec = records.find(k)
 			exists, version, _ := s.state(now)
 			if !exists {
@@ -323,7 +332,7 @@ func checkWrite(coll, key string) error {
 	if key == "" {
 		return providers.Invalid("empty key")
 	}
-	return checkNames(coll, key)
+	return checkNames(coll)
 }
 
 // expiry is the expiry time of an entry written at now with ttl (0: none),

@@ -3,12 +3,10 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
 	"sync"
 
 	bbolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/navius-dev/navius/providers"
 )
@@ -17,30 +15,33 @@ import (
 // this one reads such a file as it is, without a migration:
 //
 //   - One top-level bucket per collection, holding key -> value, the value
-//     exactly as written.
-//   - In each collection bucket, a nested bucket named "\x00" (metaName)
-//     holding key -> a 20-byte record: the version (uint64, big-endian,
-//     from providers.NewVersion), the expiry time (Unix nanoseconds, int64
+//     exactly as written. Nothing else goes in it.
+//   - A top-level bucket named "\x00meta" (metaName) holding a record per
+//     key: record key (collection length, 2 bytes big-endian; collection;
+//     key) -> 20 bytes: the version (uint64, big-endian, from
+//     providers.NewVersion), the expiry time (Unix nanoseconds, int64
 //     big-endian, 0 = none) and the CRC-32C of the value it describes. A
 //     key without a record is an entry written before versions: it has
 //     providers.LegacyVersion and no expiry.
 //   - A top-level bucket named "\x00expiry" (expiryName), the expiry index
-//     Sweep walks soonest first: expiry time (8 bytes big-endian) + length
-//     of the collection name (2 bytes big-endian) + collection + key ->
-//     version. It holds one entry per record with an expiry time.
+//     Sweep walks soonest first: expiry time (8 bytes big-endian) + record
+//     key -> version. It holds one entry per record with an expiry time.
+//
+// Records live beside the collections rather than inside them so that a
+// read looks a record up without a second descent of the collection's
+// tree, and so that an older navius finds its collections exactly as it
+// left them: it lists and deletes as before, dropping a collection with
+// its last key, and never looks at the buckets named with a NUL byte
+// (collection names cannot start with one).
 //
 // The checksum is there for an older navius opened on the same file (a
-// rollback): it reads and lists values as before (nested buckets are not
-// values to it), but it writes values without touching their records. A
-// record whose checksum does not match its value is stale, and the value
+// rollback): it writes and deletes values without touching their records.
+// A record whose checksum does not match its value is stale, and the value
 // is read as a legacy entry, rather than with an old version that a
 // client's If-Match would match, or an old expiry that would drop a value
-// written for good.
-//
-// Collection names starting with a NUL byte and the key "\x00" are
-// reserved for this (the HTTP API allows neither).
+// written for good. Sweep drops such records when their expiry comes.
 var (
-	metaName   = []byte{0}
+	metaName   = []byte("\x00meta")
 	expiryName = []byte("\x00expiry")
 )
 
@@ -80,34 +81,45 @@ var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc
 
 func checksum(value []byte) uint32 { return crc32.Checksum(value, castagnoli()) }
 
-// indexKey is a record's key in the expiry index.
-func indexKey(expiresAt int64, coll, key []byte) []byte {
-	b := make([]byte, 10, 10+len(coll)+len(key))
-	binary.BigEndian.PutUint64(b, uint64(expiresAt))
-	binary.BigEndian.PutUint16(b[8:], uint16(len(coll)))
+// appendRecordKey appends the record key of coll/key to b.
+func appendRecordKey(b, coll, key []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(coll)))
 	return append(append(b, coll...), key...)
 }
 
-// parseIndexKey reverses indexKey; ok is false for a key it did not make.
-func parseIndexKey(b []byte) (expiresAt int64, coll, key []byte, ok bool) {
-	if len(b) < 10 {
-		return 0, nil, nil, false
-	}
-	n := int(binary.BigEndian.Uint16(b[8:]))
-	if len(b) < 10+n {
-		return 0, nil, nil, false
-	}
-	return int64(binary.BigEndian.Uint64(b)), b[10 : 10+n], b[10+n:], true
+// indexKey is a record's key in the expiry index.
+func indexKey(expiresAt int64, coll, key []byte) []byte {
+	b := make([]byte, 8, 10+len(coll)+len(key))
+	binary.BigEndian.PutUint64(b, uint64(expiresAt))
+	return appendRecordKey(b, coll, key)
 }
 
-// checkNames refuses the names the layout reserves. Collection names are
-// at most 65535 bytes long for the index (bbolt's limit is 32768 anyway).
-func checkNames(coll, key string) error {
+// parseRecordKey reverses appendRecordKey; ok is false for a key it did
+// not make.
+func parseRecordKey(b []byte) (coll, key []byte, ok bool) {
+	if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+		return nil, nil, false
+	}
+	n := 2 + int(binary.BigEndian.Uint16(b))
+	return b[2:n], b[n:], true
+}
+
+// parseIndexKey reads an entry of the expiry index; ok is false for one
+// this navius did not make.
+func parseIndexKey(k, v []byte) (expiresAt int64, coll, key []byte, version uint64, ok bool) {
+	if len(k) < 8 || len(v) != 8 {
+		return 0, nil, nil, 0, false
+	}
+	coll, key, ok = parseRecordKey(k[8:])
+	return int64(binary.BigEndian.Uint64(k)), coll, key, binary.BigEndian.Uint64(v), ok
+}
+
+// checkNames refuses the names the layout reserves: collections starting
+// with a NUL byte. Collection names are at most 65535 bytes long for the
+// record keys (bbolt's own limit on keys is 32768).
+func checkNames(coll string) error {
 	if len(coll) > 0 && coll[0] == 0 {
 		return providers.Invalid("collection %q: names starting with a NUL byte are reserved for the bolt provider's metadata", coll)
-	}
-	if key == string(metaName) {
-		return providers.Invalid("key %q is reserved for the bolt provider's metadata (it names the bucket of versions)", key)
 	}
 	return nil
 }
@@ -118,18 +130,21 @@ type slot struct {
 	key    []byte
 	value  []byte // nil: no value
 	rec    record // the stored record, trusted or not
-	hasRec bool
+	hasRec bool   // a record is stored (looked up only for a value)
 }
 
-// lookup reads key from the collection bucket coll (nil: none).
-func lookup(coll *bbolt.Bucket, key []byte) slot {
-	s := slot{coll: coll, key: key}
-	if coll == nil {
+// lookup reads coll/key in tx.
+func lookup(tx *bbolt.Tx, coll, key []byte) slot {
+	s := slot{coll: tx.Bucket(coll), key: key}
+	if s.coll == nil {
 		return s
 	}
-	s.value = coll.Get(key)
-	if meta := coll.Bucket(metaName); meta != nil {
-		s.rec, s.hasRec = decodeRecord(meta.Get(key))
+	if s.value = s.coll.Get(key); s.value == nil {
+		return s
+	}
+	if meta := tx.Bucket(metaName); meta != nil {
+		var buf [96]byte // most record keys fit: no allocation
+		s.rec, s.hasRec = decodeRecord(meta.Get(appendRecordKey(buf[:0], coll, key)))
 	}
 	return s
 }
@@ -172,14 +187,11 @@ func (s slot) put(tx *bbolt.Tx, coll []byte, value []byte, expiresAt int64) (uin
 	b := s.coll
 	if b == nil {
 		var err error
-		if b, err = tx.CreateBucketIfNotExists(coll); err != nil {
+		if b, err = tx.CreateBucket(coll); err != nil {
 			return 0, err
 		}
 	}
-	meta, err := b.CreateBucketIfNotExists(metaName)
-	if errors.Is(err, bolterrors.ErrIncompatibleValue) {
-		return 0, providers.Invalid("collection %q holds a value under the key \"\\x00\" (written by a program other than navius), where the bolt provider keeps its versions: move that value elsewhere", coll)
-	}
+	meta, err := tx.CreateBucketIfNotExists(metaName)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +202,8 @@ func (s slot) put(tx *bbolt.Tx, coll []byte, value []byte, expiresAt int64) (uin
 	if err := b.Put(s.key, value); err != nil {
 		return 0, err
 	}
-	if err := meta.Put(s.key, r.encode()); err != nil {
+	// A key of its own: bbolt keeps a reference to it until the commit.
+	if err := meta.Put(appendRecordKey(nil, coll, s.key), r.encode()); err != nil {
 		return 0, err
 	}
 	if expiresAt != 0 {
@@ -198,36 +211,32 @@ func (s slot) put(tx *bbolt.Tx, coll []byte, value []byte, expiresAt int64) (uin
 		if err != nil {
 			return 0, err
 		}
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], r.version)
-		if err := idx.Put(indexKey(expiresAt, coll, s.key), v[:]); err != nil {
+		if err := idx.Put(indexKey(expiresAt, coll, s.key), binary.BigEndian.AppendUint64(nil, r.version)); err != nil {
 			return 0, err
 		}
 	}
 	return r.version, nil
 }
 
-// remove deletes the slot's key, value and record, and its collection
-// when no other key is left, so that empty collections vanish as they do
-// in the other providers.
+// remove deletes the slot's value and record, and its collection when no
+// other key is left, so that empty collections vanish as they do in the
+// other providers.
 func (s slot) remove(tx *bbolt.Tx, coll []byte) error {
-	if s.coll == nil || (s.value == nil && !s.hasRec) {
+	if s.value == nil {
 		return nil
 	}
 	if s.hasRec {
 		if err := s.unindex(tx, coll); err != nil {
 			return err
 		}
-		if err := s.coll.Bucket(metaName).Delete(s.key); err != nil {
+		if err := tx.Bucket(metaName).Delete(appendRecordKey(nil, coll, s.key)); err != nil {
 			return err
 		}
 	}
-	if s.value != nil {
-		if err := s.coll.Delete(s.key); err != nil {
-			return err
-		}
+	if err := s.coll.Delete(s.key); err != nil {
+		return err
 	}
-	if empty(s.coll) {
+	if k, _ := s.coll.Cursor().First(); k == nil {
 		return tx.DeleteBucket(coll)
 	}
 	return nil
@@ -244,28 +253,18 @@ func (s slot) unindex(tx *bbolt.Tx, coll []byte) error {
 	return nil
 }
 
-// empty reports whether a collection bucket holds no value: its metadata
-// bucket, always its first key, does not count.
-func empty(b *bbolt.Bucket) bool {
-	c := b.Cursor()
-	k, v := c.First()
-	if k != nil && v == nil && bytes.Equal(k, metaName) {
-		k, _ = c.Next()
-	}
-	return k == nil
-}
-
 // records walks a collection's records in key order beside a walk of its
 // values, so that a page costs one seek into the records, not one a key.
 type records struct {
-	c    *bbolt.Cursor // nil: no records
-	k, v []byte
-	at   bool // c is positioned
+	c      *bbolt.Cursor // nil: no records
+	prefix []byte        // the collection's part of a record key
+	k, v   []byte        // where c is, the prefix cut off k
+	at     bool          // c is positioned
 }
 
-func recordCursor(coll *bbolt.Bucket) *records {
-	r := &records{}
-	if meta := coll.Bucket(metaName); meta != nil {
+func recordCursor(tx *bbolt.Tx, coll []byte) *records {
+	r := &records{prefix: appendRecordKey(nil, coll, nil)}
+	if meta := tx.Bucket(metaName); meta != nil {
 		r.c = meta.Cursor()
 	}
 	return r
@@ -277,14 +276,23 @@ func (r *records) find(key []byte) (record, bool) {
 		return record{}, false
 	}
 	if !r.at {
-		r.k, r.v = r.c.Seek(key)
+		r.set(r.c.Seek(append(r.prefix[:len(r.prefix):len(r.prefix)], key...)))
 		r.at = true
 	}
 	for r.k != nil && bytes.Compare(r.k, key) < 0 {
-		r.k, r.v = r.c.Next()
+		r.set(r.c.Next())
 	}
 	if r.k == nil || !bytes.Equal(r.k, key) {
 		return record{}, false
 	}
 	return decodeRecord(r.v)
+}
+
+// set moves the walk to the record key k: past the collection's records
+// when it is another's.
+func (r *records) set(k, v []byte) {
+	r.k, r.v = nil, nil
+	if bytes.HasPrefix(k, r.prefix) {
+		r.k, r.v = k[len(r.prefix):], v
+	}
 }

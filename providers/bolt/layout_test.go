@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,8 +110,8 @@ func TestLegacyEntries(t *testing.T) {
 	}
 }
 
-// An older navius reads what this one writes: the values are stored as
-// they are, and the records are a nested bucket it skips.
+// An older navius reads what this one writes: the collection's bucket
+// holds the values as they are, and nothing else.
 func TestOlderNaviusReadsNewFile(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "new.db")
@@ -118,21 +119,19 @@ func TestOlderNaviusReadsNewFile(t *testing.T) {
 	if _, err := db.Put(ctx, "c", "k", []byte("plain"), providers.Write{TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
-	if v, ok := rawValue(t, path, "c", "k"); !ok || v != "plain" {
-		t.Fatalf("an older navius reads %q, %v; want plain", v, ok)
+	if _, err := db.Apply(ctx, []providers.BatchOp{{Collection: "c", Key: "b", Value: []byte("batched")}}); err != nil {
+		t.Fatal(err)
 	}
-	var values []string
+	_ = db.Close()
+	got := map[string]string{}
 	rawUpdate(t, path, func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte("c")).ForEach(func(k, v []byte) error {
-			if v != nil { // how an older navius lists: nested buckets are not values
-				values = append(values, string(k))
-			}
+			got[string(k)] = string(v)
 			return nil
 		})
 	})
-	if len(values) != 1 || values[0] != "k" {
-		t.Fatalf("an older navius lists %q", values)
+	if len(got) != 2 || got["k"] != "plain" || got["b"] != "batched" {
+		t.Fatalf("an older navius finds the collection holding %q; want k: plain, b: batched", got)
 	}
 }
 
@@ -143,13 +142,14 @@ func TestStaleRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mixed.db")
 	db := open(t, path)
 	const ttl = 300 * time.Millisecond
-	var stale string
-	for _, k := range []string{"rewritten", "deleted", "expiring"} {
-		v, err := db.Put(ctx, "c", k, []byte("by the new navius"), providers.Write{TTL: ttl})
+	versions := map[string]string{}
+	for _, k := range []string{"c/rewritten", "c/deleted", "c/expiring", "solo/deleted"} {
+		coll, key, _ := strings.Cut(k, "/")
+		v, err := db.Put(ctx, coll, key, []byte("by the new navius"), providers.Write{TTL: ttl})
 		if err != nil {
 			t.Fatal(err)
 		}
-		stale = v
+		versions[k] = v
 	}
 	if _, err := db.Put(ctx, "c", "kept", []byte("for good"), providers.Write{}); err != nil {
 		t.Fatal(err)
@@ -160,7 +160,11 @@ func TestStaleRecords(t *testing.T) {
 		if err := b.Put([]byte("rewritten"), []byte("by an older navius")); err != nil {
 			return err
 		}
-		return b.Delete([]byte("deleted"))
+		if err := b.Delete([]byte("deleted")); err != nil {
+			return err
+		}
+		// An older navius drops a collection with its last key.
+		return tx.DeleteBucket([]byte("solo"))
 	})
 	db = open(t, path)
 	e, err := db.GetEntry(ctx, "c", "rewritten")
@@ -176,7 +180,7 @@ func TestStaleRecords(t *testing.T) {
 	if err != nil || string(e.Value) != "by an older navius" || e.Version != providers.LegacyVersion {
 		t.Fatalf("after the sweep, the rewritten value: %q version %q, %v", e.Value, e.Version, err)
 	}
-	if _, err := db.Put(ctx, "c", "rewritten", nil, providers.Write{Condition: providers.Condition{Match: []string{stale}}}); !errors.Is(err, providers.ErrPrecondition) {
+	if _, err := db.Put(ctx, "c", "rewritten", nil, providers.Write{Condition: providers.Condition{Match: []string{versions["c/rewritten"]}}}); !errors.Is(err, providers.ErrPrecondition) {
 		t.Fatalf("If-Match the stale record's version: %v, want a failed precondition", err)
 	}
 	page, err := db.Query(ctx, "c", providers.Query{})
@@ -187,25 +191,34 @@ func TestStaleRecords(t *testing.T) {
 	if _, n := rawBucket(t, path, []byte("\x00expiry")); n != 0 {
 		t.Fatalf("the expiry index holds %d entries after the sweep, want 0", n)
 	}
+	if _, n := rawBucket(t, path, []byte("\x00meta")); n != 1 {
+		t.Fatalf("%d records are left after the sweep, want 1 (kept's)", n)
+	}
 }
 
 func TestReservedNames(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "r.db")
-	db := open(t, path)
-	for _, c := range []struct{ coll, key string }{{"c", "\x00"}, {"\x00expiry", "k"}, {"\x00", "k"}} {
-		if _, err := db.Put(ctx, c.coll, c.key, []byte("x"), providers.Write{}); !errors.Is(err, providers.ErrInvalid) {
-			t.Errorf("Put %q/%q: %v, want ErrInvalid", c.coll, c.key, err)
+	db := open(t, filepath.Join(t.TempDir(), "r.db"))
+	for _, coll := range []string{"\x00expiry", "\x00meta", "\x00"} {
+		if _, err := db.Put(ctx, coll, "k", []byte("x"), providers.Write{}); !errors.Is(err, providers.ErrInvalid) {
+			t.Errorf("Put %q: %v, want ErrInvalid", coll, err)
 		}
-		if _, err := db.Apply(ctx, []providers.BatchOp{{Collection: c.coll, Key: c.key, Value: []byte("x")}}); !errors.Is(err, providers.ErrInvalid) {
-			t.Errorf("Apply %q/%q: %v, want ErrInvalid", c.coll, c.key, err)
+		if _, err := db.Apply(ctx, []providers.BatchOp{{Collection: coll, Key: "k", Value: []byte("x")}}); !errors.Is(err, providers.ErrInvalid) {
+			t.Errorf("Apply %q: %v, want ErrInvalid", coll, err)
 		}
-		if _, err := db.Get(ctx, c.coll, c.key); !errors.Is(err, providers.ErrInvalid) {
-			t.Errorf("Get %q/%q: %v, want ErrInvalid", c.coll, c.key, err)
+		if _, err := db.Get(ctx, coll, "k"); !errors.Is(err, providers.ErrInvalid) {
+			t.Errorf("Get %q: %v, want ErrInvalid", coll, err)
+		}
+		if _, err := db.Query(ctx, coll, providers.Query{}); !errors.Is(err, providers.ErrInvalid) {
+			t.Errorf("Query %q: %v, want ErrInvalid", coll, err)
 		}
 	}
-	if _, err := db.Query(ctx, "\x00expiry", providers.Query{}); !errors.Is(err, providers.ErrInvalid) {
-		t.Errorf("Query of the expiry index: %v, want ErrInvalid", err)
+	// Any key is a key, NUL bytes included.
+	if _, err := db.Put(ctx, "c", "\x00", []byte("nul"), providers.Write{}); err != nil {
+		t.Fatalf("Put of the key \\x00: %v", err)
+	}
+	if v, err := db.Get(ctx, "c", "\x00"); err != nil || string(v) != "nul" {
+		t.Fatalf("Get of the key \\x00 = %q, %v", v, err)
 	}
 }
 
@@ -235,5 +248,59 @@ func TestExpiryIndexFollowsWrites(t *testing.T) {
 	_ = db.Close()
 	if _, n := rawBucket(t, path, []byte("\x00expiry")); n != 2 {
 		t.Fatalf("the expiry index holds %d entries, want 2 (a and d)", n)
+	}
+}
+
+// A walk finds each item's record beside it, page after page, among keys
+// with no record (written before versions) and other collections' records.
+func TestQueryVersions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "q.db")
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("c"))
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{"a", "d", "g", "z"} {
+			if err := b.Put([]byte(k), []byte("old")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db := open(t, path)
+	want := map[string]string{"a": providers.LegacyVersion, "d": providers.LegacyVersion, "g": providers.LegacyVersion, "z": providers.LegacyVersion}
+	for _, coll := range []string{"b", "c", "ca"} {
+		for _, k := range []string{"b", "c", "e", "f", "h", "y"} {
+			v, err := db.Put(ctx, coll, k, []byte("new"), providers.Write{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if coll == "c" {
+				want[k] = v
+			}
+		}
+	}
+	got := map[string]string{}
+	cursor := ""
+	for range 20 {
+		page, err := db.Query(ctx, "c", providers.Query{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			got[it.Key] = it.Version
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the walk found %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("item %s has version %q, want %q", k, got[k], v)
+		}
 	}
 }
