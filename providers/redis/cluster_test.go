@@ -36,12 +36,7 @@ func TestCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	url := cl.URL()
 
-	t.Run("DatabaseConformance", func(t *testing.T) {
-		providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-			prefixes++
-			return openDB(t, url, "redis.key_prefix", fmt.Sprintf("t%d", prefixes))
-		})
-	})
+	t.Run("DatabaseConformance", func(t *testing.T) { conformance(t, url) })
 	t.Run("CacheConformance", func(t *testing.T) {
 		providertest.TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
 			prefixes++

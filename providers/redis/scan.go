@@ -69,7 +69,7 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			ahead := min(d.buckets-cur.bucket, (limit-len(page.Items))/max(perBucket, 1)+1)
 			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, limit, &page, &budget)
 			if err != nil {
-				return providers.Page{}, mapErr("database", err)
+				return providers.Page{}, err
 			}
 			if cur.bucket += n; cur.bucket >= d.buckets {
 				return page, nil
@@ -106,7 +106,11 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 		}
 		budget -= len(kv) / 2
 		bucketFields += len(kv) / 2
-		for _, it := range matching(kv, mark, marked, q.Filter) {
+		batch := [][]providers.Item{matching(kv, mark, marked, q.Filter)}
+		if err := d.versioned(ctx, coll, cur.bucket, batch); err != nil {
+			return providers.Page{}, err
+		}
+		for _, it := range batch[0] {
 			if len(page.Items) == limit {
 				// More of this batch to come: the next page resumes it.
 				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, node: cur.node, walk: w.split(next, page.Items[limit-1].Key)})
@@ -151,8 +155,9 @@ func matching(kv []string, mark string, marked bool, filter string) []providers.
 // it; it stops at the first that does not, which the caller then walks the
 // usual way (a page may end inside it, so its node must be known). It
 // returns how many buckets it used. A walk of a small collection thus
-// takes a round trip or two instead of one per bucket. A bucket read whole
-// needs no node check: no cursor continues it.
+// takes two round trips (the values, then their versions) or a few more
+// instead of two per bucket. A bucket read whole needs no node check: no
+// cursor continues it.
 func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, limit int, page *providers.Page, budget *int) (int, error) {
 	scans := make([]*goredis.ScanCmd, n)
 	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -162,20 +167,84 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 		return nil
 	})
 	if err != nil {
+		return 0, mapErr("database", err)
+	}
+	var whole [][]providers.Item // the matches of the buckets read whole, up to the first that was not
+	for _, scan := range scans {
+		kv, next := scan.Val()
+		if next != 0 {
+			break
+		}
+		whole = append(whole, matching(kv, "", false, filter))
+	}
+	if err := d.versioned(ctx, coll, from, whole); err != nil {
 		return 0, err
 	}
-	for i, scan := range scans {
-		kv, next := scan.Val()
-		items := matching(kv, "", false, filter)
-		if next != 0 || len(page.Items)+len(items) > limit {
+	for i, items := range whole {
+		if len(page.Items)+len(items) > limit {
 			return i, nil
 		}
 		page.Items = append(page.Items, items...)
+		kv, _ := scans[i].Val()
 		if *budget -= len(kv) / 2; len(page.Items) == limit || *budget <= 0 {
 			return i + 1, nil
 		}
 	}
-	return n, nil
+	return len(whole), nil
+}
+
+// versioned sets the versions of the items of buckets from, from+1, ...
+// (groups[i] holds those of bucket from+i) from the buckets' versions
+// hashes, in one pipelined round trip, and drops the items that have
+// expired.
+func (d *Database) versioned(ctx context.Context, coll string, from int, groups [][]providers.Item) error {
+	metas := make([]*goredis.SliceCmd, len(groups))
+	some := false
+	for _, items := range groups {
+		some = some || len(items) > 0
+	}
+	if !some {
+		return nil
+	}
+	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, items := range groups {
+			if len(items) == 0 {
+				continue
+			}
+			fields := make([]string, len(items))
+			for j, it := range items {
+				fields[j] = it.Key
+			}
+			metas[i] = p.HMGet(ctx, d.hashName(versionsKind, coll, from+i), fields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return mapErr("database", err)
+	}
+	for i, items := range groups {
+		if metas[i] == nil {
+			continue
+		}
+		m := metas[i].Val()
+		live := items[:0]
+		for j, it := range items {
+			meta, _ := m[j].(string)
+			var expires int64
+			if it.Version, expires = parseMeta(meta); expires != 0 {
+				gone, err := d.expired(ctx, d.bucket(coll, from+i), expires)
+				if err != nil {
+					return err
+				}
+				if gone {
+					continue
+				}
+			}
+			live = append(live, it)
+		}
+		groups[i] = live
+	}
+	return nil
 }
 
 var errNodeChanged = providers.Invalid("the cursor no longer applies: another Redis node (a promoted replica or a restarted server) now holds the part of the collection this walk was in, and its HSCAN order differs; start the walk again from the first page (no cursor)")
