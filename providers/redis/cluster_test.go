@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/navius-dev/navius/internal/redistest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/providertest"
@@ -48,6 +50,13 @@ func TestCluster(t *testing.T) {
 			}
 			return c
 		})
+	})
+
+	t.Run("Batches", func(t *testing.T) { clusterBatches(t, url) })
+	t.Run("SweepFindsIndexes", func(t *testing.T) {
+		raw := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{cl.Nodes[0].Addr}})
+		defer raw.Close()
+		sweepFindsIndexes(t, url, raw)
 	})
 
 	// Spread: 30,000 keys of one collection land on every master, and a

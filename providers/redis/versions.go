@@ -195,11 +195,29 @@ func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]provid
 
 // write runs writeScript for ops, with the min_replicas check.
 func (d *Database) write(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
-	var keys []string
+	keys, args, res := d.writeArgs(ops)
+	var reply []any
+	err := d.durably(ctx, keys[0], func(c commander) error {
+		var err error
+		reply, err = runScript(ctx, c, writeScript, keys, args...).Slice()
+		return err
+	})
+	if err == nil {
+		err = writeReply(reply, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// writeArgs are the KEYS and ARGV of writeScript for ops, and their results
+// but for Existed: the versions the puts will have.
+func (d *Database) writeArgs(ops []providers.BatchOp) (keys []string, args []any, res []providers.BatchResult) {
 	triple := map[string]int{} // values hash -> number of its triple
-	args := make([]any, 0, 2+10*len(ops))
+	args = make([]any, 0, 2+10*len(ops))
 	args = append(args, d.feed.Channel, d.feed.ID+" ")
-	res := make([]providers.BatchResult, len(ops))
+	res = make([]providers.BatchResult, len(ops))
 	for i, op := range ops {
 		b := d.bucketOf(op.Key)
 		hash := d.hashName(valuesKind, op.Collection, b)
@@ -235,15 +253,12 @@ func (d *Database) write(ctx context.Context, ops []providers.BatchOp) ([]provid
 			args = append(args, m)
 		}
 	}
-	var reply []any
-	err := d.durably(ctx, keys[0], func(c commander) error {
-		var err error
-		reply, err = runScript(ctx, c, writeScript, keys, args...).Slice()
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
+	return keys, args, res
+}
+
+// writeReply reads writeScript's reply into res (Existed), or into the
+// error of a failed condition.
+func writeReply(reply []any, res []providers.BatchResult) error {
 	switch status, _ := reply[0].(int64); {
 	case status == 0 && len(reply) == 4:
 		op, _ := reply[1].(int64)
@@ -251,16 +266,16 @@ func (d *Database) write(ctx context.Context, ops []providers.BatchOp) ([]provid
 		version, _ := reply[3].(string)
 		pe := providers.Precondition(exists == 1, version).(*providers.PreconditionError)
 		pe.Op = int(op) - 1
-		return nil, pe
-	case status == 1 && len(reply) == len(ops)+1:
-		for i := range ops {
+		return pe
+	case status == 1 && len(reply) == len(res)+1:
+		for i := range res {
 			existed, _ := reply[i+1].(int64)
 			res[i].Existed = existed == 1
 		}
-	case status != 2:
-		return nil, providers.Unavailable("database", fmt.Errorf("unexpected reply from the write script: %v", reply))
+	case status != 2: // 2: a retry of an applied call
+		return providers.Unavailable("database", fmt.Errorf("unexpected reply from the write script: %v", reply))
 	}
-	return res, nil
+	return nil
 }
 
 // sameSlot refuses a batch whose keys are in more than one slot of a
