@@ -344,3 +344,8 @@ func (d *Database) Close() error {
 	d.collections, d.expiries = nil, nil
 	return nil
 }
+
+var (
+	_ providers.Expiring = (*Database)(nil)
+	_ providers.Batcher  = (*Database)(nil)
+)
