@@ -53,6 +53,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("Batches", func(t *testing.T) { clusterBatches(t, url) })
+	t.Run("QueryByteBound", func(t *testing.T) { byteBoundWalk(t, url) })
 	t.Run("SweepFindsIndexes", func(t *testing.T) {
 		raw := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{cl.Nodes[0].Addr}})
 		defer raw.Close()

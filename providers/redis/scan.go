@@ -15,7 +15,10 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// Query walks a collection's hash with HSCAN, never KEYS.
+// Query walks a collection's hash with HSCAN, never KEYS. Each batch's
+// matches get their versions from the versions hash (one HMGET), which also
+// drops those that have expired. A page ends at q.Limit items or, with
+// q.MaxBytes, before the item that would pass that many bytes.
 //
 // HSCAN returns a hash in batches; a page can end in the middle of one,
 // and between pages other clients may add and remove fields and Redis may
@@ -58,7 +61,7 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 	budget := max(20*limit, 10_000) // fields examined per page: bounds the work of a filter that rarely matches
 	hash := d.bucket(coll, cur.bucket)
 	w := cur.walk
-	var page providers.Page
+	page := &filling{limit: limit, maxBytes: q.MaxBytes}
 	fine := false     // re-reading a partly returned span bucket by bucket
 	perBucket := -1   // fields of the last bucket walked, to size a read-ahead; -1: none yet
 	bucketFields := 0 // fields of the current bucket so far
@@ -67,17 +70,17 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			// Between buckets, after a small one: read the next ones
 			// whole, in one round trip.
 			ahead := min(d.buckets-cur.bucket, (limit-len(page.Items))/max(perBucket, 1)+1)
-			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, limit, &page, &budget)
+			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, page, &budget)
 			if err != nil {
 				return providers.Page{}, err
 			}
 			if cur.bucket += n; cur.bucket >= d.buckets {
-				return page, nil
+				return page.Page, nil
 			}
 			hash, perBucket = d.bucket(coll, cur.bucket), -1
-			if len(page.Items) == limit || budget <= 0 {
+			if page.done() || budget <= 0 {
 				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, walk: w})
-				return page, nil
+				return page.Page, nil
 			}
 		}
 		n := count
@@ -110,30 +113,71 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 		if err := d.versioned(ctx, coll, cur.bucket, batch); err != nil {
 			return providers.Page{}, err
 		}
-		for _, it := range batch[0] {
-			if len(page.Items) == limit {
-				// More of this batch to come: the next page resumes it.
-				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, node: cur.node, walk: w.split(next, page.Items[limit-1].Key)})
-				return page, nil
+		for i, it := range batch[0] {
+			if !page.fits(batch[0][i : i+1]) {
+				// More of this batch to come: the next page resumes it
+				// after its last item, or reads it again when none of it
+				// made this page (a byte bound).
+				if i > 0 {
+					cur.walk = w.split(next, batch[0][i-1].Key)
+				} else {
+					cur.walk = w
+				}
+				page.NextCursor = d.encodeCursor(cur)
+				return page.Page, nil
 			}
-			page.Items = append(page.Items, it)
+			page.add(it)
 		}
 		w.advance(next)
 		if next == 0 { // this bucket is done
 			if cur.bucket+1 >= d.buckets {
-				return page, nil
+				return page.Page, nil
 			}
 			w = &walk{}
 			cur = &cursor{bucket: cur.bucket + 1, walk: w}
 			hash, fine = d.bucket(coll, cur.bucket), false
 			perBucket, bucketFields = bucketFields, 0
 		}
-		if len(page.Items) == limit || budget <= 0 {
+		if page.done() || budget <= 0 {
 			cur.walk = w
 			page.NextCursor = d.encodeCursor(cur)
-			return page, nil
+			return page.Page, nil
 		}
 	}
+}
+
+// filling is a page being filled, with its bounds: limit items and, when
+// maxBytes is positive, that many bytes of keys and values (a first item
+// always fits).
+type filling struct {
+	providers.Page
+	limit           int
+	maxBytes, bytes int64
+}
+
+// fits reports whether items fit on the page after what it holds.
+func (f *filling) fits(items []providers.Item) bool {
+	n, b := len(f.Items), f.bytes
+	for _, it := range items {
+		size := int64(len(it.Key) + len(it.Value))
+		if n == f.limit || f.maxBytes > 0 && n > 0 && b+size > f.maxBytes {
+			return false
+		}
+		n, b = n+1, b+size
+	}
+	return true
+}
+
+func (f *filling) add(items ...providers.Item) {
+	for _, it := range items {
+		f.Items = append(f.Items, it)
+		f.bytes += int64(len(it.Key) + len(it.Value))
+	}
+}
+
+// done reports whether the page is full.
+func (f *filling) done() bool {
+	return len(f.Items) == f.limit || f.maxBytes > 0 && f.bytes >= f.maxBytes
 }
 
 // matching are the fields of an HSCAN batch after mark (when marked) whose
@@ -158,7 +202,7 @@ func matching(kv []string, mark string, marked bool, filter string) []providers.
 // takes two round trips (the values, then their versions) or a few more
 // instead of two per bucket. A bucket read whole needs no node check: no
 // cursor continues it.
-func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, limit int, page *providers.Page, budget *int) (int, error) {
+func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, page *filling, budget *int) (int, error) {
 	scans := make([]*goredis.ScanCmd, n)
 	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range scans {
@@ -181,12 +225,12 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 		return 0, err
 	}
 	for i, items := range whole {
-		if len(page.Items)+len(items) > limit {
+		if !page.fits(items) {
 			return i, nil
 		}
-		page.Items = append(page.Items, items...)
+		page.add(items...)
 		kv, _ := scans[i].Val()
-		if *budget -= len(kv) / 2; len(page.Items) == limit || *budget <= 0 {
+		if *budget -= len(kv) / 2; page.done() || *budget <= 0 {
 			return i + 1, nil
 		}
 	}
