@@ -46,68 +46,76 @@ import (
 // KEYS are triples (values, versions, expiry index) of hashes of one
 // bucket. ARGV[1] is the change channel and ARGV[2] the start of a change
 // message (the instance's id and a space); then come the operations, each
-// as: the number of its triple (from 1), collection, key, flags ("e": must
-// exist, "n": must not exist), new version ("" for a delete), TTL in ms (0:
-// none), value, the number of versions it must match, those versions.
+// as: the number of its triple (from 1), collection, key, flags (1: must
+// exist, 2: must not exist, 3: both), new version ("" for a delete), TTL in
+// ms (0: none), value, the number of versions it must match, those
+// versions.
 //
 // It returns {1, existed...} (existed: 1 where the op's entry was live) when
 // it applied the operations, {0, op, exists, version} for the first op whose
 // condition failed, having written nothing, and {2} when a put's entry
 // already holds the version this call would give it: a retry (go-redis
 // resends a command whose reply timed out) of a call that was applied.
+//
+// It keeps to arrays and locals, and reads TIME only when an entry has an
+// expiry or gets one: Lua's tables and calls are most of a script's cost.
 var writeScript = newScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ops = {}
-local i = 3
-while i <= #ARGV do
-  local op = {k = tonumber(ARGV[i]) * 3 - 2, coll = ARGV[i+1], f = ARGV[i+2], flags = ARGV[i+3],
-    ver = ARGV[i+4], ttl = tonumber(ARGV[i+5]), val = ARGV[i+6], match = {}}
-  local n = tonumber(ARGV[i+7])
-  for j = 1, n do op.match[j] = ARGV[i+7+j] end
-  i = i + 8 + n
-  local m = redis.call('HGET', KEYS[op.k+1], op.f)
-  if m then op.exp = tonumber(string.sub(m, 18)) end
-  op.live = redis.call('HEXISTS', KEYS[op.k], op.f) == 1 and not (op.exp and op.exp <= now)
-  op.cur = ''
-  if op.live then op.cur = m and string.sub(m, 1, 16) or '0000000000000000' end
-  if op.ver ~= '' and op.cur == op.ver then return {2} end
-  ops[#ops+1] = op
+local now
+local function clock()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
 end
-for n, op in ipairs(ops) do
-  local ok = true
-  if string.find(op.flags, 'n', 1, true) and op.live then
+local at, cur, exp = {}, {}, {}
+local n, i = 0, 3
+while i <= #ARGV do
+  n = n + 1
+  at[n] = i
+  local k, f = tonumber(ARGV[i]) * 3 - 2, ARGV[i+2]
+  local m = redis.call('HGET', KEYS[k+1], f)
+  local x = m and tonumber(string.sub(m, 18))
+  exp[n] = x or false
+  cur[n] = false
+  if redis.call('HEXISTS', KEYS[k], f) == 1 and not (x and x <= clock()) then
+    cur[n] = m and string.sub(m, 1, 16) or '0000000000000000'
+  end
+  if ARGV[i+4] ~= '' and cur[n] == ARGV[i+4] then return {2} end
+  i = i + 8 + tonumber(ARGV[i+7])
+end
+for o = 1, n do
+  local i, c = at[o], cur[o]
+  local flags, nm = tonumber(ARGV[i+3]), tonumber(ARGV[i+7])
+  local ok = not (flags >= 2 and c) and not ((flags % 2 == 1 or nm > 0) and not c)
+  if ok and nm > 0 then
     ok = false
-  elseif (string.find(op.flags, 'e', 1, true) or #op.match > 0) and not op.live then
-    ok = false
-  elseif #op.match > 0 then
-    ok = false
-    for _, v in ipairs(op.match) do
-      if v == op.cur then ok = true end
+    for j = i + 8, i + 7 + nm do
+      if ARGV[j] == c then ok = true end
     end
   end
-  if not ok then return {0, n, op.live and 1 or 0, op.cur} end
+  if not ok then return {0, o, c and 1 or 0, c or ''} end
 end
 local out = {1}
-for _, op in ipairs(ops) do
-  local vh, mh, xh = KEYS[op.k], KEYS[op.k+1], KEYS[op.k+2]
-  local x = nil
-  if op.ver == '' then
-    redis.call('HDEL', vh, op.f)
-    redis.call('HDEL', mh, op.f)
+for o = 1, n do
+  local i = at[o]
+  local k, f, ver, ttl = tonumber(ARGV[i]) * 3 - 2, ARGV[i+2], ARGV[i+4], tonumber(ARGV[i+5])
+  if ver == '' then
+    redis.call('HDEL', KEYS[k], f)
+    redis.call('HDEL', KEYS[k+1], f)
   else
-    redis.call('HSET', vh, op.f, op.val)
-    if op.ttl > 0 then
-      x = now + op.ttl
-      redis.call('HSET', mh, op.f, op.ver .. ':' .. string.format('%.0f', x))
-      redis.call('ZADD', xh, x, op.f)
+    redis.call('HSET', KEYS[k], f, ARGV[i+6])
+    if ttl > 0 then
+      local x = clock() + ttl
+      redis.call('HSET', KEYS[k+1], f, ver .. ':' .. string.format('%.0f', x))
+      redis.call('ZADD', KEYS[k+2], x, f)
     else
-      redis.call('HSET', mh, op.f, op.ver)
+      redis.call('HSET', KEYS[k+1], f, ver)
     end
   end
-  if op.exp and not x then redis.call('ZREM', xh, op.f) end
-  redis.call('PUBLISH', ARGV[1], ARGV[2] .. op.coll .. '\0' .. op.f)
-  out[#out+1] = op.live and 1 or 0
+  if exp[o] and not (ver ~= '' and ttl > 0) then redis.call('ZREM', KEYS[k+2], f) end
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ARGV[i+1] .. '\0' .. f)
+  out[o+1] = cur[o] and 1 or 0
 end
 return out`)
 
@@ -165,11 +173,39 @@ func (d *Database) Put(ctx context.Context, coll, key string, value []byte, w pr
 	if value == nil {
 		value = []byte{}
 	}
+	if w.Condition.IsZero() && w.TTL <= 0 && d.mode != cluster {
+		return d.plainPut(ctx, coll, key, value)
+	}
 	res, err := d.write(ctx, []providers.BatchOp{{Collection: coll, Key: key, Value: value, Condition: w.Condition, TTL: w.TTL}})
 	if err != nil {
 		return "", err
 	}
 	return res[0].Version, nil
+}
+
+// plainPut is a Put without condition or TTL on one node or Sentinel: it
+// decides nothing, so it needs no script. Its writes (the value, a new
+// version, the end of any expiry) and announcement go in one MULTI/EXEC,
+// which costs Redis half the CPU of the script (measured: 13 µs a write
+// against 25). In a cluster it stays a script: go-redis retries a failed
+// MULTI/EXEC there by scattering its commands over nodes.
+func (d *Database) plainPut(ctx context.Context, coll, key string, value []byte) (string, error) {
+	version := providers.FormatVersion(providers.NewVersion())
+	hash := d.hashName(valuesKind, coll, 0)
+	err := d.durably(ctx, hash, func(c commander) error {
+		_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.HSet(ctx, hash, key, value)
+			p.HSet(ctx, d.hashName(versionsKind, coll, 0), key, version)
+			p.ZRem(ctx, d.hashName(expiryKind, coll, 0), key)
+			p.Publish(ctx, d.feed.Channel, d.feed.message(coll, key))
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return version, nil
 }
 
 // Remove implements providers.Versioned.
@@ -230,12 +266,12 @@ func (d *Database) writeArgs(ops []providers.BatchOp) (keys []string, args []any
 		if op.TTL > 0 && !op.Delete {
 			d.sweep.note(keys[3*n-1])
 		}
-		flags := ""
+		flags := 0
 		if op.MustExist {
-			flags += "e"
+			flags |= 1
 		}
 		if op.MustNotExist {
-			flags += "n"
+			flags |= 2
 		}
 		version, ttl, value := "", int64(0), op.Value
 		if !op.Delete {
