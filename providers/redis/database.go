@@ -131,8 +131,8 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 	return e.Value, err
 }
 
-// Set writes the field and announces the change atomically, so that no
-// write goes unannounced.
+// Set is Put without condition or TTL: like every write, it announces the
+// change in the write's own atomic step, so that no write goes unannounced.
 func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
 	_, err := d.Put(ctx, coll, key, value, providers.Write{})
 	return err
@@ -173,9 +173,11 @@ func newScript(src string) *script {
 // redis.min_replicas set it then sends WAIT on the same connection (WAIT
 // counts the replicas that have that connection's writes), and fails unless
 // enough replicas confirm: replication is asynchronous, and a write only
-// the master has is lost if the master dies and a replica takes over. Every
-// write is one keyed command (a script, see writeScript), which goes through
-// a cluster client's own retries and MOVED/ASK redirects.
+// the master has is lost if the master dies and a replica takes over. In a
+// cluster every write is one keyed command (a script, see writeScript),
+// which goes through the cluster client's own retries and MOVED/ASK
+// redirects (go-redis retries a failed MULTI/EXEC there by scattering its
+// commands over nodes, MULTI to a random one).
 func (d *Database) durably(ctx context.Context, hash string, do func(commander) error) error {
 	if d.minReplicas == 0 {
 		return mapErr("database", do(d.client))
