@@ -223,7 +223,8 @@ func waitLiveFeed(t *testing.T, p *proc) {
 // while fail kills the master that holds the counter and waits for the
 // topology to heal, with redis.min_replicas=1; clients retry failed
 // requests too. No acknowledged increment may be lost; the counter may
-// hold more (a write answered 503 may still have been applied).
+// hold more (a write answered 503 may still have been applied). Expiry
+// times written before the kill hold on the promoted replica.
 func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 	bin, _ := binary(t, "default,redis")
 	env := haEnv(dbURL, "NAVIUS_CACHE_URL=memory://", "NAVIUS_CACHE_DEFAULT_TTL=1h", "NAVIUS_REDIS_MIN_REPLICAS=1")
@@ -232,6 +233,10 @@ func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 	for _, p := range []*proc{a, b} {
 		waitLiveFeed(t, p)
 	}
+	// Keys of the counter's collection, so on the master that dies.
+	long := redisVWant(t, 204, "PUT", a.URL+"/api/v1/counters/long?ttl=1h", "an hour").header.Get("ETag")
+	redisVWant(t, 204, "PUT", a.URL+"/api/v1/counters/short?ttl=4s", "brief")
+	written := time.Now()
 	var tolerate atomic.Bool
 	healed := make(chan struct{})
 	go func() {
@@ -251,6 +256,15 @@ func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 		t.Fatal("no request failed: the failover did not happen under the increments")
 	}
 	t.Logf("0 acknowledged increments lost; %d applied without an acknowledgement (answered 503, then read back by their client)", int64(r.Final)-r.Acked)
+	if g := redisVWant(t, 200, "GET", b.URL+"/api/v1/counters/long", ""); g.header.Get("ETag") != long {
+		t.Fatalf("after the failover the entry with a ttl of 1h has ETag %q, want %q", g.header.Get("ETag"), long)
+	}
+	for time.Since(written) < 15*time.Second && redisVCall(t, "GET", b.URL+"/api/v1/counters/short", "").status != 404 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if took := time.Since(written); took < 4*time.Second || redisVCall(t, "GET", a.URL+"/api/v1/counters/short", "").status != 404 {
+		t.Fatalf("the entry with a ttl of 4s went %s after it was written (want after 4s), or is still there", took)
+	}
 	_ = a.stop(t)
 	_ = b.stop(t)
 }
