@@ -34,6 +34,9 @@ const (
 	clockMargin = time.Millisecond
 	clockDrift  = 2000
 	clockFresh  = 10 * time.Second
+	// clocksAgree: clocks closer than this are taken as one for the
+	// expiry times GetEntry reports (see localTime).
+	clocksAgree = 50 * time.Millisecond
 )
 
 // serverNow estimates Redis's clock: now, within the error bound; ok is
@@ -133,4 +136,18 @@ func (d *Database) expired(ctx context.Context, hash string, deadline int64) (bo
 	}
 	d.noteTimes([]timing{t}, d.mode == cluster)
 	return deadline <= t.redis.UnixMilli(), nil
+}
+
+// localTime is an expiry time of Redis's clock (ms) on navius's clock, for
+// the local cache in front, which compares it with time.Now(): the same
+// instant, less the clocks' difference where the last sample found them
+// more than clocksAgree apart.
+func (c *conn) localTime(ms int64) time.Time {
+	t := time.UnixMilli(ms)
+	if s := c.clock.Load(); s != nil {
+		if off := s.redis.Sub(s.at.Round(0)); off.Abs() > clocksAgree {
+			return t.Add(-off)
+		}
+	}
+	return t
 }

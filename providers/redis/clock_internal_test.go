@@ -54,3 +54,23 @@ func TestClockSample(t *testing.T) {
 		t.Fatal("a stale sample was used")
 	}
 }
+
+// TestLocalTime: expiry times are reported on navius's clock where Redis's
+// differs by more than clocksAgree, and as they are otherwise.
+func TestLocalTime(t *testing.T) {
+	var c conn
+	deadline := time.Now().Add(time.Minute).UnixMilli()
+	if got := c.localTime(deadline); got.UnixMilli() != deadline {
+		t.Fatalf("without a sample: %v", got)
+	}
+	for _, off := range []time.Duration{time.Hour, -time.Hour, 10 * time.Millisecond} {
+		c.clock.Store(&clockSample{at: time.Now(), redis: time.Now().Add(off)})
+		want := time.UnixMilli(deadline)
+		if off > clocksAgree || off < -clocksAgree {
+			want = want.Add(-off)
+		}
+		if got := c.localTime(deadline); got.Sub(want).Abs() > time.Millisecond {
+			t.Fatalf("Redis's clock %s off: %v, want %v", off, got, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -152,7 +151,7 @@ func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.En
 		if gone {
 			return providers.Entry{}, providers.ErrNotFound
 		}
-		e.ExpiresAt = time.UnixMilli(expires)
+		e.ExpiresAt = d.localTime(expires)
 	}
 	return e, nil
 }
