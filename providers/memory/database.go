@@ -87,7 +87,10 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 }
 
 // GetEntry implements providers.Versioned.
-func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
+func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Entry{}, err
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
@@ -110,7 +113,10 @@ func (d *Database) Set(ctx context.Context, coll, key string, value []byte) erro
 }
 
 // Put implements providers.Versioned and, with w.TTL, providers.Expiring.
-func (d *Database) Put(_ context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+func (d *Database) Put(ctx context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	v := slices.Clone(value)
 	if v == nil {
 		v = []byte{}
@@ -167,7 +173,10 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 }
 
 // Remove implements providers.Versioned.
-func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Condition) (bool, error) {
+func (d *Database) Remove(ctx context.Context, coll, key string, cond providers.Condition) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -201,7 +210,10 @@ func (d *Database) remove(coll, key string, now int64) bool {
 
 // Apply implements providers.Batcher: every condition is decided, then
 // every operation applied, under one lock.
-func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := providers.CheckBatch(ops); err != nil {
 		return nil, err
 	}
@@ -238,7 +250,10 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 
 // Sweep implements providers.Expiring: it drops up to limit expired
 // entries, soonest first.
-func (d *Database) Sweep(_ context.Context, limit int) (int, error) {
+func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -283,6 +298,9 @@ func (h *expiryHeap) Pop() any {
 // key returned, so entries added or removed between pages do not shift the
 // walk.
 func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Page{}, err
+	}
 	after, err := providers.DecodeKeyCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err
