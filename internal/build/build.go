@@ -138,15 +138,12 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	args := p.Args
 	if len(p.Modules) > 0 {
-		work, err := os.MkdirTemp("", "navius-with-")
+		w, err := workspace(ctx, p.Dir, p.Env, p.Modules)
 		if err != nil {
 			return 0, err
 		}
-		defer os.RemoveAll(work)
-		if err := withFiles(ctx, p.Dir, work, p.Env, p.Modules); err != nil {
-			return 0, err
-		}
-		args = p.args(work)
+		defer w.Close()
+		args = p.args(w.Dir)
 	}
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = p.Dir

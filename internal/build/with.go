@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -72,91 +70,93 @@ func orDevel(v string) string {
 	return v
 }
 
-// VerifyModules runs the conformance test of every feature of mods against
-// the navius tree at src (thirdparty.Verify), reporting each result on w. It
-// fails, in one line naming the failing case, unless each test passed with
-// navius's suites inside. It returns the time the runs took.
-func VerifyModules(ctx context.Context, w io.Writer, src string, mods []*thirdparty.Module) (time.Duration, error) {
+// VerifyModules verifies the features of mods against the navius tree at
+// src (thirdparty.Verify: navius's harness on what each schema-2 feature
+// registers, and each feature's own conformance test), reporting each
+// result on w. It fails, in one line naming the failing case, unless every
+// feature passed, and, with strict, unless navius's harness verified
+// every one (a schema-1 feature is verified only by its module's own
+// test). It returns the time the run took.
+func VerifyModules(ctx context.Context, w io.Writer, src string, mods []*thirdparty.Module, strict bool) (time.Duration, error) {
 	start := time.Now()
-	for _, m := range mods {
-		for _, f := range m.Features {
-			r, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{
-				Dir: m.Dir, ModulePath: m.Path, Package: f.Package,
-				Test: f.ConformanceTest, Suites: f.Suites(), Navius: src,
-			})
-			if err != nil {
-				return 0, err
-			}
-			if err := r.Err(); err != nil {
-				return 0, err
-			}
-			var ran []string
-			for _, s := range r.Suites {
-				ran = append(ran, fmt.Sprintf("%s %d/%d cases passed against %s", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
-			}
-			fmt.Fprintf(w, "verify:   %s: %s of %s passed (%s) in %.1fs\n", f.Name, f.ConformanceTest, m.Path, strings.Join(ran, "; "), r.Elapsed.Seconds())
+	work, err := workspace(ctx, src, nil, mods)
+	if err != nil {
+		return 0, err
+	}
+	defer work.Close()
+	v, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{Work: work, Modules: mods})
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range v.Features {
+		if err := r.Err(); err != nil {
+			return 0, err
 		}
 	}
+	for _, r := range v.Features {
+		f := r.Feature
+		if r.Harness != nil {
+			fmt.Fprintf(w, "verify:   %s: navius's harness on what %s registers: %s\n", f.Name, r.Module.Path, suiteLines(r.Harness))
+		}
+		if r.Own != nil {
+			how := "its own test, beside the harness"
+			if !f.Verified() {
+				how = "its own test"
+			}
+			fmt.Fprintf(w, "verify:   %s: %s %s passed%s\n", f.Name, how, f.ConformanceTest, orEmpty(suiteLines(r.Own), " (", ")"))
+		}
+		if !f.Verified() {
+			why := fmt.Sprintf("its feature file is schema %d; schema 2 gives navius's harness a URL template for each database and cache", f.Schema)
+			if f.Schema >= 2 {
+				why = "navius's harness opens databases and caches only; its other services ran in the module's own test"
+			}
+			if strict {
+				return 0, fmt.Errorf("verify %s: feature %s is not verified by navius's harness (%s), and --strict asks for that", r.Module.Path, f.Name, why)
+			}
+			fmt.Fprintf(w, "verify:   %s: NOT verified by navius's harness: %s; --strict refuses it\n", f.Name, why)
+		}
+	}
+	fmt.Fprintf(w, "verify:   %d feature%s in %.1fs\n", len(v.Features), plural(len(v.Features)), v.Elapsed.Seconds())
 	return time.Since(start), nil
 }
 
-// withFiles writes, into work, the build's copy of the tree's go.mod and
-// go.sum with the modules required (and replaced by their directory for the
-// local form, with their own requirements pulled in by go get against the
-// copy), the generated import file and the overlay that puts it into the
-// main package. The tree is not written to.
-func withFiles(ctx context.Context, src, work string, env []string, mods []*thirdparty.Module) error {
-	for _, name := range []string{"go.mod", "go.sum"} {
-		data, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil && !(name == "go.sum" && os.IsNotExist(err)) {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(work, name), data, 0o644); err != nil {
-			return err
-		}
+// suiteLines describes the suites a result saw: suite, cases passed, the
+// implementation.
+func suiteLines(r *thirdparty.Result) string {
+	var ran []string
+	for _, s := range r.Suites {
+		ran = append(ran, fmt.Sprintf("%s %d/%d cases passed against %s", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
 	}
-	modfile := "-modfile=" + filepath.Join(work, "go.mod")
-	var edits, gets []string
-	for _, m := range mods {
-		version := m.Version
-		if m.Local {
-			if version == "" {
-				version = "v0.0.0-00010101000000-000000000000" // what go itself requires a replaced module at
-			}
-			edits = append(edits, "-require="+m.Path+"@"+version, "-replace="+m.Path+"="+m.Dir)
-		}
-		gets = append(gets, m.Path+"@"+version)
+	return strings.Join(ran, "; ")
+}
+
+func orEmpty(s, before, after string) string {
+	if s == "" {
+		return ""
 	}
-	goCmd := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = src
-		cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go %s: %s", args[0]+" "+args[1], firstLine(stderr.String(), err.Error()))
-		}
-		return nil
+	return before + s + after
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	if len(edits) > 0 {
-		if err := goCmd(append([]string{"mod", "edit", modfile}, edits...)...); err != nil {
-			return err
-		}
-	}
-	// go get resolves each module's own requirements into the copy (and
-	// its go.sum), so a module may depend on libraries navius does not.
-	if err := goCmd(append([]string{"get", modfile}, gets...)...); err != nil {
-		return fmt.Errorf("--with: adding the modules to a copy of go.mod: %v", err)
-	}
-	gen := filepath.Join(work, WithFile)
-	if err := os.WriteFile(gen, ImportFile(mods), 0o644); err != nil {
-		return err
-	}
-	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(src, WithFile): gen}})
+	return "s"
+}
+
+// workspace makes the build's workspace (thirdparty.NewWorkspace: the
+// tree's go.mod with the modules added, in a temporary directory) with the
+// generated import file in the main package.
+func workspace(ctx context.Context, src string, env []string, mods []*thirdparty.Module) (*thirdparty.Workspace, error) {
+	w, err := thirdparty.NewWorkspace(ctx, src, env, mods)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return os.WriteFile(filepath.Join(work, "overlay.json"), overlay, 0o644)
+	if err := w.Add(WithFile, ImportFile(mods)); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 // ImportFile is the generated file of package main that imports each

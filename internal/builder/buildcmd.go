@@ -87,6 +87,7 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		}
 	}
 	t.skipVerify = c.Bool("no-verify")
+	t.strict = c.Bool("strict")
 	if err := t.addModules(ctx, with); err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ func withFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringSliceFlag{Name: "with", Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable), after running its conformance test against this tree"},
 		&ucli.BoolFlag{Name: "no-verify", Usage: "with --with: build the modules in without running their conformance tests"},
+		&ucli.BoolFlag{Name: "strict", Usage: "with --with: refuse a module that navius's harness does not verify (a schema-1 feature file), or that changes the version of a module navius itself uses"},
 	}
 }
 
@@ -205,7 +206,7 @@ func (t *tree) verifyModules(ctx context.Context, w io.Writer) error {
 		fmt.Fprintln(w, "verify:   skipped (--no-verify): the modules' conformance tests did not run; they are built in unchecked")
 		return nil
 	}
-	if _, err := build.VerifyModules(ctx, w, t.dir, t.modules); err != nil {
+	if _, err := build.VerifyModules(ctx, w, t.dir, t.modules, t.strict); err != nil {
 		return cli.Usagef("%v", oneLine(err))
 	}
 	return nil

@@ -30,6 +30,7 @@ func main() {
 		return nil
 	})
 	noVerify := flag.Bool("no-verify", false, "with -with: skip the modules' conformance tests")
+	strict := flag.Bool("strict", false, "with -with: refuse a module navius's harness does not verify (a schema-1 feature file) or that changes the version of a module navius uses")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -87,7 +88,7 @@ func main() {
 	if len(mods) > 0 {
 		if *noVerify {
 			fmt.Println("verify:   skipped (-no-verify): the modules' conformance tests did not run")
-		} else if _, err := build.VerifyModules(ctx, os.Stdout, src, mods); err != nil {
+		} else if _, err := build.VerifyModules(ctx, os.Stdout, src, mods, *strict); err != nil {
 			fail(2, err)
 		}
 	}
