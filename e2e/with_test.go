@@ -18,6 +18,7 @@ import (
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
+	"github.com/navius-dev/navius/internal/thirdparty/modtest"
 )
 
 const fsdbModule = "example.com/navius-fsdb"
@@ -111,7 +112,8 @@ func TestBuildWithModule(t *testing.T) {
 	for _, want := range []string{
 		"features: fsdb, memory",
 		"module:   " + fsdbModule + " (devel) => " + example + ": fsdb",
-		"verify:   fsdb: TestConformance of " + fsdbModule + " passed (navius.database.v1 ",
+		"verify:   fsdb: navius's harness on what " + fsdbModule + " registers: navius.database.v2 ",
+		"verify:   fsdb: its own test TestConformance passed (reported; navius's harness decides)",
 		"-modfile=<tmp>/go.mod -overlay=<tmp>/overlay.json .",
 		"[3/3] done: out/navius-",
 	} {
@@ -292,6 +294,10 @@ func TestBuildWithRefusals(t *testing.T) {
 		os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
 		return fsdbModule + "=" + dir
 	}
+	broken := t.TempDir()
+	if err := modtest.BrokenFSDB(root, broken); err != nil {
+		t.Fatal(err)
+	}
 	otherDefault := edited(`"default": "true"`, `"default": "false"`)
 	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
 	before := treeState(t)
@@ -310,8 +316,17 @@ func TestBuildWithRefusals(t *testing.T) {
 		{"module twice", nil, []string{"--with", example, "--with", example}, []string{"module " + fsdbModule + " is given twice"}},
 		{"wrong module path", nil, []string{"--with", "example.com/other=" + filepath.Join(root, "examples", "fsdb")}, []string{"holds module " + fsdbModule + ", not example.com/other"}},
 		{"no-verify alone", nil, []string{"--no-verify"}, []string{"--no-verify goes with --with"}},
-		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + fixture("brokenfsdb")},
-			[]string{"verify example.com/navius-brokenfsdb: conformance case TestConformance/navius.database.v1/Delete failed"}},
+		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + broken},
+			[]string{"verify example.com/navius-brokenfsdb: conformance case TestNaviusHarness/brokenfsdb/database:brokenfsdb/navius.database.v2/Delete failed"}},
+		// The two cheats of issue 22: each module's own test passes; what
+		// it registers does not.
+		{"test of a wrapper", nil, []string{"--with", "example.com/navius-wrapmem=" + fixture("wrapmem")},
+			[]string{"verify example.com/navius-wrapmem: conformance case TestNaviusHarness/wrapmem/database:wrapmem/navius.database.v2/Delete failed"}},
+		{"forged marker", nil, []string{"--with", "example.com/navius-forgedmarker=" + fixture("forgedmarker")},
+			[]string{"verify example.com/navius-forgedmarker: conformance case TestNaviusHarness/forged/database:forged/navius.database.v2/Delete failed"}},
+		// A schema-1 module is verified by its own test only.
+		{"strict", nil, []string{"--with", "example.com/navius-shadow=" + fixture("initpanic"), "--strict"},
+			[]string{"verify example.com/navius-shadow: feature shadow is not verified by navius's harness (its feature file is schema 1", "--strict asks for that"}},
 		// The check run holds the binary to the feature file.
 		{"options differ", nil, []string{"--with", otherDefault, "--no-verify"},
 			[]string{"feature fsdb: the built binary declares the options [fsdb.sync bool default true], but ", "lists [fsdb.sync bool default false]"}},
