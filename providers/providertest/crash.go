@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/navius-dev/navius/providers"
@@ -38,6 +39,15 @@ import (
 // child process.
 const crashEnv = "NAVIUS_PROVIDERTEST_CRASH_WRITER"
 
+// In the child, the acknowledgement pipe (fd 3) must not reach the
+// processes the test starts before the writer runs (a server it needs):
+// they would keep the pipe open after the writer's death.
+func init() {
+	if crashWriterOrder() != "" {
+		syscall.CloseOnExec(3)
+	}
+}
+
 func crashWriterOrder() string { return os.Getenv(crashEnv) }
 
 // crashWrites bounds the writer, should its parent not kill it.
@@ -59,9 +69,17 @@ func crashDurable(t *testing.T, s *suiteRun, h DatabaseHarness) {
 		t.Fatal(err)
 	}
 	defer acks.Close()
+	// The child runs the test function again up to the suite, with its
+	// setup (a server it starts, temporary files): in a process group of
+	// its own, killed whole, with its temporary files in this case's.
+	tmp := filepath.Join(t.TempDir(), "writer")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run="+runPattern(t.Name()), "-test.count=1", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), crashEnv+"="+string(order))
+	cmd.Env = append(os.Environ(), crashEnv+"="+string(order), "TMPDIR="+tmp)
 	cmd.ExtraFiles = []*os.File{ackW} // fd 3 in the child
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -70,7 +88,8 @@ func crashDurable(t *testing.T, s *suiteRun, h DatabaseHarness) {
 	ackW.Close()
 
 	// Kill after a random number of acknowledgements; lines the writer
-	// finished before it died count too.
+	// finished before it died count too. A key whose delete was begun but
+	// not acknowledged may be there or not.
 	killAt := 30 + rand.IntN(170)
 	sets, deletes := map[string]string{}, map[string]bool{}
 	n, killed := 0, false
@@ -80,14 +99,16 @@ func crashDurable(t *testing.T, s *suiteRun, h DatabaseHarness) {
 		switch {
 		case len(f) == 3 && f[0] == "set":
 			sets[f[1]] = f[2]
-		case len(f) == 2 && f[0] == "del":
+		case len(f) == 2 && f[0] == "deleting":
 			delete(sets, f[1])
+			continue
+		case len(f) == 2 && f[0] == "del":
 			deletes[f[1]] = true
 		default:
 			continue // a line cut short by the kill
 		}
 		if n++; n == killAt {
-			_ = cmd.Process.Kill()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			killed = true
 		}
 	}
@@ -150,6 +171,7 @@ func crashWriter(t *testing.T, order string) {
 		fmt.Fprintf(acks, "set %s %s\n", k, v)
 		if i%4 == 3 {
 			gone := fmt.Sprintf("k%06d", i-2)
+			fmt.Fprintf(acks, "deleting %s\n", gone)
 			if existed, err := db.Delete(ctx, "crash", gone); err != nil || !existed {
 				t.Fatalf("Delete %s = %v, %v", gone, existed, err)
 			}

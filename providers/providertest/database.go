@@ -37,8 +37,12 @@ type DatabaseHarness struct {
 	// opens it through navius's registry (providers.OpenDatabase), as a
 	// server so configured would, and again on the same storage whenever a
 	// case reopens it, also from another process (CrashDurable). It stands
-	// for Open and Storage.
+	// for Open and, unless Volatile, Storage.
 	Config func(t *testing.T, dir string) providers.DatabaseConfig
+	// Volatile says that the database opened by Config keeps nothing once
+	// closed (an in-memory provider): the cases that reopen storage do not
+	// run.
+	Volatile bool
 	// Durable says that the provider promises what it acknowledges to
 	// survive a crash. With Config it adds the CrashDurable case: a child
 	// process writes and deletes until it is killed with SIGKILL at a
@@ -55,6 +59,9 @@ func (h DatabaseHarness) opener() OpenDatabase {
 	if h.Open != nil {
 		return h.Open
 	}
+	if h.Volatile {
+		return func(t *testing.T) providers.Database { return openConfig(t, h.Config(t, t.TempDir())) }
+	}
 	storage := h.storage()
 	return func(t *testing.T) providers.Database { return storage(t)(t) }
 }
@@ -62,7 +69,7 @@ func (h DatabaseHarness) opener() OpenDatabase {
 // storage is the harness's Storage, or one made of Config; nil for a
 // harness with Open only.
 func (h DatabaseHarness) storage() func(t *testing.T) OpenDatabase {
-	if h.Storage != nil || h.Config == nil {
+	if h.Storage != nil || h.Config == nil || h.Volatile {
 		return h.Storage
 	}
 	return func(t *testing.T) OpenDatabase {
@@ -97,8 +104,8 @@ func RunDatabaseTests(t *testing.T, h DatabaseHarness) {
 	if h.Open == nil && h.Storage == nil && h.Config == nil {
 		t.Fatal("providertest: DatabaseHarness needs Open, Storage or Config")
 	}
-	if h.Durable && h.Config == nil {
-		t.Fatal("providertest: DatabaseHarness.Durable needs Config, so that another process can open the same storage")
+	if h.Durable && (h.Config == nil || h.Volatile) {
+		t.Fatal("providertest: DatabaseHarness.Durable needs Config, so that another process can open the same storage, and no Volatile")
 	}
 	open, storage := h.opener(), h.storage()
 	runSuite(t, conformance.Database, func(s *suiteRun) {
