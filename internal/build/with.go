@@ -3,6 +3,8 @@ package build
 import (
 	"bytes"
 	"context"
+	"maps"
+	"path/filepath"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
 )
@@ -70,21 +73,16 @@ func orDevel(v string) string {
 	return v
 }
 
-// VerifyModules verifies the features of mods against the navius tree at
-// src (thirdparty.Verify: navius's harness on what each schema-2 feature
+// VerifyModules verifies the features of mods in the build's workspace
+// (thirdparty.Verify: navius's harness on what each schema-2 feature
 // registers, and each feature's own conformance test), reporting each
 // result on w. It fails, in one line naming the failing case, unless every
 // feature passed, and, with strict, unless navius's harness verified
 // every one (a schema-1 feature is verified only by its module's own
 // test). It returns the time the run took.
-func VerifyModules(ctx context.Context, w io.Writer, src string, mods []*thirdparty.Module, strict bool) (time.Duration, error) {
+func VerifyModules(ctx context.Context, w io.Writer, work *Work, mods []*thirdparty.Module, strict bool) (time.Duration, error) {
 	start := time.Now()
-	work, err := workspace(ctx, src, nil, mods)
-	if err != nil {
-		return 0, err
-	}
-	defer work.Close()
-	v, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{Work: work, Modules: mods})
+	v, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{Work: work.Workspace, Modules: mods})
 	if err != nil {
 		return 0, err
 	}
@@ -135,26 +133,128 @@ func plural(n int) string {
 	return "s"
 }
 
-// workspace makes the build's workspace (thirdparty.NewWorkspace: the
-// tree's go.mod with the modules added, in a temporary directory) with the
-// generated import file in the main package.
-func workspace(ctx context.Context, src string, env []string, mods []*thirdparty.Module) (*thirdparty.Workspace, error) {
-	w, err := thirdparty.NewWorkspace(ctx, src, env, mods)
+// Work is a build's workspace with modules from outside navius
+// (thirdparty.Workspace: the tree's go.mod with the modules added, in a
+// temporary directory), the generated import file in its overlay, and the
+// record of what the modules bring that the import file embeds.
+type Work struct {
+	*thirdparty.Workspace
+	Record buildinfo.WithRecord
+}
+
+// PrepareModules makes the workspace that verifies and builds mods into
+// the tree at src. Close removes it.
+func PrepareModules(ctx context.Context, src string, env []string, mods []*thirdparty.Module) (*Work, error) {
+	ws, err := thirdparty.NewWorkspace(ctx, src, env, mods)
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Add(WithFile, ImportFile(mods)); err != nil {
-		w.Close()
+	w := &Work{Workspace: ws}
+	if w.Record, err = record(ctx, ws, mods); err == nil {
+		var file []byte
+		if file, err = ImportFile(mods, w.Record); err == nil {
+			err = ws.Add(WithFile, file)
+		}
+	}
+	if err != nil {
+		ws.Close()
 		return nil, err
 	}
 	return w, nil
 }
 
+// record finds what each module's features bring: the modules their
+// packages need (navius and its core left out: features.json lists
+// navius's own features' modules the same way), and the modules whose
+// version the workspace raised above the tree's go.mod.
+func record(ctx context.Context, ws *thirdparty.Workspace, mods []*thirdparty.Module) (buildinfo.WithRecord, error) {
+	var rec buildinfo.WithRecord
+	nav, err := manifest.Load(filepath.Join(ws.Src, "features.json"))
+	if err != nil {
+		return rec, err
+	}
+	for _, m := range mods {
+		for _, f := range m.Features {
+			out, err := ws.Output(ctx, "list", "-mod=mod", "-modfile="+ws.ModFile(), "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", f.Package)
+			if err != nil {
+				return rec, fmt.Errorf("--with %s: %v", m.Path, err)
+			}
+			brings := []string{m.Path}
+			for _, p := range strings.Fields(out) {
+				if p != Module && !slices.Contains(nav.Core.Modules, p) && !slices.Contains(brings, p) {
+					brings = append(brings, p)
+				}
+			}
+			slices.Sort(brings[1:])
+			rec.Features = append(rec.Features, buildinfo.ModuleFeature{Name: f.Name, Description: f.Description, Category: f.Category,
+				Provides: f.Provides, Requires: f.Requires, Schemes: f.Schemes, Module: m.Path, Modules: brings})
+		}
+	}
+	before, err := requirements(ctx, ws, filepath.Join(ws.Src, "go.mod"))
+	if err != nil {
+		return rec, err
+	}
+	after, err := requirements(ctx, ws, ws.ModFile())
+	if err != nil {
+		return rec, err
+	}
+	for _, path := range slices.Sorted(maps.Keys(before)) {
+		if to := after[path]; to != "" && to != before[path] {
+			rec.Raised = append(rec.Raised, buildinfo.Raise{Path: path, From: before[path], To: to, By: raisedBy(ctx, ws, mods, path, to)})
+		}
+	}
+	return rec, nil
+}
+
+// requirements are a go.mod's required versions by module path.
+func requirements(ctx context.Context, ws *thirdparty.Workspace, gomod string) (map[string]string, error) {
+	out, err := ws.Output(ctx, "mod", "edit", "-json", gomod)
+	if err != nil {
+		return nil, err
+	}
+	var mod struct{ Require []struct{ Path, Version string } }
+	if err := json.Unmarshal([]byte(out), &mod); err != nil {
+		return nil, fmt.Errorf("%s: %v", gomod, err)
+	}
+	reqs := map[string]string{}
+	for _, r := range mod.Require {
+		reqs[r.Path] = r.Version
+	}
+	return reqs, nil
+}
+
+// raisedBy names the module whose go.mod requires path at version, or the
+// modules whose requirements did.
+func raisedBy(ctx context.Context, ws *thirdparty.Workspace, mods []*thirdparty.Module, path, version string) string {
+	var all []string
+	for _, m := range mods {
+		all = append(all, m.Path)
+		if reqs, err := requirements(ctx, ws, filepath.Join(m.Dir, "go.mod")); err == nil && reqs[path] == version {
+			return m.Path
+		}
+	}
+	return "a requirement of " + strings.Join(all, ", ")
+}
+
+// ReportRaises says which versions of navius's own dependencies the
+// modules raised (the build uses the raised versions; the SBOM records
+// them) and, with strict, refuses them.
+func ReportRaises(w io.Writer, work *Work, strict bool) error {
+	for _, r := range work.Record.Raised {
+		if strict {
+			return fmt.Errorf("--with: %s raises %s from %s (navius's requirement) to %s, and --strict refuses a module that changes navius's dependencies: build without --strict, or use a version of the module that needs no newer %s", r.By, r.Path, r.From, r.To, r.Path)
+		}
+		fmt.Fprintf(w, "module:   %s raises %s %s -> %s (navius requires %s; --strict refuses this)\n", r.By, r.Path, r.From, r.To, r.From)
+	}
+	return nil
+}
+
 // ImportFile is the generated file of package main that imports each
 // feature's package (whose init registers its providers) and records the
-// features, so that the binary lists them (navius --features, /info).
+// features, with the modules they bring, so that the binary lists them
+// (navius --features, /info) and navius sbom finds them in its bytes.
 // internal/buildinfo is reachable from package main, not from the module.
-func ImportFile(mods []*thirdparty.Module) []byte {
+func ImportFile(mods []*thirdparty.Module, rec buildinfo.WithRecord) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("// Code generated by navius build --with; DO NOT EDIT. It exists only in the build's overlay.\n\n")
 	b.WriteString("package main\n\nimport (\n\t\"github.com/navius-dev/navius/internal/buildinfo\"\n\n")
@@ -169,15 +269,12 @@ func ImportFile(mods []*thirdparty.Module) []byte {
 	for _, p := range pkgs {
 		fmt.Fprintf(&b, "\t_ %q\n", p)
 	}
-	b.WriteString(")\n\nfunc init() {\n")
-	for _, m := range mods {
-		for _, f := range m.Features {
-			fmt.Fprintf(&b, "\tbuildinfo.AddModuleFeature(buildinfo.ModuleFeature{Name: %q, Description: %q, Category: %q, Provides: %s, Requires: %s, Schemes: %s, Module: %q})\n",
-				f.Name, f.Description, f.Category, goStrings(f.Provides), goStrings(f.Requires), goStrings(f.Schemes), m.Path)
-		}
+	embedded, err := buildinfo.WithRecordString(rec)
+	if err != nil {
+		return nil, err
 	}
-	b.WriteString("}\n")
-	return []byte(b.String())
+	fmt.Fprintf(&b, ")\n\n// withRecord is what the --with modules bring (buildinfo.WithRecord).\nconst withRecord = %q\n\nfunc init() { buildinfo.AddWithRecord(withRecord) }\n", embedded)
+	return []byte(b.String()), nil
 }
 
 func goStrings(list []string) string {

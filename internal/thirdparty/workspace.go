@@ -87,15 +87,22 @@ func (w *Workspace) init(ctx context.Context, mods []*Module) error {
 // Go runs the go command in the tree with the workspace's environment; its
 // error carries go's whole message.
 func (w *Workspace) Go(ctx context.Context, args ...string) error {
+	_, err := w.Output(ctx, args...)
+	return err
+}
+
+// Output runs the go command as Go does and returns its standard output.
+func (w *Workspace) Output(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = w.Src
 	cmd.Env = append(append(os.Environ(), "GOWORK=off"), w.env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s %s: %s", args[0], args[1], goError(stderr.String(), err))
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go %s %s: %s", args[0], args[1], goError(stderr.String(), err))
 	}
-	return nil
+	return string(out), nil
 }
 
 // goError is go's whole message on one line (its lines joined by "; ").
