@@ -174,6 +174,46 @@ func TestBuildWithModule(t *testing.T) {
 		}
 	})
 
+	// The SBOM names every linked module (as go version -m does) with the
+	// feature that brings it; the module built from a directory by its
+	// path and version, the directory a property.
+	t.Run("sbom", func(t *testing.T) {
+		code, out, errOut := run(t, tool, nil, "sbom", bin)
+		if code != 0 {
+			t.Fatalf("sbom: exit %d %s", code, errOut)
+		}
+		var doc struct {
+			Components []struct {
+				Name, Version, Purl string
+				Properties          []struct{ Name, Value string }
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		linked := linkedModules(t, bin)
+		seen := 0
+		for _, c := range doc.Components {
+			if c.Name == "std" {
+				continue
+			}
+			props := map[string][]string{}
+			for _, p := range c.Properties {
+				props[p.Name] = append(props[p.Name], p.Value)
+			}
+			if !linked[c.Name] || len(props["navius:feature"]) == 0 || !strings.HasPrefix(c.Purl, "pkg:golang/"+c.Name+"@") {
+				t.Errorf("component %s %s (%s): linked %v, features %v", c.Name, c.Version, c.Purl, linked[c.Name], props["navius:feature"])
+			}
+			seen++
+			if c.Name == fsdbModule && (!slices.Equal(props["navius:feature"], []string{"fsdb"}) || !slices.Equal(props["navius:directory"], []string{example})) {
+				t.Errorf("the module built from a directory: %+v", c)
+			}
+		}
+		if seen != len(linked) {
+			t.Errorf("the SBOM lists %d modules, the binary links %d", seen, len(linked))
+		}
+	})
+
 	t.Run("links", func(t *testing.T) {
 		sel, err := withManifest(t, example).Resolve("none,memory,fsdb")
 		if err != nil {

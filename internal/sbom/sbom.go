@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -260,7 +261,7 @@ func moduleComponent(d *debug.Module, features []string, raisedBy string) (compo
 	linked := d
 	var props []property
 	switch {
-	case d.Replace != nil && d.Replace.Version == "":
+	case d.Replace != nil && isDirectory(d.Replace.Path):
 		linked = &debug.Module{Path: d.Path, Version: d.Version}
 		props = append(props, property{PropDirectory, d.Replace.Path})
 	case d.Replace != nil:
@@ -284,6 +285,12 @@ func moduleComponent(d *debug.Module, features []string, raisedBy string) (compo
 	}
 	c.Properties = props
 	return c, nil
+}
+
+// isDirectory tells a replacement by a directory (go.mod's "=> ../dir",
+// recorded with the version "(devel)") from one by another module.
+func isDirectory(path string) bool {
+	return strings.HasPrefix(path, "/") || strings.HasPrefix(path, ".") || filepath.IsAbs(path)
 }
 
 func orDefault(s, d string) string {
