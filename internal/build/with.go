@@ -3,12 +3,12 @@ package build
 import (
 	"bytes"
 	"context"
-	"maps"
-	"path/filepath"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -212,7 +212,9 @@ func requirements(ctx context.Context, ws *thirdparty.Workspace, gomod string) (
 	if err != nil {
 		return nil, err
 	}
-	var mod struct{ Require []struct{ Path, Version string } }
+	var mod struct {
+		Require []struct{ Path, Version string }
+	}
 	if err := json.Unmarshal([]byte(out), &mod); err != nil {
 		return nil, fmt.Errorf("%s: %v", gomod, err)
 	}
