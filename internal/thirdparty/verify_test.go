@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -397,5 +398,28 @@ func TestEvaluateFailures(t *testing.T) {
 	r = Evaluate(strings.NewReader(timeout.String()), Expect{Test: "TestC", Package: "example.com/m"})
 	if !strings.Contains(r.Problem, "TestC did not pass (it did not finish: panic: test timed out after 10m0s") {
 		t.Fatalf("problem %q", r.Problem)
+	}
+}
+
+// The out-of-tree recipe of docs/PROVIDERS.md: a module in a directory of
+// its own, outside any checkout, whose go.work puts it beside a navius
+// checkout (no replace in its go.mod). Its tests run against the checkout,
+// and navius's verified build takes it as it is.
+func TestOutOfTreeRecipe(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	if err := modtest.Copy(exampleDir, dir, naviusRoot, "go.mod", "replace github.com/navius-dev/navius => ../..\n", ""); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs(naviusRoot)
+	write(t, dir, "go.work", "go 1.26.0\n\nuse (\n\t.\n\t"+root+"\n)\n")
+	cmd := exec.Command("go", "test", "-count=1", "-run", "^TestConformance$", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOPROXY=off") // nothing is fetched
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test in the module's directory: %v\n%s", err, out)
+	}
+	if r := verify(t, dir); r.Err() != nil || !r.Verified() {
+		t.Fatalf("verified %v: %v", r.Verified(), r.Err())
 	}
 }
