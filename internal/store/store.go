@@ -407,7 +407,9 @@ func (s *Store) invalidate(ctx context.Context, coll, key string) error {
 	st.Lock()
 	defer st.Unlock()
 	st.version++
-	if err := s.cache.Delete(ctx, ck); err != nil {
+	// The write is done: a client that goes away now must not leave the
+	// old value cached (the cache's own timeout bounds the call).
+	if err := s.cache.Delete(context.WithoutCancel(ctx), ck); err != nil {
 		// The database has the new value but the cache may still hold the
 		// old one: report it rather than serve stale data silently.
 		return &StaleCacheError{Err: err}
