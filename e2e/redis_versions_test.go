@@ -233,9 +233,11 @@ func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 	for _, p := range []*proc{a, b} {
 		waitLiveFeed(t, p)
 	}
-	// Keys of the counter's collection, so on the master that dies.
-	long := redisVWant(t, 204, "PUT", a.URL+"/api/v1/counters/long?ttl=1h", "an hour").header.Get("ETag")
-	redisVWant(t, 204, "PUT", a.URL+"/api/v1/counters/short?ttl=4s", "brief")
+	// Keys in the counter's bucket (its key as their hash tag), so on the
+	// master that dies.
+	const longKey, shortKey = "/api/v1/counters/%7Bfailover%7Dlong", "/api/v1/counters/%7Bfailover%7Dshort"
+	long := redisVWant(t, 204, "PUT", a.URL+longKey+"?ttl=1h", "an hour").header.Get("ETag")
+	redisVWant(t, 204, "PUT", a.URL+shortKey+"?ttl=4s", "brief")
 	written := time.Now()
 	var tolerate atomic.Bool
 	healed := make(chan struct{})
@@ -256,13 +258,13 @@ func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 		t.Fatal("no request failed: the failover did not happen under the increments")
 	}
 	t.Logf("0 acknowledged increments lost; %d applied without an acknowledgement (answered 503, then read back by their client)", int64(r.Final)-r.Acked)
-	if g := redisVWant(t, 200, "GET", b.URL+"/api/v1/counters/long", ""); g.header.Get("ETag") != long {
+	if g := redisVWant(t, 200, "GET", b.URL+longKey, ""); g.header.Get("ETag") != long {
 		t.Fatalf("after the failover the entry with a ttl of 1h has ETag %q, want %q", g.header.Get("ETag"), long)
 	}
-	for time.Since(written) < 15*time.Second && redisVCall(t, "GET", b.URL+"/api/v1/counters/short", "").status != 404 {
+	for time.Since(written) < 15*time.Second && redisVCall(t, "GET", b.URL+shortKey, "").status != 404 {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if took := time.Since(written); took < 4*time.Second || redisVCall(t, "GET", a.URL+"/api/v1/counters/short", "").status != 404 {
+	if took := time.Since(written); took < 4*time.Second || redisVCall(t, "GET", a.URL+shortKey, "").status != 404 {
 		t.Fatalf("the entry with a ttl of 4s went %s after it was written (want after 4s), or is still there", took)
 	}
 	_ = a.stop(t)
