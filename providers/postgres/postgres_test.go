@@ -63,9 +63,15 @@ func open(t *testing.T, url string, kv ...string) providers.Database {
 	return db
 }
 
+// TestDatabaseConformance runs the suite with every capability's cases;
+// each storage is a table of its own, which reopening finds again (so the
+// durability cases run too).
 func TestDatabaseConformance(t *testing.T) {
-	providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-		return open(t, srv.URL("postgres"), "postgres.table", freshTable())
+	providertest.RunDatabaseTests(t, providertest.DatabaseHarness{
+		Storage: func(t *testing.T) providertest.OpenDatabase {
+			tbl := freshTable()
+			return func(t *testing.T) providers.Database { return open(t, srv.URL("postgres"), "postgres.table", tbl) }
+		},
 	})
 }
 
