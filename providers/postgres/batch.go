@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -17,31 +16,30 @@ import (
 // (nothing of it was written).
 const batchAttempts = 3
 
-// Apply implements providers.Batcher in one transaction: it locks the rows
-// of the batch's keys (SELECT ... FOR UPDATE, in key order), decides every
-// condition on what it locked, then applies the operations in key order in
-// one round trip, and commits. Concurrent readers see the batch whole or
-// not at all. The changes are announced per postgres.notify, in the
+// Apply implements providers.Batcher in one transaction: it takes a lock
+// per key (a transaction-level advisory lock, in one global order, so that
+// batches sharing keys queue instead of deadlocking, whether or not the
+// keys have rows yet), locks the rows that exist (SELECT ... FOR UPDATE),
+// decides every condition on what it locked, then applies the operations
+// in one round trip, and commits. Concurrent readers see the batch whole
+// or not at all. The changes are announced per postgres.notify, in the
 // transaction (with_write) or after the commit (after_write).
 func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
 	if err := providers.CheckBatch(ops); err != nil {
 		return nil, err
 	}
 	b := batch{ops: ops, colls: make([]string, len(ops)), keys: make([]string, len(ops)),
-		order: make([]int, len(ops)), versions: make([]uint64, len(ops))}
+		locks: make([]int64, len(ops)), versions: make([]uint64, len(ops))}
 	for i, op := range ops {
 		if err := checkNames(op.Collection, op.Key); err != nil {
 			return nil, err
 		}
-		b.colls[i], b.keys[i], b.order[i] = op.Collection, op.Key, i
+		b.colls[i], b.keys[i], b.locks[i] = op.Collection, op.Key, d.st.table.keyLock(op.Collection, op.Key)
 		if !op.Delete {
 			b.versions[i] = providers.NewVersion()
 		}
 	}
-	// The order in which the lock takes the rows (COLLATE "C": bytewise).
-	slices.SortFunc(b.order, func(i, j int) int {
-		return cmp.Or(cmp.Compare(ops[i].Collection, ops[j].Collection), cmp.Compare(ops[i].Key, ops[j].Key))
-	})
+	slices.Sort(b.locks)
 	for attempt := 1; ; attempt++ {
 		var raw error
 		err := d.do(ctx, func() error {
@@ -74,7 +72,7 @@ func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]provid
 type batch struct {
 	ops         []providers.BatchOp
 	colls, keys []string
-	order       []int    // indexes of ops in key order
+	locks       []int64  // the keys' advisory locks, in the order to take them
 	versions    []uint64 // new versions of the puts
 
 	// failed tells which condition failed, with the entry as the batch
@@ -96,12 +94,16 @@ func (d *Database) applyTx(ctx context.Context, b *batch) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
 
-	// Lock what exists, and decide every condition in operation order.
+	// Lock the keys, then the rows that exist, and decide every condition
+	// in operation order.
 	type state struct {
 		exists  bool
 		version string
 	}
 	now := make([]state, len(b.ops))
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(l) FROM unnest($1::bigint[]) AS l", b.locks); err != nil {
+		return err
+	}
 	rows, err := tx.Query(ctx, d.sql.lock, b.colls, b.keys)
 	if err != nil {
 		return err
@@ -127,13 +129,13 @@ func (d *Database) applyTx(ctx context.Context, b *batch) error {
 		}
 	}
 
-	// Apply in key order, in one round trip. The locked rows cannot
-	// change; a key without a row can gain one meanwhile, so create-only
-	// puts keep their condition in the statement, and a delete that
-	// requires no entry deletes nothing (there is no live entry to delete).
+	// Apply, in one round trip. The locked rows cannot change; a key
+	// without a row can gain one meanwhile from a single write (which
+	// takes no key lock), so create-only puts keep their condition in the
+	// statement, and a delete that requires no entry deletes nothing
+	// (there is no live entry to delete).
 	q := &pgx.Batch{}
-	for _, i := range b.order {
-		op := b.ops[i]
+	for i, op := range b.ops {
 		switch {
 		case op.Delete && op.MustNotExist:
 		case op.Delete:
@@ -147,8 +149,7 @@ func (d *Database) applyTx(ctx context.Context, b *batch) error {
 	results := make([]providers.BatchResult, len(b.ops))
 	var changed []name
 	br := tx.SendBatch(ctx, q)
-	for _, i := range b.order {
-		op := b.ops[i]
+	for i, op := range b.ops {
 		switch {
 		case op.Delete && op.MustNotExist:
 			continue

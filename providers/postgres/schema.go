@@ -81,6 +81,11 @@ func (t table) upgradeDDL() []string {
 	}, t.recordDDL()...)
 }
 
+// upgradeHint is upgradeDDL on one line, for an error message.
+func (t table) upgradeHint() string {
+	return strings.Join(strings.Fields(strings.Join(t.upgradeDDL(), "; ")), " ")
+}
+
 // expiryIndexDDL makes the sweep's index: only entries with an expiry.
 func (t table) expiryIndexDDL() string {
 	const suffix = "_expires_at"
@@ -115,6 +120,14 @@ func (t table) lockKey() int64 {
 // expiry index reads the whole table once, which may take longer than a
 // statement may (postgres.statement_timeout) on a large table.
 const migrateTimeout = 10 * time.Minute
+
+// keyLock is the advisory lock a batch takes on a key of the table.
+func (t table) keyLock(coll, key string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("navius key " + t.String() + "\x00" + coll + "\x00"))
+	h.Write([]byte(key))
+	return int64(h.Sum64())
+}
 
 // ensureSchema checks the table and creates it when absent, or upgrades it
 // from an older layout, when allowed; all in one transaction under the
@@ -164,7 +177,7 @@ func (d *Database) ensureSchema(ctx, check context.Context, conn *pgx.Conn) erro
 	case layout < version:
 		return providers.Invalid("postgres: table %s is recorded as schema version %d but has the columns of version %d (no version and expires_at): restore the columns, or set postgres.table to another name", t, version, layout)
 	case layout < SchemaVersion && !d.st.createTable:
-		return providers.Invalid("postgres: table %s has schema version %d, older than this navius needs (%d), and postgres.create_table is false: upgrade it with %s; or set postgres.create_table=true and navius upgrades it", t, layout, SchemaVersion, strings.Join(t.upgradeDDL(), "; "))
+		return providers.Invalid("postgres: table %s has schema version %d, older than this navius needs (%d), and postgres.create_table is false: upgrade it with %s; or set postgres.create_table=true and navius upgrades it", t, layout, SchemaVersion, t.upgradeHint())
 	case layout < SchemaVersion:
 		mctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 		defer cancel()
@@ -192,7 +205,7 @@ func upgrade(ctx context.Context, tx pgx.Tx, t table) error {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-				return providers.Invalid("postgres: no permission to upgrade table %s to schema version %d (%s): start navius once as the table's owner, or have its owner run %s", t, SchemaVersion, oneLine(pgErr.Message), strings.Join(t.upgradeDDL(), "; "))
+				return providers.Invalid("postgres: no permission to upgrade table %s to schema version %d (%s): start navius once as the table's owner, or have its owner run %s", t, SchemaVersion, oneLine(pgErr.Message), t.upgradeHint())
 			}
 			return err
 		}
