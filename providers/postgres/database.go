@@ -208,9 +208,12 @@ func retryable(err error) bool {
 // mapErr turns pgx errors into the providers' error kinds; context errors
 // stay as they are.
 func (d *Database) mapErr(err error) error {
+	if err == nil { // before pgErr, which escapes: no allocation on success
+		return nil
+	}
 	var pgErr *pgconn.PgError
 	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return providers.ErrNotFound

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/navius-dev/navius/providers"
 )
@@ -146,28 +147,30 @@ func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.En
 	if err := checkNames(coll, key); err != nil {
 		return providers.Entry{}, err
 	}
-	var e providers.Entry
-	var version int64
-	var expires *time.Time
+	row := &struct { // the scan's destinations, in one allocation
+		value   []byte
+		version int64
+		expires pgtype.Timestamptz
+	}{}
 	err := d.do(ctx, func() error {
-		return d.pool.QueryRow(ctx, d.sql.get, coll, key).Scan(&e.Value, &version, &expires)
+		return d.pool.QueryRow(ctx, d.sql.get, coll, key).Scan(&row.value, &row.version, &row.expires)
 	})
 	if err != nil {
 		return providers.Entry{}, err
 	}
+	e := providers.Entry{Value: row.value, Version: providers.FormatVersion(uint64(row.version))}
 	if e.Value == nil {
 		e.Value = []byte{}
 	}
-	e.Version = providers.FormatVersion(uint64(version))
-	if expires != nil {
-		e.ExpiresAt = *expires
+	if row.expires.Valid {
+		e.ExpiresAt = row.expires.Time
 	}
 	return e, nil
 }
 
 // Set is one upsert, announced to the other instances.
 func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
-	_, err := d.Put(ctx, coll, key, value, providers.Write{})
+	_, err := d.put(ctx, coll, key, value, providers.Write{})
 	return err
 }
 
@@ -177,9 +180,18 @@ func (d *Database) Set(ctx context.Context, coll, key string, value []byte) erro
 // UPDATE of the live row; create-only is an insert that may replace only an
 // expired row. When the condition fails, the entry's current version is
 // read for the error (after the failed write, not atomically with it).
-func (d *Database) Put(ctx context.Context, coll, key string, v []byte, w providers.Write) (string, error) {
-	if err := checkNames(coll, key); err != nil {
+func (d *Database) Put(ctx context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+	version, err := d.put(ctx, coll, key, value, w)
+	if version == 0 {
 		return "", err
+	}
+	return providers.FormatVersion(version), err
+}
+
+// put returns the version written (0 when nothing was).
+func (d *Database) put(ctx context.Context, coll, key string, v []byte, w providers.Write) (uint64, error) {
+	if err := checkNames(coll, key); err != nil {
+		return 0, err
 	}
 	version := providers.NewVersion()
 	args := []any{coll, key, value(v), int64(version), ttl(w.TTL)}
@@ -187,7 +199,7 @@ func (d *Database) Put(ctx context.Context, coll, key string, v []byte, w provid
 	stmt := d.sql.put
 	switch {
 	case c.MustNotExist && (c.MustExist || len(c.Match) > 0):
-		return "", d.precondition(ctx, coll, key) // can never hold
+		return 0, d.precondition(ctx, coll, key) // can never hold
 	case c.MustNotExist:
 		stmt = d.sql.create
 	case c.MustExist || len(c.Match) > 0:
@@ -197,13 +209,13 @@ func (d *Database) Put(ctx context.Context, coll, key string, v []byte, w provid
 	wrote, err := d.exec(ctx, stmt, coll, key, args...)
 	switch {
 	case wrote:
-		return providers.FormatVersion(version), err
+		return version, err
 	case err != nil:
-		return "", err
+		return 0, err
 	case c.IsZero():
-		return "", providers.Unavailable("database", errors.New("an upsert wrote no row"))
+		return 0, providers.Unavailable("database", errors.New("an upsert wrote no row"))
 	}
-	return "", d.precondition(ctx, coll, key)
+	return 0, d.precondition(ctx, coll, key)
 }
 
 // precondition is the error of a failed condition: it reads whether the
