@@ -67,11 +67,11 @@ func (d *Database) prepare() {
 		d.sql.remove.single = "WITH w AS (" + del + " RETURNING " + live + " AS live) SELECT w.live, pg_notify($3, $4) FROM w"
 	}
 
-	// A batch locks the rows of its keys in key order (so that batches
-	// sharing keys queue instead of deadlocking) and reads what its
-	// conditions need.
+	// A batch locks the rows of its keys that exist and reads what its
+	// conditions need (its key locks, taken before, order it against
+	// other batches).
 	d.sql.lock = "SELECT k.i, e.version, " + live + " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(collection, key, i)" +
-		" JOIN " + t + " AS e ON e.collection = k.collection AND e.key = k.key ORDER BY e.collection, e.key FOR UPDATE OF e"
+		" JOIN " + t + " AS e ON e.collection = k.collection AND e.key = k.key FOR UPDATE OF e"
 	// The sweep deletes a bounded chunk of expired rows through the
 	// partial index; SKIP LOCKED lets several instances sweep at once
 	// without waiting on each other.
@@ -91,7 +91,7 @@ func (d *Database) writing(stmt string, n int) write {
 }
 
 // ttl is the TTL parameter: an interval, NULL for none. pgx sends whole
-// microseconds, so a TTL is rounded up to one.
+// microseconds, so a TTL under one becomes one.
 func ttl(d time.Duration) any {
 	if d <= 0 {
 		return nil
