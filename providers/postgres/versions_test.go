@@ -106,25 +106,8 @@ func checkUpgraded(t *testing.T, db providers.Database, tbl string) {
 // upgraded in place at start, once, by instances starting together.
 func TestUpgradeFromVersion1(t *testing.T) {
 	tbl := makeV1(t)
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			db, err := postgres.OpenDatabase(context.Background(), providers.DatabaseConfig{URL: srv.URL("postgres"), Settings: settings("postgres.table", tbl)})
-			if err == nil {
-				err = db.Close()
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("instances starting together on a version-1 table: %v", err)
-		}
+	if err := startTogether(4, tbl); err != nil {
+		t.Fatalf("instances starting together on a version-1 table: %v", err)
 	}
 	checkUpgraded(t, open(t, srv.URL("postgres"), "postgres.table", tbl), tbl)
 }
