@@ -219,6 +219,8 @@ func (d *Database) mapErr(err error) error {
 		return providers.ErrNotFound
 	case errors.Is(err, puddle.ErrClosedPool) || d.closed.Load():
 		return providers.ErrClosed
+	case errors.As(err, &pgErr) && pgErr.Code == "53100":
+		return fmt.Errorf("%w: PostgreSQL: %s: free space on its disk, or delete entries", providers.ErrFull, oneLine(pgErr.Message))
 	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "54000"):
 		// Data the server cannot take: an untranslatable character, a key
 		// beyond the index's row size.

@@ -284,7 +284,8 @@ func (d *Database) Remove(ctx context.Context, coll, key string, cond providers.
 
 // Query reads one page of live rows in key order after the cursor's key
 // (keyset paging on the primary key), so a walk sees every row that exists
-// throughout it exactly once whatever changes between pages.
+// throughout it exactly once whatever changes between pages. The page ends
+// at q.Limit rows or, before, at q.MaxBytes of keys and values.
 func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
 	if err := checkName("collection", coll); err != nil {
 		return providers.Page{}, err
@@ -311,12 +312,21 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			return err
 		}
 		defer rows.Close()
+		var size int64
 		for rows.Next() {
 			var it providers.Item
 			var version int64
 			if err := rows.Scan(&it.Key, &it.Value, &version); err != nil {
 				return err
 			}
+			n := int64(len(it.Key) + len(it.Value))
+			if q.MaxBytes > 0 && len(page.Items) > 0 && size+n > q.MaxBytes {
+				// The page is full by bytes: the rest of the rows are
+				// discarded as they arrive, never held.
+				page.NextCursor = providers.EncodeKeyCursor(page.Items[len(page.Items)-1].Key)
+				return nil
+			}
+			size += n
 			it.Version = providers.FormatVersion(uint64(version))
 			page.Items = append(page.Items, it)
 		}
