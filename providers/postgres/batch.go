@@ -42,17 +42,13 @@ func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]provid
 	slices.Sort(b.locks)
 	for attempt := 1; ; attempt++ {
 		var raw error
-		err := d.do(ctx, func() error {
-			raw = d.applyTx(ctx, &b)
-			return raw
-		})
-		if err != nil && aborted(raw) && attempt < batchAttempts && ctx.Err() == nil {
-			continue
+		err := d.do(ctx, func() error { raw = d.applyTx(ctx, &b); return raw })
+		if err == nil {
+			break
 		}
-		if err != nil {
+		if !aborted(raw) || attempt == batchAttempts || ctx.Err() != nil {
 			return nil, err
 		}
-		break
 	}
 	if b.failed != nil && b.raced {
 		// The entry as it is now, read after the rollback.
