@@ -206,8 +206,9 @@ func TestPostgresLostUpdates(t *testing.T) {
 	_ = b.stop(t)
 }
 
-// TestPostgresExpiry: entries with a TTL, seen by two instances with local
-// caches, are there until their expiry and then gone for both at once:
+// TestPostgresExpiry: entries with a TTL (put in one batch), seen by two
+// instances with local caches, are there until their expiry and then gone
+// for both at once:
 // GET 404, absent from list walks, If-Match fails (412 for a PUT, 404 for
 // a DELETE) and If-None-Match: * creates. The sweeper reclaims their rows. An expiry survives a restart
 // and takes effect after it.
@@ -218,10 +219,24 @@ func TestPostgresExpiry(t *testing.T) {
 		"NAVIUS_LOG_ACCESS=false", "NAVIUS_DATABASE_SWEEP_INTERVAL=200ms"}
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
+	// One batch, one transaction: the five expire at the same moment.
 	expiring := []string{"k0", "k1", "k2", "k3", "k4"}
-	etags := map[string]string{}
+	var ops []string
 	for _, k := range expiring {
-		_, etags[k] = pgWant(t, a, 204, "PUT", "/api/v1/exp/"+k+"?ttl=3s", "brief "+k)
+		ops = append(ops, fmt.Sprintf(`{"op":"put","collection":"exp","key":%q,"value":"brief %s","ttl":"3s"}`, k, k))
+	}
+	body, _ := pgWant(t, a, 200, "POST", "/api/v1/_batch", `{"operations":[`+strings.Join(ops, ",")+`]}`)
+	var res struct {
+		Results []struct {
+			ETag string `json:"etag"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil || len(res.Results) != len(expiring) {
+		t.Fatalf("batch = %s, %v", body, err)
+	}
+	etags := map[string]string{}
+	for i, k := range expiring {
+		etags[k] = res.Results[i].ETag
 	}
 	pgWant(t, a, 204, "PUT", "/api/v1/exp/keep", "stays")
 	_, longETag := pgWant(t, b, 204, "PUT", "/api/v1/exp/long?ttl=1h", "an hour")
