@@ -124,12 +124,9 @@ return out`)
 func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
 	b := d.bucketOf(key)
 	hash := d.hashName(valuesKind, coll, b)
-	var value, meta *goredis.StringCmd
-	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		value = p.HGet(ctx, hash, key)
-		meta = p.HGet(ctx, d.hashName(versionsKind, coll, b), key)
-		return nil
-	})
+	value := goredis.NewStringCmd(ctx, "hget", hash, key)
+	meta := goredis.NewStringCmd(ctx, "hget", d.hashName(versionsKind, coll, b), key)
+	err := d.pipe.do(ctx, value, meta)
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return providers.Entry{}, mapErr("database", err)
 	}
