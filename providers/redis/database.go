@@ -147,7 +147,7 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 
 // runScript runs a script by its SHA1 (EVALSHA), and by its text (EVAL)
 // when the node does not know it yet (NOSCRIPT).
-func runScript(ctx context.Context, c commander, s *script, keys []string, args ...any) *goredis.Cmd {
+func runScript(ctx context.Context, c processor, s *script, keys []string, args ...any) *goredis.Cmd {
 	call := func(name, body string) *goredis.Cmd {
 		a := make([]any, 0, 3+len(keys)+len(args))
 		a = append(a, name, body, len(keys))
