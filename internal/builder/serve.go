@@ -216,6 +216,7 @@ func newWebServer(ctx context.Context, env *cli.Env, t *tree, noSource string, o
 		return nil, err
 	}
 	s.queue = newBuildQueue(opts.concurrency, opts.queue, opts.perClient, s.runJob, s.metrics, log)
+	s.queue.idle = cache.sweepTmp
 	return s, nil
 }
 

@@ -103,6 +103,15 @@ func readEntry(dir string) (*cacheEntry, error) {
 	return &e, nil
 }
 
+// sweepTmp empties tmp/ while no build runs: a go build killed by a
+// cancellation cannot remove its own work directory.
+func (c *resultCache) sweepTmp() {
+	entries, _ := os.ReadDir(c.tmpDir())
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(c.tmpDir(), e.Name()))
+	}
+}
+
 // tmpDir is where builds make their temporary directories.
 func (c *resultCache) tmpDir() string { return filepath.Join(c.dir, "tmp") }
 

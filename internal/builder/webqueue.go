@@ -95,6 +95,8 @@ type buildQueue struct {
 	run                          func(context.Context, *job) (*cacheEntry, error)
 	metrics                      *webMetrics
 	log                          *logrus.Logger
+	// idle runs, under the queue's lock, whenever no build is running.
+	idle func()
 
 	mu      sync.Mutex
 	waiting []*job
@@ -176,6 +178,9 @@ func (q *buildQueue) execute(j *job) {
 	j.emit("stage", map[string]string{"stage": "started", "text": "building (no build waits before this one)"})
 	start := time.Now()
 	entry, err := q.run(j.ctx, j)
+	if err != nil && j.ctx.Err() != nil {
+		err = context.Canceled // go build reports its kill, not why
+	}
 	j.cancel()
 	fields := logrus.Fields{"build": j.id[:8], "features": j.req.sel.Spec, "platform": j.req.platform, "artifact": j.req.artifact,
 		"client": j.req.client, "duration": time.Since(start).Round(time.Millisecond).String()}
@@ -194,6 +199,9 @@ func (q *buildQueue) execute(j *job) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.running--
+	if q.running == 0 && q.idle != nil {
+		q.idle() // no build runs: what a killed go build left can go
+	}
 	delete(q.active, j.req.key)
 	q.done = append(q.done, j.id)
 	if len(q.done) > keepFinished {
