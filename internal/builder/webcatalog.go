@@ -42,7 +42,6 @@ type catalogFileEntry struct {
 type catalogModule struct {
 	entry  catalogFileEntry
 	mod    *thirdparty.Module
-	with   string // the --with argument that builds it in
 	digest string // what the result cache keys it by: version, or a local copy's content
 
 	verifying sync.Mutex // held while verifying: one run at a time
@@ -97,7 +96,7 @@ func loadCatalog(ctx context.Context, nav *manifest.Manifest, path string) ([]*c
 				return nil, nil, fmt.Errorf("module %s: %v", e.Module, err)
 			}
 		}
-		out = append(out, &catalogModule{entry: e, mod: m, with: arg, digest: digest, state: "unverified"})
+		out = append(out, &catalogModule{entry: e, mod: m, digest: digest, state: "unverified"})
 		mods = append(mods, m)
 	}
 	if len(mods) == 0 {
@@ -410,7 +409,9 @@ func (s *webServer) commands(sel *selection, platform, artifact string) (mk, nav
 	}
 	var with []string
 	for _, cm := range sel.mods {
-		with = append(with, cm.with)
+		// The catalog's version, not the builder's local copy: what
+		// someone else would build it in with.
+		with = append(with, cm.mod.Path+"@"+cm.entry.Version)
 	}
 	mk = "make build FEATURES=" + list
 	if artifact == "image" {
