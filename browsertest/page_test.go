@@ -97,6 +97,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot %s (%d bytes)", filepath.Join(dir, name), len(png))
 }
 
+// settled: no change of the selection is waiting for the resolver.
+const settled = `document.body.dataset.resolving === "0"`
+
 // TestPage drives the page as a person would: tick redis and see the
 // estimate rise by its measured size; untick memory and see why that
 // matters; see a requirement added and a removal refused; build a
@@ -161,9 +164,8 @@ func TestPage(t *testing.T) {
 	screenshot(t, ctx, "builder-page.png")
 	within(t, ctx, 30*time.Second, "unticking fsdb, then memory",
 		chromedp.Click("#f-fsdb"),
-		chromedp.Poll[chromedp.Void](`!document.getElementById("f-fsdb").checked`),
 		chromedp.Click("#f-memory"),
-		chromedp.Poll[chromedp.Void](`!document.getElementById("f-memory").checked && document.getElementById("message").hidden`),
+		chromedp.Poll[chromedp.Void](settled+` && !document.getElementById("f-fsdb").checked && !document.getElementById("f-memory").checked && document.getElementById("message").hidden`),
 	)
 	want := []string{"bolt", "builder", "prometheus", "redis"}
 

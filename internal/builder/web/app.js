@@ -98,14 +98,31 @@ function featureRow(f) {
 }
 
 // toggle asks the resolver for the selection with name added or removed;
-// a refused removal leaves the selection as it was and says why.
+// a refused removal leaves the selection as it was and says why. Changes
+// apply one after another, each to the selection the last one left.
 function toggle(name, on) {
-  const rest = state.selected.filter((n) => n !== name);
-  const spec = on ? ["none", ...state.selected, name] : ["none", ...rest, "-" + name];
-  apply(spec.join(","));
+  enqueue(() => {
+    const rest = state.selected.filter((n) => n !== name);
+    const spec = on ? ["none", ...state.selected, name] : ["none", ...rest, "-" + name];
+    return resolve(spec.join(","));
+  });
 }
 
-async function apply(spec) {
+let pending = Promise.resolve();
+let inFlight = 0;
+function enqueue(step) {
+  inFlight++;
+  document.body.dataset.resolving = String(inFlight);
+  pending = pending.then(step).finally(() => {
+    inFlight--;
+    document.body.dataset.resolving = String(inFlight);
+  });
+  return pending;
+}
+
+function apply(spec) { return enqueue(() => resolve(spec)); }
+
+async function resolve(spec) {
   const q = new URLSearchParams({ features: spec, platform: platform(), artifact: artifact() });
   try {
     const sel = await getJSON("/api/selection?" + q);
@@ -149,6 +166,7 @@ function renderSelection() {
 }
 
 async function startBuild() {
+  await pending; // the selection the last change left
   const tok = $("token").value.trim();
   if (tok) sessionStorage.setItem("navius-builder-token", tok);
   $("build-error").hidden = true;
