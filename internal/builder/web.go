@@ -260,13 +260,22 @@ func (s *webServer) start(r *http.Request) (*job, error) {
 	return j, err
 }
 
-func (s *webServer) handleStart(w http.ResponseWriter, r *http.Request) {
+// startAllowed starts a build for a caller with the build scope; nil when
+// refused (the refusal is answered).
+func (s *webServer) startAllowed(w http.ResponseWriter, r *http.Request) *job {
 	if !s.allowed(w, r, auth.Build) {
-		return
+		return nil
 	}
 	j, err := s.start(r)
 	if err != nil {
 		writeError(w, r, err)
+	}
+	return j
+}
+
+func (s *webServer) handleStart(w http.ResponseWriter, r *http.Request) {
+	j := s.startAllowed(w, r)
+	if j == nil {
 		return
 	}
 	status := http.StatusAccepted
@@ -427,12 +436,8 @@ func (s *webServer) handleSBOM(w http.ResponseWriter, r *http.Request, j *job) {
 // handleScriptDownload is GET /download?features=&platform=&artifact=: it
 // waits for the build (or the cache) and answers the file.
 func (s *webServer) handleScriptDownload(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, r, auth.Build) {
-		return
-	}
-	j, err := s.start(r)
-	if err != nil {
-		writeError(w, r, err)
+	j := s.startAllowed(w, r)
+	if j == nil {
 		return
 	}
 	for {

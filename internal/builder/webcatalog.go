@@ -65,8 +65,7 @@ func loadCatalog(ctx context.Context, nav *manifest.Manifest, path string) ([]*c
 	if err := dec.Decode(&f); err != nil {
 		return nil, nil, fmt.Errorf("not a catalog (%v): write {\"modules\":[{\"module\":PATH,\"version\":VERSION,\"description\":TEXT}]}", err)
 	}
-	var out []*catalogModule
-	var mods []*thirdparty.Module
+	var args []string
 	for i, e := range f.Modules {
 		if e.Module == "" || e.Version == "" || e.Description == "" {
 			return nil, nil, fmt.Errorf("module %d: give its module path, version and description", i+1)
@@ -79,14 +78,17 @@ func loadCatalog(ctx context.Context, nav *manifest.Manifest, path string) ([]*c
 			}
 			arg = e.Module + "=" + dir
 		}
-		w, err := thirdparty.ParseWith(arg)
-		if err != nil {
-			return nil, nil, fmt.Errorf("module %s: %v", e.Module, err)
-		}
-		m, err := thirdparty.LoadWith(ctx, w, "go", nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("module %s: %v", e.Module, err)
-		}
+		args = append(args, arg)
+	}
+	// As navius build --with loads them: fetched, feature files read and
+	// checked together against navius's features.
+	mods, merged, err := build.LoadModules(ctx, nav, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*catalogModule
+	for i, m := range mods {
+		e := f.Modules[i]
 		if m.Path != e.Module {
 			return nil, nil, fmt.Errorf("module %s: its go.mod names module %s", e.Module, m.Path)
 		}
@@ -97,17 +99,6 @@ func loadCatalog(ctx context.Context, nav *manifest.Manifest, path string) ([]*c
 			}
 		}
 		out = append(out, &catalogModule{entry: e, mod: m, digest: digest, state: "unverified"})
-		mods = append(mods, m)
-	}
-	if len(mods) == 0 {
-		return nil, nav, nil
-	}
-	if err := thirdparty.Check(nav, mods); err != nil {
-		return nil, nil, err
-	}
-	merged, err := thirdparty.Merge(nav, mods)
-	if err != nil {
-		return nil, nil, err
 	}
 	return out, merged, nil
 }
