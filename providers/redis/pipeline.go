@@ -31,6 +31,10 @@ type pipeCall struct {
 	done chan struct{}
 }
 
+// pipelineWorkers is how many shared pipelines a database keeps in flight
+// (each on a connection of its own).
+const pipelineWorkers = 4
+
 // maxPipelined bounds the commands of one shared pipeline, so that one
 // reply read stays bounded too.
 const maxPipelined = 256
