@@ -37,11 +37,9 @@ type cacheEntry struct {
 	Features []string `json:"features"`
 	// FeaturesText is what the binary's --features printed, or, for a
 	// binary that cannot run here, what its build information says.
-	FeaturesText string `json:"features_text"`
-	// Digest is an image's manifest (or index) digest.
-	Digest  string        `json:"digest,omitempty"`
-	BuiltIn time.Duration `json:"built_in_ns"`
-	Built   time.Time     `json:"built"`
+	FeaturesText string        `json:"features_text"`
+	BuiltIn      time.Duration `json:"built_in_ns"`
+	Built        time.Time     `json:"built"`
 
 	used time.Time
 }
