@@ -166,7 +166,8 @@ func (d *Database) Close() error { return d.db.Close() }
 
 func mapErr(err error) error {
 	switch {
-	case err == nil, errors.Is(err, providers.ErrNotFound), errors.Is(err, providers.ErrInvalid):
+	case err == nil, errors.Is(err, providers.ErrNotFound), errors.Is(err, providers.ErrInvalid),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
 		return providers.ErrClosed

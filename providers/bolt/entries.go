@@ -31,7 +31,10 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 }
 
 // GetEntry implements providers.Versioned.
-func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
+func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Entry{}, err
+	}
 	if err := checkNames(coll); err != nil {
 		return providers.Entry{}, err
 	}
@@ -62,7 +65,10 @@ func (d *Database) Set(ctx context.Context, coll, key string, value []byte) erro
 }
 
 // Put implements providers.Versioned and, with w.TTL, providers.Expiring.
-func (d *Database) Put(_ context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+func (d *Database) Put(ctx context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	if err := checkWrite(coll, key); err != nil {
 		return "", err
 	}
@@ -85,7 +91,10 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 }
 
 // Remove implements providers.Versioned.
-func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Condition) (bool, error) {
+func (d *Database) Remove(ctx context.Context, coll, key string, cond providers.Condition) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	if err := checkNames(coll); err != nil {
 		return false, err
 	}
@@ -122,7 +131,10 @@ func (d *Database) writeKey(coll, key string, cond providers.Condition, write fu
 // writes; it is still all or nothing, since bbolt commits or rolls back
 // the shared transaction as a whole, and runs it again without the
 // function that failed.
-func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := providers.CheckBatch(ops); err != nil {
 		return nil, err
 	}
@@ -292,9 +304,16 @@ func sweepOne(tx *bbolt.Tx, at int64, coll, key []byte, version uint64) (int, er
 	return 1, s.remove(tx, coll)
 }
 
+// queryChunk is how many keys a walk scans between looks at its context.
+const queryChunk = 256
+
 // Query walks the bucket in key order from just after the cursor's key,
-// skipping expired entries.
-func (d *Database) Query(_ context.Context, coll string, q providers.Query) (providers.Page, error) {
+// skipping expired entries, checking ctx as it goes; q.MaxBytes ends a
+// page early.
+func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Page{}, err
+	}
 	if err := checkNames(coll); err != nil {
 		return providers.Page{}, err
 	}
@@ -320,7 +339,13 @@ func (d *Database) Query(_ context.Context, coll string, q providers.Query) (pro
 				k, v = c.Next()
 			}
 		}
-		for ; k != nil; k, v = c.Next() {
+		var size int64
+		for scanned := 1; k != nil; k, v = c.Next() {
+			if scanned++; scanned%queryChunk == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
 			if v == nil || !bytes.Contains(v, filter) { // v == nil: a nested bucket (none of navius's)
 				continue
 			}
@@ -330,15 +355,21 @@ func (d *Database) Query(_ context.Context, coll string, q providers.Query) (pro
 			if !exists {
 				continue
 			}
-			if len(page.Items) == limit {
-				page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
+			n := int64(len(k) + len(v))
+			if len(page.Items) == limit || (q.MaxBytes > 0 && len(page.Items) > 0 && size+n > q.MaxBytes) {
+				// One more match exists: a cursor after the last item.
+				page.NextCursor = providers.EncodeKeyCursor(page.Items[len(page.Items)-1].Key)
 				break
 			}
+			size += n
 			page.Items = append(page.Items, providers.Item{Key: string(k), Value: bytes.Clone(v), Version: providers.FormatVersion(version)})
 		}
 		return nil
 	})
-	return page, mapErr(err)
+	if err != nil {
+		return providers.Page{}, mapErr(err)
+	}
+	return page, nil
 }
 
 // checkWrite refuses what no write may name.
