@@ -238,7 +238,13 @@ func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]provider
 
 // Sweep implements providers.Expiring: it drops up to limit expired
 // entries, soonest first.
-func (d *Database) Sweep(_ context.Context, limit int) (int, error) {
+func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	return d.SweepKeys(ctx, limit, nil)
+}
+
+// SweepKeys implements providers.ExpiryReporter: Sweep, naming each entry
+// it removed.
+func (d *Database) SweepKeys(_ context.Context, limit int, removed func(collection, key string)) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -253,6 +259,9 @@ func (d *Database) Sweep(_ context.Context, limit int) (int, error) {
 			if e := c.entries[x.key]; e != nil && e.version == x.version {
 				d.remove(x.coll, x.key, now)
 				n++
+				if removed != nil {
+					removed(x.coll, x.key)
+				}
 			}
 		}
 	}
@@ -344,3 +353,5 @@ func (d *Database) Close() error {
 	d.collections, d.expiries = nil, nil
 	return nil
 }
+
+var _ providers.ExpiryReporter = (*Database)(nil)
