@@ -1,0 +1,176 @@
+// Package openapi describes navius's HTTP API as an OpenAPI 3.1 document,
+// generated from the endpoint table of features.json (the one the API
+// reference of navius docs comes from) for the features a build carries.
+// The endpoints' parameters, bodies and answers are in operations below;
+// an endpoint that has none there (a feature from another module) is
+// described from its table entry alone.
+package openapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/navius-dev/navius/internal/manifest"
+)
+
+// Input is what a document describes.
+type Input struct {
+	Manifest *manifest.Manifest
+	// Features are the features compiled in: the core's endpoints and
+	// theirs are described.
+	Features []string
+	// Version is the build's version, the document's info.version.
+	Version string
+	// Setting, when set, reads the options that move an endpoint
+	// (manifest.Endpoint.PathOption), for a running server's document.
+	Setting func(key string) string
+	// Served, when not nil, are the extra routes the API listener serves
+	// (the observability providers' endpoints): a feature's endpoint on
+	// that listener is described only when served.
+	Served []string
+}
+
+// Endpoint is a described endpoint: its feature ("core" for the core's),
+// its table entry, and the path where it is served (At: the entry's Path
+// unless an option moved it).
+type Endpoint struct {
+	Feature string
+	manifest.Endpoint
+	At string
+}
+
+// Endpoints lists what in describes, in table order.
+func Endpoints(in Input) []Endpoint {
+	var out []Endpoint
+	for _, e := range in.Manifest.Core.Endpoints {
+		out = append(out, Endpoint{"core", e, e.Path})
+	}
+	for _, f := range in.Manifest.Features {
+		if !slices.Contains(in.Features, f.Name) {
+			continue
+		}
+		for _, e := range f.Endpoints {
+			at := e.Path
+			if e.PathOption != "" && in.Setting != nil {
+				if p := in.Setting(e.PathOption); p != "" {
+					at = p
+				}
+			}
+			if in.Served != nil && listener(e) == "api" && !slices.Contains(in.Served, at) {
+				continue
+			}
+			out = append(out, Endpoint{f.Name, e, at})
+		}
+	}
+	return out
+}
+
+func listener(e manifest.Endpoint) string {
+	if e.Listener == "" {
+		return "api"
+	}
+	return e.Listener
+}
+
+// Build returns the document as indented JSON.
+func Build(in Input) ([]byte, error) {
+	paths := map[string]obj{}
+	table := operations()
+	for _, e := range Endpoints(in) {
+		item := paths[e.At]
+		if item == nil {
+			item = obj{}
+			paths[e.At] = item
+			if listener(e.Endpoint) == "admin" {
+				item["servers"] = []obj{{
+					"url":         "http://{listen}",
+					"description": "The admin listener, apart from the API's.",
+					"variables":   obj{"listen": obj{"default": "127.0.0.1:6060", "description": "pprof.listen"}},
+				}}
+			}
+		}
+		for _, op := range operationsOf(table, e) {
+			item[strings.ToLower(op.method)] = op.body
+		}
+	}
+	doc := obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":   "navius",
+			"version": in.Version,
+			"description": "A key-value server whose backends are chosen at compile time. Collections hold keys; a value is opaque bytes. " +
+				"With authentication on (auth.tokens or auth.token_hashes), an operation with a security requirement needs a bearer token " +
+				"granting the scope it names (admin grants every scope). Every answer carries X-Request-ID; errors are JSON.",
+			"license": obj{"name": "Apache-2.0", "identifier": "Apache-2.0"},
+		},
+		"servers":    []obj{{"url": "/", "description": "This server"}},
+		"paths":      paths,
+		"components": components(),
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+type obj = map[string]any
+
+type operation struct {
+	method string
+	body   obj
+}
+
+// operationsOf is e's operation, from the details when it has some (HEAD
+// beside a GET that answers it), else from its table entry alone.
+func operationsOf(table map[string]details, e Endpoint) []operation {
+	d, ok := table[e.Method+" "+e.Path]
+	if !ok {
+		d = details{summary: e.Description, responses: obj{"200": obj{"description": "Success: " + e.Description}}}
+	}
+	op := obj{
+		"operationId": d.id,
+		"summary":     d.summary,
+		"description": e.Description,
+		"tags":        []string{e.Feature},
+		"responses":   d.responses,
+	}
+	if d.id == "" {
+		delete(op, "operationId")
+	}
+	if len(d.params) > 0 {
+		op["parameters"] = d.params
+	}
+	if d.body != nil {
+		op["requestBody"] = d.body
+	}
+	if e.Scope != "" {
+		op["security"] = []obj{{"bearer": []string{e.Scope}}}
+		withAuthErrors(d.responses)
+	}
+	out := []operation{{e.Method, op}}
+	if d.head != nil {
+		head := obj{}
+		for k, v := range op {
+			head[k] = v
+		}
+		head["operationId"], head["summary"], head["responses"] = d.id+"Head", d.head.summary, d.head.responses
+		withAuthErrors(d.head.responses)
+		out = append(out, operation{"HEAD", head})
+	}
+	return out
+}
+
+func withAuthErrors(responses obj) {
+	if _, ok := responses["401"]; !ok {
+		responses["401"] = ref("responses", "Unauthorized")
+		responses["403"] = ref("responses", "Forbidden")
+	}
+}
+
+func ref(kind, name string) obj { return obj{"$ref": "#/components/" + kind + "/" + name} }
