@@ -49,6 +49,12 @@ func init() {
 		{Key: "log.format", Type: providers.Enum, Default: "text", Enum: []string{"text", "json"}, Description: "Log line format."},
 		{Key: "log.access", Type: providers.Bool, Default: "true", Description: "Log one line per HTTP request (at info level)."},
 
+		{Key: "watch.heartbeat", Type: providers.Duration, Default: "15s", Description: "Interval of the keep-alive comment on an idle watch stream (GET /api/v1/{collection}?watch=1), so that proxies keep it open."},
+		{Key: "watch.max_watchers", Type: providers.Int, Default: "1000", Description: "Most open watch streams on this instance; more get 503. 0 turns watching off."},
+		{Key: "watch.buffer", Type: providers.Int, Default: "256", Description: "Events a watch stream may fall behind before it gets resync and is closed."},
+		{Key: "watch.history", Type: providers.Int, Default: "1024", Description: "Recent events kept so that a stream resuming with Last-Event-ID misses nothing; an older id gets resync."},
+		{Key: "watch.max_value_bytes", Type: providers.Bytes, Default: "16KiB", Description: "Values larger than this are sent in put events without their bytes (value_omitted)."},
+
 		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Description: "Per-indicator time limit of a health check."},
 		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again."},
 		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches (default: the database file's directory for a database kept in a file, else the working directory)."},
@@ -57,4 +63,20 @@ func init() {
 	core = append(core, providers.TLSOptions("database", "the database server")...)
 	core = append(core, providers.TLSOptions("cache", "the cache server")...)
 	providers.DeclareOptions("core", core...)
+	providers.DeclareCheck("core", checkWatch)
+}
+
+// checkWatch refuses watch settings that would stall or starve streams.
+func checkWatch(s providers.Settings) error {
+	switch {
+	case s.Duration("watch.heartbeat") <= 0:
+		return providers.Invalid("watch.heartbeat %s is not positive: give an interval such as 15s", s.Duration("watch.heartbeat"))
+	case s.Int("watch.max_watchers") < 0:
+		return providers.Invalid("watch.max_watchers %d is negative: give the most streams to serve, or 0 to turn watching off", s.Int("watch.max_watchers"))
+	case s.Int("watch.buffer") < 1:
+		return providers.Invalid("watch.buffer %d is below 1: give how many events a stream may fall behind, e.g. 256", s.Int("watch.buffer"))
+	case s.Int("watch.history") < 0:
+		return providers.Invalid("watch.history %d is negative: give how many recent events to keep for resuming, or 0 for none", s.Int("watch.history"))
+	}
+	return nil
 }
