@@ -61,7 +61,7 @@ func startObservability(ctx context.Context, s providers.Settings, log *logrus.L
 
 // reservedRoutes are the server's own endpoints, which a provider's
 // endpoint must not shadow.
-var reservedRoutes = []string{"/", "/health", "/livez", "/readyz", "/info"}
+var reservedRoutes = []string{"/", "/health", "/livez", "/readyz", "/info", "/openapi.json"}
 
 // checkRoutes keeps the providers' public endpoints (Prometheus's /metrics)
 // off the server's own.
