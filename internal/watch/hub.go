@@ -60,6 +60,9 @@ type Options struct {
 	// MaxValueBytes: a put whose value is larger is sent without it,
 	// flagged value_omitted (watch.max_value_bytes).
 	MaxValueBytes int
+	// WriteTimeout bounds each write to a stream: a client that stops
+	// reading is cut off after it (default 10s).
+	WriteTimeout time.Duration
 	// Log receives the hub's own problems (a change it could not read).
 	Log logrus.FieldLogger
 }
@@ -121,6 +124,9 @@ func New(opts Options, read func(coll, key string) (providers.Entry, error)) *Hu
 	_, _ = rand.Read(b[:])
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
 	}
 	opts.Buffer = max(opts.Buffer, 1)
 	opts.History = max(opts.History, 0)

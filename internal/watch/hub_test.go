@@ -500,8 +500,12 @@ func TestSweepWithoutNames(t *testing.T) {
 // unnamedSweep is the memory provider without providers.ExpiryReporter.
 type unnamedSweep struct{ m *memory.Database }
 
-func (u *unnamedSweep) Get(ctx context.Context, c, k string) ([]byte, error) { return u.m.Get(ctx, c, k) }
-func (u *unnamedSweep) Set(ctx context.Context, c, k string, v []byte) error { return u.m.Set(ctx, c, k, v) }
+func (u *unnamedSweep) Get(ctx context.Context, c, k string) ([]byte, error) {
+	return u.m.Get(ctx, c, k)
+}
+func (u *unnamedSweep) Set(ctx context.Context, c, k string, v []byte) error {
+	return u.m.Set(ctx, c, k, v)
+}
 func (u *unnamedSweep) Delete(ctx context.Context, c, k string) (bool, error) {
 	return u.m.Delete(ctx, c, k)
 }
@@ -519,4 +523,6 @@ func (u *unnamedSweep) Put(ctx context.Context, c, k string, v []byte, w provide
 func (u *unnamedSweep) Remove(ctx context.Context, c, k string, cond providers.Condition) (bool, error) {
 	return u.m.Remove(ctx, c, k, cond)
 }
-func (u *unnamedSweep) Sweep(ctx context.Context, limit int) (int, error) { return u.m.Sweep(ctx, limit) }
+func (u *unnamedSweep) Sweep(ctx context.Context, limit int) (int, error) {
+	return u.m.Sweep(ctx, limit)
+}

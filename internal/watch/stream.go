@@ -133,12 +133,8 @@ func (s *Subscription) Close() {
 	}
 }
 
-// Bounds of a stream's writes: one write's time (a client that stops
-// reading is cut off after it) and the bytes sent in one flush.
-const (
-	writeTimeout = 10 * time.Second
-	maxFlush     = 32 << 10
-)
+// maxFlush bounds the bytes of events sent in one write.
+const maxFlush = 32 << 10
 
 // Serve writes the stream as text/event-stream until the client goes, falls
 // behind, or the hub closes; it closes the subscription. Nothing must have
@@ -147,11 +143,10 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	defer s.Close()
 	h := s.h
 	rc := http.NewResponseController(w)
-	// The server's read timeout would cancel the request's context while
-	// the stream runs, and its write timeout would cut it: each write gets
-	// its own deadline instead.
-	_ = rc.SetReadDeadline(time.Time{})
-	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(time.Second)) }() // room for the final chunk
+	// The server's write timeout would cut the stream: each write gets a
+	// deadline of its own instead.
+	timeout := h.opts.WriteTimeout
+	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(timeout)) }() // room for the final chunk
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
@@ -170,7 +165,7 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	}
 	buf = append(buf, "\nretry: 1000\n\n"...)
 	write := func() error {
-		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
@@ -214,6 +209,7 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 			h.mu.Unlock()
 			buf = s.appendEvent(buf[:0], e)
 			h.slow.Add(1)
+			timeout = min(timeout, time.Second) // its socket is likely full: do not wait long
 			_ = write()
 			return
 		case <-r.Context().Done():
