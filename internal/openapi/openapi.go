@@ -95,19 +95,25 @@ func Build(in Input) ([]byte, error) {
 			item[strings.ToLower(op.method)] = op.body
 		}
 	}
-	doc := obj{
-		"openapi": "3.1.0",
-		"info": obj{
+	doc := struct { // a struct, for the usual order of the top-level fields
+		OpenAPI    string `json:"openapi"`
+		Info       obj    `json:"info"`
+		Servers    []obj  `json:"servers"`
+		Paths      any    `json:"paths"`
+		Components obj    `json:"components"`
+	}{
+		OpenAPI: "3.1.0",
+		Info: obj{
 			"title":   "navius",
 			"version": in.Version,
 			"description": "A key-value server whose backends are chosen at compile time. Collections hold keys; a value is opaque bytes. " +
 				"With authentication on (auth.tokens or auth.token_hashes), an operation with a security requirement needs a bearer token " +
 				"granting the scope it names (admin grants every scope). Every answer carries X-Request-ID; errors are JSON.",
-			"license": obj{"name": "Apache-2.0", "identifier": "Apache-2.0"},
+			"license": obj{"name": "MIT", "identifier": "MIT"},
 		},
-		"servers":    []obj{{"url": "/", "description": "This server"}},
-		"paths":      paths,
-		"components": components(),
+		Servers:    []obj{{"url": "/", "description": "This server"}},
+		Paths:      paths,
+		Components: components(),
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
