@@ -69,3 +69,9 @@ echo "== examples/fsdb module: go vet, go test"
 # Collector's Splunk HEC and OTLP receivers. Its dependencies stay out of navius's go.mod.
 echo "== interop module (real HEC and OTLP receivers): go vet, go test"
 (cd interop && go vet ./... && go test -count=1 -timeout 20m ./...)
+
+# openapitest/ is a test-only Go module too: it checks the OpenAPI document
+# of real navius binaries with a real validator (kin-openapi), whose
+# dependencies stay out of navius's go.mod.
+echo "== openapitest module (OpenAPI 3.1 validator): go vet, go test"
+(cd openapitest && go vet ./... && go test -count=1 -timeout 10m ./...)
