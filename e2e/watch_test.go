@@ -163,7 +163,7 @@ func TestWatch(t *testing.T) {
 
 // TestWatchSlowWatcher: a watcher that never reads is cut off once its
 // buffer overflows, with memory that stays bounded while data fifty times
-// 50 times its buffer goes by; another watcher keeps up throughout.
+// its buffer goes by; another watcher keeps up throughout.
 // RSS before and after is logged.
 func TestWatchSlowWatcher(t *testing.T) {
 	bin, _ := binary(t, "default")
@@ -199,7 +199,7 @@ func TestWatchSlowWatcher(t *testing.T) {
 	waitFor("both watchers", func() bool { return metric(t, p, "", "navius_watch_watchers") == 2 })
 
 	value := []byte(strings.Repeat("v", 60<<10)) // 60 KiB: 64 events hold under 4 MiB
-	const writes = 3200                        // 50 buffers' worth: 187 MiB through the hub
+	const writes = 3200                          // 50 buffers' worth: 187 MiB through the hub
 	before := rss(t, p)
 	peak := before
 	for i := range writes {
