@@ -123,7 +123,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	// What /openapi.json describes: the endpoints of this binary, where
 	// this configuration serves them.
 	apiDoc, err := openapi.Build(openapi.Input{Manifest: opts.Manifest, Features: opts.compiled(), Version: buildinfo.Read().Version,
-		Setting: s.String, Served: slices.Collect(maps.Keys(ob.routes))})
+		Setting: s.String, Served: slices.AppendSeq([]string{}, maps.Keys(ob.routes))}) // [] when none: not nil
 	if err != nil {
 		return err
 	}
