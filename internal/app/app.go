@@ -189,6 +189,7 @@ func (v *Validated) serve(ctx context.Context) error {
 		Version:       info.Version,
 		MaxBody:       s.Bytes("server.max_body_bytes"),
 		MaxTTL:        s.Duration("database.max_ttl"),
+		MaxPageBytes:  s.Bytes("server.max_page_bytes"),
 		MaxBatchOps:   s.Int("server.max_batch_operations"),
 		MaxBatchBytes: s.Bytes("server.max_batch_bytes"),
 		Access:        access,
