@@ -150,7 +150,9 @@ func testWatchFleet(t *testing.T, a, b *proc, kill func(), live func(*proc) bool
 			if err != nil {
 				t.Fatal(err)
 			}
-			await("put "+key, func(e client.Event) bool { return e.Type == client.EventPut && e.Key == key && string(e.Value) == v && e.ETag == etag }, time.Now())
+			await("put "+key, func(e client.Event) bool {
+				return e.Type == client.EventPut && e.Key == key && string(e.Value) == v && e.ETag == etag
+			}, time.Now())
 			// Expired: an expire from a sweep that names what it removed;
 			// a delete when another instance's sweep removed it and its
 			// feed does not say why; a resync when a sweep could not name
