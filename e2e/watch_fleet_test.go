@@ -209,8 +209,8 @@ func testWatchFleet(t *testing.T, a, b *proc, kill func(), live func(*proc) bool
 	wg.Wait()
 	final := map[string]int{}
 	for wr := range writers {
-		for k := range 3 {
-			final[fmt.Sprintf("w%d-%d", wr, k)] = each - 3 + k // the last i with i%3 == k
+		for i := range each {
+			final[fmt.Sprintf("w%d-%d", wr, i%3)] = i // ends at the last i of each key
 		}
 	}
 	last := map[string]int{}
