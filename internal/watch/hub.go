@@ -99,7 +99,7 @@ type Hub struct {
 	history   []*event // ring of the most recent events, oldest at head
 	head      int
 	watchers  map[string]map[*watcher]struct{} // by collection
-	n         int
+	n         atomic.Int64                     // open streams (changed under mu)
 	idleTimer *time.Timer
 	idleGen   uint64
 	closed    bool
@@ -157,10 +157,7 @@ type Stats struct {
 
 // Stats returns the hub's figures.
 func (h *Hub) Stats() Stats {
-	h.mu.Lock()
-	n := h.n
-	h.mu.Unlock()
-	return Stats{Watchers: n, Sent: h.sent.Load(), Resyncs: h.resyncs.Load(), SlowCloses: h.slow.Load()}
+	return Stats{Watchers: int(h.n.Load()), Sent: h.sent.Load(), Resyncs: h.resyncs.Load(), SlowCloses: h.slow.Load()}
 }
 
 // Close ends every stream (they finish their response cleanly) and refuses
@@ -241,7 +238,7 @@ func (h *Hub) remember(e *event) {
 func (h *Hub) stopRecording(gen uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.n > 0 || gen != h.idleGen || !h.recording.Load() {
+	if h.n.Load() > 0 || gen != h.idleGen || !h.recording.Load() {
 		return
 	}
 	h.recording.Store(false)

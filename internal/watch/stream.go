@@ -60,7 +60,7 @@ func (h *Hub) Subscribe(req Request) (*Subscription, error) {
 	switch {
 	case h.closed:
 		return nil, ErrClosed
-	case h.n >= h.opts.MaxWatchers:
+	case h.n.Load() >= int64(h.opts.MaxWatchers):
 		return nil, ErrTooManyWatchers
 	}
 	if req.LastEventID != "" {
@@ -72,7 +72,7 @@ func (h *Hub) Subscribe(req Request) (*Subscription, error) {
 		h.watchers[w.coll] = ws
 	}
 	ws[w] = struct{}{}
-	h.n++
+	h.n.Add(1)
 	h.idleGen++
 	if h.idleTimer != nil {
 		h.idleTimer.Stop()
@@ -125,16 +125,23 @@ func (s *Subscription) Close() {
 	if len(ws) == 0 {
 		delete(h.watchers, s.w.coll)
 	}
-	h.n--
-	if h.n == 0 && !h.closed {
+	if h.n.Add(-1) == 0 && !h.closed {
 		h.idleGen++
 		gen := h.idleGen
 		h.idleTimer = time.AfterFunc(resumeWindow, func() { h.stopRecording(gen) })
 	}
 }
 
-// maxFlush bounds the bytes of events sent in one write.
-const maxFlush = 32 << 10
+// Bounds of a stream's writes: the bytes of events sent in one write, and
+// the writes per second of all streams together (streamWrites). A busy
+// stream waits 1/streamWrites per open stream between its writes, and
+// sends what gathered meanwhile in one: with a thousand watchers and a
+// thousand changes a second, each stream writes every 20ms, not every
+// change; with a few watchers the pause is a few microseconds.
+const (
+	maxFlush     = 32 << 10
+	streamWrites = 50_000
+)
 
 // Serve writes the stream as text/event-stream until the client goes, falls
 // behind, or the hub closes; it closes the subscription. Nothing must have
@@ -176,9 +183,22 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	}
 	beat := time.NewTimer(h.opts.Heartbeat)
 	defer beat.Stop()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	var last time.Time // of the last write of events
 	for {
 		select {
 		case e := <-s.w.ch:
+			if wait := time.Until(last.Add(time.Duration(h.n.Load()) * time.Second / streamWrites)); wait > 0 {
+				pause.Reset(wait)
+				select {
+				case <-pause.C:
+				case <-r.Context().Done():
+					return
+				case <-h.done:
+					return
+				}
+			}
 			buf = buf[:0]
 			for e != nil && len(buf) < maxFlush {
 				buf = s.appendEvent(buf, e)
@@ -197,6 +217,7 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
+			last = time.Now()
 		case <-beat.C:
 			buf = append(buf[:0], ": keep-alive\n\n"...)
 			if write() != nil {
