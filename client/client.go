@@ -203,21 +203,28 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if try >= c.opts.Retry.Attempts || !retryable(err, req.idempotent) || ctx.Err() != nil {
+		if try >= c.opts.Retry.Attempts || !retryable(err, req.idempotent) || !c.pause(ctx, err, try) {
 			return nil, err
 		}
-		pause := c.opts.Retry.backoff(try)
-		var ae *Error
-		if errors.As(err, &ae) && ae.RetryAfter > 0 {
-			pause = ae.RetryAfter
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		case <-t.C:
-		}
+	}
+}
+
+// pause waits before the next try after try failed with err: as long as
+// the server's Retry-After, else the backoff. It is false when ctx ends
+// first.
+func (c *Client) pause(ctx context.Context, err error, try int) bool {
+	d := c.opts.Retry.backoff(try)
+	var ae *Error
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		d = ae.RetryAfter
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -158,20 +158,11 @@ func (w *Watcher) connect(ctx context.Context, attempts int) (io.ReadCloser, err
 			}
 			return resp.Body, nil
 		}
-		if !errors.Is(err, ErrUnavailable) || attempts > 0 && try >= attempts || ctx.Err() != nil {
+		if !errors.Is(err, ErrUnavailable) || attempts > 0 && try >= attempts {
 			return nil, err
 		}
-		pause := w.c.opts.Retry.backoff(try)
-		var ae *Error
-		if errors.As(err, &ae) && ae.RetryAfter > 0 {
-			pause = ae.RetryAfter
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !w.c.pause(ctx, err, try) {
 			return nil, ctx.Err()
-		case <-t.C:
 		}
 	}
 }
