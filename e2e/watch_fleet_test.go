@@ -187,7 +187,9 @@ func testWatchFleet(t *testing.T, a, b *proc, kill func(), live func(*proc) bool
 	}
 	slices.Sort(latencies)
 	slices.Sort(fromSend)
-	q := func(l []time.Duration, q float64) time.Duration { return l[int(q*float64(len(l)-1))].Round(10 * time.Microsecond) }
+	q := func(l []time.Duration, q float64) time.Duration {
+		return l[int(q*float64(len(l)-1))].Round(10 * time.Microsecond)
+	}
 	t.Logf("A→B propagation over %d writes: acknowledged on A to event on B p50 %s, p99 %s, max %s; request sent to A to event on B p50 %s, p99 %s; %d resyncs; expiries seen as %v",
 		len(latencies), q(latencies, 0.5), q(latencies, 0.99), q(latencies, 1), q(fromSend, 0.5), q(fromSend, 0.99), resyncs, expiries)
 	if resyncs > 10 {
