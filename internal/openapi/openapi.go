@@ -1,19 +1,40 @@
 // Package openapi describes navius's HTTP API as an OpenAPI 3.1 document,
 // generated from the endpoint table of features.json (the one the API
 // reference of navius docs comes from) for the features a build carries.
-// The endpoints' parameters, bodies and answers are in operations below;
-// an endpoint that has none there (a feature from another module) is
-// described from its table entry alone.
+//
+// What the table does not say of an operation (parameters, bodies,
+// answers, the shared components) is in api.json: "operations" by "METHOD
+// path", each an OpenAPI operation without its description, tags and
+// security, which the table gives ("x-head" describes the HEAD a GET also
+// answers), and "components". An endpoint that has none there (a feature
+// from another module) is described from its table entry alone.
 package openapi
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/navius-dev/navius/internal/manifest"
 )
+
+//go:embed api.json
+var apiJSON []byte
+
+// details are api.json, parsed anew for each document (Build adds to them).
+type details struct {
+	Operations map[string]obj `json:"operations"`
+	Components obj            `json:"components"`
+}
+
+func loadDetails() (details, error) {
+	var d details
+	err := json.Unmarshal(apiJSON, &d)
+	return d, err
+}
 
 // Input is what a document describes.
 type Input struct {
@@ -76,8 +97,11 @@ func listener(e manifest.Endpoint) string {
 
 // Build returns the document as indented JSON.
 func Build(in Input) ([]byte, error) {
+	table, err := loadDetails()
+	if err != nil {
+		return nil, err
+	}
 	paths := map[string]obj{}
-	table := operations()
 	for _, e := range Endpoints(in) {
 		item := paths[e.At]
 		if item == nil {
@@ -91,7 +115,7 @@ func Build(in Input) ([]byte, error) {
 				}}
 			}
 		}
-		for _, op := range operationsOf(table, e) {
+		for _, op := range operationsOf(table.Operations, e) {
 			item[strings.ToLower(op.method)] = op.body
 		}
 	}
@@ -113,7 +137,7 @@ func Build(in Input) ([]byte, error) {
 		},
 		Servers:    []obj{{"url": "/", "description": "This server"}},
 		Paths:      paths,
-		Components: components(),
+		Components: table.Components,
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -132,48 +156,38 @@ type operation struct {
 	body   obj
 }
 
-// operationsOf is e's operation, from the details when it has some (HEAD
-// beside a GET that answers it), else from its table entry alone.
-func operationsOf(table map[string]details, e Endpoint) []operation {
-	d, ok := table[e.Method+" "+e.Path]
+// operationsOf is e's operation, from its details when it has some (and
+// the HEAD beside a GET that answers it), else from its table entry alone.
+func operationsOf(table map[string]obj, e Endpoint) []operation {
+	op, ok := table[e.Method+" "+e.Path]
 	if !ok {
-		d = details{summary: e.Description, responses: obj{"200": obj{"description": "Success: " + e.Description}}}
+		op = obj{"summary": e.Description, "responses": obj{"200": obj{"description": "Success: " + e.Description}}}
 	}
-	op := obj{
-		"operationId": d.id,
-		"summary":     d.summary,
-		"description": e.Description,
-		"tags":        []string{e.Feature},
-		"responses":   d.responses,
-	}
-	if d.id == "" {
-		delete(op, "operationId")
-	}
-	if len(d.params) > 0 {
-		op["parameters"] = d.params
-	}
-	if d.body != nil {
-		op["requestBody"] = d.body
-	}
+	head, _ := op["x-head"].(obj)
+	delete(op, "x-head")
+	op["description"] = e.Description
+	op["tags"] = []string{e.Feature}
 	if e.Scope != "" {
 		op["security"] = []obj{{"bearer": []string{e.Scope}}}
-		withAuthErrors(d.responses)
+		withAuthErrors(op["responses"])
 	}
 	out := []operation{{e.Method, op}}
-	if d.head != nil {
-		head := obj{}
-		for k, v := range op {
-			head[k] = v
+	if head != nil {
+		h := maps.Clone(op)
+		id, _ := op["operationId"].(string)
+		h["operationId"] = id + "Head"
+		h["summary"], h["responses"] = head["summary"], head["responses"]
+		if e.Scope != "" {
+			withAuthErrors(head["responses"])
 		}
-		head["operationId"], head["summary"], head["responses"] = d.id+"Head", d.head.summary, d.head.responses
-		withAuthErrors(d.head.responses)
-		out = append(out, operation{"HEAD", head})
+		out = append(out, operation{"HEAD", h})
 	}
 	return out
 }
 
-func withAuthErrors(responses obj) {
-	if _, ok := responses["401"]; !ok {
+func withAuthErrors(r any) {
+	responses, _ := r.(obj)
+	if _, ok := responses["401"]; !ok && responses != nil {
 		responses["401"] = ref("responses", "Unauthorized")
 		responses["403"] = ref("responses", "Forbidden")
 	}

@@ -54,24 +54,28 @@ func build(t *testing.T, in Input) (document, []byte) {
 	return doc, raw
 }
 
-// TestDetailsMatchTheTable keeps the operations' details and the endpoint
-// table of features.json one list: an endpoint without details would be
-// described from its table entry alone, details without an endpoint are
-// never used.
+// TestDetailsMatchTheTable keeps the operations of api.json and the
+// endpoint table of features.json one list: an endpoint without details
+// would be described from its table entry alone, details without an
+// endpoint are never used.
 func TestDetailsMatchTheTable(t *testing.T) {
 	m := loadManifest(t)
-	table := operations()
+	d, err := loadDetails()
+	if err != nil {
+		t.Fatalf("api.json: %v", err)
+	}
+	table := d.Operations
 	seen := map[string]bool{}
 	for _, e := range Endpoints(Input{Manifest: m, Features: allFeatures(m)}) {
 		k := e.Method + " " + e.Path
 		seen[k] = true
 		if _, ok := table[k]; !ok {
-			t.Errorf("%s endpoint %s has no details in operations()", e.Feature, k)
+			t.Errorf("%s endpoint %s has no details in api.json", e.Feature, k)
 		}
 	}
 	for k := range table {
 		if !seen[k] {
-			t.Errorf("operations() describes %s, which features.json does not list", k)
+			t.Errorf("api.json describes %s, which features.json does not list", k)
 		}
 	}
 }
