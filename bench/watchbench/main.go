@@ -38,6 +38,7 @@ var (
 	duration  = flag.Duration("duration", 10*time.Second, "how long to write")
 	keys      = flag.Int("keys", 100, "keys the writes cycle through")
 	buffer    = flag.Int("buffer", 256, "watch.buffer: events a stream may fall behind before it is cut off")
+	extra     = flag.String("args", "", "more navius serve arguments, space-separated (e.g. --pprof-listen 127.0.0.1:6061)")
 )
 
 func main() {
@@ -49,9 +50,9 @@ func main() {
 }
 
 func run() error {
-	srv, err := load.Start(load.Spec{Name: "navius", Bin: *naviusBin, Ready: "/readyz",
-		Args: []string{"serve", "--listen", "{addr}", "--database-url", "memory://", "--cache-url", "none", "--log-access=false",
-			"--watch-max-watchers", strconv.Itoa(*watchers + 10), "--watch-buffer", strconv.Itoa(*buffer)}})
+	args := []string{"serve", "--listen", "{addr}", "--database-url", "memory://", "--cache-url", "none", "--log-access=false",
+		"--watch-max-watchers", strconv.Itoa(*watchers + 10), "--watch-buffer", strconv.Itoa(*buffer)}
+	srv, err := load.Start(load.Spec{Name: "navius", Bin: *naviusBin, Ready: "/readyz", Args: append(args, strings.Fields(*extra)...)})
 	if err != nil {
 		return err
 	}

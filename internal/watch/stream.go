@@ -133,11 +133,11 @@ func (s *Subscription) Close() {
 }
 
 // Bounds of a stream's writes: the bytes of events sent in one write, and
-// the writes per second of all streams together (streamWrites). A busy
-// stream waits 1/streamWrites per open stream between its writes, and
-// sends what gathered meanwhile in one: with a thousand watchers and a
-// thousand changes a second, each stream writes every 20ms, not every
-// change; with a few watchers the pause is a few microseconds.
+// the writes per second of all streams together (streamWrites). After a
+// write a stream rests 1/streamWrites per open stream, then sends what
+// gathered meanwhile in one write: with a thousand watchers and a thousand
+// changes a second, each stream writes every 20ms, not every change; below
+// fifty watchers it does not rest.
 const (
 	maxFlush     = 32 << 10
 	streamWrites = 50_000
@@ -185,20 +185,9 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	defer beat.Stop()
 	pause := time.NewTimer(0)
 	defer pause.Stop()
-	var last time.Time // of the last write of events
 	for {
 		select {
 		case e := <-s.w.ch:
-			if wait := time.Until(last.Add(time.Duration(h.n.Load()) * time.Second / streamWrites)); wait > 0 {
-				pause.Reset(wait)
-				select {
-				case <-pause.C:
-				case <-r.Context().Done():
-					return
-				case <-h.done:
-					return
-				}
-			}
 			buf = buf[:0]
 			for e != nil && len(buf) < maxFlush {
 				buf = s.appendEvent(buf, e)
@@ -217,7 +206,18 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
-			last = time.Now()
+			// Rest before taking more: what arrives meanwhile waits in the
+			// buffer, without waking this stream, for the next write.
+			if rest := time.Duration(h.n.Load()) * time.Second / streamWrites; rest >= time.Millisecond {
+				pause.Reset(rest)
+				select {
+				case <-pause.C:
+				case <-r.Context().Done():
+					return
+				case <-h.done:
+					return
+				}
+			}
 		case <-beat.C:
 			buf = append(buf[:0], ": keep-alive\n\n"...)
 			if write() != nil {
