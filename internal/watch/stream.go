@@ -46,8 +46,9 @@ type Request struct {
 
 // Subscription is an open stream, registered with the hub.
 type Subscription struct {
-	h *Hub
-	w *watcher
+	h             *Hub
+	w             *watcher
+	sent, resyncs uint64 // not yet added to the hub's
 }
 
 // Subscribe registers a stream; from its return on, every change to the
@@ -172,6 +173,9 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	}
 	buf = append(buf, "\nretry: 1000\n\n"...)
 	write := func() error {
+		h.sent.Add(s.sent)
+		h.resyncs.Add(s.resyncs)
+		s.sent, s.resyncs = 0, 0
 		_ = rc.SetWriteDeadline(time.Now().Add(timeout))
 		if _, err := w.Write(buf); err != nil {
 			return err
@@ -242,11 +246,13 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// appendEvent appends e's SSE lines, its id first, and counts it.
+// appendEvent appends e's SSE lines, its id first, and counts it in the
+// stream's figures (added to the hub's once per write: a shared counter
+// per event would have every stream contend for it).
 func (s *Subscription) appendEvent(b []byte, e *event) []byte {
-	s.h.sent.Add(1)
+	s.sent++
 	if e.kind == KindResync {
-		s.h.resyncs.Add(1)
+		s.resyncs++
 	}
 	b = append(b, "id: "...)
 	b = s.h.appendID(b, e.seq)
