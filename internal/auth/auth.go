@@ -24,9 +24,10 @@ const (
 	Write   Scope = "write"   // PUT and DELETE
 	Metrics Scope = "metrics" // scrape /metrics, and nothing else (a Prometheus scraper's token)
 	Admin   Scope = "admin"   // everything, plus /info, /health details, pprof
+	Build   Scope = "build"   // start builds on navius builder serve (no API access)
 )
 
-var scopes = []Scope{Read, Write, Metrics, Admin}
+var scopes = []Scope{Read, Write, Metrics, Admin, Build}
 
 // Options are the auth config options.
 var Options = []providers.Option{

@@ -211,7 +211,10 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 }
 
 // GetEntry implements providers.Versioned.
-func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
+func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Entry{}, err
+	}
 	c, err := d.lookup(coll)
 	if err != nil || c == nil {
 		return providers.Entry{}, firstErr(err, providers.ErrNotFound)
@@ -269,7 +272,10 @@ func (d *Database) Remove(ctx context.Context, coll, key string, cond providers.
 // Apply implements providers.Batcher: the collections the batch touches are
 // locked together, every condition is decided, then every operation is
 // applied. Single writes are batches of one.
-func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := providers.CheckBatch(ops); err != nil {
 		return nil, err
 	}
@@ -365,6 +371,9 @@ const queryChunk = 256
 // filters outside it, checking ctx between chunks; q.MaxBytes ends a page
 // early.
 func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Page{}, err
+	}
 	after, err := providers.DecodeKeyCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err
@@ -449,7 +458,10 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 // SweepKeys implements providers.ExpiryReporter: Sweep, naming each entry
 // it removed, and first those a write removed since to make room (that are
 // still absent: one written again is a put to its watchers).
-func (d *Database) SweepKeys(_ context.Context, limit int, removed func(collection, key string)) (int, error) {
+func (d *Database) SweepKeys(ctx context.Context, limit int, removed func(collection, key string)) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	d.mu.RLock()
 	closed := d.closed
 	d.mu.RUnlock()

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -53,9 +54,15 @@ type client interface {
 	Close() error
 }
 
+// processor runs one command: a client, a connection, or the shared
+// pipeline.
+type processor interface {
+	Process(ctx context.Context, cmd goredis.Cmder) error
+}
+
 // commander is what a write needs of a client or of one connection.
 type commander interface {
-	Process(ctx context.Context, cmd goredis.Cmder) error
+	processor
 	TxPipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
 }
 
@@ -78,6 +85,8 @@ type conn struct {
 	// minReplicas > 0 makes writes wait for that many replicas.
 	minReplicas int
 	waitTimeout time.Duration
+	// clock is the latest sample of Redis's clock (see clockSample).
+	clock atomic.Pointer[clockSample]
 }
 
 // connect builds a client from a Redis URL and the settings. Multi-host
