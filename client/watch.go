@@ -170,8 +170,8 @@ func (w *Watcher) connect(ctx context.Context, attempts int) (io.ReadCloser, err
 // run reads streams until the watch ends, reconnecting after each one
 // ends.
 func (w *Watcher) run(ctx context.Context, body io.ReadCloser) {
+	defer close(w.events) // after done: Err holds once Events is closed
 	defer close(w.done)
-	defer close(w.events)
 	for {
 		w.read(ctx, body)
 		body.Close()
