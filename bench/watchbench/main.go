@@ -38,6 +38,7 @@ var (
 	duration  = flag.Duration("duration", 10*time.Second, "how long to write")
 	keys      = flag.Int("keys", 100, "keys the writes cycle through")
 	buffer    = flag.Int("buffer", 256, "watch.buffer: events a stream may fall behind before it is cut off")
+	writers   = flag.Int("writers", 64, "concurrent writers (each waits for its answer before its next write)")
 	extra     = flag.String("args", "", "more navius serve arguments, space-separated (e.g. --pprof-listen 127.0.0.1:6061)")
 )
 
@@ -118,11 +119,10 @@ func run() error {
 	runtime.GC()
 	rssOpen := srv.RSSKiB()
 
-	// Writes at a fixed rate, from a few writers so that one slow answer
-	// does not hold the schedule up.
-	const writers = 8
+	// Writes at a fixed rate, from enough writers that slow answers do not
+	// hold the schedule up.
 	total := *rate * int(duration.Seconds())
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *writers}}
 	cpu0, self0 := cpuTime(srv.Cmd.Process.Pid), cpuTime(os.Getpid())
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -141,18 +141,20 @@ func run() error {
 			}
 		}
 	}()
-	for w := range writers {
+	for w := range *writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < total; i += writers {
+			for i := w; i < total; i += *writers {
 				at := start.Add(time.Duration(i) * time.Second / time.Duration(*rate))
 				time.Sleep(time.Until(at))
 				sent := time.Now().UnixNano()
 				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/bench/k%d", srv.Base, i%*keys), strings.NewReader(strconv.FormatInt(sent, 10)))
 				resp, err := client.Do(req)
 				if err != nil || resp.StatusCode != 204 {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						fmt.Fprintf(os.Stderr, "a write failed: %v %v\n", err, resp)
+					}
 				}
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
@@ -164,12 +166,18 @@ func run() error {
 	wg.Wait()
 	wrote := time.Since(start)
 	// Let the last events arrive.
+	// Let the last events arrive (until none came for a second: streams
+	// cut off for falling behind never get theirs).
 	want := int64(total) * int64(*watchers)
-	for deadline := time.Now().Add(30 * time.Second); events.Load() < want && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
+	lastTime, lastCount := time.Now(), events.Load()
+	for events.Load() < want && time.Since(lastTime) < time.Second {
+		time.Sleep(20 * time.Millisecond)
+		if n := events.Load(); n != lastCount {
+			lastTime, lastCount = time.Now(), n
+		}
 	}
 	cpu, self := cpuTime(srv.Cmd.Process.Pid)-cpu0, cpuTime(os.Getpid())-self0
-	elapsed := time.Since(start)
+	elapsed := lastTime.Sub(start)
 	close(stopRSS)
 	metrics := scrape(srv.Base)
 	for _, c := range conns {
