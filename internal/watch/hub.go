@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +133,7 @@ func New(opts Options, read func(coll, key string) (providers.Entry, error)) *Hu
 	opts.History = max(opts.History, 0)
 	if opts.Log == nil {
 		l := logrus.New()
-		l.Out = discard{}
+		l.Out = io.Discard
 		opts.Log = l
 	}
 	h := &Hub{opts: opts, epoch: hex.EncodeToString(b[:]), read: read, watchers: map[string]map[*watcher]struct{}{},
@@ -140,10 +141,6 @@ func New(opts Options, read func(coll, key string) (providers.Entry, error)) *Hu
 	h.unordered = h.endUnordered
 	return h
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Stats are the hub's figures, for metrics.
 type Stats struct {
@@ -179,12 +176,6 @@ func (h *Hub) Close() {
 	}
 	close(h.done)
 }
-
-// Done is closed when the hub is.
-func (h *Hub) Done() <-chan struct{} { return h.done }
-
-// Heartbeat is the keep-alive interval.
-func (h *Hub) Heartbeat() time.Duration { return h.opts.Heartbeat }
 
 // publish numbers events and hands them to the history and the watchers
 // of their collection, in order. It drops them when nothing is recorded.
