@@ -239,7 +239,7 @@ func (h *Hub) stopRecording(gen uint64) {
 	h.history, h.head = h.history[:0], 0
 }
 
-// eventID is the SSE id of seq.
+// appendID appends the SSE id of seq: this process's epoch and seq.
 func (h *Hub) appendID(b []byte, seq uint64) []byte {
 	b = append(b, h.epoch...)
 	b = append(b, '-')
