@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase)
-	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache)
+	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase, memory.CheckDatabase)
+	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache, memory.CheckCache)
 	buildinfo.MarkCompiled("memory")
 }
