@@ -214,6 +214,11 @@ func (l *listenerTLS) watch(ctx context.Context, interval time.Duration) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	l.watchWith(ctx, interval, hup)
+}
+
+// watchWith is watch with the signals coming from hup.
+func (l *listenerTLS) watchWith(ctx context.Context, interval time.Duration, hup <-chan os.Signal) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {

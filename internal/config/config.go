@@ -194,14 +194,17 @@ func readYAML(path string) (*yaml.Node, *Error) {
 	} else if err != nil {
 		return nil, errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	// A second document (after ---) would be dropped without a word.
-	var next yaml.Node
-	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
-		line := 0
-		if err == nil {
-			line = next.Line
+	// A second document (after ---) would be dropped without a word; an
+	// empty one (a trailing ---) is harmless.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		return nil, errorf("file %s line %d: a second YAML document (after ---): navius reads one document per file; merge them, or remove the ---", path, max(line-1, 1))
+		if err != nil || len(next.Content) > 0 && !isNull(next.Content[0]) {
+			return nil, errorf("file %s line %d: a second YAML document (after ---): navius reads one document per file; merge them, or remove the ---", path, max(next.Line, 1))
+		}
 	}
 	if len(doc.Content) == 0 { // empty file
 		return nil, nil
@@ -212,6 +215,8 @@ func readYAML(path string) (*yaml.Node, *Error) {
 	}
 	return root, nil
 }
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 // walk flattens nested mappings into dotted keys; "database: {url: x}" and
 // "database.url: x" are the same key. It calls entry for each key with its

@@ -66,6 +66,11 @@ func singleOptions(rawURL string) (*goredis.Options, error) {
 	if err != nil || u.Host == "" {
 		return nil, providers.Invalid("bad Redis URL %q: use %s", redact(rawURL), usage[single])
 	}
+	if !strings.HasPrefix(u.Host, "[") && strings.Count(u.Host, ":") > 1 {
+		// go-redis would take it all for an address ("::1:6379" as
+		// [::1:6379]:6379): say which was meant.
+		return nil, providers.Invalid("bad Redis URL %q: host %q: write an IPv6 address in brackets, e.g. redis://[::1]:6379", redact(rawURL), u.Host)
+	}
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {
 		return nil, providers.Invalid("bad Redis URL %q: %v", redact(rawURL), redactErr(err, rawURL))
