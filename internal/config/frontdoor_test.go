@@ -16,7 +16,7 @@ func init() {
 // (its keys would be dropped without a word), naming the line.
 func TestMultiDocumentRefused(t *testing.T) {
 	for body, line := range map[string]string{
-		"listen: 127.0.0.1:1\n---\nlog.level: debug\n":   "line 2",
+		"listen: 127.0.0.1:1\n---\nlog.level: debug\n":     "line 2",
 		"---\nlisten: 127.0.0.1:1\n---\nlog: {level: x}\n": "line 3",
 	} {
 		_, err := Load(Sources{File: writeFile(t, body)})
