@@ -101,7 +101,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		if err := c.connectSingle(rawURL, maxConns, tlsCfg, timeout, s); err != nil {
 			return nil, err
 		}
-		return c, nil
+		return c.authenticated(ctx, s.Duration("redis.dial_timeout"))
 	}
 	t, err := parseHosts(rawURL)
 	if err != nil {
@@ -154,7 +154,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		c.node = goredis.NewFailoverClient(fo)
 		c.client = c.node
 	}
-	return c, nil
+	return c.authenticated(ctx, s.Duration("redis.dial_timeout"))
 }
 
 // connectSingle is the one-node client, from go-redis's own URL parser.
