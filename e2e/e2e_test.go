@@ -399,8 +399,8 @@ func TestConfigCheckMatchesServe(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"NAVIUS_AUTH_TOKENS=writer:abc"}, nil, `auth.tokens: unknown scope "writer"`},
-		{[]string{"NAVIUS_AUTH_TOKENS=abc"}, nil, "auth.tokens: an entry is not scope[+scope]:value"},
+		{[]string{"NAVIUS_AUTH_TOKENS=writer:abc"}, nil, `auth.tokens entry 1: unknown scope "writer"`},
+		{[]string{"NAVIUS_AUTH_TOKENS=abc"}, nil, "auth.tokens entry 1 is not scope[+scope]:value"},
 		{[]string{"NAVIUS_DATABASE_URL=mysql://db"}, nil, `database: no provider for scheme "mysql"`},
 		{nil, []string{"--set", "cache.url=mysql://db"}, `cache: no provider for scheme "mysql"`},
 		{nil, []string{"--set", "listen=localhost"}, `listen: "localhost" is not host:port`},
