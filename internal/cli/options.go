@@ -197,6 +197,8 @@ type OptionRow struct {
 	Secret      bool     `json:"secret,omitempty"`
 	Feature     string   `json:"feature"`
 	Description string   `json:"description"`
+	Min         string   `json:"min,omitempty"`
+	Max         string   `json:"max,omitempty"`
 }
 
 // OptionRows describes this binary's declared options.
@@ -204,7 +206,7 @@ func OptionRows() []OptionRow {
 	opts := providers.Options()
 	rows := make([]OptionRow, len(opts))
 	for i, o := range opts {
-		rows[i] = OptionRow{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description}
+		rows[i] = OptionRow{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description, o.Min, o.Max}
 	}
 	return rows
 }
