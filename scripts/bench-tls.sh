@@ -68,8 +68,10 @@ plain_keep=$keep plain_close=$close
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
 navius --server-tls-cert-file "$work/tls.crt" --server-tls-key-file "$work/tls.key"
-echo "session resumption (openssl s_client -reconnect, 5 reconnections):"
-echo | openssl s_client -connect "$addr" -CAfile "$work/ca.pem" -reconnect 2>/dev/null | grep -E '^(New|Reused),' | sort | uniq -c | sed 's/^/  /'
+echo "session resumption (openssl s_client: TLS 1.2 with -reconnect, TLS 1.3 with the ticket of a first session):"
+echo | openssl s_client -connect "$addr" -CAfile "$work/ca.pem" -tls1_2 -reconnect 2>/dev/null | grep -E '^(New|Reused),' | sort | uniq -c | sed 's/^/  /'
+openssl s_client -connect "$addr" -CAfile "$work/ca.pem" -sess_out "$work/sess" < <(sleep 1) >/dev/null 2>&1
+openssl s_client -connect "$addr" -CAfile "$work/ca.pem" -sess_in "$work/sess" </dev/null 2>/dev/null | grep -E '^(New|Reused),' | sed 's/^/        /'
 run https
 kill "$pid"; wait "$pid" 2>/dev/null || true
 awk -v a="$keep" -v b="$plain_keep" -v c="$close" -v d="$plain_close" 'BEGIN {
