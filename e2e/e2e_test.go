@@ -412,17 +412,7 @@ func TestConfigCheckMatchesServe(t *testing.T) {
 	}
 	var allEnv, allArgs []string
 	for _, c := range cases {
-		env := append(slices.Clone(base), c.env...)
-		checkCode, _, checkErr := run(t, bin, env, append([]string{"config", "check"}, c.args...)...)
-		serveCode, serveErr := serveRefused(t, bin, env, c.args...)
-		for cmd, r := range map[string]struct {
-			code   int
-			stderr string
-		}{"config check": {checkCode, checkErr}, "serve": {serveCode, serveErr}} {
-			if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
-				t.Errorf("%s %v %v: exit %d, stderr %q; want exit 2 and one line with %q", cmd, c.env, c.args, r.code, r.stderr, c.want)
-			}
-		}
+		bothRefuse(t, bin, append(slices.Clone(base), c.env...), c.args, c.want)
 		allEnv, allArgs = append(allEnv, c.env...), append(allArgs, c.args...)
 	}
 	// One run of config check lists every problem, one per line. (Two of

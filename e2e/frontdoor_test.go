@@ -77,20 +77,26 @@ func TestCheckAgreesWithServe(t *testing.T) {
 		{nil, []string{"--set", "server.tls.cert_file=/no/such/cert.pem", "--set", "server.tls.key_file=/no/such/key.pem"}, "server.tls.cert_file: open /no/such/cert.pem: no such file or directory"},
 	}
 	for _, c := range cases {
-		env := append(slices.Clone(base), c.env...)
-		checkCode, _, checkErr := run(t, bin, env, append([]string{"config", "check"}, c.args...)...)
-		serveCode, serveErr := serveRefused(t, bin, env, c.args...)
-		for cmd, r := range map[string]struct {
-			code   int
-			stderr string
-		}{"config check": {checkCode, checkErr}, "serve": {serveCode, serveErr}} {
-			if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
-				t.Errorf("%s %v %v: exit %d, stderr %q; want exit 2 and one line with %q", cmd, c.env, c.args, r.code, r.stderr, c.want)
-			}
+		bothRefuse(t, bin, append(slices.Clone(base), c.env...), c.args, c.want)
+	}
+}
+
+// bothRefuse runs config check and serve with env and args: each must exit
+// 2 with one line holding want, and the two must say the same.
+func bothRefuse(t *testing.T, bin string, env, args []string, want string) {
+	t.Helper()
+	checkCode, _, checkErr := run(t, bin, env, append([]string{"config", "check"}, args...)...)
+	serveCode, serveErr := serveRefused(t, bin, env, args...)
+	for cmd, r := range map[string]struct {
+		code   int
+		stderr string
+	}{"config check": {checkCode, checkErr}, "serve": {serveCode, serveErr}} {
+		if r.code != 2 || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("%s %v %v: exit %d, stderr %q; want exit 2 and one line with %q", cmd, env, args, r.code, r.stderr, want)
 		}
-		if checkErr != serveErr {
-			t.Errorf("%v %v: config check says %q, serve %q", c.env, c.args, checkErr, serveErr)
-		}
+	}
+	if checkErr != serveErr {
+		t.Errorf("%v %v: config check says %q, serve %q", env, args, checkErr, serveErr)
 	}
 }
 

@@ -78,33 +78,15 @@ func (s *tlsServer) servedSubject(t *testing.T) string {
 	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
 }
 
-func newTestCA(t *testing.T) *tlstest.CA {
-	t.Helper()
-	ca, err := tlstest.NewCA(t.TempDir(), "navius e2e CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
-func mustIssue(t *testing.T, ca *tlstest.CA, file string, l tlstest.Leaf) tlstest.Pair {
-	t.Helper()
-	p, err := ca.Issue(file, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestTLSListener: the API and the pprof listener speak TLS 1.2+ with
 // HTTP/2; a verified client certificate stands for the scopes its name is
 // given; /health shows the certificate's expiry; a plain HTTP request is
 // refused.
 func TestTLSListener(t *testing.T) {
-	ca := newTestCA(t)
-	pair := mustIssue(t, ca, "server.pem", tlstest.Leaf{CommonName: "navius-first"})
-	billing := mustIssue(t, ca, "billing.pem", tlstest.Leaf{CommonName: "billing.internal", Client: true})
-	stranger := mustIssue(t, ca, "stranger.pem", tlstest.Leaf{CommonName: "stranger", Client: true})
+	ca := tlstest.NewCA(t, "navius e2e CA")
+	pair := ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "navius-first"})
+	billing := ca.Issue(t, "billing.pem", tlstest.Leaf{CommonName: "billing.internal", Client: true})
+	stranger := ca.Issue(t, "stranger.pem", tlstest.Leaf{CommonName: "stranger", Client: true})
 	s := startTLS(t, ca, pair, "NAVIUS_SERVER_TLS_CLIENT_CA_FILE="+ca.File, "NAVIUS_SERVER_TLS_CLIENT_AUTH=request",
 		"NAVIUS_AUTH_CLIENT_CERT_SCOPES=read+write:billing.internal")
 	anon := s.client(nil)
@@ -168,11 +150,11 @@ func TestTLSListener(t *testing.T) {
 // TestTLSRequireClientCertificates: with client_auth require, a client
 // without a valid certificate does not get through the handshake.
 func TestTLSRequireClientCertificates(t *testing.T) {
-	ca := newTestCA(t)
-	pair := mustIssue(t, ca, "server.pem", tlstest.Leaf{CommonName: "navius"})
-	ops := mustIssue(t, ca, "ops.pem", tlstest.Leaf{CommonName: "ops", Client: true})
-	other := newTestCA(t)
-	forged := mustIssue(t, other, "forged.pem", tlstest.Leaf{CommonName: "ops", Client: true})
+	ca := tlstest.NewCA(t, "navius e2e CA")
+	pair := ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "navius"})
+	ops := ca.Issue(t, "ops.pem", tlstest.Leaf{CommonName: "ops", Client: true})
+	other := tlstest.NewCA(t, "navius e2e CA")
+	forged := other.Issue(t, "forged.pem", tlstest.Leaf{CommonName: "ops", Client: true})
 	s := startTLS(t, ca, pair, "NAVIUS_SERVER_TLS_CLIENT_CA_FILE="+ca.File, "NAVIUS_SERVER_TLS_CLIENT_AUTH=require",
 		"NAVIUS_AUTH_CLIENT_CERT_SCOPES=admin:ops")
 	if resp, body := s.send(t, s.client(&ops), "GET", "/info", "", ""); resp.StatusCode != 200 {
@@ -189,8 +171,8 @@ func TestTLSRequireClientCertificates(t *testing.T) {
 // its files change and on SIGHUP, and connections open across the reload
 // keep working.
 func TestTLSReload(t *testing.T) {
-	ca := newTestCA(t)
-	pair := mustIssue(t, ca, "server.pem", tlstest.Leaf{CommonName: "first"})
+	ca := tlstest.NewCA(t, "navius e2e CA")
+	pair := ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "first"})
 	s := startTLS(t, ca, pair, "NAVIUS_SERVER_TLS_RELOAD_INTERVAL=50ms")
 	c := s.client(nil)
 	reused := false
@@ -215,7 +197,7 @@ func TestTLSReload(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	mustIssue(t, ca, "server.pem", tlstest.Leaf{CommonName: "second"}) // renamed over the files
+	ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "second"}) // renamed over the files
 	waitSubject("second")
 	if code := get(); code != 200 || !reused {
 		t.Errorf("the connection opened before the reload: %d, reused %v", code, reused)
@@ -226,8 +208,8 @@ func TestTLSReload(t *testing.T) {
 	s.stop(t)
 
 	// SIGHUP, with a check interval that never comes.
-	s = startTLS(t, ca, mustIssue(t, ca, "hup.pem", tlstest.Leaf{CommonName: "before-hup"}), "NAVIUS_SERVER_TLS_RELOAD_INTERVAL=1h")
-	mustIssue(t, ca, "hup.pem", tlstest.Leaf{CommonName: "after-hup"})
+	s = startTLS(t, ca, ca.Issue(t, "hup.pem", tlstest.Leaf{CommonName: "before-hup"}), "NAVIUS_SERVER_TLS_RELOAD_INTERVAL=1h")
+	ca.Issue(t, "hup.pem", tlstest.Leaf{CommonName: "after-hup"})
 	if s.servedSubject(t) != "before-hup" {
 		t.Fatal("reloaded without a signal")
 	}

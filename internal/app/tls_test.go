@@ -18,24 +18,6 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-func newCA(t *testing.T) *tlstest.CA {
-	t.Helper()
-	ca, err := tlstest.NewCA(t.TempDir(), "navius test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca
-}
-
-func issue(t *testing.T, ca *tlstest.CA, file string, l tlstest.Leaf) tlstest.Pair {
-	t.Helper()
-	p, err := ca.Issue(file, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func tlsConfig(t *testing.T, set map[string]string) *config.Config {
 	t.Helper()
 	var flags []config.Flag
@@ -53,11 +35,11 @@ func tlsConfig(t *testing.T, set map[string]string) *config.Config {
 // does: a key that is not the certificate's and an expired certificate are
 // refused, one close to its expiry warned about.
 func TestListenerTLSChecks(t *testing.T) {
-	ca := newCA(t)
-	good := issue(t, ca, "good.pem", tlstest.Leaf{CommonName: "navius"})
-	other := issue(t, ca, "other.pem", tlstest.Leaf{CommonName: "other"})
-	soon := issue(t, ca, "soon.pem", tlstest.Leaf{CommonName: "soon", NotAfter: time.Now().Add(10 * 24 * time.Hour)})
-	expired := issue(t, ca, "expired.pem", tlstest.Leaf{CommonName: "old", NotAfter: time.Now().Add(-time.Minute)})
+	ca := tlstest.NewCA(t, "navius test CA")
+	good := ca.Issue(t, "good.pem", tlstest.Leaf{CommonName: "navius"})
+	other := ca.Issue(t, "other.pem", tlstest.Leaf{CommonName: "other"})
+	soon := ca.Issue(t, "soon.pem", tlstest.Leaf{CommonName: "soon", NotAfter: time.Now().Add(10 * 24 * time.Hour)})
+	expired := ca.Issue(t, "expired.pem", tlstest.Leaf{CommonName: "old", NotAfter: time.Now().Add(-time.Minute)})
 	cases := []struct {
 		set     map[string]string
 		err     string
@@ -93,8 +75,8 @@ func TestListenerTLSChecks(t *testing.T) {
 // handshake, on a change of its files or on SIGHUP; files that do not load
 // leave the previous certificate in use, logged once.
 func TestListenerTLSReloads(t *testing.T) {
-	ca := newCA(t)
-	first := issue(t, ca, "server.pem", tlstest.Leaf{CommonName: "first"})
+	ca := tlstest.NewCA(t, "navius test CA")
+	first := ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "first"})
 	v := &Validated{Config: tlsConfig(t, map[string]string{"server.tls.cert_file": first.CertFile, "server.tls.key_file": first.KeyFile})}
 	if errs := checkTLS(Options{}, v); len(errs) > 0 {
 		t.Fatal(errs)
@@ -132,14 +114,14 @@ func TestListenerTLSReloads(t *testing.T) {
 	}
 
 	// A renewal written over the files (rename, as tlstest writes them).
-	issue(t, ca, "server.pem", tlstest.Leaf{CommonName: "second"})
+	ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "second"})
 	v.tls.reload(false)
 	if got := served(); got != "second" {
 		t.Fatalf("after the files changed, served %q", got)
 	}
 	// A key that does not match: the previous pair stays, and the failure
 	// is logged once however often it is seen.
-	third := issue(t, ca, "third.pem", tlstest.Leaf{CommonName: "third"})
+	third := ca.Issue(t, "third.pem", tlstest.Leaf{CommonName: "third"})
 	key, _ := os.ReadFile(third.KeyFile)
 	if err := os.WriteFile(first.KeyFile, key, 0o600); err != nil {
 		t.Fatal(err)
@@ -153,7 +135,7 @@ func TestListenerTLSReloads(t *testing.T) {
 		t.Errorf("the failed reload was logged %d times:\n%s", n, logs.String())
 	}
 	// SIGHUP reloads at once.
-	issue(t, ca, "server.pem", tlstest.Leaf{CommonName: "fourth"})
+	ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "fourth"})
 	ctx, cancel := context.WithCancel(context.Background())
 	hup := make(chan os.Signal)
 	done := make(chan struct{})
@@ -172,8 +154,8 @@ func TestListenerTLSReloads(t *testing.T) {
 
 // TestCertificateIndicator: /health shows the certificate's expiry.
 func TestCertificateIndicator(t *testing.T) {
-	ca := newCA(t)
-	p := issue(t, ca, "server.pem", tlstest.Leaf{CommonName: "navius", NotAfter: time.Now().Add(50 * time.Hour)})
+	ca := tlstest.NewCA(t, "navius test CA")
+	p := ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "navius", NotAfter: time.Now().Add(50 * time.Hour)})
 	b, _, err := listenerFiles{cert: p.CertFile, key: p.KeyFile}.load(time.Now())
 	if err != nil {
 		t.Fatal(err)

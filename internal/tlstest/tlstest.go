@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -48,8 +49,29 @@ type Pair struct {
 
 var serial atomic.Int64
 
-// NewCA makes a CA whose files go into dir.
-func NewCA(dir, name string) (*CA, error) {
+// NewCA makes a CA whose files go into a temporary directory of the test.
+func NewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	ca, err := newCA(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// Issue signs a certificate as l describes, written as file (the
+// certificate) and file.key in the CA's directory, replacing any earlier
+// one by a rename, as a renewal does.
+func (ca *CA) Issue(t testing.TB, file string, l Leaf) Pair {
+	t.Helper()
+	p, err := ca.issue(file, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newCA(dir, name string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -69,9 +91,7 @@ func NewCA(dir, name string) (*CA, error) {
 	return ca, err
 }
 
-// Issue signs a certificate as l describes, written as file (the
-// certificate) and file.key.
-func (ca *CA) Issue(file string, l Leaf) (Pair, error) {
+func (ca *CA) issue(file string, l Leaf) (Pair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Pair{}, err
