@@ -23,7 +23,9 @@ type Database interface {
 	// Delete removes key and reports whether it existed.
 	Delete(ctx context.Context, collection, key string) (bool, error)
 	// Query returns one page of the collection's entries whose value
-	// contains q.Filter (never an expired one, for Expiring providers). Walking pages by NextCursor until it is empty
+	// contains q.Filter (never an expired one, for Expiring providers). A
+	// scan checks ctx as it goes, so a deadline or a client that went away
+	// ends it. Walking pages by NextCursor until it is empty
 	// returns every entry that existed for the whole walk exactly once.
 	Query(ctx context.Context, collection string, q Query) (Page, error)
 	// Ping checks that the backend answers.
@@ -42,6 +44,10 @@ type Query struct {
 	// Cursor is the NextCursor of the previous page, or empty for the first.
 	// It is opaque: a malformed one fails with ErrInvalid.
 	Cursor string
+	// MaxBytes, when positive, bounds the page by the bytes of its keys and
+	// values: the page ends early, with a NextCursor, before the item that
+	// would pass it, but always carries at least one item.
+	MaxBytes int64
 }
 
 // Paging bounds.

@@ -8,8 +8,12 @@
 // a provider", walks through one):
 //
 //   - contracts: Database, Cache, LogSink, and Observer with its
-//     capabilities Meter, Tracer, Profiler, HTTPContributor; any provider may
-//     add HealthContributor; a database that several navius instances share
+//     capabilities Meter, Tracer, Profiler, HTTPContributor; a database may
+//     add the capabilities Versioned (ETags and conditional writes),
+//     Expiring (per-key TTL) and Batcher (atomic batches), which navius
+//     detects with CapabilitiesOf and answers with 501 where missing; any
+//     provider may add HealthContributor, and a pooled one PoolReporter; a
+//     database that several navius instances share
 //     adds ChangeFeed, most easily through ChangeHub (subscribers, a
 //     listening session kept running with backoff, liveness and a health
 //     indicator), as the Redis and PostgreSQL providers do;
@@ -23,9 +27,13 @@
 //   - options: DeclareOptions with Option values; the provider reads them
 //     back from Settings;
 //   - errors: ErrNotFound, ErrInvalid (Invalid), ErrUnavailable
-//     (Unavailable), ErrClosed, which navius maps to HTTP statuses and health;
+//     (Unavailable), ErrClosed, ErrPrecondition (Precondition),
+//     ErrNotAtomic, ErrUnsupported (Unsupported), which navius maps to HTTP
+//     statuses and health;
 //   - helpers: EncodeKeyCursor and DecodeKeyCursor (opaque cursors for a
-//     walk in key order), Scheme, Redact, TLSOptions and TLSFromSettings.
+//     walk in key order), NewVersion, FormatVersion and ParseVersion
+//     (versions as navius's own providers keep them), CheckBatch, Scheme,
+//     Redact, TLSOptions and TLSFromSettings.
 //
 // navius's own implementations live in their own packages (providers/memory,
 // providers/bolt, ...) and export constructors; the feature's gate file in

@@ -17,6 +17,9 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrClosed: the provider was closed.
 	ErrClosed = errors.New("closed")
+	// ErrFull: the database has no room for the write (a capacity bound,
+	// a full disk); nothing was written. Deleting entries makes room.
+	ErrFull = errors.New("storage full")
 )
 
 // Unavailable wraps err so that errors.Is(err, ErrUnavailable) holds while the

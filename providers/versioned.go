@@ -200,7 +200,12 @@ func Precondition(exists bool, version string) error {
 
 // Unsupported is the error for a request that needs capability.
 func Unsupported(provider, capability string) error {
-	return fmt.Errorf("%w: the %s database provider does not implement the %q capability", ErrUnsupported, provider, capability)
+	what := map[string]string{
+		CapConditional: "conditional writes (If-Match, If-None-Match)",
+		CapExpiry:      "per-key expiry (ttl)",
+		CapBatch:       "atomic batches",
+	}[capability]
+	return fmt.Errorf("%w: the %s database provider does not implement the %q capability, %s; navius --features lists each provider's capabilities", ErrUnsupported, provider, capability, what)
 }
 
 // Capabilities tells which optional capabilities a database implements.

@@ -33,6 +33,7 @@ for target in \
   "FuzzResolve ./internal/manifest" \
   "FuzzConfigFile ./internal/config" \
   "FuzzAPI ./internal/server" \
+  "FuzzBatch ./internal/server" \
   "FuzzAccessLine ./internal/logging"; do
   set -- $target
   fuzz() { go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2" >"$fuzzlog" 2>&1; }

@@ -15,16 +15,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/navius-dev/navius/bench/internal/load"
 )
 
 var (
@@ -58,73 +56,29 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-type server struct {
-	name string
-	cmd  *exec.Cmd
-	base string
-	dir  string
-	log  string // where its stderr goes
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fail(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// server is a navius or floor process under load.
+type server struct{ *load.Server }
 
 // start launches a server and returns it with its time to /readyz 200.
 func start(name, bin string, args ...string) (*server, time.Duration) {
-	dir, err := os.MkdirTemp("", "httpbench-")
+	s, err := load.Start(load.Spec{Name: name, Bin: bin, Args: append(args, "--listen", "{addr}"), Ready: "/readyz"})
 	if err != nil {
 		fail(err)
 	}
-	addr := freeAddr()
-	cmd := exec.Command(bin, append(args, "--listen", addr)...)
-	cmd.Dir = dir
-	logPath := filepath.Join(dir, "stderr.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		fail(err)
-	}
-	defer logFile.Close() // the child has its own descriptor
-	cmd.Stderr = logFile
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		fail(err)
-	}
-	s := &server{name: name, cmd: cmd, base: "http://" + addr, dir: dir, log: logPath}
-	client := &http.Client{Timeout: 100 * time.Millisecond}
-	for time.Since(t0) < 10*time.Second {
-		if resp, err := client.Get(s.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, time.Since(t0)
-			}
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	fail(fmt.Errorf("%s did not become ready", name))
-	return nil, 0
+	return &server{s}, s.Startup
 }
 
-func (s *server) stop() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	os.RemoveAll(s.dir)
-}
+func (s *server) stop() { s.Stop() }
 
 // truncateLog empties the server's log file between rounds (it writes in
 // append mode, so it goes on at the new end).
-func (s *server) truncateLog() { _ = os.Truncate(s.log, 0) }
+func (s *server) truncateLog() { _ = os.Truncate(s.Log, 0) }
 
 var droppedRE = regexp.MustCompile(`(?m)^navius_access_log_dropped_total (\S+)`)
 
 // droppedLines reads the access lines navius dropped from its /metrics.
 func (s *server) droppedLines() string {
-	resp, err := http.Get(s.base + "/metrics")
+	resp, err := http.Get(s.Base + "/metrics")
 	if err != nil {
 		return "?"
 	}
@@ -136,26 +90,14 @@ func (s *server) droppedLines() string {
 	return "?"
 }
 
-func (s *server) rssKiB() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+func (s *server) rssKiB() int64 { return s.RSSKiB() }
 
 // preload PUTs n keys with 256-byte values into the bench collection.
 func (s *server) preload(n int) {
 	client := &http.Client{}
 	val := bytes.Repeat([]byte("v"), 256)
 	for i := range n {
-		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/bench/k%06d", s.base, i), bytes.NewReader(val))
+		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/bench/k%06d", s.Base, i), bytes.NewReader(val))
 		resp, err := client.Do(req)
 		if err != nil {
 			fail(err)
@@ -163,59 +105,20 @@ func (s *server) preload(n int) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 204 {
-			fail(fmt.Errorf("%s preload: status %d", s.name, resp.StatusCode))
+			fail(fmt.Errorf("%s preload: status %d", s.Name, resp.StatusCode))
 		}
 	}
 }
 
-type result struct {
-	rps, p50, p99 float64 // requests/s, ms, ms
-	non2xx        int
-}
-
-var (
-	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-	pctRE    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
-	non2xxRE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-)
-
-func wrk(url string, script string) result {
-	args := []string{"-t2", "-c" + strconv.Itoa(*conns), "-d" + duration.String(), "--latency"}
+func wrk(url string, script string) load.Result {
 	if script != "" {
-		args = append(args, "-s", filepath.Join(*luaDir, script))
+		script = filepath.Join(*luaDir, script)
 	}
-	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
+	r, err := load.Wrk(url, script, *conns, *duration)
 	if err != nil {
-		fail(fmt.Errorf("wrk %s: %v\n%s", url, err, out))
-	}
-	var r result
-	if m := rpsRE.FindSubmatch(out); m != nil {
-		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	for _, m := range pctRE.FindAllSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(string(m[2]), 64)
-		switch string(m[3]) {
-		case "us":
-			v /= 1000
-		case "s":
-			v *= 1000
-		}
-		if string(m[1]) == "50" {
-			r.p50 = v
-		} else {
-			r.p99 = v
-		}
-	}
-	if m := non2xxRE.FindSubmatch(out); m != nil {
-		r.non2xx, _ = strconv.Atoi(string(m[1]))
+		fail(err)
 	}
 	return r
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }
 
 type scenario struct {
@@ -262,20 +165,20 @@ func run() error {
 		var res [3][3][]float64 // server (shipped, off, floor) x (req/s, p50, p99)
 		for range *rounds {
 			for i, s := range []*server{sc.shipped, sc.off, floor} {
-				r := wrk(s.base+sc.path, sc.script)
+				r := wrk(s.Base+sc.path, sc.script)
 				s.truncateLog()
-				if r.non2xx > 0 && sc.script != "get-random.lua" {
-					return fmt.Errorf("%s on %s: %d non-2xx responses", sc.name, s.name, r.non2xx)
+				if r.Non2xx > 0 && sc.script != "get-random.lua" {
+					return fmt.Errorf("%s on %s: %d non-2xx responses", sc.name, s.Name, r.Non2xx)
 				}
-				res[i][0] = append(res[i][0], r.rps)
-				res[i][1] = append(res[i][1], r.p50)
-				res[i][2] = append(res[i][2], r.p99)
+				res[i][0] = append(res[i][0], r.RPS)
+				res[i][1] = append(res[i][1], r.P50)
+				res[i][2] = append(res[i][2], r.P99)
 			}
 		}
 		var m [3][3]float64
 		for i := range m {
 			for j := range m[i] {
-				m[i][j] = median(res[i][j])
+				m[i][j] = load.Median(res[i][j])
 			}
 		}
 		fmt.Printf("| %s | %.0f | **%.3f** | %.2f / %.2f | %.2f | %.0f | %.3f | %.2f / %.2f | %.0f | %.2f / %.2f |\n", sc.name,

@@ -183,10 +183,11 @@ func (v *Validated) serve(ctx context.Context) error {
 		Store:         st,
 		Health:        hs,
 		Log:           log,
-		Info:          InfoDoc(info, active, started),
+		Info:          InfoDoc(info, active, started, st.Capabilities()),
 		Version:       info.Version,
 		MaxBody:       s.Bytes("server.max_body_bytes"),
 		MaxTTL:        s.Duration("database.max_ttl"),
+		MaxPageBytes:  s.Bytes("server.max_page_bytes"),
 		MaxBatchOps:   s.Int("server.max_batch_operations"),
 		MaxBatchBytes: s.Bytes("server.max_batch_bytes"),
 		Access:        access,
@@ -305,7 +306,7 @@ func unwrapOp(err error) error {
 
 // InfoDoc is the /info document: what this binary is and which provider
 // each service uses. It holds no secrets.
-func InfoDoc(info buildinfo.Info, active map[string]string, started time.Time) map[string]any {
+func InfoDoc(info buildinfo.Info, active map[string]string, started time.Time, caps providers.Capabilities) map[string]any {
 	doc := map[string]any{
 		"name":         "navius",
 		"version":      info.Version,
@@ -315,7 +316,10 @@ func InfoDoc(info buildinfo.Info, active map[string]string, started time.Time) m
 		"platform":     info.Platform,
 		"features":     buildinfo.Compiled(),
 		"providers":    active,
-		"started_at":   started.UTC().Format(time.RFC3339),
+		// What the database in use can do beyond get, set, delete and
+		// query: conditional writes, expiry, batches.
+		"database_capabilities": append([]string{}, caps.Names()...),
+		"started_at":            started.UTC().Format(time.RFC3339),
 	}
 	// Features from other modules (navius build --with), with their source,
 	// as navius --features lists them.

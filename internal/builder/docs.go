@@ -13,6 +13,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers"
 )
 
 func docsCommand(env *cli.Env) *ucli.Command {
@@ -135,6 +136,11 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		fmt.Fprintf(&b, "# Feature `%s`\n\n%s\n\n", mf.Name, mf.Description)
 		fmt.Fprintf(&b, "- Category: %s\n- Build tag: `%s`\n- Default: %v\n", mf.Category, mf.Name, mf.Default)
 		fmt.Fprintf(&b, "- Requires: %s\n- Provides: %s\n- Size impact: %s\n", list(mf.Requires), list(mf.Provides), SizeText(mf.SizeImpact))
+		for _, p := range mf.Provides {
+			if caps, ok := cf.Capabilities[p]; ok {
+				fmt.Fprintf(&b, "- Capabilities of `%s`: %s\n", p, capabilityText(caps))
+			}
+		}
 		if len(cf.Modules) > 0 {
 			b.WriteString("- Modules:")
 			for _, mod := range cf.Modules {
@@ -240,6 +246,26 @@ func endpointTable(eps []manifest.Endpoint) string {
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// capabilityText explains a database provider's optional capabilities.
+func capabilityText(caps []string) string {
+	if len(caps) == 0 {
+		return "none beyond get, set, delete and query (conditional writes, ttl and batches get 501)"
+	}
+	what := map[string]string{
+		providers.CapConditional: "conditional writes (ETag, If-Match, If-None-Match)",
+		providers.CapExpiry:      "per-key expiry (ttl)",
+		providers.CapBatch:       "atomic batches (POST /api/v1/_batch)",
+	}
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = what[c]
+		if out[i] == "" {
+			out[i] = c
+		}
+	}
+	return strings.Join(out, "; ")
+}
 
 func list(s []string) string {
 	if len(s) == 0 {

@@ -27,6 +27,10 @@ type CompiledFeature struct {
 	// service:scheme (the builder checks them against the feature's
 	// declaration).
 	Schemes []string `json:"schemes,omitempty"`
+	// Capabilities are the optional capabilities of each database
+	// provider ("database:bolt": conditional, expiry, batch), for those
+	// whose registration tells them (providers.DatabaseType).
+	Capabilities map[string][]string `json:"capabilities,omitempty"`
 	// Standard is false for a feature from another module (navius build
 	// --with), as caddy list-modules marks non-standard modules; Source
 	// then says which module, and Description what its feature file says.
@@ -118,6 +122,7 @@ func Features(m *manifest.Manifest) FeatureReport {
 		if f := m.Feature(name); f != nil {
 			cf.Provides = f.Provides
 			cf.Schemes = registeredSchemes(f.Provides)
+			cf.Capabilities = capabilities(f.Provides)
 			cf.Modules = modulesOf(f.Modules, info.Modules)
 			if f.Module != "" {
 				cf.Standard = false
@@ -162,6 +167,41 @@ func registeredSchemes(provides []string) []string {
 	return out
 }
 
+// capabilities are the optional capabilities of the database providers in
+// provides whose open function returns a concrete type.
+func capabilities(provides []string) map[string][]string {
+	var out map[string][]string
+	for _, p := range provides {
+		svc, name, _ := strings.Cut(p, ":")
+		if svc != "database" {
+			continue
+		}
+		if _, caps, known := providers.DatabaseType(name); known {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[p] = append([]string{}, caps.Names()...)
+		}
+	}
+	return out
+}
+
+// providesText lists a feature's providers with their capabilities:
+// "database:bolt (conditional, expiry, batch), cache:memory".
+func providesText(f CompiledFeature) string {
+	out := make([]string, len(f.Provides))
+	for i, p := range f.Provides {
+		out[i] = p
+		if caps, ok := f.Capabilities[p]; ok {
+			if len(caps) == 0 {
+				caps = []string{"no optional capabilities"}
+			}
+			out[i] += " (" + strings.Join(caps, ", ") + ")"
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func printFeatures(env *Env, asJSON bool) error {
 	r := Features(env.Manifest)
 	if asJSON {
@@ -187,13 +227,13 @@ func printFeatures(env *Env, asJSON bool) error {
 			for i, m := range f.Modules {
 				mods[i] = m.Path + " " + m.Version
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, strings.Join(f.Provides, ", "), strings.Join(mods, ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, providesText(f), strings.Join(mods, ", "))
 		}
 		if nonStandard > 0 {
 			fmt.Fprintf(tw, "\n  Non-standard features (from other modules, built in with navius build --with): %d\n", nonStandard)
 			for _, f := range r.Features {
 				if !f.Standard {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, strings.Join(f.Provides, ", "), f.Source)
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, providesText(f), f.Source)
 				}
 			}
 		}

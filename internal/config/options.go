@@ -48,6 +48,7 @@ func init() {
 		{Key: "server.idle_timeout", Type: providers.Duration, Default: "2m", Min: "1ms", Description: "How long an idle keep-alive connection stays open."},
 		{Key: "server.shutdown_timeout", Type: providers.Duration, Default: "15s", Description: "On SIGTERM/SIGINT, how long in-flight requests get to finish."},
 		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Min: "1", Max: maxBody, Description: "Largest value a PUT accepts; bigger bodies get 413."},
+		{Key: "server.max_page_bytes", Type: providers.Bytes, Default: "4MiB", Max: maxBody, Description: "Bound on the keys and values of one list page: the page ends early with a next_cursor (it always holds at least one entry). 0: only limit bounds it."},
 		{Key: "server.max_batch_operations", Type: providers.Int, Default: "100", Min: "1", Max: "100000", Description: "Most operations in one POST /api/v1/_batch; more get 413."},
 		{Key: "server.max_batch_bytes", Type: providers.Bytes, Default: "4MiB", Min: "1", Max: maxBody, Description: "Largest body POST /api/v1/_batch accepts; bigger get 413."},
 

@@ -55,6 +55,8 @@ func writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, http.StatusNotFound, "not_found", "no such key")
 	case errors.Is(err, providers.ErrInvalid):
 		writeError(w, r, http.StatusBadRequest, "invalid_argument", err.Error())
+	case errors.Is(err, providers.ErrFull):
+		writeError(w, r, http.StatusInsufficientStorage, "insufficient_storage", err.Error())
 	case errors.Is(err, providers.ErrUnsupported):
 		writeError(w, r, http.StatusNotImplemented, "not_implemented", err.Error())
 	case errors.Is(err, providers.ErrNotAtomic):

@@ -37,6 +37,9 @@ type Deps struct {
 	MaxBody int64
 	// MaxTTL bounds a write's ttl; 0: no bound.
 	MaxTTL time.Duration
+	// MaxPageBytes bounds a list page's keys and values (the page ends
+	// early, with a cursor); 0: no bound.
+	MaxPageBytes int64
 	// MaxBatchOps and MaxBatchBytes bound a batch (413 above them).
 	MaxBatchOps   int
 	MaxBatchBytes int64
@@ -351,7 +354,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
-	q := providers.Query{Filter: qs.Get("filter"), Cursor: qs.Get("cursor")}
+	q := providers.Query{Filter: qs.Get("filter"), Cursor: qs.Get("cursor"), MaxBytes: s.MaxPageBytes}
 	if l := qs.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > providers.MaxLimit {
@@ -372,7 +375,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		if it.Version != "" {
 			out.Items[i].ETag = quoteETag(it.Version)
 		}
-		if utf8.Valid(it.Value) {
+		if printable(it.Value) {
 			v := string(it.Value)
 			out.Items[i].Value = &v
 		} else {
@@ -380,6 +383,29 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// printable reports whether a value goes into JSON as text: UTF-8 without
+// control characters other than tab, newline and carriage return, which
+// JSON would escape to six bytes each (binary data comes as base64, a third
+// larger, never six times).
+func printable(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 || r >= 0x80 && r < 0xa0 {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {

@@ -61,12 +61,17 @@ func (d *switchDB) Ping(ctx context.Context) error {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureOn(t, &switchDB{Database: memory.NewDatabase()})
+}
+
+// newFixtureOn serves db (a switchDB or any other database) with a cache.
+func newFixtureOn(t *testing.T, db providers.Database) *fixture {
+	t.Helper()
 	cache, err := memory.NewCache(1<<20, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := &switchDB{Database: memory.NewDatabase()}
-	st := store.New(db, cache, store.Options{Timeout: time.Second})
+	st := store.New(db, cache, store.Options{Timeout: time.Second, Provider: "memory"})
 	hs := health.New(time.Second, 0, "v1.0.0")
 	hs.Add(health.Database(st, "memory"), health.Cache(cache, "memory"))
 	var logBuf bytes.Buffer
@@ -74,11 +79,13 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Deps{Store: st, Health: hs, Log: logs.Logger(), Info: map[string]any{"name": "navius"}, Version: "v1.0.0", MaxBody: 1024, Access: logs.AccessLog()})
+	s := New(Deps{Store: st, Health: hs, Log: logs.Logger(), Info: map[string]any{"name": "navius"}, Version: "v1.0.0", MaxBody: 1024, Access: logs.AccessLog(),
+		MaxTTL: time.Hour, MaxBatchOps: 8, MaxBatchBytes: 4096})
 	s.SetReady(true)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); _ = logs.Close(context.Background()); _ = st.Close() })
-	return &fixture{Server: ts, srv: s, logs: logs, log: &logBuf, db: db}
+	sw, _ := db.(*switchDB)
+	return &fixture{Server: ts, srv: s, logs: logs, log: &logBuf, db: sw}
 }
 
 func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*http.Response, string) {

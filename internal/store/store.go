@@ -9,6 +9,14 @@
 // the database is shared by several instances and offers a change feed,
 // other instances' writes invalidate entries the same way, and while the
 // feed is down entries are cached only for its short fallback TTL.
+//
+// Versions: the cache keeps each entry's version (ETag) and expiry time with
+// its value, so a hit answers the database's ETag, and an entry past its
+// expiry is a miss. A conditional write is decided by the database alone;
+// a failed condition drops the cached entry too, since the database has just
+// said it is not the current one. Capabilities the provider lacks
+// (providers.Versioned, Expiring, Batcher) fail with ErrUnsupported before
+// anything is written.
 package store
 
 import (
@@ -399,7 +407,9 @@ func (s *Store) invalidate(ctx context.Context, coll, key string) error {
 	st.Lock()
 	defer st.Unlock()
 	st.version++
-	if err := s.cache.Delete(ctx, ck); err != nil {
+	// The write is done: a client that goes away now must not leave the
+	// old value cached (the cache's own timeout bounds the call).
+	if err := s.cache.Delete(context.WithoutCancel(ctx), ck); err != nil {
 		// The database has the new value but the cache may still hold the
 		// old one: report it rather than serve stale data silently.
 		return &StaleCacheError{Err: err}

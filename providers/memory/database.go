@@ -6,37 +6,63 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/navius-dev/navius/providers"
 )
 
+// Options are the memory database's config options.
+var Options = []providers.Option{
+	{Key: "memory.capacity", Type: providers.Bytes, Default: DefaultDatabaseCapacity,
+		Description: "Most bytes the memory database holds (keys, values and about 100 bytes per entry); writes past it get 507. 0: unbounded."},
+}
+
+// DefaultDatabaseCapacity is memory.capacity's default.
+const DefaultDatabaseCapacity = "1GiB"
+
 // Database is a concurrency-safe in-memory database. Its contents vanish with
 // the process. It implements every optional capability: versions
 // (providers.Versioned), expiry (providers.Expiring) and atomic batches
 // (providers.Batcher).
+//
+// Each collection has its own lock, and a query copies a chunk of the
+// collection's entries under it and filters them outside it, so scans never
+// hold up writers for long, and never those of other collections.
 type Database struct {
-	mu          sync.RWMutex
+	mu          sync.RWMutex // guards collections and closed; taken before a collection's lock
 	collections map[string]*collection
-	expiries    expiryHeap // entries with a TTL, soonest first
 	closed      bool
-	now         func() time.Time
+
+	expMu    sync.Mutex
+	expiries expiryHeap // entries with a TTL, soonest first
+
+	capacity int64 // bytes; 0: unbounded
+	used     atomic.Int64
+	now      func() time.Time
 }
 
 type collection struct {
+	mu      sync.RWMutex
 	entries map[string]*entry
 	// sorted holds the keys in order for paging; it is rebuilt lazily after
 	// a key is added or removed.
 	sorted []string
 	dirty  bool
+	// dead is set once the emptied collection left the database's map:
+	// a writer that finds it so looks the collection up again.
+	dead bool
 }
 
-// entry is a stored value. Versions are random (providers.NewVersion), so
-// a key's version is never reused, across restarts included.
+// entry is a stored value; it is never changed once stored (a write stores
+// a new one), so a query may read it outside the collection's lock.
+// Versions are random (providers.NewVersion), so a key's version is never
+// reused, across restarts included.
 type entry struct {
 	value   []byte
 	version uint64
@@ -45,7 +71,18 @@ type entry struct {
 
 func (e *entry) expired(now int64) bool { return e.expires != 0 && e.expires <= now }
 
-// NewDatabase returns an empty database.
+// entryOverhead approximates what an entry costs beyond its key and value
+// (the map slot, the entry, the sorted index), for memory.capacity.
+const entryOverhead = 100
+
+func size(key string, e *entry) int64 {
+	if e == nil {
+		return 0
+	}
+	return int64(len(key)+len(e.value)) + entryOverhead
+}
+
+// NewDatabase returns an empty, unbounded database.
 func NewDatabase() *Database {
 	return &Database{collections: map[string]*collection{}, now: time.Now}
 }
@@ -55,7 +92,9 @@ func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (*Database, e
 	if err := CheckDatabase(cfg); err != nil {
 		return nil, err
 	}
-	return NewDatabase(), nil
+	d := NewDatabase()
+	d.capacity = cfg.Settings.Bytes("memory.capacity")
+	return d, nil
 }
 
 // checkURL accepts "memory://" and "memory:" with nothing after the scheme.
@@ -70,13 +109,92 @@ func checkURL(u string) error {
 	return nil
 }
 
-// live returns the entry under key unless it is absent or expired. The
-// caller holds d.mu.
-func (d *Database) live(coll, key string, now int64) *entry {
-	if c := d.collections[coll]; c != nil {
-		if e := c.entries[key]; e != nil && !e.expired(now) {
-			return e
+// SetCapacity bounds the database to capacity bytes (0: unbounded).
+func (d *Database) SetCapacity(capacity int64) { d.capacity = capacity }
+
+// Used reports the bytes memory.capacity counts.
+func (d *Database) Used() int64 { return d.used.Load() }
+
+// lookup returns the collection, or nil.
+func (d *Database) lookup(coll string) (*collection, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return nil, providers.ErrClosed
+	}
+	return d.collections[coll], nil
+}
+
+// lockForWrite returns the collections named by colls (each once, created
+// when missing), write-locked in name order; unlock releases them.
+func (d *Database) lockForWrite(colls ...string) (cs map[string]*collection, unlock func(), err error) {
+	names := slices.Clone(colls)
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for {
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return nil, nil, providers.ErrClosed
 		}
+		cs = make(map[string]*collection, len(names))
+		for _, n := range names {
+			c := d.collections[n]
+			if c == nil {
+				c = &collection{entries: map[string]*entry{}}
+				d.collections[n] = c
+			}
+			cs[n] = c
+		}
+		d.mu.Unlock()
+		dead := false
+		for _, n := range names {
+			cs[n].mu.Lock()
+			dead = dead || cs[n].dead
+		}
+		unlock = func() {
+			for _, n := range names {
+				cs[n].mu.Unlock()
+			}
+		}
+		if !dead {
+			return cs, unlock, nil
+		}
+		unlock() // emptied and dropped meanwhile: look again
+	}
+}
+
+// dropIfEmpty removes emptied collections from the map.
+func (d *Database) dropIfEmpty(cs map[string]*collection) {
+	var empty []string
+	for n, c := range cs {
+		c.mu.RLock()
+		if len(c.entries) == 0 {
+			empty = append(empty, n)
+		}
+		c.mu.RUnlock()
+	}
+	if len(empty) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range empty {
+		c := cs[n]
+		c.mu.Lock()
+		if len(c.entries) == 0 && !c.dead && d.collections[n] == c {
+			c.dead = true
+			delete(d.collections, n)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// live returns the entry under key unless it is absent or expired; the
+// caller holds c.mu.
+func (c *collection) live(key string, now int64) *entry {
+	if e := c.entries[key]; e != nil && !e.expired(now) {
+		return e
 	}
 	return nil
 }
@@ -88,12 +206,13 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 
 // GetEntry implements providers.Versioned.
 func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.closed {
-		return providers.Entry{}, providers.ErrClosed
+	c, err := d.lookup(coll)
+	if err != nil || c == nil {
+		return providers.Entry{}, firstErr(err, providers.ErrNotFound)
 	}
-	e := d.live(coll, key, d.now().UnixNano())
+	c.mu.RLock()
+	e := c.live(key, d.now().UnixNano())
+	c.mu.RUnlock()
 	if e == nil {
 		return providers.Entry{}, providers.ErrNotFound
 	}
@@ -104,62 +223,28 @@ func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entr
 	return out, nil
 }
 
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
 	_, err := d.Put(ctx, coll, key, value, providers.Write{})
 	return err
 }
 
 // Put implements providers.Versioned and, with w.TTL, providers.Expiring.
-func (d *Database) Put(_ context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
-	v := slices.Clone(value)
-	if v == nil {
-		v = []byte{}
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return "", providers.ErrClosed
-	}
-	now := d.now().UnixNano()
-	if err := d.check(coll, key, w.Condition, now); err != nil {
+func (d *Database) Put(ctx context.Context, coll, key string, value []byte, w providers.Write) (string, error) {
+	res, err := d.Apply(ctx, []providers.BatchOp{{Collection: coll, Key: key, Value: value, Condition: w.Condition, TTL: w.TTL}})
+	if err != nil {
 		return "", err
 	}
-	return providers.FormatVersion(d.put(coll, key, v, w.TTL, now)), nil
-}
-
-// check decides cond against the live entry; the caller holds d.mu.
-func (d *Database) check(coll, key string, cond providers.Condition, now int64) error {
-	if cond.IsZero() {
-		return nil
-	}
-	e := d.live(coll, key, now)
-	version := ""
-	if e != nil {
-		version = providers.FormatVersion(e.version)
-	}
-	if !cond.Holds(e != nil, version) {
-		return providers.Precondition(e != nil, version)
-	}
-	return nil
-}
-
-// put stores v under key with a new version; the caller holds d.mu.
-func (d *Database) put(coll, key string, v []byte, ttl time.Duration, now int64) uint64 {
-	c := d.collections[coll]
-	if c == nil {
-		c = &collection{entries: map[string]*entry{}}
-		d.collections[coll] = c
-	}
-	e := &entry{value: v, version: providers.NewVersion()}
-	if ttl > 0 {
-		e.expires = now + int64(ttl)
-		heap.Push(&d.expiries, expiry{at: e.expires, coll: coll, key: key, version: e.version})
-	}
-	if _, exists := c.entries[key]; !exists {
-		c.dirty = true
-	}
-	c.entries[key] = e
-	return e.version
+	return res[0].Version, nil
 }
 
 func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
@@ -167,96 +252,227 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 }
 
 // Remove implements providers.Versioned.
-func (d *Database) Remove(_ context.Context, coll, key string, cond providers.Condition) (bool, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false, providers.ErrClosed
-	}
-	now := d.now().UnixNano()
-	if err := d.check(coll, key, cond, now); err != nil {
+func (d *Database) Remove(ctx context.Context, coll, key string, cond providers.Condition) (bool, error) {
+	res, err := d.Apply(ctx, []providers.BatchOp{{Collection: coll, Key: key, Delete: true, Condition: cond}})
+	if err != nil {
 		return false, err
 	}
-	return d.remove(coll, key, now), nil
+	return res[0].Existed, nil
 }
 
-// remove deletes key and reports whether a live entry was there; the
-// caller holds d.mu.
-func (d *Database) remove(coll, key string, now int64) bool {
-	c := d.collections[coll]
-	if c == nil {
-		return false
-	}
-	e, ok := c.entries[key]
-	if !ok {
-		return false
-	}
-	delete(c.entries, key)
-	c.dirty = true
-	if len(c.entries) == 0 {
-		delete(d.collections, coll)
-	}
-	return !e.expired(now)
-}
-
-// Apply implements providers.Batcher: every condition is decided, then
-// every operation applied, under one lock.
+// Apply implements providers.Batcher: the collections the batch touches are
+// locked together, every condition is decided, then every operation is
+// applied. Single writes are batches of one.
 func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
 	if err := providers.CheckBatch(ops); err != nil {
 		return nil, err
 	}
 	values := make([][]byte, len(ops))
+	colls := make([]string, len(ops))
 	for i, op := range ops {
+		colls[i] = op.Collection
 		if !op.Delete {
 			if values[i] = slices.Clone(op.Value); values[i] == nil {
 				values[i] = []byte{}
 			}
 		}
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, providers.ErrClosed
-	}
-	now := d.now().UnixNano()
-	for i, op := range ops {
-		if err := d.check(op.Collection, op.Key, op.Condition, now); err != nil {
-			err.(*providers.PreconditionError).Op = i
-			return nil, err
+	for attempt := 0; ; attempt++ {
+		res, grow, err := d.apply(ops, values, colls)
+		if err == nil || grow == 0 || attempt > 0 || d.sweepExpired(1000) == 0 {
+			return res, err
 		}
+		// Full: expired entries may be what fills it; swept, try once more.
+	}
+}
+
+// apply applies the batch under the collections' locks. When the batch
+// would pass the capacity it returns ErrFull and the bytes it needed.
+func (d *Database) apply(ops []providers.BatchOp, values [][]byte, colls []string) ([]providers.BatchResult, int64, error) {
+	cs, unlock, err := d.lockForWrite(colls...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer d.dropIfEmpty(cs)
+	defer unlock()
+	now := d.now().UnixNano()
+	var grow int64
+	for i, op := range ops {
+		c := cs[op.Collection]
+		e := c.live(op.Key, now)
+		if !op.Condition.IsZero() {
+			version := ""
+			if e != nil {
+				version = providers.FormatVersion(e.version)
+			}
+			if !op.Condition.Holds(e != nil, version) {
+				pe := providers.Precondition(e != nil, version).(*providers.PreconditionError)
+				pe.Op = i
+				return nil, 0, pe
+			}
+		}
+		if !op.Delete {
+			grow += int64(len(op.Key)+len(values[i])) + entryOverhead
+		}
+		grow -= size(op.Key, c.entries[op.Key])
+	}
+	if used := d.used.Load(); d.capacity > 0 && grow > 0 && used+grow > d.capacity {
+		return nil, grow, fmt.Errorf("%w: the memory database holds %d bytes of its %d-byte memory.capacity, and this write needs %d more: delete entries, give them a ttl, or raise memory.capacity",
+			providers.ErrFull, used, d.capacity, grow)
 	}
 	res := make([]providers.BatchResult, len(ops))
 	for i, op := range ops {
+		c := cs[op.Collection]
+		old := c.entries[op.Key]
 		if op.Delete {
-			res[i].Existed = d.remove(op.Collection, op.Key, now)
-		} else {
-			res[i].Version = providers.FormatVersion(d.put(op.Collection, op.Key, values[i], op.TTL, now))
+			if old != nil {
+				res[i].Existed = !old.expired(now)
+				delete(c.entries, op.Key)
+				c.dirty = true
+			}
+			continue
+		}
+		e := &entry{value: values[i], version: providers.NewVersion()}
+		if op.TTL > 0 {
+			e.expires = now + int64(op.TTL)
+			d.expMu.Lock()
+			heap.Push(&d.expiries, expiry{at: e.expires, coll: op.Collection, key: op.Key, version: e.version})
+			d.expMu.Unlock()
+		}
+		if old == nil {
+			c.dirty = true
+		}
+		c.entries[op.Key] = e
+		res[i].Version = providers.FormatVersion(e.version)
+	}
+	d.used.Add(grow)
+	return res, 0, nil
+}
+
+// queryChunk is how many entries a query copies under a collection's
+// read lock at a time.
+const queryChunk = 256
+
+// Query pages through the collection in key order. The cursor is the last
+// key returned, so entries added or removed between pages do not shift the
+// walk. It takes the collection's lock for one chunk of keys at a time and
+// filters outside it, checking ctx between chunks; q.MaxBytes ends a page
+// early.
+func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	after, err := providers.DecodeKeyCursor(q.Cursor)
+	if err != nil {
+		return providers.Page{}, err
+	}
+	c, err := d.lookup(coll)
+	if err != nil || c == nil {
+		return providers.Page{}, err
+	}
+	limit := q.EffectiveLimit()
+	filter := []byte(q.Filter)
+	var page providers.Page
+	var bytesSoFar int64
+	started := q.Cursor != ""
+	keys := make([]string, 0, queryChunk)
+	entries := make([]*entry, 0, queryChunk)
+	for {
+		if err := ctx.Err(); err != nil {
+			return providers.Page{}, err
+		}
+		keys, entries = c.chunk(after, started, keys[:0], entries[:0])
+		if len(keys) == 0 {
+			return page, nil
+		}
+		now := d.now().UnixNano()
+		for i, e := range entries {
+			if e.expired(now) || !bytes.Contains(e.value, filter) {
+				continue
+			}
+			n := int64(len(keys[i]) + len(e.value))
+			if len(page.Items) == limit || (q.MaxBytes > 0 && len(page.Items) > 0 && bytesSoFar+n > q.MaxBytes) {
+				// One more match exists: hand out a cursor after the last item.
+				page.NextCursor = providers.EncodeKeyCursor(page.Items[len(page.Items)-1].Key)
+				return page, nil
+			}
+			bytesSoFar += n
+			page.Items = append(page.Items, providers.Item{Key: keys[i], Value: slices.Clone(e.value), Version: providers.FormatVersion(e.version)})
+		}
+		after, started = keys[len(keys)-1], true
+	}
+}
+
+// chunk appends up to queryChunk keys after after (from the start unless
+// started) and their entries.
+func (c *collection) chunk(after string, started bool, keys []string, entries []*entry) ([]string, []*entry) {
+	c.mu.RLock()
+	if c.dirty {
+		c.mu.RUnlock()
+		c.mu.Lock()
+		if c.dirty {
+			c.sorted = c.sorted[:0]
+			for k := range c.entries {
+				c.sorted = append(c.sorted, k)
+			}
+			sort.Strings(c.sorted)
+			c.dirty = false
+		}
+		c.mu.Unlock()
+		c.mu.RLock()
+	}
+	defer c.mu.RUnlock()
+	start := 0
+	if started {
+		start = sort.Search(len(c.sorted), func(i int) bool { return c.sorted[i] > after })
+	}
+	for _, k := range c.sorted[start:] {
+		if len(keys) == queryChunk {
+			break
+		}
+		if e := c.entries[k]; e != nil { // nil: deleted since the index was built
+			keys, entries = append(keys, k), append(entries, e)
 		}
 	}
-	return res, nil
+	return keys, entries
 }
 
 // Sweep implements providers.Expiring: it drops up to limit expired
 // entries, soonest first.
 func (d *Database) Sweep(_ context.Context, limit int) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	d.mu.RLock()
+	closed := d.closed
+	d.mu.RUnlock()
+	if closed {
 		return 0, providers.ErrClosed
 	}
-	now := d.now().UnixNano()
+	return d.sweepExpired(limit), nil
+}
+
+func (d *Database) sweepExpired(limit int) int {
 	n := 0
-	for n < limit && len(d.expiries) > 0 && d.expiries[0].at <= now {
-		x := heap.Pop(&d.expiries).(expiry)
-		// The key may have been written since: only that version goes.
-		if c := d.collections[x.coll]; c != nil {
-			if e := c.entries[x.key]; e != nil && e.version == x.version {
-				d.remove(x.coll, x.key, now)
-				n++
-			}
+	for n < limit {
+		now := d.now().UnixNano()
+		d.expMu.Lock()
+		if len(d.expiries) == 0 || d.expiries[0].at > now {
+			d.expMu.Unlock()
+			return n
 		}
+		x := heap.Pop(&d.expiries).(expiry)
+		d.expMu.Unlock()
+		// The key may have been written since: only that version goes.
+		c, err := d.lookup(x.coll)
+		if err != nil || c == nil {
+			continue
+		}
+		c.mu.Lock()
+		if e := c.entries[x.key]; e != nil && e.version == x.version && !c.dead {
+			delete(c.entries, x.key)
+			c.dirty = true
+			d.used.Add(-size(x.key, e))
+			n++
+		}
+		c.mu.Unlock()
+		d.dropIfEmpty(map[string]*collection{x.coll: c})
 	}
-	return n, nil
+	return n
 }
 
 // expiry is an entry's place in the expiry heap.
@@ -279,60 +495,9 @@ func (h *expiryHeap) Pop() any {
 	return x
 }
 
-// Query pages through the collection in key order. The cursor is the last
-// key returned, so entries added or removed between pages do not shift the
-// walk.
-func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
-	after, err := providers.DecodeKeyCursor(q.Cursor)
-	if err != nil {
-		return providers.Page{}, err
-	}
-	limit := q.EffectiveLimit()
-	filter := []byte(q.Filter)
-
-	d.mu.Lock() // the sorted index may need rebuilding
-	defer d.mu.Unlock()
-	if d.closed {
-		return providers.Page{}, providers.ErrClosed
-	}
-	c := d.collections[coll]
-	if c == nil {
-		return providers.Page{}, nil
-	}
-	if c.dirty {
-		c.sorted = c.sorted[:0]
-		for k := range c.entries {
-			c.sorted = append(c.sorted, k)
-		}
-		sort.Strings(c.sorted)
-		c.dirty = false
-	}
-	start := 0
-	if q.Cursor != "" {
-		start = sort.Search(len(c.sorted), func(i int) bool { return c.sorted[i] > after })
-	}
-	now := d.now().UnixNano()
-	var page providers.Page
-	for _, k := range c.sorted[start:] {
-		e := c.entries[k]
-		if e.expired(now) || !bytes.Contains(e.value, filter) {
-			continue
-		}
-		if len(page.Items) == limit {
-			// One more match exists: hand out a cursor after the last item.
-			page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
-			break
-		}
-		page.Items = append(page.Items, providers.Item{Key: k, Value: slices.Clone(e.value), Version: providers.FormatVersion(e.version)})
-	}
-	return page, nil
-}
-
 func (d *Database) Ping(ctx context.Context) error {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.closed {
-		return providers.ErrClosed
+	if _, err := d.lookup(""); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
@@ -341,6 +506,15 @@ func (d *Database) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
-	d.collections, d.expiries = nil, nil
+	d.collections = nil
+	d.expMu.Lock()
+	d.expiries = nil
+	d.expMu.Unlock()
+	d.used.Store(0)
 	return nil
 }
+
+var (
+	_ providers.Expiring = (*Database)(nil)
+	_ providers.Batcher  = (*Database)(nil)
+)

@@ -1,0 +1,149 @@
+package redis
+
+import (
+	"context"
+	"sync"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// pipeline merges the commands of concurrent requests into shared
+// pipelines. Alone, each request costs a write and a read system call on
+// its connection, and those calls are most of a GET's CPU (PERF-NOTES.md);
+// through a pipeline one write carries the commands of every request that
+// was waiting, as rueidis does on its own. A request never waits for others
+// to arrive: a worker takes whatever is queued when it becomes free, so at
+// low load a command goes out at once, and under load batches grow by
+// themselves.
+type pipeline struct {
+	c      client
+	queue  chan *pipeCall
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // held to send on queue, and to close it
+	closed bool
+}
+
+// pipeCall is one request's commands; done closes once their replies (or
+// errors) are in.
+type pipeCall struct {
+	ctx  context.Context
+	cmds []goredis.Cmder
+	done chan struct{}
+}
+
+// maxPipelined bounds the commands of one shared pipeline, so that one
+// reply read stays bounded too.
+const maxPipelined = 256
+
+var callPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan struct{}, 1)} }}
+
+// newPipeline starts workers, each a connection's worth of pipelines in
+// flight.
+func newPipeline(c client, workers int) *pipeline {
+	p := &pipeline{c: c, queue: make(chan *pipeCall, 4*maxPipelined)}
+	for range max(workers, 1) {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p
+}
+
+// do runs cmds (their replies land in them) in a shared pipeline and
+// returns the first command's error, as Process would.
+func (p *pipeline) do(ctx context.Context, cmds ...goredis.Cmder) error {
+	call := callPool.Get().(*pipeCall)
+	call.ctx, call.cmds = ctx, cmds
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		callPool.Put(call)
+		return goredis.ErrClosed
+	}
+	select {
+	case p.queue <- call:
+		p.mu.RUnlock()
+	case <-ctx.Done():
+		p.mu.RUnlock()
+		call.ctx, call.cmds = nil, nil
+		callPool.Put(call)
+		return ctx.Err()
+	}
+	// The worker signals done exactly once; waiting for it, whatever ctx
+	// does, keeps the call (and its commands) from being reused while the
+	// worker still writes into them. go-redis's own timeouts bound the wait.
+	<-call.done
+	call.ctx, call.cmds = nil, nil
+	callPool.Put(call)
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pipeline) work() {
+	defer p.wg.Done()
+	batch := make([]*pipeCall, 0, 64)
+	for first := range p.queue {
+		batch = append(batch[:0], first)
+		n := len(first.cmds)
+	drain:
+		for n < maxPipelined {
+			select {
+			case c, ok := <-p.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, c)
+				n += len(c.cmds)
+			default:
+				break drain
+			}
+		}
+		p.exec(batch)
+		for _, c := range batch {
+			c.done <- struct{}{}
+		}
+	}
+}
+
+// exec sends a batch: alone, a call's commands go as they would without
+// the pipeline; together, in one pipeline. Calls whose context ended while
+// queued are not sent.
+func (p *pipeline) exec(batch []*pipeCall) {
+	if len(batch) == 1 && len(batch[0].cmds) == 1 {
+		c := batch[0]
+		_ = p.c.Process(c.ctx, c.cmds[0])
+		return
+	}
+	// One context for the pipeline: not a request's, which may end while
+	// the others' replies are read; go-redis's read and write timeouts
+	// bound it.
+	_, _ = p.c.Pipelined(context.Background(), func(pipe goredis.Pipeliner) error {
+		for _, c := range batch {
+			if err := c.ctx.Err(); err != nil {
+				for _, cmd := range c.cmds {
+					cmd.SetErr(err)
+				}
+				continue
+			}
+			for _, cmd := range c.cmds {
+				_ = pipe.Process(context.Background(), cmd)
+			}
+		}
+		return nil
+	})
+}
+
+// close stops the workers once the queue is drained; later calls fail
+// with go-redis's ErrClosed.
+func (p *pipeline) close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.queue)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
