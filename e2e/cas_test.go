@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,7 @@ func (r casResult) String() string {
 // each times by GET, +1 and PUT with If-Match, retrying on 412 (and, while
 // tolerate is set, on any other failure: a failover), spreading the
 // clients over the base URLs of several instances. It creates the counter
-// at 0, then reads the final value from the first instance. Every loop is
+// at 0, then reads the final value every instance agrees on. Every loop is
 // bounded: an increment that cannot get through in a minute fails the
 // test.
 func casIncrements(t *testing.T, bases []string, path string, clients, each int, tolerate *atomic.Bool) casResult {
@@ -114,12 +115,29 @@ func casIncrements(t *testing.T, bases []string, path string, clients, each int,
 		t.Fatal(err)
 	}
 	res.Acked, res.Retries, res.Errors = acked.Load(), retries.Load(), errs.Load()
-	code, body, _, err := do("GET", bases[0]+path, "")
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("reading the final counter: %d %s %v", code, body, err)
+	// An instance may hold, in its cache, the value from before the last
+	// write made through another until its change feed tells it: the final
+	// value is the one every instance agrees on (within 10 s).
+	var values []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		values = values[:0]
+		for _, base := range bases {
+			code, body, _, err := do("GET", base+path, "")
+			if err != nil || code != http.StatusOK {
+				t.Fatalf("reading the final counter from %s: %d %s %v", base, code, body, err)
+			}
+			values = append(values, body)
+		}
+		if slices.Equal(values[1:], values[:len(values)-1]) || time.Now().After(deadline) {
+			break
+		}
 	}
-	if res.Final, err = strconv.Atoi(body); err != nil {
-		t.Fatalf("the final counter holds %q", body)
+	var err error
+	if res.Final, err = strconv.Atoi(values[0]); err != nil {
+		t.Fatalf("the final counter holds %q", values[0])
+	}
+	if !slices.Equal(values[1:], values[:len(values)-1]) {
+		t.Fatalf("10 s after the last write the instances still disagree on the counter: %q", values)
 	}
 	return res
 }

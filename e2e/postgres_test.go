@@ -442,7 +442,7 @@ func TestPostgresBadInput(t *testing.T) {
 		{"table of another shape", []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_POSTGRES_TABLE=odd"}, 2,
 			[]string{"table odd exists with another shape", "column value is text, want bytea", "set postgres.table to another name"}},
 		{"newer schema", []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_POSTGRES_TABLE=newer"}, 2,
-			[]string{"schema version 9, newer than this navius knows (1)"}},
+			[]string{"schema version 9, newer than this navius knows (2)"}},
 		{"table creation off", []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_POSTGRES_CREATE_TABLE=false"}, 2,
 			[]string{"table navius_kv does not exist and postgres.create_table is false"}},
 		{"bad table name", []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_POSTGRES_TABLE=Robert'); DROP TABLE odd;--"}, 2,

@@ -18,6 +18,7 @@ import (
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
+	"github.com/navius-dev/navius/internal/thirdparty/modtest"
 )
 
 const fsdbModule = "example.com/navius-fsdb"
@@ -111,7 +112,8 @@ func TestBuildWithModule(t *testing.T) {
 	for _, want := range []string{
 		"features: fsdb, memory",
 		"module:   " + fsdbModule + " (devel) => " + example + ": fsdb",
-		"verify:   fsdb: TestConformance of " + fsdbModule + " passed (navius.database.v1 ",
+		"verify:   fsdb: navius's harness on what " + fsdbModule + " registers: navius.database.v2 ",
+		"verify:   fsdb: its own test TestConformance passed (reported; navius's harness decides)",
 		"-modfile=<tmp>/go.mod -overlay=<tmp>/overlay.json .",
 		"[3/3] done: out/navius-",
 	} {
@@ -169,6 +171,46 @@ func TestBuildWithModule(t *testing.T) {
 		}
 		if err := p.stop(t); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	})
+
+	// The SBOM names every linked module (as go version -m does) with the
+	// feature that brings it; the module built from a directory by its
+	// path and version, the directory a property.
+	t.Run("sbom", func(t *testing.T) {
+		code, out, errOut := run(t, tool, nil, "sbom", bin)
+		if code != 0 {
+			t.Fatalf("sbom: exit %d %s", code, errOut)
+		}
+		var doc struct {
+			Components []struct {
+				Name, Version, Purl string
+				Properties          []struct{ Name, Value string }
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		linked := linkedModules(t, bin)
+		seen := 0
+		for _, c := range doc.Components {
+			if c.Name == "std" {
+				continue
+			}
+			props := map[string][]string{}
+			for _, p := range c.Properties {
+				props[p.Name] = append(props[p.Name], p.Value)
+			}
+			if !linked[c.Name] || len(props["navius:feature"]) == 0 || !strings.HasPrefix(c.Purl, "pkg:golang/"+c.Name+"@") {
+				t.Errorf("component %s %s (%s): linked %v, features %v", c.Name, c.Version, c.Purl, linked[c.Name], props["navius:feature"])
+			}
+			seen++
+			if c.Name == fsdbModule && (!slices.Equal(props["navius:feature"], []string{"fsdb"}) || !slices.Equal(props["navius:directory"], []string{example})) {
+				t.Errorf("the module built from a directory: %+v", c)
+			}
+		}
+		if seen != len(linked) {
+			t.Errorf("the SBOM lists %d modules, the binary links %d", seen, len(linked))
 		}
 	})
 
@@ -292,6 +334,10 @@ func TestBuildWithRefusals(t *testing.T) {
 		os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
 		return fsdbModule + "=" + dir
 	}
+	broken := t.TempDir()
+	if err := modtest.BrokenFSDB(root, broken); err != nil {
+		t.Fatal(err)
+	}
 	otherDefault := edited(`"default": "true"`, `"default": "false"`)
 	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
 	before := treeState(t)
@@ -310,8 +356,17 @@ func TestBuildWithRefusals(t *testing.T) {
 		{"module twice", nil, []string{"--with", example, "--with", example}, []string{"module " + fsdbModule + " is given twice"}},
 		{"wrong module path", nil, []string{"--with", "example.com/other=" + filepath.Join(root, "examples", "fsdb")}, []string{"holds module " + fsdbModule + ", not example.com/other"}},
 		{"no-verify alone", nil, []string{"--no-verify"}, []string{"--no-verify goes with --with"}},
-		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + fixture("brokenfsdb")},
-			[]string{"verify example.com/navius-brokenfsdb: conformance case TestConformance/navius.database.v1/Delete failed"}},
+		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + broken},
+			[]string{"verify example.com/navius-brokenfsdb: conformance case TestNaviusHarness/brokenfsdb/database:brokenfsdb/navius.database.v2/Delete failed"}},
+		// The two cheats of issue 22: each module's own test passes; what
+		// it registers does not.
+		{"test of a wrapper", nil, []string{"--with", "example.com/navius-wrapmem=" + fixture("wrapmem")},
+			[]string{"verify example.com/navius-wrapmem: conformance case TestNaviusHarness/wrapmem/database:wrapmem/navius.database.v2/Delete failed"}},
+		{"forged marker", nil, []string{"--with", "example.com/navius-forgedmarker=" + fixture("forgedmarker")},
+			[]string{"verify example.com/navius-forgedmarker: conformance case TestNaviusHarness/forged/database:forged/navius.database.v2/Delete failed"}},
+		// A schema-1 module is verified by its own test only.
+		{"strict", nil, []string{"--with", "example.com/navius-shadow=" + fixture("initpanic"), "--strict"},
+			[]string{"verify example.com/navius-shadow: feature shadow is not verified by navius's harness (its feature file is schema 1", "--strict asks for that"}},
 		// The check run holds the binary to the feature file.
 		{"options differ", nil, []string{"--with", otherDefault, "--no-verify"},
 			[]string{"feature fsdb: the built binary declares the options [fsdb.sync bool default true], but ", "lists [fsdb.sync bool default false]"}},

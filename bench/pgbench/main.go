@@ -8,6 +8,10 @@
 // with p50 and p99 latency. The PostgreSQL server is a private cluster
 // (internal/pgtest) with fsync and synchronous commit on.
 //
+// With -before, a navius binary built from an older tree (with the same
+// features) runs beside it on a table of its own with the same rows, and
+// the GET and PUT scenarios compare the two.
+//
 //	make build FEATURES=default,postgres BIN=bin/navius-postgres
 //	go run ./bench/pgbench -navius bin/navius-postgres -duration 10s -rounds 3
 package main
@@ -41,6 +45,7 @@ var (
 	keys      = flag.Int("keys", 100000, "rows for the GET scenarios (pgbench -i -s 1 makes 100000 accounts)")
 	luaDir    = flag.String("lua", "bench/wrk", "directory of wrk scripts")
 	only      = flag.String("only", "", "run only the scenarios whose name contains this (GET, PUT, bolt)")
+	before    = flag.String("before", "", "a navius binary built from an older tree with the same features, to compare GET and PUT with")
 )
 
 func main() {
@@ -50,7 +55,10 @@ func main() {
 			fail(fmt.Errorf("%s is not on PATH: apt-get install -y %s", tool, tool))
 		}
 	}
-	for _, p := range []*string{naviusBin, luaDir} {
+	for _, p := range []*string{naviusBin, luaDir, before} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			fail(err)
@@ -140,8 +148,8 @@ end
 	// plain upsert.
 	const value = "convert_to(repeat('v', 256), 'UTF8')"
 	upsert := func(coll string) string {
-		return `INSERT INTO "navius_kv" (collection, key, value, updated_at) VALUES ('` + coll + `', 'k' || :k || '-' || :client_id, ` + value +
-			`, now()) ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`
+		return `INSERT INTO "navius_kv" AS e (collection, key, value, version, expires_at, updated_at) VALUES ('` + coll + `', 'k' || :k || '-' || :client_id, ` + value +
+			`, :k, now() + NULL::interval, now()) ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at`
 	}
 	const notify = `pg_notify('navius_kv', '0123456789abcdef 3 pgbk' || :k)`
 	scripts := map[string]string{
@@ -175,6 +183,24 @@ end
 	}
 	defer bolt.stop()
 
+	var old *navius
+	if *before != "" {
+		// The older navius makes its own table at start, of its own layout;
+		// it gets the same rows.
+		if old, err = startNaviusBin(*before, append(common, "--database-url", dbURL, "--database-max-connections", strconv.Itoa(*clients),
+			"--set", "postgres.table=navius_kv_before")); err != nil {
+			return err
+		}
+		defer old.stop()
+		if err := srv.Exec(ctx, "bench", `INSERT INTO navius_kv_before (collection, key, value)
+			SELECT 'bench', 'k' || lpad(g::text, 6, '0'), convert_to(repeat('v', 256), 'UTF8') FROM generate_series(0, $1 - 1) g`, *keys); err != nil {
+			return err
+		}
+		if err := srv.Exec(ctx, "bench", "VACUUM ANALYZE"); err != nil {
+			return err
+		}
+	}
+
 	pgb := func(args ...string) (result, error) {
 		return pgbench(pgbenchBin, srv, work, args...)
 	}
@@ -205,6 +231,17 @@ end
 			{"navius PUT, PostgreSQL (after_write)", func() (result, error) { return wrk(nav.base, put) }},
 			{"navius PUT, bolt (batched)", func() (result, error) { return wrk(bolt.base, put) }},
 		}},
+	}
+	if old != nil {
+		scenarios = append(scenarios,
+			scenario{"GET by key (cache off), this navius vs -before", []side{
+				{"navius GET", func() (result, error) { return wrk(nav.base, getLua) }},
+				{"-before navius GET", func() (result, error) { return wrk(old.base, getLua) }},
+			}},
+			scenario{"PUT (after_write), this navius vs -before", []side{
+				{"navius PUT", func() (result, error) { return wrk(nav.base, put) }},
+				{"-before navius PUT", func() (result, error) { return wrk(old.base, put) }},
+			}})
 	}
 	fmt.Printf("%d rounds of %s alternating, medians. wrk -t2 -c%d against navius (database.max_connections %d, cache off, access log off);\n"+
 		"pgbench -c %d -j 2 -M prepared over TCP; PostgreSQL %s with fsync and synchronous_commit on; %d rows of 256 bytes.\n\n",
@@ -241,7 +278,9 @@ type navius struct {
 	dir  string
 }
 
-func startNavius(args []string) (*navius, error) {
+func startNavius(args []string) (*navius, error) { return startNaviusBin(*naviusBin, args) }
+
+func startNaviusBin(bin string, args []string) (*navius, error) {
 	dir, err := os.MkdirTemp("", "pgbench-navius-")
 	if err != nil {
 		return nil, err
@@ -252,7 +291,7 @@ func startNavius(args []string) (*navius, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(*naviusBin, append(args, "--listen", addr)...)
+	cmd := exec.Command(bin, append(args, "--listen", addr)...)
 	cmd.Dir, cmd.Stderr = dir, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -10,29 +10,20 @@ import (
 	_ "example.com/navius-fsdb" // registers fsdb:// from init(), as navius's build does
 )
 
-// TestConformance is the test navius-feature.json names: `navius build
-// --with` runs it, and builds the provider in only when it passes with the
-// navius suites inside.
-//
-// It opens databases through navius's registry by URL, exactly as a navius
-// server configured with database.url: fsdb:///... would, so it checks
-// the registration as well as the provider.
+// TestConformance runs navius's database suite on the provider as navius
+// opens it: through the registry, by URL, as a server configured with
+// database.url: fsdb:///... would. `navius build --with` runs it and
+// reports it, but what verifies the provider is navius's own harness, which
+// does the same from the feature file's "conformance" URL template.
 func TestConformance(t *testing.T) {
 	providertest.RunDatabaseTests(t, providertest.DatabaseHarness{
-		// Storage: each call of the returned opener opens the same
-		// directory again, which adds the suite's Durable case.
-		Storage: func(t *testing.T) providertest.OpenDatabase {
-			url := "fsdb://" + filepath.ToSlash(filepath.Join(t.TempDir(), "data"))
-			return func(t *testing.T) providers.Database {
-				db, name, err := providers.OpenDatabase(t.Context(), providers.DatabaseConfig{URL: url})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if name != "fsdb" {
-					t.Fatalf("%s opened provider %q, want fsdb", url, name)
-				}
-				return db
-			}
+		// Config: a fresh directory for each case; the suite reopens the
+		// same config for its Durable case.
+		Config: func(t *testing.T, dir string) providers.DatabaseConfig {
+			return providers.DatabaseConfig{URL: "fsdb://" + filepath.ToSlash(filepath.Join(dir, "data"))}
 		},
+		// fsdb fsyncs before it acknowledges: CrashDurable holds it to that,
+		// killing a writer process (and, as root, simulating a power loss).
+		Durable: true,
 	})
 }

@@ -58,7 +58,7 @@ func init() {
 
 // OpenDatabase is the registry's opener: it reads the directory from the
 // URL and the fsdb.* settings.
-func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (providers.Database, error) {
+func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (*DB, error) {
 	dir, err := DirFromURL(cfg.URL)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,9 @@ type Options struct {
 	// through a copy of go.mod (-modfile) and a generated import file
 	// (-overlay) in a temporary directory: the tree is not written to.
 	Modules []*thirdparty.Module
+	// Work is that directory when the caller made it (PrepareModules, to
+	// verify the modules in it first); else Run makes one.
+	Work *Work
 }
 
 // Plan is a build ready to run.
@@ -48,8 +51,10 @@ type Plan struct {
 	Env     []string // additions to the environment
 	Output  string
 	Version string
-	// Modules are the --with modules the build adds.
+	// Modules are the --with modules the build adds; Work, when set, is
+	// their workspace.
 	Modules []*thirdparty.Module
+	Work    *Work
 }
 
 // Command renders the plan as a shell command line; with modules, <tmp>
@@ -123,7 +128,7 @@ func NewPlan(opts Options) (Plan, error) {
 	if opts.GOARCH != "" {
 		env = append(env, "GOARCH="+opts.GOARCH)
 	}
-	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version, Modules: opts.Modules}, nil
+	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version, Modules: opts.Modules, Work: opts.Work}, nil
 }
 
 // Run executes the plan, streaming go's output to w, and returns the
@@ -137,16 +142,15 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (int64, error) {
 		return 0, err
 	}
 	args := p.Args
-	if len(p.Modules) > 0 {
-		work, err := os.MkdirTemp("", "navius-with-")
+	if w := p.Work; w != nil {
+		args = p.args(w.Dir)
+	} else if len(p.Modules) > 0 {
+		w, err := PrepareModules(ctx, p.Dir, p.Env, p.Modules)
 		if err != nil {
 			return 0, err
 		}
-		defer os.RemoveAll(work)
-		if err := withFiles(ctx, p.Dir, work, p.Env, p.Modules); err != nil {
-			return 0, err
-		}
-		args = p.args(work)
+		defer w.Close()
+		args = p.args(w.Dir)
 	}
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = p.Dir

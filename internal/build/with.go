@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
 )
@@ -72,98 +73,190 @@ func orDevel(v string) string {
 	return v
 }
 
-// VerifyModules runs the conformance test of every feature of mods against
-// the navius tree at src (thirdparty.Verify), reporting each result on w. It
-// fails, in one line naming the failing case, unless each test passed with
-// navius's suites inside. It returns the time the runs took.
-func VerifyModules(ctx context.Context, w io.Writer, src string, mods []*thirdparty.Module) (time.Duration, error) {
+// VerifyModules verifies the features of mods in the build's workspace
+// (thirdparty.Verify: navius's harness on what each schema-2 feature
+// registers, and each feature's own conformance test), reporting each
+// result on w. It fails, in one line naming the failing case, unless every
+// feature passed, and, with strict, unless navius's harness verified
+// every one (a schema-1 feature is verified only by its module's own
+// test). It returns the time the run took.
+func VerifyModules(ctx context.Context, w io.Writer, work *Work, mods []*thirdparty.Module, strict bool) (time.Duration, error) {
 	start := time.Now()
-	for _, m := range mods {
-		for _, f := range m.Features {
-			r, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{
-				Dir: m.Dir, ModulePath: m.Path, Package: f.Package,
-				Test: f.ConformanceTest, Suites: f.Suites(), Navius: src,
-			})
-			if err != nil {
-				return 0, err
-			}
-			if err := r.Err(); err != nil {
-				return 0, err
-			}
-			var ran []string
-			for _, s := range r.Suites {
-				ran = append(ran, fmt.Sprintf("%s %d/%d cases passed against %s", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
-			}
-			fmt.Fprintf(w, "verify:   %s: %s of %s passed (%s) in %.1fs\n", f.Name, f.ConformanceTest, m.Path, strings.Join(ran, "; "), r.Elapsed.Seconds())
+	v, err := thirdparty.Verify(ctx, thirdparty.VerifyOptions{Work: work.Workspace, Modules: mods})
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range v.Features {
+		if err := r.Err(); err != nil {
+			return 0, err
 		}
 	}
+	for _, r := range v.Features {
+		f := r.Feature
+		if r.Harness != nil {
+			fmt.Fprintf(w, "verify:   %s: navius's harness on what %s registers: %s\n", f.Name, r.Module.Path, suiteLines(r.Harness))
+		}
+		if r.Own != nil && f.Verified() {
+			fmt.Fprintf(w, "verify:   %s: its own test %s passed (reported; navius's harness decides)\n", f.Name, f.ConformanceTest)
+		} else if r.Own != nil {
+			fmt.Fprintf(w, "verify:   %s: its own test %s passed (%s)\n", f.Name, f.ConformanceTest, suiteLines(r.Own))
+		}
+		if !f.Verified() {
+			why := fmt.Sprintf("its feature file is schema %d; schema 2 gives navius's harness a URL template for each database and cache", f.Schema)
+			if f.Schema >= 2 {
+				why = "navius's harness opens databases and caches only; its other services ran in the module's own test"
+			}
+			if strict {
+				return 0, fmt.Errorf("verify %s: feature %s is not verified by navius's harness (%s), and --strict asks for that", r.Module.Path, f.Name, why)
+			}
+			fmt.Fprintf(w, "verify:   %s: NOT verified by navius's harness: %s; --strict refuses it\n", f.Name, why)
+		}
+	}
+	fmt.Fprintf(w, "verify:   %d feature%s in %.1fs\n", len(v.Features), plural(len(v.Features)), v.Elapsed.Seconds())
 	return time.Since(start), nil
 }
 
-// withFiles writes, into work, the build's copy of the tree's go.mod and
-// go.sum with the modules required (and replaced by their directory for the
-// local form, with their own requirements pulled in by go get against the
-// copy), the generated import file and the overlay that puts it into the
-// main package. The tree is not written to.
-func withFiles(ctx context.Context, src, work string, env []string, mods []*thirdparty.Module) error {
-	for _, name := range []string{"go.mod", "go.sum"} {
-		data, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil && !(name == "go.sum" && os.IsNotExist(err)) {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(work, name), data, 0o644); err != nil {
-			return err
-		}
+// suiteLines describes the suites a result saw: suite, cases passed, the
+// implementation.
+func suiteLines(r *thirdparty.Result) string {
+	var ran []string
+	for _, s := range r.Suites {
+		ran = append(ran, fmt.Sprintf("%s %d/%d cases passed against %s", s.Test[strings.LastIndex(s.Test, "/")+1:], s.Passed, s.Cases, s.Impl))
 	}
-	modfile := "-modfile=" + filepath.Join(work, "go.mod")
-	var edits, gets []string
-	for _, m := range mods {
-		version := m.Version
-		if m.Local {
-			if version == "" {
-				version = "v0.0.0-00010101000000-000000000000" // what go itself requires a replaced module at
-			}
-			edits = append(edits, "-require="+m.Path+"@"+version, "-replace="+m.Path+"="+m.Dir)
-		}
-		gets = append(gets, m.Path+"@"+version)
+	return strings.Join(ran, "; ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	goCmd := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = src
-		cmd.Env = append(append(os.Environ(), "GOWORK=off"), env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go %s: %s", args[0]+" "+args[1], firstLine(stderr.String(), err.Error()))
-		}
-		return nil
-	}
-	if len(edits) > 0 {
-		if err := goCmd(append([]string{"mod", "edit", modfile}, edits...)...); err != nil {
-			return err
-		}
-	}
-	// go get resolves each module's own requirements into the copy (and
-	// its go.sum), so a module may depend on libraries navius does not.
-	if err := goCmd(append([]string{"get", modfile}, gets...)...); err != nil {
-		return fmt.Errorf("--with: adding the modules to a copy of go.mod: %v", err)
-	}
-	gen := filepath.Join(work, WithFile)
-	if err := os.WriteFile(gen, ImportFile(mods), 0o644); err != nil {
-		return err
-	}
-	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(src, WithFile): gen}})
+	return "s"
+}
+
+// Work is a build's workspace with modules from outside navius
+// (thirdparty.Workspace: the tree's go.mod with the modules added, in a
+// temporary directory), the generated import file in its overlay, and the
+// record of what the modules bring that the import file embeds.
+type Work struct {
+	*thirdparty.Workspace
+	Record buildinfo.WithRecord
+}
+
+// PrepareModules makes the workspace that verifies and builds mods into
+// the tree at src. Close removes it.
+func PrepareModules(ctx context.Context, src string, env []string, mods []*thirdparty.Module) (*Work, error) {
+	ws, err := thirdparty.NewWorkspace(ctx, src, env, mods)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return os.WriteFile(filepath.Join(work, "overlay.json"), overlay, 0o644)
+	w := &Work{Workspace: ws}
+	if w.Record, err = record(ctx, ws, mods); err == nil {
+		var file []byte
+		if file, err = ImportFile(mods, w.Record); err == nil {
+			err = ws.Add(WithFile, file)
+		}
+	}
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// record finds what each module's features bring: the modules their
+// packages need (navius and its core left out: features.json lists
+// navius's own features' modules the same way), and the modules whose
+// version the workspace raised above the tree's go.mod.
+func record(ctx context.Context, ws *thirdparty.Workspace, mods []*thirdparty.Module) (buildinfo.WithRecord, error) {
+	var rec buildinfo.WithRecord
+	nav, err := manifest.Load(filepath.Join(ws.Src, "features.json"))
+	if err != nil {
+		return rec, err
+	}
+	for _, m := range mods {
+		for _, f := range m.Features {
+			out, err := ws.Output(ctx, "list", "-mod=mod", "-modfile="+ws.ModFile(), "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", f.Package)
+			if err != nil {
+				return rec, fmt.Errorf("--with %s: %v", m.Path, err)
+			}
+			brings := []string{m.Path}
+			for _, p := range strings.Fields(out) {
+				if p != Module && !slices.Contains(nav.Core.Modules, p) && !slices.Contains(brings, p) {
+					brings = append(brings, p)
+				}
+			}
+			slices.Sort(brings[1:])
+			rec.Features = append(rec.Features, buildinfo.ModuleFeature{Name: f.Name, Description: f.Description, Category: f.Category,
+				Provides: f.Provides, Requires: f.Requires, Schemes: f.Schemes, Module: m.Path, Modules: brings})
+		}
+	}
+	before, err := requirements(ctx, ws, filepath.Join(ws.Src, "go.mod"))
+	if err != nil {
+		return rec, err
+	}
+	after, err := requirements(ctx, ws, ws.ModFile())
+	if err != nil {
+		return rec, err
+	}
+	for _, path := range slices.Sorted(maps.Keys(before)) {
+		if to := after[path]; to != "" && to != before[path] {
+			rec.Raised = append(rec.Raised, buildinfo.Raise{Path: path, From: before[path], To: to, By: raisedBy(ctx, ws, mods, path, to)})
+		}
+	}
+	return rec, nil
+}
+
+// requirements are a go.mod's required versions by module path.
+func requirements(ctx context.Context, ws *thirdparty.Workspace, gomod string) (map[string]string, error) {
+	out, err := ws.Output(ctx, "mod", "edit", "-json", gomod)
+	if err != nil {
+		return nil, err
+	}
+	var mod struct {
+		Require []struct{ Path, Version string }
+	}
+	if err := json.Unmarshal([]byte(out), &mod); err != nil {
+		return nil, fmt.Errorf("%s: %v", gomod, err)
+	}
+	reqs := map[string]string{}
+	for _, r := range mod.Require {
+		reqs[r.Path] = r.Version
+	}
+	return reqs, nil
+}
+
+// raisedBy names the module whose go.mod requires path at version, or the
+// modules whose requirements did.
+func raisedBy(ctx context.Context, ws *thirdparty.Workspace, mods []*thirdparty.Module, path, version string) string {
+	var all []string
+	for _, m := range mods {
+		all = append(all, m.Path)
+		if reqs, err := requirements(ctx, ws, filepath.Join(m.Dir, "go.mod")); err == nil && reqs[path] == version {
+			return m.Path
+		}
+	}
+	return "a requirement of " + strings.Join(all, ", ")
+}
+
+// ReportRaises says which versions of navius's own dependencies the
+// modules raised (the build uses the raised versions; the SBOM records
+// them) and, with strict, refuses them.
+func ReportRaises(w io.Writer, work *Work, strict bool) error {
+	for _, r := range work.Record.Raised {
+		if strict {
+			return fmt.Errorf("--with: %s raises %s from %s (navius's requirement) to %s, and --strict refuses a module that changes navius's dependencies: build without --strict, or use a version of the module that needs no newer %s", r.By, r.Path, r.From, r.To, r.Path)
+		}
+		fmt.Fprintf(w, "module:   %s raises %s %s -> %s (navius requires %s; --strict refuses this)\n", r.By, r.Path, r.From, r.To, r.From)
+	}
+	return nil
 }
 
 // ImportFile is the generated file of package main that imports each
 // feature's package (whose init registers its providers) and records the
-// features, so that the binary lists them (navius --features, /info).
+// features, with the modules they bring, so that the binary lists them
+// (navius --features, /info) and navius sbom finds them in its bytes.
 // internal/buildinfo is reachable from package main, not from the module.
-func ImportFile(mods []*thirdparty.Module) []byte {
+func ImportFile(mods []*thirdparty.Module, rec buildinfo.WithRecord) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("// Code generated by navius build --with; DO NOT EDIT. It exists only in the build's overlay.\n\n")
 	b.WriteString("package main\n\nimport (\n\t\"github.com/navius-dev/navius/internal/buildinfo\"\n\n")
@@ -178,15 +271,12 @@ func ImportFile(mods []*thirdparty.Module) []byte {
 	for _, p := range pkgs {
 		fmt.Fprintf(&b, "\t_ %q\n", p)
 	}
-	b.WriteString(")\n\nfunc init() {\n")
-	for _, m := range mods {
-		for _, f := range m.Features {
-			fmt.Fprintf(&b, "\tbuildinfo.AddModuleFeature(buildinfo.ModuleFeature{Name: %q, Description: %q, Category: %q, Provides: %s, Requires: %s, Schemes: %s, Module: %q})\n",
-				f.Name, f.Description, f.Category, goStrings(f.Provides), goStrings(f.Requires), goStrings(f.Schemes), m.Path)
-		}
+	embedded, err := buildinfo.WithRecordString(rec)
+	if err != nil {
+		return nil, err
 	}
-	b.WriteString("}\n")
-	return []byte(b.String())
+	fmt.Fprintf(&b, ")\n\n// withRecord is what the --with modules bring (buildinfo.WithRecord).\nconst withRecord = %q\n\nfunc init() { buildinfo.AddWithRecord(withRecord) }\n", embedded)
+	return []byte(b.String()), nil
 }
 
 func goStrings(list []string) string {

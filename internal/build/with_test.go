@@ -1,6 +1,7 @@
 package build
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
 )
@@ -18,13 +20,21 @@ var fsdb = &thirdparty.Module{Path: "example.com/navius-fsdb", Dir: "/src/fsdb",
 }}}
 
 // The import file is Go of package main that imports each feature's
-// package and records each feature with its module.
+// package and embeds the record of the features, with the modules they
+// bring, which the binary's bytes show to navius sbom.
 func TestImportFile(t *testing.T) {
 	two := &thirdparty.Module{Path: "example.com/two", Version: "v1.2.0", Features: []thirdparty.Feature{
 		{Name: "two_db", Provides: []string{"database:two"}, Package: "example.com/two/db"},
 		{Name: "two_cache", Provides: []string{"cache:two"}, Package: "example.com/two/db"},
 	}}
-	src := ImportFile([]*thirdparty.Module{fsdb, two})
+	rec := buildinfo.WithRecord{
+		Features: []buildinfo.ModuleFeature{{Name: "fsdb", Description: `Files "quoted"`, Module: "example.com/navius-fsdb", Modules: []string{"example.com/navius-fsdb", "example.com/dep"}}},
+		Raised:   []buildinfo.Raise{{Path: "golang.org/x/sys", From: "v0.48.0", To: "v0.49.0", By: "example.com/two"}},
+	}
+	src, err := ImportFile([]*thirdparty.Module{fsdb, two}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f, err := parser.ParseFile(token.NewFileSet(), WithFile, src, 0)
 	if err != nil {
 		t.Fatalf("the import file does not parse: %v\n%s", err, src)
@@ -38,14 +48,20 @@ func TestImportFile(t *testing.T) {
 	if f.Name.Name != "main" || !slices.Equal(imports, want) {
 		t.Fatalf("package %s imports %v, want main importing %v (each package once)", f.Name.Name, imports, want)
 	}
-	text := string(src)
-	for _, w := range []string{`Name: "fsdb", Description: "Files \"quoted\""`, `Module: "example.com/navius-fsdb"`, `Name: "two_cache"`, `Schemes: []string{"database:fsdb"}`} {
-		if !strings.Contains(text, w) {
-			t.Errorf("the import file lacks %s:\n%s", w, text)
+	// The record reads back from the constant's bytes, as from a binary's.
+	var embedded string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if v, ok := n.(*ast.ValueSpec); ok && v.Names[0].Name == "withRecord" {
+			embedded, _ = strconv.Unquote(v.Values[0].(*ast.BasicLit).Value)
 		}
+		return true
+	})
+	got, ok := buildinfo.ReadWithRecord([]byte("\x00garbage" + embedded + "\x00more"))
+	if !ok || len(got.Features) != 1 || got.Features[0].Description != `Files "quoted"` || !slices.Equal(got.Features[0].Modules, rec.Features[0].Modules) || got.Raised[0] != rec.Raised[0] {
+		t.Fatalf("the record read back is %+v, %v; want %+v", got, ok, rec)
 	}
-	if strings.Count(text, "buildinfo.AddModuleFeature(") != 3 {
-		t.Errorf("want one AddModuleFeature per feature:\n%s", text)
+	if !strings.Contains(string(src), "buildinfo.AddWithRecord(withRecord)") {
+		t.Errorf("the import file does not record the features at init:\n%s", src)
 	}
 }
 

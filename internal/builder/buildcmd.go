@@ -87,6 +87,7 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		}
 	}
 	t.skipVerify = c.Bool("no-verify")
+	t.strict = c.Bool("strict")
 	if err := t.addModules(ctx, with); err != nil {
 		return err
 	}
@@ -246,8 +247,13 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	if len(sel.Added) > 0 {
 		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
 	}
-	if err := t.verifyModules(ctx, w); err != nil {
+	work, err := t.prepareModules(ctx, w, plan.Env)
+	if err != nil {
 		return "", err
+	}
+	if work != nil {
+		defer work.Close()
+		plan.Work = work
 	}
 	fmt.Fprintf(w, "command:  %s\n", plan.Command())
 	fmt.Fprintf(w, "[1/3] compiling navius %s for %s in %s\n", plan.Version, plan.Platform(), t.dir)

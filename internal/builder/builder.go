@@ -51,6 +51,8 @@ type tree struct {
 	// --no-verify.
 	modules    []*thirdparty.Module
 	skipVerify bool
+	// strict: --strict (build.VerifyModules, build.CheckUpgrades).
+	strict bool
 }
 
 // openTree finds the source tree (--source, else upward from the working

@@ -75,11 +75,27 @@ func sbomOf(m *manifest.Manifest, binary []byte, version string, date time.Time)
 		for _, mod := range m.Core.Modules {
 			opts.ModuleFeatures[mod] = append(opts.ModuleFeatures[mod], "core")
 		}
-		for _, name := range opts.Features {
-			for _, mod := range m.Feature(name).Modules {
+		attribute := func(name string, mods []string) {
+			for _, mod := range mods {
 				if !slices.Contains(opts.ModuleFeatures[mod], name) {
 					opts.ModuleFeatures[mod] = append(opts.ModuleFeatures[mod], name)
 				}
+			}
+		}
+		for _, name := range opts.Features {
+			attribute(name, m.Feature(name).Modules)
+		}
+		// The features of --with modules, and the versions they raised,
+		// are recorded in the binary's bytes by the build.
+		if rec, ok := buildinfo.ReadWithRecord(binary); ok {
+			for _, f := range rec.Features {
+				opts.Features = append(opts.Features, f.Name)
+				attribute(f.Name, f.Modules)
+			}
+			slices.Sort(opts.Features)
+			opts.RaisedBy = map[string]string{}
+			for _, r := range rec.Raised {
+				opts.RaisedBy[r.Path] = fmt.Sprintf("%s (navius requires %s)", r.By, r.From)
 			}
 		}
 	}

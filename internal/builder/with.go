@@ -26,6 +26,7 @@ func withFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringSliceFlag{Name: "with", Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable), after running its conformance test against this tree"},
 		&ucli.BoolFlag{Name: "no-verify", Usage: "with --with: build the modules in without running their conformance tests"},
+		&ucli.BoolFlag{Name: "strict", Usage: "with --with: refuse a module that navius's harness does not verify (a schema-1 feature file), or that changes the version of a module navius itself uses"},
 	}
 }
 
@@ -192,21 +193,34 @@ func (t *tree) moduleGraph() (map[string]bool, error) {
 	return graph, nil
 }
 
-// verifyModules runs the modules' conformance tests, or says that
-// --no-verify skipped them.
-func (t *tree) verifyModules(ctx context.Context, w io.Writer) error {
+// prepareModules makes the workspace of the --with modules (nil without
+// any), says which of navius's dependencies they raise (refused with
+// --strict), and verifies them in it, or says that --no-verify skipped
+// that. Close the workspace after the build.
+func (t *tree) prepareModules(ctx context.Context, w io.Writer, env []string) (*build.Work, error) {
 	for _, m := range t.modules {
 		fmt.Fprintf(w, "module:   %s\n", build.ModuleLine(m))
 	}
 	if len(t.modules) == 0 {
-		return nil
+		return nil, nil
+	}
+	work, err := build.PrepareModules(ctx, t.dir, env, t.modules)
+	if err != nil {
+		return nil, cli.Usagef("%v", oneLine(err))
+	}
+	fail := func(err error) (*build.Work, error) {
+		work.Close()
+		return nil, cli.Usagef("%v", oneLine(err))
+	}
+	if err := build.ReportRaises(w, work, t.strict); err != nil {
+		return fail(err)
 	}
 	if t.skipVerify {
 		fmt.Fprintln(w, "verify:   skipped (--no-verify): the modules' conformance tests did not run; they are built in unchecked")
-		return nil
+		return work, nil
 	}
-	if _, err := build.VerifyModules(ctx, w, t.dir, t.modules); err != nil {
-		return cli.Usagef("%v", oneLine(err))
+	if _, err := build.VerifyModules(ctx, w, work, t.modules, t.strict); err != nil {
+		return fail(err)
 	}
-	return nil
+	return work, nil
 }

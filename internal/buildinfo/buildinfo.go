@@ -6,6 +6,8 @@
 package buildinfo
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -42,6 +44,74 @@ type ModuleFeature struct {
 	// Module is the module's path; its version and replacement are in the
 	// build information (Info.Modules, Info.Replaced).
 	Module string
+	// Modules are the modules the feature brings into the binary: its own
+	// module first, then those its package needs that navius's core does
+	// not (what features.json lists for navius's own features).
+	Modules []string `json:",omitempty"`
+}
+
+// WithRecord is what navius build --with writes into a binary, as one JSON
+// string that `navius sbom` finds in the binary's bytes without running it
+// (ReadWithRecord): the features from other modules and the versions of
+// navius's own dependencies that those modules raised.
+type WithRecord struct {
+	Features []ModuleFeature
+	Raised   []Raise `json:",omitempty"`
+}
+
+// Raise is a module whose version a module from outside navius raised
+// above navius's own requirement.
+type Raise struct {
+	Path, From, To string
+	// By names the module that requires To.
+	By string
+}
+
+// withRecordMagic starts the record's string in the binary. It is made at
+// run time, so that this package's own copy of it is not contiguous in a
+// binary and is never taken for a record.
+func withRecordMagic() string { return "navius-with-" + "record/v1 " }
+
+// WithRecordString is the string navius build --with embeds: the magic,
+// then the record as JSON.
+func WithRecordString(r WithRecord) (string, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	return withRecordMagic() + string(data), nil
+}
+
+// AddWithRecord records the features of a record made by WithRecordString
+// (AddModuleFeature for each). The import file navius build --with
+// generates calls it from init with the embedded string, which keeps the
+// string in the binary.
+func AddWithRecord(s string) {
+	data, ok := strings.CutPrefix(s, withRecordMagic())
+	var r WithRecord
+	if !ok || json.Unmarshal([]byte(data), &r) != nil {
+		panic("buildinfo: a malformed --with record: " + s)
+	}
+	for _, f := range r.Features {
+		AddModuleFeature(f)
+	}
+}
+
+// ReadWithRecord finds the --with record in a binary's bytes; false when it
+// has none.
+func ReadWithRecord(binary []byte) (WithRecord, bool) {
+	magic := []byte(withRecordMagic())
+	for rest := binary; ; {
+		i := bytes.Index(rest, magic)
+		if i < 0 {
+			return WithRecord{}, false
+		}
+		rest = rest[i+len(magic):]
+		var r WithRecord
+		if json.NewDecoder(bytes.NewReader(rest)).Decode(&r) == nil && len(r.Features) > 0 {
+			return r, true
+		}
+	}
 }
 
 // AddModuleFeature records a feature from another module and marks it

@@ -67,8 +67,12 @@ func WithModuleFeatures(m *manifest.Manifest) (*manifest.Manifest, error) {
 	}
 	feats := make([]manifest.Feature, len(mods))
 	for i, f := range mods {
+		modules := f.Modules // its module and those it brings (navius build --with records them)
+		if len(modules) == 0 {
+			modules = []string{f.Module}
+		}
 		feats[i] = manifest.Feature{Name: f.Name, Description: f.Description, Category: f.Category,
-			Requires: f.Requires, Modules: []string{f.Module}, Provides: f.Provides, Schemes: f.Schemes, Module: f.Module}
+			Requires: f.Requires, Modules: modules, Provides: f.Provides, Schemes: f.Schemes, Module: f.Module}
 	}
 	return m.Add(feats...)
 }

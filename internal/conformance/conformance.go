@@ -6,7 +6,7 @@
 //
 // The marker is one line logged by the suite's own subtest:
 //
-//	navius-conformance/v1 suite=database impl=example.com/navius-fsdb.*DB cases=14 passed=14 digest=5f0c…
+//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=17 passed=17 digest=5f0c…
 //
 // digest is an HMAC-SHA256, keyed by the nonce the verifier puts in
 // NAVIUS_CONFORMANCE_NONCE, over the suite, the implementation type and the
@@ -15,6 +15,13 @@
 // running the suite (or by deliberately forging events and the HMAC: the
 // check guards against conformance tests that do not call the kit, skip it,
 // or run it against another implementation; it is not a sandbox).
+//
+// The marker is what a module's own conformance test proves, which is only
+// as good as that test: a module's code can read the nonce. A verified
+// build of a schema-2 module does not rely on it: navius's harness
+// (internal/conformance/harness) runs the suites itself against the
+// provider the module registers, and holds each suite to the cases
+// RequiredDatabase lists for what that provider is.
 //
 // The package imports no testing code, so the builder can use it.
 package conformance
@@ -31,10 +38,16 @@ import (
 
 // Version is the protocol version; it is part of every suite's subtest name
 // and of the marker, so a builder never misreads an older or newer suite.
-const Version = 1
+// Version 2 added the database cases HonoursContext, CloseWhileBusy and
+// CrashDurable.
+const Version = 2
 
 // MarkerPrefix starts every marker line.
-const MarkerPrefix = "navius-conformance/v1"
+const MarkerPrefix = "navius-conformance/v2"
+
+// markerPrefixes are the marker versions ParseMarker reads: results of v1
+// suites stay readable.
+var markerPrefixes = []string{MarkerPrefix, "navius-conformance/v1"}
 
 // NonceEnv is the environment variable that carries the verifier's nonce
 // into the test process.
@@ -59,7 +72,8 @@ var Required = map[string][]string{
 	Database: {
 		"GetMissing", "SetGetOverwrite", "ValuesAreCopied", "EmptyAndBinaryValues",
 		"Delete", "CollectionsAreSeparate", "AwkwardNames", "QueryFilter", "QueryPaging",
-		"QueryWalkSurvivesWrites", "MalformedCursor", "Concurrent", "PingAndClose",
+		"QueryWalkSurvivesWrites", "MalformedCursor", "Concurrent", "HonoursContext",
+		"CloseWhileBusy", "PingAndClose",
 	},
 	Cache: {
 		"SetGetDelete", "ValuesAreCopied", "EmptyAndBinaryValues", "TTL", "DefaultTTL",
@@ -73,6 +87,88 @@ var Required = map[string][]string{
 		"ObservesSomething", "ShutdownIsBounded",
 	},
 }
+
+// The database suite's further cases, run when the provider has what they
+// check (providers/providertest).
+var (
+	// ConditionalCases check providers.Versioned.
+	ConditionalCases = []string{"ConditionalVersions", "ConditionalIfMatch", "ConditionalCreateOnly",
+		"ConditionalRemove", "ConditionalCompareAndSwap"}
+	// ExpiryCases check providers.Expiring.
+	ExpiryCases = []string{"ExpiryGetListConditions", "ExpiryClearedByPut", "ExpirySweep"}
+	// BatchCases check providers.Batcher; BatchTTL also needs Expiring.
+	BatchCases = []string{"BatchAllOrNothing", "BatchDuplicateKeys", "BatchAcrossCollections", "BatchSeenWhole"}
+	// StorageCases need storage the suite can reopen: Durable (a Close
+	// and a reopen keep what was acknowledged), and ExpiryDurable for an
+	// Expiring database.
+	StorageCases = []string{"Durable"}
+	// CrashCase needs a provider that declares itself durable: a writer
+	// process is killed (and, where the kit can simulate it, the machine
+	// loses power) after acknowledged writes, which must all be there.
+	CrashCase = "CrashDurable"
+)
+
+// DatabaseProvider is what the database cases required of a provider
+// depend on.
+type DatabaseProvider struct {
+	// Conditional, Expiry and Batch: the capabilities its registered type
+	// (or, for an opener declared to return the Database interface, the
+	// database it opened) implements.
+	Conditional, Expiry, Batch bool
+	// Storage: the harness can open the same storage again.
+	Storage bool
+	// Durable: it declares that acknowledged writes survive a crash.
+	Durable bool
+}
+
+// RequiredDatabase lists the database cases p must pass: the core ones,
+// those of each capability it has, and those of storage and durability.
+func RequiredDatabase(p DatabaseProvider) []string {
+	out := append([]string(nil), Required[Database]...)
+	if p.Conditional {
+		out = append(out, ConditionalCases...)
+	}
+	if p.Expiry {
+		out = append(out, ExpiryCases...)
+	}
+	if p.Batch {
+		out = append(out, BatchCases...)
+		if p.Expiry {
+			out = append(out, "BatchTTL")
+		}
+	}
+	if p.Storage {
+		out = append(out, StorageCases...)
+		if p.Expiry {
+			out = append(out, "ExpiryDurable")
+		}
+	}
+	if p.Durable {
+		out = append(out, CrashCase)
+	}
+	return out
+}
+
+// Missing returns the names in required that are not in passed.
+func Missing(required, passed []string) []string {
+	have := map[string]bool{}
+	for _, p := range passed {
+		have[p] = true
+	}
+	var out []string
+	for _, r := range required {
+		if !have[r] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// SuiteDone, when set, sees every suite as it finishes: the marker, the
+// cases that ran and those that passed. navius's harness sets it (an
+// internal package: a provider module cannot) to hold the suite to the
+// cases the registered provider must pass.
+var SuiteDone func(m Marker, ran, passed []string)
 
 // SuiteTest is the name of the subtest a suite runs its cases under, e.g.
 // "navius.database.v1".
@@ -102,13 +198,19 @@ func (m Marker) String() string {
 // ParseMarker finds a marker in a line of test output (t.Log indents it and
 // adds the file and line).
 func ParseMarker(line string) (Marker, bool) {
-	i := strings.Index(line, MarkerPrefix+" ")
+	i, prefix := -1, ""
+	for _, p := range markerPrefixes {
+		if i = strings.Index(line, p+" "); i >= 0 {
+			prefix = p
+			break
+		}
+	}
 	if i < 0 {
 		return Marker{}, false
 	}
 	var m Marker
 	seen := 0
-	for _, field := range strings.Fields(line[i+len(MarkerPrefix):]) {
+	for _, field := range strings.Fields(line[i+len(prefix):]) {
 		k, v, ok := strings.Cut(field, "=")
 		if !ok {
 			return Marker{}, false

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -36,6 +37,14 @@ const (
 	PropFeature  = "navius:feature"  // on the main component: one per compiled-in feature; on a module: a feature that brings it
 	PropReplaces = "navius:replaces" // on a module: the path@version a replace directive swapped out
 	PropBuild    = "navius:build:"   // prefix of the recorded build settings, e.g. navius:build:GOARCH
+	// PropDirectory is on a module built from a local directory (navius
+	// build --with MODULE=DIR): the directory. The component is named by
+	// the module path and the version its requirement gives.
+	PropDirectory = "navius:directory"
+	// PropRaisedBy is on a module whose version a module from outside
+	// navius raised above navius's own requirement: "MODULE (navius
+	// requires VERSION)".
+	PropRaisedBy = "navius:raised-by"
 )
 
 // Binary is a Go binary's build information and digest.
@@ -103,6 +112,9 @@ type Options struct {
 	// ModuleFeatures names, by module path, the features that bring each
 	// module in ("core" for those every build has).
 	ModuleFeatures map[string][]string
+	// RaisedBy notes, by module path, the module from outside navius that
+	// raised its version, and navius's own requirement (PropRaisedBy).
+	RaisedBy map[string]string
 	// Tool is the name and version of what wrote the SBOM, e.g. "navius v1.2.0".
 	Tool string
 	// Timestamp dates the SBOM; zero leaves it out, so the same binary gives
@@ -185,6 +197,13 @@ func (b *Binary) JSON(opts Options) ([]byte, error) {
 		PURL:        purl(bi.Main.Path, version),
 	}
 	main.BOMRef = main.PURL
+	if bi.Main.Path == "" {
+		// go build of files, not of a module: build information names no
+		// module, so there is no package URL to give.
+		main.Name = orDefault(opts.Name, "main")
+		main.Description = "Go binary built from files outside any module"
+		main.PURL, main.BOMRef = "", "main"
+	}
 	for _, f := range opts.Features {
 		main.Properties = append(main.Properties, property{PropFeature, f})
 	}
@@ -216,7 +235,7 @@ func (b *Binary) JSON(opts Options) ([]byte, error) {
 	deps := slices.Clone(bi.Deps)
 	slices.SortFunc(deps, func(x, y *debug.Module) int { return strings.Compare(x.Path, y.Path) })
 	for _, d := range deps {
-		c, err := moduleComponent(d, opts.ModuleFeatures[d.Path])
+		c, err := moduleComponent(d, opts.ModuleFeatures[d.Path], opts.RaisedBy[d.Path])
 		if err != nil {
 			return nil, err
 		}
@@ -234,14 +253,23 @@ func (b *Binary) JSON(opts Options) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// moduleComponent describes a linked module; a replaced module is described
-// by its replacement, the code that was linked.
-func moduleComponent(d *debug.Module, features []string) (component, error) {
+// moduleComponent describes a linked module; a module replaced by another
+// is described by its replacement, the code that was linked, and one
+// replaced by a directory by its own path and version, the directory a
+// property.
+func moduleComponent(d *debug.Module, features []string, raisedBy string) (component, error) {
 	linked := d
 	var props []property
-	if d.Replace != nil {
+	switch {
+	case d.Replace != nil && isDirectory(d.Replace.Path):
+		linked = &debug.Module{Path: d.Path, Version: d.Version}
+		props = append(props, property{PropDirectory, d.Replace.Path})
+	case d.Replace != nil:
 		linked = d.Replace
 		props = append(props, property{PropReplaces, d.Path + "@" + d.Version})
+	}
+	if raisedBy != "" {
+		props = append(props, property{PropRaisedBy, raisedBy})
 	}
 	c := component{Type: "library", Name: linked.Path, Version: linked.Version, PURL: purl(linked.Path, linked.Version)}
 	c.BOMRef = c.PURL
@@ -257,6 +285,19 @@ func moduleComponent(d *debug.Module, features []string) (component, error) {
 	}
 	c.Properties = props
 	return c, nil
+}
+
+// isDirectory tells a replacement by a directory (go.mod's "=> ../dir",
+// recorded with the version "(devel)") from one by another module.
+func isDirectory(path string) bool {
+	return strings.HasPrefix(path, "/") || strings.HasPrefix(path, ".") || filepath.IsAbs(path)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }
 
 // goSumSHA256 turns a go.sum hash ("h1:" and base64 of SHA-256) into hex,

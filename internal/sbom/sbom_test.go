@@ -234,7 +234,7 @@ func TestModulesAndSettings(t *testing.T) {
 		byName[c.Name] = c
 		names = append(names, c.Name)
 	}
-	if want := []string{"std", "example.com/fork/mod", "../local", "github.com/z/old"}; !slices.Equal(names, want) {
+	if want := []string{"std", "example.com/fork/mod", "example.com/local", "github.com/z/old"}; !slices.Equal(names, want) {
 		t.Errorf("components %v, want %v (std, then modules by path)", names, want)
 	}
 	if std := byName["std"]; std.Version != "go1.26.8" {
@@ -248,8 +248,11 @@ func TestModulesAndSettings(t *testing.T) {
 	if fork.Version != "v1.0.1" || !slices.Equal(props(fork.Properties, PropReplaces), []string{"example.com/Upper/mod@v1.0.0"}) {
 		t.Errorf("a replaced module is described by its replacement: %+v %v", fork, fork.Properties)
 	}
-	if local := byName["../local"]; local.Hashes != nil || local.Version != "" {
-		t.Errorf("a directory replacement has no version or hash: %+v", local)
+	// A module built from a directory: its path, its required version, the
+	// directory as a property, a valid purl, no hash.
+	if local := byName["example.com/local"]; local.Hashes != nil || local.Version != "v0.1.0" || local.PackageURL != "pkg:golang/example.com/local@v0.1.0" ||
+		!slices.Equal(props(local.Properties, PropDirectory), []string{"../local"}) {
+		t.Errorf("a directory replacement: %+v %v", local, local.Properties)
 	}
 	again, _ := b.JSON(Options{})
 	if !bytes.Equal(data, again) {
@@ -264,6 +267,27 @@ func TestModulesAndSettings(t *testing.T) {
 		t.Error("a zero Timestamp should leave the timestamp out")
 	}
 	validate(t, dated)
+}
+
+// Any Go binary gets a valid SBOM: one built from files has no module
+// path, and so no purl; a raised module says by whom.
+func TestNoModulePath(t *testing.T) {
+	b := fakeBinary()
+	b.Info.Main = debug.Module{}
+	data, err := b.JSON(Options{RaisedBy: map[string]string{"github.com/z/old": "example.com/m (navius requires v1.0.0)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := decode(t, data)
+	if m := doc.Metadata.Component; m.PackageURL != "" || m.BOMRef != "main" || m.Name != "main" {
+		t.Errorf("main of a binary without a module path: %+v", m)
+	}
+	for _, c := range *doc.Components {
+		if c.Name == "github.com/z/old" && !slices.Equal(props(c.Properties, PropRaisedBy), []string{"example.com/m (navius requires v1.0.0)"}) {
+			t.Errorf("raised: %v", c.Properties)
+		}
+	}
+	validate(t, data)
 }
 
 func TestBadInput(t *testing.T) {

@@ -175,7 +175,7 @@ func (s *Server) parseBatch(body []byte) ([]providers.BatchOp, []providers.Condi
 			return bad("%scollection %.80q is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", at, o.Collection)
 		}
 		if !validKey(o.Key) {
-			return bad("%skey %.80q is invalid: use 1-512 letters, digits or any of _.:@~+=-", at, o.Key)
+			return bad("%skey %.80q is invalid: use 1-512 letters, digits or any of "+keyChars, at, o.Key)
 		}
 		id := o.Collection + "/" + o.Key
 		if j, dup := seen[id]; dup {

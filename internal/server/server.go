@@ -163,8 +163,13 @@ func validCollection(s string) bool {
 	return validName(s, maxCollection, "_.-") && alnum(s[0])
 }
 
-// validKey: 1-512 of [A-Za-z0-9_.:@~+=-], and not "." or "..".
-func validKey(s string) bool { return validName(s, maxKey, "_.:@~+=-") && s != "." && s != ".." }
+// validKey: 1-512 of [A-Za-z0-9_.:@~+=-{}], and not "." or "..". Braces
+// make a hash tag: on Redis Cluster, keys of a collection with the same
+// text in braces share a slot, and so can share an atomic batch.
+func validKey(s string) bool { return validName(s, maxKey, keyChars) && s != "." && s != ".." }
+
+// keyChars are the characters a key may hold besides letters and digits.
+const keyChars = "_.:@~+=-{}"
 
 // validRequestID: 1-128 of [A-Za-z0-9_.:-].
 func validRequestID(s string) bool { return validName(s, maxRequestID, "_.:-") }
@@ -184,7 +189,7 @@ func names(w http.ResponseWriter, r *http.Request, withKey bool) (coll, key stri
 	key = r.PathValue("key")
 	if !validKey(key) {
 		writeError(w, r, http.StatusBadRequest, "invalid_key",
-			fmt.Sprintf("key %.80q is invalid: use 1-512 letters, digits or any of _.:@~+=-", key))
+			fmt.Sprintf("key %.80q is invalid: use 1-512 letters, digits or any of "+keyChars, key))
 		return "", "", false
 	}
 	return coll, key, true

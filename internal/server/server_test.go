@@ -157,6 +157,12 @@ func TestCRUD(t *testing.T) {
 	if resp, body = f.do(t, "GET", "/api/v1/pets/empty", ""); resp.StatusCode != 200 || body != "" {
 		t.Fatalf("empty value: %d %q", resp.StatusCode, body)
 	}
+	// Braces (a Redis Cluster hash tag) are key characters.
+	resp, body = f.do(t, "PUT", "/api/v1/pets/%7Bhouse1%7Dtom", "cat")
+	wantStatus(t, resp, body, 204)
+	if resp, body = f.do(t, "GET", "/api/v1/pets/{house1}tom", ""); resp.StatusCode != 200 || body != "cat" {
+		t.Fatalf("key with a hash tag: %d %q", resp.StatusCode, body)
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -170,6 +176,7 @@ func TestBadInput(t *testing.T) {
 		{"PUT", "/api/v1/pe%20ts/k", "v", 400, "invalid_collection"},
 		{"PUT", "/api/v1/_hidden/k", "v", 400, "invalid_collection"},
 		{"GET", "/api/v1/pets/a%2Fb", "", 400, "invalid_key"},
+		{"GET", "/api/v1/pets/a%5Bb%5D", "", 400, "invalid_key"},
 		{"PUT", "/api/v1/pets/big", strings.Repeat("x", 1025), 413, "payload_too_large"},
 		{"POST", "/api/v1/pets/k", "v", 405, "method_not_allowed"},
 		{"DELETE", "/api/v1/pets", "", 405, "method_not_allowed"},

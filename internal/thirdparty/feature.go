@@ -51,13 +51,17 @@ import (
 // FileName is the feature file a provider module carries at its root.
 const FileName = "navius-feature.json"
 
-// Schema is the feature file format's version.
-const Schema = 1
+// Schema is the feature file format's version. Schema 2 added
+// "conformance" (the URL template of a fresh instance of each database and
+// cache, from which navius's harness opens the registered provider itself)
+// and "durable"; a schema-1 file still builds, verified only by the
+// module's own test, which --strict refuses.
+const Schema = 2
 
 // File is a parsed feature file:
 //
 //	{
-//	  "schema": 1,
+//	  "schema": 2,
 //	  "features": [{
 //	    "name": "fsdb",
 //	    "description": "Filesystem database: one file per key ...",
@@ -67,6 +71,8 @@ const Schema = 1
 //	    "requires": [],
 //	    "options": [{"key": "fsdb.sync", "type": "bool", "default": "true", "description": "..."}],
 //	    "package": "example.com/navius-fsdb",
+//	    "conformance": {"database": "fsdb://{dir}/data"},
+//	    "durable": true,
 //	    "conformance_test": "TestConformance"
 //	  }]
 //	}
@@ -96,9 +102,32 @@ type Feature struct {
 	Options []Option `json:"options"`
 	// Package is the import path whose init() registers the provider.
 	Package string `json:"package"`
-	// ConformanceTest is the test in Package that runs navius's suites.
-	ConformanceTest string `json:"conformance_test"`
+	// Conformance maps each service the feature provides a database or
+	// cache for to the URL template of a fresh instance ({dir}: a new
+	// directory), from which navius's harness opens the registered
+	// provider (schema 2).
+	Conformance map[string]string `json:"conformance,omitempty"`
+	// Durable declares that its database's acknowledged writes survive a
+	// crash: the harness then requires the CrashDurable case (schema 2).
+	Durable bool `json:"durable,omitempty"`
+	// ConformanceTest is the module's own test in Package. In schema 1 it
+	// is what verifies the feature (it must run navius's suites); in
+	// schema 2 it is optional for a database or cache, run and reported
+	// beside the harness but not deciding, and still what verifies a log
+	// sink or an observer, which the harness does not open.
+	ConformanceTest string `json:"conformance_test,omitempty"`
+	// Schema is the schema of the file the feature was read from.
+	Schema int `json:"-"`
 }
+
+// Verified reports whether navius's harness verifies the feature: a
+// schema-2 feature whose every service is a database or a cache.
+func (f Feature) Verified() bool {
+	return f.Schema >= 2 && len(f.Conformance) > 0 && len(f.Suites()) == len(f.Conformance)
+}
+
+// HarnessServices are the services of the feature navius's harness opens.
+var HarnessServices = []string{conformance.Database, conformance.Cache}
 
 // Option declares one config option, as providers.Option does in code.
 type Option struct {
@@ -135,7 +164,7 @@ func (f Feature) ProviderOptions() []providers.Option {
 
 var (
 	fileFields    = []string{"schema", "features"}
-	featureFields = []string{"name", "description", "category", "provides", "schemes", "requires", "options", "package", "conformance_test"}
+	featureFields = []string{"name", "description", "category", "provides", "schemes", "requires", "options", "package", "conformance", "durable", "conformance_test"}
 	optionFields  = []string{"key", "type", "default", "enum", "description", "secret"}
 
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`) // as features.json: a name is also a build tag
@@ -177,8 +206,8 @@ func Parse(name string, data []byte) (*File, error) {
 	switch {
 	case f.Schema == 0:
 		return nil, fail(`no "schema": add "schema": %d`, Schema)
-	case f.Schema != Schema:
-		return nil, fail("schema %d is not supported: this navius reads schema %d", f.Schema, Schema)
+	case f.Schema < 1 || f.Schema > Schema:
+		return nil, fail("schema %d is not supported: this navius reads schemas 1 and %d", f.Schema, Schema)
 	case len(f.Features) == 0:
 		return nil, fail(`declares no feature: add one under "features" (see docs/PROVIDERS.md)`)
 	}
@@ -188,7 +217,8 @@ func Parse(name string, data []byte) (*File, error) {
 		if feat.Name != "" {
 			where = fmt.Sprintf("feature %q", feat.Name)
 		}
-		if err := feat.check(); err != nil {
+		f.Features[i].Schema = f.Schema
+		if err := f.Features[i].check(); err != nil {
 			return nil, fail("%s: %v", where, err)
 		}
 		if seen[feat.Name] {
@@ -219,9 +249,11 @@ func (f Feature) check() error {
 		return errors.New(`no "package": give the import path whose init() registers the provider`)
 	case !importRE.MatchString(f.Package) || strings.Contains(f.Package, "//"):
 		return fmt.Errorf("package %q is not an import path", f.Package)
-	case f.ConformanceTest == "":
-		return errors.New(`no "conformance_test": name the test in the package that calls navius's providertest suites, e.g. "TestConformance"`)
-	case !testRE.MatchString(f.ConformanceTest):
+	case f.Schema == 1 && (len(f.Conformance) > 0 || f.Durable):
+		return errors.New(`"conformance" and "durable" are schema 2 fields: set "schema": 2`)
+	case f.Schema == 1 && f.ConformanceTest == "":
+		return errors.New(`no "conformance_test": name the test in the package that calls navius's providertest suites, e.g. "TestConformance" (or move to schema 2, where navius's harness tests the provider itself)`)
+	case f.ConformanceTest != "" && !testRE.MatchString(f.ConformanceTest):
 		return fmt.Errorf("conformance_test %q is not a Go test name (TestXxx)", f.ConformanceTest)
 	}
 	for _, p := range f.Provides {
@@ -249,6 +281,9 @@ func (f Feature) check() error {
 				p, svc, registerCall(svc), svc, prov)
 		}
 	}
+	if err := f.checkConformance(); err != nil {
+		return err
+	}
 	for _, r := range f.Requires {
 		if !nameRE.MatchString(r) {
 			return fmt.Errorf("requires entry %q is not a feature name", r)
@@ -268,6 +303,53 @@ func (f Feature) check() error {
 		keys[o.Key] = true
 	}
 	return nil
+}
+
+// checkConformance holds a schema-2 feature's "conformance" templates to
+// what it provides: one for each database and cache, of a scheme the
+// feature declares, and "conformance_test" for the services the harness
+// does not open.
+func (f Feature) checkConformance() error {
+	if f.Schema < 2 {
+		return nil
+	}
+	for _, svc := range f.Suites() {
+		if slices.Contains(HarnessServices, svc) {
+			if _, ok := f.Conformance[svc]; !ok {
+				return fmt.Errorf(`provides a %s but "conformance" has no URL template for it: add e.g. "conformance": {"%s": "%s://{dir}/data"} (a fresh instance; {dir} is a new directory)`, svc, svc, f.firstScheme(svc))
+			}
+		} else if f.ConformanceTest == "" {
+			return fmt.Errorf(`provides a %s, which navius's harness does not open: name the module's test that runs providertest.%s in "conformance_test"`, svc, entryPoint(svc))
+		}
+	}
+	for svc, tmpl := range f.Conformance {
+		if !slices.Contains(HarnessServices, svc) {
+			return fmt.Errorf(`"conformance" names %q: it takes URL templates for %s`, svc, strings.Join(HarnessServices, " and "))
+		}
+		if !slices.Contains(f.Suites(), svc) {
+			return fmt.Errorf(`"conformance" has a %s URL template, but the feature provides no %s`, svc, svc)
+		}
+		scheme, err := providers.Scheme(strings.ReplaceAll(tmpl, "{dir}", "/dir"))
+		if err != nil {
+			return fmt.Errorf(`"conformance" %s URL template %q: %v`, svc, tmpl, err)
+		}
+		if !slices.Contains(f.Schemes, svc+":"+scheme) {
+			return fmt.Errorf(`"conformance" %s URL template %q uses scheme %q, which the feature does not declare in "schemes"`, svc, tmpl, scheme)
+		}
+	}
+	if f.Durable && !slices.Contains(f.Suites(), conformance.Database) {
+		return errors.New(`"durable" is about a database, and the feature provides none: remove it`)
+	}
+	return nil
+}
+
+func (f Feature) firstScheme(svc string) string {
+	for _, s := range f.Schemes {
+		if rest, ok := strings.CutPrefix(s, svc+":"); ok {
+			return rest
+		}
+	}
+	return f.Name
 }
 
 func (o Option) check(feature string) error {

@@ -67,8 +67,8 @@ func TestParseRefuses(t *testing.T) {
 		{"syntax", "{\n\"schema\": 1,\n\"features\": [}\n", "not valid JSON at line 3"},
 		{"wrong type", edit(`"name": "acme_db"`, `"name": 7`), `field "features.name" must be a string, not a number`},
 		{"trailing", goodFile + "{}", "trailing data"},
-		{"no schema", edit(`"schema": 1,`, ``), `no "schema": add "schema": 1`},
-		{"future schema", edit(`"schema": 1`, `"schema": 2`), "schema 2 is not supported"},
+		{"no schema", edit(`"schema": 1,`, ``), `no "schema": add "schema": 2`},
+		{"future schema", edit(`"schema": 1`, `"schema": 3`), "schema 3 is not supported"},
 		{"no features", `{"schema": 1, "features": []}`, `declares no feature`},
 		{"bad name", edit(`"name": "acme_db"`, `"name": "Acme-DB"`), `feature "Acme-DB": the name must match`},
 		{"reserved name", edit(`"name": "acme_db"`, `"name": "server"`), `feature "server": the name is reserved by navius`},
@@ -364,5 +364,38 @@ func TestFetch(t *testing.T) {
 	dir, version, err := (With{Module: "github.com/sirupsen/logrus", Version: "v1.10.2"}).Fetch(ctx, "", offline)
 	if err != nil || version != "v1.10.2" || !strings.Contains(dir, "logrus@v1.10.2") {
 		t.Fatalf("Fetch = %q, %q, %v", dir, version, err)
+	}
+}
+
+// Schema 2: a URL template for each database and cache, of a scheme the
+// feature declares; the module's own test only where the harness does not
+// reach.
+func TestParseSchema2(t *testing.T) {
+	two := strings.NewReplacer(`"schema": 1`, `"schema": 2`,
+		`"conformance_test": "TestConformance"`, `"conformance": {"database": "acme://{dir}/db", "cache": "acme://{dir}"}, "durable": true`).Replace(goodFile)
+	f, err := Parse("navius-feature.json", []byte(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if feat := f.Features[0]; !feat.Verified() || feat.Schema != 2 || !feat.Durable || feat.ConformanceTest != "" {
+		t.Fatalf("parsed %+v", feat)
+	}
+	for _, c := range []struct{ name, old, new, want string }{
+		{"no template for the cache", `, "cache": "acme://{dir}"`, ``, `provides a cache but "conformance" has no URL template for it: add e.g. "conformance": {"cache": "acme://{dir}/data"}`},
+		{"undeclared scheme", `"acme://{dir}/db"`, `"other://{dir}/db"`, `"conformance" database URL template "other://{dir}/db" uses scheme "other", which the feature does not declare in "schemes"`},
+		{"a service it does not provide", `"conformance": {`, `"conformance": {"logging": "x://", `, `"conformance" names "logging": it takes URL templates for database and cache`},
+		{"no URL", `"acme://{dir}/db"`, `"{dir}/db"`, `"conformance" database URL template "{dir}/db": URL "/dir/db" has no scheme`},
+		{"a log sink needs its own test", `"provides": ["database:acme", "cache:acme"]`, `"provides": ["database:acme", "cache:acme", "logging:acme"]`, `provides a logging, which navius's harness does not open: name the module's test that runs providertest.RunLogSinkTests in "conformance_test"`},
+		{"schema 1 with templates", `"schema": 2`, `"schema": 1`, `"conformance" and "durable" are schema 2 fields: set "schema": 2`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(two, c.old) {
+				t.Fatalf("the file lacks %q", c.old)
+			}
+			_, err := Parse("/m/navius-feature.json", []byte(strings.Replace(two, c.old, c.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v\nwant one line containing %q", err, c.want)
+			}
+		})
 	}
 }

@@ -138,6 +138,12 @@ func (m *Module) checkPackage(f Feature) error {
 		return fmt.Errorf("package %s is not in module %s: name a package of this module", f.Package, m.Path)
 	}
 	dir := filepath.Join(m.Dir, filepath.FromSlash(strings.TrimPrefix(rel, "/")))
+	if f.ConformanceTest == "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("package %s has no directory in the module (%s)", f.Package, dir)
+		}
+		return nil
+	}
 	tests, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 	if err != nil || len(tests) == 0 {
 		if _, err := os.Stat(dir); err != nil {

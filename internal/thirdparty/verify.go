@@ -2,16 +2,11 @@ package thirdparty
 
 import (
 	"bufio"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -24,179 +19,16 @@ import (
 // navius tree under test.
 const NaviusModule = "github.com/navius-dev/navius"
 
-// VerifyOptions says which conformance test to run, where, and against
-// which navius.
-type VerifyOptions struct {
-	// Dir is the module's root directory (with go.mod). It is not written
-	// to: the go.mod Verify uses is a temporary copy.
-	Dir string
-	// ModulePath is the module's path; the suites must have tested a type
-	// of one of its packages. Empty skips that check.
-	ModulePath string
-	// Package is the import path of the package holding the test.
-	Package string
-	// Test is the conformance test's name.
-	Test string
-	// Suites must each have run (Feature.Suites()); empty asks for at
-	// least one.
-	Suites []string
-	// Navius is the root of the navius tree the module is tested against:
-	// the copy of its go.mod gets `replace github.com/navius-dev/navius =>
-	// Navius`. Empty tests against the navius version the module requires.
-	Navius string
-	// Env is added to the environment of go test (e.g. GOFLAGS, GOPROXY).
-	Env []string
-	// Go is the go command; "go" when empty.
-	Go string
-	// Timeout bounds the test run (go test -timeout); 10 minutes when 0.
-	Timeout time.Duration
-}
-
-// Verify runs the module's conformance test with `go test -json` and
-// evaluates its events. The error is for a run that could not happen at
-// all (no go command, an unreadable go.mod); a test that fails, does not
-// build or does not run the suites gives a Result whose Err says so.
-func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
-	start := time.Now()
-	goCmd := o.Go
-	if goCmd == "" {
-		goCmd = "go"
-	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
-	nonce, err := newNonce()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"test", "-json", "-count=1", "-timeout=" + timeout.String(), "-run=^" + o.Test + "$"}
-	if o.Navius != "" {
-		modfile, cleanup, err := pointAtNavius(ctx, goCmd, o.Dir, o.Navius)
-		if err != nil {
-			return nil, err
-		}
-		defer cleanup()
-		// -mod=mod: the copy's go.sum may need entries for navius's own
-		// requirements; they go into the copy, never the module.
-		args = append(args, "-modfile="+modfile, "-mod=mod")
-	}
-	args = append(args, o.Package)
-
-	cmd := exec.CommandContext(ctx, goCmd, args...)
-	cmd.Dir = o.Dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", conformance.NonceEnv+"="+nonce)
-	cmd.Env = append(cmd.Env, o.Env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("verify %s: can't run %s: %v", o.Package, goCmd, err)
-	}
-	r := Evaluate(stdout, Expect{Test: o.Test, Package: o.Package, ModulePath: o.ModulePath, Suites: o.Suites, Nonce: nonce})
-	waitErr := cmd.Wait()
-	r.Command = "cd " + o.Dir + " && " + goCmd + " " + strings.Join(args, " ")
-	r.Elapsed = time.Since(start)
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("verify %s: %v", o.Package, ctx.Err())
-	}
-	if r.Problem == "" && waitErr != nil {
-		// go test failed without saying so in events: module resolution,
-		// a bad flag. Its stderr says why.
-		r.Problem = "go test failed: " + firstLine(stderr.String(), waitErr.Error())
-	} else if r.Problem != "" && !r.Found && stderr.Len() > 0 && !r.BuildFailed {
-		r.Problem += ": " + firstLine(stderr.String(), "")
-	}
-	return r, nil
-}
-
-// pointAtNavius writes a copy of the module's go.mod (and go.sum) to a
-// temporary directory, pointing its navius requirement at the tree under
-// test and any relative replace directive at its absolute directory (the
-// copy lives elsewhere).
-func pointAtNavius(ctx context.Context, goCmd, dir, navius string) (string, func(), error) {
-	nav, err := filepath.Abs(navius)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := os.Stat(filepath.Join(nav, "go.mod")); err != nil {
-		return "", nil, fmt.Errorf("verify: %s is not the navius tree (no go.mod)", navius)
-	}
-	tmp, err := os.MkdirTemp("", "navius-verify-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { _ = os.RemoveAll(tmp) }
-	fail := func(err error) (string, func(), error) {
-		cleanup()
-		return "", nil, err
-	}
-	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return fail(fmt.Errorf("verify: %v", err))
-	}
-	modfile := filepath.Join(tmp, "go.mod")
-	if err := os.WriteFile(modfile, gomod, 0o644); err != nil {
-		return fail(err)
-	}
-	if sum, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
-		if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
-			return fail(err)
-		}
-	}
-	edits := []string{"-replace=" + NaviusModule + "=" + nav}
-	var parsed struct {
-		Replace []struct {
-			Old struct{ Path, Version string }
-			New struct{ Path, Version string }
-		}
-	}
-	out, err := exec.CommandContext(ctx, goCmd, "mod", "edit", "-json", modfile).Output()
-	if err != nil {
-		return fail(fmt.Errorf("verify: %s/go.mod does not parse: %v", dir, errText(err)))
-	}
-	if err := json.Unmarshal(out, &parsed); err != nil {
-		return fail(fmt.Errorf("verify: go mod edit -json: %v", err))
-	}
-	for _, r := range parsed.Replace {
-		if r.Old.Path == NaviusModule || r.New.Version != "" || !isLocalPath(r.New.Path) || filepath.IsAbs(r.New.Path) {
-			continue
-		}
-		old := r.Old.Path
-		if r.Old.Version != "" {
-			old += "@" + r.Old.Version
-		}
-		edits = append(edits, "-replace="+old+"="+filepath.Join(dir, r.New.Path))
-	}
-	cmd := exec.CommandContext(ctx, goCmd, append(append([]string{"mod", "edit"}, edits...), modfile)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("verify: go mod edit: %s", firstLine(string(out), err.Error())))
-	}
-	return modfile, cleanup, nil
-}
-
-func isLocalPath(p string) bool {
-	return strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") || p == "." || p == ".." || filepath.IsAbs(p)
-}
-
-func newNonce() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("verify: no randomness for the nonce: %v", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
 // Expect is what Evaluate checks a `go test -json` stream against.
 type Expect struct {
 	Test       string   // the conformance test's name
-	Package    string   // its package, for messages
+	Package    string   // its package: events of other packages are left out
 	ModulePath string   // the module the tested implementation must be in ("" skips it)
 	Suites     []string // suites that must have run; empty: at least one
 	Nonce      string   // the value of NAVIUS_CONFORMANCE_NONCE in the run
+	// PassOnly: the test need only pass (a module's own test beside
+	// navius's harness); markers are not looked for.
+	PassOnly bool
 }
 
 // Result is what a conformance run showed.
@@ -265,9 +97,42 @@ type event struct {
 	Output     string
 }
 
+// events reads a `go test -json` stream; a line that is not an event (go's
+// own message) becomes an output event of no package.
+func events(stream io.Reader) []event {
+	var out []event
+	sc := bufio.NewScanner(stream)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var ev event
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			ev = event{Action: "output", Output: sc.Text()}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// of tells whether an event belongs to the package pkg (its tests, its
+// test binary, or the build of either); an event of no package belongs to
+// every one.
+func (ev event) of(pkg string) bool {
+	switch {
+	case pkg == "" || (ev.Package == "" && ev.ImportPath == ""):
+		return true
+	case ev.Package != "":
+		return ev.Package == pkg
+	}
+	return ev.ImportPath == pkg || strings.HasPrefix(ev.ImportPath, pkg+" ")
+}
+
 // Evaluate reads a `go test -json` stream and decides whether it shows the
 // expected conformance test passing with navius's suites inside.
 func Evaluate(stream io.Reader, e Expect) *Result {
+	return evaluate(events(stream), e)
+}
+
+func evaluate(evs []event, e Expect) *Result {
 	r := &Result{Test: e.Test, Package: e.Package}
 	status := map[string]string{} // test -> pass, fail, skip
 	ran := map[string]bool{}
@@ -277,12 +142,8 @@ func Evaluate(stream io.Reader, e Expect) *Result {
 	var buildOut, pkgOut []string
 	pkgFailed := false
 
-	sc := bufio.NewScanner(stream)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var ev event
-		if json.Unmarshal(sc.Bytes(), &ev) != nil {
-			pkgOut = append(pkgOut, sc.Text()) // go's own message, not an event
+	for _, ev := range evs {
+		if !ev.of(e.Package) {
 			continue
 		}
 		switch ev.Action {
@@ -307,7 +168,7 @@ func Evaluate(stream io.Reader, e Expect) *Result {
 				continue
 			}
 			output[ev.Test] = append(output[ev.Test], ev.Output)
-			if m, ok := conformance.ParseMarker(ev.Output); ok {
+			if m, ok := conformance.ParseMarker(ev.Output); ok && !e.PassOnly {
 				markers = append(markers, SuiteRun{Suite: m.Suite, Test: ev.Test, Impl: m.Impl, Cases: m.Cases, Passed: m.Passed, digest: m.Digest})
 			}
 		}
@@ -337,7 +198,11 @@ func Evaluate(stream io.Reader, e Expect) *Result {
 		m.Valid = m.Problem == ""
 		r.Suites = append(r.Suites, m)
 	}
-	r.SuitesRan, r.Problem = suitesProblem(r.Suites, e.Suites)
+	if e.PassOnly {
+		r.SuitesRan = true
+	} else {
+		r.SuitesRan, r.Problem = suitesProblem(r.Suites, e.Suites)
+	}
 
 	switch {
 	case r.BuildFailed:
@@ -354,7 +219,7 @@ func Evaluate(stream io.Reader, e Expect) *Result {
 		}
 		r.Problem = fmt.Sprintf("conformance case %s failed: %s%s", f.Test, f.Message, more)
 	case status[e.Test] == "skip":
-		r.Problem = fmt.Sprintf("%s was skipped: the conformance test must run navius's suites, not skip them", e.Test)
+		r.Problem = fmt.Sprintf("%s was skipped: it must run, not skip", e.Test)
 	case !r.Passed:
 		r.Problem = fmt.Sprintf("%s did not pass (%s)", e.Test, orDefault(status[e.Test], "it did not finish: "+panicLine(append(pkgOut, output[e.Test]...))))
 	}

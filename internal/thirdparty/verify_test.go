@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,38 +13,46 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/internal/conformance"
+	"github.com/navius-dev/navius/internal/thirdparty/modtest"
 )
 
 // naviusRoot is the tree under test; every real run verifies against it.
-const naviusRoot = "../.."
+const (
+	naviusRoot = "../.."
+	exampleDir = "../../examples/fsdb"
+	fixtures   = "../../testdata/modules"
+)
 
-func verify(t *testing.T, dir, test string, suites []string) *Result {
+// verifyModule runs the verification of a module as navius build does:
+// in a workspace of the tree with the module added.
+func verifyModule(t *testing.T, m *Module) *FeatureResult {
 	t.Helper()
-	m, err := LoadModule(dir)
-	modPath, pkg := "", ""
-	if err == nil {
-		modPath, pkg = m.Path, m.Features[0].Package
-		if test == "" {
-			test = m.Features[0].ConformanceTest
-		}
-		if suites == nil {
-			suites = m.Features[0].Suites()
-		}
-	} else {
-		// A module made by the test, without a feature file.
-		gomod, rerr := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if rerr != nil {
-			t.Fatal(err)
-		}
-		modPath, pkg = ModulePath(gomod), ModulePath(gomod)
-	}
+	m.Local = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r, err := Verify(ctx, VerifyOptions{Dir: dir, ModulePath: modPath, Package: pkg, Test: test, Suites: suites, Navius: naviusRoot})
+	work, err := NewWorkspace(ctx, naviusRoot, nil, []*Module{m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	defer work.Close()
+	v, err := Verify(ctx, VerifyOptions{Work: work, Modules: []*Module{m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Features) != 1 {
+		t.Fatalf("%d feature results", len(v.Features))
+	}
+	t.Logf("in %v: %s", v.Elapsed, v.Command)
+	return v.Features[0]
+}
+
+func verify(t *testing.T, dir string) *FeatureResult {
+	t.Helper()
+	m, err := LoadModule(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verifyModule(t, m)
 }
 
 func skipShort(t *testing.T) {
@@ -76,44 +85,45 @@ func snapshot(t *testing.T, dir string) string {
 	return strings.Join(lines, "\n")
 }
 
+// The example is verified by navius's harness, which tests what it
+// registers for fsdb:// (with the crash case: the feature is durable), and
+// its own test passes beside.
 func TestVerifyExample(t *testing.T) {
 	skipShort(t)
 	before := snapshot(t, exampleDir)
-	r := verify(t, exampleDir, "", nil)
+	r := verify(t, exampleDir)
 	if err := r.Err(); err != nil {
-		t.Fatalf("%v\ncommand: %s", err, r.Command)
+		t.Fatal(err)
 	}
-	t.Logf("verified in %v: %s", r.Elapsed, r.Command)
-	if !r.Found || !r.Passed || !r.SuitesRan || len(r.Suites) != 1 || len(r.Failed) != 0 {
+	if !r.Verified() || r.Harness == nil || r.Own == nil || len(r.Harness.Suites) != 1 {
 		t.Fatalf("result = %+v", r)
 	}
-	s := r.Suites[0]
-	if s.Suite != "database" || s.Test != "TestConformance/navius.database.v1" || s.Impl != "example.com/navius-fsdb.*DB" ||
-		!s.Valid || s.Cases != len(conformance.Required["database"])+1 || s.Passed != s.Cases {
-		t.Fatalf("suite run = %+v", s)
+	s := r.Harness.Suites[0]
+	want := conformance.RequiredDatabase(conformance.DatabaseProvider{Storage: true, Durable: true})
+	if s.Suite != "database" || s.Test != "TestNaviusHarness/fsdb/database:fsdb/navius.database.v2" || s.Impl != "example.com/navius-fsdb.*DB" ||
+		!s.Valid || s.Cases != len(want) || s.Passed != s.Cases {
+		t.Fatalf("harness suite run = %+v; want %d cases (%v)", s, len(want), want)
 	}
-	if !strings.Contains(r.Command, "-modfile=") || r.Elapsed <= 0 {
-		t.Fatalf("command %q, elapsed %v", r.Command, r.Elapsed)
+	if !r.Own.Passed || r.Own.Test != "TestConformance" {
+		t.Fatalf("own test = %+v", r.Own)
 	}
 	if after := snapshot(t, exampleDir); after != before {
 		t.Fatalf("verification changed the module's directory:\n%s\n---\n%s", before, after)
 	}
 }
 
-func TestVerifyRefusesBrokenCopy(t *testing.T) {
-	skipShort(t)
-	r := verify(t, filepath.Join(fixtures, "brokenfsdb"), "", nil)
+// refusedByHarness checks that the harness, not the module's test, named
+// the failing case.
+func refusedByHarness(t *testing.T, r *FeatureResult, module, failing, message string) {
+	t.Helper()
 	err := r.Err()
 	if err == nil {
-		t.Fatal("the broken copy was verified")
+		t.Fatal("verified")
 	}
 	t.Log(err)
-	if len(r.Failed) != 1 || r.Failed[0].Test != "TestConformance/navius.database.v1/Delete" {
-		t.Fatalf("failed = %+v", r.Failed)
-	}
 	for _, want := range []string{
-		"verify example.com/navius-brokenfsdb: conformance case TestConformance/navius.database.v1/Delete failed:",
-		"second Delete = true, <nil>; want false, nil",
+		"verify " + module + ": conformance case TestNaviusHarness/" + failing + " failed: ",
+		message,
 		"--no-verify",
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -123,9 +133,55 @@ func TestVerifyRefusesBrokenCopy(t *testing.T) {
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("error is not one line: %q", err)
 	}
-	// The suite still ran: its marker is valid, with one case short.
-	if len(r.Suites) != 1 || r.Suites[0].Passed != r.Suites[0].Cases-1 {
-		t.Fatalf("suites = %+v", r.Suites)
+}
+
+func TestVerifyRefusesBrokenCopy(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	if err := modtest.BrokenFSDB(naviusRoot, dir); err != nil {
+		t.Fatal(err)
+	}
+	r := verify(t, dir)
+	refusedByHarness(t, r, "example.com/navius-brokenfsdb", "brokenfsdb/database:brokenfsdb/navius.database.v2/Delete",
+		"second Delete = true, <nil>; want false, nil")
+	// The suite still ran: one case short, and the harness names the
+	// required case that did not pass.
+	if len(r.Harness.Suites) != 1 || r.Harness.Suites[0].Passed != r.Harness.Suites[0].Cases-1 {
+		t.Fatalf("suites = %+v", r.Harness.Suites)
+	}
+}
+
+// The two ways issue 22 passed the old check, with the provider it
+// registered untested: each module's own test passes, and would have
+// verified it, as the same module with a schema-1 feature file shows. The
+// harness tests what it registers and names the broken Delete.
+func TestVerifyRefusesCheats(t *testing.T) {
+	skipShort(t)
+	for _, c := range []struct{ dir, module, feature string }{
+		{"wrapmem", "example.com/navius-wrapmem", "wrapmem"},
+		{"forgedmarker", "example.com/navius-forgedmarker", "forged"},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			t.Parallel()
+			r := verify(t, filepath.Join(fixtures, c.dir))
+			refusedByHarness(t, r, c.module, c.feature+"/database:"+c.feature+"/navius.database.v2/Delete", "Get after Delete: err = <nil>, want ErrNotFound")
+			if r.Own == nil || !r.Own.OK() {
+				t.Fatalf("the module's own test did not pass: %+v", r.Own)
+			}
+
+			// As schema 1, the module's own test decides, and passes.
+			old := t.TempDir()
+			if err := modtest.Copy(filepath.Join(fixtures, c.dir), old, naviusRoot, FileName, `"schema": 2`, `"schema": 1`); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(filepath.Join(old, FileName))
+			data = []byte(strings.Replace(string(data), `"conformance": {"database": "`+c.feature+`://{dir}"},`, "", 1))
+			os.WriteFile(filepath.Join(old, FileName), data, 0o644)
+			r = verify(t, old)
+			if err := r.Err(); err != nil || r.Verified() || r.Harness != nil || !r.Own.SuitesRan {
+				t.Fatalf("as schema 1: err %v, verified %v, own %+v", err, r.Verified(), r.Own)
+			}
+		})
 	}
 }
 
@@ -134,7 +190,7 @@ func TestVerifyRefusesBrokenCopy(t *testing.T) {
 // binary's check run has.
 func TestVerifyInitPanicFixturePasses(t *testing.T) {
 	skipShort(t)
-	r := verify(t, filepath.Join(fixtures, "initpanic"), "", nil)
+	r := verify(t, filepath.Join(fixtures, "initpanic"))
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,15 +198,20 @@ func TestVerifyInitPanicFixturePasses(t *testing.T) {
 
 func TestVerifyMissingTest(t *testing.T) {
 	skipShort(t)
-	r := verify(t, exampleDir, "TestNoSuchThing", []string{"database"})
-	if r.Found || !strings.Contains(r.Problem, "no test TestNoSuchThing ran in package example.com/navius-fsdb") {
-		t.Fatalf("problem = %q", r.Problem)
+	m, err := LoadModule(exampleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Features[0].ConformanceTest = "TestNoSuchThing"
+	r := verifyModule(t, m)
+	if r.Own == nil || r.Own.Found || !strings.Contains(r.Own.Problem, "no test TestNoSuchThing ran in package example.com/navius-fsdb") {
+		t.Fatalf("own = %+v", r.Own)
 	}
 }
 
-// fakeModule writes a module (no navius import unless the source has one)
-// whose package holds test.go as its test file.
-func fakeModule(t *testing.T, test string, extra map[string]string) string {
+// fakeModule writes a module whose package holds test as its test file,
+// with a schema-1 feature (the module's own test decides).
+func fakeModule(t *testing.T, test string, extra map[string]string) *Module {
 	dir := t.TempDir()
 	abs, _ := filepath.Abs(naviusRoot)
 	write(t, dir, "go.mod", "module example.com/fake\n\ngo 1.26.0\n\nrequire github.com/navius-dev/navius v0.0.0-00010101000000-000000000000\n\nreplace github.com/navius-dev/navius => "+abs+"\n")
@@ -159,7 +220,8 @@ func fakeModule(t *testing.T, test string, extra map[string]string) string {
 	for name, src := range extra {
 		write(t, dir, name, src)
 	}
-	return dir
+	return &Module{Path: "example.com/fake", Dir: dir, Features: []Feature{{Name: "fake", Provides: []string{"database:fake"},
+		Schemes: []string{"database:fake"}, Package: "example.com/fake", ConformanceTest: "TestConformance", Schema: 1}}}
 }
 
 func TestVerifyRefusesFakes(t *testing.T) {
@@ -184,12 +246,12 @@ func TestVerifyRefusesFakes(t *testing.T) {
 import "testing"
 
 func TestConformance(t *testing.T) {
-	t.Run("navius.database.v1", func(t *testing.T) {
+	t.Run("navius.database.v2", func(t *testing.T) {
 		cases := []string{` + required + `}
 		for _, c := range cases {
 			t.Run(c, func(t *testing.T) {})
 		}
-		t.Logf("navius-conformance/v1 suite=database impl=example.com/fake.*DB cases=%d passed=%d digest=0123456789abcdef0123456789abcdef", len(cases), len(cases))
+		t.Logf("navius-conformance/v2 suite=database impl=example.com/fake.*DB cases=%d passed=%d digest=0123456789abcdef0123456789abcdef", len(cases), len(cases))
 	})
 }
 `,
@@ -197,7 +259,7 @@ func TestConformance(t *testing.T) {
 		},
 		{
 			name: "marker outside the suite",
-			test: "package fake\n\nimport \"testing\"\n\nfunc TestConformance(t *testing.T) { t.Log(\"navius-conformance/v1 suite=database impl=x.*DB cases=0 passed=0 digest=-\") }\n",
+			test: "package fake\n\nimport \"testing\"\n\nfunc TestConformance(t *testing.T) { t.Log(\"navius-conformance/v2 suite=database impl=x.*DB cases=0 passed=0 digest=-\") }\n",
 			want: "marker of suite database logged by TestConformance, not by its suite's subtest",
 		},
 		{
@@ -216,7 +278,7 @@ func TestConformance(t *testing.T) {
 	providertest.TestDatabase(t, func(t *testing.T) providers.Database { return nil })
 }
 `,
-			want: "TestConformance was skipped: the conformance test must run navius's suites, not skip them",
+			want: "TestConformance was skipped: it must run, not skip",
 		},
 		{
 			name:  "init panics",
@@ -232,8 +294,7 @@ func TestConformance(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			dir := fakeModule(t, c.test, c.extra)
-			r := verify(t, dir, "TestConformance", []string{"database"})
+			r := verifyModule(t, fakeModule(t, c.test, c.extra))
 			err := r.Err()
 			t.Log(err)
 			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
@@ -258,13 +319,13 @@ func (s *stream) String() string { return strings.Join(s.lines, "\n") + "\n" }
 // mark from the passed cases.
 func suiteStream(cases []string, mark func(passed []string) conformance.Marker) *stream {
 	s := &stream{}
-	s.ev("run", "TestC", "").ev("run", "TestC/navius.database.v1", "")
+	s.ev("run", "TestC", "").ev("run", "TestC/navius.database.v2", "")
 	for _, c := range cases {
-		s.ev("run", "TestC/navius.database.v1/"+c, "").ev("pass", "TestC/navius.database.v1/"+c, "")
+		s.ev("run", "TestC/navius.database.v2/"+c, "").ev("pass", "TestC/navius.database.v2/"+c, "")
 	}
 	m := mark(cases)
-	s.ev("output", "TestC/navius.database.v1", "    suite.go:81: "+m.String()+"\n")
-	s.ev("pass", "TestC/navius.database.v1", "").ev("pass", "TestC", "").ev("pass", "", "")
+	s.ev("output", "TestC/navius.database.v2", "    suite.go:81: "+m.String()+"\n")
+	s.ev("pass", "TestC/navius.database.v2", "").ev("pass", "TestC", "").ev("pass", "", "")
 	return s
 }
 
@@ -297,7 +358,7 @@ func TestEvaluateMarkers(t *testing.T) {
 			m := good("example.com/m.*DB")(p)
 			m.Cases, m.Passed = 40, 40
 			return m
-		}), expect, "claims 40 cases, 40 passed; the events show 13 and 13"},
+		}), expect, "claims 40 cases, 40 passed; the events show 15 and 15"},
 		{"a required case missing", suiteStream(cases[1:], good("example.com/m.*DB")), expect, "required case GetMissing did not pass"},
 		{"the expected suite missing", suiteStream(cases, good("example.com/m.*DB")), Expect{Test: "TestC", ModulePath: "example.com/m", Suites: []string{"cache"}, Nonce: nonce},
 			"navius's cache suite did not run inside the test: call providertest.RunCacheTests from it"},
@@ -317,17 +378,17 @@ func TestEvaluateMarkers(t *testing.T) {
 // panic in the middle of the test is named.
 func TestEvaluateFailures(t *testing.T) {
 	s := (&stream{}).
-		ev("run", "TestC", "").ev("run", "TestC/navius.database.v1", "").
-		ev("run", "TestC/navius.database.v1/Delete", "").
-		ev("output", "TestC/navius.database.v1/Delete", "=== RUN   TestC/navius.database.v1/Delete\n").
-		ev("output", "TestC/navius.database.v1/Delete", "    database.go:129: second Delete = true, <nil>; want false, nil\n").
-		ev("fail", "TestC/navius.database.v1/Delete", "").
-		ev("run", "TestC/navius.database.v1/Query", "").
-		ev("output", "TestC/navius.database.v1/Query", "    database.go:200: boom\n").
-		ev("fail", "TestC/navius.database.v1/Query", "").
-		ev("fail", "TestC/navius.database.v1", "").ev("fail", "TestC", "").ev("fail", "", "")
+		ev("run", "TestC", "").ev("run", "TestC/navius.database.v2", "").
+		ev("run", "TestC/navius.database.v2/Delete", "").
+		ev("output", "TestC/navius.database.v2/Delete", "=== RUN   TestC/navius.database.v2/Delete\n").
+		ev("output", "TestC/navius.database.v2/Delete", "    database.go:129: second Delete = true, <nil>; want false, nil\n").
+		ev("fail", "TestC/navius.database.v2/Delete", "").
+		ev("run", "TestC/navius.database.v2/Query", "").
+		ev("output", "TestC/navius.database.v2/Query", "    database.go:200: boom\n").
+		ev("fail", "TestC/navius.database.v2/Query", "").
+		ev("fail", "TestC/navius.database.v2", "").ev("fail", "TestC", "").ev("fail", "", "")
 	r := Evaluate(strings.NewReader(s.String()), Expect{Test: "TestC", Package: "example.com/m"})
-	want := "conformance case TestC/navius.database.v1/Delete failed: database.go:129: second Delete = true, <nil>; want false, nil (and 1 more failing case)"
+	want := "conformance case TestC/navius.database.v2/Delete failed: database.go:129: second Delete = true, <nil>; want false, nil (and 1 more failing case)"
 	if r.Problem != want || len(r.Failed) != 2 || r.Failed[1].Message != "database.go:200: boom" {
 		t.Fatalf("problem %q\nwant    %q\nfailed %+v", r.Problem, want, r.Failed)
 	}
@@ -337,5 +398,28 @@ func TestEvaluateFailures(t *testing.T) {
 	r = Evaluate(strings.NewReader(timeout.String()), Expect{Test: "TestC", Package: "example.com/m"})
 	if !strings.Contains(r.Problem, "TestC did not pass (it did not finish: panic: test timed out after 10m0s") {
 		t.Fatalf("problem %q", r.Problem)
+	}
+}
+
+// The out-of-tree recipe of docs/PROVIDERS.md: a module in a directory of
+// its own, outside any checkout, whose go.work puts it beside a navius
+// checkout (no replace in its go.mod). Its tests run against the checkout,
+// and navius's verified build takes it as it is.
+func TestOutOfTreeRecipe(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	if err := modtest.Copy(exampleDir, dir, naviusRoot, "go.mod", "replace github.com/navius-dev/navius => ../..\n", ""); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := filepath.Abs(naviusRoot)
+	write(t, dir, "go.work", "go 1.26.0\n\nuse (\n\t.\n\t"+root+"\n)\n")
+	cmd := exec.Command("go", "test", "-count=1", "-run", "^TestConformance$", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOPROXY=off") // nothing is fetched
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test in the module's directory: %v\n%s", err, out)
+	}
+	if r := verify(t, dir); r.Err() != nil || !r.Verified() {
+		t.Fatalf("verified %v: %v", r.Verified(), r.Err())
 	}
 }

@@ -133,7 +133,10 @@ func (d *Database) update(fn func(*bbolt.Tx) error) error {
 	return mapErr(err)
 }
 
-func (d *Database) Get(_ context.Context, coll, key string) ([]byte, error) {
+func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out []byte
 	err := d.db.View(func(tx *bbolt.Tx) error {
 		if b := tx.Bucket([]byte(coll)); b != nil {
@@ -150,7 +153,10 @@ func (d *Database) Get(_ context.Context, coll, key string) ([]byte, error) {
 	return out, nil
 }
 
-func (d *Database) Set(_ context.Context, coll, key string, value []byte) error {
+func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if key == "" {
 		return providers.Invalid("empty key")
 	}
@@ -166,7 +172,10 @@ func (d *Database) Set(_ context.Context, coll, key string, value []byte) error 
 	})
 }
 
-func (d *Database) Delete(_ context.Context, coll, key string) (bool, error) {
+func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	var existed bool
 	err := d.update(func(tx *bbolt.Tx) error {
 		existed = false
@@ -189,7 +198,10 @@ func (d *Database) Delete(_ context.Context, coll, key string) (bool, error) {
 }
 
 // Query walks the bucket in key order from just after the cursor's key.
-func (d *Database) Query(_ context.Context, coll string, q providers.Query) (providers.Page, error) {
+func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Page{}, err
+	}
 	after, err := providers.DecodeKeyCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err

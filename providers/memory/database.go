@@ -205,7 +205,10 @@ func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
 }
 
 // GetEntry implements providers.Versioned.
-func (d *Database) GetEntry(_ context.Context, coll, key string) (providers.Entry, error) {
+func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Entry{}, err
+	}
 	c, err := d.lookup(coll)
 	if err != nil || c == nil {
 		return providers.Entry{}, firstErr(err, providers.ErrNotFound)
@@ -263,7 +266,10 @@ func (d *Database) Remove(ctx context.Context, coll, key string, cond providers.
 // Apply implements providers.Batcher: the collections the batch touches are
 // locked together, every condition is decided, then every operation is
 // applied. Single writes are batches of one.
-func (d *Database) Apply(_ context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := providers.CheckBatch(ops); err != nil {
 		return nil, err
 	}
@@ -359,6 +365,9 @@ const queryChunk = 256
 // filters outside it, checking ctx between chunks; q.MaxBytes ends a page
 // early.
 func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Page{}, err
+	}
 	after, err := providers.DecodeKeyCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err
@@ -436,7 +445,10 @@ func (c *collection) chunk(after string, started bool, keys []string, entries []
 
 // Sweep implements providers.Expiring: it drops up to limit expired
 // entries, soonest first.
-func (d *Database) Sweep(_ context.Context, limit int) (int, error) {
+func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	d.mu.RLock()
 	closed := d.closed
 	d.mu.RUnlock()

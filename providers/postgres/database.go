@@ -19,17 +19,27 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// Database keeps every collection in one table, keyed by (collection, key).
-// Writes and deletes are announced on the table's NOTIFY channel, so that
-// other instances drop their cached copies (see postgres.notify).
+// Database keeps every collection in one table, keyed by (collection, key),
+// each row with its version and expiry time (schema version 2, see
+// SchemaVersion). Writes and deletes are announced on the table's NOTIFY
+// channel, so that other instances drop their cached copies (see
+// postgres.notify). It implements every optional capability: versions and
+// conditional writes (providers.Versioned), expiry decided by the
+// server's clock (providers.Expiring) and batches in one transaction
+// (providers.Batcher).
 type Database struct {
 	pool   *pgxpool.Pool
 	st     settings
 	feed   *feed
 	closed atomic.Bool
-
-	getSQL, setSQL, deleteSQL, pageSQL, filteredPageSQL string
+	sql    statements
 }
+
+var (
+	_ providers.Versioned = (*Database)(nil)
+	_ providers.Expiring  = (*Database)(nil)
+	_ providers.Batcher   = (*Database)(nil)
+)
 
 // OpenDatabase is the registry's opener for postgres:// and postgresql://
 // URLs. It connects once before it returns: a wrong password, a missing
@@ -60,39 +70,23 @@ func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (*Database,
 	return d, nil
 }
 
-// start makes the first connection and checks (or creates) the schema.
+// start makes the first connection and checks (or creates, or upgrades)
+// the schema.
 func (d *Database) start(ctx context.Context, opTimeout time.Duration, cc *pgx.ConnConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, d.st.connTimeout+max(opTimeout, 5*time.Second))
+	check, cancel := context.WithTimeout(ctx, d.st.connTimeout+max(opTimeout, 5*time.Second))
 	defer cancel()
-	conn, err := d.pool.Acquire(ctx)
+	conn, err := d.pool.Acquire(check)
 	if err != nil {
 		return d.st.startupError(cc, err)
 	}
 	defer conn.Release()
-	if err := d.ensureSchema(ctx, conn.Conn()); err != nil {
+	if err := d.ensureSchema(ctx, check, conn.Conn()); err != nil {
 		if errors.Is(err, providers.ErrInvalid) {
 			return err
 		}
 		return providers.Unavailable("postgres", fmt.Errorf("checking table %s: %s", d.st.table, d.st.scrub(oneLine(err.Error()))))
 	}
 	return nil
-}
-
-func (d *Database) prepare() {
-	t := d.st.table.sql()
-	d.getSQL = "SELECT value FROM " + t + " WHERE collection = $1 AND key = $2"
-	d.setSQL = "INSERT INTO " + t + " (collection, key, value, updated_at) VALUES ($1, $2, $3, now())" +
-		" ON CONFLICT (collection, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
-	d.deleteSQL = "DELETE FROM " + t + " WHERE collection = $1 AND key = $2"
-	if d.st.notify == notifyWithWrite {
-		// The data-modifying WITH runs once; pg_notify runs only for a
-		// row it returned, and the notification goes out at commit.
-		d.setSQL = "WITH w AS (" + d.setSQL + " RETURNING 1) SELECT pg_notify($4, $5) FROM w"
-		d.deleteSQL = "WITH w AS (" + d.deleteSQL + " RETURNING 1) SELECT pg_notify($3, $4) FROM w"
-	}
-	page := "SELECT key, value FROM " + t + " WHERE collection = $1 AND key > $2"
-	d.pageSQL = page + " ORDER BY key LIMIT $3"
-	d.filteredPageSQL = page + " AND position($4::bytea IN value) > 0 ORDER BY key LIMIT $3"
 }
 
 // announceTimeout bounds a NOTIFY sent after a write: it goes out even when
@@ -106,21 +100,50 @@ const announceTimeout = 2 * time.Second
 // caller learns that other instances may keep the old value, and this
 // instance's own cache drops it.
 func (d *Database) announce(ctx context.Context, coll, key string) error {
+	return d.announceAll(ctx, []name{{coll, key}})
+}
+
+// announceAll is announce for several writes (a batch's), in one
+// statement.
+func (d *Database) announceAll(ctx context.Context, changed []name) error {
 	if d.st.notify != notifyAfterWrite {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)
 	defer cancel()
-	ch, payload := d.feed.announce(coll, key)
-	err := d.do(ctx, func() error {
-		_, err := d.pool.Exec(ctx, "SELECT pg_notify($1, $2)", ch, payload)
-		return err
-	})
+	err := d.do(ctx, func() error { return d.notify(ctx, d.pool, changed, false) })
 	if err != nil {
-		d.feed.Deliver(coll, key)
+		for _, n := range changed {
+			d.feed.Deliver(n.coll, n.key)
+		}
 		return providers.Unavailable("database", fmt.Errorf("written, but other instances could not be told to drop their cached copies (repeat the request): %v", err))
 	}
 	return nil
+}
+
+// name is an entry's collection and key.
+type name struct{ coll, key string }
+
+// execer runs a statement on the pool or in a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// notify sends one notification per changed entry, in one statement.
+func (d *Database) notify(ctx context.Context, q execer, changed []name, expired bool) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	if len(changed) == 1 {
+		_, err := q.Exec(ctx, "SELECT pg_notify($1, $2)", d.feed.Channel, d.feed.payload(changed[0].coll, changed[0].key, expired))
+		return err
+	}
+	payloads := make([]string, len(changed))
+	for i, n := range changed {
+		payloads[i] = d.feed.payload(n.coll, n.key, expired)
+	}
+	_, err := q.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", d.feed.Channel, payloads)
+	return err
 }
 
 // checkName refuses what a text column cannot hold.
@@ -129,113 +152,6 @@ func checkName(what, s string) error {
 		return providers.Invalid("%s %q cannot be stored in PostgreSQL: use valid UTF-8 without NUL bytes", what, s)
 	}
 	return nil
-}
-
-func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
-	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
-		return nil, err
-	}
-	var v []byte
-	err := d.do(ctx, func() error { return d.pool.QueryRow(ctx, d.getSQL, coll, key).Scan(&v) })
-	if err != nil {
-		return nil, err
-	}
-	if v == nil {
-		v = []byte{}
-	}
-	return v, nil
-}
-
-// Set is one upsert, announced to the other instances.
-func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
-	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
-		return err
-	}
-	if value == nil {
-		value = []byte{} // NOT NULL: nil would be sent as NULL
-	}
-	args := []any{coll, key, value}
-	if d.st.notify == notifyWithWrite {
-		ch, payload := d.feed.announce(coll, key)
-		args = append(args, ch, payload)
-	}
-	err := d.do(ctx, func() error {
-		_, err := d.pool.Exec(ctx, d.setSQL, args...)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return d.announce(ctx, coll, key)
-}
-
-// Delete removes the row and, when there was one, announces it.
-func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
-	if err := errors.Join(checkName("collection", coll), checkName("key", key)); err != nil {
-		return false, err
-	}
-	args := []any{coll, key}
-	if d.st.notify == notifyWithWrite {
-		ch, payload := d.feed.announce(coll, key)
-		args = append(args, ch, payload)
-	}
-	var tag pgconn.CommandTag
-	err := d.do(ctx, func() (err error) {
-		tag, err = d.pool.Exec(ctx, d.deleteSQL, args...)
-		return err
-	})
-	if err != nil || tag.RowsAffected() == 0 {
-		return false, err
-	}
-	return true, d.announce(ctx, coll, key)
-}
-
-// Query reads one page in key order after the cursor's key (keyset paging
-// on the primary key), so a walk sees every row that exists throughout it
-// exactly once whatever changes between pages.
-func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
-	if err := checkName("collection", coll); err != nil {
-		return providers.Page{}, err
-	}
-	after, err := providers.DecodeKeyCursor(q.Cursor)
-	if err == nil && checkName("cursor", after) != nil {
-		err = providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", q.Cursor)
-	}
-	if err != nil {
-		return providers.Page{}, err
-	}
-	limit := q.EffectiveLimit()
-	var page providers.Page
-	err = d.do(ctx, func() error {
-		page = providers.Page{}
-		var rows pgx.Rows
-		var err error
-		if q.Filter == "" {
-			rows, err = d.pool.Query(ctx, d.pageSQL, coll, after, limit+1)
-		} else {
-			rows, err = d.pool.Query(ctx, d.filteredPageSQL, coll, after, limit+1, []byte(q.Filter))
-		}
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var it providers.Item
-			if err := rows.Scan(&it.Key, &it.Value); err != nil {
-				return err
-			}
-			page.Items = append(page.Items, it)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return providers.Page{}, err
-	}
-	if len(page.Items) > limit { // one row more than asked: there is a next page
-		page.Items = page.Items[:limit]
-		page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
-	}
-	return page, nil
 }
 
 // pingTimeout bounds the health round trip: a server that takes longer to
@@ -292,14 +208,19 @@ func retryable(err error) bool {
 // mapErr turns pgx errors into the providers' error kinds; context errors
 // stay as they are.
 func (d *Database) mapErr(err error) error {
+	if err == nil { // before pgErr, which escapes: no allocation on success
+		return nil
+	}
 	var pgErr *pgconn.PgError
 	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return providers.ErrNotFound
 	case errors.Is(err, puddle.ErrClosedPool) || d.closed.Load():
 		return providers.ErrClosed
+	case errors.As(err, &pgErr) && pgErr.Code == "53100":
+		return fmt.Errorf("%w: PostgreSQL: %s: free space on its disk, or delete entries", providers.ErrFull, oneLine(pgErr.Message))
 	case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "54000"):
 		// Data the server cannot take: an untranslatable character, a key
 		// beyond the index's row size.

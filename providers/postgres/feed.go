@@ -23,12 +23,19 @@ const listenIdle = time.Second
 // feed announces this instance's writes on the table's NOTIFY channel and
 // delivers other instances' writes to subscribers, so that their local
 // caches drop the entries. A payload is "<instance id> <len(collection)>
-// <collection><key>" (names only: values never travel), or "<instance id> *"
-// for a change too long to name.
+// <collection><key>" (names only: values never travel), "<instance id>
+// expired <len(collection)> <collection><key>" for an entry the sweep
+// removed because it expired, or "<instance id> *" for a change too long
+// to name. Subscribers are told of expiries as of any other change for
+// now; the word is there for those that will tell them apart (watch
+// events), and navius before it ignores such payloads.
 type feed struct {
 	*providers.ChangeHub
 	connConfig *pgx.ConnConfig
 }
+
+// expiredWord marks the announcement of an expiry.
+const expiredWord = "expired"
 
 func newFeed(cc *pgx.ConnConfig, channel string, fallbackTTL time.Duration) *feed {
 	// The listener holds a connection of its own, outside the pool, so
@@ -44,30 +51,39 @@ func newFeed(cc *pgx.ConnConfig, channel string, fallbackTTL time.Duration) *fee
 
 // announce returns the channel and payload that announce a change.
 func (f *feed) announce(coll, key string) (string, string) {
-	p := f.ID + " " + strconv.Itoa(len(coll)) + " " + coll + key
+	return f.Channel, f.payload(coll, key, false)
+}
+
+func (f *feed) payload(coll, key string, expired bool) string {
+	p := f.ID + " "
+	if expired {
+		p += expiredWord + " "
+	}
+	p += strconv.Itoa(len(coll)) + " " + coll + key
 	if len(p) > maxPayload {
 		p = f.ID + " *"
 	}
-	return f.Channel, p
+	return p
 }
 
 // parse reads a payload; own reports this instance's own changes, and an
 // empty collection means "drop everything".
-func (f *feed) parse(payload string) (coll, key string, own, ok bool) {
+func (f *feed) parse(payload string) (coll, key string, expired, own, ok bool) {
 	id, rest, ok := strings.Cut(payload, " ")
 	if !ok {
-		return "", "", false, false
+		return "", "", false, false, false
 	}
 	own = id == f.ID
 	if rest == "*" {
-		return "", "", own, true
+		return "", "", false, own, true
 	}
+	rest, expired = strings.CutPrefix(rest, expiredWord+" ")
 	n, names, ok := strings.Cut(rest, " ")
 	l, err := strconv.Atoi(n)
 	if !ok || err != nil || l < 0 || l > len(names) {
-		return "", "", own, false
+		return "", "", false, own, false
 	}
-	return names[:l], names[l:], own, true
+	return names[:l], names[l:], expired, own, true
 }
 
 // session connects, listens and delivers notifications until the
@@ -105,7 +121,7 @@ func (f *feed) session(ctx context.Context) error {
 		case err != nil:
 			return err
 		default:
-			if coll, key, own, ok := f.parse(n.Payload); ok && !own {
+			if coll, key, _, own, ok := f.parse(n.Payload); ok && !own {
 				f.Deliver(coll, key)
 			}
 		}

@@ -63,9 +63,15 @@ func open(t *testing.T, url string, kv ...string) providers.Database {
 	return db
 }
 
+// TestDatabaseConformance runs the suite with every capability's cases;
+// each storage is a table of its own, which reopening finds again (so the
+// durability cases run too).
 func TestDatabaseConformance(t *testing.T) {
-	providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-		return open(t, srv.URL("postgres"), "postgres.table", freshTable())
+	providertest.RunDatabaseTests(t, providertest.DatabaseHarness{
+		Storage: func(t *testing.T) providertest.OpenDatabase {
+			tbl := freshTable()
+			return func(t *testing.T) providers.Database { return open(t, srv.URL("postgres"), "postgres.table", tbl) }
+		},
 	})
 }
 
@@ -167,10 +173,16 @@ func TestTableOfAnotherShape(t *testing.T) {
 // TestConcurrentFirstStart: instances starting together on an empty
 // database create the table once, without an error.
 func TestConcurrentFirstStart(t *testing.T) {
-	tbl := freshTable()
+	if err := startTogether(6, freshTable()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startTogether opens and closes n databases on tbl at once.
+func startTogether(n int, tbl string) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 6)
-	for range 6 {
+	errs := make(chan error, n)
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -183,11 +195,11 @@ func TestConcurrentFirstStart(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	var all []error
 	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+		all = append(all, err)
 	}
+	return errors.Join(all...)
 }
 
 // TestURLsAndCredentials: the password comes from the URL or from

@@ -74,3 +74,49 @@ func TestQueryWalkUnderConcurrentChurn(t *testing.T) {
 		t.Fatalf("the walk returned %d keys, want the %d stable ones (the filter keeps only them)", len(seen), stable)
 	}
 }
+
+// TestQueryMaxBytes: a page ends before the row that would take it past
+// MaxBytes of keys and values (holding at least one row), and a walk in
+// such pages still returns every row once.
+func TestQueryMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, srv.URL("postgres"), "postgres.table", freshTable())
+	value := make([]byte, 98)
+	for i := range 10 {
+		if err := db.Set(ctx, "m", fmt.Sprintf("k%d", i), value); err != nil { // 100 bytes with the key
+			t.Fatal(err)
+		}
+	}
+	page, err := db.Query(ctx, "m", providers.Query{Limit: 5, MaxBytes: 250})
+	if err != nil || len(page.Items) != 2 || page.NextCursor == "" {
+		t.Fatalf("a page of at most 250 bytes: %d items, cursor %q, %v; want 2 and a cursor", len(page.Items), page.NextCursor, err)
+	}
+	for _, maxBytes := range []int64{1, 250, 1000} {
+		seen := map[string]int{}
+		q := providers.Query{Limit: 4, MaxBytes: maxBytes}
+		for pages := 0; ; pages++ {
+			if pages > 20 {
+				t.Fatalf("MaxBytes %d: more than 20 pages", maxBytes)
+			}
+			page, err := db.Query(ctx, "m", q)
+			if err != nil || len(page.Items) == 0 || int64(len(page.Items)) > max(1, maxBytes/100) {
+				t.Fatalf("MaxBytes %d: a page of %d items, %v", maxBytes, len(page.Items), err)
+			}
+			for _, it := range page.Items {
+				seen[it.Key]++
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			q.Cursor = page.NextCursor
+		}
+		if len(seen) != 10 {
+			t.Fatalf("MaxBytes %d: the walk saw %v", maxBytes, seen)
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Fatalf("MaxBytes %d: %s seen %d times", maxBytes, k, n)
+			}
+		}
+	}
+}

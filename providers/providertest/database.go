@@ -30,6 +30,62 @@ type DatabaseHarness struct {
 	// what Set and Delete acknowledged is still there after Close and a
 	// reopen.
 	Storage func(t *testing.T) OpenDatabase
+	// Config, the best harness for a provider navius opens by URL, returns
+	// the config of new, empty storage in dir, a fresh directory the suite
+	// made (a provider whose storage is elsewhere, a server, ignores dir
+	// and names a fresh place there: a schema, a key prefix). The suite
+	// opens it through navius's registry (providers.OpenDatabase), as a
+	// server so configured would, and again on the same storage whenever a
+	// case reopens it, also from another process (CrashDurable). It stands
+	// for Open and, unless Volatile, Storage.
+	Config func(t *testing.T, dir string) providers.DatabaseConfig
+	// Volatile says that the database opened by Config keeps nothing once
+	// closed (an in-memory provider): the cases that reopen storage do not
+	// run.
+	Volatile bool
+	// Durable says that the provider promises what it acknowledges to
+	// survive a crash. With Config it adds the CrashDurable case: a child
+	// process writes and deletes until it is killed with SIGKILL at a
+	// random point; every write and delete it saw acknowledged must be
+	// there when the storage is opened again. Where the suite may mount a
+	// file system (root on Linux, with mkfs.ext4), dir is on a loop-mounted
+	// ext4 image and the machine's crash is simulated too: only what was
+	// synced to the image survives, as after a power loss.
+	Durable bool
+}
+
+// opener is the harness's Open, or a fresh Storage opened once.
+func (h DatabaseHarness) opener() OpenDatabase {
+	if h.Open != nil {
+		return h.Open
+	}
+	if h.Volatile {
+		return func(t *testing.T) providers.Database { return openConfig(t, h.Config(t, t.TempDir())) }
+	}
+	storage := h.storage()
+	return func(t *testing.T) providers.Database { return storage(t)(t) }
+}
+
+// storage is the harness's Storage, or one made of Config; nil for a
+// harness with Open only.
+func (h DatabaseHarness) storage() func(t *testing.T) OpenDatabase {
+	if h.Storage != nil || h.Config == nil || h.Volatile {
+		return h.Storage
+	}
+	return func(t *testing.T) OpenDatabase {
+		cfg := h.Config(t, t.TempDir())
+		return func(t *testing.T) providers.Database { return openConfig(t, cfg) }
+	}
+}
+
+// openConfig opens a database through the registry, as navius does.
+func openConfig(t *testing.T, cfg providers.DatabaseConfig) providers.Database {
+	t.Helper()
+	db, _, err := providers.OpenDatabase(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open %s: %v", providers.Redact(cfg.URL), err)
+	}
+	return db
 }
 
 // TestDatabase runs the database conformance suite on databases that open
@@ -45,30 +101,33 @@ func TestDatabase(t *testing.T, open OpenDatabase) {
 // (providers.Versioned, Expiring, Batcher) the database implements.
 func RunDatabaseTests(t *testing.T, h DatabaseHarness) {
 	t.Helper()
-	if h.Open == nil && h.Storage == nil {
-		t.Fatal("providertest: DatabaseHarness needs Open or Storage")
+	if h.Open == nil && h.Storage == nil && h.Config == nil {
+		t.Fatal("providertest: DatabaseHarness needs Open, Storage or Config")
 	}
-	open := h.Open
-	if open == nil {
-		open = func(t *testing.T) providers.Database { return h.Storage(t)(t) }
+	if h.Durable && (h.Config == nil || h.Volatile) {
+		t.Fatal("providertest: DatabaseHarness.Durable needs Config, so that another process can open the same storage, and no Volatile")
 	}
+	open, storage := h.opener(), h.storage()
 	runSuite(t, conformance.Database, func(s *suiteRun) {
-		databaseCases(s, open)
-		if h.Storage != nil {
-			s.run("Durable", func(t *testing.T) { durable(t, s, h.Storage(t)) })
-		}
-		// The optional capabilities' cases, for those the provider has.
-		var probe providers.Database
-		s.t.Run("capabilities", func(t *testing.T) {
-			probe = open(t)
-			_ = probe.Close()
-		})
-		if probe == nil {
+		if crashWriterOrder() != "" {
+			// A child process of CrashDurable: only that case runs.
+			s.run(conformance.CrashCase, func(t *testing.T) { crashDurable(t, s, h) })
 			return
 		}
+		databaseCases(s, open)
+		if storage != nil {
+			s.run("Durable", func(t *testing.T) { durable(t, s, storage(t)) })
+		}
+		if h.Durable {
+			s.run(conformance.CrashCase, func(t *testing.T) { crashDurable(t, s, h) })
+		}
+		// The optional capabilities' cases, for those the provider has.
+		// The probe is no subtest: every subtest of the suite is a case.
+		probe := open(s.t)
+		_ = probe.Close()
 		capabilityCases(s, open, probe)
-		if _, ok := probe.(providers.Expiring); ok && h.Storage != nil {
-			s.run("ExpiryDurable", func(t *testing.T) { expiryDurable(t, s, h.Storage(t)) })
+		if _, ok := probe.(providers.Expiring); ok && storage != nil {
+			s.run("ExpiryDurable", func(t *testing.T) { expiryDurable(t, s, storage(t)) })
 		}
 	})
 }
@@ -307,6 +366,10 @@ func databaseCases(s *suiteRun, open OpenDatabase) {
 			t.Fatalf("after concurrent writes: %d keys, want 400", len(got))
 		}
 	})
+
+	run("HonoursContext", honoursContext)
+
+	run("CloseWhileBusy", closeWhileBusy)
 
 	run("PingAndClose", func(t *testing.T, db providers.Database) {
 		if err := db.Ping(ctx); err != nil {

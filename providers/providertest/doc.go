@@ -19,10 +19,10 @@
 // only.
 //
 // Each suite runs its cases as subtests of a versioned subtest named
-// navius.<suite>.v1 (navius.database.v1/Delete, ...). When its cases are
+// navius.<suite>.v2 (navius.database.v2/Delete, ...). When its cases are
 // done it logs one marker line:
 //
-//	navius-conformance/v1 suite=database impl=example.com/navius-fsdb.*DB cases=14 passed=14 digest=…
+//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=17 passed=17 digest=…
 //
 // naming the implementation type it exercised and the number of cases that
 // ran and passed. `navius build --with` runs a module's conformance test with

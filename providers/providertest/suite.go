@@ -82,6 +82,9 @@ func (s *suiteRun) mark() {
 	if suiteDone != nil {
 		suiteDone(m, s.ran, s.passed)
 	}
+	if conformance.SuiteDone != nil {
+		conformance.SuiteDone(m, slices.Clone(s.ran), slices.Clone(s.passed))
+	}
 }
 
 // suiteDone, when set (by this package's tests), sees every finished suite.

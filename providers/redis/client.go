@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -78,6 +79,8 @@ type conn struct {
 	// minReplicas > 0 makes writes wait for that many replicas.
 	minReplicas int
 	waitTimeout time.Duration
+	// clock is the latest sample of Redis's clock (see clockSample).
+	clock atomic.Pointer[clockSample]
 }
 
 // connect builds a client from a Redis URL and the settings. Multi-host

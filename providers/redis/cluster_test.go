@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/navius-dev/navius/internal/redistest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/providertest"
@@ -36,12 +38,7 @@ func TestCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	url := cl.URL()
 
-	t.Run("DatabaseConformance", func(t *testing.T) {
-		providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-			prefixes++
-			return openDB(t, url, "redis.key_prefix", fmt.Sprintf("t%d", prefixes))
-		})
-	})
+	t.Run("DatabaseConformance", func(t *testing.T) { conformance(t, url) })
 	t.Run("CacheConformance", func(t *testing.T) {
 		providertest.TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
 			prefixes++
@@ -53,6 +50,14 @@ func TestCluster(t *testing.T) {
 			}
 			return c
 		})
+	})
+
+	t.Run("Batches", func(t *testing.T) { clusterBatches(t, url) })
+	t.Run("QueryByteBound", func(t *testing.T) { byteBoundWalk(t, url) })
+	t.Run("SweepFindsIndexes", func(t *testing.T) {
+		raw := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{cl.Nodes[0].Addr}})
+		defer raw.Close()
+		sweepFindsIndexes(t, url, raw)
 	})
 
 	// Spread: 30,000 keys of one collection land on every master, and a

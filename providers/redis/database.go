@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -26,14 +27,30 @@ import (
 // a collection is clusterBuckets hashes, "<prefix>:db:{<tag>}<collection>",
 // each with its own hash tag (the collection's hash and the bucket number),
 // so that the buckets fall on slots all over the cluster; a key lives in
-// bucket fnv32a(key) mod clusterBuckets, and a query walks the buckets in
-// order. The tag comes first so that braces in a collection's name cannot
-// move it (the key prefix may not hold braces in a cluster).
+// bucket fnv32a(key) mod clusterBuckets (fnv32a of its own hash tag, when
+// the key has one: see bucketOf), and a query walks the buckets in order.
+// The tag comes first so that braces in a collection's name cannot move it
+// (the key prefix may not hold braces in a cluster).
+//
+// Each values hash has two siblings in its slot, for versions and expiry
+// (see versions.go): "<prefix>:dbv:..." maps a key to its version and
+// expiry time, and the sorted set "<prefix>:dbx:..." indexes the keys that
+// expire by their expiry time, for Sweep. The values stay where they always
+// were, so navius before versions reads them as they are and its walks see
+// no metadata; a value without a version is an entry written before
+// versions (providers.LegacyVersion, no expiry).
 type Database struct {
 	*conn
 	feed    *feed
 	buckets int
+	sweep   sweepState
 }
+
+var (
+	_ providers.Versioned = (*Database)(nil)
+	_ providers.Expiring  = (*Database)(nil)
+	_ providers.Batcher   = (*Database)(nil)
+)
 
 // clusterBuckets is the number of bucket hashes per collection in a
 // cluster. Fixed: changing it would move every key. 64 spreads a collection
@@ -56,20 +73,47 @@ func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (*Database,
 	return d, nil
 }
 
-// hash is the hash that holds key of collection coll.
-func (d *Database) hash(coll, key string) string {
+// The kinds of hash a collection's bucket has: values (the layout navius
+// has always had), versions and the expiry index.
+const (
+	valuesKind   = "db"
+	versionsKind = "dbv"
+	expiryKind   = "dbx"
+)
+
+// bucket is the name of the collection's values hash b.
+func (d *Database) bucket(coll string, b int) string { return d.hashName(valuesKind, coll, b) }
+
+// hashName is the name of the collection's hash of kind in bucket b; the
+// three kinds of one bucket share a hash tag, and so a slot.
+func (d *Database) hashName(kind, coll string, b int) string {
 	if d.buckets == 1 {
-		return d.bucket(coll, 0)
+		return d.prefix + ":" + kind + ":" + coll
 	}
-	return d.bucket(coll, int(fnv32a(key)%uint32(d.buckets)))
+	return d.prefix + ":" + kind + ":{" + strconv.FormatUint(uint64(fnv32a(coll)), 16) + "." + strconv.Itoa(b) + "}" + coll
 }
 
-// bucket is the name of the collection's bucket b.
-func (d *Database) bucket(coll string, b int) string {
+// bucketOf is the bucket of key. In a cluster a key with a hash tag (the
+// text between its first '{' and the next '}', when not empty, as Redis
+// Cluster reads keys) goes by its tag, so that the keys of a collection
+// that share a tag share a bucket, a slot, and so can share a batch. Keys
+// could not hold braces before this rule, so no existing key moved.
+func (d *Database) bucketOf(key string) int {
 	if d.buckets == 1 {
-		return d.prefix + ":db:" + coll
+		return 0
 	}
-	return d.prefix + ":db:{" + strconv.FormatUint(uint64(fnv32a(coll)), 16) + "." + strconv.Itoa(b) + "}" + coll
+	return int(fnv32a(hashTag(key)) % uint32(d.buckets))
+}
+
+// hashTag is the part of key that Redis Cluster hashes: its tag, or all
+// of it.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
 }
 
 // fnv32a is the 32-bit FNV-1a hash (hash/fnv's, without its allocation).
@@ -83,48 +127,27 @@ func fnv32a(s string) uint32 {
 }
 
 func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
-	v, err := d.client.HGet(ctx, d.hash(coll, key), key).Bytes()
-	if err != nil {
-		return nil, mapErr("database", err)
-	}
-	return v, nil
+	e, err := d.GetEntry(ctx, coll, key)
+	return e.Value, err
 }
 
-// Set writes the field and announces the change atomically, so that no
-// write goes unannounced.
+// Set is Put without condition or TTL: like every write, it announces the
+// change in the write's own atomic step, so that no write goes unannounced.
 func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
-	if value == nil {
-		value = []byte{}
-	}
-	_, err := d.write(ctx, coll, key, value)
+	_, err := d.Put(ctx, coll, key, value, providers.Write{})
 	return err
 }
 
 func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
-	n, err := d.write(ctx, coll, key, nil)
-	return n > 0, err
+	return d.Remove(ctx, coll, key, providers.Condition{})
 }
-
-// announced writes (HSET, or HDEL when there is no value) and publishes
-// the change in one script: in a cluster, go-redis retries a MULTI/EXEC
-// whose node failed by sending its commands to their own nodes (MULTI and
-// PUBLISH, which name no key, to a random one), which leaves connections
-// waiting out read timeouts; one keyed command goes through the cluster
-// client's own retries and MOVED/ASK redirects. KEYS[1] is the hash; ARGV
-// the channel, the message, the field and the value.
-const announced = `
-local n
-if ARGV[4] then n = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4]) else n = redis.call('HDEL', KEYS[1], ARGV[3]) end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return n`
-
-var announcedSHA = func() string { h := sha1.Sum([]byte(announced)); return hex.EncodeToString(h[:]) }()
 
 // runScript runs a script by its SHA1 (EVALSHA), and by its text (EVAL)
 // when the node does not know it yet (NOSCRIPT).
-func runScript(ctx context.Context, c commander, src, sha string, keys []string, args ...any) *goredis.Cmd {
+func runScript(ctx context.Context, c commander, s *script, keys []string, args ...any) *goredis.Cmd {
 	call := func(name, body string) *goredis.Cmd {
-		a := append([]any{name, body, len(keys)}, make([]any, 0, len(keys)+len(args))...)
+		a := make([]any, 0, 3+len(keys)+len(args))
+		a = append(a, name, body, len(keys))
 		for _, k := range keys {
 			a = append(a, k)
 		}
@@ -132,73 +155,52 @@ func runScript(ctx context.Context, c commander, src, sha string, keys []string,
 		_ = c.Process(ctx, cmd)
 		return cmd
 	}
-	if cmd := call("evalsha", sha); !goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+	if cmd := call("evalsha", s.sha); !goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		return cmd
 	}
-	return call("eval", src)
+	return call("eval", s.src)
 }
 
-// write stores value (nil: deletes) under key, announces it on the change
-// feed in the same atomic step, and returns what HSET or HDEL returned. On
-// one node and with Sentinel that step is a MULTI/EXEC, in a cluster a
-// script (see announced), on the master of the key's hash. With
+// script is a Lua script with its SHA1.
+type script struct{ src, sha string }
+
+func newScript(src string) *script {
+	h := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(h[:])}
+}
+
+// durably runs a write through do on the master of hash. With
 // redis.min_replicas set it then sends WAIT on the same connection (WAIT
-// counts the replicas that have that connection's writes, and does not
-// block inside MULTI), and fails unless enough replicas confirm:
-// replication is asynchronous, and a write only the master has is lost if
-// the master dies and a replica takes over.
-func (d *Database) write(ctx context.Context, coll, key string, value []byte) (int64, error) {
-	hash := d.hash(coll, key)
+// counts the replicas that have that connection's writes), and fails unless
+// enough replicas confirm: replication is asynchronous, and a write only
+// the master has is lost if the master dies and a replica takes over. In a
+// cluster every write is one keyed command (a script, see writeScript),
+// which goes through the cluster client's own retries and MOVED/ASK
+// redirects (go-redis retries a failed MULTI/EXEC there by scattering its
+// commands over nodes, MULTI to a random one).
+func (d *Database) durably(ctx context.Context, hash string, do func(commander) error) error {
 	if d.minReplicas == 0 {
-		n, err := d.apply(ctx, d.client, hash, coll, key, value)
-		return n, mapErr("database", err)
+		return mapErr("database", do(d.client))
 	}
 	m, err := d.masterFor(ctx, hash)
 	if err != nil {
-		return 0, mapErr("database", err)
+		return mapErr("database", err)
 	}
 	cn := m.Conn()
 	defer cn.Close()
-	n, err := d.apply(ctx, cn, hash, coll, key, value)
-	if err != nil {
+	if err := do(cn); err != nil {
 		d.reload()
-		return 0, mapErr("database", err)
+		return mapErr("database", err)
 	}
 	acks, err := cn.Wait(ctx, d.minReplicas, d.waitTimeout).Result()
 	if err != nil {
 		d.reload()
-		return 0, mapErr("database", err)
+		return mapErr("database", err)
 	}
 	if int(acks) < d.minReplicas {
-		return 0, providers.Unavailable("database", &notReplicated{got: int(acks), want: d.minReplicas, within: d.waitTimeout})
+		return providers.Unavailable("database", &notReplicated{got: int(acks), want: d.minReplicas, within: d.waitTimeout})
 	}
-	return n, nil
-}
-
-// apply runs the write and its announcement through c.
-func (d *Database) apply(ctx context.Context, c commander, hash, coll, key string, value []byte) (int64, error) {
-	msg := d.feed.message(coll, key)
-	if d.mode == cluster {
-		args := []any{d.feed.Channel, msg, key}
-		if value != nil {
-			args = append(args, value)
-		}
-		return runScript(ctx, c, announced, announcedSHA, []string{hash}, args...).Int64()
-	}
-	var cmd *goredis.IntCmd
-	_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		if value != nil {
-			cmd = p.HSet(ctx, hash, key, value)
-		} else {
-			cmd = p.HDel(ctx, hash, key)
-		}
-		p.Publish(ctx, d.feed.Channel, msg)
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return cmd.Val(), nil
+	return nil
 }
 
 // notReplicated: WAIT found fewer replicas with the write than asked for.

@@ -34,17 +34,28 @@ var prefixes int
 
 func TestDatabaseConformance(t *testing.T) {
 	srv := redistest.Start(t)
-	providertest.TestDatabase(t, func(t *testing.T) providers.Database {
+	conformance(t, srv.URL(0))
+}
+
+// conformance runs the database suite on url with Storage: each storage is
+// a fresh key prefix, which every open of it uses again (Redis keeps the
+// data across navius's Close and reopen), so the Durable and ExpiryDurable
+// cases run too.
+func conformance(t *testing.T, url string) {
+	providertest.RunDatabaseTests(t, providertest.DatabaseHarness{Storage: func(t *testing.T) providertest.OpenDatabase {
 		prefixes++
-		db, err := redis.OpenDatabase(context.Background(), providers.DatabaseConfig{
-			URL: srv.URL(0), MaxConnections: 8, Timeout: 2 * time.Second,
-			Settings: settings("redis.key_prefix", fmt.Sprintf("t%d", prefixes)),
-		})
-		if err != nil {
-			t.Fatal(err)
+		prefix := fmt.Sprintf("t%d", prefixes)
+		return func(t *testing.T) providers.Database {
+			db, err := redis.OpenDatabase(context.Background(), providers.DatabaseConfig{
+				URL: url, MaxConnections: 16, Timeout: 2 * time.Second,
+				Settings: settings("redis.key_prefix", prefix),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
 		}
-		return db
-	})
+	}})
 }
 
 func TestCacheConformance(t *testing.T) {

@@ -15,7 +15,10 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// Query walks a collection's hash with HSCAN, never KEYS.
+// Query walks a collection's hash with HSCAN, never KEYS. Each batch's
+// matches get their versions from the versions hash (one HMGET), which also
+// drops those that have expired. A page ends at q.Limit items or, with
+// q.MaxBytes, before the item that would pass that many bytes.
 //
 // HSCAN returns a hash in batches; a page can end in the middle of one,
 // and between pages other clients may add and remove fields and Redis may
@@ -58,7 +61,7 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 	budget := max(20*limit, 10_000) // fields examined per page: bounds the work of a filter that rarely matches
 	hash := d.bucket(coll, cur.bucket)
 	w := cur.walk
-	var page providers.Page
+	page := &filling{limit: limit, maxBytes: q.MaxBytes}
 	fine := false     // re-reading a partly returned span bucket by bucket
 	perBucket := -1   // fields of the last bucket walked, to size a read-ahead; -1: none yet
 	bucketFields := 0 // fields of the current bucket so far
@@ -67,17 +70,17 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			// Between buckets, after a small one: read the next ones
 			// whole, in one round trip.
 			ahead := min(d.buckets-cur.bucket, (limit-len(page.Items))/max(perBucket, 1)+1)
-			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, limit, &page, &budget)
+			n, err := d.readAhead(ctx, coll, cur.bucket, ahead, count, q.Filter, page, &budget)
 			if err != nil {
-				return providers.Page{}, mapErr("database", err)
+				return providers.Page{}, err
 			}
 			if cur.bucket += n; cur.bucket >= d.buckets {
-				return page, nil
+				return page.Page, nil
 			}
 			hash, perBucket = d.bucket(coll, cur.bucket), -1
-			if len(page.Items) == limit || budget <= 0 {
+			if page.done() || budget <= 0 {
 				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, walk: w})
-				return page, nil
+				return page.Page, nil
 			}
 		}
 		n := count
@@ -106,30 +109,75 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 		}
 		budget -= len(kv) / 2
 		bucketFields += len(kv) / 2
-		for _, it := range matching(kv, mark, marked, q.Filter) {
-			if len(page.Items) == limit {
-				// More of this batch to come: the next page resumes it.
-				page.NextCursor = d.encodeCursor(&cursor{bucket: cur.bucket, node: cur.node, walk: w.split(next, page.Items[limit-1].Key)})
-				return page, nil
+		batch := [][]providers.Item{matching(kv, mark, marked, q.Filter)}
+		if err := d.versioned(ctx, coll, cur.bucket, batch); err != nil {
+			return providers.Page{}, err
+		}
+		for i, it := range batch[0] {
+			if !page.fits(batch[0][i : i+1]) {
+				// More of this batch to come: the next page resumes it
+				// after its last item, or reads it again when none of it
+				// made this page (a byte bound).
+				if i > 0 {
+					cur.walk = w.split(next, batch[0][i-1].Key)
+				} else {
+					cur.walk = w
+				}
+				page.NextCursor = d.encodeCursor(cur)
+				return page.Page, nil
 			}
-			page.Items = append(page.Items, it)
+			page.add(it)
 		}
 		w.advance(next)
 		if next == 0 { // this bucket is done
 			if cur.bucket+1 >= d.buckets {
-				return page, nil
+				return page.Page, nil
 			}
 			w = &walk{}
 			cur = &cursor{bucket: cur.bucket + 1, walk: w}
 			hash, fine = d.bucket(coll, cur.bucket), false
 			perBucket, bucketFields = bucketFields, 0
 		}
-		if len(page.Items) == limit || budget <= 0 {
+		if page.done() || budget <= 0 {
 			cur.walk = w
 			page.NextCursor = d.encodeCursor(cur)
-			return page, nil
+			return page.Page, nil
 		}
 	}
+}
+
+// filling is a page being filled, with its bounds: limit items and, when
+// maxBytes is positive, that many bytes of keys and values (a first item
+// always fits).
+type filling struct {
+	providers.Page
+	limit           int
+	maxBytes, bytes int64
+}
+
+// fits reports whether items fit on the page after what it holds.
+func (f *filling) fits(items []providers.Item) bool {
+	n, b := len(f.Items), f.bytes
+	for _, it := range items {
+		size := int64(len(it.Key) + len(it.Value))
+		if n == f.limit || f.maxBytes > 0 && n > 0 && b+size > f.maxBytes {
+			return false
+		}
+		n, b = n+1, b+size
+	}
+	return true
+}
+
+func (f *filling) add(items ...providers.Item) {
+	for _, it := range items {
+		f.Items = append(f.Items, it)
+		f.bytes += int64(len(it.Key) + len(it.Value))
+	}
+}
+
+// done reports whether the page is full.
+func (f *filling) done() bool {
+	return len(f.Items) == f.limit || f.maxBytes > 0 && f.bytes >= f.maxBytes
 }
 
 // matching are the fields of an HSCAN batch after mark (when marked) whose
@@ -151,9 +199,10 @@ func matching(kv []string, mark string, marked bool, filter string) []providers.
 // it; it stops at the first that does not, which the caller then walks the
 // usual way (a page may end inside it, so its node must be known). It
 // returns how many buckets it used. A walk of a small collection thus
-// takes a round trip or two instead of one per bucket. A bucket read whole
-// needs no node check: no cursor continues it.
-func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, limit int, page *providers.Page, budget *int) (int, error) {
+// takes two round trips (the values, then their versions) or a few more
+// instead of two per bucket. A bucket read whole needs no node check: no
+// cursor continues it.
+func (d *Database) readAhead(ctx context.Context, coll string, from, n int, count int64, filter string, page *filling, budget *int) (int, error) {
 	scans := make([]*goredis.ScanCmd, n)
 	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range scans {
@@ -162,20 +211,84 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 		return nil
 	})
 	if err != nil {
+		return 0, mapErr("database", err)
+	}
+	var whole [][]providers.Item // the matches of the buckets read whole, up to the first that was not
+	for _, scan := range scans {
+		kv, next := scan.Val()
+		if next != 0 {
+			break
+		}
+		whole = append(whole, matching(kv, "", false, filter))
+	}
+	if err := d.versioned(ctx, coll, from, whole); err != nil {
 		return 0, err
 	}
-	for i, scan := range scans {
-		kv, next := scan.Val()
-		items := matching(kv, "", false, filter)
-		if next != 0 || len(page.Items)+len(items) > limit {
+	for i, items := range whole {
+		if !page.fits(items) {
 			return i, nil
 		}
-		page.Items = append(page.Items, items...)
-		if *budget -= len(kv) / 2; len(page.Items) == limit || *budget <= 0 {
+		page.add(items...)
+		kv, _ := scans[i].Val()
+		if *budget -= len(kv) / 2; page.done() || *budget <= 0 {
 			return i + 1, nil
 		}
 	}
-	return n, nil
+	return len(whole), nil
+}
+
+// versioned sets the versions of the items of buckets from, from+1, ...
+// (groups[i] holds those of bucket from+i) from the buckets' versions
+// hashes, in one pipelined round trip, and drops the items that have
+// expired.
+func (d *Database) versioned(ctx context.Context, coll string, from int, groups [][]providers.Item) error {
+	metas := make([]*goredis.SliceCmd, len(groups))
+	some := false
+	for _, items := range groups {
+		some = some || len(items) > 0
+	}
+	if !some {
+		return nil
+	}
+	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, items := range groups {
+			if len(items) == 0 {
+				continue
+			}
+			fields := make([]string, len(items))
+			for j, it := range items {
+				fields[j] = it.Key
+			}
+			metas[i] = p.HMGet(ctx, d.hashName(versionsKind, coll, from+i), fields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return mapErr("database", err)
+	}
+	for i, items := range groups {
+		if metas[i] == nil {
+			continue
+		}
+		m := metas[i].Val()
+		live := items[:0]
+		for j, it := range items {
+			meta, _ := m[j].(string)
+			var expires int64
+			if it.Version, expires = parseMeta(meta); expires != 0 {
+				gone, err := d.expired(ctx, d.bucket(coll, from+i), expires)
+				if err != nil {
+					return err
+				}
+				if gone {
+					continue
+				}
+			}
+			live = append(live, it)
+		}
+		groups[i] = live
+	}
+	return nil
 }
 
 var errNodeChanged = providers.Invalid("the cursor no longer applies: another Redis node (a promoted replica or a restarted server) now holds the part of the collection this walk was in, and its HSCAN order differs; start the walk again from the first page (no cursor)")

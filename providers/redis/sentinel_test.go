@@ -24,12 +24,7 @@ func TestSentinel(t *testing.T) {
 	ctx := context.Background()
 	st := redistest.StartSentinel(t)
 
-	t.Run("DatabaseConformance", func(t *testing.T) {
-		providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-			prefixes++
-			return openDB(t, st.URL(0), "redis.key_prefix", fmt.Sprintf("t%d", prefixes))
-		})
-	})
+	t.Run("DatabaseConformance", func(t *testing.T) { conformance(t, st.URL(0)) })
 	t.Run("CacheConformance", func(t *testing.T) {
 		providertest.TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
 			prefixes++

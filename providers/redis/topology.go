@@ -102,14 +102,19 @@ func (h reloadOnFailure) ProcessPipelineHook(next goredis.ProcessPipelineHook) g
 const pingTimeout = 500 * time.Millisecond
 
 // ping checks that the data can be served: the one node or the master the
-// sentinels name answers PING; in a cluster, every master that holds slots
-// answers and the cluster reports its state ok (every slot covered).
+// sentinels name answers; in a cluster, every master that holds slots
+// answers and the cluster reports its state ok (every slot covered). The
+// question is TIME, whose answers make a sample of Redis's clock (see
+// clockSample).
 func (c *conn) ping(ctx context.Context, service string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	var err error
 	if c.cluster == nil {
-		err = c.node.Ping(ctx).Err()
+		var t timing
+		if t, err = askTime(ctx, c.node); err == nil {
+			c.noteTimes([]timing{t}, false)
+		}
 	} else {
 		err = c.pingCluster(ctx)
 	}
@@ -148,21 +153,29 @@ type clusterReport struct {
 	err   error  // no slot map at all
 }
 
-// clusterMasters pings every master of a freshly read slot map and reads
-// the cluster's state from one node.
+// clusterMasters asks every master of a freshly read slot map for TIME
+// (their answers sample the clock) and reads the cluster's state from one
+// node.
 func (c *conn) clusterMasters(ctx context.Context) clusterReport {
 	var r clusterReport
 	var mu sync.Mutex
+	var times []timing
 	r.err = c.cluster.forEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
-		err := m.Ping(ctx).Err()
+		t, err := askTime(ctx, m)
 		mu.Lock()
 		r.list = append(r.list, masterState{addr: m.Options().Addr, err: err})
+		if err == nil {
+			times = append(times, t)
+		}
 		mu.Unlock()
 		return nil
 	})
 	if r.err != nil {
 		c.reload()
 		return r
+	}
+	if len(times) == len(r.list) {
+		c.noteTimes(times, false)
 	}
 	sort.Slice(r.list, func(i, j int) bool { return r.list[i].addr < r.list[j].addr })
 	for _, m := range r.list {

@@ -106,3 +106,58 @@ func TestQueryWalkLargeHashUnderChurn(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryByteBound: pages end before the item that would pass
+// Query.MaxBytes (a first item always fits), and a walk in such pages
+// returns every key once, also where entries expire along the way.
+func TestQueryByteBound(t *testing.T) {
+	srv := redistest.Start(t)
+	byteBoundWalk(t, srv.URL(0))
+}
+
+func byteBoundWalk(t *testing.T, url string) {
+	ctx := context.Background()
+	db := openDB(t, url, "redis.key_prefix", "bytes").(providers.Expiring)
+	const n = 400
+	for i := range n {
+		value := make([]byte, 10+i%90) // keys of 4 bytes: items of 14 to 103 bytes
+		var w providers.Write
+		if i%4 == 3 {
+			w.TTL = 150 * time.Millisecond // gone before the walk
+		}
+		if _, err := db.Put(ctx, "c", fmt.Sprintf("k%03d", i), value, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, max := range []int64{1, 100, 1000} {
+		seen := map[string]int{}
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 2*n {
+				t.Fatalf("MaxBytes %d: the walk does not end", max)
+			}
+			p, err := db.Query(ctx, "c", providers.Query{Limit: 50, Cursor: cursor, MaxBytes: max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := int64(0)
+			for _, it := range p.Items {
+				seen[it.Key]++
+				size += int64(len(it.Key) + len(it.Value))
+			}
+			if (size > max && len(p.Items) > 1) || (len(p.Items) == 0 && p.NextCursor != "") {
+				t.Fatalf("MaxBytes %d: a page of %d items and %d bytes, next cursor %q", max, len(p.Items), size, p.NextCursor)
+			}
+			if cursor = p.NextCursor; cursor == "" {
+				break
+			}
+		}
+		for i := range n {
+			k := fmt.Sprintf("k%03d", i)
+			if want := map[bool]int{true: 0, false: 1}[i%4 == 3]; seen[k] != want {
+				t.Fatalf("MaxBytes %d: the walk saw %s %d times, want %d", max, k, seen[k], want)
+			}
+		}
+	}
+}

@@ -30,6 +30,7 @@ func main() {
 		return nil
 	})
 	noVerify := flag.Bool("no-verify", false, "with -with: skip the modules' conformance tests")
+	strict := flag.Bool("strict", false, "with -with: refuse a module navius's harness does not verify (a schema-1 feature file) or that changes the version of a module navius uses")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -85,9 +86,19 @@ func main() {
 		fmt.Printf("module:   %s\n", build.ModuleLine(mod))
 	}
 	if len(mods) > 0 {
+		work, err := build.PrepareModules(ctx, src, plan.Env, mods)
+		if err != nil {
+			fail(2, err)
+		}
+		defer work.Close()
+		cleanup = work.Close // fail exits, and defers do not run
+		plan.Work = work
+		if err := build.ReportRaises(os.Stdout, work, *strict); err != nil {
+			fail(2, err)
+		}
 		if *noVerify {
 			fmt.Println("verify:   skipped (-no-verify): the modules' conformance tests did not run")
-		} else if _, err := build.VerifyModules(ctx, os.Stdout, src, mods); err != nil {
+		} else if _, err := build.VerifyModules(ctx, os.Stdout, work, mods, *strict); err != nil {
 			fail(2, err)
 		}
 	}
@@ -107,7 +118,13 @@ func main() {
 	fmt.Printf("binary:   %s, %s, %s\n", plan.Output, plan.Platform(), build.HumanSize(size))
 }
 
+// cleanup, when set, runs before fail exits.
+var cleanup func()
+
 func fail(code int, err error) {
 	fmt.Fprintln(os.Stderr, "build:", err)
+	if cleanup != nil {
+		cleanup()
+	}
 	os.Exit(code)
 }
