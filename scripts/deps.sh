@@ -47,4 +47,5 @@ ensure_tools() {
   need skopeo skopeo # the image tests read the archives without a daemon
   need umoci umoci   # ... and unpack them into a root file system
   need mkfs.ext4 e2fsprogs # providertest's CrashDurable loop-mounts an ext4 image to simulate a power loss
+  need chromium chromium   # browsertest drives navius builder serve's page in a real headless Chromium
 }

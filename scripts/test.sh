@@ -69,3 +69,9 @@ echo "== examples/fsdb module: go vet, go test"
 # Collector's Splunk HEC and OTLP receivers. Its dependencies stay out of navius's go.mod.
 echo "== interop module (real HEC and OTLP receivers): go vet, go test"
 (cd interop && go vet ./... && go test -count=1 -timeout 20m ./...)
+
+# browsertest/ is a test-only Go module too (chromedp stays out of navius's
+# go.mod): navius builder serve's page in a real headless Chromium, and its
+# API (limits, cache, module verification). It adds about a minute.
+echo "== browsertest module (the builder's page in headless Chromium): go vet, go test"
+(cd browsertest && go vet ./... && go test -count=1 -timeout 20m ./...)

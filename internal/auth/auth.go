@@ -26,9 +26,10 @@ const (
 	Write   Scope = "write"   // PUT and DELETE
 	Metrics Scope = "metrics" // scrape /metrics, and nothing else (a Prometheus scraper's token)
 	Admin   Scope = "admin"   // everything, plus /info, /health details, pprof
+	Build   Scope = "build"   // start builds on navius builder serve (no API access)
 )
 
-var scopes = []Scope{Read, Write, Metrics, Admin}
+var scopes = []Scope{Read, Write, Metrics, Admin, Build}
 
 // MinTokenLength is the shortest token accepted: 16 characters, e.g. the
 // 32 hex digits of openssl rand -hex 16.

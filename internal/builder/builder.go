@@ -37,6 +37,7 @@ func Commands(env *cli.Env) []*ucli.Command {
 		packageCommand(env),
 		docsCommand(env),
 		sbomCommand(env),
+		builderCommand(env),
 	}
 }
 
@@ -53,6 +54,8 @@ type tree struct {
 	skipVerify bool
 	// strict: --strict (build.VerifyModules, build.CheckUpgrades).
 	strict bool
+	// verified: builder serve verified the modules before the build.
+	verified bool
 }
 
 // openTree finds the source tree (--source, else upward from the working

@@ -219,6 +219,10 @@ func (t *tree) prepareModules(ctx context.Context, w io.Writer, env []string) (*
 		fmt.Fprintln(w, "verify:   skipped (--no-verify): the modules' conformance tests did not run; they are built in unchecked")
 		return work, nil
 	}
+	if t.verified {
+		fmt.Fprintln(w, "verify:   done before this build (builder serve verifies each catalog module once, before its first build)")
+		return work, nil
+	}
 	if _, err := build.VerifyModules(ctx, w, work, t.modules, t.strict); err != nil {
 		return fail(err)
 	}

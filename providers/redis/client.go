@@ -54,9 +54,15 @@ type client interface {
 	Close() error
 }
 
+// processor runs one command: a client, a connection, or the shared
+// pipeline.
+type processor interface {
+	Process(ctx context.Context, cmd goredis.Cmder) error
+}
+
 // commander is what a write needs of a client or of one connection.
 type commander interface {
-	Process(ctx context.Context, cmd goredis.Cmder) error
+	processor
 	TxPipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
 }
 

@@ -44,6 +44,8 @@ type Database struct {
 	feed    *feed
 	buckets int
 	sweep   sweepState
+	// pipe merges concurrent reads into shared pipelines.
+	pipe *pipeline
 }
 
 var (
@@ -70,6 +72,7 @@ func OpenDatabase(ctx context.Context, cfg providers.DatabaseConfig) (*Database,
 		d.buckets = clusterBuckets
 	}
 	d.feed = newFeed(c, cfg.Settings.Duration("redis.fallback_ttl"))
+	d.pipe = newPipeline(c.client, pipelineWorkers)
 	return d, nil
 }
 
@@ -144,7 +147,7 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 
 // runScript runs a script by its SHA1 (EVALSHA), and by its text (EVAL)
 // when the node does not know it yet (NOSCRIPT).
-func runScript(ctx context.Context, c commander, s *script, keys []string, args ...any) *goredis.Cmd {
+func runScript(ctx context.Context, c processor, s *script, keys []string, args ...any) *goredis.Cmd {
 	call := func(name, body string) *goredis.Cmd {
 		a := make([]any, 0, 3+len(keys)+len(args))
 		a = append(a, name, body, len(keys))
@@ -218,6 +221,7 @@ func (d *Database) Ping(ctx context.Context) error { return d.ping(ctx, "databas
 // Close stops the change feed and closes the connections.
 func (d *Database) Close() error {
 	d.feed.Close()
+	d.pipe.close()
 	return mapErr("database", d.close())
 }
 

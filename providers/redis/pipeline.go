@@ -31,6 +31,10 @@ type pipeCall struct {
 	done chan struct{}
 }
 
+// pipelineWorkers is how many shared pipelines a database keeps in flight
+// (each on a connection of its own).
+const pipelineWorkers = 4
+
 // maxPipelined bounds the commands of one shared pipeline, so that one
 // reply read stays bounded too.
 const maxPipelined = 256
@@ -53,20 +57,30 @@ func newPipeline(c client, workers int) *pipeline {
 func (p *pipeline) do(ctx context.Context, cmds ...goredis.Cmder) error {
 	call := callPool.Get().(*pipeCall)
 	call.ctx, call.cmds = ctx, cmds
+	// Commands not sent carry the reason, as Process leaves it in them.
+	unsent := func(err error) error {
+		call.ctx, call.cmds = nil, nil
+		callPool.Put(call)
+		for _, c := range cmds {
+			c.SetErr(err)
+		}
+		return err
+	}
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
-		callPool.Put(call)
-		return goredis.ErrClosed
+		return unsent(goredis.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		p.mu.RUnlock()
+		return unsent(err)
 	}
 	select {
 	case p.queue <- call:
 		p.mu.RUnlock()
 	case <-ctx.Done():
 		p.mu.RUnlock()
-		call.ctx, call.cmds = nil, nil
-		callPool.Put(call)
-		return ctx.Err()
+		return unsent(ctx.Err())
 	}
 	// The worker signals done exactly once; waiting for it, whatever ctx
 	// does, keeps the call (and its commands) from being reused while the
@@ -80,6 +94,32 @@ func (p *pipeline) do(ctx context.Context, cmds ...goredis.Cmder) error {
 		}
 	}
 	return nil
+}
+
+// Process implements processor: one command through the shared pipeline.
+func (p *pipeline) Process(ctx context.Context, cmd goredis.Cmder) error { return p.do(ctx, cmd) }
+
+// tx runs cmds (each a command's arguments) as one MULTI/EXEC block in a
+// shared pipeline: the block's commands are contiguous on the connection,
+// so it stays atomic whatever shares the pipeline. It returns EXEC's
+// replies, or the first error among them.
+func (p *pipeline) tx(ctx context.Context, cmds ...[]any) ([]any, error) {
+	all := make([]goredis.Cmder, 0, len(cmds)+2)
+	all = append(all, goredis.NewStatusCmd(ctx, "multi"))
+	for _, args := range cmds {
+		all = append(all, goredis.NewStatusCmd(ctx, args...)) // each answers QUEUED
+	}
+	exec := goredis.NewSliceCmd(ctx, "exec")
+	all = append(all, exec)
+	if err := p.do(ctx, all...); err != nil {
+		return nil, err
+	}
+	for _, r := range exec.Val() {
+		if err, ok := r.(error); ok {
+			return nil, err
+		}
+	}
+	return exec.Val(), nil
 }
 
 func (p *pipeline) work() {

@@ -124,12 +124,9 @@ return out`)
 func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
 	b := d.bucketOf(key)
 	hash := d.hashName(valuesKind, coll, b)
-	var value, meta *goredis.StringCmd
-	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		value = p.HGet(ctx, hash, key)
-		meta = p.HGet(ctx, d.hashName(versionsKind, coll, b), key)
-		return nil
-	})
+	value := goredis.NewStringCmd(ctx, "hget", hash, key)
+	meta := goredis.NewStringCmd(ctx, "hget", d.hashName(versionsKind, coll, b), key)
+	err := d.pipe.do(ctx, value, meta)
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return providers.Entry{}, mapErr("database", err)
 	}
@@ -192,6 +189,17 @@ func (d *Database) Put(ctx context.Context, coll, key string, value []byte, w pr
 func (d *Database) plainPut(ctx context.Context, coll, key string, value []byte) (string, error) {
 	version := providers.FormatVersion(providers.NewVersion())
 	hash := d.hashName(valuesKind, coll, 0)
+	if d.minReplicas == 0 { // through the shared pipeline
+		_, err := d.pipe.tx(ctx,
+			[]any{"hset", hash, key, value},
+			[]any{"hset", d.hashName(versionsKind, coll, 0), key, version},
+			[]any{"zrem", d.hashName(expiryKind, coll, 0), key},
+			[]any{"publish", d.feed.Channel, d.feed.message(coll, key)})
+		if err != nil {
+			return "", mapErr("database", err)
+		}
+		return version, nil
+	}
 	err := d.durably(ctx, hash, func(c commander) error {
 		_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			p.HSet(ctx, hash, key, value)
@@ -233,11 +241,17 @@ func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]provid
 func (d *Database) write(ctx context.Context, ops []providers.BatchOp) ([]providers.BatchResult, error) {
 	keys, args, res := d.writeArgs(ops)
 	var reply []any
-	err := d.durably(ctx, keys[0], func(c commander) error {
-		var err error
-		reply, err = runScript(ctx, c, writeScript, keys, args...).Slice()
-		return err
-	})
+	var err error
+	if d.minReplicas == 0 { // through the shared pipeline
+		reply, err = runScript(ctx, d.pipe, writeScript, keys, args...).Slice()
+		err = mapErr("database", err)
+	} else {
+		err = d.durably(ctx, keys[0], func(c commander) error {
+			var err error
+			reply, err = runScript(ctx, c, writeScript, keys, args...).Slice()
+			return err
+		})
+	}
 	if err == nil {
 		err = writeReply(reply, res)
 	}
