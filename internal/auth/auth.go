@@ -148,7 +148,7 @@ func parseEntry(spec, where string) ([]Scope, string, error) {
 	for _, n := range strings.Split(names, "+") {
 		s := Scope(n)
 		if !slices.Contains(scopes, s) {
-			return nil, "", fmt.Errorf("%s: unknown scope %q (use read, write, metrics or admin, without spaces)", where, n)
+			return nil, "", fmt.Errorf("%s: unknown scope %q (use read, write, metrics, admin or build, without spaces)", where, n)
 		}
 		sc = append(sc, s)
 	}
