@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -106,12 +107,21 @@ func (v *Validated) serve(ctx context.Context) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	ob, err := startObservability(ctx, s, log, authn)
+	var tlsConfig *tls.Config
+	if v.tls != nil {
+		v.tls.log = log
+		tlsConfig = v.tls.Config()
+		watchCtx, stopWatching := context.WithCancel(ctx)
+		defer stopWatching()
+		go v.tls.watch(watchCtx, s.Duration("server.tls.reload_interval"))
+	}
+	ob, err := startObservability(ctx, s, log, authn, tlsConfig)
 	if err != nil {
 		return err
 	}
 	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
 	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
+	ob.ExportLogSinkStats(logs.SinkStats)
 	var access *logging.AccessLog
 	if s.Bool("log.access") {
 		access = logs.AccessLog()
@@ -155,10 +165,18 @@ func (v *Validated) serve(ctx context.Context) error {
 			hs.Add(hc.HealthIndicators()...)
 		}
 	}
+	if v.tls != nil {
+		hs.Add(certificateIndicator(v.tls))
+	}
 	ob.wire(hs, active)
+	hs.OnTransition(func(t health.Transition) { logTransition(log, t) })
 	// Run the first health check while the server is set up, so that the
-	// first /readyz finds a report (concurrent callers share a run).
-	go hs.Check(ctx)
+	// first /readyz finds a report (concurrent callers share a run); then
+	// keep checking, so that a backend's outage is logged when it begins.
+	go func() {
+		hs.Check(ctx)
+		hs.Watch(ctx, s.Duration("health.check_interval"))
+	}()
 
 	srv := server.New(server.Deps{
 		Auth:          authn,
@@ -194,10 +212,15 @@ func (v *Validated) serve(ctx context.Context) error {
 	warnIfExposed(log, ln.Addr(), authn != nil)
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hsrv.Serve(ln) }()
+	if tlsConfig != nil {
+		hsrv.TLSConfig = tlsConfig
+		go func() { serveErr <- hsrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- hsrv.Serve(ln) }()
+	}
 	srv.SetReady(true)
 	log.WithFields(logrus.Fields{
-		"addr": ln.Addr().String(), "version": info.Version, "database": providers.Redact(s.String("database.url")),
+		"addr": ln.Addr().String(), "tls": tlsConfig != nil, "version": info.Version, "database": providers.Redact(s.String("database.url")),
 		"cache": cacheName, "features": buildinfo.Compiled(), "startup_ms": time.Since(started).Milliseconds(),
 	}).Info("navius is serving")
 	if opts.Listening != nil {
@@ -245,6 +268,16 @@ func diskPath(s providers.Settings, db providers.Database) string {
 		return abs
 	}
 	return p
+}
+
+// logTransition logs a backend going down (with why) or coming back (with
+// how long it was down), once per change.
+func logTransition(log *logrus.Logger, t health.Transition) {
+	if t.Up {
+		log.WithFields(logrus.Fields{"component": t.Name, "down_for": t.DownFor.Round(time.Millisecond).String()}).Info(t.Name + " is up again")
+		return
+	}
+	log.WithFields(logrus.Fields{"component": t.Name, "error": t.Error}).Warn(t.Name + " is down")
 }
 
 func warnIfExposed(log *logrus.Logger, addr net.Addr, authOn bool) {

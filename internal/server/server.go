@@ -84,16 +84,20 @@ func New(d Deps) *Server {
 	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
 	mux.Handle("/info", methods{http.MethodGet: s.Require(auth.Admin, s.info)})
 	for pattern, h := range d.Routes {
+		if method, path, ok := strings.Cut(pattern, " "); ok { // the mux's own 405 is plain text
+			mux.Handle(path, methods{method: s.Require(auth.Metrics, h.ServeHTTP)})
+			continue
+		}
 		mux.Handle(pattern, s.Require(auth.Metrics, h.ServeHTTP))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
 	})
-	var h http.Handler = mux
+	h := cleanPaths(mux)
 	if d.Instrument != nil {
 		// Inside the request-ID middleware, so that the instrumentation
 		// sees the request the mux serves (and its matched pattern).
-		h = d.Instrument(mux)
+		h = d.Instrument(h)
 	}
 	s.handler = s.middleware(h)
 	return s
