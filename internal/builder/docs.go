@@ -221,6 +221,14 @@ func optionTable(rows []cli.OptionRow) string {
 		if len(r.Enum) > 0 {
 			typ += ": " + strings.Join(r.Enum, ", ")
 		}
+		switch {
+		case r.Min != "" && r.Max != "":
+			typ += ", " + r.Min + " to " + r.Max
+		case r.Min != "":
+			typ += ", at least " + r.Min
+		case r.Max != "":
+			typ += ", at most " + r.Max
+		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | `%s` | %s |\n", r.Key, typ, def, r.Env, r.Flag, cell(r.Description))
 	}
 	return b.String()

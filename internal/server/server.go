@@ -94,17 +94,21 @@ func New(d Deps) *Server {
 		s.handle(mux, "/openapi.json", methods{http.MethodGet: s.openAPI})
 	}
 	for pattern, h := range d.Routes {
+		if method, path, ok := strings.Cut(pattern, " "); ok { // the mux's own 405 is plain text
+			s.handle(mux, path, methods{method: s.Require(auth.Metrics, h.ServeHTTP)})
+			continue
+		}
 		s.routes = append(s.routes, Route{http.MethodGet, pattern})
 		mux.Handle(pattern, s.Require(auth.Metrics, h.ServeHTTP))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
 	})
-	var h http.Handler = mux
+	h := cleanPaths(mux)
 	if d.Instrument != nil {
 		// Inside the request-ID middleware, so that the instrumentation
 		// sees the request the mux serves (and its matched pattern).
-		h = d.Instrument(mux)
+		h = d.Instrument(h)
 	}
 	s.handler = s.middleware(h)
 	return s

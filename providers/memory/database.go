@@ -95,8 +95,8 @@ func NewDatabase() *Database {
 
 // OpenDatabase is the registry's opener for memory:// URLs.
 func OpenDatabase(_ context.Context, cfg providers.DatabaseConfig) (*Database, error) {
-	if err := checkURL(cfg.URL); err != nil {
-		return nil, providers.Invalid("database: %v", err)
+	if err := CheckDatabase(cfg); err != nil {
+		return nil, err
 	}
 	d := NewDatabase()
 	d.capacity = cfg.Settings.Bytes("memory.capacity")
@@ -110,7 +110,7 @@ func checkURL(u string) error {
 	}
 	rest, ok := strings.CutPrefix(strings.ToLower(u), "memory:")
 	if !ok || (rest != "" && rest != "//" && !strings.HasPrefix(rest, "//?")) {
-		return providers.Invalid("bad memory URL %q: use memory://", u)
+		return providers.Invalid("bad memory URL %q: use memory://", providers.Redact(u))
 	}
 	return nil
 }
