@@ -72,7 +72,7 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 	}
 	unrouted := func(p *proc, base, path string) bool {
 		req, _ := http.NewRequest("GET", base+strings.NewReplacer("{collection}", "c", "{key}", "k").Replace(path), nil)
-		req.Header.Set("Authorization", "Bearer adm")
+		req.Header.Set("Authorization", "Bearer ad-0123456789abcdef")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +81,7 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == 404 && strings.Contains(string(b), "no endpoint")
 	}
-	env := []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_AUTH_TOKENS=admin:adm", "NAVIUS_LOG_ACCESS=false"}
+	env := []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_AUTH_TOKENS=admin:ad-0123456789abcdef", "NAVIUS_LOG_ACCESS=false"}
 
 	bin, sel := binary(t, "all")
 	for _, tc := range []struct {

@@ -81,6 +81,13 @@ func wantEvent(t *testing.T, w *client.Watcher, typ client.EventType, key, value
 	return e
 }
 
+// Tokens of the tests that turn authentication on (at least 16 characters).
+const (
+	readToken    = "rd-0123456789abcdef"
+	writeToken   = "wr-0123456789abcdef"
+	metricsToken = "mt-0123456789abcdef"
+)
+
 func mustClient(t *testing.T, url, token string) *client.Client {
 	t.Helper()
 	c, err := client.New(url, client.Options{Token: token, Retry: client.Retry{MinBackoff: 10 * time.Millisecond}})
@@ -96,11 +103,11 @@ func mustClient(t *testing.T, url, token string) *client.Client {
 // it all.
 func TestWatch(t *testing.T) {
 	bin, _ := binary(t, "default")
-	env := []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_AUTH_TOKENS=read:rd,write:wr,metrics:m", "NAVIUS_WATCH_HEARTBEAT=200ms",
+	env := []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_AUTH_TOKENS=read:" + readToken + ",write:" + writeToken + ",metrics:" + metricsToken, "NAVIUS_WATCH_HEARTBEAT=200ms",
 		"NAVIUS_DATABASE_SWEEP_INTERVAL=50ms", "NAVIUS_LOG_ACCESS=false"}
 	p := serve(t, bin, t.TempDir(), env)
 	ctx := context.Background()
-	writer := mustClient(t, p.URL, "wr")
+	writer := mustClient(t, p.URL, writeToken)
 
 	var ae *client.Error
 	if _, err := mustClient(t, p.URL, "").Watch(ctx, "pets"); !errors.As(err, &ae) || ae.Status != 401 {
@@ -109,7 +116,7 @@ func TestWatch(t *testing.T) {
 	if _, err := writer.Watch(ctx, "pets"); !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("watch with a write token: %v", err)
 	}
-	reader := mustClient(t, p.URL, "rd")
+	reader := mustClient(t, p.URL, readToken)
 	w, err := reader.Watch(ctx, "pets")
 	if err != nil {
 		t.Fatal(err)
@@ -150,10 +157,10 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEvent(t, w, client.EventPut, "rex", "dog")
-	if n := metric(t, p, "m", "navius_watch_watchers"); n != 2 {
+	if n := metric(t, p, metricsToken, "navius_watch_watchers"); n != 2 {
 		t.Errorf("navius_watch_watchers = %v, want 2", n)
 	}
-	if n := metric(t, p, "m", "navius_watch_events_sent_total"); n < 6 {
+	if n := metric(t, p, metricsToken, "navius_watch_events_sent_total"); n < 6 {
 		t.Errorf("navius_watch_events_sent_total = %v, want at least the 6 events read", n)
 	}
 	if err := p.stop(t); err != nil {

@@ -73,7 +73,15 @@ type call struct {
 	admin        bool // on the admin listener
 }
 
-var tokens = []string{"NAVIUS_AUTH_TOKENS=read:rd,write:wr,metrics:m,admin:adm"}
+// Tokens by scope (at least 16 characters each).
+const (
+	rd  = "rd-0123456789abcdef"
+	wr  = "wr-0123456789abcdef"
+	m   = "mt-0123456789abcdef"
+	adm = "ad-0123456789abcdef"
+)
+
+var tokens = []string{"NAVIUS_AUTH_TOKENS=read:" + rd + ",write:" + wr + ",metrics:" + m + ",admin:" + adm}
 
 // TestServedDocument runs a build of every feature and checks, with
 // kin-openapi, that its /openapi.json is valid OpenAPI 3.1 and that every
@@ -95,38 +103,38 @@ func TestServedDocument(t *testing.T) {
 
 	stale := `{"operations":[{"op":"put","collection":"pets","key":"x","value":"1","if_match":"0000000000000001"}]}`
 	calls := []call{
-		{name: "put", method: "PUT", path: "/api/v1/pets/tom", body: `{"kind":"cat"}`, token: "wr", status: 204},
-		{name: "put with ttl", method: "PUT", path: "/api/v1/pets/fly?ttl=1h", body: "x", token: "wr", status: 204},
-		{name: "create-only over an entry", method: "PUT", path: "/api/v1/pets/tom", header: []string{"If-None-Match", "*"}, body: "y", token: "wr", status: 412},
-		{name: "put with a bad ttl", method: "PUT", path: "/api/v1/pets/tom?ttl=soon", body: "y", token: "wr", status: 400},
-		{name: "put too large", method: "PUT", path: "/api/v1/pets/big", body: strings.Repeat("x", 200), token: "wr", status: 413},
+		{name: "put", method: "PUT", path: "/api/v1/pets/tom", body: `{"kind":"cat"}`, token: wr, status: 204},
+		{name: "put with ttl", method: "PUT", path: "/api/v1/pets/fly?ttl=1h", body: "x", token: wr, status: 204},
+		{name: "create-only over an entry", method: "PUT", path: "/api/v1/pets/tom", header: []string{"If-None-Match", "*"}, body: "y", token: wr, status: 412},
+		{name: "put with a bad ttl", method: "PUT", path: "/api/v1/pets/tom?ttl=soon", body: "y", token: wr, status: 400},
+		{name: "put too large", method: "PUT", path: "/api/v1/pets/big", body: strings.Repeat("x", 200), token: wr, status: 413},
 		{name: "put without a token", method: "PUT", path: "/api/v1/pets/tom", body: "y", status: 401},
-		{name: "put with a read token", method: "PUT", path: "/api/v1/pets/tom", body: "y", token: "rd", status: 403},
-		{name: "get", method: "GET", path: "/api/v1/pets/tom", token: "rd", status: 200},
-		{name: "get absent", method: "GET", path: "/api/v1/pets/nobody", token: "rd", status: 404},
-		{name: "get with a failing If-Match", method: "GET", path: "/api/v1/pets/tom", header: []string{"If-Match", `"0000000000000001"`}, token: "rd", status: 412},
-		{name: "head", method: "HEAD", path: "/api/v1/pets/tom", token: "rd", status: 200},
-		{name: "head absent", method: "HEAD", path: "/api/v1/pets/nobody", token: "rd", status: 404},
-		{name: "list", method: "GET", path: "/api/v1/pets?limit=1", token: "rd", status: 200},
-		{name: "list with a bad limit", method: "GET", path: "/api/v1/pets?limit=0", token: "rd", status: 400},
+		{name: "put with a read token", method: "PUT", path: "/api/v1/pets/tom", body: "y", token: rd, status: 403},
+		{name: "get", method: "GET", path: "/api/v1/pets/tom", token: rd, status: 200},
+		{name: "get absent", method: "GET", path: "/api/v1/pets/nobody", token: rd, status: 404},
+		{name: "get with a failing If-Match", method: "GET", path: "/api/v1/pets/tom", header: []string{"If-Match", `"0000000000000001"`}, token: rd, status: 412},
+		{name: "head", method: "HEAD", path: "/api/v1/pets/tom", token: rd, status: 200},
+		{name: "head absent", method: "HEAD", path: "/api/v1/pets/nobody", token: rd, status: 404},
+		{name: "list", method: "GET", path: "/api/v1/pets?limit=1", token: rd, status: 200},
+		{name: "list with a bad limit", method: "GET", path: "/api/v1/pets?limit=0", token: rd, status: 400},
 		{name: "batch", method: "POST", path: "/api/v1/_batch", header: []string{"Content-Type", "application/json"},
-			body: `{"operations":[{"op":"put","collection":"pets","key":"a","value":"1"},{"op":"delete","collection":"pets","key":"b"}]}`, token: "wr", status: 200},
-		{name: "batch with a stale if_match", method: "POST", path: "/api/v1/_batch", header: []string{"Content-Type", "application/json"}, body: stale, token: "wr", status: 412},
+			body: `{"operations":[{"op":"put","collection":"pets","key":"a","value":"1"},{"op":"delete","collection":"pets","key":"b"}]}`, token: wr, status: 200},
+		{name: "batch with a stale if_match", method: "POST", path: "/api/v1/_batch", header: []string{"Content-Type", "application/json"}, body: stale, token: wr, status: 412},
 		{name: "batch with a duplicate key", method: "POST", path: "/api/v1/_batch", header: []string{"Content-Type", "application/json"},
-			body: `{"operations":[{"op":"delete","collection":"pets","key":"a"},{"op":"delete","collection":"pets","key":"a"}]}`, token: "wr", status: 400},
-		{name: "delete", method: "DELETE", path: "/api/v1/pets/fly", token: "wr", status: 204},
-		{name: "delete absent", method: "DELETE", path: "/api/v1/pets/fly", token: "wr", status: 404},
-		{name: "delete with a malformed If-Match", method: "DELETE", path: "/api/v1/pets/tom", header: []string{"If-Match", "nope"}, token: "wr", status: 400},
-		{name: "watch with a bad value", method: "GET", path: "/api/v1/pets?watch=2", token: "rd", status: 400},
+			body: `{"operations":[{"op":"delete","collection":"pets","key":"a"},{"op":"delete","collection":"pets","key":"a"}]}`, token: wr, status: 400},
+		{name: "delete", method: "DELETE", path: "/api/v1/pets/fly", token: wr, status: 204},
+		{name: "delete absent", method: "DELETE", path: "/api/v1/pets/fly", token: wr, status: 404},
+		{name: "delete with a malformed If-Match", method: "DELETE", path: "/api/v1/pets/tom", header: []string{"If-Match", "nope"}, token: wr, status: 400},
+		{name: "watch with a bad value", method: "GET", path: "/api/v1/pets?watch=2", token: rd, status: 400},
 		{name: "health", method: "GET", path: "/health", status: 200},
 		{name: "health, IETF format", method: "GET", path: "/health", header: []string{"Accept", "application/health+json"}, status: 200},
 		{name: "livez", method: "GET", path: "/livez?verbose", status: 200},
 		{name: "readyz", method: "GET", path: "/readyz", status: 200},
-		{name: "info", method: "GET", path: "/info", token: "adm", status: 200},
-		{name: "info with a read token", method: "GET", path: "/info", token: "rd", status: 403},
+		{name: "info", method: "GET", path: "/info", token: adm, status: 200},
+		{name: "info with a read token", method: "GET", path: "/info", token: rd, status: 403},
 		{name: "openapi.json", method: "GET", path: "/openapi.json", status: 200},
-		{name: "metrics", method: "GET", path: "/metrics", token: "m", status: 200},
-		{name: "pprof", method: "GET", path: "/debug/pprof/", token: "adm", status: 200, admin: true},
+		{name: "metrics", method: "GET", path: "/metrics", token: m, status: 200},
+		{name: "pprof", method: "GET", path: "/debug/pprof/", token: adm, status: 200, admin: true},
 	}
 	walked := map[*openapi3.Operation]bool{}
 	for _, c := range calls {
@@ -139,9 +147,9 @@ func TestServedDocument(t *testing.T) {
 	// The watch: its stream's headers and first event as described, and a
 	// second watcher over watch.max_watchers (1) gets the described 503.
 	var watched []byte
-	op := check(t, p, doc, router, call{name: "watch", method: "GET", path: "/api/v1/pets?watch=1", token: "rd", status: 200}, func(r *bufio.Reader) []byte {
-		check(t, p, doc, router, call{name: "watch over the maximum", method: "GET", path: "/api/v1/pets?watch=1", token: "rd", status: 503}, nil)
-		check(t, p, doc, router, call{name: "put while watched", method: "PUT", path: "/api/v1/pets/w", body: "watched", token: "wr", status: 204}, nil)
+	op := check(t, p, doc, router, call{name: "watch", method: "GET", path: "/api/v1/pets?watch=1", token: rd, status: 200}, func(r *bufio.Reader) []byte {
+		check(t, p, doc, router, call{name: "watch over the maximum", method: "GET", path: "/api/v1/pets?watch=1", token: rd, status: 503}, nil)
+		check(t, p, doc, router, call{name: "put while watched", method: "PUT", path: "/api/v1/pets/w", body: "watched", token: wr, status: 204}, nil)
 		var read bytes.Buffer
 		for !strings.HasSuffix(read.String(), "}\n\n") {
 			line, err := r.ReadString('\n')
