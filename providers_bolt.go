@@ -9,8 +9,7 @@ import (
 )
 
 func init() {
-	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase)
+	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase, bolt.CheckDatabase)
 	providers.DeclareOptions("bolt", bolt.Options...)
-	providers.DeclareCheck("bolt", bolt.Check)
 	buildinfo.MarkCompiled("bolt")
 }

@@ -9,8 +9,7 @@ import (
 )
 
 func init() {
-	providers.RegisterObserver("dynatrace", dynatrace.Open)
+	providers.RegisterObserver("dynatrace", dynatrace.Open, dynatrace.Check)
 	providers.DeclareOptions("dynatrace", dynatrace.Options...)
-	providers.DeclareCheck("dynatrace", dynatrace.Check)
 	buildinfo.MarkCompiled("dynatrace")
 }

@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase)
-	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache)
+	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase, memory.CheckDatabase)
+	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache, memory.CheckCache)
 	providers.DeclareOptions("memory", memory.Options...)
 	buildinfo.MarkCompiled("memory")
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	providers.RegisterDatabase("postgres", []string{"postgres", "postgresql"}, postgres.OpenDatabase)
+	providers.RegisterDatabase("postgres", []string{"postgres", "postgresql"}, postgres.OpenDatabase, postgres.CheckDatabase)
 	providers.DeclareOptions("postgres", postgres.Options...)
 	buildinfo.MarkCompiled("postgres")
 }

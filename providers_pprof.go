@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	providers.RegisterObserver("pprof", pprof.Open)
+	providers.RegisterObserver("pprof", pprof.Open, pprof.Check)
 	providers.DeclareOptions("pprof", pprof.Options...)
 	buildinfo.MarkCompiled("pprof")
 }

@@ -9,8 +9,7 @@ import (
 )
 
 func init() {
-	providers.RegisterObserver("prometheus", prometheus.Open)
+	providers.RegisterObserver("prometheus", prometheus.Open, prometheus.Check)
 	providers.DeclareOptions("prometheus", prometheus.Options...)
-	providers.DeclareCheck("prometheus", prometheus.Check)
 	buildinfo.MarkCompiled("prometheus")
 }

@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	providers.RegisterDatabase("redis", redis.Schemes, redis.OpenDatabase)
-	providers.RegisterCache("redis", redis.Schemes, redis.OpenCache)
+	providers.RegisterDatabase("redis", redis.Schemes, redis.OpenDatabase, redis.CheckDatabase)
+	providers.RegisterCache("redis", redis.Schemes, redis.OpenCache, redis.CheckCache)
 	providers.DeclareOptions("redis", redis.Options...)
 	redis.SilenceClientLog()
 	buildinfo.MarkCompiled("redis")

@@ -14,8 +14,8 @@ func init() {
 		Enabled: splunk.Enabled,
 		Level:   splunk.Level,
 		Open:    splunk.Open,
+		Check:   splunk.Check,
 	})
 	providers.DeclareOptions("splunk", splunk.Options...)
-	providers.DeclareCheck("splunk", splunk.Check)
 	buildinfo.MarkCompiled("splunk")
 }

@@ -35,8 +35,8 @@ func TestAPIReferenceMatchesServer(t *testing.T) {
 	if len(eps) == 0 {
 		t.Fatal("features.json declares no endpoint")
 	}
-	tokens := map[string]string{"read": "rd-tok", "write": "wr-tok", "metrics": "m-tok", "admin": "adm-tok"}
-	env := []string{"NAVIUS_AUTH_TOKENS=read:rd-tok,write:wr-tok,metrics:m-tok,admin:adm-tok"}
+	tokens := map[string]string{"read": "rd-token-0123456789", "write": "wr-token-0123456789", "metrics": "m-token-0123456789", "admin": "adm-token-0123456789"}
+	env := []string{"NAVIUS_AUTH_TOKENS=read:rd-token-0123456789,write:wr-token-0123456789,metrics:m-token-0123456789,admin:adm-token-0123456789"}
 	for i, e := range eps {
 		if e.Listener == "" {
 			eps[i].Listener = "api"

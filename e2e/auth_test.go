@@ -13,7 +13,7 @@ import (
 // stay open.
 func TestAdminEndpointsNeedAdmin(t *testing.T) {
 	bin, _ := binary(t, "default,dynatrace,pprof")
-	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_AUTH_TOKENS=admin:adm-tok,read+write:rw-tok,metrics:m-tok"}, "--pprof-listen", "127.0.0.1:0")
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_AUTH_TOKENS=admin:adm-token-0123456789,read+write:rw-token-0123456789,metrics:m-token-0123456789"}, "--pprof-listen", "127.0.0.1:0")
 	m := regexp.MustCompile(`admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.logs.String())
 	if m == nil {
 		t.Fatalf("no admin listener in the log:\n%s", p.logs.String())
@@ -31,9 +31,9 @@ func TestAdminEndpointsNeedAdmin(t *testing.T) {
 		return resp.StatusCode
 	}
 	for url, byToken := range map[string]map[string]int{
-		p.URL + "/info":                    {"": 401, "wrong": 401, "rw-tok": 403, "m-tok": 403, "adm-tok": 200},
-		"http://" + m[1] + "/debug/pprof/": {"": 401, "wrong": 401, "rw-tok": 403, "m-tok": 403, "adm-tok": 200},
-		p.URL + "/metrics":                 {"": 401, "wrong": 401, "rw-tok": 403, "m-tok": 200, "adm-tok": 200},
+		p.URL + "/info":                    {"": 401, "wrong": 401, "rw-token-0123456789": 403, "m-token-0123456789": 403, "adm-token-0123456789": 200},
+		"http://" + m[1] + "/debug/pprof/": {"": 401, "wrong": 401, "rw-token-0123456789": 403, "m-token-0123456789": 403, "adm-token-0123456789": 200},
+		p.URL + "/metrics":                 {"": 401, "wrong": 401, "rw-token-0123456789": 403, "m-token-0123456789": 200, "adm-token-0123456789": 200},
 	} {
 		for token, want := range byToken {
 			if got := do("GET", url, token); got != want {
@@ -50,7 +50,7 @@ func TestAdminEndpointsNeedAdmin(t *testing.T) {
 		t.Errorf("API without a token = %d", got)
 	}
 	for _, method := range []string{"PUT", "GET", "DELETE"} {
-		if got := do(method, p.URL+"/api/v1/c/k", "m-tok"); got != 403 {
+		if got := do(method, p.URL+"/api/v1/c/k", "m-token-0123456789"); got != 403 {
 			t.Errorf("%s /api/v1/c/k with the metrics token = %d, want 403", method, got)
 		}
 	}

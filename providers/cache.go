@@ -64,12 +64,20 @@ type CacheConfig struct {
 // Caches is the cache provider registry.
 var Caches = NewRegistry[CacheConfig, Cache]("cache")
 
-// RegisterCache registers a cache provider under name and URL schemes.
-func RegisterCache(name string, schemes []string, open func(context.Context, CacheConfig) (Cache, error)) {
-	Caches.Register(name, schemes, open)
+// RegisterCache registers a cache provider under name and URL schemes, with
+// its check (see RegisterDatabase).
+func RegisterCache(name string, schemes []string, open func(context.Context, CacheConfig) (Cache, error), check ...func(CacheConfig) error) {
+	Caches.Register(name, schemes, open, check...)
 }
 
-// OpenCache opens the provider that cfg names or whose URL scheme it uses.
+// CheckCache runs the check of the provider that cfg names or whose URL
+// scheme it uses, opening nothing, and returns the provider's name.
+func CheckCache(cfg CacheConfig) (string, error) {
+	return Caches.Check(cfg.Provider, cfg.URL, cfg)
+}
+
+// OpenCache opens the provider that cfg names or whose URL scheme it uses,
+// after its check.
 func OpenCache(ctx context.Context, cfg CacheConfig) (Cache, string, error) {
 	return Caches.Open(ctx, cfg.Provider, cfg.URL, cfg)
 }

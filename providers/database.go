@@ -3,7 +3,9 @@ package providers
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"reflect"
 	"time"
 )
@@ -112,12 +114,18 @@ type TLSConfig struct {
 var Databases = NewRegistry[DatabaseConfig, Database]("database")
 
 // RegisterDatabase registers a database provider under name and URL
-// schemes. An open function that returns its concrete type (e.g.
-// *bolt.Database) lets navius tell the provider's type and optional
-// capabilities before opening it (navius --features, the verified build);
-// one that returns Database works the same, its capabilities known once
-// opened.
-func RegisterDatabase[D Database](name string, schemes []string, open func(context.Context, DatabaseConfig) (D, error)) {
+// schemes, with its check: what opening it would refuse in cfg (the URL's
+// form, the provider's options and their conflicts with other settings),
+// found without connecting or creating anything; errors wrap ErrInvalid.
+// navius config check runs the check, and OpenDatabase runs it before
+// open. The check is optional only for providers written before it
+// existed.
+//
+// An open function that returns its concrete type (e.g. *bolt.Database)
+// lets navius tell the provider's type and optional capabilities before
+// opening it (navius --features, the verified build); one that returns
+// Database works the same, its capabilities known once opened.
+func RegisterDatabase[D Database](name string, schemes []string, open func(context.Context, DatabaseConfig) (D, error), check ...func(DatabaseConfig) error) {
 	if open == nil {
 		panic(fmt.Sprintf("database: Register %q with a nil open function", name))
 	}
@@ -127,8 +135,14 @@ func RegisterDatabase[D Database](name string, schemes []string, open func(conte
 			return nil, err // never a typed nil in a non-nil interface
 		}
 		return d, nil
-	})
+	}, check...)
 	Databases.setType(name, reflect.TypeFor[D]())
+}
+
+// CheckDatabase runs the check of the provider that cfg names (or whose URL
+// scheme it uses), opening nothing, and returns the provider's name.
+func CheckDatabase(cfg DatabaseConfig) (string, error) {
+	return Databases.Check(cfg.Provider, cfg.URL, cfg)
 }
 
 // DatabaseType returns the type the named provider's open function
@@ -144,28 +158,36 @@ func DatabaseType(name string) (reflect.Type, Capabilities, bool) {
 	return t, Capabilities{Conditional: v, Expiry: v && is(reflect.TypeFor[Expiring]()), Batch: v && is(reflect.TypeFor[Batcher]())}, true
 }
 
-// OpenDatabase opens the provider that cfg names (or whose URL scheme it uses)
-// and returns it with the provider's name.
+// OpenDatabase opens the provider that cfg names (or whose URL scheme it
+// uses), after its check, and returns it with the provider's name.
 func OpenDatabase(ctx context.Context, cfg DatabaseConfig) (Database, string, error) {
 	return Databases.Open(ctx, cfg.Provider, cfg.URL, cfg)
 }
 
 // EncodeKeyCursor makes an opaque cursor from the last key of a page, for
-// providers that walk a collection in key order.
+// providers that walk a collection in key order: the key and a checksum of
+// it, so that DecodeKeyCursor tells a cursor it made from a forged or
+// mangled one. (The checksum is not a secret: a cursor only says where a
+// walk resumes, which any reader may choose.)
 func EncodeKeyCursor(lastKey string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(lastKey))
+	b := make([]byte, 0, len(lastKey)+crc32.Size)
+	b = append(b, lastKey...)
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(lastKey)))
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // DecodeKeyCursor reverses EncodeKeyCursor; an empty cursor decodes to "".
+// A cursor EncodeKeyCursor did not make fails with ErrInvalid.
 func DecodeKeyCursor(cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) == 0 {
-		return "", Invalid("malformed cursor %q: pass back the next_cursor of the previous page", cursor)
+	n := len(b) - crc32.Size
+	if err != nil || n < 1 || crc32.ChecksumIEEE(b[:n]) != binary.BigEndian.Uint32(b[n:]) {
+		return "", Invalid("malformed cursor %.40q: pass back the next_cursor of the previous page", cursor)
 	}
-	return string(b), nil
+	return string(b[:n]), nil
 }
 
 // ChangeFeed is implemented by database providers that several navius

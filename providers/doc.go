@@ -20,7 +20,10 @@
 //   - registries: RegisterDatabase and RegisterCache (by name and URL
 //     schemes), RegisterLogSink, RegisterObserver. Registration happens in
 //     init() and panics on a duplicate name or scheme, like database/sql's
-//     Register;
+//     Register. Each takes the provider's check: what opening it would
+//     refuse in the config, found without opening anything, which navius
+//     config check runs and opening runs first (CheckDatabase, CheckCache,
+//     CheckObservers, CheckLogSinks);
 //   - options: DeclareOptions with Option values; the provider reads them
 //     back from Settings;
 //   - errors: ErrNotFound, ErrInvalid (Invalid), ErrUnavailable

@@ -124,6 +124,25 @@ type LogSinkProvider struct {
 	Level func(Settings) LogLevel
 	// Open creates the sink; an error wrapping ErrInvalid is a config error.
 	Open func(ctx context.Context, cfg LogSinkConfig) (LogSink, error)
+	// Check is what Open would refuse in the settings, found without
+	// opening anything (see RegisterDatabase); it runs when Enabled holds,
+	// in navius config check and before Open. Optional only for providers
+	// written before it existed.
+	Check func(Settings) error
+}
+
+// CheckLogSinks runs the check of every registered logging provider that s
+// turns on and returns each problem found.
+func CheckLogSinks(s Settings) []error {
+	var errs []error
+	for _, p := range LogSinkProviders() {
+		if p.Check != nil && p.Enabled(s) {
+			if err := p.Check(s); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
 }
 
 var logSinks struct {

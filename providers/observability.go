@@ -2,8 +2,11 @@ package providers
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -44,6 +47,10 @@ type ObservabilityConfig struct {
 	// Guard, when set, puts the API's authentication (the admin scope) in
 	// front of a handler a provider serves on a listener of its own.
 	Guard func(http.Handler) http.Handler
+	// TLS, when set, is the API listener's TLS config (server.tls.*: its
+	// certificate, reloaded as it changes, and its client CA): a listener
+	// of a provider's own serves TLS with it too.
+	TLS *tls.Config
 }
 
 // Logger is the logging a provider may do.
@@ -59,16 +66,48 @@ type Logger interface {
 // config leaves it off (e.g. dynatrace without an endpoint).
 var Observers = NewRegistry[ObservabilityConfig, Observer]("observability")
 
-// RegisterObserver registers an observability provider under name.
-func RegisterObserver(name string, open func(context.Context, ObservabilityConfig) (Observer, error)) {
-	Observers.Register(name, nil, open)
+// RegisterObserver registers an observability provider under name, with
+// its check of the settings (see RegisterDatabase); every compiled-in
+// observability provider's check runs, since each reads its own settings to
+// tell whether it is on.
+func RegisterObserver(name string, open func(context.Context, ObservabilityConfig) (Observer, error), check ...SettingsCheck) {
+	checks := make([]func(ObservabilityConfig) error, len(check))
+	for i, c := range check {
+		if c != nil { // a nil one stays nil, which Register refuses
+			checks[i] = func(cfg ObservabilityConfig) error { return c(cfg.Settings) }
+		}
+	}
+	Observers.Register(name, nil, open, checks...)
+}
+
+// CheckObservers runs the check of every registered observability
+// provider on s and returns each problem found.
+func CheckObservers(s Settings) []error {
+	var errs []error
+	for _, name := range Observers.Names() {
+		if _, err := Observers.Check(name, "", ObservabilityConfig{Settings: s}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // HTTPContributor is implemented by providers that serve endpoints on the
 // public listener (Prometheus's /metrics). Patterns are http.ServeMux
-// patterns.
+// patterns; one with a method ("GET /metrics") gets a JSON 405 for the
+// others, as the API's endpoints do.
 type HTTPContributor interface {
 	Handlers() map[string]http.Handler
+}
+
+// ReservedPaths are the server's own endpoints on the public listener,
+// which a provider's endpoint must not take, nor a path under /api/.
+var ReservedPaths = []string{"/", "/health", "/livez", "/readyz", "/info", "/openapi.json"}
+
+// ReservedPath reports whether path (a pattern's, without its method) is
+// the server's own.
+func ReservedPath(path string) bool {
+	return slices.Contains(ReservedPaths, path) || path == "/api" || strings.HasPrefix(path, "/api/")
 }
 
 // ---- metrics ----

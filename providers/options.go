@@ -49,6 +49,10 @@ type Option struct {
 	Env string
 	// Feature is the feature that declared the option ("core" for the core).
 	Feature string
+	// Min and Max bound an Int, Duration or Bytes option's value, both
+	// included, written as its values are ("1ms", "1GiB"); empty for no
+	// bound.
+	Min, Max string
 }
 
 // EnvName is the environment variable that sets the option.
@@ -114,7 +118,60 @@ func (o Option) Check(value string) error {
 			err = CheckAddress(value)
 		}
 	}
+	if err == nil {
+		err = o.checkBounds(value)
+	}
 	return err
+}
+
+// checkBounds holds a value that passed its type check to Min and Max.
+func (o Option) checkBounds(value string) error {
+	if o.Min == "" && o.Max == "" {
+		return nil
+	}
+	n, _ := o.number(value)
+	lo, hasLo := o.number(o.Min)
+	hi, hasHi := o.number(o.Max)
+	if (!hasLo || n >= lo) && (!hasHi || n <= hi) {
+		return nil
+	}
+	var want string
+	switch {
+	case hasLo && hasHi:
+		want = "use " + o.Min + " to " + o.Max
+	case hasLo:
+		want = "use at least " + o.Min
+	default:
+		want = "use at most " + o.Max
+	}
+	if o.Type == Duration && n == 0 {
+		want += "; 0 would mean no limit at all"
+	}
+	return fmt.Errorf("%q is out of range: %s", value, want)
+}
+
+// number reads an Int, Duration or Bytes value as a number to compare; ok
+// is false for "" and for other types.
+func (o Option) number(v string) (n int64, ok bool) {
+	if v == "" {
+		return 0, false
+	}
+	var err error
+	switch o.Type {
+	case Int:
+		var i int
+		i, err = strconv.Atoi(v)
+		n = int64(i)
+	case Duration:
+		var d time.Duration
+		d, err = ParseDuration(v)
+		n = int64(d)
+	case Bytes:
+		n, err = ParseBytes(v)
+	default:
+		return 0, false
+	}
+	return n, err == nil
 }
 
 // CheckAddress accepts a host:port to listen on, as net.Listen takes it.
@@ -146,6 +203,11 @@ func DeclareOptions(feature string, opts ...Option) {
 		o.Feature = feature
 		if prev, dup := optionRegistry.byKey[o.Key]; dup {
 			panic(fmt.Sprintf("option %q declared by %s and %s", o.Key, prev.Feature, feature))
+		}
+		for _, bound := range []string{o.Min, o.Max} {
+			if _, ok := o.number(bound); bound != "" && !ok {
+				panic(fmt.Sprintf("option %q: bound %q is not a %s value", o.Key, bound, o.Type))
+			}
 		}
 		if o.Default != "" && o.DefaultFunc == nil {
 			if err := o.Check(o.Default); err != nil {
@@ -255,6 +317,11 @@ func ParseBytes(v string) (int64, error) {
 // (a value that needs another, a URL's form): it is the part of opening a
 // provider that depends on configuration only, so that navius config check
 // can run it without opening anything. Errors wrap ErrInvalid.
+//
+// A provider's check goes with its registration (RegisterDatabase,
+// RegisterObserver, LogSinkProvider.Check), so that it runs when, and only
+// when, the provider would be opened; DeclareCheck is for a feature's
+// checks that belong to no provider.
 type SettingsCheck func(Settings) error
 
 var settingsChecks struct {

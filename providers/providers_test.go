@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -43,6 +44,43 @@ func TestRegistry(t *testing.T) {
 	mustPanic(t, "nil opener", func() { r.Register("nil", nil, nil) })
 }
 
+// TestRegistryChecks: a provider's check runs in Check and before its
+// opener in Open, which then opens nothing; a provider without one is
+// listed as unchecked.
+func TestRegistryChecks(t *testing.T) {
+	r := NewRegistry[string, string]("database")
+	opened := 0
+	open := func(_ context.Context, cfg string) (string, error) { opened++; return cfg, nil }
+	refuse := func(cfg string) error {
+		if cfg == "bad" {
+			return Invalid("the check refuses %q", cfg)
+		}
+		return nil
+	}
+	r.Register("checked", []string{"checked"}, open, refuse)
+	r.Register("legacy", []string{"legacy"}, open)
+	if name, err := r.Check("", "checked://x", "bad"); name != "checked" || !errors.Is(err, ErrInvalid) {
+		t.Errorf("Check = %q, %v", name, err)
+	}
+	if _, err := r.Check("", "checked://x", "good"); err != nil {
+		t.Errorf("Check of a good config: %v", err)
+	}
+	if _, _, err := r.Open(context.Background(), "", "checked://x", "bad"); !errors.Is(err, ErrInvalid) || opened != 0 {
+		t.Errorf("Open after a failed check: %v, opened %d times", err, opened)
+	}
+	if _, _, err := r.Open(context.Background(), "", "checked://x", "good"); err != nil || opened != 1 {
+		t.Errorf("Open after a passed check: %v, opened %d times", err, opened)
+	}
+	if _, err := r.Check("", "legacy://x", "bad"); err != nil {
+		t.Errorf("a provider without a check was refused: %v", err)
+	}
+	if got := r.Unchecked(); len(got) != 1 || got[0] != "legacy" {
+		t.Errorf("Unchecked = %v", got)
+	}
+	mustPanic(t, "nil check", func() { r.Register("nilcheck", nil, open, nil) })
+	mustPanic(t, "two checks", func() { r.Register("two", nil, open, refuse, refuse) })
+}
+
 func mustPanic(t *testing.T, what string, fn func()) {
 	t.Helper()
 	defer func() {
@@ -58,11 +96,23 @@ func TestRedact(t *testing.T) {
 		"redis://user:s3cret@host:6379/0": "redis://user:xxxxx@host:6379/0",
 		"rediss://:s3cret@host":           "rediss://:xxxxx@host",
 		"memory://":                       "memory://",
-		"redis://u:s3cret@ho st%zz":       "redis://xxxxx@ho st%zz",
+		"redis://u:s3cret@ho st%zz":       "redis://u:xxxxx@ho st%zz",
+		// Values that do not parse, or parse as something else.
+		"postgres//navius:s3cret@127.0.0.1/navius": "postgres//navius:xxxxx@127.0.0.1/navius",
+		"redis//:s3cret@host:6379":                 "redis//:xxxxx@host:6379",
+		"redis+cluster://:s3cret@a:1,b:2":          "redis+cluster://:xxxxx@a:1,b:2",
+		"u:s3cret@host":                            "u:xxxxx@host",
+		"https://u:s3c@ret@host/x":                 "https://u:xxxxx@host/x",
+		"bolt:///data/x@y.db":                      "bolt:///data/x@y.db",
+		// libpq's keyword form.
+		"host=db user=navius password=s3cret dbname=x":   "host=db user=navius password=xxxxx dbname=x",
+		"host=db password = 's3cret with spaces' port=1": "host=db password=xxxxx port=1",
+		"host=db sslpassword='s3cret\\' x' sslmode=y":    "host=db sslpassword=xxxxx sslmode=y",
+		"password=s3cret": "password=xxxxx",
 		// libpq takes the password as a parameter too.
 		"postgres://u@h/db?sslmode=disable&password=s3cret&x=1": "postgres://u@h/db?sslmode=disable&password=xxxxx&x=1",
 		"postgres://u:s3cret@h/db?PASSWORD=s3cret#f":            "postgres://u:xxxxx@h/db?PASSWORD=xxxxx#f",
-		"postgres://u@h:bad/db?sslpassword=s3cret":              "postgres://xxxxx@h:bad/db?sslpassword=xxxxx",
+		"postgres://u@h:bad/db?sslpassword=s3cret":              "postgres://u@h:bad/db?sslpassword=xxxxx",
 		"postgres://u@h/db?application_name=password":           "postgres://u@h/db?application_name=password",
 	}
 	for in, want := range cases {
@@ -135,8 +185,15 @@ func TestQueryLimit(t *testing.T) {
 	if k, err := DecodeKeyCursor(c); err != nil || k != "key/with\x00odd" {
 		t.Fatalf("cursor round trip = %q, %v", k, err)
 	}
-	if _, err := DecodeKeyCursor("***"); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("bad cursor: %v", err)
+	// Forged and mangled cursors are refused: any base64 is not a cursor.
+	forged := []string{"***", "zzzz", "a2V5", base64.RawURLEncoding.EncodeToString([]byte("key/with\x00odd")), c[:len(c)-1], c[1:], "A" + c[1:]}
+	for _, bad := range forged {
+		if bad == c {
+			continue
+		}
+		if k, err := DecodeKeyCursor(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("cursor %q decoded to %q, %v", bad, k, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -13,10 +14,17 @@ import (
 // Registry maps provider names and URL schemes to the functions that open
 // them, for one service. Registration happens in init() and panics on a
 // duplicate, like database/sql's Register; lookups are deterministic.
+//
+// Each provider registers a check with its opener: the part of opening that
+// depends on the configuration alone (the URL's form, the provider's
+// options, their conflicts with other settings), run without opening
+// anything, as Caddy's Validate is. navius config check runs it, and Open
+// runs it before the opener, so that the two cannot disagree.
 type Registry[C, T any] struct {
 	service string
 	mu      sync.RWMutex
 	opens   map[string]func(context.Context, C) (T, error)
+	checks  map[string]func(C) error
 	schemes map[string]string       // URL scheme -> provider name
 	types   map[string]reflect.Type // provider name -> what its open returns, when told
 }
@@ -26,6 +34,7 @@ func NewRegistry[C, T any](service string) *Registry[C, T] {
 	return &Registry[C, T]{
 		service: service,
 		opens:   map[string]func(context.Context, C) (T, error){},
+		checks:  map[string]func(C) error{},
 		schemes: map[string]string{},
 		types:   map[string]reflect.Type{},
 	}
@@ -43,12 +52,18 @@ func (r *Registry[C, T]) typeOf(name string) reflect.Type {
 	return r.types[name]
 }
 
-// Register adds a provider under name, reachable also by each URL scheme.
-func (r *Registry[C, T]) Register(name string, schemes []string, open func(context.Context, C) (T, error)) {
+// Register adds a provider under name, reachable also by each URL scheme,
+// with its check. The check is optional for compatibility with providers
+// written before it existed (their URL is then only resolved, not checked,
+// before they open); every provider of navius's tree passes one.
+func (r *Registry[C, T]) Register(name string, schemes []string, open func(context.Context, C) (T, error), check ...func(C) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if open == nil {
 		panic(fmt.Sprintf("%s: Register %q with a nil open function", r.service, name))
+	}
+	if len(check) > 1 || len(check) == 1 && check[0] == nil {
+		panic(fmt.Sprintf("%s: Register %q takes one non-nil check", r.service, name))
 	}
 	if _, dup := r.opens[name]; dup {
 		panic(fmt.Sprintf("%s: Register called twice for provider %q", r.service, name))
@@ -59,6 +74,9 @@ func (r *Registry[C, T]) Register(name string, schemes []string, open func(conte
 		}
 	}
 	r.opens[name] = open
+	if len(check) == 1 {
+		r.checks[name] = check[0]
+	}
 	for _, s := range schemes {
 		r.schemes[s] = name
 	}
@@ -111,18 +129,71 @@ func (r *Registry[C, T]) Resolve(name, rawURL string) (string, error) {
 	return "", r.missing("scheme", scheme)
 }
 
-// Open resolves the provider and opens it with cfg.
-func (r *Registry[C, T]) Open(ctx context.Context, name, rawURL string, cfg C) (T, string, error) {
+// Check resolves the provider and runs its check on cfg, opening nothing.
+// It returns the provider name.
+func (r *Registry[C, T]) Check(name, rawURL string, cfg C) (string, error) {
 	n, err := r.Resolve(name, rawURL)
 	if err != nil {
-		var zero T
-		return zero, "", err
+		return "", err
+	}
+	r.mu.RLock()
+	check := r.checks[n]
+	r.mu.RUnlock()
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Open resolves the provider, runs its check and opens it with cfg.
+func (r *Registry[C, T]) Open(ctx context.Context, name, rawURL string, cfg C) (T, string, error) {
+	var zero T
+	n, err := r.Check(name, rawURL, cfg)
+	if err != nil {
+		return zero, n, err
 	}
 	r.mu.RLock()
 	open := r.opens[n]
 	r.mu.RUnlock()
 	t, err := open(ctx, cfg)
 	return t, n, err
+}
+
+// Unchecked returns the names of the providers registered without a check,
+// sorted (navius's tests require none among its own).
+func (r *Registry[C, T]) Unchecked() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for n := range r.opens {
+		if r.checks[n] == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// UncheckedProviders lists the registered providers of every service that
+// have no check, as service:name (as features.json names them), sorted.
+func UncheckedProviders() []string {
+	var out []string
+	add := func(service string, names []string) {
+		for _, n := range names {
+			out = append(out, service+":"+n)
+		}
+	}
+	add("cache", Caches.Unchecked())
+	add("database", Databases.Unchecked())
+	for _, p := range LogSinkProviders() {
+		if p.Check == nil {
+			add("logging", []string{p.Name})
+		}
+	}
+	add("observability", Observers.Unchecked())
+	return out
 }
 
 func (r *Registry[C, T]) missing(by, value string) error {
@@ -182,45 +253,52 @@ func unwrapURLError(err error) error {
 
 // Redact hides the password of a URL ("redis://user:secret@host" becomes
 // "redis://user:xxxxx@host"), also one given as a password or sslpassword
-// parameter (libpq's "postgres://host/db?password=secret"), so that URLs can
-// go into logs and errors.
+// parameter (libpq's "postgres://host/db?password=secret" and its keyword
+// form "host=db password=secret"), so that URLs can go into logs and
+// errors. A value that does not parse as a URL ("postgres//u:secret@host",
+// a host list) has whatever lies between the user name and the last "@"
+// hidden all the same.
 func Redact(rawURL string) string {
 	return redactParams(redactUserinfo(rawURL))
 }
 
 func redactUserinfo(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		// Unparseable: hide anything between "//" and "@" to be safe.
-		if i := strings.Index(rawURL, "://"); i >= 0 {
-			if j := strings.LastIndex(rawURL, "@"); j > i {
-				return rawURL[:i+3] + "xxxxx" + rawURL[j:]
-			}
+	if err == nil && u.User != nil {
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			return rawURL // nothing to hide; keep the URL exactly as written
 		}
+		return u.Redacted()
+	}
+	// Unparsable, or parsed as something else (a relative path, an opaque
+	// URL): hide the password of any user information.
+	at := strings.LastIndex(rawURL, "@")
+	if at < 0 {
 		return rawURL
 	}
-	if _, hasPassword := u.User.Password(); !hasPassword {
-		return rawURL // nothing to hide; keep the URL exactly as written
+	start := 0
+	if i := strings.Index(rawURL, "//"); i >= 0 && i < at {
+		start = i + 2
 	}
-	return u.Redacted()
+	user, _, hasPassword := strings.Cut(rawURL[start:at], ":")
+	if !hasPassword {
+		return rawURL
+	}
+	return rawURL[:start] + user + ":xxxxx" + rawURL[at:]
 }
 
+// passwordParam finds the value of a password or sslpassword parameter:
+// in a URL's query (up to & or #) or in libpq's keyword form (up to a space,
+// or a 'quoted value'). It is compiled at its first use, not at every start.
+var passwordParam = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(^|[\s?&;])((?:ssl)?password)\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&#;]*)`)
+})
+
 // redactParams hides the values of password parameters, leaving the rest
-// of the URL as written.
+// as written.
 func redactParams(s string) string {
-	q := strings.IndexByte(s, '?')
-	if q < 0 || !strings.Contains(strings.ToLower(s[q:]), "password=") {
+	if !strings.Contains(strings.ToLower(s), "password") {
 		return s
 	}
-	params, frag := s[q+1:], ""
-	if i := strings.IndexByte(params, '#'); i >= 0 {
-		params, frag = params[:i], params[i:]
-	}
-	parts := strings.Split(params, "&")
-	for i, p := range parts {
-		if k, _, ok := strings.Cut(p, "="); ok && (strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword")) {
-			parts[i] = k + "=xxxxx"
-		}
-	}
-	return s[:q+1] + strings.Join(parts, "&") + frag
+	return passwordParam().ReplaceAllString(s, "${1}${2}=xxxxx")
 }

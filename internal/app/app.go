@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/navius-dev/navius/internal/health"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/openapi"
 	"github.com/navius-dev/navius/internal/server"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
@@ -106,16 +108,41 @@ func (v *Validated) serve(ctx context.Context) error {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	ob, err := startObservability(ctx, s, log, authn)
+	var tlsConfig *tls.Config
+	if v.tls != nil {
+		v.tls.log = log
+		tlsConfig = v.tls.Config()
+		watchCtx, stopWatching := context.WithCancel(ctx)
+		defer stopWatching()
+		go v.tls.watch(watchCtx, s.Duration("server.tls.reload_interval"))
+	}
+	ob, err := startObservability(ctx, s, log, authn, tlsConfig)
 	if err != nil {
 		return err
 	}
 	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
 	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
+	ob.ExportLogSinkStats(logs.SinkStats)
 	var access *logging.AccessLog
 	if s.Bool("log.access") {
 		access = logs.AccessLog()
 		ob.ExportAccessLogDrops(access.Dropped)
+	}
+
+	// What /openapi.json describes: the endpoints of this binary, where
+	// this configuration serves them.
+	served := []string{} // not nil: none served means none described
+	for pattern := range ob.routes {
+		_, path, found := strings.Cut(pattern, " ") // "GET /metrics"
+		if !found {
+			path = pattern
+		}
+		served = append(served, path)
+	}
+	apiDoc, err := openapi.Build(openapi.Input{Manifest: opts.Manifest, Features: opts.compiled(), Version: buildinfo.Read().Version,
+		Setting: s.String, Served: served})
+	if err != nil {
+		return err
 	}
 
 	db, dbName, err := openDatabase(ctx, opts, s)
@@ -128,10 +155,20 @@ func (v *Validated) serve(ctx context.Context) error {
 		return err
 	}
 	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName}
-	if feed, ok := db.(providers.ChangeFeed); ok { // a database other instances share
+	feed, shared := db.(providers.ChangeFeed) // a database other instances share
+	if shared {
 		storeOpts.Changes = feed
 	}
-	st := store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), storeOpts)
+	var st *store.Store
+	hub := newWatch(s, log, func(coll, key string) (providers.Entry, error) { return st.Latest(context.Background(), coll, key) })
+	if hub != nil {
+		storeOpts.Publish = hub
+		if shared {
+			hub.Follow(feed)
+		}
+		hub.Export(ob.Service)
+	}
+	st = store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), storeOpts)
 
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	sweeping := st.RunSweeper(sweepCtx, s.Duration("database.sweep_interval"), log)
@@ -155,10 +192,18 @@ func (v *Validated) serve(ctx context.Context) error {
 			hs.Add(hc.HealthIndicators()...)
 		}
 	}
+	if v.tls != nil {
+		hs.Add(certificateIndicator(v.tls))
+	}
 	ob.wire(hs, active)
+	hs.OnTransition(func(t health.Transition) { logTransition(log, t) })
 	// Run the first health check while the server is set up, so that the
-	// first /readyz finds a report (concurrent callers share a run).
-	go hs.Check(ctx)
+	// first /readyz finds a report (concurrent callers share a run); then
+	// keep checking, so that a backend's outage is logged when it begins.
+	go func() {
+		hs.Check(ctx)
+		hs.Watch(ctx, s.Duration("health.check_interval"))
+	}()
 
 	srv := server.New(server.Deps{
 		Auth:          authn,
@@ -175,6 +220,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		Access:        access,
 		Routes:        ob.routes,
 		Instrument:    ob.Middleware,
+		Watch:         hub,
+		OpenAPI:       apiDoc,
 	})
 	hsrv := &http.Server{
 		Handler:           srv.Handler(),
@@ -184,8 +231,12 @@ func (v *Validated) serve(ctx context.Context) error {
 		IdleTimeout:       s.Duration("server.idle_timeout"),
 		ErrorLog:          nil,
 	}
+	if hub != nil {
+		hsrv.RegisterOnShutdown(hub.Close) // streams end, so that shutdown need not wait for them
+	}
 	ln, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
+		hub.Close()
 		stopSweeping()
 		<-sweeping
 		_ = st.Close()
@@ -194,10 +245,15 @@ func (v *Validated) serve(ctx context.Context) error {
 	warnIfExposed(log, ln.Addr(), authn != nil)
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hsrv.Serve(ln) }()
+	if tlsConfig != nil {
+		hsrv.TLSConfig = tlsConfig
+		go func() { serveErr <- hsrv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- hsrv.Serve(ln) }()
+	}
 	srv.SetReady(true)
 	log.WithFields(logrus.Fields{
-		"addr": ln.Addr().String(), "version": info.Version, "database": providers.Redact(s.String("database.url")),
+		"addr": ln.Addr().String(), "tls": tlsConfig != nil, "version": info.Version, "database": providers.Redact(s.String("database.url")),
 		"cache": cacheName, "features": buildinfo.Compiled(), "startup_ms": time.Since(started).Milliseconds(),
 	}).Info("navius is serving")
 	if opts.Listening != nil {
@@ -207,6 +263,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	select {
 	case err = <-serveErr:
 		srv.SetReady(false)
+		hub.Close()
 		stopSweeping()
 		<-sweeping
 		_ = st.Close()
@@ -245,6 +302,16 @@ func diskPath(s providers.Settings, db providers.Database) string {
 		return abs
 	}
 	return p
+}
+
+// logTransition logs a backend going down (with why) or coming back (with
+// how long it was down), once per change.
+func logTransition(log *logrus.Logger, t health.Transition) {
+	if t.Up {
+		log.WithFields(logrus.Fields{"component": t.Name, "down_for": t.DownFor.Round(time.Millisecond).String()}).Info(t.Name + " is up again")
+		return
+	}
+	log.WithFields(logrus.Fields{"component": t.Name, "error": t.Error}).Warn(t.Name + " is down")
 }
 
 func warnIfExposed(log *logrus.Logger, addr net.Addr, authOn bool) {

@@ -22,7 +22,13 @@ func openLogging(ctx context.Context, opts Options, s providers.Settings) (*logg
 		if !p.Enabled(s) {
 			continue
 		}
-		sink, err := p.Open(ctx, providers.LogSinkConfig{Settings: s, Console: svc.ConsoleFunc()})
+		var sink providers.LogSink
+		if p.Check != nil {
+			err = p.Check(s)
+		}
+		if err == nil {
+			sink, err = p.Open(ctx, providers.LogSinkConfig{Settings: s, Console: svc.ConsoleFunc()})
+		}
 		if err != nil {
 			_ = svc.Close(ctx)
 			if errors.Is(err, providers.ErrInvalid) {

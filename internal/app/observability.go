@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,9 +35,10 @@ type observability struct {
 // startObservability opens every compiled-in observability provider that the
 // config switches on. A provider's rejection of its options is a config
 // error.
-func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger, authn *auth.Authenticator) (*observability, error) {
+func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger, authn *auth.Authenticator, tlsConfig *tls.Config) (*observability, error) {
 	info := buildinfo.Read()
 	svc, err := observe.Open(ctx, providers.ObservabilityConfig{
+		TLS:         tlsConfig,
 		Guard:       func(h http.Handler) http.Handler { return server.Require(authn, auth.Admin, h.ServeHTTP) },
 		ServiceName: "navius",
 		Version:     info.Version,
@@ -59,16 +60,17 @@ func startObservability(ctx context.Context, s providers.Settings, log *logrus.L
 	return o, nil
 }
 
-// reservedRoutes are the server's own endpoints, which a provider's
-// endpoint must not shadow.
-var reservedRoutes = []string{"/", "/health", "/livez", "/readyz", "/info"}
-
 // checkRoutes keeps the providers' public endpoints (Prometheus's /metrics)
-// off the server's own.
+// off the server's own; a provider's check refuses such a path already, so
+// this guards against a provider that does not.
 func checkRoutes(h map[string]http.Handler) error {
-	for p := range h {
-		if slices.Contains(reservedRoutes, p) {
-			return &config.Error{Msg: fmt.Sprintf("observability endpoint %s would shadow the server's own; pick another path (e.g. prometheus.path)", p)}
+	for pattern := range h {
+		_, path, found := strings.Cut(pattern, " ")
+		if !found {
+			path = pattern
+		}
+		if providers.ReservedPath(path) {
+			return &config.Error{Msg: fmt.Sprintf("observability endpoint %s would shadow the server's own; pick another path (e.g. prometheus.path)", path)}
 		}
 	}
 	return nil

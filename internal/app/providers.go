@@ -9,15 +9,34 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-func openDatabase(ctx context.Context, opts Options, s providers.Settings) (providers.Database, string, error) {
-	db, name, err := providers.OpenDatabase(ctx, providers.DatabaseConfig{
+// databaseConfig is the database provider's config, the same for its check
+// (config check) and its opening (serve).
+func databaseConfig(s providers.Settings) providers.DatabaseConfig {
+	return providers.DatabaseConfig{
 		Provider:       s.String("database.provider"),
 		URL:            s.String("database.url"),
 		MaxConnections: s.Int("database.max_connections"),
 		Timeout:        s.Duration("database.timeout"),
 		TLS:            providers.TLSFromSettings(s, "database"),
 		Settings:       s,
-	})
+	}
+}
+
+// cacheConfig is the cache provider's config, as databaseConfig.
+func cacheConfig(s providers.Settings) providers.CacheConfig {
+	return providers.CacheConfig{
+		Provider:   s.String("cache.provider"),
+		URL:        s.String("cache.url"),
+		Capacity:   s.Bytes("cache.capacity"),
+		DefaultTTL: s.Duration("cache.default_ttl"),
+		Timeout:    s.Duration("cache.timeout"),
+		TLS:        providers.TLSFromSettings(s, "cache"),
+		Settings:   s,
+	}
+}
+
+func openDatabase(ctx context.Context, opts Options, s providers.Settings) (providers.Database, string, error) {
+	db, name, err := providers.OpenDatabase(ctx, databaseConfig(s))
 	return db, name, explain(opts, err)
 }
 
@@ -26,15 +45,7 @@ func openCache(ctx context.Context, opts Options, s providers.Settings) (provide
 	if cacheOff(s) {
 		return nil, "", nil
 	}
-	c, name, err := providers.OpenCache(ctx, providers.CacheConfig{
-		Provider:   s.String("cache.provider"),
-		URL:        s.String("cache.url"),
-		Capacity:   s.Bytes("cache.capacity"),
-		DefaultTTL: s.Duration("cache.default_ttl"),
-		Timeout:    s.Duration("cache.timeout"),
-		TLS:        providers.TLSFromSettings(s, "cache"),
-		Settings:   s,
-	})
+	c, name, err := providers.OpenCache(ctx, cacheConfig(s))
 	return c, name, explain(opts, err)
 }
 

@@ -2,6 +2,8 @@ package app
 
 import (
 	"errors"
+	"os"
+	"strings"
 
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/config"
@@ -17,6 +19,8 @@ type Validated struct {
 	Config *config.Config
 	// Auth is the authenticator the tokens make; nil when auth is off.
 	Auth *auth.Authenticator
+	// tls serves the listeners' certificate; nil when TLS is off.
+	tls *listenerTLS
 }
 
 // A check is one of the configuration checks serve makes before it opens
@@ -27,12 +31,18 @@ type check struct {
 }
 
 // checks run in order on the loaded configuration; each sees the values
-// that loaded, so that one run reports every problem.
+// that loaded, so that one run reports every problem. The providers' own
+// checks (each registered with its provider) run in database, cache,
+// observability and logging, for the providers the configuration uses.
 var checks = []check{
 	{"listen", checkListen},
+	{"tls", checkTLS},
 	{"auth", checkAuth},
 	{"database", checkDatabase},
 	{"cache", checkCache},
+	{"health", checkHealth},
+	{"observability", checkObservability},
+	{"logging", checkLogging},
 	{"features", checkFeatures},
 }
 
@@ -86,9 +96,13 @@ func checkListen(_ Options, v *Validated) []error {
 }
 
 func checkAuth(_ Options, v *Validated) []error {
-	a, err := auth.FromSettings(v.Config.Settings)
+	s := v.Config.Settings
+	a, err := auth.FromSettings(s)
 	if err != nil {
 		return []error{err}
+	}
+	if s.String("auth.client_cert_scopes") != "" && s.String("server.tls.client_auth") == "none" {
+		return []error{configErr("auth.client_cert_scopes maps client certificates to scopes, but server.tls.client_auth is none: set it to request or require, with server.tls.client_ca_file")}
 	}
 	v.Auth = a
 	return nil
@@ -96,7 +110,14 @@ func checkAuth(_ Options, v *Validated) []error {
 
 func checkDatabase(opts Options, v *Validated) []error {
 	s := v.Config.Settings
-	return resolveStore(opts, providers.Databases, "database", s.String("database.provider"), s.String("database.url"), s)
+	if s.String("database.url") == "" && s.String("database.provider") == "" {
+		return []error{noDatabase(opts)}
+	}
+	cfg := databaseConfig(s)
+	return checkStore(opts, "database", cfg.TLS, func() error {
+		_, err := providers.CheckDatabase(cfg)
+		return err
+	})
 }
 
 func checkCache(opts Options, v *Validated) []error {
@@ -104,29 +125,78 @@ func checkCache(opts Options, v *Validated) []error {
 	if cacheOff(s) {
 		return nil
 	}
-	return resolveStore(opts, providers.Caches, "cache", s.String("cache.provider"), s.String("cache.url"), s)
+	cfg := cacheConfig(s)
+	return checkStore(opts, "cache", cfg.TLS, func() error {
+		_, err := providers.CheckCache(cfg)
+		return err
+	})
 }
 
-// resolver is what resolveStore needs of a provider registry.
-type resolver interface {
-	Resolve(name, rawURL string) (string, error)
+// checkStore reads a service's TLS files, then runs its provider's check
+// (which would mostly repeat a problem with the files).
+func checkStore(opts Options, service string, t providers.TLSConfig, providerCheck func() error) []error {
+	if _, err := t.Config(service, ""); err != nil {
+		return []error{err}
+	}
+	if err := providerCheck(); err != nil {
+		return []error{explain(opts, err)}
+	}
+	return nil
 }
 
-// resolveStore finds the provider a service's URL or name asks for, and
-// checks its TLS files, without opening it.
-func resolveStore(opts Options, r resolver, service, name, url string, s providers.Settings) []error {
-	var errs []error
-	if _, err := r.Resolve(name, url); err != nil {
-		errs = append(errs, explain(opts, err))
+// noDatabase asks for database.url in a build without a default database
+// (neither bolt nor memory), naming the schemes it can open.
+func noDatabase(opts Options) error {
+	var schemes []string
+	for _, name := range providers.Databases.Names() {
+		for _, sc := range providers.Databases.Schemes(name) {
+			schemes = append(schemes, sc+"://")
+		}
 	}
-	if _, err := providers.TLSFromSettings(s, service).Config(service, ""); err != nil {
-		errs = append(errs, err)
+	if len(schemes) == 0 {
+		return configErr("database.url is not set, and this build has no database provider: %s", opts.rebuild("memory"))
 	}
-	return errs
+	return configErr("database.url is not set, and this build has no default database (bolt or memory): set database.url (NAVIUS_DATABASE_URL or --database-url) to a URL of one of its schemes: %s", strings.Join(schemes, ", "))
+}
+
+// checkHealth: the directory the disk-space indicator watches exists.
+func checkHealth(_ Options, v *Validated) []error {
+	p := v.Config.Settings.String("health.disk_path")
+	if p == "" {
+		return nil
+	}
+	st, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return []error{configErr("health.disk_path %s (%s): %v: give an existing directory, or unset it to watch the database's", p, v.Config.Source("health.disk_path"), unwrapPath(err))}
+	case !st.IsDir():
+		return []error{configErr("health.disk_path %s (%s) is not a directory: give the directory whose file system to watch", p, v.Config.Source("health.disk_path"))}
+	}
+	return nil
+}
+
+// unwrapPath drops the path an os error repeats.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkObservability runs the checks of the observability providers, each
+// of which reads its own settings to tell whether it is on.
+func checkObservability(_ Options, v *Validated) []error {
+	return providers.CheckObservers(v.Config.Settings)
+}
+
+// checkLogging runs the checks of the log sinks the settings turn on.
+func checkLogging(_ Options, v *Validated) []error {
+	return providers.CheckLogSinks(v.Config.Settings)
 }
 
 // checkFeatures runs the settings checks the compiled-in features declare
-// (the part of opening their providers that depends on configuration).
+// apart from their providers (providers.DeclareCheck).
 func checkFeatures(_ Options, v *Validated) []error {
 	return providers.CheckSettings(v.Config.Settings)
 }

@@ -1,7 +1,8 @@
 // Package auth checks optional bearer tokens with scopes (read, write,
 // metrics, admin) on the HTTP API. Tokens are configured in clear or as SHA-256
 // hashes; either way only hashes are kept, and every configured hash is
-// compared in constant time.
+// compared in constant time. A verified client certificate (mutual TLS) can
+// stand for scopes too, by its name (auth.client_cert_scopes).
 package auth
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/navius-dev/navius/providers"
 )
@@ -29,12 +31,18 @@ const (
 
 var scopes = []Scope{Read, Write, Metrics, Admin, Build}
 
+// MinTokenLength is the shortest token accepted: 16 characters, e.g. the
+// 32 hex digits of openssl rand -hex 16.
+const MinTokenLength = 16
+
 // Options are the auth config options.
 var Options = []providers.Option{
 	{Key: "auth.tokens", Type: providers.List, Secret: true,
-		Description: "API bearer tokens with their scopes (read, write, metrics, admin), comma separated: scope[+scope]:token, e.g. read:r-token,read+write:rw-token,metrics:scraper-token,admin:a-token. Any token turns authentication on."},
+		Description: "API bearer tokens with their scopes (read, write, metrics, admin), comma separated: scope[+scope]:token, e.g. read:r-token,read+write:rw-token,metrics:scraper-token,admin:a-token. Each token at least 16 characters, without whitespace, listed once. Any token turns authentication on."},
 	{Key: "auth.token_hashes", Type: providers.List,
 		Description: "Like auth.tokens, but each token given as the hex SHA-256 of it (scope[+scope]:sha256hex), so the config holds no secret."},
+	{Key: "auth.client_cert_scopes", Type: providers.List,
+		Description: "Scopes of verified client certificates (mutual TLS, server.tls.client_auth), comma separated: scope[+scope]:NAME, where NAME is the certificate's subject common name or one of its DNS, URI or email names, e.g. metrics:prometheus.internal,read+write:spiffe://example.org/billing. A certificate counts like a token of those scopes; any entry turns authentication on."},
 }
 
 func init() { providers.DeclareOptions("core", Options...) }
@@ -42,41 +50,76 @@ func init() { providers.DeclareOptions("core", Options...) }
 type entry struct {
 	hash   [sha256.Size]byte
 	scopes []Scope
+	where  string // "auth.tokens entry 2", for messages
 }
 
-// Authenticator holds the configured tokens. A nil *Authenticator means
-// authentication is off and allows everything.
+// certEntry maps a client certificate's name to scopes.
+type certEntry struct {
+	name   string
+	scopes []Scope
+}
+
+// Authenticator holds the configured tokens and client certificate names.
+// A nil *Authenticator means authentication is off and allows everything.
 type Authenticator struct {
 	entries []entry
+	certs   []certEntry
 }
 
 // FromSettings builds the authenticator; it returns nil (auth off) when no
-// token is configured.
+// token and no client certificate name is configured. It refuses a token
+// that could never match (whitespace in it or in its scopes), one shorter
+// than MinTokenLength, and a token listed twice, naming both entries;
+// errors never show a token.
 func FromSettings(s providers.Settings) (*Authenticator, error) {
 	a := &Authenticator{}
-	for _, spec := range splitList(s.String("auth.tokens")) {
-		sc, tok, err := parseEntry(spec, "auth.tokens")
+	for i, spec := range splitList(s.String("auth.tokens")) {
+		where := fmt.Sprintf("auth.tokens entry %d", i+1)
+		sc, tok, err := parseEntry(spec, where)
 		if err != nil {
 			return nil, err
 		}
-		a.entries = append(a.entries, entry{hash: sha256.Sum256([]byte(tok)), scopes: sc})
+		if n := len([]rune(tok)); n < MinTokenLength {
+			return nil, fmt.Errorf("%s: the token has %d characters; use at least %d (e.g. openssl rand -hex 16)", where, n, MinTokenLength)
+		}
+		a.entries = append(a.entries, entry{hash: sha256.Sum256([]byte(tok)), scopes: sc, where: where})
 	}
-	for _, spec := range splitList(s.String("auth.token_hashes")) {
-		sc, hx, err := parseEntry(spec, "auth.token_hashes")
+	for i, spec := range splitList(s.String("auth.token_hashes")) {
+		where := fmt.Sprintf("auth.token_hashes entry %d", i+1)
+		sc, hx, err := parseEntry(spec, where)
 		if err != nil {
 			return nil, err
 		}
 		b, err := hex.DecodeString(hx)
 		if err != nil || len(b) != sha256.Size {
 			// The value is not echoed: it may be a clear token put here by mistake.
-			return nil, fmt.Errorf("auth.token_hashes: an entry's value is not a hex SHA-256 (64 hex digits; make one with: printf %%s TOKEN | sha256sum)")
+			return nil, fmt.Errorf("%s: the value is not a hex SHA-256 (64 hex digits; make one with: printf %%s TOKEN | sha256sum)", where)
 		}
-		var e entry
+		e := entry{scopes: sc, where: where}
 		copy(e.hash[:], b)
-		e.scopes = sc
 		a.entries = append(a.entries, e)
 	}
-	if len(a.entries) == 0 {
+	for i, e := range a.entries {
+		for _, prev := range a.entries[:i] {
+			if prev.hash == e.hash {
+				return nil, fmt.Errorf("%s holds the same token as %s: list each token once, with all its scopes (read+write:...)", e.where, prev.where)
+			}
+		}
+	}
+	for i, spec := range splitList(s.String("auth.client_cert_scopes")) {
+		where := fmt.Sprintf("auth.client_cert_scopes entry %d", i+1)
+		sc, name, err := parseEntry(spec, where)
+		if err != nil {
+			return nil, err
+		}
+		for _, prev := range a.certs {
+			if prev.name == name {
+				return nil, fmt.Errorf("%s names %q again: list each certificate name once, with all its scopes", where, name)
+			}
+		}
+		a.certs = append(a.certs, certEntry{name: name, scopes: sc})
+	}
+	if len(a.entries) == 0 && len(a.certs) == 0 {
 		return nil, nil
 	}
 	return a, nil
@@ -92,21 +135,24 @@ func splitList(v string) []string {
 	return out
 }
 
-// parseEntry splits "read+write:token". Errors never include the token.
-func parseEntry(spec, key string) ([]Scope, string, error) {
-	names, tok, ok := strings.Cut(spec, ":")
-	if !ok || tok == "" {
-		return nil, "", fmt.Errorf("%s: an entry is not scope[+scope]:value (e.g. read+write:...)", key)
+// parseEntry splits "read+write:value". Errors never include the value.
+func parseEntry(spec, where string) ([]Scope, string, error) {
+	names, value, ok := strings.Cut(spec, ":")
+	if !ok || value == "" {
+		return nil, "", fmt.Errorf("%s is not scope[+scope]:value (e.g. read+write:...)", where)
+	}
+	if strings.IndexFunc(value, unicode.IsSpace) >= 0 {
+		return nil, "", fmt.Errorf("%s: the value after the scopes holds whitespace, so no request could ever send it: remove it (scope:value, no spaces)", where)
 	}
 	var sc []Scope
 	for _, n := range strings.Split(names, "+") {
-		s := Scope(strings.TrimSpace(n))
+		s := Scope(n)
 		if !slices.Contains(scopes, s) {
-			return nil, "", fmt.Errorf("%s: unknown scope %q (use read, write, metrics or admin)", key, n)
+			return nil, "", fmt.Errorf("%s: unknown scope %q (use read, write, metrics, admin or build, without spaces)", where, n)
 		}
 		sc = append(sc, s)
 	}
-	return sc, tok, nil
+	return sc, value, nil
 }
 
 // Result is the outcome of checking a request.
@@ -119,33 +165,71 @@ const (
 	Insufficient        // a valid token without the scope: 403
 )
 
-// Check tells whether r carries a token granting scope. With auth off every
-// request is allowed.
+// Check tells whether r carries a token, or a verified client certificate,
+// granting scope. With auth off every request is allowed. A token that
+// matches none is refused even beside a certificate.
 func (a *Authenticator) Check(r *http.Request, scope Scope) Result {
 	if a == nil {
 		return Allowed
 	}
-	tok, ok := bearer(r)
-	if !ok {
-		return Missing
-	}
-	granted := a.scopesOf(tok)
+	granted, res := a.scopes(r)
 	switch {
-	case granted == nil:
-		return Invalid
+	case res != Allowed:
+		return res
 	case slices.Contains(granted, scope) || slices.Contains(granted, Admin):
 		return Allowed
 	}
 	return Insufficient
 }
 
-// Authenticated tells whether r carries any valid token (or auth is off).
+// Authenticated tells whether r carries a valid token or a client
+// certificate with scopes (or auth is off).
 func (a *Authenticator) Authenticated(r *http.Request) bool {
 	if a == nil {
 		return true
 	}
-	tok, ok := bearer(r)
-	return ok && a.scopesOf(tok) != nil
+	_, res := a.scopes(r)
+	return res == Allowed
+}
+
+// scopes are what r's token and client certificate grant together;
+// Allowed when r brings at least one of them and its token (if any) is
+// valid.
+func (a *Authenticator) scopes(r *http.Request) ([]Scope, Result) {
+	var granted []Scope
+	tok, hasToken := bearer(r)
+	if hasToken {
+		if granted = a.scopesOf(tok); granted == nil {
+			return nil, Invalid
+		}
+	}
+	cert := a.certScopes(r)
+	if !hasToken && cert == nil {
+		return nil, Missing
+	}
+	return append(slices.Clip(granted), cert...), Allowed
+}
+
+// certScopes are the scopes of r's client certificate, when the TLS
+// handshake verified it against server.tls.client_ca_file and one of its
+// names is mapped: the subject common name, a DNS, URI or email name.
+func (a *Authenticator) certScopes(r *http.Request) []Scope {
+	if len(a.certs) == 0 || r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return nil
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	names := append([]string{leaf.Subject.CommonName}, leaf.DNSNames...)
+	names = append(names, leaf.EmailAddresses...)
+	for _, u := range leaf.URIs {
+		names = append(names, u.String())
+	}
+	var out []Scope
+	for _, c := range a.certs {
+		if slices.Contains(names, c.name) {
+			out = append(out, c.scopes...)
+		}
+	}
+	return out
 }
 
 // scopesOf compares the token's hash with every entry, without stopping at

@@ -131,8 +131,17 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := requireGo(); err != nil {
 		return err
 	}
-	_, err = t.build(ctx, env.Stdout, env.Stderr, ch, c.String("output"), goos, goarch, extra)
-	return err
+	out, err := t.build(ctx, env.Stdout, env.Stderr, ch, c.String("output"), goos, goarch, extra)
+	if err != nil || !isHost(goos, goarch) {
+		return err
+	}
+	switch {
+	case c.IsSet("from-config"):
+		return checkConfig(ctx, env.Stdout, env, out, c.String("from-config"))
+	case c.Bool("interactive"):
+		return checkConfig(ctx, env.Stdout, env, out, "")
+	}
+	return nil
 }
 
 // builderFlags are go build flags the builder sets itself; passing them

@@ -68,10 +68,14 @@ func (t *tree) fromConfig(w io.Writer, path string) (choice, error) {
 		e, ok := set[urlKey]
 		reason := fmt.Sprintf("%s is %%s (line %d)", urlKey, e.Line)
 		if !ok {
-			// Unset: the default of the build being chosen.
-			e.Value = config.DefaultDatabaseURLWith(t.providerNames(order, svc))
-			if o, declared := providers.LookupOption(urlKey); declared && svc != "database" {
-				e.Value = o.Default
+			// Unset: the default of the build being chosen; a database
+			// the features chosen so far do not default is memory's.
+			if svc == "database" {
+				if e.Value = config.DefaultDatabaseURLWith(t.providerNames(order, svc)); e.Value == "" {
+					e.Value = "memory://"
+				}
+			} else {
+				e.Value = config.DefaultCacheURLWith(t.providerNames(order, svc))
 			}
 			reason = urlKey + " is not set, and defaults to %s"
 		}

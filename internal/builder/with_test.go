@@ -39,6 +39,9 @@ func TestFromConfig(t *testing.T) {
 			"redis,splunk", []string{"redis: database.url is redis:// (line 2); cache.url is rediss:// (line 3)", "splunk: splunk.endpoint is set (line 5); splunk.token is set (line 6)"}},
 		{"nothing set", "log.level: debug\n", "memory",
 			[]string{"memory: database.url is not set, and defaults to memory://; cache.url is not set, and defaults to memory://"}},
+		// Without memory, a build's cache defaults to none.
+		{"postgres alone", "database.url: postgres://db/navius\n", "postgres",
+			[]string{"postgres: database.url is postgres:// (line 1)"}},
 		// A binary with bolt defaults its database to bolt.
 		{"bolt by its section", "bolt.batch: false\ncache.url: none\n", "bolt", []string{"bolt: bolt.batch is set (line 1); database.url is not set, and defaults to bolt://"}},
 		{"provider names", "database.provider: redis\ncache:\n  provider: memory\n  capacity: 1MiB\n", "memory,redis",

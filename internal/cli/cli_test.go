@@ -13,7 +13,11 @@ import (
 	"github.com/navius-dev/navius/internal/app"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/bolt"
 	"github.com/navius-dev/navius/providers/memory"
+	"github.com/navius-dev/navius/providers/pprof"
+	"github.com/navius-dev/navius/providers/prometheus"
+	"github.com/navius-dev/navius/providers/splunk"
 )
 
 func init() {
@@ -25,10 +29,19 @@ func init() {
 		}
 		return nil
 	})
-	// The real in-memory provider, as the memory gate file registers it:
-	// the configuration checks resolve the database and cache URLs.
-	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase)
-	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache)
+	// The real providers, as their gate files register them (with their
+	// checks): the configuration checks resolve the database and cache
+	// URLs and run the providers' checks.
+	providers.RegisterDatabase("memory", []string{"memory"}, memory.OpenDatabase, memory.CheckDatabase)
+	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache, memory.CheckCache)
+	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase, bolt.CheckDatabase)
+	providers.DeclareOptions("bolt", bolt.Options...)
+	providers.RegisterObserver("prometheus", prometheus.Open, prometheus.Check)
+	providers.DeclareOptions("prometheus", prometheus.Options...)
+	providers.RegisterObserver("pprof", pprof.Open, pprof.Check)
+	providers.DeclareOptions("pprof", pprof.Options...)
+	providers.RegisterLogSink(providers.LogSinkProvider{Name: "splunk", Enabled: splunk.Enabled, Level: splunk.Level, Open: splunk.Open, Check: splunk.Check})
+	providers.DeclareOptions("splunk", splunk.Options...)
 }
 
 func runCLI(t *testing.T, environ []string, args ...string) (int, string, string) {
@@ -145,8 +158,8 @@ func TestSampleConfigLoads(t *testing.T) {
 	if !strings.Contains(out, `# token: ""  # secret: set NAVIUS_CLITEST_TOKEN instead of writing it here`) {
 		t.Fatalf("sample lacks the secret placeholder:\n%s", out)
 	}
-	if strings.Contains(out, "bolt") {
-		t.Errorf("the sample of a build without bolt mentions it:\n%s", out)
+	if strings.Contains(out, "redis") {
+		t.Errorf("the sample of a build without redis mentions it:\n%s", out)
 	}
 	path := t.TempDir() + "/sample.yaml"
 	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
@@ -184,7 +197,8 @@ func TestSampleConfigLoads(t *testing.T) {
 // the table has a case for every check Validate runs, so a new check
 // cannot go untested.
 func TestCheckRefusesWhatServeRefuses(t *testing.T) {
-	base := []string{"NAVIUS_LISTEN=127.0.0.1:0"} // were serve to start, it would not collide
+	// Were serve to start, it would not collide.
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0", "NAVIUS_PPROF_LISTEN=127.0.0.1:0"}
 	cases := []struct {
 		check string
 		env   []string
@@ -202,6 +216,33 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 		{"database", nil, []string{"--set", "database.tls.ca_file=/no/such/ca.pem"}, "database.tls.ca_file"},
 		{"cache", nil, []string{"--set", "cache.url=redis://cache:6379"}, `cache: no provider for scheme "redis"`},
 		{"features", []string{"NAVIUS_CLITEST_TOKEN=refused"}, nil, "the provider refuses this token"},
+		// Each provider's own check (issue 20's cases for the providers
+		// of this binary; e2e/frontdoor_test.go has the others').
+		{"database", []string{"NAVIUS_DATABASE_URL=bolt://"}, nil, `bolt URL "bolt://" names no file`},
+		{"database", []string{"NAVIUS_DATABASE_URL=memory://host/path"}, nil, `bad memory URL "memory://host/path"`},
+		{"database", []string{"NAVIUS_DATABASE_URL=bolt://./x.db", "NAVIUS_BOLT_MAX_BATCH_SIZE=0"}, nil, "bolt.max_batch_size is 0"},
+		{"cache", []string{"NAVIUS_CACHE_URL=memory://x:s3cret@host"}, nil, `bad memory URL "memory://x:xxxxx@host"`},
+		{"observability", nil, []string{"--set", "prometheus.path=/health"}, "prometheus.path /health is one of the server's own endpoints"},
+		{"observability", nil, []string{"--set", "prometheus.path=/readyz"}, "prometheus.path /readyz is one of the server's own endpoints"},
+		{"observability", nil, []string{"--set", "prometheus.path=/info"}, "prometheus.path /info is one of the server's own endpoints"},
+		{"observability", []string{"NAVIUS_LISTEN=127.0.0.1:18080"}, []string{"--pprof-listen", "127.0.0.1:18080"}, "pprof.listen 127.0.0.1:18080 is the API's listen address"},
+		{"observability", nil, []string{"--pprof-listen", "0.0.0.0:0"}, "reachable beyond loopback while authentication is off"},
+		{"logging", []string{"NAVIUS_SPLUNK_ENDPOINT=https://splunk.example:8088"}, nil, "splunk.token is empty"},
+		{"tls", nil, []string{"--set", "server.tls.cert_file=/no/such/cert.pem"}, "server.tls.cert_file is set (flag --set server.tls.cert_file) but server.tls.key_file is not"},
+		{"tls", nil, []string{"--set", "server.tls.client_auth=require"}, "server.tls.client_auth is require but server.tls.client_ca_file is not set"},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=read:dup-token-0123456789,write:dup-token-0123456789"}, nil, "auth.tokens entry 2 holds the same token as auth.tokens entry 1"},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=read: spaced-token-0123456789"}, nil, "holds whitespace"},
+		{"auth", []string{"NAVIUS_AUTH_TOKENS=read:short"}, nil, "use at least 16"},
+		{"auth", nil, []string{"--set", "auth.client_cert_scopes=read:svc"}, "server.tls.client_auth is none"},
+		{"health", nil, []string{"--set", "health.disk_path=/no/such/dir"}, "health.disk_path /no/such/dir (flag --set health.disk_path): no such file or directory"},
+		// Bounds of the core options.
+		{"config", nil, []string{"--set", "database.max_connections=0"}, `database.max_connections: "0" is out of range: use 1 to 10000`},
+		{"config", nil, []string{"--set", "cache.capacity=0"}, `cache.capacity: "0" is out of range: use at least 1KiB`},
+		{"config", nil, []string{"--set", "server.read_timeout=0"}, `server.read_timeout: "0" is out of range: use at least 1ms; 0 would mean no limit at all`},
+		{"config", nil, []string{"--set", "server.read_header_timeout=0s"}, `"0s" is out of range`},
+		{"config", nil, []string{"--set", "server.idle_timeout=0"}, `server.idle_timeout: "0" is out of range`},
+		{"config", nil, []string{"--set", "server.max_body_bytes=0"}, `server.max_body_bytes: "0" is out of range: use 1 to 1GiB`},
+		{"config", nil, []string{"--set", "server.max_body_bytes=2GiB"}, `server.max_body_bytes: "2GiB" is out of range: use 1 to 1GiB`},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

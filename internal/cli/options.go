@@ -90,6 +90,10 @@ func (v *optionValue) Set(s string) error {
 // as --name=true.
 func (v *optionValue) IsBoolFlag() bool { return v.isBool }
 
+func isKeyRune(r rune) bool {
+	return r == '.' || r == '_' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+}
+
 // appOptions collects the config file and every option flag that was set.
 func appOptions(env *Env, c *ucli.Context) (app.Options, error) {
 	opts := app.Options{Manifest: env.Manifest, ConfigFile: c.String("config"), Environ: env.Environ, Log: env.Stderr}
@@ -101,7 +105,10 @@ func appOptions(env *Env, c *ucli.Context) (app.Options, error) {
 	for _, kv := range c.StringSlice("set") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return opts, Usagef("--set %q: use --set key=value, e.g. --set log.level=debug", kv)
+			// Only what looks like the key is shown: the rest may be a
+			// secret typed with another separator (auth.tokens:...).
+			key := kv[:len(kv)-len(strings.TrimLeftFunc(kv, isKeyRune))]
+			return opts, Usagef("--set %q...: use --set key=value, e.g. --set log.level=debug", key)
 		}
 		opts.Flags = append(opts.Flags, config.Flag{Key: strings.TrimSpace(k), Value: v, Name: "set " + strings.TrimSpace(k)})
 	}
@@ -190,6 +197,8 @@ type OptionRow struct {
 	Secret      bool     `json:"secret,omitempty"`
 	Feature     string   `json:"feature"`
 	Description string   `json:"description"`
+	Min         string   `json:"min,omitempty"`
+	Max         string   `json:"max,omitempty"`
 }
 
 // OptionRows describes this binary's declared options.
@@ -197,7 +206,7 @@ func OptionRows() []OptionRow {
 	opts := providers.Options()
 	rows := make([]OptionRow, len(opts))
 	for i, o := range opts {
-		rows[i] = OptionRow{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description}
+		rows[i] = OptionRow{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description, o.Min, o.Max}
 	}
 	return rows
 }

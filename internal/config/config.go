@@ -5,8 +5,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -116,12 +118,25 @@ func (c *Config) set(key, value, source string) {
 		c.problem(errorf("%s: %s", source, c.unknownKey(key)))
 		return
 	}
-	if err := o.Check(value); err != nil {
+	if err := check(o, value); err != nil {
 		c.problem(errorf("%s: %s: %v", source, key, err))
 		return
 	}
+	if o.Secret && value != "" && strings.HasPrefix(source, "flag ") {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s sets the secret %s on the command line, where other users see it (ps, /proc) and so does /debug/pprof/cmdline: set %s in the environment instead",
+			source, key, o.EnvName()))
+	}
 	c.Settings[key] = value
 	c.sources[key] = source
+}
+
+// check is the option's check; a secret's value stays out of the message.
+func check(o providers.Option, value string) error {
+	err := o.Check(value)
+	if err != nil && o.Secret {
+		return fmt.Errorf("the value is not a valid %s (not shown: it is a secret)", o.Type)
+	}
+	return err
 }
 
 // notCompiledFeature is the feature left out of this binary that owns a
@@ -172,9 +187,24 @@ func readYAML(path string) (*yaml.Node, *Error) {
 		}
 		return nil, errorf("read %s: %v", path, err)
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, nil // empty file
+	} else if err != nil {
 		return nil, errorf("file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// A second document (after ---) would be dropped without a word; an
+	// empty one (a trailing ---) is harmless.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || len(next.Content) > 0 && !isNull(next.Content[0]) {
+			return nil, errorf("file %s line %d: a second YAML document (after ---): navius reads one document per file; merge them, or remove the ---", path, max(next.Line, 1))
+		}
 	}
 	if len(doc.Content) == 0 { // empty file
 		return nil, nil
@@ -185,6 +215,8 @@ func readYAML(path string) (*yaml.Node, *Error) {
 	}
 	return root, nil
 }
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 // walk flattens nested mappings into dotted keys; "database: {url: x}" and
 // "database.url: x" are the same key. It calls entry for each key with its
@@ -323,7 +355,7 @@ func (c *Config) loadEnv(environ []string) {
 			unknown = append(unknown, name)
 			continue
 		}
-		if err := o.Check(value); err != nil {
+		if err := check(o, value); err != nil {
 			c.problem(errorf("environment %s: %s: %v", name, o.Key, err))
 			continue
 		}

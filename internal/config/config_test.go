@@ -35,8 +35,13 @@ func TestDefaults(t *testing.T) {
 	if got := c.Settings.Bytes("server.max_body_bytes"); got != 1<<20 {
 		t.Errorf("max body = %d", got)
 	}
-	if got := c.Settings.String("database.url"); got != "memory://" { // no bolt registered in this test
+	// No provider is registered in this test: no default database, and
+	// no cache.
+	if got := c.Settings.String("database.url"); got != "" {
 		t.Errorf("database.url = %q", got)
+	}
+	if got := c.Settings.String("cache.url"); got != "none" {
+		t.Errorf("cache.url = %q", got)
 	}
 	if c.Source("listen") != "default" {
 		t.Errorf("source = %q", c.Source("listen"))

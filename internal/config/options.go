@@ -6,53 +6,87 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// DefaultDatabaseURL is bolt's file when bolt is compiled in, else memory.
+// DefaultDatabaseURL is bolt's file when bolt is compiled in, else memory
+// when it is, else none: a build of networked databases only has no
+// default, and serve asks for one.
 func DefaultDatabaseURL() string { return DefaultDatabaseURLWith(providers.Databases.Names()) }
 
 // DefaultDatabaseURLWith is the default database URL of a build whose
 // database providers are databases (navius build --from-config asks it of
-// the build it is choosing).
+// the build it is choosing); "" for none.
 func DefaultDatabaseURLWith(databases []string) string {
-	if slices.Contains(databases, "bolt") {
+	switch {
+	case slices.Contains(databases, "bolt"):
 		return "bolt://./data/navius.db"
+	case slices.Contains(databases, "memory"):
+		return "memory://"
 	}
-	return "memory://"
+	return ""
 }
+
+// DefaultCacheURL is memory when it is compiled in, else none (no cache).
+func DefaultCacheURL() string { return DefaultCacheURLWith(providers.Caches.Names()) }
+
+// DefaultCacheURLWith is the default cache URL of a build whose cache
+// providers are caches.
+func DefaultCacheURLWith(caches []string) string {
+	if slices.Contains(caches, "memory") {
+		return "memory://"
+	}
+	return "none"
+}
+
+// maxBody bounds the sizes of request bodies, which are read into memory.
+const maxBody = "1GiB"
 
 func init() {
 	core := []providers.Option{
 		{Key: "listen", Type: providers.Address, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
-		{Key: "server.read_header_timeout", Type: providers.Duration, Default: "5s", Description: "Time allowed to read a request's headers."},
-		{Key: "server.read_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to read a whole request, body included."},
-		{Key: "server.write_timeout", Type: providers.Duration, Default: "30s", Description: "Time allowed to write a response."},
-		{Key: "server.idle_timeout", Type: providers.Duration, Default: "2m", Description: "How long an idle keep-alive connection stays open."},
+		{Key: "server.read_header_timeout", Type: providers.Duration, Default: "5s", Min: "1ms", Description: "Time allowed to read a request's headers."},
+		{Key: "server.read_timeout", Type: providers.Duration, Default: "30s", Min: "1ms", Description: "Time allowed to read a whole request, body included."},
+		{Key: "server.write_timeout", Type: providers.Duration, Default: "30s", Min: "1ms", Description: "Time allowed to write a response."},
+		{Key: "server.idle_timeout", Type: providers.Duration, Default: "2m", Min: "1ms", Description: "How long an idle keep-alive connection stays open."},
 		{Key: "server.shutdown_timeout", Type: providers.Duration, Default: "15s", Description: "On SIGTERM/SIGINT, how long in-flight requests get to finish."},
-		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Description: "Largest value a PUT accepts; bigger bodies get 413."},
-		{Key: "server.max_page_bytes", Type: providers.Bytes, Default: "4MiB", Description: "Bound on the keys and values of one list page: the page ends early with a next_cursor (it always holds at least one entry). 0: only limit bounds it."},
-		{Key: "server.max_batch_operations", Type: providers.Int, Default: "100", Description: "Most operations in one POST /api/v1/_batch; more get 413."},
-		{Key: "server.max_batch_bytes", Type: providers.Bytes, Default: "4MiB", Description: "Largest body POST /api/v1/_batch accepts; bigger get 413."},
+		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Min: "1", Max: maxBody, Description: "Largest value a PUT accepts; bigger bodies get 413."},
+		{Key: "server.max_page_bytes", Type: providers.Bytes, Default: "4MiB", Max: maxBody, Description: "Bound on the keys and values of one list page: the page ends early with a next_cursor (it always holds at least one entry). 0: only limit bounds it."},
+		{Key: "server.max_batch_operations", Type: providers.Int, Default: "100", Min: "1", Max: "100000", Description: "Most operations in one POST /api/v1/_batch; more get 413."},
+		{Key: "server.max_batch_bytes", Type: providers.Bytes, Default: "4MiB", Min: "1", Max: maxBody, Description: "Largest body POST /api/v1/_batch accepts; bigger get 413."},
 
-		{Key: "database.url", Type: providers.URL, Default: "bolt://./data/navius.db when bolt is compiled in, else memory://", DefaultFunc: DefaultDatabaseURL,
+		{Key: "server.tls.cert_file", Type: providers.String, Description: "PEM certificate (with its chain) the API listener serves TLS with (TLS 1.2 or later, HTTP/2); with server.tls.key_file it turns TLS on. The pprof listener serves it too. Reloaded when the file changes, or on SIGHUP, without dropping connections."},
+		{Key: "server.tls.key_file", Type: providers.String, Description: "PEM private key of server.tls.cert_file."},
+		{Key: "server.tls.client_ca_file", Type: providers.String, Description: "PEM CA certificates that client certificates must chain to (mutual TLS); goes with server.tls.client_auth. Reloaded with the certificate."},
+		{Key: "server.tls.client_auth", Type: providers.Enum, Default: "none", Enum: []string{"none", "request", "require"},
+			Description: "Client certificates: none; request (verify one a client sends: auth.client_cert_scopes gives it scopes); require (refuse connections without a valid one)."},
+		{Key: "server.tls.reload_interval", Type: providers.Duration, Default: "10s", Min: "10ms", Description: "How often the TLS files are checked for a change (SIGHUP reloads them at once)."},
+
+		{Key: "database.url", Type: providers.URL, Default: "bolt://./data/navius.db when bolt is compiled in, else memory:// when memory is, else none (set it)", DefaultFunc: DefaultDatabaseURL,
 			Description: "Database to use, by URL, whose scheme picks one of the database providers this build carries (navius --features lists them), e.g. memory://."},
 		{Key: "database.provider", Type: providers.String, Description: "Provider name, when the URL scheme alone does not pick it."},
-		{Key: "database.max_connections", Type: providers.Int, Default: "10", Description: "Connection pool size of networked databases."},
-		{Key: "database.timeout", Type: providers.Duration, Default: "5s", Description: "Bound on connecting and on each database operation."},
+		{Key: "database.max_connections", Type: providers.Int, Default: "10", Min: "1", Max: "10000", Description: "Connection pool size of networked databases."},
+		{Key: "database.timeout", Type: providers.Duration, Default: "5s", Min: "1ms", Description: "Bound on connecting and on each database operation."},
 		{Key: "database.max_ttl", Type: providers.Duration, Default: "8760h", Description: "Longest time to live a write may ask for (?ttl=, a batch's ttl); longer get 400. 0: no bound."},
-		{Key: "database.sweep_interval", Type: providers.Duration, Default: "1s", Description: "How often expired entries are reclaimed from storage (up to 1,000 a pass, more passes while there are more). They are gone for readers the moment they expire."},
+		{Key: "database.sweep_interval", Type: providers.Duration, Default: "1s", Min: "1ms", Description: "How often expired entries are reclaimed from storage (up to 1,000 a pass, more passes while there are more). They are gone for readers the moment they expire."},
 
-		{Key: "cache.url", Type: providers.URL, Default: "memory://", Description: "Read-through cache in front of the database, by URL; none turns it off."},
+		{Key: "cache.url", Type: providers.URL, Default: "memory:// when memory is compiled in, else none", DefaultFunc: DefaultCacheURL, Description: "Read-through cache in front of the database, by URL; none turns it off."},
 		{Key: "cache.provider", Type: providers.String, Description: "Cache provider name, when the URL scheme alone does not pick it."},
-		{Key: "cache.capacity", Type: providers.Bytes, Default: "64MiB", Description: "Cache capacity in bytes of keys plus values."},
+		{Key: "cache.capacity", Type: providers.Bytes, Default: "64MiB", Min: "1KiB", Description: "Cache capacity in bytes of keys plus values."},
 		{Key: "cache.default_ttl", Type: providers.Duration, Default: "5m", Description: "How long a cached entry lives; 0 keeps it until evicted or invalidated."},
-		{Key: "cache.timeout", Type: providers.Duration, Default: "1s", Description: "Bound on each operation of a networked cache."},
+		{Key: "cache.timeout", Type: providers.Duration, Default: "1s", Min: "1ms", Description: "Bound on each operation of a networked cache."},
 
 		{Key: "log.level", Type: providers.Enum, Default: "info", Enum: []string{"trace", "debug", "info", "warn", "error", "fatal"}, Description: "Least severe level written."},
 		{Key: "log.format", Type: providers.Enum, Default: "text", Enum: []string{"text", "json"}, Description: "Log line format."},
 		{Key: "log.access", Type: providers.Bool, Default: "true", Description: "Log one line per HTTP request (at info level)."},
 
-		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Description: "Per-indicator time limit of a health check."},
+		{Key: "watch.heartbeat", Type: providers.Duration, Default: "15s", Min: "1ms", Description: "Interval of the keep-alive comment on an idle watch stream (GET /api/v1/{collection}?watch=1), so that proxies keep it open."},
+		{Key: "watch.max_watchers", Type: providers.Int, Default: "1000", Min: "0", Max: "1000000", Description: "Most open watch streams on this instance; more get 503. 0 turns watching off."},
+		{Key: "watch.buffer", Type: providers.Int, Default: "256", Min: "1", Max: "1000000", Description: "Events a watch stream may fall behind before it gets resync and is closed."},
+		{Key: "watch.history", Type: providers.Int, Default: "1024", Min: "0", Max: "1000000", Description: "Recent events kept so that a stream resuming with Last-Event-ID misses nothing; an older id gets resync."},
+		{Key: "watch.max_value_bytes", Type: providers.Bytes, Default: "16KiB", Min: "0", Max: maxBody, Description: "Values larger than this are sent in put events without their bytes (value_omitted)."},
+
+		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Min: "1ms", Description: "Per-indicator time limit of a health check."},
 		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again."},
-		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches (default: the database file's directory for a database kept in a file, else the working directory)."},
+		{Key: "health.check_interval", Type: providers.Duration, Default: "5s", Min: "10ms", Description: "How often the health indicators run in the background, so that a backend going down or coming back is logged (once per change) even when no probe asks."},
+		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches; it must exist (default: the database file's directory for a database kept in a file, else the working directory)."},
 		{Key: "health.disk_min_free", Type: providers.Bytes, Default: "100MiB", Description: "Free space below which the disk-space indicator is DOWN."},
 	}
 	core = append(core, providers.TLSOptions("database", "the database server")...)

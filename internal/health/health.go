@@ -25,6 +25,9 @@ type Service struct {
 	running    chan struct{} // closed when the check in flight finishes
 	// observe, when set, is told each indicator's outcome (for metrics).
 	observe func(name string, r Component)
+	// transition, when set, is told each indicator's transitions.
+	transition func(Transition)
+	states     map[string]*indicatorState // touched by one run at a time
 }
 
 // New returns a health service; timeout bounds each check, cacheTTL is how
@@ -108,12 +111,13 @@ func (s *Service) Check(ctx context.Context) *Report {
 		done := make(chan struct{})
 		s.running = done
 		indicators := append([]providers.HealthIndicator(nil), s.indicators...)
-		observe := s.observe
+		observe, transition := s.observe, s.transition
 		s.mu.Unlock()
 
 		// Run detached from the caller's context, so that a caller that
 		// gives up does not spoil the shared report.
 		r := s.run(context.WithoutCancel(ctx), indicators, observe)
+		s.transitions(r, transition)
 
 		s.mu.Lock()
 		s.last = r

@@ -78,3 +78,37 @@ func (s *Service) ExportAccessLogDrops(read func() uint64) {
 		}
 	})
 }
+
+// ExportLogSinkStats publishes the log sinks' losses and deliveries (read
+// at each scrape or push) as navius_log_sink_events_total{sink,outcome}:
+// outcome dropped (refused because the sink's queue was full), failed
+// (rejected by the destination or out of retries) and sent, so that an
+// alert can fire on a sink losing events (Splunk unreachable under load).
+// It does nothing when no metrics provider is active.
+func (s *Service) ExportLogSinkStats(read func() map[string]providers.LogSinkStats) {
+	if !s.Metrics() {
+		return
+	}
+	c := s.NewCounter(providers.Metric{Name: "log_sink_events", Labels: []string{"sink", "outcome"},
+		Help: "Events handed to each log sink, by outcome: sent, dropped (the sink's queue was full) or failed (rejected, or out of retries)."})
+	var mu sync.Mutex
+	published := map[[2]string]uint64{}
+	publish := func(sink, outcome string, n uint64) {
+		k := [2]string{sink, outcome}
+		if _, seen := published[k]; !seen || n > published[k] {
+			c.Add(float64(n-published[k]), sink, outcome) // the series exists from the start
+			published[k] = n
+		}
+	}
+	collect := func(context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		for sink, st := range read() {
+			publish(sink, "sent", st.Sent)
+			publish(sink, "dropped", st.Dropped)
+			publish(sink, "failed", st.Failed)
+		}
+	}
+	collect(context.Background())
+	s.OnCollect(collect)
+}

@@ -425,6 +425,21 @@ func TestDatabaseErrorsAndHealth(t *testing.T) {
 	if got := rec.sum("access_log_dropped", ""); got != 7 {
 		t.Errorf("access_log_dropped = %v, want 7", got)
 	}
+
+	// The log sinks' losses likewise, from their stats.
+	sinks := map[string]providers.LogSinkStats{"splunk": {Sent: 10}}
+	svc.ExportLogSinkStats(func() map[string]providers.LogSinkStats { return sinks })
+	if got := rec.count("log_sink_events", "sink=splunk,outcome=dropped"); got == 0 {
+		t.Error("the dropped series does not exist before the first drop")
+	}
+	sinks["splunk"] = providers.LogSinkStats{Sent: 12, Dropped: 4, Failed: 3}
+	svc.Collect(context.Background())
+	svc.Collect(context.Background())
+	for outcome, want := range map[string]float64{"sent": 12, "dropped": 4, "failed": 3} {
+		if got := rec.sum("log_sink_events", "sink=splunk,outcome="+outcome); got != want {
+			t.Errorf("log_sink_events{splunk,%s} = %v, want %v", outcome, got, want)
+		}
+	}
 }
 
 // TestNothingActiveCostsNothing: with no provider, the service installs

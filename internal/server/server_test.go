@@ -396,7 +396,7 @@ func TestHealthEndpoints(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	f := newFixture(t)
-	a, err := auth.FromSettings(providers.Settings{"auth.tokens": "read:r-tok,read+write:rw-tok,metrics:m-tok,admin:a-tok"})
+	a, err := auth.FromSettings(providers.Settings{"auth.tokens": "read:r-tok-0123456789abcdef,read+write:rw-tok-0123456789abcdef,metrics:m-tok-0123456789abcdef,admin:a-tok-0123456789abcdef"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,25 +413,25 @@ func TestAuth(t *testing.T) {
 	}{
 		{"PUT", "/api/v1/c/k", "", 401, `Bearer realm="navius"`},
 		{"PUT", "/api/v1/c/k", "wrong", 401, `error="invalid_token"`},
-		{"PUT", "/api/v1/c/k", "r-tok", 403, `scope="write"`},
-		{"PUT", "/api/v1/c/k", "rw-tok", 204, ""},
+		{"PUT", "/api/v1/c/k", "r-tok-0123456789abcdef", 403, `scope="write"`},
+		{"PUT", "/api/v1/c/k", "rw-tok-0123456789abcdef", 204, ""},
 		{"GET", "/api/v1/c/k", "", 401, `Bearer realm="navius"`},
-		{"GET", "/api/v1/c/k", "r-tok", 200, ""},
-		{"GET", "/api/v1/c", "r-tok", 200, ""},
-		{"DELETE", "/api/v1/c/k", "r-tok", 403, `scope="write"`},
-		{"GET", "/info", "rw-tok", 403, `scope="admin"`},
-		{"GET", "/info", "a-tok", 200, ""},
-		{"DELETE", "/api/v1/c/k", "a-tok", 204, ""},
+		{"GET", "/api/v1/c/k", "r-tok-0123456789abcdef", 200, ""},
+		{"GET", "/api/v1/c", "r-tok-0123456789abcdef", 200, ""},
+		{"DELETE", "/api/v1/c/k", "r-tok-0123456789abcdef", 403, `scope="write"`},
+		{"GET", "/info", "rw-tok-0123456789abcdef", 403, `scope="admin"`},
+		{"GET", "/info", "a-tok-0123456789abcdef", 200, ""},
+		{"DELETE", "/api/v1/c/k", "a-tok-0123456789abcdef", 204, ""},
 		{"GET", "/livez", "", 200, ""},
 		{"GET", "/readyz", "", 200, ""},
 		// A scraper's metrics token reads /metrics and nothing else.
-		{"GET", "/metrics", "m-tok", 200, ""},
-		{"GET", "/metrics", "a-tok", 200, ""},
-		{"GET", "/metrics", "rw-tok", 403, `scope="metrics"`},
+		{"GET", "/metrics", "m-tok-0123456789abcdef", 200, ""},
+		{"GET", "/metrics", "a-tok-0123456789abcdef", 200, ""},
+		{"GET", "/metrics", "rw-tok-0123456789abcdef", 403, `scope="metrics"`},
 		{"GET", "/metrics", "", 401, `Bearer realm="navius"`},
-		{"PUT", "/api/v1/c/k", "m-tok", 403, `scope="write"`},
-		{"GET", "/api/v1/c/k", "m-tok", 403, `scope="read"`},
-		{"GET", "/info", "m-tok", 403, `scope="admin"`},
+		{"PUT", "/api/v1/c/k", "m-tok-0123456789abcdef", 403, `scope="write"`},
+		{"GET", "/api/v1/c/k", "m-tok-0123456789abcdef", 403, `scope="read"`},
+		{"GET", "/info", "m-tok-0123456789abcdef", 403, `scope="admin"`},
 	}
 	for _, c := range cases {
 		var hdr []string
@@ -452,7 +452,7 @@ func TestAuth(t *testing.T) {
 	}
 	// A refusal says which scope is needed and how to get a token with it,
 	// in JSON that is not HTML-escaped.
-	resp, body := f.do(t, "PUT", "/api/v1/c/k", "v", "Authorization", "Bearer r-tok")
+	resp, body := f.do(t, "PUT", "/api/v1/c/k", "v", "Authorization", "Bearer r-tok-0123456789abcdef")
 	wantError(t, resp, body, 403, "forbidden")
 	for _, want := range []string{"needs a token with the write scope (or admin)", "auth.tokens write:<token>", "auth.token_hashes"} {
 		if !strings.Contains(body, want) {
@@ -468,7 +468,7 @@ func TestAuth(t *testing.T) {
 	if strings.Contains(body, "components") || !strings.Contains(body, `"status":"UP"`) {
 		t.Errorf("anonymous /health = %s", body)
 	}
-	_, body = f.do(t, "GET", "/health", "", "Authorization", "Bearer r-tok")
+	_, body = f.do(t, "GET", "/health", "", "Authorization", "Bearer r-tok-0123456789abcdef")
 	if !strings.Contains(body, "components") {
 		t.Errorf("authorized /health = %s", body)
 	}

@@ -109,7 +109,7 @@ func Open(path string, cfg Config) (*Database, error) {
 		return nil, fmt.Errorf("database: %s is locked by another process (waited %s); stop it or use another file", path, cfg.LockTimeout)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("database: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	if cfg.MaxBatchDelay > 0 {
 		db.MaxBatchDelay = cfg.MaxBatchDelay

@@ -52,8 +52,8 @@ func NewCache(capacity int64, defaultTTL time.Duration) (*Cache, error) {
 
 // OpenCache is the registry's opener for memory:// cache URLs.
 func OpenCache(_ context.Context, cfg providers.CacheConfig) (providers.Cache, error) {
-	if err := checkURL(cfg.URL); err != nil {
-		return nil, providers.Invalid("cache: %v", err)
+	if err := CheckCache(cfg); err != nil {
+		return nil, err
 	}
 	return NewCache(cfg.Capacity, cfg.DefaultTTL)
 }

@@ -47,16 +47,24 @@ func Open(_ context.Context, cfg providers.ObservabilityConfig) (providers.Obser
 		h = cfg.Guard(h)
 	}
 	p := &Provider{
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, TLSConfig: cfg.TLS},
 		addr: ln.Addr().String(),
 		done: make(chan struct{}),
 	}
 	go func() {
 		defer close(p.done)
+		if cfg.TLS != nil { // the API listener's certificate, reloaded with it
+			_ = p.srv.ServeTLS(ln, "", "")
+			return
+		}
 		_ = p.srv.Serve(ln)
 	}()
 	if cfg.Log != nil {
-		cfg.Log.Infof("pprof: admin listener serving /debug/pprof/ on %s", p.addr)
+		over := "HTTP"
+		if cfg.TLS != nil {
+			over = "TLS"
+		}
+		cfg.Log.Infof("pprof: admin listener serving /debug/pprof/ on %s over %s", p.addr, over)
 		if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
 			cfg.Log.Warnf("pprof: the admin listener %s is reachable beyond loopback: anyone who reaches it can read profiles of this process", p.addr)
 		}

@@ -27,7 +27,7 @@ func TestObserverConformance(t *testing.T) {
 		},
 		// What a scraper sees: the text exposition served on /metrics.
 		Metric: func(t *testing.T, o providers.Observer, m providers.Metric, labels []string) (providertest.MetricValue, bool) {
-			srv := httptest.NewServer(o.(providers.HTTPContributor).Handlers()["/metrics"])
+			srv := httptest.NewServer(o.(providers.HTTPContributor).Handlers()["GET /metrics"])
 			defer srv.Close()
 			resp, err := http.Get(srv.URL)
 			if err != nil {

@@ -54,10 +54,16 @@ func Open(_ context.Context, cfg providers.ObservabilityConfig) (providers.Obser
 	return p, nil
 }
 
-// Check is the part of Open that depends on the settings alone.
+// Check is the part of Open that depends on the settings alone: a plain
+// path that is not one of the server's own.
 func Check(s providers.Settings) error {
-	if path := s.String("prometheus.path"); s.Bool("prometheus.enabled") && !pathRE.MatchString(path) {
+	path := s.String("prometheus.path")
+	switch {
+	case !s.Bool("prometheus.enabled"):
+	case !pathRE.MatchString(path):
 		return providers.Invalid("prometheus.path %q is not a plain URL path: use one such as /metrics", path)
+	case providers.ReservedPath(path):
+		return providers.Invalid("prometheus.path %s is one of the server's own endpoints (%s, /api/...): use another, such as /metrics", path, strings.Join(providers.ReservedPaths, ", "))
 	}
 	return nil
 }
@@ -84,9 +90,9 @@ func (p *Provider) Registry() *prometheus.Registry {
 	return p.reg
 }
 
-// Handlers serves the metrics endpoint.
+// Handlers serves the metrics endpoint, to GET (and HEAD) only.
 func (p *Provider) Handlers() map[string]http.Handler {
-	return map[string]http.Handler{p.path: p.Handler()}
+	return map[string]http.Handler{http.MethodGet + " " + p.path: p.Handler()}
 }
 
 // Handler serves the registry in the text exposition format, refreshing

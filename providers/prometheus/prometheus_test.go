@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,10 +105,20 @@ func TestOpenHonoursOptions(t *testing.T) {
 		t.Errorf("disabled: %v %v", o, err)
 	}
 	o, err := Open(context.Background(), providers.ObservabilityConfig{Settings: providers.Settings{"prometheus.enabled": "true", "prometheus.path": "/stats"}})
-	if err != nil || o.(*Provider).Handlers()["/stats"] == nil {
+	if err != nil || o.(*Provider).Handlers()["GET /stats"] == nil {
 		t.Errorf("path: %v %v", o, err)
 	}
 	if _, err := Open(context.Background(), providers.ObservabilityConfig{Settings: providers.Settings{"prometheus.enabled": "true", "prometheus.path": "metrics"}}); err == nil {
 		t.Error("a path without / was accepted")
+	}
+	// The server's own endpoints are refused by the check config check runs.
+	for _, path := range []string{"/health", "/info", "/readyz", "/livez", "/", "/api/v1/x"} {
+		err := Check(providers.Settings{"prometheus.enabled": "true", "prometheus.path": path})
+		if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "server's own") {
+			t.Errorf("prometheus.path %s: %v", path, err)
+		}
+	}
+	if err := Check(providers.Settings{"prometheus.enabled": "false", "prometheus.path": "/health"}); err != nil {
+		t.Errorf("a path of a disabled provider is checked: %v", err)
 	}
 }

@@ -95,16 +95,13 @@ type conn struct {
 // nodes that cannot be reached are not an error, as with one node: navius
 // starts, reports itself not ready and connects once they answer.
 func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.TLSConfig, timeout time.Duration, s providers.Settings) (*conn, error) {
-	m, useTLS, ok := modeOf(rawURL)
-	if !ok {
-		return nil, providers.Invalid("bad Redis URL %q: use %s, %s or %s", redact(rawURL), usage[single], usage[sentinel], usage[cluster])
+	if err := check(rawURL, tlsCfg, s); err != nil {
+		return nil, err
 	}
+	m, useTLS, _ := modeOf(rawURL)
 	c := &conn{mode: m, prefix: s.String("redis.key_prefix"), minReplicas: s.Int("redis.min_replicas"), waitTimeout: s.Duration("redis.min_replicas_timeout")}
 	if c.prefix == "" {
 		c.prefix = "navius"
-	}
-	if c.minReplicas < 0 {
-		return nil, providers.Invalid("redis.min_replicas is %d: use 0 (acknowledge once the master has a write) or the number of replicas that must have it", c.minReplicas)
 	}
 	if c.waitTimeout <= 0 {
 		c.waitTimeout = 500 * time.Millisecond
@@ -113,7 +110,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		if err := c.connectSingle(rawURL, maxConns, tlsCfg, timeout, s); err != nil {
 			return nil, err
 		}
-		return c, nil
+		return c.authenticated(ctx, s.Duration("redis.dial_timeout"))
 	}
 	t, err := parseHosts(rawURL)
 	if err != nil {
@@ -141,12 +138,6 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 	}
 	switch m {
 	case cluster:
-		if db := s.Int("redis.db"); db > 0 {
-			return nil, providers.Invalid("redis.db is %d, but Redis Cluster has database 0 only: unset redis.db (or set it to -1)", db)
-		}
-		if strings.ContainsAny(c.prefix, "{}") {
-			return nil, providers.Invalid("redis.key_prefix %q holds a brace: in a cluster, navius's keys carry their own {hash tag} to spread a collection over the masters; choose a prefix without { or }", c.prefix)
-		}
 		if err := probeCluster(ctx, uo); err != nil {
 			return nil, err
 		}
@@ -172,18 +163,14 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		c.node = goredis.NewFailoverClient(fo)
 		c.client = c.node
 	}
-	return c, nil
+	return c.authenticated(ctx, s.Duration("redis.dial_timeout"))
 }
 
 // connectSingle is the one-node client, from go-redis's own URL parser.
 func (c *conn) connectSingle(rawURL string, maxConns int, tlsCfg providers.TLSConfig, timeout time.Duration, s providers.Settings) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return providers.Invalid("bad Redis URL %q: use %s", providers.Redact(rawURL), usage[single])
-	}
-	opts, err := goredis.ParseURL(rawURL)
+	opts, err := singleOptions(rawURL)
 	if err != nil {
-		return providers.Invalid("bad Redis URL %q: %v", providers.Redact(rawURL), redactErr(err, rawURL))
+		return err
 	}
 	applySettings(&optionFields{
 		username: &opts.Username, password: &opts.Password, poolSize: &opts.PoolSize,

@@ -117,8 +117,10 @@ func TestURLAndCredentials(t *testing.T) {
 	if err := open("redis://"+srv.Addr+"/3", settings("redis.password", "s3cret-pass")); err != nil {
 		t.Fatalf("password from the config: %v", err)
 	}
+	// A wrong password stops the start, with the fix (auth_test.go has
+	// the other refusals).
 	err := open("redis://:wrong-pass@"+srv.Addr+"/0", settings())
-	if !errors.Is(err, providers.ErrUnavailable) || strings.Contains(err.Error(), "wrong-pass") {
+	if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "check the password") || strings.Contains(err.Error(), "wrong-pass") {
 		t.Fatalf("wrong password: %v", err)
 	}
 	for _, bad := range []string{"redis://", "redis:///0", "http://x", "redis://h:1/notanumber"} {

@@ -191,11 +191,11 @@ func redact(rawURL string) string {
 	rest := rawURL[i+3:]
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
-		return rawURL
+		return providers.Redact(rawURL) // a ?password= parameter
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
 	if !hasPassword {
-		return rawURL
+		return providers.Redact(rawURL)
 	}
-	return rawURL[:i+3] + user + ":xxxxx" + rest[at:]
+	return providers.Redact(rawURL[:i+3] + user + ":xxxxx" + rest[at:])
 }
