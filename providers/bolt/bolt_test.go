@@ -14,7 +14,7 @@ import (
 
 func init() {
 	// For the Config harness, which opens databases through the registry.
-	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase)
+	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase, bolt.CheckDatabase)
 }
 
 // The conformance suite through the registry, as navius opens bolt: the

@@ -13,12 +13,15 @@ import (
 )
 
 // Every optional capability: versions, expiry by the local clock (the
-// process owns the file) and atomic batches. See layout.go for where each
-// lives in the file.
+// process owns the file) and atomic batches, with sweeps that name what
+// they remove (for watchers). See layout.go for where each lives in the
+// file.
 var (
 	_ providers.Versioned = (*Database)(nil)
 	_ providers.Expiring  = (*Database)(nil)
 	_ providers.Batcher   = (*Database)(nil)
+
+	_ providers.ExpiryReporter = (*Database)(nil)
 )
 
 // Writes run under bbolt's Batch (see update), which may run a function
@@ -222,6 +225,12 @@ func (d *Database) failsNow(check func(tx *bbolt.Tx, now int64) error) error {
 // 2×limit entries of the expiry index, so that a pass is bounded work
 // even among index entries left stale by an older navius's writes.
 func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	return d.SweepKeys(ctx, limit, nil)
+}
+
+// SweepKeys implements providers.ExpiryReporter: Sweep, naming each entry
+// it removed once the transaction has committed.
+func (d *Database) SweepKeys(ctx context.Context, limit int, removed func(collection, key string)) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -239,15 +248,15 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 	if err != nil || !due {
 		return 0, mapErr(err)
 	}
-	removed := 0
+	var gone [][2]string
 	err = d.db.Update(func(tx *bbolt.Tx) error {
-		removed = 0
+		gone = gone[:0]
 		idx := tx.Bucket(expiryName)
 		if idx == nil {
 			return nil
 		}
 		now := time.Now().UnixNano()
-		for visited := 0; removed < limit && visited < 2*limit; visited++ {
+		for visited := 0; len(gone) < limit && visited < 2*limit; visited++ {
 			// From the first entry each time: the one before is deleted,
 			// and a cursor may skip a key after a delete.
 			k, v := idx.Cursor().First()
@@ -265,18 +274,25 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 			if !ok {
 				continue
 			}
-			n, err := sweepOne(tx, at, coll, key, version)
+			swept, err := sweepOne(tx, at, coll, key, version)
 			if err != nil {
 				return err
 			}
-			removed += n
+			if swept {
+				gone = append(gone, [2]string{string(coll), string(key)})
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, mapErr(err)
 	}
-	return removed, nil
+	if removed != nil {
+		for _, ck := range gone {
+			removed(ck[0], ck[1])
+		}
+	}
+	return len(gone), nil
 }
 
 // sweepOne removes coll/key, whose entry in the expiry index said it
@@ -284,24 +300,24 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 // the write that made the index entry expires: a later one replaced the
 // record (and its index entry). A record an older navius left stale goes,
 // and the value it rewrote stays, without expiry.
-func sweepOne(tx *bbolt.Tx, at int64, coll, key []byte, version uint64) (int, error) {
+func sweepOne(tx *bbolt.Tx, at int64, coll, key []byte, version uint64) (bool, error) {
 	meta := tx.Bucket(metaName)
 	if meta == nil {
-		return 0, nil
+		return false, nil
 	}
 	rk := appendRecordKey(nil, coll, key)
 	rec, ok := decodeRecord(meta.Get(rk))
 	if !ok || rec.expiresAt != at || rec.version != version {
-		return 0, nil
+		return false, nil
 	}
 	s := slot{coll: tx.Bucket(coll), key: key, rec: rec, hasRec: true}
 	if s.coll != nil {
 		s.value = s.coll.Get(key)
 	}
 	if s.value == nil || s.rec.sum != checksum(s.value) {
-		return 0, meta.Delete(rk)
+		return false, meta.Delete(rk)
 	}
-	return 1, s.remove(tx, coll)
+	return true, s.remove(tx, coll)
 }
 
 // queryChunk is how many keys a walk scans between looks at its context.
