@@ -306,8 +306,11 @@ func TestRedisCluster(t *testing.T) {
 		_ = b.stop(t)
 	})
 
+	// With redis.cluster_readiness=all (the strict rule), /readyz turns
+	// false during the failover and back after; ShardFailoverStaysPartial
+	// checks the default.
 	t.Run("FailoverUnderLoad", func(t *testing.T) {
-		p := serve(t, bin, t.TempDir(), haEnv(cl.URL()))
+		p := serve(t, bin, t.TempDir(), haEnv(cl.URL(), "NAVIUS_REDIS_CLUSTER_READINESS=all"))
 		var m *redistest.Server
 		var killed time.Time
 		var promoted time.Duration
@@ -398,7 +401,7 @@ func TestRedisCluster(t *testing.T) {
 	// promoted replica has no replica of its own until the killed node
 	// rejoins, so writes to its slots answer 503 until then.
 	t.Run("FailoverUnderLoadMinReplicas", func(t *testing.T) {
-		p := serve(t, bin, t.TempDir(), haEnv(cl.URL(), "NAVIUS_REDIS_MIN_REPLICAS=1"))
+		p := serve(t, bin, t.TempDir(), haEnv(cl.URL(), "NAVIUS_REDIS_MIN_REPLICAS=1", "NAVIUS_REDIS_CLUSTER_READINESS=all"))
 		var m *redistest.Server
 		st := failoverUnderLoad(t, p, "durable", func() {
 			m = cl.Masters()[1]
