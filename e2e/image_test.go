@@ -221,11 +221,15 @@ type runtimeSpec struct {
 // and runs it where an engine runs.
 func TestPackageImage(t *testing.T) {
 	skipUnlessLinux(t)
-	sel, err := loadManifest(t).Resolve("default")
+	// An image leaves the builder out: it needs Go and a source tree.
+	sel, err := loadManifest(t).Resolve("default,-builder")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := packageImage(t, "--features", "default")
+	if !strings.Contains(p.output, "the builder is left out") {
+		t.Errorf("package --image does not say that it leaves the builder out:\n%s", p.output)
+	}
 	if len(p.archives) != 1 {
 		t.Fatalf("archives %v", p.archives)
 	}
@@ -242,10 +246,16 @@ func TestPackageImage(t *testing.T) {
 	if got := info.Labels[serverimage.LabelFeatures]; got != strings.Join(sel.Features, ",") {
 		t.Errorf("features label %q, want %q", got, strings.Join(sel.Features, ","))
 	}
-	for _, k := range []string{"version", "revision", "source", "created"} {
+	for _, k := range []string{"version", "revision", "created"} {
 		if info.Labels["org.opencontainers.image."+k] == "" {
 			t.Errorf("no org.opencontainers.image.%s label: %v", k, info.Labels)
 		}
+	}
+	// The source label is the tree's origin remote, and absent without one
+	// (never a made-up default).
+	origin, _ := exec.Command("git", "-C", root, "remote", "get-url", "origin").Output()
+	if got, want := info.Labels["org.opencontainers.image.source"], serverimage.CleanSource(strings.TrimSpace(string(origin))); got != want {
+		t.Errorf("source label %q, want %q (from the origin remote %q)", got, want, origin)
 	}
 	if d := skopeoInspect(t, "docker-archive:"+p.image); d.Architecture != hostPlatform.Architecture || len(d.Layers) != 2 {
 		t.Errorf("skopeo inspect docker-archive: %+v", d)

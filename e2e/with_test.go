@@ -347,7 +347,10 @@ func TestBuildWithRefusals(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown module", nil, []string{"--with", "navius.invalid/no-such-module"}, []string{"--with navius.invalid/no-such-module:", "check the module path and version"}},
+		{"unknown module", nil, []string{"--with", "navius.invalid/no-such-module@latest"}, []string{"--with navius.invalid/no-such-module@latest:", "check the module path and version"}},
+		// A bare module path is refused before any network lookup.
+		{"no version or directory", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module"},
+			[]string{"give a version (navius.invalid/no-such-module@v1.2.3, or navius.invalid/no-such-module@latest to look it up) or the module's local directory"}},
 		{"unknown module offline", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module@v1.0.0"}, []string{"--with navius.invalid/no-such-module@v1.0.0:", "GOPROXY=off"}},
 		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v9.9.9"}, []string{"--with github.com/sirupsen/logrus@v9.9.9:", "check the module path and version"}},
 		{"no feature file", nil, []string{"--with", "example.com/navius-nofeature=" + fixture("nofeaturefile")}, []string{"has no navius-feature.json at its root"}},

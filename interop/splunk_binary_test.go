@@ -46,7 +46,7 @@ func TestSplunkBinarySIGTERMZeroLoss(t *testing.T) {
 	bin := splunkBinary(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
 	env := []string{
-		"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken,
+		"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken, "NAVIUS_SPLUNK_INSECURE_HTTP=true",
 		// Nothing leaves on the timer: what the batches by count leave
 		// behind must go out on SIGTERM.
 		"NAVIUS_SPLUNK_FLUSH_INTERVAL=1h", "NAVIUS_SPLUNK_BATCH_SIZE=64",
@@ -175,7 +175,7 @@ func TestSplunkThroughput(t *testing.T) {
 	bin := splunkBinary(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
 	off := startNavius(t, bin)
-	on := startNavius(t, bin, "NAVIUS_SPLUNK_ENDPOINT="+hec.URL, "NAVIUS_SPLUNK_TOKEN="+splunkToken)
+	on := startNavius(t, bin, "NAVIUS_SPLUNK_ENDPOINT="+hec.URL, "NAVIUS_SPLUNK_TOKEN="+splunkToken, "NAVIUS_SPLUNK_INSECURE_HTTP=true")
 	for _, p := range []*naviusProc{off, on} {
 		naviusDo(t, "PUT", p.URL+"/api/v1/bench/k", "", `{"hello":"world"}`)
 	}

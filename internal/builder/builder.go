@@ -109,9 +109,9 @@ func selectionFlags() []ucli.Flag {
 	}
 }
 
-// resolve turns --features or --profile into a selection; with neither it
-// returns ok false.
-func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
+// resolve turns --features or --profile into a selection (command names
+// the command in messages); with neither it returns ok false.
+func (t *tree) resolve(c flagValues, command string) (ch choice, ok bool, err error) {
 	f, p := c.String("features"), c.String("profile")
 	switch {
 	case f != "" && p != "":
@@ -123,7 +123,7 @@ func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 		}
 		if len(prof.With) > 0 && len(t.modules) == 0 {
 			return ch, false, cli.Usagef("profile %s builds in modules from outside navius (%s): navius build --profile %s builds it; %s does not take modules",
-				p, strings.Join(prof.With, ", "), p, c.Command.Name)
+				p, strings.Join(prof.With, ", "), p, command)
 		}
 		spec := "none," + strings.Join(prof.Features, ",")
 		sel, err := t.manifest.Resolve(spec)

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -31,7 +32,7 @@ func TestInteractive(t *testing.T) {
 	}
 	var out bytes.Buffer
 	answers := "c\n-b\nzz\n-d list\n-c -b\ndone\n"
-	sel, err := interactive(strings.NewReader(answers), &out, m)
+	sel, err := interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +52,20 @@ func TestInteractive(t *testing.T) {
 		}
 	}
 	// The end of input finishes like "done"; "quit" cancels.
-	if sel, err := interactive(strings.NewReader("c\n"), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
+	if sel, err := interactive(bufio.NewScanner(strings.NewReader("c\n")), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
 		t.Fatalf("EOF: %v %v", sel.Features, err)
 	}
-	_, err = interactive(strings.NewReader("c\nquit\n"), io.Discard, m)
-	var ue *cli.UsageError
-	if !errors.As(err, &ue) {
-		t.Fatalf("quit: %v", err)
+	// "quit" asks first: "n" goes on (here to the end of input, which
+	// builds), "y" or the end of input cancels, which is no failure.
+	if sel, err := interactive(bufio.NewScanner(strings.NewReader("c\nquit\nn\n")), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
+		t.Fatalf("quit, n: %v %v", sel.Features, err)
+	}
+	for _, answers := range []string{"c\nquit\ny\n", "quit\n", "c quit\nyes\n"} {
+		out.Reset()
+		_, err = interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
+		if !errors.Is(err, errCancelled) || !strings.Contains(out.String(), "quit without building? (y/N)") {
+			t.Fatalf("%q: %v\n%s", answers, err, out.String())
+		}
 	}
 }
 
@@ -70,7 +78,7 @@ func TestInteractiveWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n"), &out, m)
+	sel, err := interactive(bufio.NewScanner(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n")), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +128,7 @@ func TestInteractiveNoDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sel, err := interactive(strings.NewReader("-mem -disk\n\n\n\n\ndone\n"), &out, m)
+	sel, err := interactive(bufio.NewScanner(strings.NewReader("-mem -disk\n\n\n\n\ndone\n")), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +209,9 @@ func TestRenderDocs(t *testing.T) {
 	if _, ok := pages["features/b.md"]; ok {
 		t.Error("a page for a feature the build lacks")
 	}
-	if !strings.Contains(pages["config.md"], "| `c.token` | string | `<secret>` |") || !strings.Contains(pages["config.md"], "enum: x, y") {
+	// A secret has no default: it is said in the type, and "<secret>" is
+	// nowhere (it would read as the default's value).
+	if !strings.Contains(pages["config.md"], "| `c.token` | string, secret |  |") || strings.Contains(pages["config.md"], "<secret>") || !strings.Contains(pages["config.md"], "enum: x, y") {
 		t.Errorf("config reference:\n%s", pages["config.md"])
 	}
 	if !strings.Contains(pages["features/c.md"], "Size impact: +1 KiB") || !strings.Contains(pages["features/c.md"], "`c.token`") {

@@ -61,7 +61,7 @@ func docsFacts(c *ucli.Context, env *cli.Env) (facts, *manifest.Manifest, error)
 		}
 		return facts{}, nil, err
 	}
-	ch, _, err := t.resolve(c)
+	ch, _, err := t.resolve(c, c.Command.Name)
 	if err != nil {
 		return facts{}, nil, err
 	}
@@ -161,8 +161,8 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 
 	var cfg strings.Builder
 	cfg.WriteString("# Configuration reference\n\nSettings come from, in rising precedence: these defaults, a YAML file (`--config`),\n" +
-		"the environment variables and the serve flags named here. Secret options have no default\n" +
-		"and are shown as `<secret>`: set them through their environment variable.\n\n")
+		"the environment variables and the serve flags named here. Secret options (marked so in the\n" +
+		"type) have no default: set them through their environment variable.\n\n")
 	for _, owner := range append([]string{"core"}, names...) {
 		opts := optionsOf(f.Options, owner)
 		if len(opts) == 0 {
@@ -204,14 +204,15 @@ func optionTable(rows []cli.OptionRow) string {
 	var b strings.Builder
 	b.WriteString("| key | type | default | environment | flag | description |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
+		// A secret has no default to show: it is said in the type.
 		def := "`" + r.Default + "`"
-		switch {
-		case r.Secret:
-			def = "`<secret>`"
-		case r.Default == "":
+		if r.Default == "" || r.Secret {
 			def = ""
 		}
 		typ := r.Type
+		if r.Secret {
+			typ += ", secret"
+		}
 		if len(r.Enum) > 0 {
 			typ += ": " + strings.Join(r.Enum, ", ")
 		}

@@ -128,3 +128,17 @@ func TestTLSMultiHost(t *testing.T) {
 		t.Fatalf("without the CA: Ping = %v, want a certificate verification error", err)
 	}
 }
+
+// TestTLSToPlainServer: rediss:// to a Redis that speaks no TLS gets no
+// answer to its handshake; the start says so (the server answers plain
+// text: use redis://) instead of "no answer to PING".
+func TestTLSToPlainServer(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, url := range []string{"rediss://" + srv.Addr + "/0", "rediss+cluster://" + srv.Addr} {
+		_, err := redis.OpenDatabase(context.Background(), providers.DatabaseConfig{URL: url, Settings: settings()})
+		want := srv.Addr + " answers plain-text Redis, not TLS: use redis://"
+		if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s to a plain-text Redis: %v, want ErrInvalid with %q", url, err, want)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func (f *fakeHEC) seen() []attempt {
 func newSink(t *testing.T, url string, c *console, mod func(*Config)) *Sink {
 	t.Helper()
 	cfg := Config{
-		Endpoint: url, Token: secretToken, Gzip: true, FlushInterval: time.Hour,
+		Endpoint: url, Token: secretToken, InsecureHTTP: true, Gzip: true, FlushInterval: time.Hour,
 		RetryBackoff: time.Millisecond, RetryMaxBackoff: 5 * time.Millisecond, WarnInterval: time.Hour,
 		Console: c.log,
 	}
@@ -259,7 +259,8 @@ func TestConfigErrorsHideToken(t *testing.T) {
 		{Endpoint: "ftp://x", Token: secretToken},
 		{Endpoint: "http://user:" + secretToken + "@h:8088", Token: ""},
 		{Endpoint: "http://h:8088?token=1", Token: secretToken},
-		{Endpoint: "http://h:8088", Token: secretToken, MaxRetries: -1},
+		{Endpoint: "http://h:8088", Token: secretToken, MaxRetries: -1, InsecureHTTP: true},
+		{Endpoint: "http://h:8088", Token: secretToken}, // clear text without saying so
 	} {
 		_, err := New(c)
 		if err == nil || !errors.Is(err, providers.ErrInvalid) {
@@ -268,6 +269,25 @@ func TestConfigErrorsHideToken(t *testing.T) {
 		if strings.Contains(err.Error(), secretToken) {
 			t.Fatalf("error leaks the token: %v", err)
 		}
+	}
+}
+
+// TestInsecureHTTP: a token goes to an http:// endpoint only with
+// InsecureHTTP; the refusal names the option and the https:// fix.
+func TestInsecureHTTP(t *testing.T) {
+	_, err := New(Config{Endpoint: "http://hec.example.com:8088", Token: secretToken})
+	if err == nil || !strings.Contains(err.Error(), "use https://, or set splunk.insecure_http: true") {
+		t.Fatalf("http:// without splunk.insecure_http: %v", err)
+	}
+	for _, c := range []Config{
+		{Endpoint: "https://hec.example.com:8088", Token: secretToken},
+		{Endpoint: "http://hec.example.com:8088", Token: secretToken, InsecureHTTP: true},
+	} {
+		s, err := New(c)
+		if err != nil {
+			t.Fatalf("%s (insecure_http %v): %v", c.Endpoint, c.InsecureHTTP, err)
+		}
+		_ = s.Close(context.Background())
 	}
 }
 
