@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -92,7 +93,7 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 		built = append(built, bin)
 	}
 	dir := t.TempDir()
-	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--like", built[0], "--source", root)
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--like", built[0], "--source", root, "--output", "bin")
 	if code != 0 {
 		t.Fatalf("build --like: %s%s", out, errOut)
 	}
@@ -431,7 +432,10 @@ func TestBuilderErrors(t *testing.T) {
 		{"", nil, []string{"build", "--features", "memory", "--", "-race", "-tags", "redis"}, "go build flag -tags is set by navius build"},
 		{"", nil, []string{"build", "--features", "memory", "--", "-o=/tmp/x"}, "go build flag -o=/tmp/x is set by navius build"},
 		{"", nil, []string{"profile", "save", "Bad Name", "--features", "memory"}, "profile name"},
-		{"", nil, []string{"profile", "save", "x"}, "give the features with --features"},
+		{"", nil, []string{"profile", "save", "x"}, "choose the features as for navius build: --features LIST, --profile, --interactive, --like or --from-config"},
+		{"", nil, []string{"profile", "save", "x", "--features", "memory", "--like", "bin/navius"}, "choose the features one way"},
+		{"", nil, []string{"build", "--features", "default,none"}, "none starts from nothing and would drop default before it"},
+		{"", nil, []string{"build", "--features", "memory,-memory"}, "add one (e.g. memory), or write none for a deliberately tool-only build"},
 		{"", nil, []string{"profile", "save", "x", "--features", "nope"}, `unknown feature "nope"`},
 		{"", nil, []string{"profile", "show"}, "takes one argument"},
 		{"", nil, []string{"features", "--category", "nosuch"}, `unknown category "nosuch"`},
@@ -479,17 +483,27 @@ func TestBuilderCrossCompile(t *testing.T) {
 		t.Fatalf("built %v %v, want an arm64 executable", f.Machine, f.Type)
 	}
 
-	// --like reads the arm64 binary's features from its build information:
-	// it cannot run here.
+	// --like reads the arm64 binary's features from its build information
+	// (it cannot run here) and builds for its platform, arm64, unless
+	// --target says otherwise.
 	code, out, errOut = runIn(t, dir, "", tool, nil,
-		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--source", root, "--output", "like")
+		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--source", root, "--output", "like", "--", "-buildvcs=false")
 	if code != 0 {
 		t.Fatalf("build --like an arm64 binary: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, `features read from its build information (tags "custom,memory,`) || !strings.Contains(out, "without running it") {
-		t.Errorf("build --like does not say where the features came from:\n%s", out)
+	if !strings.Contains(out, `features read from its build information (tags "custom,memory,`) || !strings.Contains(out, "without running it") ||
+		!strings.Contains(out, "target:   linux/arm64, the platform of arm/navius-minimal-linux-arm64 (--target overrides)") {
+		t.Errorf("build --like does not say where the features and the platform came from:\n%s", out)
 	}
-	if got := reportedFeatures(t, filepath.Join(dir, "like", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+	if got := sha(t, filepath.Join(dir, "like", "navius-minimal-linux-arm64")); got != sha(t, filepath.Join(dir, "arm", "navius-minimal-linux-arm64")) {
+		t.Error("--like an arm64 build gave another binary than the build it is like")
+	}
+	code, out, errOut = runIn(t, dir, "", tool, nil,
+		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--target", runtime.GOOS+"/"+runtime.GOARCH, "--source", root, "--output", "host")
+	if code != 0 {
+		t.Fatalf("build --like an arm64 binary --target this machine: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "host", "navius-minimal-"+runtime.GOOS+"-"+runtime.GOARCH)); !slices.Equal(got, []string{"memory"}) {
 		t.Fatalf("--like the arm64 memory build built %v", got)
 	}
 }
@@ -526,11 +540,11 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 // which feature brings the build command.
 func TestBuilderNeverReplacesItself(t *testing.T) {
 	tool, _ := binary(t, "default")
-	dir := t.TempDir()
+	dir := copyTree(t) // the default output is the tree's bin/
 	self := filepath.Join(dir, "bin", "navius")
 	copyFile(t, tool, self, 0o755)
 	before := sha(t, self)
-	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory", "--source", root)
+	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory")
 	if code != 0 {
 		t.Fatalf("bin/navius build --features memory: exit %d\n%s%s", code, out, errOut)
 	}
@@ -548,7 +562,7 @@ func TestBuilderNeverReplacesItself(t *testing.T) {
 	// them into its own directory, would overwrite itself.
 	named := filepath.Join(dir, "tools", "navius-standard")
 	copyFile(t, tool, named, 0o755)
-	code, _, errOut = runIn(t, dir, "", named, nil, "build", "--source", root, "--output", "tools")
+	code, _, errOut = runIn(t, dir, "", named, nil, "build", "--output", "tools")
 	if code != 2 || !strings.Contains(errOut, "--output tools") || !strings.Contains(errOut, "replace the tool itself") {
 		t.Fatalf("building over the running tool: exit %d, stderr %q; want exit 2 naming --output", code, errOut)
 	}

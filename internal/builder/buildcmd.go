@@ -61,7 +61,7 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	if ch.platform != "" && !c.IsSet("target") {
+	if ch.platform != "" && ch.platform != build.HostPlatform() && !c.IsSet("target") {
 		// A binary of another platform is rebuilt for its platform.
 		goos, goarch, _ = strings.Cut(ch.platform, "/")
 		fmt.Fprintf(env.Stdout, "target:   %s, the platform of %s (--target overrides)\n", ch.platform, c.String("like"))

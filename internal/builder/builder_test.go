@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -147,6 +148,39 @@ func TestInteractiveNoDatabase(t *testing.T) {
 	}
 	if n := strings.Count(text, "! not built:"); n != 2 {
 		t.Errorf("the review refused %d empty answers, want 2\n%s", n, text)
+	}
+}
+
+// TestZipReproducible: the Windows package's zip is as reproducible as the
+// tar.gz: sorted entries, fixed times, the binary executable.
+func TestZipReproducible(t *testing.T) {
+	files := func() []archiveFile {
+		return []archiveFile{{name: "z", mode: 0o644, data: []byte("z")}, {name: "navius.exe", mode: 0o755, data: []byte("bin")}, {name: "a", mode: 0o644, data: []byte("a")}}
+	}
+	when := time.Unix(1700000000, 0).UTC()
+	one, err := zipArchive("pkg", files(), when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if two, _ := zipArchive("pkg", files(), when); !bytes.Equal(one, two) {
+		t.Fatal("equal inputs gave different zips")
+	}
+	zr, err := zip.NewReader(bytes.NewReader(one), int64(len(one)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		if !f.Modified.Equal(when) {
+			t.Errorf("%s dated %v", f.Name, f.Modified)
+		}
+		if f.Name == "pkg/navius.exe" && f.Mode().Perm() != 0o755 {
+			t.Errorf("navius.exe has mode %v", f.Mode())
+		}
+	}
+	if got := strings.Join(names, " "); got != "pkg/ pkg/a pkg/navius.exe pkg/z" {
+		t.Fatalf("entries %q", got)
 	}
 }
 

@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The rough edges a newcomer met (issue 25), each held to what its
+// documentation says.
+
+// TestBuildFromSubdirectory: navius build run anywhere in a tree writes to
+// the tree's bin/, as make build does, never ./bin where it runs.
+func TestBuildFromSubdirectory(t *testing.T) {
+	tool, _ := binary(t, "default")
+	src := copyTree(t)
+	sub := filepath.Join(src, "internal", "builder")
+	code, out, errOut := runIn(t, sub, "", tool, nil, "build", "--features", "memory")
+	if code != 0 {
+		t.Fatalf("build from %s: exit %d\n%s%s", sub, code, out, errOut)
+	}
+	if got := reportedFeatures(t, filepath.Join(src, "bin", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+		t.Fatalf("the tree's bin/navius-minimal reports %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "bin")); err == nil {
+		t.Fatalf("build wrote %s/bin", sub)
+	}
+}
+
+// TestShippedProfilesAnywhere: profile list and show work outside a source
+// tree with the profiles that ship in the binary, which are the tree's.
+func TestShippedProfilesAnywhere(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, nil, "profile", "list")
+	if code != 0 {
+		t.Fatalf("profile list outside a tree: exit %d\n%s%s", code, out, errOut)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "profiles", "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no profiles in the tree")
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		if !strings.Contains(out, name+" ") || !strings.Contains(out, strings.Join(readProfile(t, name), ",")) {
+			t.Errorf("profile list outside a tree lacks %s with %v:\n%s", name, readProfile(t, name), out)
+		}
+	}
+	code, out, errOut = runIn(t, dir, "", tool, nil, "profile", "show", "standard")
+	if code != 0 || !strings.Contains(out, "features:    "+strings.Join(readProfile(t, "standard"), ", ")) {
+		t.Fatalf("profile show standard outside a tree: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runIn(t, dir, "", tool, nil, "profile", "show", "nosuch"); code != 2 || !strings.Contains(errOut, "this binary's shipped profiles") {
+		t.Fatalf("profile show nosuch outside a tree: exit %d %q", code, errOut)
+	}
+}
+
+// TestProfileSaveSources: profile save takes build's selection sources
+// (--like, --from-config, --interactive), and build --interactive offers
+// to save what it chose; quit asks, then exits 0 having built nothing.
+func TestProfileSaveSources(t *testing.T) {
+	tool, _ := binary(t, "default")
+	mem, _ := binary(t, "memory")
+	src := copyTree(t)
+	profile := func(name string) []string {
+		t.Helper()
+		var p struct{ Features []string }
+		data, err := os.ReadFile(filepath.Join(src, "profiles", name+".json"))
+		if err != nil || json.Unmarshal(data, &p) != nil {
+			t.Fatalf("profiles/%s.json: %v %s", name, err, data)
+		}
+		return p.Features
+	}
+	os.WriteFile(filepath.Join(src, "navius.yaml"), []byte("database:\n  url: memory://\nsplunk.endpoint: https://hec.example.com:8088\n"), 0o644)
+	defaults, _ := loadManifest(t).Resolve("default")
+	for _, c := range []struct {
+		name, stdin string
+		args        []string
+		want        []string
+	}{
+		{"like", "", []string{"--like", mem}, []string{"memory"}},
+		{"config", "", []string{"--from-config", "navius.yaml"}, []string{"memory", "splunk"}},
+		{"walk", "-bolt -builder -prometheus pprof done\n", []string{"--interactive"}, []string{"memory", "pprof"}},
+		{"walked", "", []string{"--interactive"}, defaults.Features}, // the end of input takes the selection as it is
+	} {
+		code, out, errOut := runIn(t, src, c.stdin, tool, nil, append([]string{"profile", "save", c.name}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("profile save %s %v: exit %d\n%s%s", c.name, c.args, code, out, errOut)
+		}
+		if got := profile(c.name); !slices.Equal(got, c.want) {
+			t.Errorf("profile save %s %v saved %v, want %v", c.name, c.args, got, c.want)
+		}
+	}
+
+	// quit asks first; confirmed, it exits 0 and builds nothing.
+	code, out, errOut := runIn(t, src, "quit\ny\n", tool, nil, "build", "--interactive")
+	if code != 0 || !strings.Contains(out, "quit without building? (y/N)") || !strings.Contains(out, "cancelled; nothing was built") {
+		t.Fatalf("build --interactive, quit, y: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(src, "bin")); err == nil {
+		t.Fatal("a cancelled walk built something")
+	}
+	// After the walk, a name saves the selection and names the build.
+	code, out, errOut = runIn(t, src, "-bolt -builder -prometheus done\nBad Name\nedge\n", tool, nil, "build", "--interactive")
+	if code != 0 {
+		t.Fatalf("build --interactive with a profile name: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "save this selection as a profile? NAME, or Enter to skip>") || !strings.Contains(out, `! profile name "Bad Name" is invalid`) || !strings.Contains(out, "saved profile edge: memory") {
+		t.Errorf("the walk's offer to save:\n%s", out)
+	}
+	if got := profile("edge"); !slices.Equal(got, []string{"memory"}) {
+		t.Errorf("the walk saved %v", got)
+	}
+	if got := reportedFeatures(t, filepath.Join(src, "bin", "navius-edge")); !slices.Equal(got, []string{"memory"}) {
+		t.Errorf("the build named after the saved profile reports %v", got)
+	}
+}
+
+// TestWithRecordedRelative: a --with module's directory is recorded
+// relative to the tree, so two checkouts at different paths give the same
+// binary, byte for byte, and neither holds its absolute path.
+func TestWithRecordedRelative(t *testing.T) {
+	tool, _ := binary(t, "default")
+	var bins []string
+	var trees []string
+	for _, dst := range []string{t.TempDir(), filepath.Join(t.TempDir(), "deeper", "checkout")} {
+		src := copyTreeTo(t, dst)
+		code, out, errOut := runIn(t, src, "", tool, nil, "build", "--features", "memory",
+			"--with", fsdbModule+"=./examples/fsdb", "--no-verify", "--output", "out")
+		if code != 0 {
+			t.Fatalf("build --with in %s: exit %d\n%s%s", src, code, out, errOut)
+		}
+		bins, trees = append(bins, onlyBinary(t, filepath.Join(src, "out"))), append(trees, src)
+	}
+	a, _ := os.ReadFile(bins[0])
+	b, _ := os.ReadFile(bins[1])
+	if !bytes.Equal(a, b) {
+		t.Errorf("the same build from %s and %s differs", trees[0], trees[1])
+	}
+	for i, bin := range bins {
+		data, _ := os.ReadFile(bin)
+		if bytes.Contains(data, []byte(trees[i])) {
+			t.Errorf("%s holds the absolute path of its checkout %s", bin, trees[i])
+		}
+		if out := execOut(t, "", nil, "go", "version", "-m", bin); !strings.Contains(out, "=>\t./examples/fsdb\t(devel)") {
+			t.Errorf("go version -m %s does not record ./examples/fsdb:\n%s", bin, out)
+		}
+	}
+}
+
+// TestPackageWindowsZip: a Windows package is a zip holding navius.exe.
+func TestPackageWindowsZip(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, []string{"SOURCE_DATE_EPOCH=1700000000"},
+		"package", "--features", "memory", "--target", "windows/amd64", "--source", root, "--output", "dist")
+	if code != 0 {
+		t.Fatalf("package for windows: exit %d\n%s%s", code, out, errOut)
+	}
+	zips, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*-minimal-windows-amd64.zip"))
+	tgz, _ := filepath.Glob(filepath.Join(dir, "dist", "*.tar.gz"))
+	if len(zips) != 1 || len(tgz) != 0 {
+		t.Fatalf("package for windows wrote zips %v and tar.gz %v", zips, tgz)
+	}
+	zr, err := zip.OpenReader(zips[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, filepath.Base(f.Name))
+		if f.Modified.Unix() != 1700000000 {
+			t.Errorf("%s is dated %v, want SOURCE_DATE_EPOCH", f.Name, f.Modified)
+		}
+	}
+	for _, want := range []string{"navius.exe", "navius.cdx.json", "LICENSE", "README.md", "navius.yaml.sample"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the zip lacks %s: %v", want, names)
+		}
+	}
+	if sums, _ := os.ReadFile(filepath.Join(dir, "dist", "SHA256SUMS")); !strings.Contains(string(sums), sha(t, zips[0])+"  "+filepath.Base(zips[0])) {
+		t.Errorf("SHA256SUMS has no line for the zip:\n%s", sums)
+	}
+}
+
+// TestSBOMOfItselfByPath: navius sbom with its own path says what navius
+// sbom without one says, version included.
+func TestSBOMOfItselfByPath(t *testing.T) {
+	tool, _ := binary(t, "default")
+	_, self, _ := run(t, tool, nil, "sbom")
+	_, byPath, _ := run(t, tool, nil, "sbom", tool)
+	if self == "" || self != byPath || !strings.Contains(byPath, `"version": "v0.0.0-e2e"`) {
+		t.Fatalf("navius sbom and navius sbom %s differ, or lack the version:\n%.400s\n---\n%.400s", tool, self, byPath)
+	}
+}
+
+// TestListenLoggedAsGiven: 0.0.0.0 is logged as given (Go would name the
+// listener [::]), with the port it got.
+func TestListenLoggedAsGiven(t *testing.T) {
+	bin, _ := binary(t, "memory")
+	p := serve(t, bin, t.TempDir(), nil, "--listen", "0.0.0.0:0")
+	if !strings.HasPrefix(p.URL, "http://0.0.0.0:") || strings.Contains(p.logs.String(), "[::]") {
+		t.Fatalf("served at %s; logs:\n%s", p.URL, p.logs.String())
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStoppedIsLastLine: with a Splunk HEC slower than
+// splunk.shutdown_timeout, the flush reports undelivered entries, and
+// "stopped" still comes after it: the console's last line. With a HEC that
+// answers, Splunk gets "stopped" too. An http:// endpoint takes the token
+// only with splunk.insecure_http.
+func TestStoppedIsLastLine(t *testing.T) {
+	bin, _ := binary(t, "memory,prometheus,splunk")
+	var mu sync.Mutex
+	var messages []string
+	var delay time.Duration
+	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			body = zr
+		}
+		dec := json.NewDecoder(body)
+		for {
+			var ev struct {
+				Event struct{ Message string } `json:"event"`
+			}
+			if dec.Decode(&ev) != nil {
+				break
+			}
+			mu.Lock()
+			messages = append(messages, ev.Event.Message)
+			mu.Unlock()
+		}
+		mu.Lock()
+		d := delay
+		mu.Unlock()
+		time.Sleep(d)
+		_, _ = io.WriteString(w, `{"text":"Success","code":0}`)
+	}))
+	defer hec.Close()
+	env := []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=hec-token-0123456789"}
+	if code, _, errOut := run(t, bin, env, "config", "check"); code != 2 || !strings.Contains(errOut, "splunk.endpoint "+hec.URL+" is http://") || strings.Contains(errOut, "hec-token") {
+		t.Fatalf("config check with an http:// endpoint and a token: exit %d %q", code, errOut)
+	}
+	for _, slow := range []bool{true, false} {
+		mu.Lock()
+		delay, messages = 0, nil
+		if slow {
+			delay = 2 * time.Second
+		}
+		mu.Unlock()
+		p := serve(t, bin, t.TempDir(), append(env, "NAVIUS_SPLUNK_INSECURE_HTTP=true", "NAVIUS_SPLUNK_SHUTDOWN_TIMEOUT=1s", "NAVIUS_SPLUNK_FLUSH_INTERVAL=1h"))
+		for range 20 {
+			p.do(t, "GET", "/api/v1/c/k", "")
+		}
+		if err := p.stop(t); err != nil {
+			t.Fatal(err)
+		}
+		logs := strings.TrimSpace(p.logs.String())
+		lines := strings.Split(logs, "\n")
+		if !strings.Contains(lines[len(lines)-1], `"msg":"stopped"`) || strings.Count(logs, `"msg":"stopped"`) != 1 {
+			t.Fatalf("slow HEC %v: the last line is not the one stopped:\n%s", slow, strings.Join(lines[max(0, len(lines)-5):], "\n"))
+		}
+		mu.Lock()
+		got := slices.Contains(messages, "stopped")
+		mu.Unlock()
+		if slow && !strings.Contains(logs, "undelivered") {
+			t.Errorf("a HEC slower than the shutdown timeout: no word of undelivered entries:\n%s", logs)
+		}
+		if !slow && !got {
+			t.Errorf("Splunk did not get stopped (%d events)", len(messages))
+		}
+	}
+}
