@@ -84,7 +84,7 @@ type conn struct {
 	// tlsAddrs are the URL's addresses when navius speaks TLS to them,
 	// for telling a server that speaks none (plainText).
 	tlsAddrs []string
-	prefix        string
+	prefix   string
 	// minReplicas > 0 makes writes wait for that many replicas.
 	minReplicas int
 	waitTimeout time.Duration
