@@ -30,7 +30,17 @@ import (
 
 // Commands returns the builder's commands, for cli.Register.
 func Commands(env *cli.Env) []*ucli.Command {
-	return []*ucli.Command{
+	// Completion offers the profiles of the tree here, else the shipped.
+	profileNames := func() []string {
+		if t, err := openTree(noFlags{}); err == nil {
+			return t.profileNames()
+		}
+		return shippedProfiles
+	}
+	for _, name := range []string{"profile", "profile show", "profile delete"} {
+		cli.RegisterValues(name, profileNames)
+	}
+	return append(cli.CompletionCommands(env),
 		featuresCommand(env),
 		buildCommand(env),
 		profileCommand(env),
@@ -38,7 +48,7 @@ func Commands(env *cli.Env) []*ucli.Command {
 		docsCommand(env),
 		sbomCommand(env),
 		builderCommand(env),
-	}
+	)
 }
 
 var sourceFlag = &ucli.StringFlag{Name: "source", Usage: "navius source tree `DIR` (default: the nearest directory upward holding features.json)"}
@@ -77,6 +87,12 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 	}
 	return &tree{dir: dir, manifest: m}, nil
 }
+
+// noFlags are no flags: openTree then looks upward from the working
+// directory.
+type noFlags struct{}
+
+func (noFlags) String(string) string { return "" }
 
 // sourceHint says how to get the source tree this binary was built from.
 func sourceHint() string {
