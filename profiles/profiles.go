@@ -6,7 +6,7 @@ package profiles
 
 import "embed"
 
-// Shipped are minimal.json, standard.json and enterprise.json.
+// Shipped are minimal.json, server.json, standard.json and enterprise.json.
 //
-//go:embed minimal.json standard.json enterprise.json
+//go:embed minimal.json server.json standard.json enterprise.json
 var Shipped embed.FS

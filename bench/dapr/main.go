@@ -17,7 +17,7 @@
 // as well, navius grows by 2.5 MB.)
 //
 // Any daprd with the Redis state store works. One with nothing else, as
-// measured in BENCHMARKS.md (70,283,426 bytes): a module requiring
+// measured in docs/BENCHMARKS.md (70,283,426 bytes): a module requiring
 // github.com/dapr/dapr v1.18.1 (copy the replace directives of its go.mod)
 // holding dapr's cmd/daprd/app/app.go as package main, without its import
 // of cmd/daprd/components (which registers every component and panics

@@ -280,7 +280,8 @@ func TestCheckExtra(t *testing.T) {
 
 // TestShippedProfiles keeps the profile templates true to features.json:
 // each resolves, lists exactly what it resolves to, and standard stays the
-// defaults and enterprise everything (a new feature must join enterprise).
+// defaults, server the defaults without the builder (what an image
+// carries) and enterprise everything (a new feature must join enterprise).
 func TestShippedProfiles(t *testing.T) {
 	m, err := manifest.Load("../../features.json")
 	if err != nil {
@@ -307,7 +308,8 @@ func TestShippedProfiles(t *testing.T) {
 		if !slices.Equal(sel.Features, p.Features) {
 			t.Errorf("profile %s lists %v but resolves to %v; list the resolved set, sorted", n, p.Features, sel.Features)
 		}
-		want := map[string][]string{"minimal": {"memory"}, "standard": m.Defaults(), "enterprise": m.Names()}[n]
+		server, _ := m.Resolve("default,-builder")
+		want := map[string][]string{"minimal": {"memory"}, "server": server.Features, "standard": m.Defaults(), "enterprise": m.Names()}[n]
 		if want != nil && !slices.Equal(sel.Features, want) {
 			t.Errorf("profile %s is %v, want %v", n, sel.Features, want)
 		}
