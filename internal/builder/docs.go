@@ -150,11 +150,11 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		}
 		if opts := optionsOf(f.Options, mf.Name); len(opts) > 0 {
 			b.WriteString("\n## Options\n\n")
-			b.WriteString(optionTable(opts))
+			b.WriteString(OptionTable(opts))
 		}
 		if len(mf.Endpoints) > 0 {
 			b.WriteString("\n## Endpoints\n\n")
-			b.WriteString(endpointTable(mf.Endpoints))
+			b.WriteString(EndpointTable(mf.Endpoints))
 		}
 		pages["features/"+mf.Name+".md"] = b.String()
 	}
@@ -172,7 +172,7 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		if owner != "core" {
 			title = "Feature `" + owner + "`"
 		}
-		fmt.Fprintf(&cfg, "## %s\n\n%s\n", title, optionTable(opts))
+		fmt.Fprintf(&cfg, "## %s\n\n%s\n", title, OptionTable(opts))
 	}
 	pages["config.md"] = cfg.String()
 
@@ -180,10 +180,10 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 	api.WriteString("# HTTP API\n\nErrors are JSON: `{\"error\":{\"code\":\"...\",\"message\":\"...\",\"request_id\":\"...\"}}`. With\n" +
 		"authentication on (auth.tokens or auth.token_hashes), endpoints with a scope need a bearer\n" +
 		"token granting it (admin grants all).\n\n")
-	api.WriteString(endpointTable(m.Core.Endpoints))
+	api.WriteString(EndpointTable(m.Core.Endpoints))
 	for _, n := range names {
 		if mf := m.Feature(n); mf != nil && len(mf.Endpoints) > 0 {
-			fmt.Fprintf(&api, "\n## Feature `%s`\n\n%s", n, endpointTable(mf.Endpoints))
+			fmt.Fprintf(&api, "\n## Feature `%s`\n\n%s", n, EndpointTable(mf.Endpoints))
 		}
 	}
 	pages["api.md"] = api.String()
@@ -200,7 +200,11 @@ func optionsOf(rows []cli.OptionRow, feature string) []cli.OptionRow {
 	return out
 }
 
-func optionTable(rows []cli.OptionRow) string {
+// OptionTable renders options as a Markdown table: key, type (with an
+// enum's choices, bounds, secret), default, environment variable, flag and
+// description. navius docs and the repository's docs (consistency_test.go)
+// both use it.
+func OptionTable(rows []cli.OptionRow) string {
 	var b strings.Builder
 	b.WriteString("| key | type | default | environment | flag | description |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
@@ -229,7 +233,9 @@ func optionTable(rows []cli.OptionRow) string {
 	return b.String()
 }
 
-func endpointTable(eps []manifest.Endpoint) string {
+// EndpointTable renders endpoints as a Markdown table: method, path,
+// listener, scope and description.
+func EndpointTable(eps []manifest.Endpoint) string {
 	var b strings.Builder
 	b.WriteString("| method | path | listener | scope | description |\n|---|---|---|---|---|\n")
 	for _, e := range eps {

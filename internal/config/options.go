@@ -75,10 +75,10 @@ func init() {
 
 		{Key: "log.level", Type: providers.Enum, Default: "info", Enum: []string{"trace", "debug", "info", "warn", "error", "fatal"}, Description: "Least severe level written."},
 		{Key: "log.format", Type: providers.Enum, Default: "text", Enum: []string{"text", "json"}, Description: "Log line format."},
-		{Key: "log.access", Type: providers.Bool, Default: "true", Description: "Log one line per HTTP request (at info level)."},
+		{Key: "log.access", Type: providers.Bool, Default: "true", Description: "Log one line per HTTP request (at info level), with its request ID."},
 
 		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Min: "1ms", Description: "Per-indicator time limit of a health check."},
-		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again."},
+		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again (at most 250ms while an indicator fails)."},
 		{Key: "health.check_interval", Type: providers.Duration, Default: "5s", Min: "10ms", Description: "How often the health indicators run in the background, so that a backend going down or coming back is logged (once per change) even when no probe asks."},
 		{Key: "health.disk_path", Type: providers.String, Description: "Directory whose file system the disk-space indicator watches; it must exist (default: the database file's directory for a database kept in a file, else the working directory)."},
 		{Key: "health.disk_min_free", Type: providers.Bytes, Default: "100MiB", Description: "Free space below which the disk-space indicator is DOWN."},
