@@ -14,6 +14,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/builder"
 	"github.com/navius-dev/navius/internal/cli"
+	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/dynatrace"
 	"github.com/navius-dev/navius/providers/postgres"
@@ -248,6 +249,40 @@ func TestDocsListEveryFeature(t *testing.T) {
 		if m.Feature(r) == nil {
 			t.Errorf("README.md's features table lists %q, which features.json does not have", r)
 		}
+	}
+}
+
+// TestDocsYAMLExamples: every YAML example of the docs is a config file
+// navius reads, and sets only options that exist (keys of a section no
+// navius feature has, such as the example module's fsdb.sync, are its
+// module's own).
+func TestDocsYAMLExamples(t *testing.T) {
+	keys, sections := map[string]bool{}, map[string]bool{}
+	for _, r := range allOptions(t) {
+		keys[r.Key] = true
+		sections[strings.SplitN(r.Key, ".", 2)[0]] = true
+	}
+	examples := 0
+	for _, page := range docPages(t) {
+		data, _ := os.ReadFile(page)
+		for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
+			examples++
+			file := filepath.Join(t.TempDir(), "example.yaml")
+			os.WriteFile(file, []byte(m[1]), 0o644)
+			entries, err := config.FileEntries(file)
+			if err != nil {
+				t.Errorf("%s: a YAML example navius cannot read: %v\n%s", page, err, m[1])
+				continue
+			}
+			for _, e := range entries {
+				if sections[strings.SplitN(e.Key, ".", 2)[0]] && !keys[e.Key] {
+					t.Errorf("%s: a YAML example sets %s (its line %d), which is no option", page, e.Key, e.Line)
+				}
+			}
+		}
+	}
+	if examples == 0 {
+		t.Fatal("no YAML example in the docs")
 	}
 }
 
