@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/builder"
+	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/providers"
