@@ -67,7 +67,7 @@ func verify(t *testing.T, p *proc, keys []string) {
 	t.Helper()
 	missing := 0
 	for _, k := range keys {
-		status, body := p.do(t, "GET", "/api/v1/durable/"+k, "")
+		status, body := p.Do(t, "GET", "/api/v1/durable/"+k, "")
 		if status != 200 || body != valueFor(k) {
 			missing++
 			if missing <= 5 {
@@ -97,8 +97,8 @@ func TestCrashDurability(t *testing.T) {
 		done := make(chan []string)
 		go func() { done <- load(ctx, p, 16, fmt.Sprintf("c%d", c)) }()
 		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
+		_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+		<-p.Done
 		cancel()
 		acked := <-done
 		if len(acked) == 0 {
@@ -110,7 +110,7 @@ func TestCrashDurability(t *testing.T) {
 	p := serve(t, bin, dir, nil, "--log-access=false")
 	verify(t, p, all)
 	t.Logf("%d cycles, %d acknowledged writes verified", cycles, len(all))
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -126,17 +126,17 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 	done := make(chan []string)
 	go func() { done <- load(ctx, p, 16, "term") }()
 	time.Sleep(300 * time.Millisecond)
-	err := p.stop(t)
+	err := p.Stop(t)
 	cancel()
 	acked := <-done
 	var exitErr interface{ ExitCode() int }
 	if err != nil && (!errors.As(err, &exitErr) || exitErr.ExitCode() != 0) {
-		t.Fatalf("exit after SIGTERM under load: %v\n%s", err, p.logs.String())
+		t.Fatalf("exit after SIGTERM under load: %v\n%s", err, p.Logs())
 	}
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged")
 	}
 	p = serve(t, bin, dir, nil, "--log-access=false")
 	verify(t, p, acked)
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -22,6 +21,7 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/oci"
 	"github.com/navius-dev/navius/internal/serverimage"
 )
@@ -322,10 +322,10 @@ func TestPackageImage(t *testing.T) {
 	if code := httpStatus(t, srv.URL+"/readyz"); code != 200 {
 		t.Errorf("GET /readyz from the unpacked binary: %d", code)
 	}
-	if !strings.Contains(srv.logs.String(), "authentication is off and the listener is not loopback") {
-		t.Errorf("the image's all-interfaces listener should log the auth warning:\n%s", srv.logs.String())
+	if !strings.Contains(srv.Logs(), "authentication is off and the listener is not loopback") {
+		t.Errorf("the image's all-interfaces listener should log the auth warning:\n%s", srv.Logs())
 	}
-	srv.stop(t)
+	srv.Stop(t)
 
 	dockerLoadAndRun(t, p.image, ref)
 }
@@ -397,47 +397,7 @@ func serveAsImage(t *testing.T, bin, dir string, env []string) *proc {
 	cmd := exec.Command(bin, "serve", "--log-format", "json")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.logs.Write([]byte(sc.Text() + "\n"))
-			var e struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Msg == "navius is serving" {
-				addr <- e.Addr
-			}
-		}
-	}()
-	go func() { <-scanned; p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case a := <-addr:
-		_, port, _ := strings.Cut(a[strings.LastIndex(a, "]")+1:], ":")
-		if strings.HasPrefix(a, "127.") {
-			t.Errorf("the image's listener is loopback only: %s", a)
-		}
-		p.URL = "http://127.0.0.1:" + port
-	case err := <-p.done:
-		t.Fatalf("navius exited before serving: %v\n%s", err, p.logs.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("navius did not serve within 20s\n%s", p.logs.String())
-	}
-	return p
+	return harness.ServeCmd(t, cmd)
 }
 
 func httpStatus(t *testing.T, url string) int {

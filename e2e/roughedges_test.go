@@ -211,10 +211,10 @@ func TestSBOMOfItselfByPath(t *testing.T) {
 func TestListenLoggedAsGiven(t *testing.T) {
 	bin, _ := binary(t, "memory")
 	p := serve(t, bin, t.TempDir(), nil, "--listen", "0.0.0.0:0")
-	if !strings.HasPrefix(p.URL, "http://0.0.0.0:") || strings.Contains(p.logs.String(), "[::]") {
-		t.Fatalf("served at %s; logs:\n%s", p.URL, p.logs.String())
+	if !strings.HasPrefix(p.URL, "http://0.0.0.0:") || strings.Contains(p.Logs(), "[::]") {
+		t.Fatalf("served at %s; logs:\n%s", p.URL, p.Logs())
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -271,12 +271,12 @@ func TestStoppedIsLastLine(t *testing.T) {
 		mu.Unlock()
 		p := serve(t, bin, t.TempDir(), append(env, "NAVIUS_SPLUNK_INSECURE_HTTP=true", "NAVIUS_SPLUNK_SHUTDOWN_TIMEOUT=1s", "NAVIUS_SPLUNK_FLUSH_INTERVAL=1h"))
 		for range 20 {
-			p.do(t, "GET", "/api/v1/c/k", "")
+			p.Do(t, "GET", "/api/v1/c/k", "")
 		}
-		if err := p.stop(t); err != nil {
+		if err := p.Stop(t); err != nil {
 			t.Fatal(err)
 		}
-		logs := strings.TrimSpace(p.logs.String())
+		logs := strings.TrimSpace(p.Logs())
 		lines := strings.Split(logs, "\n")
 		if !strings.Contains(lines[len(lines)-1], `"msg":"stopped"`) || strings.Count(logs, `"msg":"stopped"`) != 1 {
 			t.Fatalf("slow HEC %v: the last line is not the one stopped:\n%s", slow, strings.Join(lines[max(0, len(lines)-5):], "\n"))

@@ -106,10 +106,10 @@ func TestSecretsNeverShow(t *testing.T) {
 	for _, path := range []string{"/info", "/health", "/metrics", "/api/v1/c/k", "/api/v1/c"} {
 		outputs[path] = get(path)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
-	outputs["serve log (trace)"] = p.logs.String()
+	outputs["serve log (trace)"] = p.Logs()
 	for name, args := range map[string][]string{
 		"--features":        {"--features"},
 		"--features --json": {"--features", "--json"},

@@ -153,7 +153,7 @@ func TestBuildWithModule(t *testing.T) {
 		data := filepath.Join(t.TempDir(), "data")
 		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=fsdb://" + data, "NAVIUS_FSDB_SYNC=false"})
 		exercise(t, p)
-		status, body := p.do(t, "GET", "/info", "")
+		status, body := p.Do(t, "GET", "/info", "")
 		var info struct {
 			Providers   map[string]string `json:"providers"`
 			Features    []string          `json:"features"`
@@ -172,8 +172,8 @@ func TestBuildWithModule(t *testing.T) {
 		if files, _ := filepath.Glob(filepath.Join(data, "c-*", "k-*")); len(files) == 0 {
 			t.Fatalf("no key files under %s: fsdb did not store the API's values", data)
 		}
-		if err := p.stop(t); err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		if err := p.Stop(t); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
 		}
 	})
 

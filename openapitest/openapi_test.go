@@ -18,6 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 func init() {
@@ -91,9 +93,9 @@ var tokens = []string{"NAVIUS_AUTH_TOKENS=read:" + rd + ",write:" + wr + ",metri
 // request of the walk must find its operation (else the server serves
 // something the document does not describe).
 func TestServedDocument(t *testing.T) {
-	bin := buildNavius(t, "all")
+	bin := harness.BuildT(t, "all", "v0.0.0-openapitest")
 	env := append([]string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_BODY_BYTES=128", "NAVIUS_WATCH_MAX_WATCHERS=1", "NAVIUS_LOG_ACCESS=false"}, tokens...)
-	p := startNavius(t, bin, env, "--pprof-listen", "127.0.0.1:0")
+	p := harness.Serve(t, bin, t.TempDir(), env, "--pprof-listen", "127.0.0.1:0")
 	raw := fetch(t, p.URL+"/openapi.json", "")
 	doc := load(t, raw)
 	router, err := legacy.NewRouter(doc)
@@ -173,17 +175,17 @@ func TestServedDocument(t *testing.T) {
 			}
 		}
 	}
-	p.stop(t)
+	p.MustStop(t)
 }
 
 // check makes one call, finds its operation in the document, and validates
 // the request and the answer against it; stream, when set, reads a prefix
 // of the body (a watch stream). It returns the operation.
-func check(t *testing.T, p *naviusProc, doc *openapi3.T, router routers.Router, c call, stream func(*bufio.Reader) []byte) *openapi3.Operation {
+func check(t *testing.T, p *harness.Proc, doc *openapi3.T, router routers.Router, c call, stream func(*bufio.Reader) []byte) *openapi3.Operation {
 	t.Helper()
 	base := p.URL
 	if c.admin {
-		base = p.Admin
+		base = adminURL(p)
 	}
 	var body io.Reader
 	if c.body != "" {
@@ -291,8 +293,8 @@ func checkEvent(t *testing.T, doc *openapi3.T, stream []byte) {
 // describes neither /metrics nor pprof, and navius docs writes the same
 // valid document the binary serves.
 func TestBuildsDescribeThemselves(t *testing.T) {
-	bin := buildNavius(t, "memory,builder")
-	p := startNavius(t, bin, []string{"NAVIUS_LOG_ACCESS=false"})
+	bin := harness.BuildT(t, "memory,builder", "v0.0.0-openapitest")
+	p := harness.Serve(t, bin, t.TempDir(), []string{"NAVIUS_LOG_ACCESS=false"})
 	served := fetch(t, p.URL+"/openapi.json", "")
 	doc := load(t, served)
 	for _, path := range []string{"/metrics", "/debug/pprof/"} {
@@ -308,7 +310,7 @@ func TestBuildsDescribeThemselves(t *testing.T) {
 	if !slices.Contains(paths, "/api/v1/{collection}/{key}") || !slices.Contains(paths, "/openapi.json") {
 		t.Errorf("described paths: %v", paths)
 	}
-	p.stop(t)
+	p.MustStop(t)
 
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "docs", "--output", dir)

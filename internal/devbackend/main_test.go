@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // TestCommand runs the command as people do: a Redis in the background
@@ -33,18 +35,7 @@ func TestCommand(t *testing.T) {
 	os.Chmod(tmp, 0o755)
 	devbackend := func(args ...string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-		var out, errOut strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errOut.String()
+		return harness.Run(t, "", "", bin, []string{"TMPDIR=" + tmp}, args...)
 	}
 	url := func(export string) string {
 		t.Helper()

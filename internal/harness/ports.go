@@ -48,3 +48,16 @@ func FreePortPair(offset int) (int, error) {
 	}
 	return 0, errors.New("no free pair of loopback ports (port, port+" + strconv.Itoa(offset) + ")")
 }
+
+// Addr is FreeAddr for a test, which fails when there is none.
+func Addr(t interface {
+	Helper()
+	Fatal(...any)
+}) string {
+	t.Helper()
+	a, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
