@@ -85,11 +85,20 @@ func verify(t *testing.T, p *proc, keys []string) {
 // write is there with its value; repeated over several cycles on one file.
 func TestCrashDurability(t *testing.T) {
 	bin, _ := binary(t, "default")
+	crashDurability(t, bin, nil)
+}
+
+// crashDurability runs bin (with env) in one directory through
+// durabilityCycles SIGKILLs under concurrent PUT load; after each restart,
+// and at the end, every write acknowledged before a kill is there with its
+// value.
+func crashDurability(t *testing.T, bin string, env []string) {
+	t.Helper()
 	dir := t.TempDir()
 	var all []string
 	cycles := durabilityCycles()
 	for c := range cycles {
-		p := serve(t, bin, dir, nil, "--log-access=false")
+		p := serve(t, bin, dir, env, "--log-access=false")
 		if len(all) > 0 {
 			verify(t, p, all) // what survived earlier kills is still there
 		}
@@ -107,7 +116,7 @@ func TestCrashDurability(t *testing.T) {
 		all = append(all, acked...)
 		t.Logf("cycle %d: %d writes acknowledged before SIGKILL", c, len(acked))
 	}
-	p := serve(t, bin, dir, nil, "--log-access=false")
+	p := serve(t, bin, dir, env, "--log-access=false")
 	verify(t, p, all)
 	t.Logf("%d cycles, %d acknowledged writes verified", cycles, len(all))
 	if err := p.Stop(t); err != nil {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,8 +16,8 @@ import (
 
 const pgFeatures = "default,postgres"
 
-// pgComponent reads one component of /health: its status and details.
-func pgComponent(t *testing.T, p *proc, name string) (string, map[string]any) {
+// healthComponent reads one component of /health: its status and details.
+func healthComponent(t *testing.T, p *proc, name string) (string, map[string]any) {
 	t.Helper()
 	_, body := p.Do(t, "GET", "/health", "")
 	var h struct {
@@ -65,8 +63,9 @@ func pgTableExists(t *testing.T, srv *pgtest.Server, db, table string) bool {
 	return exists
 }
 
-// pgLoad sends n concurrent GETs of uncached keys and waits for them.
-func pgLoad(p *proc, n int) {
+// concurrentGets sends n concurrent GETs of keys no one wrote and waits
+// for them.
+func concurrentGets(p *proc, n int) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -92,11 +91,11 @@ func TestPostgresServe(t *testing.T) {
 	if _, body := p.Do(t, "GET", "/info", ""); !strings.Contains(body, `"database":"postgres"`) {
 		t.Fatalf("/info = %s", body)
 	}
-	status, details := pgComponent(t, p, "postgres_pool")
+	status, details := healthComponent(t, p, "postgres_pool")
 	if status != "UP" || details["max"] != float64(7) || details["total"] == nil || details["idle"] == nil || details["acquired"] == nil {
 		t.Fatalf("postgres_pool: %s %v", status, details)
 	}
-	pgWaitFor(t, "postgres_changes UP", func() bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" })
+	pgWaitFor(t, "postgres_changes UP", func() bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" })
 	_, metrics := p.Do(t, "GET", "/metrics", "")
 	for _, want := range []string{
 		`navius_database_pool_connections{provider="postgres",state="idle"}`,
@@ -196,7 +195,7 @@ func TestPostgresHang(t *testing.T) {
 	// (pgx sends the server a cancel request, which waits up to 15 s on a
 	// frozen server): goroutines rise by about the pool size, not by the
 	// number of requests, and go once those closes end.
-	pgLoad(p, 200)
+	concurrentGets(p, 200)
 	if during := goroutines(t, p); during > before+60 {
 		t.Fatalf("goroutines grew from %d to %d after 200 requests", before, during)
 	}
@@ -234,7 +233,7 @@ func testPostgresTwoInstances(t *testing.T, mode string) {
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
 	for _, p := range []*proc{a, b} {
-		pgWaitFor(t, "the change feed", func() bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" })
+		pgWaitFor(t, "the change feed", func() bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" })
 	}
 	get := func(p *proc, key string) string {
 		status, body := p.Do(t, "GET", "/api/v1/shared/"+key, "")
@@ -292,7 +291,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 		"NAVIUS_LOG_ACCESS=false", "NAVIUS_HEALTH_CACHE_TTL=0"}
 	a := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-a"}, common...))
 	b := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-b"}, common...))
-	live := func() bool { s, _ := pgComponent(t, b, "postgres_changes"); return s == "UP" }
+	live := func() bool { s, _ := healthComponent(t, b, "postgres_changes"); return s == "UP" }
 	pgWaitFor(t, "b's listener", live)
 	terminate := func() {
 		t.Helper()
@@ -374,35 +373,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 func TestPostgresCrashDurability(t *testing.T) {
 	bin, _ := binary(t, pgFeatures)
 	srv := pgtest.Start(t, pgtest.Options{Durable: true})
-	env := []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_DATABASE_MAX_CONNECTIONS=16"}
-	dir := t.TempDir()
-	var all []string
-	cycles := durabilityCycles()
-	for c := range cycles {
-		p := serve(t, bin, dir, env, "--log-access=false")
-		if len(all) > 0 {
-			verify(t, p, all)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan []string)
-		go func() { done <- load(ctx, p, 16, fmt.Sprintf("c%d", c)) }()
-		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
-		_ = p.Cmd.Process.Signal(syscall.SIGKILL)
-		<-p.Done
-		cancel()
-		acked := <-done
-		if len(acked) == 0 {
-			t.Fatalf("cycle %d: no write was acknowledged before the kill", c)
-		}
-		all = append(all, acked...)
-		t.Logf("cycle %d: %d writes acknowledged before SIGKILL", c, len(acked))
-	}
-	p := serve(t, bin, dir, env, "--log-access=false")
-	verify(t, p, all)
-	t.Logf("%d cycles, %d acknowledged writes verified", cycles, len(all))
-	if err := p.Stop(t); err != nil {
-		t.Fatal(err)
-	}
+	crashDurability(t, bin, []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_DATABASE_MAX_CONNECTIONS=16"})
 }
 
 // TestPostgresBadInput starts navius with configurations that cannot work:

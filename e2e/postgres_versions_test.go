@@ -185,7 +185,7 @@ func TestPostgresLostUpdates(t *testing.T) {
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
 	for _, p := range []*proc{a, b} {
-		pgWaitFor(t, "the change feed", func() bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" })
+		pgWaitFor(t, "the change feed", func() bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" })
 	}
 	const path = "/api/v1/counters/postgres"
 	r := casIncrements(t, []string{a.URL, b.URL}, path, 16, 50, nil)

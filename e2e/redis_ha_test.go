@@ -232,20 +232,10 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Serve", func(t *testing.T) {
 		p := serve(t, bin, t.TempDir(), haEnv(cl.URL()))
 		exercise(t, p)
-		_, body := p.Do(t, "GET", "/health", "")
-		var h struct {
-			Components map[string]struct {
-				Status  string         `json:"status"`
-				Details map[string]any `json:"details"`
-			} `json:"components"`
-		}
-		if err := json.Unmarshal([]byte(body), &h); err != nil {
-			t.Fatal(err)
-		}
-		c := h.Components["redis_cluster"]
-		masters, _ := c.Details["masters"].(map[string]any)
-		if c.Status != "UP" || c.Details["cluster_state"] != "ok" || len(masters) != 3 {
-			t.Fatalf("/health redis_cluster = %+v", c)
+		status, details := healthComponent(t, p, "redis_cluster")
+		masters, _ := details["masters"].(map[string]any)
+		if status != "UP" || details["cluster_state"] != "ok" || len(masters) != 3 {
+			t.Fatalf("/health redis_cluster = %s %+v", status, details)
 		}
 		_ = p.Stop(t)
 	})

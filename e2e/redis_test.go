@@ -3,11 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,18 +42,7 @@ func goroutines(t *testing.T, p *proc) int {
 // away and checks that the goroutine count comes back near before.
 func loadLeavesNoGoroutines(t *testing.T, p *proc, n, before int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := http.Get(fmt.Sprintf("%s/api/v1/c/x%d", p.URL, i))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
+	concurrentGets(p, n)
 	time.Sleep(200 * time.Millisecond)
 	if during := goroutines(t, p); during > before+20 {
 		t.Fatalf("goroutines grew from %d to %d during the outage", before, during)

@@ -30,7 +30,7 @@ func TestWatchFleetPostgres(t *testing.T) {
 	common := fleetEnv()
 	a := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-a"}, common...))
 	b := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-b"}, common...))
-	live := func(p *proc) bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" }
+	live := func(p *proc) bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" }
 	kill := func() {
 		var n int
 		if err := srv.QueryValue(context.Background(), "postgres", &n,

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/navius-dev/navius/internal/manifest"
 )
 
 // TestComplete: what __complete offers after a command line cut at the
@@ -14,15 +13,7 @@ import (
 // option's choices, registered values (the builder's profiles); nothing
 // where a file name goes, so that the shell completes one.
 func TestComplete(t *testing.T) {
-	data, err := os.ReadFile("../../features.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &Env{Manifest: m, Stdin: strings.NewReader(""), Stdout: os.Stdout, Stderr: os.Stderr}
+	env := &Env{Manifest: testManifest(t), Stdin: strings.NewReader(""), Stdout: os.Stdout, Stderr: os.Stderr}
 	a := NewApp(env)
 	a.Commands = append(a.Commands, CompletionCommands(env)...)
 	RegisterValues("config keys", func() []string { return []string{"registered-a", "registered-b"} })

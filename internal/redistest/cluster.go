@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/navius-dev/navius/internal/harness"
 )
 
@@ -105,50 +107,48 @@ func (c *Cluster) URL() string {
 // Masters are the nodes that serve slots, as a running node reports them.
 func (c *Cluster) Masters() []*Server {
 	c.t.Helper()
-	for _, s := range c.Nodes {
-		if !s.Running() {
-			continue
+	var out []*Server
+	for _, r := range c.slots() {
+		if m := c.byAddr(r.Nodes[0].Addr); m != nil && !slices.Contains(out, m) {
+			out = append(out, m)
 		}
-		slots, err := s.Client().ClusterSlots(context.Background()).Result()
-		if err != nil {
-			continue
-		}
-		var out []*Server
-		for _, r := range slots {
-			if m := c.byAddr(r.Nodes[0].Addr); m != nil && !slices.Contains(out, m) {
-				out = append(out, m)
-			}
-		}
-		return out
 	}
-	c.t.Fatal("no cluster node answers CLUSTER SLOTS")
-	return nil
+	return out
 }
 
 // MasterOf is the running node that serves key's slot.
 func (c *Cluster) MasterOf(key string) *Server {
 	c.t.Helper()
-	for _, s := range c.Nodes {
-		if !s.Running() {
-			continue
-		}
-		slots, err := s.Client().ClusterSlots(context.Background()).Result()
-		if err != nil {
-			continue
-		}
-		slot := int(keySlot(key))
-		for _, r := range slots {
-			if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
-				return c.byAddr(r.Nodes[0].Addr)
-			}
+	slot := int(keySlot(key))
+	for _, r := range c.slots() {
+		if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
+			return c.byAddr(r.Nodes[0].Addr)
 		}
 	}
 	c.t.Fatalf("no node serves the slot of %q", key)
 	return nil
 }
 
-func (c *Cluster) byAddr(addr string) *Server {
+// slots is the slot map as the first running node that answers reports it.
+func (c *Cluster) slots() []goredis.ClusterSlot {
+	c.t.Helper()
 	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		if slots, err := s.Client().ClusterSlots(context.Background()).Result(); err == nil {
+			return slots
+		}
+	}
+	c.t.Fatal("no cluster node answers CLUSTER SLOTS")
+	return nil
+}
+
+func (c *Cluster) byAddr(addr string) *Server { return byAddr(c.Nodes, addr) }
+
+// byAddr is the server of servers listening on addr, or nil.
+func byAddr(servers []*Server, addr string) *Server {
+	for _, s := range servers {
 		if s.Addr == addr {
 			return s
 		}
@@ -161,12 +161,18 @@ func (c *Cluster) byAddr(addr string) *Server {
 // its master is up.
 func (c *Cluster) WaitHealthy() {
 	c.t.Helper()
-	if err := c.waitHealthy(); err != nil {
-		c.t.Fatal(err)
-	}
+	mustWait(c.t, c.waitHealthy)
 }
 
 func (c *Cluster) waitHealthy() error { return waitFor("the cluster", c.unhealthy) }
+
+// mustWait fails the test when wait does.
+func mustWait(t testing.TB, wait func() error) {
+	t.Helper()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // waitFor waits up to 30s until unhealthy says nothing is wrong with what.
 func waitFor(what string, unhealthy func() string) error {

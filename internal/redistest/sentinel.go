@@ -123,10 +123,8 @@ func (s *Sentinel) masterQuiet() *Server {
 		if err != nil || len(addr) != 2 {
 			continue
 		}
-		for _, d := range s.Data {
-			if d.Addr == net.JoinHostPort(addr[0], addr[1]) {
-				return d
-			}
+		if d := byAddr(s.Data, net.JoinHostPort(addr[0], addr[1])); d != nil {
+			return d
 		}
 	}
 	return nil
@@ -137,9 +135,7 @@ func (s *Sentinel) masterQuiet() *Server {
 // other running sentinels, and every replica is in sync.
 func (s *Sentinel) WaitHealthy() {
 	s.t.Helper()
-	if err := s.waitHealthy(); err != nil {
-		s.t.Fatal(err)
-	}
+	mustWait(s.t, s.waitHealthy)
 }
 
 func (s *Sentinel) waitHealthy() error {
@@ -224,15 +220,6 @@ func (s *Sentinel) unhealthy() string {
 		return fmt.Sprintf("%d of the %d replicas of %s acknowledge writes", n, replicas, m.Addr)
 	}
 	return ""
-}
-
-func (s *Sentinel) byAddr(addr string) *Server {
-	for _, d := range s.Data {
-		if d.Addr == addr {
-			return d
-		}
-	}
-	return nil
 }
 
 // WaitFailover waits until the sentinels name a master other than old and
