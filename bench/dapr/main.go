@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/bench/internal/load"
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 var (
@@ -97,7 +98,7 @@ func startRedis() (addr string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	addr, err = load.FreeAddr()
+	addr, err = harness.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}
@@ -177,7 +178,7 @@ func daprTarget(name, redis string, metrics bool) (*target, error) {
 	}
 	ports := make([]string, 3)
 	for i := range ports {
-		a, err := load.FreeAddr()
+		a, err := harness.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
