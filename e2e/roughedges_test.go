@@ -292,3 +292,21 @@ func TestStoppedIsLastLine(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeTargets: make run takes the listen address (LISTEN=) and serve
+// flags (ARGS=), and make dev-KIND runs scripts/dev-backend.sh KIND, as the
+// README says (make -n: nothing is built or run).
+func TestMakeTargets(t *testing.T) {
+	for args, want := range map[string]string{
+		"run LISTEN=127.0.0.1:9090":                    "bin/navius serve --listen 127.0.0.1:9090",
+		"run ARGS=--log-format=json":                   "bin/navius serve  --log-format=json",
+		"run BIN=bin/x LISTEN=:8081 ARGS=--log-access": "bin/x serve --listen :8081 --log-access",
+		"dev-postgres":                                 "./scripts/dev-backend.sh postgres",
+		"dev-cluster":                                  "./scripts/dev-backend.sh cluster",
+	} {
+		out := execOut(t, root, nil, "make", append([]string{"-n"}, strings.Fields(args)...)...)
+		if !strings.Contains(out, want) {
+			t.Errorf("make -n %s:\n%s\nwant a line with %q", args, out, want)
+		}
+	}
+}

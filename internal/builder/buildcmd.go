@@ -53,7 +53,7 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
-	ch, err := t.choose(c, env, t.offerSave)
+	ch, err := t.choose(ctx, c, env, t.offerSave)
 	if errors.Is(err, errCancelled) {
 		fmt.Fprintln(env.Stdout, "cancelled; nothing was built")
 		return nil
@@ -112,8 +112,7 @@ var errCancelled = errors.New("cancelled")
 // choice: the features and the modules, with the tool-only check made.
 // afterWalk, when not nil, runs after an interactive walk (build offers to
 // save the selection as a profile) and names the profile it saved.
-func (t *tree) choose(c flagValues, env *cli.Env, afterWalk func(*bufio.Scanner, io.Writer, manifest.Selection) (string, error)) (choice, error) {
-	ctx := context.Background()
+func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk func(*bufio.Scanner, io.Writer, manifest.Selection) (string, error)) (choice, error) {
 	modes := 0
 	for _, f := range selectionSources {
 		if c.IsSet(f) {
@@ -236,8 +235,8 @@ func checkExtra(extra []string) error {
 }
 
 // like reads which features, and which --with modules, another navius
-// binary carries, and says how it found out.
-// platform is the binary's GOOS/GOARCH.
+// binary carries, and its platform (GOOS/GOARCH), and says how it found
+// out.
 func (t *tree) like(ctx context.Context, path string, given []string) (features, with []string, how, platform string, err error) {
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
 		return nil, nil, "", "", cli.Usagef("--like %s: no such binary", path)

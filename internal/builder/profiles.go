@@ -161,7 +161,7 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if _, err := os.Stat(path); err == nil && !a.Bool("force") {
 						return cli.Usagef("profile %s exists (%s); pass --force to replace it", name, path)
 					}
-					ch, err := t.choose(a, env, nil)
+					ch, err := t.choose(c.Context, a, env, nil)
 					if errors.Is(err, errCancelled) {
 						fmt.Fprintln(env.Stdout, "cancelled; no profile was saved")
 						return nil
