@@ -184,7 +184,7 @@ func TestSplunkLossesInMetrics(t *testing.T) {
 		_, _ = io.WriteString(w, `{"text":"Invalid token","code":4}`)
 	}))
 	defer hec.Close()
-	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=hec-token-0123456789", "NAVIUS_SPLUNK_INSECURE_HTTP=true",
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=hec-token-0123456789",
 		"NAVIUS_SPLUNK_FLUSH_INTERVAL=10ms", "NAVIUS_SPLUNK_QUEUE_SIZE=1", "NAVIUS_SPLUNK_LEVEL=info"})
 	counter := regexp.MustCompile(`navius_log_sink_events_total\{outcome="(\w+)",sink="splunk"\} (\d+)`)
 	deadline := time.Now().Add(20 * time.Second)

@@ -222,8 +222,8 @@ func TestListenLoggedAsGiven(t *testing.T) {
 // TestStoppedIsLastLine: with a Splunk HEC slower than
 // splunk.shutdown_timeout, the flush reports undelivered entries, and
 // "stopped" still comes after it: the console's last line. With a HEC that
-// answers, Splunk gets "stopped" too. An http:// endpoint takes the token
-// only with splunk.insecure_http.
+// answers, Splunk gets "stopped" too. An http:// endpoint on another host
+// takes the token only with splunk.insecure_http.
 func TestStoppedIsLastLine(t *testing.T) {
 	bin, _ := binary(t, "memory,prometheus,splunk")
 	var mu sync.Mutex
@@ -259,8 +259,12 @@ func TestStoppedIsLastLine(t *testing.T) {
 	}))
 	defer hec.Close()
 	env := []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=hec-token-0123456789"}
-	if code, _, errOut := run(t, bin, env, "config", "check"); code != 2 || !strings.Contains(errOut, "splunk.endpoint "+hec.URL+" is http://") || strings.Contains(errOut, "hec-token") {
-		t.Fatalf("config check with an http:// endpoint and a token: exit %d %q", code, errOut)
+	remote := []string{"NAVIUS_SPLUNK_ENDPOINT=http://hec.example.com:8088", "NAVIUS_SPLUNK_TOKEN=hec-token-0123456789"}
+	if code, _, errOut := run(t, bin, remote, "config", "check"); code != 2 || !strings.Contains(errOut, "splunk.endpoint http://hec.example.com:8088 is http://") || strings.Contains(errOut, "hec-token") {
+		t.Fatalf("config check with an http:// endpoint on another host and a token: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := run(t, bin, append(remote, "NAVIUS_SPLUNK_INSECURE_HTTP=true"), "config", "check"); code != 0 {
+		t.Fatalf("config check with splunk.insecure_http: exit %d %q", code, errOut)
 	}
 	for _, slow := range []bool{true, false} {
 		mu.Lock()
@@ -269,7 +273,7 @@ func TestStoppedIsLastLine(t *testing.T) {
 			delay = 2 * time.Second
 		}
 		mu.Unlock()
-		p := serve(t, bin, t.TempDir(), append(env, "NAVIUS_SPLUNK_INSECURE_HTTP=true", "NAVIUS_SPLUNK_SHUTDOWN_TIMEOUT=1s", "NAVIUS_SPLUNK_FLUSH_INTERVAL=1h"))
+		p := serve(t, bin, t.TempDir(), append(env, "NAVIUS_SPLUNK_SHUTDOWN_TIMEOUT=1s", "NAVIUS_SPLUNK_FLUSH_INTERVAL=1h"))
 		for range 20 {
 			p.Do(t, "GET", "/api/v1/c/k", "")
 		}

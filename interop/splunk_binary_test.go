@@ -47,7 +47,7 @@ func TestSplunkBinarySIGTERMZeroLoss(t *testing.T) {
 	bin := splunkBinary(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
 	env := []string{
-		"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken, "NAVIUS_SPLUNK_INSECURE_HTTP=true",
+		"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken,
 		// Nothing leaves on the timer: what the batches by count leave
 		// behind must go out on SIGTERM.
 		"NAVIUS_SPLUNK_FLUSH_INTERVAL=1h", "NAVIUS_SPLUNK_BATCH_SIZE=64",
@@ -176,7 +176,7 @@ func TestSplunkThroughput(t *testing.T) {
 	bin := splunkBinary(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
 	off := harness.Serve(t, bin, t.TempDir(), nil)
-	on := harness.Serve(t, bin, t.TempDir(), []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken, "NAVIUS_SPLUNK_INSECURE_HTTP=true"})
+	on := harness.Serve(t, bin, t.TempDir(), []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken})
 	for _, p := range []*harness.Proc{off, on} {
 		naviusDo(t, "PUT", p.URL+"/api/v1/bench/k", "", `{"hello":"world"}`)
 	}

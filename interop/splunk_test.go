@@ -49,7 +49,6 @@ func newSplunkSink(t *testing.T, cfg splunk.Config) *splunk.Sink {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Hour // only size and Flush send, so batches are deterministic
 	}
-	cfg.InsecureHTTP = true // the receivers listen on loopback without TLS
 	s, err := splunk.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -98,7 +98,7 @@ func TestLogSinkConformance(t *testing.T) {
 			// Opened through the registry's function, as navius opens it.
 			sink, err := splunk.Open(t.Context(), providers.LogSinkConfig{
 				Settings: providers.Settings{
-					"splunk.endpoint": srv.URL, "splunk.token": hecToken, "splunk.insecure_http": "true", "splunk.gzip": "true",
+					"splunk.endpoint": srv.URL, "splunk.token": hecToken, "splunk.gzip": "true",
 					"splunk.batch_size": "7", "splunk.flush_interval": "1h",
 					"splunk.retry_backoff": "1ms", "splunk.retry_max_backoff": "5ms",
 					"splunk.shutdown_timeout": "5s", "splunk.warn_interval": "1h",

@@ -117,7 +117,7 @@ func (f *fakeHEC) seen() []attempt {
 func newSink(t *testing.T, url string, c *console, mod func(*Config)) *Sink {
 	t.Helper()
 	cfg := Config{
-		Endpoint: url, Token: secretToken, InsecureHTTP: true, Gzip: true, FlushInterval: time.Hour,
+		Endpoint: url, Token: secretToken, Gzip: true, FlushInterval: time.Hour,
 		RetryBackoff: time.Millisecond, RetryMaxBackoff: 5 * time.Millisecond, WarnInterval: time.Hour,
 		Console: c.log,
 	}
@@ -272,8 +272,9 @@ func TestConfigErrorsHideToken(t *testing.T) {
 	}
 }
 
-// TestInsecureHTTP: a token goes to an http:// endpoint only with
-// InsecureHTTP; the refusal names the option and the https:// fix.
+// TestInsecureHTTP: a token goes to an http:// endpoint on another host
+// only with InsecureHTTP (the refusal names the option and the https://
+// fix); one on the loopback is taken, as Dynatrace takes a local OneAgent.
 func TestInsecureHTTP(t *testing.T) {
 	_, err := New(Config{Endpoint: "http://hec.example.com:8088", Token: secretToken})
 	if err == nil || !strings.Contains(err.Error(), "use https://, or set splunk.insecure_http: true") {
@@ -282,6 +283,9 @@ func TestInsecureHTTP(t *testing.T) {
 	for _, c := range []Config{
 		{Endpoint: "https://hec.example.com:8088", Token: secretToken},
 		{Endpoint: "http://hec.example.com:8088", Token: secretToken, InsecureHTTP: true},
+		{Endpoint: "http://127.0.0.1:8088", Token: secretToken},
+		{Endpoint: "http://localhost:8088", Token: secretToken},
+		{Endpoint: "http://[::1]:8088", Token: secretToken},
 	} {
 		s, err := New(c)
 		if err != nil {
