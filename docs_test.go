@@ -55,24 +55,31 @@ var notCompiled = map[string][]providers.Option{
 }
 
 // allOptions are the options of navius and every feature, as each
-// declares them (the defaults those of a default build).
+// declares them. A default that follows the build or the machine (database
+// URL, pool size) is its rule, not this test binary's value.
 func allOptions(t *testing.T) []cli.OptionRow {
 	t.Helper()
-	rows := cli.OptionRows() // the core's and the default features'
+	opts := providers.Options() // the core's and the default features'
 	for _, f := range loadManifest(t).Features {
 		if slices.Contains(buildinfo.Compiled(), f.Name) {
 			continue
 		}
-		opts, ok := notCompiled[f.Name]
+		more, ok := notCompiled[f.Name]
 		gate, _ := os.ReadFile("providers_" + f.Name + ".go")
 		if !ok && strings.Contains(string(gate), "DeclareOptions(") {
 			t.Fatalf("feature %s declares options: add them to notCompiled in docs_test.go", f.Name)
 		}
-		for _, o := range opts {
+		for _, o := range more {
 			o.Feature = f.Name
-			rows = append(rows, cli.RowsOf([]providers.Option{o})...)
+			opts = append(opts, o)
 		}
 	}
+	for i, o := range opts {
+		if o.DefaultFunc != nil {
+			opts[i].DefaultFunc = nil // its Default says the rule
+		}
+	}
+	rows := cli.RowsOf(opts)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Key < rows[j].Key })
 	return rows
 }
