@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/client"
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // rss is the resident memory of a running navius, in bytes.
@@ -38,17 +39,8 @@ func rss(t *testing.T, p *proc) int64 {
 // metric reads one sample of /metrics (0 when absent).
 func metric(t *testing.T, p *proc, token, sample string) float64 {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	_, b := harness.Get(t, p.URL+"/metrics", token)
+	for _, line := range strings.Split(b, "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f

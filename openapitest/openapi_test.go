@@ -47,20 +47,11 @@ func load(t *testing.T, raw []byte) *openapi3.T {
 
 func fetch(t *testing.T, url, token string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	code, b := harness.Get(t, url, token)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", url, code, b)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	return b
+	return []byte(b)
 }
 
 // call is one request of the walk through the API, with the status it

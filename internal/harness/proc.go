@@ -161,6 +161,23 @@ func (p *Proc) Do(t testing.TB, method, path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// Get fetches url, with token as a bearer token when not empty, and
+// returns the status and body; a request that fails fails the test.
+func Get(t testing.TB, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // Run runs bin to its end in dir with stdin and env added, and returns its
 // exit code and output.
 func Run(t testing.TB, dir, stdin, bin string, env []string, args ...string) (code int, stdout, stderr string) {
