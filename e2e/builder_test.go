@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -236,28 +234,13 @@ func TestPackage(t *testing.T) {
 	if len(both) != 2 || len(minimal) != 1 || string(sums) != want {
 		t.Fatalf("after a second feature set: archives %v, SHA256SUMS %q, want %q", both, sums, want)
 	}
-	f, _ := os.Open(archives[0])
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
 	contents := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
+	eachEntry(t, archives[0], func(h *tar.Header, data []byte) {
 		contents[filepath.Base(h.Name)] = string(data)
 		if h.Uid != 0 || h.ModTime.Unix() != 1700000000 {
 			t.Errorf("%s: uid %d time %v", h.Name, h.Uid, h.ModTime)
 		}
-	}
+	})
 	for _, name := range []string{"navius", "LICENSE", "README.md", "navius.yaml.sample"} {
 		if contents[name] == "" {
 			t.Errorf("archive lacks %s", name)

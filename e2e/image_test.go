@@ -105,26 +105,37 @@ func packageImage(t *testing.T, args ...string) packaged {
 // fromArchive returns the files of a package's tar.gz by base name.
 func fromArchive(t *testing.T, archive string) map[string][]byte {
 	t.Helper()
-	f, err := os.Open(archive)
+	files := map[string][]byte{}
+	eachEntry(t, archive, func(h *tar.Header, data []byte) { files[filepath.Base(h.Name)] = data })
+	return files
+}
+
+// eachEntry calls fn with each entry of the tar (gzipped when its name
+// ends in .gz) in file.
+func eachEntry(t *testing.T, file string, fn func(h *tar.Header, data []byte)) {
+	t.Helper()
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	var r io.Reader = f
+	if strings.HasSuffix(file, ".gz") {
+		if r, err = gzip.NewReader(f); err != nil {
+			t.Fatal(err)
+		}
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return files
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		files[filepath.Base(h.Name)], _ = io.ReadAll(tr)
+		data, _ := io.ReadAll(tr)
+		fn(h, data)
 	}
 }
 
@@ -180,30 +191,15 @@ func unpack(t *testing.T, layoutDir, tag string) string {
 func extractLayout(t *testing.T, file string) string {
 	t.Helper()
 	dir := t.TempDir()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return dir
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEntry(t, file, func(h *tar.Header, data []byte) {
 		p := filepath.Join(dir, filepath.FromSlash(h.Name))
 		if h.Typeflag == tar.TypeDir {
 			os.MkdirAll(p, 0o755)
-			continue
-		}
-		data, _ := io.ReadAll(tr)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		} else if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
+	return dir
 }
 
 // runtimeSpec is the part of umoci's config.json the tests read.
