@@ -68,10 +68,13 @@ func writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, providers.ErrClosed):
 		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the database is closed: the server is shutting down")
 	case errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set("Retry-After", "1")
 		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the database is unavailable: it did not answer in time")
 	case errors.Is(err, context.Canceled):
 		writeError(w, r, 499, "canceled", "the request was canceled")
 	case errors.Is(err, providers.ErrUnavailable):
+		// Worth retrying: a failover, a shard coming back.
+		w.Header().Set("Retry-After", "1")
 		writeError(w, r, http.StatusServiceUnavailable, "unavailable", "the database is unavailable: "+err.Error())
 	default:
 		writeError(w, r, http.StatusInternalServerError, "internal", err.Error())
