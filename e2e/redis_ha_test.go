@@ -321,7 +321,7 @@ func TestRedisCluster(t *testing.T) {
 			p := serve(t, bin, t.TempDir(), haEnv(cl.URL(), "NAVIUS_CACHE_URL=none", "NAVIUS_REDIS_CLUSTER_READINESS="+mode))
 			const keys = 64 // a collection's keys fall in 64 buckets, over every master
 			for i := range keys {
-				if status, body := p.do(t, "PUT", fmt.Sprintf("/api/v1/shards/k%02d", i), "v"); status != 204 {
+				if status, body := p.Do(t, "PUT", fmt.Sprintf("/api/v1/shards/k%02d", i), "v"); status != 204 {
 					t.Fatalf("PUT = %d %s", status, body)
 				}
 			}
@@ -343,7 +343,7 @@ func TestRedisCluster(t *testing.T) {
 				if i > 100_000 {
 					t.Fatal("the failover does not end")
 				}
-				if status, _ := p.do(t, "GET", "/readyz", ""); status == 200 {
+				if status, _ := p.Do(t, "GET", "/readyz", ""); status == 200 {
 					readyOK++
 				} else {
 					readyNot++
@@ -380,7 +380,7 @@ func TestRedisCluster(t *testing.T) {
 				t.Errorf("readiness all: /readyz stayed 200 while a master was down")
 			}
 			cl.Rejoin(m)
-			_ = p.stop(t)
+			_ = p.Stop(t)
 		}
 	})
 
