@@ -14,7 +14,7 @@ NO_VERIFY ?=
 
 BUILD_TOOL := bin/.navius-build
 
-.PHONY: all build run test package image docs soak sizes size-check bench vet fmt clean features tags
+.PHONY: all build run test package image docs soak sizes size-check bench vet fmt clean features tags dev-postgres dev-redis dev-sentinel dev-cluster
 
 all: build
 
@@ -49,8 +49,17 @@ image: $(TOOL)
 docs: $(TOOL)
 	@$(TOOL) docs --features "$(FEATURES)" --output dist/docs
 
+# LISTEN=host:port serves elsewhere than 127.0.0.1:8080 (NAVIUS_LISTEN
+# does too); ARGS adds serve flags, e.g. ARGS="--log-format json".
+LISTEN ?=
+ARGS   ?=
 run: build
-	$(BIN) serve
+	$(BIN) serve $(if $(LISTEN),--listen $(LISTEN)) $(ARGS)
+
+# A private backend to try navius with, until Ctrl-C: it prints the
+# NAVIUS_DATABASE_URL to export (scripts/dev-backend.sh; docs/BACKENDS.md).
+dev-postgres dev-redis dev-sentinel dev-cluster:
+	@./scripts/dev-backend.sh $(@:dev-%=%)
 
 features: build
 	$(BIN) --features

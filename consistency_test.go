@@ -14,7 +14,6 @@ import (
 
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
-	"github.com/navius-dev/navius/providers"
 )
 
 func loadManifest(t *testing.T) *manifest.Manifest {
@@ -217,35 +216,6 @@ func TestGateFilesImportOnlyTheirProviders(t *testing.T) {
 	}
 }
 
-// TestDocsListEveryFeature keeps the README's features table in step with
-// features.json.
-func TestDocsListEveryFeature(t *testing.T) {
-	m := loadManifest(t)
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The rows of the table under the "### Features" heading.
-	_, section, _ := strings.Cut(string(readme), "\n### Features\n")
-	section, _, _ = strings.Cut(section, "\n#")
-	var rows []string
-	for _, line := range strings.Split(section, "\n") {
-		if strings.HasPrefix(line, "| `") {
-			rows = append(rows, strings.Trim(strings.SplitN(line, "|", 3)[1], " `"))
-		}
-	}
-	for _, f := range m.Features {
-		if !slices.Contains(rows, f.Name) {
-			t.Errorf("README.md's features table has no row for %s", f.Name)
-		}
-	}
-	for _, r := range rows {
-		if m.Feature(r) == nil {
-			t.Errorf("README.md's features table lists %q, which features.json does not have", r)
-		}
-	}
-}
-
 // TestCompiledFeaturesMatchTags checks the test binary itself (built with the
 // default tags by go test): the features whose init ran equal the defaults.
 func TestCompiledFeaturesMatchTags(t *testing.T) {
@@ -253,19 +223,5 @@ func TestCompiledFeaturesMatchTags(t *testing.T) {
 	r := cli.Features(m)
 	if !r.Consistent {
 		t.Fatal(r.Problem)
-	}
-}
-
-// TestDocsListEveryOption keeps the README's config reference complete: every
-// option declared by the core and the default features appears in it.
-func TestDocsListEveryOption(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range providers.Options() {
-		if !strings.Contains(string(readme), "`"+o.Key+"`") {
-			t.Errorf("README.md does not document option %s", o.Key)
-		}
 	}
 }

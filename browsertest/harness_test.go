@@ -5,7 +5,6 @@
 package browsertest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,12 +16,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty/modtest"
 )
@@ -62,14 +61,8 @@ func setup(m *testing.M) (int, error) {
 	}
 	statusOut = gitStatus()
 	navius = filepath.Join(tmp, "navius")
-	sel, _ := nav.Resolve("default")
-	plan, err := build.NewPlan(build.Options{Source: root, Selection: sel, Output: navius, Version: "v0.0.0-browsertest"})
-	if err != nil {
+	if err := harness.Build(root, "default", "v0.0.0-browsertest", navius); err != nil {
 		return 1, err
-	}
-	var log strings.Builder
-	if _, err := plan.Run(context.Background(), &log); err != nil {
-		return 1, fmt.Errorf("%s: %v\n%s", plan.Command(), err, log.String())
 	}
 	catalog, err := writeCatalog(filepath.Join(tmp, "catalog"))
 	if err != nil {
@@ -123,21 +116,9 @@ func gitStatus() string {
 }
 
 // builderProc is a running navius builder serve.
-type builderProc struct {
-	cmd  *exec.Cmd
-	URL  string
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan struct{}
-}
+type builderProc struct{ *harness.Proc }
 
-func (p *builderProc) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-var servingRE = regexp.MustCompile(`serving (http://[^/ ]+)/`)
+var servingRE = regexp.MustCompile(`serving http://([^/ ]+)/`)
 
 // startBuilder runs navius builder serve on a free loopback port in dir
 // and waits for the line that says where it listens.
@@ -146,48 +127,26 @@ func startBuilder(dir string, env []string, args ...string) (*builderProc, error
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
+	p, err := harness.Start(cmd, 2*time.Minute, func(line string) string {
+		if m := servingRE.FindStringSubmatch(line); m != nil {
+			return m[1]
+		}
+		return ""
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &builderProc{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.logs.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case a := <-addr:
-		p.URL = a
-		return p, nil
-	case <-p.done:
-		return nil, fmt.Errorf("builder serve exited: %s", p.Logs())
-	case <-time.After(2 * time.Minute):
-		p.stop()
-		return nil, fmt.Errorf("builder serve did not start in 2 minutes: %s", p.Logs())
-	}
+	return &builderProc{p}, nil
 }
 
 // stop ends builder serve with SIGTERM (its group, should a build run).
 func (p *builderProc) stop() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.Done:
 	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.Done
 	}
 }
 

@@ -49,7 +49,7 @@ func TestMeasure(t *testing.T) {
 		t.Logf("page weight: /api/catalog %d bytes", len(body))
 	}
 	time.Sleep(2 * time.Second)
-	t.Logf("builder serve idle: RSS %d KiB", rss(p.cmd.Process.Pid))
+	t.Logf("builder serve idle: RSS %d KiB", rss(p.Cmd.Process.Pid))
 
 	var peak, peakTree int
 	stop := make(chan struct{})
@@ -62,8 +62,8 @@ func TestMeasure(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(100 * time.Millisecond):
-				peak = max(peak, rss(p.cmd.Process.Pid))
-				peakTree = max(peakTree, groupRSS(p.cmd.Process.Pid))
+				peak = max(peak, rss(p.Cmd.Process.Pid))
+				peakTree = max(peakTree, groupRSS(p.Cmd.Process.Pid))
 			}
 		}
 	}()

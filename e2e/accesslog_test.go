@@ -33,7 +33,7 @@ func TestAccessLogSIGTERMLosesNoLine(t *testing.T) {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
 				if i == n/2 {
-					_ = p.cmd.Process.Signal(syscall.SIGTERM)
+					_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 				}
 				id := fmt.Sprintf("term-%d", i)
 				method, path := "GET", "/livez"
@@ -56,7 +56,7 @@ func TestAccessLogSIGTERMLosesNoLine(t *testing.T) {
 	}
 	wg.Wait()
 	select {
-	case err := <-p.done:
+	case err := <-p.Done:
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
@@ -69,7 +69,7 @@ func TestAccessLogSIGTERMLosesNoLine(t *testing.T) {
 
 	lines := map[string]int{}
 	stopped, afterStop := false, 0
-	for _, line := range strings.Split(p.logs.String(), "\n") {
+	for _, line := range strings.Split(p.Logs(), "\n") {
 		var e struct {
 			Msg       string `json:"msg"`
 			RequestID string `json:"request_id"`

@@ -80,7 +80,7 @@ func TestAPIReferenceMatchesServer(t *testing.T) {
 	bin, sel := binary(t, "all")
 	p := serve(t, bin, t.TempDir(), env, "--pprof-listen", "127.0.0.1:0")
 	bases := map[string]string{"api": p.URL}
-	if mm := regexp.MustCompile(`admin listener serving \S+ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.logs.String()); mm != nil {
+	if mm := regexp.MustCompile(`admin listener serving \S+ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.Logs()); mm != nil {
 		bases["admin"] = "http://" + mm[1]
 	}
 	for _, e := range eps {
@@ -89,7 +89,7 @@ func TestAPIReferenceMatchesServer(t *testing.T) {
 		}
 		base, ok := bases[e.Listener]
 		if !ok {
-			t.Errorf("%s endpoint %s %s is on the %s listener, which the log never announced:\n%s", e.feature, e.Method, e.Path, e.Listener, p.logs.String())
+			t.Errorf("%s endpoint %s %s is on the %s listener, which the log never announced:\n%s", e.feature, e.Method, e.Path, e.Listener, p.Logs())
 			continue
 		}
 		code, body := call(base, e.Endpoint, "")
@@ -110,7 +110,7 @@ func TestAPIReferenceMatchesServer(t *testing.T) {
 			t.Errorf("%s endpoint %s %s with a %s token: %d %s", e.feature, e.Method, e.Path, e.Scope, code, body)
 		}
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 
 	// A build of memory alone serves none of the other features' endpoints.
 	bin, sel = binary(t, "memory")
@@ -123,5 +123,5 @@ func TestAPIReferenceMatchesServer(t *testing.T) {
 			t.Errorf("a build without %s serves its endpoint %s %s: %d %s", e.feature, e.Method, e.Path, code, body)
 		}
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

@@ -14,9 +14,9 @@ import (
 func TestAdminEndpointsNeedAdmin(t *testing.T) {
 	bin, _ := binary(t, "default,dynatrace,pprof")
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_AUTH_TOKENS=admin:adm-token-0123456789,read+write:rw-token-0123456789,metrics:m-token-0123456789"}, "--pprof-listen", "127.0.0.1:0")
-	m := regexp.MustCompile(`admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.logs.String())
+	m := regexp.MustCompile(`admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.Logs())
 	if m == nil {
-		t.Fatalf("no admin listener in the log:\n%s", p.logs.String())
+		t.Fatalf("no admin listener in the log:\n%s", p.Logs())
 	}
 	do := func(method, url, token string) int {
 		req, _ := http.NewRequest(method, url, strings.NewReader("v"))
@@ -54,5 +54,5 @@ func TestAdminEndpointsNeedAdmin(t *testing.T) {
 			t.Errorf("%s /api/v1/c/k with the metrics token = %d, want 403", method, got)
 		}
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

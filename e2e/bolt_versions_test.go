@@ -166,7 +166,7 @@ func TestBoltMigration(t *testing.T) {
 			t.Fatalf("old navius: PUT %s = %d %s", path, r.status, r.body)
 		}
 	}
-	if err := old.stop(t); err != nil {
+	if err := old.Stop(t); err != nil {
 		t.Fatalf("old navius: %v", err)
 	}
 
@@ -226,7 +226,7 @@ func TestBoltMigration(t *testing.T) {
 	if _, ok := boltWalk(t, c, p.URL, "things", 100)["brief"]; ok {
 		t.Fatal("an expired entry is listed")
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 
@@ -265,7 +265,7 @@ func TestBoltMigration(t *testing.T) {
 			t.Fatalf("old navius: DELETE %s = %d %s", path, r.status, r.body)
 		}
 	}
-	if err := old.stop(t); err != nil {
+	if err := old.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 
@@ -288,7 +288,7 @@ func TestBoltMigration(t *testing.T) {
 	if items := boltWalk(t, c, p.URL, "solo", 10); len(items) != 0 {
 		t.Fatalf("the collection the rollback emptied lists %v", items)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -299,7 +299,7 @@ func TestBoltLostUpdates(t *testing.T) {
 	p := serve(t, boltBinary(t), t.TempDir(), nil, "--log-access=false")
 	r := casIncrements(t, []string{p.URL}, "/api/v1/cas/counter", 16, 50, nil)
 	wantNoLostUpdates(t, r, 16*50)
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -336,7 +336,7 @@ func TestBoltExpiry(t *testing.T) {
 	// machine this runs on; if it did not, the case proves less, and says so.
 	put("restart?ttl=5s")
 	written := time.Now()
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 	p = serve(t, bin, dir, nil, "--log-access=false")
@@ -357,7 +357,7 @@ func TestBoltExpiry(t *testing.T) {
 	if r := boltCall(t, c, "GET", p.URL+"/api/v1/exp/long", nil); r.status != 200 || r.header.Get("ETag") != longETag {
 		t.Fatalf("GET long after the restart = %d ETag %q; want 200 with %s", r.status, r.header.Get("ETag"), longETag)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -409,8 +409,8 @@ func TestBoltBatchKill(t *testing.T) {
 			}()
 		}
 		time.Sleep(time.Duration(200+rand.IntN(500)) * time.Millisecond)
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
+		_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+		<-p.Done
 		cancel()
 		wg.Wait()
 		t.Logf("cycle %d: %d batches sent, %d acknowledged before SIGKILL", cycle, len(sent), len(acked))
@@ -453,7 +453,7 @@ func TestBoltBatchKill(t *testing.T) {
 		}
 	}
 	t.Logf("%d batches sent, %d acknowledged, %d wholly present, %d partly", len(sent), len(acked), whole, partial)
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }

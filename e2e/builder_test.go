@@ -2,40 +2,19 @@ package e2e
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// runIn runs bin in dir with stdin and returns exit code, stdout, stderr.
-func runIn(t *testing.T, dir, stdin, bin string, env []string, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String(), errOut.String()
-}
 
 func reportedFeatures(t *testing.T, bin string) []string {
 	t.Helper()
@@ -92,7 +71,7 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 		built = append(built, bin)
 	}
 	dir := t.TempDir()
-	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--like", built[0], "--source", root)
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--like", built[0], "--source", root, "--output", "bin")
 	if code != 0 {
 		t.Fatalf("build --like: %s%s", out, errOut)
 	}
@@ -255,28 +234,13 @@ func TestPackage(t *testing.T) {
 	if len(both) != 2 || len(minimal) != 1 || string(sums) != want {
 		t.Fatalf("after a second feature set: archives %v, SHA256SUMS %q, want %q", both, sums, want)
 	}
-	f, _ := os.Open(archives[0])
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
 	contents := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
+	eachEntry(t, archives[0], func(h *tar.Header, data []byte) {
 		contents[filepath.Base(h.Name)] = string(data)
 		if h.Uid != 0 || h.ModTime.Unix() != 1700000000 {
 			t.Errorf("%s: uid %d time %v", h.Name, h.Uid, h.ModTime)
 		}
-	}
+	})
 	for _, name := range []string{"navius", "LICENSE", "README.md", "navius.yaml.sample"} {
 		if contents[name] == "" {
 			t.Errorf("archive lacks %s", name)
@@ -431,7 +395,10 @@ func TestBuilderErrors(t *testing.T) {
 		{"", nil, []string{"build", "--features", "memory", "--", "-race", "-tags", "redis"}, "go build flag -tags is set by navius build"},
 		{"", nil, []string{"build", "--features", "memory", "--", "-o=/tmp/x"}, "go build flag -o=/tmp/x is set by navius build"},
 		{"", nil, []string{"profile", "save", "Bad Name", "--features", "memory"}, "profile name"},
-		{"", nil, []string{"profile", "save", "x"}, "give the features with --features"},
+		{"", nil, []string{"profile", "save", "x"}, "choose the features as for navius build: --features LIST, --profile, --interactive, --like or --from-config"},
+		{"", nil, []string{"profile", "save", "x", "--features", "memory", "--like", "bin/navius"}, "choose the features one way"},
+		{"", nil, []string{"build", "--features", "default,none"}, "none starts from nothing and would drop default before it"},
+		{"", nil, []string{"build", "--features", "memory,-memory"}, "add one (e.g. memory), or write none for a deliberately tool-only build"},
 		{"", nil, []string{"profile", "save", "x", "--features", "nope"}, `unknown feature "nope"`},
 		{"", nil, []string{"profile", "show"}, "takes one argument"},
 		{"", nil, []string{"features", "--category", "nosuch"}, `unknown category "nosuch"`},
@@ -479,17 +446,27 @@ func TestBuilderCrossCompile(t *testing.T) {
 		t.Fatalf("built %v %v, want an arm64 executable", f.Machine, f.Type)
 	}
 
-	// --like reads the arm64 binary's features from its build information:
-	// it cannot run here.
+	// --like reads the arm64 binary's features from its build information
+	// (it cannot run here) and builds for its platform, arm64, unless
+	// --target says otherwise.
 	code, out, errOut = runIn(t, dir, "", tool, nil,
-		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--source", root, "--output", "like")
+		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--source", root, "--output", "like", "--", "-buildvcs=false")
 	if code != 0 {
 		t.Fatalf("build --like an arm64 binary: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, `features read from its build information (tags "custom,memory,`) || !strings.Contains(out, "without running it") {
-		t.Errorf("build --like does not say where the features came from:\n%s", out)
+	if !strings.Contains(out, `features read from its build information (tags "custom,memory,`) || !strings.Contains(out, "without running it") ||
+		!strings.Contains(out, "target:   linux/arm64, the platform of arm/navius-minimal-linux-arm64 (--target overrides)") {
+		t.Errorf("build --like does not say where the features and the platform came from:\n%s", out)
 	}
-	if got := reportedFeatures(t, filepath.Join(dir, "like", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
+	if got := sha(t, filepath.Join(dir, "like", "navius-minimal-linux-arm64")); got != sha(t, filepath.Join(dir, "arm", "navius-minimal-linux-arm64")) {
+		t.Error("--like an arm64 build gave another binary than the build it is like")
+	}
+	code, out, errOut = runIn(t, dir, "", tool, nil,
+		"build", "--like", filepath.Join("arm", "navius-minimal-linux-arm64"), "--target", runtime.GOOS+"/"+runtime.GOARCH, "--source", root, "--output", "host")
+	if code != 0 {
+		t.Fatalf("build --like an arm64 binary --target this machine: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := reportedFeatures(t, filepath.Join(dir, "host", "navius-minimal-"+runtime.GOOS+"-"+runtime.GOARCH)); !slices.Equal(got, []string{"memory"}) {
 		t.Fatalf("--like the arm64 memory build built %v", got)
 	}
 }
@@ -526,11 +503,11 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 // which feature brings the build command.
 func TestBuilderNeverReplacesItself(t *testing.T) {
 	tool, _ := binary(t, "default")
-	dir := t.TempDir()
+	dir := copyTree(t) // the default output is the tree's bin/
 	self := filepath.Join(dir, "bin", "navius")
 	copyFile(t, tool, self, 0o755)
 	before := sha(t, self)
-	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory", "--source", root)
+	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory")
 	if code != 0 {
 		t.Fatalf("bin/navius build --features memory: exit %d\n%s%s", code, out, errOut)
 	}
@@ -548,7 +525,7 @@ func TestBuilderNeverReplacesItself(t *testing.T) {
 	// them into its own directory, would overwrite itself.
 	named := filepath.Join(dir, "tools", "navius-standard")
 	copyFile(t, tool, named, 0o755)
-	code, _, errOut = runIn(t, dir, "", named, nil, "build", "--source", root, "--output", "tools")
+	code, _, errOut = runIn(t, dir, "", named, nil, "build", "--output", "tools")
 	if code != 2 || !strings.Contains(errOut, "--output tools") || !strings.Contains(errOut, "replace the tool itself") {
 		t.Fatalf("building over the running tool: exit %d, stderr %q; want exit 2 naming --output", code, errOut)
 	}

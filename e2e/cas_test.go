@@ -158,5 +158,5 @@ func TestNoLostUpdatesMemory(t *testing.T) {
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_LOG_ACCESS=false"})
 	r := casIncrements(t, []string{p.URL}, "/api/v1/counters/memory", 16, 50, nil)
 	wantNoLostUpdates(t, r, 16*50)
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

@@ -82,7 +82,7 @@ func TestClientUpdate(t *testing.T) {
 	if acked != 800 || final != acked {
 		t.Fatalf("%d increments acknowledged, final value %d: %d lost", acked, final, acked-final)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 // TestClientWatchAcrossRestart: a client's watch outlives its server. The
@@ -111,7 +111,7 @@ func TestClientWatchAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEvent(t, w, client.EventPut, "tom", "cat")
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 	p = serve(t, bin, dir, env, "--listen", addr)
@@ -125,7 +125,7 @@ func TestClientWatchAcrossRestart(t *testing.T) {
 	if e, err := c.Get(ctx, "pets", "tom"); err != nil || string(e.Value) != "cat" {
 		t.Fatalf("tom after the restart: %q %v", e.Value, err)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 	if _, err := c.Get(ctx, "pets", "tom"); !errors.Is(err, client.ErrUnavailable) {
 		t.Fatalf("Get with the server gone: %v, want ErrUnavailable", err)
 	}

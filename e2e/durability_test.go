@@ -67,7 +67,7 @@ func verify(t *testing.T, p *proc, keys []string) {
 	t.Helper()
 	missing := 0
 	for _, k := range keys {
-		status, body := p.do(t, "GET", "/api/v1/durable/"+k, "")
+		status, body := p.Do(t, "GET", "/api/v1/durable/"+k, "")
 		if status != 200 || body != valueFor(k) {
 			missing++
 			if missing <= 5 {
@@ -85,11 +85,20 @@ func verify(t *testing.T, p *proc, keys []string) {
 // write is there with its value; repeated over several cycles on one file.
 func TestCrashDurability(t *testing.T) {
 	bin, _ := binary(t, "default")
+	crashDurability(t, bin, nil)
+}
+
+// crashDurability runs bin (with env) in one directory through
+// durabilityCycles SIGKILLs under concurrent PUT load; after each restart,
+// and at the end, every write acknowledged before a kill is there with its
+// value.
+func crashDurability(t *testing.T, bin string, env []string) {
+	t.Helper()
 	dir := t.TempDir()
 	var all []string
 	cycles := durabilityCycles()
 	for c := range cycles {
-		p := serve(t, bin, dir, nil, "--log-access=false")
+		p := serve(t, bin, dir, env, "--log-access=false")
 		if len(all) > 0 {
 			verify(t, p, all) // what survived earlier kills is still there
 		}
@@ -97,8 +106,8 @@ func TestCrashDurability(t *testing.T) {
 		done := make(chan []string)
 		go func() { done <- load(ctx, p, 16, fmt.Sprintf("c%d", c)) }()
 		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
+		_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+		<-p.Done
 		cancel()
 		acked := <-done
 		if len(acked) == 0 {
@@ -107,10 +116,10 @@ func TestCrashDurability(t *testing.T) {
 		all = append(all, acked...)
 		t.Logf("cycle %d: %d writes acknowledged before SIGKILL", c, len(acked))
 	}
-	p := serve(t, bin, dir, nil, "--log-access=false")
+	p := serve(t, bin, dir, env, "--log-access=false")
 	verify(t, p, all)
 	t.Logf("%d cycles, %d acknowledged writes verified", cycles, len(all))
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -126,17 +135,17 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 	done := make(chan []string)
 	go func() { done <- load(ctx, p, 16, "term") }()
 	time.Sleep(300 * time.Millisecond)
-	err := p.stop(t)
+	err := p.Stop(t)
 	cancel()
 	acked := <-done
 	var exitErr interface{ ExitCode() int }
 	if err != nil && (!errors.As(err, &exitErr) || exitErr.ExitCode() != 0) {
-		t.Fatalf("exit after SIGTERM under load: %v\n%s", err, p.logs.String())
+		t.Fatalf("exit after SIGTERM under load: %v\n%s", err, p.Logs())
 	}
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged")
 	}
 	p = serve(t, bin, dir, nil, "--log-access=false")
 	verify(t, p, acked)
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

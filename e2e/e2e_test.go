@@ -72,7 +72,7 @@ func TestServeAndFeatures(t *testing.T) {
 
 			p := serve(t, bin, t.TempDir(), nil)
 			exercise(t, p)
-			status, body := p.do(t, "GET", "/info", "")
+			status, body := p.Do(t, "GET", "/info", "")
 			var info struct {
 				Features  []string          `json:"features"`
 				Providers map[string]string `json:"providers"`
@@ -87,11 +87,11 @@ func TestServeAndFeatures(t *testing.T) {
 			if !slices.Equal(info.Features, sel.Features) || info.Providers["database"] != wantDB || info.Providers["cache"] != "memory" {
 				t.Fatalf("/info = %s", body)
 			}
-			if err := p.stop(t); err != nil {
-				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+			if err := p.Stop(t); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
 			}
-			if !strings.Contains(p.logs.String(), `"msg":"stopped"`) {
-				t.Fatalf("no clean stop in the log:\n%s", p.logs.String())
+			if !strings.Contains(p.Logs(), `"msg":"stopped"`) {
+				t.Fatalf("no clean stop in the log:\n%s", p.Logs())
 			}
 		})
 	}
@@ -101,7 +101,7 @@ func exercise(t *testing.T, p *proc) {
 	t.Helper()
 	check := func(method, path, body string, want int) string {
 		t.Helper()
-		status, got := p.do(t, method, path, body)
+		status, got := p.Do(t, method, path, body)
 		if status != want {
 			t.Fatalf("%s %s = %d %s, want %d", method, path, status, got, want)
 		}
@@ -367,16 +367,16 @@ func TestBoltPersistsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	p := serve(t, bin, dir, nil)
 	for i := range 20 {
-		if status, body := p.do(t, "PUT", fmt.Sprintf("/api/v1/keep/k%d", i), fmt.Sprint(i)); status != 204 {
+		if status, body := p.Do(t, "PUT", fmt.Sprintf("/api/v1/keep/k%d", i), fmt.Sprint(i)); status != 204 {
 			t.Fatalf("PUT = %d %s", status, body)
 		}
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 	p = serve(t, bin, dir, nil)
 	for i := range 20 {
-		if status, body := p.do(t, "GET", fmt.Sprintf("/api/v1/keep/k%d", i), ""); status != 200 || body != fmt.Sprint(i) {
+		if status, body := p.Do(t, "GET", fmt.Sprintf("/api/v1/keep/k%d", i), ""); status != 200 || body != fmt.Sprint(i) {
 			t.Fatalf("after restart k%d = %d %q", i, status, body)
 		}
 	}
@@ -455,24 +455,24 @@ func serveRefused(t *testing.T, bin string, env []string, args ...string) (int, 
 func TestMetricsFromTheFirstScrape(t *testing.T) {
 	bin, _ := binary(t, "default")
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_HEALTH_CACHE_TTL=1ms"})
-	status, body := p.do(t, "GET", "/metrics", "")
+	status, body := p.Do(t, "GET", "/metrics", "")
 	for _, want := range []string{`navius_cache_hits_total{provider="memory"} 0`, `navius_cache_misses_total{provider="memory"} 0`} {
 		if status != 200 || !strings.Contains(body, want) {
 			t.Errorf("first scrape (%d) lacks %s", status, want)
 		}
 	}
-	p.do(t, "PUT", "/api/v1/c/k", "v")
-	p.do(t, "GET", "/api/v1/c/k", "") // a miss, then cached
-	p.do(t, "GET", "/api/v1/c/k", "") // a hit
+	p.Do(t, "PUT", "/api/v1/c/k", "v")
+	p.Do(t, "GET", "/api/v1/c/k", "") // a miss, then cached
+	p.Do(t, "GET", "/api/v1/c/k", "") // a hit
 	for range 3 {
 		time.Sleep(5 * time.Millisecond) // past health.cache_ttl: the probe runs again
-		p.do(t, "GET", "/health", "")
+		p.Do(t, "GET", "/health", "")
 	}
-	_, body = p.do(t, "GET", "/metrics", "")
+	_, body = p.Do(t, "GET", "/metrics", "")
 	if !strings.Contains(body, `navius_cache_hits_total{provider="memory"} 1`) || !strings.Contains(body, `navius_cache_misses_total{provider="memory"} 1`) {
 		t.Errorf("cache counters after one miss and one hit:\n%s", body)
 	}
-	_, body = p.do(t, "GET", "/health", "")
+	_, body = p.Do(t, "GET", "/health", "")
 	var h struct {
 		Components map[string]struct {
 			Details map[string]any `json:"details"`
@@ -481,7 +481,7 @@ func TestMetricsFromTheFirstScrape(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &h); err != nil || h.Components["cache"].Details["hit_ratio"] != 0.5 {
 		t.Errorf("/health's cache hit ratio after one miss and one hit, with the probe run several times: %s", body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 // TestListenInUse: a port another process holds is named with the listen

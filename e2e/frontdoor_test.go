@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,10 +13,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/pgtest"
 	"github.com/navius-dev/navius/internal/redistest"
 )
@@ -131,7 +131,7 @@ func TestRedisRefusedCredentialsExit2(t *testing.T) {
 		}
 	}
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=redis://" + srv.Addr + "/0", "NAVIUS_REDIS_PASSWORD=right-password"})
-	if code, body := p.do(t, "PUT", "/api/v1/c/k", "v"); code != 204 {
+	if code, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); code != 204 {
 		t.Fatalf("PUT with the right password: %d %s", code, body)
 	}
 }
@@ -146,7 +146,7 @@ func TestBackendTransitionsLogged(t *testing.T) {
 	waitLog := func(msg string) map[string]any {
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
-			for _, line := range strings.Split(p.logs.String(), "\n") {
+			for _, line := range strings.Split(p.Logs(), "\n") {
 				var e map[string]any
 				if json.Unmarshal([]byte(line), &e) == nil && e["msg"] == msg {
 					return e
@@ -154,7 +154,7 @@ func TestBackendTransitionsLogged(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		t.Fatalf("no %q in the log within 20s:\n%s", msg, p.logs.String())
+		t.Fatalf("no %q in the log within 20s:\n%s", msg, p.Logs())
 		return nil
 	}
 	srv.Stop()
@@ -169,7 +169,7 @@ func TestBackendTransitionsLogged(t *testing.T) {
 	if up["level"] != "info" || up["down_for"] == nil {
 		t.Errorf("up: %v", up)
 	}
-	if n := strings.Count(p.logs.String(), `"database is down"`); n != 1 {
+	if n := strings.Count(p.Logs(), `"database is down"`); n != 1 {
 		t.Errorf("the outage was logged %d times", n)
 	}
 }
@@ -191,9 +191,9 @@ func TestSplunkLossesInMetrics(t *testing.T) {
 	var got map[string]string
 	for time.Now().Before(deadline) {
 		for range 20 { // access lines for the sink
-			p.do(t, "GET", "/api/v1/c/nothing", "")
+			p.Do(t, "GET", "/api/v1/c/nothing", "")
 		}
-		_, body := p.do(t, "GET", "/metrics", "")
+		_, body := p.Do(t, "GET", "/metrics", "")
 		got = map[string]string{}
 		for _, m := range counter.FindAllStringSubmatch(body, -1) {
 			got[m[1]] = m[2]
@@ -215,16 +215,16 @@ func TestForgedCursorsRefused(t *testing.T) {
 	for _, url := range []string{"memory://", "bolt://./data/navius.db", pg.URL("postgres"), rd.URL(0)} {
 		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + url, "NAVIUS_PPROF_LISTEN=", "NAVIUS_CACHE_URL=none"})
 		for i := range 3 {
-			p.do(t, "PUT", fmt.Sprintf("/api/v1/pets/k%d", i), "v")
+			p.Do(t, "PUT", fmt.Sprintf("/api/v1/pets/k%d", i), "v")
 		}
-		code, body := p.do(t, "GET", "/api/v1/pets?limit=1", "")
+		code, body := p.Do(t, "GET", "/api/v1/pets?limit=1", "")
 		var page struct {
 			NextCursor string `json:"next_cursor"`
 		}
 		if code != 200 || json.Unmarshal([]byte(body), &page) != nil || page.NextCursor == "" {
 			t.Fatalf("%s: first page %d %s", url, code, body)
 		}
-		if code, body := p.do(t, "GET", "/api/v1/pets?limit=1&cursor="+page.NextCursor, ""); code != 200 {
+		if code, body := p.Do(t, "GET", "/api/v1/pets?limit=1&cursor="+page.NextCursor, ""); code != 200 {
 			t.Errorf("%s: the cursor handed out = %d %s", url, code, body)
 		}
 		forgeries := []string{"zzzz", "azA", "a2V5MQ"}
@@ -236,11 +236,11 @@ func TestForgedCursorsRefused(t *testing.T) {
 			forgeries = append(forgeries, page.NextCursor[:len(page.NextCursor)-2]+"AA")
 		}
 		for _, forged := range forgeries {
-			if code, body := p.do(t, "GET", "/api/v1/pets?cursor="+forged, ""); code != 400 || !strings.Contains(body, "cursor") {
+			if code, body := p.Do(t, "GET", "/api/v1/pets?cursor="+forged, ""); code != 400 || !strings.Contains(body, "cursor") {
 				t.Errorf("%s: forged cursor %q = %d %s", url, forged, code, body)
 			}
 		}
-		p.stop(t)
+		p.Stop(t)
 	}
 }
 
@@ -286,10 +286,10 @@ func TestBuildsStartAsBuilt(t *testing.T) {
 		// Not a setting the build needs: tests never take a fixed port.
 		env = append(env, "NAVIUS_PPROF_LISTEN=127.0.0.1:0")
 		p := serve(t, bin, t.TempDir(), env)
-		if code, body := p.do(t, "PUT", "/api/v1/c/k", "v"); code != 204 {
+		if code, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); code != 204 {
 			t.Errorf("%s: PUT = %d %s", spec, code, body)
 		}
-		p.stop(t)
+		p.Stop(t)
 		if len(env) > 1 {
 			// Without the URL, both commands name the option and the
 			// schemes this build opens.
@@ -434,30 +434,15 @@ func TestSecretsSweep(t *testing.T) {
 // stops it) and returns its output.
 func serveUntilReady(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--log-format", "json"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--log-format", "json"}, args...)...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, err := harness.Start(cmd, 30*time.Second, harness.ServingAddr)
+	switch {
+	case errors.Is(err, harness.ErrNotReady):
+		t.Fatalf("serve %v neither exited nor served within 30s:\n%s", args, p.Logs())
+	case err == nil:
+		_ = p.Stop(t)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	for {
-		select {
-		case <-done:
-			return out.String()
-		case <-ctx.Done():
-			t.Fatalf("serve %v neither exited nor served within 30s:\n%s", args, out.String())
-		case <-time.After(10 * time.Millisecond):
-			if strings.Contains(out.String(), `"navius is serving"`) {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				<-done
-				return out.String()
-			}
-		}
-	}
+	return p.Logs()
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -22,6 +21,7 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/oci"
 	"github.com/navius-dev/navius/internal/serverimage"
 )
@@ -105,26 +105,37 @@ func packageImage(t *testing.T, args ...string) packaged {
 // fromArchive returns the files of a package's tar.gz by base name.
 func fromArchive(t *testing.T, archive string) map[string][]byte {
 	t.Helper()
-	f, err := os.Open(archive)
+	files := map[string][]byte{}
+	eachEntry(t, archive, func(h *tar.Header, data []byte) { files[filepath.Base(h.Name)] = data })
+	return files
+}
+
+// eachEntry calls fn with each entry of the tar (gzipped when its name
+// ends in .gz) in file.
+func eachEntry(t *testing.T, file string, fn func(h *tar.Header, data []byte)) {
+	t.Helper()
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	var r io.Reader = f
+	if strings.HasSuffix(file, ".gz") {
+		if r, err = gzip.NewReader(f); err != nil {
+			t.Fatal(err)
+		}
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return files
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		files[filepath.Base(h.Name)], _ = io.ReadAll(tr)
+		data, _ := io.ReadAll(tr)
+		fn(h, data)
 	}
 }
 
@@ -180,30 +191,15 @@ func unpack(t *testing.T, layoutDir, tag string) string {
 func extractLayout(t *testing.T, file string) string {
 	t.Helper()
 	dir := t.TempDir()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return dir
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEntry(t, file, func(h *tar.Header, data []byte) {
 		p := filepath.Join(dir, filepath.FromSlash(h.Name))
 		if h.Typeflag == tar.TypeDir {
 			os.MkdirAll(p, 0o755)
-			continue
-		}
-		data, _ := io.ReadAll(tr)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		} else if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
+	})
+	return dir
 }
 
 // runtimeSpec is the part of umoci's config.json the tests read.
@@ -221,11 +217,15 @@ type runtimeSpec struct {
 // and runs it where an engine runs.
 func TestPackageImage(t *testing.T) {
 	skipUnlessLinux(t)
-	sel, err := loadManifest(t).Resolve("default")
+	// An image leaves the builder out: it needs Go and a source tree.
+	sel, err := loadManifest(t).Resolve("default,-builder")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := packageImage(t, "--features", "default")
+	if !strings.Contains(p.output, "the builder is left out") {
+		t.Errorf("package --image does not say that it leaves the builder out:\n%s", p.output)
+	}
 	if len(p.archives) != 1 {
 		t.Fatalf("archives %v", p.archives)
 	}
@@ -242,10 +242,16 @@ func TestPackageImage(t *testing.T) {
 	if got := info.Labels[serverimage.LabelFeatures]; got != strings.Join(sel.Features, ",") {
 		t.Errorf("features label %q, want %q", got, strings.Join(sel.Features, ","))
 	}
-	for _, k := range []string{"version", "revision", "source", "created"} {
+	for _, k := range []string{"version", "revision", "created"} {
 		if info.Labels["org.opencontainers.image."+k] == "" {
 			t.Errorf("no org.opencontainers.image.%s label: %v", k, info.Labels)
 		}
+	}
+	// The source label is the tree's origin remote, and absent without one
+	// (never a made-up default).
+	origin, _ := exec.Command("git", "-C", root, "remote", "get-url", "origin").Output()
+	if got, want := info.Labels["org.opencontainers.image.source"], serverimage.CleanSource(strings.TrimSpace(string(origin))); got != want {
+		t.Errorf("source label %q, want %q (from the origin remote %q)", got, want, origin)
 	}
 	if d := skopeoInspect(t, "docker-archive:"+p.image); d.Architecture != hostPlatform.Architecture || len(d.Layers) != 2 {
 		t.Errorf("skopeo inspect docker-archive: %+v", d)
@@ -312,10 +318,10 @@ func TestPackageImage(t *testing.T) {
 	if code := httpStatus(t, srv.URL+"/readyz"); code != 200 {
 		t.Errorf("GET /readyz from the unpacked binary: %d", code)
 	}
-	if !strings.Contains(srv.logs.String(), "authentication is off and the listener is not loopback") {
-		t.Errorf("the image's all-interfaces listener should log the auth warning:\n%s", srv.logs.String())
+	if !strings.Contains(srv.Logs(), "authentication is off and the listener is not loopback") {
+		t.Errorf("the image's all-interfaces listener should log the auth warning:\n%s", srv.Logs())
 	}
-	srv.stop(t)
+	srv.Stop(t)
 
 	dockerLoadAndRun(t, p.image, ref)
 }
@@ -387,47 +393,7 @@ func serveAsImage(t *testing.T, bin, dir string, env []string) *proc {
 	cmd := exec.Command(bin, "serve", "--log-format", "json")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.logs.Write([]byte(sc.Text() + "\n"))
-			var e struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Msg == "navius is serving" {
-				addr <- e.Addr
-			}
-		}
-	}()
-	go func() { <-scanned; p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case a := <-addr:
-		_, port, _ := strings.Cut(a[strings.LastIndex(a, "]")+1:], ":")
-		if strings.HasPrefix(a, "127.") {
-			t.Errorf("the image's listener is loopback only: %s", a)
-		}
-		p.URL = "http://127.0.0.1:" + port
-	case err := <-p.done:
-		t.Fatalf("navius exited before serving: %v\n%s", err, p.logs.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("navius did not serve within 20s\n%s", p.logs.String())
-	}
-	return p
+	return harness.ServeCmd(t, cmd)
 }
 
 func httpStatus(t *testing.T, url string) int {

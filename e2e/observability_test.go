@@ -20,8 +20,8 @@ func TestPrometheusMetrics(t *testing.T) {
 	bin, sel := binary(t, "default")
 	p := serve(t, bin, t.TempDir(), nil)
 	exercise(t, p)
-	p.do(t, "GET", "/api/v1/pets/tom", "") // a cache hit
-	status, body := p.do(t, "GET", "/metrics", "")
+	p.Do(t, "GET", "/api/v1/pets/tom", "") // a cache hit
+	status, body := p.Do(t, "GET", "/metrics", "")
 	if status != 200 {
 		t.Fatalf("/metrics = %d %s", status, body)
 	}
@@ -64,7 +64,7 @@ func TestPrometheusMetrics(t *testing.T) {
 	}
 	// Prometheus off: no endpoint.
 	p2 := serve(t, bin, t.TempDir(), nil, "--prometheus-enabled", "false")
-	if status, _ := p2.do(t, "GET", "/metrics", ""); status != 404 {
+	if status, _ := p2.Do(t, "GET", "/metrics", ""); status != 404 {
 		t.Errorf("/metrics with prometheus.enabled=false = %d", status)
 	}
 }
@@ -74,7 +74,7 @@ func TestPrometheusMetrics(t *testing.T) {
 func TestBuildWithoutPrometheus(t *testing.T) {
 	bin, _ := binary(t, "memory")
 	p := serve(t, bin, t.TempDir(), nil)
-	if status, body := p.do(t, "GET", "/metrics", ""); status != 404 {
+	if status, body := p.Do(t, "GET", "/metrics", ""); status != 404 {
 		t.Errorf("/metrics in a build without prometheus = %d %s", status, body)
 	}
 	code, _, stderr := run(t, bin, nil, "serve", "--set", "prometheus.path=/m")
@@ -88,9 +88,9 @@ func TestBuildWithoutPrometheus(t *testing.T) {
 func TestPprofAdminListener(t *testing.T) {
 	bin, _ := binary(t, "default,dynatrace,pprof")
 	p := serve(t, bin, t.TempDir(), nil, "--pprof-listen", "127.0.0.1:0")
-	m := regexp.MustCompile(`pprof: admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.logs.String())
+	m := regexp.MustCompile(`pprof: admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+)`).FindStringSubmatch(p.Logs())
 	if m == nil {
-		t.Fatalf("no admin listener address in the log:\n%s", p.logs.String())
+		t.Fatalf("no admin listener address in the log:\n%s", p.Logs())
 	}
 	admin := "http://" + m[1]
 	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=1"} {
@@ -102,20 +102,20 @@ func TestPprofAdminListener(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("admin GET %s = %d", path, resp.StatusCode)
 		}
-		if status, _ := p.do(t, "GET", path, ""); status != 404 {
+		if status, _ := p.Do(t, "GET", path, ""); status != 404 {
 			t.Errorf("API listener GET %s = %d, want 404", path, status)
 		}
 	}
 	// dynatrace is compiled in but off without an endpoint.
-	_, body := p.do(t, "GET", "/info", "")
+	_, body := p.Do(t, "GET", "/info", "")
 	var info struct {
 		Providers map[string]string `json:"providers"`
 	}
 	if err := json.Unmarshal([]byte(body), &info); err != nil || info.Providers["observability"] != "pprof,prometheus" {
 		t.Errorf("/info providers = %v (%v)", info.Providers, err)
 	}
-	if err := p.stop(t); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+	if err := p.Stop(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
 	}
 	if _, err := http.Get(admin + "/debug/pprof/"); err == nil {
 		t.Error("the admin listener outlived the process")

@@ -13,7 +13,7 @@ import (
 // path", and which paths are on another listener (they name servers).
 func described(t *testing.T, p *proc) (ops []string, admin map[string]bool) {
 	t.Helper()
-	status, body := p.do(t, "GET", "/openapi.json", "")
+	status, body := p.Do(t, "GET", "/openapi.json", "")
 	if status != 200 {
 		t.Fatalf("/openapi.json = %d %s", status, body)
 	}
@@ -110,7 +110,7 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 				t.Errorf("%s: %s is served but not described", tc.name, path)
 			}
 		}
-		_ = p.stop(t)
+		_ = p.Stop(t)
 	}
 
 	bin, _ = binary(t, "memory")
@@ -119,5 +119,5 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 	if want := expect([]string{"memory"}, nil); !slices.Equal(ops, want) {
 		t.Errorf("memory: /openapi.json describes %v, want %v", ops, want)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,10 +16,10 @@ import (
 
 const pgFeatures = "default,postgres"
 
-// pgComponent reads one component of /health: its status and details.
-func pgComponent(t *testing.T, p *proc, name string) (string, map[string]any) {
+// healthComponent reads one component of /health: its status and details.
+func healthComponent(t *testing.T, p *proc, name string) (string, map[string]any) {
 	t.Helper()
-	_, body := p.do(t, "GET", "/health", "")
+	_, body := p.Do(t, "GET", "/health", "")
 	var h struct {
 		Components map[string]struct {
 			Status  string         `json:"status"`
@@ -65,8 +63,9 @@ func pgTableExists(t *testing.T, srv *pgtest.Server, db, table string) bool {
 	return exists
 }
 
-// pgLoad sends n concurrent GETs of uncached keys and waits for them.
-func pgLoad(p *proc, n int) {
+// concurrentGets sends n concurrent GETs of keys no one wrote and waits
+// for them.
+func concurrentGets(p *proc, n int) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -89,15 +88,15 @@ func TestPostgresServe(t *testing.T) {
 	srv := pgtest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_DATABASE_MAX_CONNECTIONS=7"})
 	exercise(t, p)
-	if _, body := p.do(t, "GET", "/info", ""); !strings.Contains(body, `"database":"postgres"`) {
+	if _, body := p.Do(t, "GET", "/info", ""); !strings.Contains(body, `"database":"postgres"`) {
 		t.Fatalf("/info = %s", body)
 	}
-	status, details := pgComponent(t, p, "postgres_pool")
+	status, details := healthComponent(t, p, "postgres_pool")
 	if status != "UP" || details["max"] != float64(7) || details["total"] == nil || details["idle"] == nil || details["acquired"] == nil {
 		t.Fatalf("postgres_pool: %s %v", status, details)
 	}
-	pgWaitFor(t, "postgres_changes UP", func() bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" })
-	_, metrics := p.do(t, "GET", "/metrics", "")
+	pgWaitFor(t, "postgres_changes UP", func() bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" })
+	_, metrics := p.Do(t, "GET", "/metrics", "")
 	for _, want := range []string{
 		`navius_database_pool_connections{provider="postgres",state="idle"}`,
 		`navius_database_pool_connections{provider="postgres",state="acquired"}`,
@@ -111,7 +110,7 @@ func TestPostgresServe(t *testing.T) {
 	if err := srv.QueryValue(context.Background(), "postgres", &kind, "SELECT convert_from(value, 'UTF8') FROM navius_kv WHERE collection = 'pets' AND key = 'tom'"); err != nil || kind != `{"kind":"lion"}` {
 		t.Fatalf("navius_kv holds %q, %v", kind, err)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -125,7 +124,7 @@ func TestPostgresOutage(t *testing.T) {
 	bin, _ := binary(t, pgFeatures)
 	srv := pgtest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_LOG_ACCESS=false"})
-	if status, body := p.do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
 		t.Fatalf("PUT = %d %s", status, body)
 	}
 	waitStatus(t, p, "/readyz", 200, 2*time.Second)
@@ -134,12 +133,12 @@ func TestPostgresOutage(t *testing.T) {
 	srv.Stop()
 	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
 	t.Logf("readyz false %s after PostgreSQL stopped", took)
-	status, body := p.do(t, "GET", "/api/v1/c/uncached", "")
+	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
 	if status != 503 || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "database is unavailable") {
 		t.Fatalf("GET with PostgreSQL down = %d %s", status, body)
 	}
 	t.Logf("GET with PostgreSQL down: %d %s", status, strings.TrimSpace(body))
-	if status, body := p.do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 || !strings.Contains(body, `"code":"unavailable"`) {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 || !strings.Contains(body, `"code":"unavailable"`) {
 		t.Fatalf("PUT with PostgreSQL down = %d %s", status, body)
 	}
 	loadLeavesNoGoroutines(t, p, 200, before)
@@ -149,16 +148,16 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
 	t.Logf("readyz true %s after PostgreSQL came back", took)
-	if status, body := p.do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
 		t.Fatalf("PUT after recovery = %d %s", status, body)
 	}
-	if status, body := p.do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
+	if status, body := p.Do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
 		t.Fatalf("GET after recovery = %d %q", status, body)
 	}
-	if status, body := p.do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
+	if status, body := p.Do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
 		t.Fatalf("GET of the write before the outage = %d %q", status, body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 // TestPostgresHang freezes PostgreSQL (every process stopped: connections
@@ -171,7 +170,7 @@ func TestPostgresHang(t *testing.T) {
 	srv := pgtest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_LOG_ACCESS=false",
 		"NAVIUS_DATABASE_TIMEOUT=1s"})
-	if status, body := p.do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
 		t.Fatalf("PUT = %d %s", status, body)
 	}
 	waitStatus(t, p, "/readyz", 200, 2*time.Second)
@@ -184,7 +183,7 @@ func TestPostgresHang(t *testing.T) {
 	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
 	t.Logf("readyz false %s after PostgreSQL froze", took)
 	start := time.Now()
-	status, body := p.do(t, "GET", "/api/v1/c/uncached", "")
+	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
 	if status != 503 || !strings.Contains(body, "database is unavailable") {
 		t.Fatalf("GET with PostgreSQL frozen = %d %s", status, body)
 	}
@@ -196,7 +195,7 @@ func TestPostgresHang(t *testing.T) {
 	// (pgx sends the server a cancel request, which waits up to 15 s on a
 	// frozen server): goroutines rise by about the pool size, not by the
 	// number of requests, and go once those closes end.
-	pgLoad(p, 200)
+	concurrentGets(p, 200)
 	if during := goroutines(t, p); during > before+60 {
 		t.Fatalf("goroutines grew from %d to %d after 200 requests", before, during)
 	}
@@ -209,10 +208,10 @@ func TestPostgresHang(t *testing.T) {
 	}
 	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
 	t.Logf("readyz true %s after PostgreSQL continued", took)
-	if status, body := p.do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
+	if status, body := p.Do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
 		t.Fatalf("GET after recovery = %d %q", status, body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 // TestPostgresTwoInstances: two navius processes share one PostgreSQL, each
@@ -234,10 +233,10 @@ func testPostgresTwoInstances(t *testing.T, mode string) {
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
 	for _, p := range []*proc{a, b} {
-		pgWaitFor(t, "the change feed", func() bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" })
+		pgWaitFor(t, "the change feed", func() bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" })
 	}
 	get := func(p *proc, key string) string {
-		status, body := p.do(t, "GET", "/api/v1/shared/"+key, "")
+		status, body := p.Do(t, "GET", "/api/v1/shared/"+key, "")
 		if status != 200 {
 			t.Fatalf("GET = %d %s", status, body)
 		}
@@ -252,7 +251,7 @@ func testPostgresTwoInstances(t *testing.T, mode string) {
 			writer, reader = b, a
 		}
 		key := fmt.Sprintf("k%d", i%4) // each key cached by both from earlier rounds
-		if status, body := writer.do(t, "PUT", "/api/v1/shared/"+key, v); status != 204 {
+		if status, body := writer.Do(t, "PUT", "/api/v1/shared/"+key, v); status != 204 {
 			t.Fatalf("PUT = %d %s", status, body)
 		}
 		start := time.Now()
@@ -269,8 +268,8 @@ func testPostgresTwoInstances(t *testing.T, mode string) {
 		}
 	}
 	t.Logf("time for a write to reach the other instance: worst %s, mean %s over %d writes", worst, total/rounds, rounds)
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // TestPostgresListenerLoss terminates the listening backend of an instance
@@ -292,7 +291,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 		"NAVIUS_LOG_ACCESS=false", "NAVIUS_HEALTH_CACHE_TTL=0"}
 	a := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-a"}, common...))
 	b := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-b"}, common...))
-	live := func() bool { s, _ := pgComponent(t, b, "postgres_changes"); return s == "UP" }
+	live := func() bool { s, _ := healthComponent(t, b, "postgres_changes"); return s == "UP" }
 	pgWaitFor(t, "b's listener", live)
 	terminate := func() {
 		t.Helper()
@@ -304,7 +303,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 	}
 	put := func(v string) {
 		t.Helper()
-		if status, body := a.do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
+		if status, body := a.Do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
 			t.Fatalf("PUT = %d %s", status, body)
 		}
 	}
@@ -317,7 +316,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		for {
-			status, got := b.do(t, "GET", "/api/v1/shared/k", "")
+			status, got := b.Do(t, "GET", "/api/v1/shared/k", "")
 			if status == 200 && got == want {
 				return time.Since(start)
 			}
@@ -343,7 +342,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 	srv.MustExec(t, "postgres", "REVOKE CONNECT ON DATABASE appdb FROM app")
 	terminate()
 	pgWaitFor(t, "b's listener to be down", func() bool { return !live() })
-	if status, _ := b.do(t, "GET", "/readyz", ""); status != 200 {
+	if status, _ := b.Do(t, "GET", "/readyz", ""); status != 200 {
 		t.Fatalf("readyz = %d with only the listener down", status)
 	}
 	for i := range 4 {
@@ -363,8 +362,8 @@ func TestPostgresListenerLoss(t *testing.T) {
 		put(v)
 		t.Logf("listener back: announced write %d seen by b after %s", i, converge(v, 2*time.Second))
 	}
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // TestPostgresCrashDurability kills navius with SIGKILL at random moments
@@ -374,35 +373,7 @@ func TestPostgresListenerLoss(t *testing.T) {
 func TestPostgresCrashDurability(t *testing.T) {
 	bin, _ := binary(t, pgFeatures)
 	srv := pgtest.Start(t, pgtest.Options{Durable: true})
-	env := []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_DATABASE_MAX_CONNECTIONS=16"}
-	dir := t.TempDir()
-	var all []string
-	cycles := durabilityCycles()
-	for c := range cycles {
-		p := serve(t, bin, dir, env, "--log-access=false")
-		if len(all) > 0 {
-			verify(t, p, all)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan []string)
-		go func() { done <- load(ctx, p, 16, fmt.Sprintf("c%d", c)) }()
-		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-		cancel()
-		acked := <-done
-		if len(acked) == 0 {
-			t.Fatalf("cycle %d: no write was acknowledged before the kill", c)
-		}
-		all = append(all, acked...)
-		t.Logf("cycle %d: %d writes acknowledged before SIGKILL", c, len(acked))
-	}
-	p := serve(t, bin, dir, env, "--log-access=false")
-	verify(t, p, all)
-	t.Logf("%d cycles, %d acknowledged writes verified", cycles, len(all))
-	if err := p.stop(t); err != nil {
-		t.Fatal(err)
-	}
+	crashDurability(t, bin, []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_DATABASE_MAX_CONNECTIONS=16"})
 }
 
 // TestPostgresBadInput starts navius with configurations that cannot work:
@@ -506,17 +477,17 @@ func TestPostgresSecrets(t *testing.T) {
 	} {
 		env = append(env, "NAVIUS_LOG_LEVEL=trace")
 		p := serve(t, bin, t.TempDir(), env)
-		if status, body := p.do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+		if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
 			t.Fatalf("run %d: PUT = %d %s", i, status, body)
 		}
 		for _, path := range []string{"/info", "/health", "/metrics", "/api/v1/c/k"} {
-			_, body := p.do(t, "GET", path, "")
+			_, body := p.Do(t, "GET", path, "")
 			outputs[fmt.Sprintf("run %d %s", i, path)] = body
 		}
-		if err := p.stop(t); err != nil {
+		if err := p.Stop(t); err != nil {
 			t.Fatal(err)
 		}
-		outputs[fmt.Sprintf("run %d log", i)] = p.logs.String()
+		outputs[fmt.Sprintf("run %d log", i)] = p.Logs()
 		for name, args := range map[string][]string{
 			"--features": {"--features"}, "config check": {"config", "check"}, "config keys": {"config", "keys"},
 		} {

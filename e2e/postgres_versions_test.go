@@ -118,7 +118,7 @@ func TestPostgresVersionsMigration(t *testing.T) {
 		pgWant(t, p, 204, "PUT", "/api/v1/pets/"+k, v)
 	}
 	pgWant(t, p, 204, "DELETE", "/api/v1/pets/gone", "")
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 	if v := pgRecorded(t, srv); v != 1 {
@@ -157,7 +157,7 @@ func TestPostgresVersionsMigration(t *testing.T) {
 	if body, _ := pgWant(t, p, 200, "GET", "/api/v1/pets/tom", ""); body != "tiger" {
 		t.Fatalf("tom = %q after the batch", body)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 
@@ -171,7 +171,7 @@ func TestPostgresVersionsMigration(t *testing.T) {
 	if body, _ := pgWant(t, p, 200, "GET", "/api/v1/pets/kit", ""); body != "fox cub" {
 		t.Fatalf("kit = %q after the old navius was refused", body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 // TestPostgresLostUpdates: two navius instances on one PostgreSQL, each
@@ -185,15 +185,15 @@ func TestPostgresLostUpdates(t *testing.T) {
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
 	for _, p := range []*proc{a, b} {
-		pgWaitFor(t, "the change feed", func() bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" })
+		pgWaitFor(t, "the change feed", func() bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" })
 	}
 	const path = "/api/v1/counters/postgres"
 	r := casIncrements(t, []string{a.URL, b.URL}, path, 16, 50, nil)
 	wantNoLostUpdates(t, r, 16*50)
 	t.Logf("PostgreSQL, 2 instances: %.0f increments/s, %.1f%% of conditional PUTs answered 412",
 		float64(r.Acked)/r.Elapsed.Seconds(), 100*float64(r.Retries)/float64(r.Acked+r.Retries))
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // TestPostgresExpiry: entries with a TTL (put in one batch), seen by two
@@ -270,8 +270,8 @@ func TestPostgresExpiry(t *testing.T) {
 	const restartTTL = 6 * time.Second
 	put := time.Now()
 	pgWant(t, a, 204, "PUT", fmt.Sprintf("/api/v1/exp/r?ttl=%s", restartTTL), "across a restart")
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 	c := serve(t, bin, t.TempDir(), env)
 	if _, etag := pgWant(t, c, 200, "GET", "/api/v1/exp/long", ""); etag != longETag {
 		t.Fatalf("long's ETag after the restart = %s, want %s", etag, longETag)
@@ -286,7 +286,7 @@ func TestPostgresExpiry(t *testing.T) {
 	if got := pgKeys(pgWalk(t, c, "exp", 2)); got != "k3,keep,long" {
 		t.Fatalf("walk after the restart and r's expiry: %s", got)
 	}
-	_ = c.stop(t)
+	_ = c.Stop(t)
 }
 
 // TestPostgresBatchCrash kills navius with SIGKILL at random moments under
@@ -307,8 +307,8 @@ func TestPostgresBatchCrash(t *testing.T) {
 		done := make(chan map[string]bool)
 		go func() { done <- batchLoad(ctx, p, 8, fmt.Sprintf("c%d", c)) }()
 		time.Sleep(time.Duration(200+rand.IntN(400)) * time.Millisecond)
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
+		_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+		<-p.Done
 		cancel()
 		acked := 0
 		for id, ok := range <-done {
@@ -354,7 +354,7 @@ func TestPostgresBatchCrash(t *testing.T) {
 		}
 	}
 	t.Logf("%d cycles: %d batches sent, %d acknowledged, %d present (all whole)", cycles, len(sent), acked, whole)
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }

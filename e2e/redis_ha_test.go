@@ -148,7 +148,7 @@ func failoverUnderLoad(t *testing.T, p *proc, coll string, kill, recover func())
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("writes still fail 30s after the kill\n%s", p.logs.String())
+			t.Fatalf("writes still fail 30s after the kill\n%s", p.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -197,7 +197,7 @@ func walkKeys(t *testing.T, p *proc, coll string) map[string]bool {
 	keys := map[string]bool{}
 	cursor := ""
 	for range 10_000 {
-		status, body := p.do(t, "GET", "/api/v1/"+coll+"?limit=1000&cursor="+url.QueryEscape(cursor), "")
+		status, body := p.Do(t, "GET", "/api/v1/"+coll+"?limit=1000&cursor="+url.QueryEscape(cursor), "")
 		if status != 200 {
 			t.Fatalf("walk of %s: %d %s", coll, status, body)
 		}
@@ -232,22 +232,12 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Serve", func(t *testing.T) {
 		p := serve(t, bin, t.TempDir(), haEnv(cl.URL()))
 		exercise(t, p)
-		_, body := p.do(t, "GET", "/health", "")
-		var h struct {
-			Components map[string]struct {
-				Status  string         `json:"status"`
-				Details map[string]any `json:"details"`
-			} `json:"components"`
+		status, details := healthComponent(t, p, "redis_cluster")
+		masters, _ := details["masters"].(map[string]any)
+		if status != "UP" || details["cluster_state"] != "ok" || len(masters) != 3 {
+			t.Fatalf("/health redis_cluster = %s %+v", status, details)
 		}
-		if err := json.Unmarshal([]byte(body), &h); err != nil {
-			t.Fatal(err)
-		}
-		c := h.Components["redis_cluster"]
-		masters, _ := c.Details["masters"].(map[string]any)
-		if c.Status != "UP" || c.Details["cluster_state"] != "ok" || len(masters) != 3 {
-			t.Fatalf("/health redis_cluster = %+v", c)
-		}
-		_ = p.stop(t)
+		_ = p.Stop(t)
 	})
 
 	t.Run("TwoInstancesAcrossFailover", func(t *testing.T) {
@@ -262,12 +252,12 @@ func TestRedisCluster(t *testing.T) {
 				if i%2 == 1 {
 					writer, reader = b, a
 				}
-				if status, body := writer.do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
+				if status, body := writer.Do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
 					t.Fatalf("PUT = %d %s", status, body)
 				}
 				start := time.Now()
 				for {
-					status, got := reader.do(t, "GET", "/api/v1/shared/k", "")
+					status, got := reader.Do(t, "GET", "/api/v1/shared/k", "")
 					if status == 200 && got == v {
 						break
 					}
@@ -302,8 +292,8 @@ func TestRedisCluster(t *testing.T) {
 		t.Logf("both subscriptions live again %s after the kill", time.Since(killed))
 		rounds("after")
 		cl.Rejoin(m)
-		_ = a.stop(t)
-		_ = b.stop(t)
+		_ = a.Stop(t)
+		_ = b.Stop(t)
 	})
 
 	// With redis.cluster_readiness=all (the strict rule), /readyz turns
@@ -320,7 +310,7 @@ func TestRedisCluster(t *testing.T) {
 			cl.Kill(m)
 		}, func() { promoted = cl.WaitFailover(m, killed) })
 		t.Logf("cluster, no WAIT (node timeout %s; replica promoted about %s after the kill): %s", redistest.NodeTimeout, promoted, st)
-		_ = p.stop(t)
+		_ = p.Stop(t)
 		cl.Rejoin(m)
 	})
 
@@ -334,7 +324,7 @@ func TestRedisCluster(t *testing.T) {
 			p := serve(t, bin, t.TempDir(), haEnv(cl.URL(), "NAVIUS_CACHE_URL=none", "NAVIUS_REDIS_CLUSTER_READINESS="+mode))
 			const keys = 64 // a collection's keys fall in 64 buckets, over every master
 			for i := range keys {
-				if status, body := p.do(t, "PUT", fmt.Sprintf("/api/v1/shards/k%02d", i), "v"); status != 204 {
+				if status, body := p.Do(t, "PUT", fmt.Sprintf("/api/v1/shards/k%02d", i), "v"); status != 204 {
 					t.Fatalf("PUT = %d %s", status, body)
 				}
 			}
@@ -356,7 +346,7 @@ func TestRedisCluster(t *testing.T) {
 				if i > 100_000 {
 					t.Fatal("the failover does not end")
 				}
-				if status, _ := p.do(t, "GET", "/readyz", ""); status == 200 {
+				if status, _ := p.Do(t, "GET", "/readyz", ""); status == 200 {
 					readyOK++
 				} else {
 					readyNot++
@@ -393,7 +383,7 @@ func TestRedisCluster(t *testing.T) {
 				t.Errorf("readiness all: /readyz stayed 200 while a master was down")
 			}
 			cl.Rejoin(m)
-			_ = p.stop(t)
+			_ = p.Stop(t)
 		}
 	})
 
@@ -414,7 +404,7 @@ func TestRedisCluster(t *testing.T) {
 		if st.lost != 0 {
 			t.Errorf("%d writes acknowledged with redis.min_replicas=1 were lost", st.lost)
 		}
-		_ = p.stop(t)
+		_ = p.Stop(t)
 	})
 }
 
@@ -436,10 +426,10 @@ func TestRedisSentinel(t *testing.T) {
 	t.Run("Serve", func(t *testing.T) {
 		p := serve(t, bin, t.TempDir(), haEnv(st.URL(0)))
 		exercise(t, p)
-		if _, body := p.do(t, "GET", "/health", ""); !strings.Contains(body, `"master":"`+st.Master().Addr+`"`) {
+		if _, body := p.Do(t, "GET", "/health", ""); !strings.Contains(body, `"master":"`+st.Master().Addr+`"`) {
 			t.Fatalf("/health does not name the master %s: %s", st.Master().Addr, body)
 		}
-		_ = p.stop(t)
+		_ = p.Stop(t)
 	})
 
 	for _, tc := range []struct {
@@ -463,7 +453,7 @@ func TestRedisSentinel(t *testing.T) {
 			if tc.env != nil && stats.lost != 0 {
 				t.Errorf("%d writes acknowledged with redis.min_replicas=1 were lost", stats.lost)
 			}
-			_ = p.stop(t)
+			_ = p.Stop(t)
 			st.Rejoin(old)
 		})
 	}

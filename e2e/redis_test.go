@@ -3,11 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,15 +17,15 @@ func TestRedisServe(t *testing.T) {
 	srv := redistest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL(0)})
 	exercise(t, p)
-	if _, body := p.do(t, "GET", "/info", ""); !strings.Contains(body, `"database":"redis"`) {
+	if _, body := p.Do(t, "GET", "/info", ""); !strings.Contains(body, `"database":"redis"`) {
 		t.Fatalf("/info = %s", body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 func goroutines(t *testing.T, p *proc) int {
 	t.Helper()
-	_, body := p.do(t, "GET", "/health", "")
+	_, body := p.Do(t, "GET", "/health", "")
 	var h struct {
 		Components map[string]struct {
 			Details map[string]any `json:"details"`
@@ -44,18 +42,7 @@ func goroutines(t *testing.T, p *proc) int {
 // away and checks that the goroutine count comes back near before.
 func loadLeavesNoGoroutines(t *testing.T, p *proc, n, before int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := http.Get(fmt.Sprintf("%s/api/v1/c/x%d", p.URL, i))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
+	concurrentGets(p, n)
 	time.Sleep(200 * time.Millisecond)
 	if during := goroutines(t, p); during > before+20 {
 		t.Fatalf("goroutines grew from %d to %d during the outage", before, during)
@@ -67,7 +54,7 @@ func waitStatus(t *testing.T, p *proc, path string, want int, within time.Durati
 	t.Helper()
 	start := time.Now()
 	for {
-		if status, _ := p.do(t, "GET", path, ""); status == want {
+		if status, _ := p.Do(t, "GET", path, ""); status == want {
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
@@ -85,7 +72,7 @@ func TestRedisOutage(t *testing.T) {
 	bin, _ := binary(t, "default,redis")
 	srv := redistest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL(0), "NAVIUS_LOG_ACCESS=false"})
-	if status, body := p.do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
 		t.Fatalf("PUT = %d %s", status, body)
 	}
 	waitStatus(t, p, "/readyz", 200, 2*time.Second)
@@ -94,11 +81,11 @@ func TestRedisOutage(t *testing.T) {
 	srv.Stop()
 	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
 	t.Logf("readyz false %s after Redis stopped", took)
-	status, body := p.do(t, "GET", "/api/v1/c/uncached", "")
+	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
 	if status != 503 || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "database is unavailable") {
 		t.Fatalf("GET with Redis down = %d %s", status, body)
 	}
-	if status, _ := p.do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 {
+	if status, _ := p.Do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 {
 		t.Fatalf("PUT with Redis down = %d", status)
 	}
 	// Load during the outage must not leave goroutines behind.
@@ -107,13 +94,13 @@ func TestRedisOutage(t *testing.T) {
 	srv.Restart()
 	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
 	t.Logf("readyz true %s after Redis came back", took)
-	if status, body := p.do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
 		t.Fatalf("PUT after recovery = %d %s", status, body)
 	}
-	if status, body := p.do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
+	if status, body := p.Do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
 		t.Fatalf("GET after recovery = %d %q", status, body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }
 
 // TestRedisTwoInstances: two navius processes share one Redis database, each
@@ -126,12 +113,12 @@ func TestRedisTwoInstances(t *testing.T) {
 	a := serve(t, bin, t.TempDir(), env)
 	b := serve(t, bin, t.TempDir(), env)
 	put := func(p *proc, v string) {
-		if status, body := p.do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
+		if status, body := p.Do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
 			t.Fatalf("PUT = %d %s", status, body)
 		}
 	}
 	get := func(p *proc) string {
-		status, body := p.do(t, "GET", "/api/v1/shared/k", "")
+		status, body := p.Do(t, "GET", "/api/v1/shared/k", "")
 		if status != 200 {
 			t.Fatalf("GET = %d %s", status, body)
 		}
@@ -159,8 +146,8 @@ func TestRedisTwoInstances(t *testing.T) {
 		}
 	}
 	t.Logf("worst time for a write to reach the other instance: %s", worst)
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // redisCLI runs a command against the test server with redis-cli (which
@@ -178,7 +165,7 @@ func redisCLI(t *testing.T, srv *redistest.Server, args ...string) string {
 // feedLive reads the redis_changes component of /health.
 func feedLive(t *testing.T, p *proc) (bool, string) {
 	t.Helper()
-	_, body := p.do(t, "GET", "/health", "")
+	_, body := p.Do(t, "GET", "/health", "")
 	var h struct {
 		Components map[string]struct {
 			Status string `json:"status"`
@@ -209,13 +196,13 @@ func TestRedisTwoInstancesFeedDown(t *testing.T) {
 	b := serve(t, bin, t.TempDir(), env)
 	put := func(v string) {
 		t.Helper()
-		if status, body := a.do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
+		if status, body := a.Do(t, "PUT", "/api/v1/shared/k", v); status != 204 {
 			t.Fatalf("PUT = %d %s", status, body)
 		}
 	}
 	get := func() string {
 		t.Helper()
-		status, body := b.do(t, "GET", "/api/v1/shared/k", "")
+		status, body := b.Do(t, "GET", "/api/v1/shared/k", "")
 		if status != 200 {
 			t.Fatalf("GET = %d %s", status, body)
 		}
@@ -255,7 +242,7 @@ func TestRedisTwoInstancesFeedDown(t *testing.T) {
 	if _, body := feedLive(t, b); !strings.Contains(body, `"status":"UP"`) {
 		t.Fatalf("the subscription is not critical, yet /health is down: %s", body)
 	}
-	if status, _ := b.do(t, "GET", "/readyz", ""); status != 200 {
+	if status, _ := b.Do(t, "GET", "/readyz", ""); status != 200 {
 		t.Fatalf("readyz = %d with only the subscription down", status)
 	}
 	for i := range 5 {
@@ -278,8 +265,8 @@ func TestRedisTwoInstancesFeedDown(t *testing.T) {
 		took := converge(v + "-next")
 		t.Logf("round %d: announced write seen by b after %s", i, took)
 	}
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // TestRedisHang freezes the real redis-server (SIGSTOP: connections stay
@@ -292,7 +279,7 @@ func TestRedisHang(t *testing.T) {
 	srv := redistest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL(0), "NAVIUS_LOG_ACCESS=false",
 		"NAVIUS_REDIS_READ_TIMEOUT=500ms", "NAVIUS_REDIS_WRITE_TIMEOUT=500ms"})
-	if status, body := p.do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
 		t.Fatalf("PUT = %d %s", status, body)
 	}
 	waitStatus(t, p, "/readyz", 200, 2*time.Second)
@@ -303,7 +290,7 @@ func TestRedisHang(t *testing.T) {
 	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
 	t.Logf("readyz false %s after Redis froze", took)
 	start := time.Now()
-	status, body := p.do(t, "GET", "/api/v1/c/uncached", "")
+	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
 	if status != 503 || !strings.Contains(body, "database is unavailable") {
 		t.Fatalf("GET with Redis frozen = %d %s", status, body)
 	}
@@ -313,8 +300,8 @@ func TestRedisHang(t *testing.T) {
 	srv.Resume()
 	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
 	t.Logf("readyz true %s after Redis continued", took)
-	if status, body := p.do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
+	if status, body := p.Do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
 		t.Fatalf("GET after recovery = %d %q", status, body)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

@@ -135,7 +135,7 @@ func redisVMigration(t *testing.T, dbURL string) {
 	for i := range 20 {
 		redisVWant(t, 204, "PUT", fmt.Sprintf("%s/api/v1/legacy/k%02d", legacy.URL, i), fmt.Sprintf("old %d", i))
 	}
-	_ = legacy.stop(t)
+	_ = legacy.Stop(t)
 
 	p := serve(t, bin, t.TempDir(), env)
 	base := p.URL + "/api/v1/legacy/"
@@ -166,7 +166,7 @@ func redisVMigration(t *testing.T, dbURL string) {
 	if len(items) != 20 || items["k00"].ETag != fresh || items["k01"].ETag != redisVLegacyETag || items["k02"].ETag == redisVLegacyETag {
 		t.Fatalf("after the new writes the list holds %d items (want 20): %+v", len(items), items)
 	}
-	_ = p.stop(t)
+	_ = p.Stop(t)
 
 	// The old navius reads what the new one wrote, and its list shows the
 	// entries and nothing else (versions live in other hashes).
@@ -186,7 +186,7 @@ func redisVMigration(t *testing.T, dbURL string) {
 			t.Fatalf("the old navius lists %q = %q: not an entry", k, it.Value)
 		}
 	}
-	_ = legacy.stop(t)
+	_ = legacy.Stop(t)
 }
 
 // redisVLostUpdates: two instances, each with its local cache, 16 clients
@@ -202,8 +202,8 @@ func redisVLostUpdates(t *testing.T, dbURL string) {
 	}
 	r := casIncrements(t, []string{a.URL, b.URL}, "/api/v1/counters/cas", 16, 50, nil)
 	wantNoLostUpdates(t, r, 16*50)
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // waitLiveFeed waits until an instance's change subscription is live, so
@@ -268,8 +268,8 @@ func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 	if took := time.Since(written); took < 4*time.Second || redisVCall(t, "GET", a.URL+shortKey, "").status != 404 {
 		t.Fatalf("the entry with a ttl of 4s went %s after it was written (want after 4s), or is still there", took)
 	}
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }
 
 // redisVExpiry: entries with a ttl are there until their expiry, then gone
@@ -336,8 +336,8 @@ func redisVExpiry(t *testing.T, dbURL string, raw goredis.UniversalClient, clust
 	}
 
 	// Across a restart of navius.
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 	a = serve(t, bin, t.TempDir(), env)
 	if time.Since(written) < 5*time.Second {
 		redisVWant(t, 200, "GET", base(a)+"restart", "")
@@ -350,7 +350,7 @@ func redisVExpiry(t *testing.T, dbURL string, raw goredis.UniversalClient, clust
 		t.Fatalf("after the restart and expiry the walk finds %d entries, want 32", len(items))
 	}
 	redisVWant(t, 200, "GET", base(a)+"long", "")
-	_ = a.stop(t)
+	_ = a.Stop(t)
 }
 
 // TestRedisVersionsOneNode: migration, lost updates and expiry on one
@@ -466,5 +466,5 @@ func redisVClusterBatches(t *testing.T, dbURL string) {
 		t.Fatalf("a batch with a failing condition = %d %s; want 412 naming operation 1", r.status, r.body)
 	}
 	redisVWant(t, 404, "GET", p.URL+"/api/v1/orders/"+url.PathEscape("{o42}line3"), "")
-	_ = p.stop(t)
+	_ = p.Stop(t)
 }

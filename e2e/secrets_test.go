@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // TestSecretsNeverShow gives every secret option of a build with all
@@ -77,18 +79,11 @@ func TestSecretsNeverShow(t *testing.T) {
 	outputs := map[string]string{}
 	p := serve(t, bin, t.TempDir(), env)
 	get := func(path string) string {
-		req, _ := http.NewRequest("GET", p.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		code, b := harness.Get(t, p.URL+path, adminToken)
+		if code != 200 {
+			t.Fatalf("GET %s = %d %s", path, code, b)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s = %d %s", path, resp.StatusCode, b)
-		}
-		return string(b)
+		return b
 	}
 	req, _ := http.NewRequest("PUT", p.URL+"/api/v1/c/k", strings.NewReader("v"))
 	req.Header.Set("Authorization", "Bearer "+adminToken)
@@ -106,10 +101,10 @@ func TestSecretsNeverShow(t *testing.T) {
 	for _, path := range []string{"/info", "/health", "/metrics", "/api/v1/c/k", "/api/v1/c"} {
 		outputs[path] = get(path)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
-	outputs["serve log (trace)"] = p.logs.String()
+	outputs["serve log (trace)"] = p.Logs()
 	for name, args := range map[string][]string{
 		"--features":        {"--features"},
 		"--features --json": {"--features", "--json"},

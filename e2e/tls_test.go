@@ -136,9 +136,9 @@ func TestTLSListener(t *testing.T) {
 		t.Errorf("a traversal path: %d %s", resp.StatusCode, body)
 	}
 	// pprof serves the same certificate.
-	m := regexp.MustCompile(`admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+) over TLS`).FindStringSubmatch(s.logs.String())
+	m := regexp.MustCompile(`admin listener serving /debug/pprof/ on (127\.0\.0\.1:\d+) over TLS`).FindStringSubmatch(s.Logs())
 	if m == nil {
-		t.Fatalf("no TLS admin listener in the log:\n%s", s.logs.String())
+		t.Fatalf("no TLS admin listener in the log:\n%s", s.Logs())
 	}
 	req, _ := http.NewRequest("GET", "https://"+m[1]+"/debug/pprof/", nil)
 	req.Header.Set("Authorization", "Bearer "+tlsAdminToken)
@@ -192,7 +192,7 @@ func TestTLSReload(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for s.servedSubject(t) != want {
 			if time.Now().After(deadline) {
-				t.Fatalf("still serving %q, want %q\n%s", s.servedSubject(t), want, s.logs.String())
+				t.Fatalf("still serving %q, want %q\n%s", s.servedSubject(t), want, s.Logs())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -202,10 +202,10 @@ func TestTLSReload(t *testing.T) {
 	if code := get(); code != 200 || !reused {
 		t.Errorf("the connection opened before the reload: %d, reused %v", code, reused)
 	}
-	if !strings.Contains(s.logs.String(), "TLS: certificate reloaded") {
-		t.Errorf("the reload is not logged:\n%s", s.logs.String())
+	if !strings.Contains(s.Logs(), "TLS: certificate reloaded") {
+		t.Errorf("the reload is not logged:\n%s", s.Logs())
 	}
-	s.stop(t)
+	s.Stop(t)
 
 	// SIGHUP, with a check interval that never comes.
 	s = startTLS(t, ca, ca.Issue(t, "hup.pem", tlstest.Leaf{CommonName: "before-hup"}), "NAVIUS_SERVER_TLS_RELOAD_INTERVAL=1h")
@@ -213,6 +213,6 @@ func TestTLSReload(t *testing.T) {
 	if s.servedSubject(t) != "before-hup" {
 		t.Fatal("reloaded without a signal")
 	}
-	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.Cmd.Process.Signal(syscall.SIGHUP)
 	waitSubject("after-hup")
 }

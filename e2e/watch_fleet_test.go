@@ -30,7 +30,7 @@ func TestWatchFleetPostgres(t *testing.T) {
 	common := fleetEnv()
 	a := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-a"}, common...))
 	b := serve(t, bin, t.TempDir(), append([]string{"NAVIUS_DATABASE_URL=" + url + "inst-b"}, common...))
-	live := func(p *proc) bool { s, _ := pgComponent(t, p, "postgres_changes"); return s == "UP" }
+	live := func(p *proc) bool { s, _ := healthComponent(t, p, "postgres_changes"); return s == "UP" }
 	kill := func() {
 		var n int
 		if err := srv.QueryValue(context.Background(), "postgres", &n,
@@ -62,7 +62,7 @@ func fleetEnv() []string {
 // needCapabilities fails unless the instance's database has caps.
 func needCapabilities(t *testing.T, p *proc, caps ...string) {
 	t.Helper()
-	_, body := p.do(t, "GET", "/info", "")
+	_, body := p.Do(t, "GET", "/info", "")
 	var info struct {
 		Providers    map[string]string `json:"providers"`
 		Capabilities []string          `json:"database_capabilities"`
@@ -288,6 +288,6 @@ func testWatchFleet(t *testing.T, a, b *proc, kill func(), live func(*proc) bool
 	if acked != 800 || final2 != acked {
 		t.Fatalf("%d increments acknowledged, final value %d: %d lost", acked, final2, acked-final2)
 	}
-	_ = a.stop(t)
-	_ = b.stop(t)
+	_ = a.Stop(t)
+	_ = b.Stop(t)
 }

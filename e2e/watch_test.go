@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/client"
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // rss is the resident memory of a running navius, in bytes.
 func rss(t *testing.T, p *proc) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,17 +39,8 @@ func rss(t *testing.T, p *proc) int64 {
 // metric reads one sample of /metrics (0 when absent).
 func metric(t *testing.T, p *proc, token, sample string) float64 {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	_, b := harness.Get(t, p.URL+"/metrics", token)
+	for _, line := range strings.Split(b, "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
@@ -163,7 +155,7 @@ func TestWatch(t *testing.T) {
 	if n := metric(t, p, metricsToken, "navius_watch_events_sent_total"); n < 6 {
 		t.Errorf("navius_watch_events_sent_total = %v, want at least the 6 events read", n)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -228,7 +220,7 @@ func TestWatchSlowWatcher(t *testing.T) {
 	if grew := max(peak, after) - before; grew > 128<<20 {
 		t.Errorf("RSS grew %d MiB: the slow watcher's data is not bounded", grew>>20)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -265,8 +257,8 @@ func TestWatchGracefulStop(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	start := time.Now()
-	if err := p.stop(t); err != nil {
-		t.Fatalf("exit: %v\n%s", err, p.logs.String())
+	if err := p.Stop(t); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.Logs())
 	}
 	took := time.Since(start)
 	for range n {
@@ -274,7 +266,7 @@ func TestWatchGracefulStop(t *testing.T) {
 			t.Errorf("a stream did not end cleanly: %v", err)
 		}
 	}
-	logs := p.logs.String()
+	logs := p.Logs()
 	if strings.Contains(logs, "did not finish in time") || !strings.Contains(logs, `"msg":"stopped"`) {
 		t.Errorf("the stop was not graceful:\n%s", logs)
 	}

@@ -122,6 +122,9 @@ func TestBuildWithModule(t *testing.T) {
 		}
 	}
 	bin := onlyBinary(t, filepath.Join(dir, "out"))
+	// The binary records the module's directory relative to the tree it
+	// was built from (TestWithRecordedRelative builds from two paths).
+	const recorded = "./examples/fsdb"
 
 	t.Run("features", func(t *testing.T) {
 		rep := featuresOf(t, bin)
@@ -132,16 +135,16 @@ func TestBuildWithModule(t *testing.T) {
 			if f.Standard != wantStandard {
 				t.Errorf("feature %s: standard %v, want %v", f.Name, f.Standard, wantStandard)
 			}
-			if f.Name == "fsdb" && (f.Source == nil || f.Source.Module != fsdbModule || f.Source.Version != "(devel)" || f.Source.Replace != example ||
+			if f.Name == "fsdb" && (f.Source == nil || f.Source.Module != fsdbModule || f.Source.Version != "(devel)" || f.Source.Replace != recorded ||
 				!slices.Equal(f.Provides, []string{"database:fsdb"})) {
-				t.Errorf("fsdb is listed as %+v (source %+v), want non-standard from %s (devel) => %s", f, f.Source, fsdbModule, example)
+				t.Errorf("fsdb is listed as %+v (source %+v), want non-standard from %s (devel) => %s", f, f.Source, fsdbModule, recorded)
 			}
 		}
 		if !slices.Equal(names, []string{"fsdb", "memory"}) || !rep.Consistent || !slices.Equal(rep.BuildTags, build.Tags(memorySelection(t))) {
 			t.Fatalf("--features --json: %v, tags %v, consistent %v", names, rep.BuildTags, rep.Consistent)
 		}
 		_, text, _ := run(t, bin, nil, "--features")
-		if !strings.Contains(text, "Non-standard features") || !strings.Contains(text, fsdbModule+" (devel) => "+example) {
+		if !strings.Contains(text, "Non-standard features") || !strings.Contains(text, fsdbModule+" (devel) => "+recorded) {
 			t.Errorf("--features does not list fsdb as non-standard with its module:\n%s", text)
 		}
 	})
@@ -150,7 +153,7 @@ func TestBuildWithModule(t *testing.T) {
 		data := filepath.Join(t.TempDir(), "data")
 		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=fsdb://" + data, "NAVIUS_FSDB_SYNC=false"})
 		exercise(t, p)
-		status, body := p.do(t, "GET", "/info", "")
+		status, body := p.Do(t, "GET", "/info", "")
 		var info struct {
 			Providers   map[string]string `json:"providers"`
 			Features    []string          `json:"features"`
@@ -162,15 +165,15 @@ func TestBuildWithModule(t *testing.T) {
 			t.Fatalf("/info = %d %s", status, body)
 		}
 		if info.Providers["database"] != "fsdb" || !slices.Contains(info.Features, "fsdb") ||
-			len(info.NonStandard) != 1 || info.NonStandard[0].Module != fsdbModule || info.NonStandard[0].Replace != example {
+			len(info.NonStandard) != 1 || info.NonStandard[0].Module != fsdbModule || info.NonStandard[0].Replace != recorded {
 			t.Fatalf("/info = %s", body)
 		}
 		// The values are in fsdb's files, one per key.
 		if files, _ := filepath.Glob(filepath.Join(data, "c-*", "k-*")); len(files) == 0 {
 			t.Fatalf("no key files under %s: fsdb did not store the API's values", data)
 		}
-		if err := p.stop(t); err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		if err := p.Stop(t); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
 		}
 	})
 
@@ -205,7 +208,7 @@ func TestBuildWithModule(t *testing.T) {
 				t.Errorf("component %s %s (%s): linked %v, features %v", c.Name, c.Version, c.Purl, linked[c.Name], props["navius:feature"])
 			}
 			seen++
-			if c.Name == fsdbModule && (!slices.Equal(props["navius:feature"], []string{"fsdb"}) || !slices.Equal(props["navius:directory"], []string{example})) {
+			if c.Name == fsdbModule && (!slices.Equal(props["navius:feature"], []string{"fsdb"}) || !slices.Equal(props["navius:directory"], []string{recorded})) {
 				t.Errorf("the module built from a directory: %+v", c)
 			}
 		}
@@ -294,13 +297,18 @@ func TestBuildWithProfile(t *testing.T) {
 // directory.
 func copyTree(t *testing.T) string {
 	t.Helper()
+	return copyTreeTo(t, t.TempDir())
+}
+
+// copyTreeTo copies the tree's tracked files into dst.
+func copyTreeTo(t *testing.T, dst string) string {
+	t.Helper()
 	cmd := exec.Command("git", "ls-files", "-z")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
 		t.Skipf("git ls-files: %v", err)
 	}
-	dst := t.TempDir()
 	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
 		st, err := os.Stat(filepath.Join(root, f))
 		if err != nil {
@@ -347,7 +355,10 @@ func TestBuildWithRefusals(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown module", nil, []string{"--with", "navius.invalid/no-such-module"}, []string{"--with navius.invalid/no-such-module:", "check the module path and version"}},
+		{"unknown module", nil, []string{"--with", "navius.invalid/no-such-module@latest"}, []string{"--with navius.invalid/no-such-module@latest:", "check the module path and version"}},
+		// A bare module path is refused before any network lookup.
+		{"no version or directory", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module"},
+			[]string{"give a version (navius.invalid/no-such-module@v1.2.3, or navius.invalid/no-such-module@latest to look it up) or the module's local directory"}},
 		{"unknown module offline", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module@v1.0.0"}, []string{"--with navius.invalid/no-such-module@v1.0.0:", "GOPROXY=off"}},
 		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v9.9.9"}, []string{"--with github.com/sirupsen/logrus@v9.9.9:", "check the module path and version"}},
 		{"no feature file", nil, []string{"--with", "example.com/navius-nofeature=" + fixture("nofeaturefile")}, []string{"has no navius-feature.json at its root"}},

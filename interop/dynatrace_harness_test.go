@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // DynatraceOTLPPath is where Dynatrace takes OTLP traces.
@@ -91,7 +93,7 @@ func startOTLPReceiver(t *testing.T) (string, *otlpSink) {
 	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)
 	cfg.GRPC = configoptional.None[configgrpc.ServerConfig]() // Dynatrace takes OTLP over HTTP only
 	http := cfg.HTTP.GetOrInsertDefault()
-	addr := freeAddr(t)
+	addr := harness.Addr(t)
 	http.ServerConfig.NetAddr.Endpoint = addr
 	http.ServerConfig.IncludeMetadata = true
 	http.TracesURLPath = DynatraceOTLPPath

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -63,14 +64,14 @@ func TestDynatraceTracesReachOTLPReceiver(t *testing.T) {
 	env := httptest.NewServer(front.handler(otlp))
 	defer env.Close()
 
-	bin := buildNavius(t, "default,dynatrace")
-	p := startNavius(t, bin,
+	bin := harness.BuildT(t, "default,dynatrace", "v0.0.0-interop")
+	p := harness.Serve(t, bin, t.TempDir(), []string{
 		"NAVIUS_DATABASE_URL=memory://",
-		"NAVIUS_DYNATRACE_ENDPOINT="+env.URL,
+		"NAVIUS_DYNATRACE_ENDPOINT=" + env.URL,
 		"NAVIUS_DYNATRACE_TOKEN=dt0c01.interop-token",
 		"NAVIUS_DYNATRACE_TRACE_FLUSH_INTERVAL=100ms",
 		"NAVIUS_DYNATRACE_PUSH_INTERVAL=1h", // metrics go on shutdown
-	)
+	})
 
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	const callerSpan = "00f067aa0ba902b7"
@@ -110,7 +111,7 @@ func TestDynatraceTracesReachOTLPReceiver(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("spans received: %+v\nnavius log:\n%s", spans, p.logs())
+			t.Fatalf("spans received: %+v\nnavius log:\n%s", spans, p.Logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -171,19 +172,19 @@ func TestDynatraceTracesReachOTLPReceiver(t *testing.T) {
 	}
 
 	// Shutdown pushes the metrics, in line protocol with the same token.
-	p.stop(t)
+	p.MustStop(t)
 	front.mu.Lock()
 	defer front.mu.Unlock()
 	text := strings.Join(front.lines, "\n")
 	if !strings.Contains(text, "navius.http_requests,") || !strings.Contains(text, "route=/api/v1/{collection}/{key}") || !strings.Contains(text, " count,delta=") {
-		t.Errorf("metric lines pushed on shutdown:\n%s\nlog:\n%s", text, p.logs())
+		t.Errorf("metric lines pushed on shutdown:\n%s\nlog:\n%s", text, p.Logs())
 	}
 	for _, a := range front.auth {
 		if a != "Api-Token dt0c01.interop-token" {
 			t.Errorf("metrics request Authorization = %q", a)
 		}
 	}
-	if strings.Contains(p.logs(), "interop-token") {
+	if strings.Contains(p.Logs(), "interop-token") {
 		t.Error("the token appears in the log")
 	}
 }

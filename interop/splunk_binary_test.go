@@ -18,12 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/splunk"
 )
 
 // splunkBinary builds navius with FEATURES=default,splunk.
-func splunkBinary(t testing.TB) string { return buildNavius(t, "default,splunk") }
+func splunkBinary(t testing.TB) string { return harness.BuildT(t, "default,splunk", "v0.0.0-interop") }
 
 var naviusClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 
@@ -51,7 +52,7 @@ func TestSplunkBinarySIGTERMZeroLoss(t *testing.T) {
 		// behind must go out on SIGTERM.
 		"NAVIUS_SPLUNK_FLUSH_INTERVAL=1h", "NAVIUS_SPLUNK_BATCH_SIZE=64",
 	}
-	p := startNavius(t, bin, env...)
+	p := harness.Serve(t, bin, t.TempDir(), env)
 
 	const n = 600
 	var wg sync.WaitGroup
@@ -85,7 +86,7 @@ func TestSplunkBinarySIGTERMZeroLoss(t *testing.T) {
 	if !strings.Contains(info, `"logging":"console,splunk"`) {
 		t.Errorf("/info does not name the splunk sink: %s", info)
 	}
-	p.stop(t)
+	p.MustStop(t)
 
 	recs, _ := splunkRecords(hec.Logs)
 	ids := map[string]bool{}
@@ -107,12 +108,12 @@ func TestSplunkBinarySIGTERMZeroLoss(t *testing.T) {
 		}
 	}
 	if len(missing) > 0 || !stopped {
-		t.Fatalf("lost on SIGTERM: %d of %d request events (e.g. %v); \"stopped\" delivered: %v\n%s", len(missing), n, missing[:min(5, len(missing))], stopped, tail(p.logs(), 20))
+		t.Fatalf("lost on SIGTERM: %d of %d request events (e.g. %v); \"stopped\" delivered: %v\n%s", len(missing), n, missing[:min(5, len(missing))], stopped, tail(p.Logs(), 20))
 	}
 
 	// The token appears nowhere: console, /health, /info, --features,
 	// config keys and config check.
-	outputs := map[string]string{"console": p.logs(), "/health": health, "/info": info}
+	outputs := map[string]string{"console": p.Logs(), "/health": health, "/info": info}
 	for name, args := range map[string][]string{
 		"--features": {"--features", "--json"}, "config keys": {"config", "keys", "--json"}, "config check": {"config", "check"},
 		"serve --help": {"serve", "--help"},
@@ -174,13 +175,13 @@ func TestSplunkThroughput(t *testing.T) {
 	}
 	bin := splunkBinary(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken})
-	off := startNavius(t, bin)
-	on := startNavius(t, bin, "NAVIUS_SPLUNK_ENDPOINT="+hec.URL, "NAVIUS_SPLUNK_TOKEN="+splunkToken)
-	for _, p := range []*naviusProc{off, on} {
+	off := harness.Serve(t, bin, t.TempDir(), nil)
+	on := harness.Serve(t, bin, t.TempDir(), []string{"NAVIUS_SPLUNK_ENDPOINT=" + hec.URL, "NAVIUS_SPLUNK_TOKEN=" + splunkToken})
+	for _, p := range []*harness.Proc{off, on} {
 		naviusDo(t, "PUT", p.URL+"/api/v1/bench/k", "", `{"hello":"world"}`)
 	}
 	const workers, round = 32, 5 * time.Second
-	load := func(p *naviusProc) float64 {
+	load := func(p *harness.Proc) float64 {
 		if _, err := exec.LookPath("wrk"); err == nil { // a leaner load generator, in its own process
 			out, err := exec.Command("wrk", "-t2", fmt.Sprintf("-c%d", workers), fmt.Sprintf("-d%ds", int(round.Seconds())), p.URL+"/api/v1/bench/k").CombinedOutput()
 			if err != nil {
@@ -234,9 +235,9 @@ func TestSplunkThroughput(t *testing.T) {
 		sumOn += rOn
 	}
 	t.Logf("mean: splunk off %.0f req/s, on %.0f req/s, ratio on/off %.3f", sumOff/3, sumOn/3, sumOn/sumOff)
-	off.stop(t)
-	on.stop(t)
-	if strings.Contains(on.logs(), "dropping log entries") {
+	off.MustStop(t)
+	on.MustStop(t)
+	if strings.Contains(on.Logs(), "dropping log entries") {
 		t.Logf("the sink dropped entries during the run")
 	}
 
@@ -258,8 +259,8 @@ func TestSplunkThroughput(t *testing.T) {
 
 // procCPU is the user plus system CPU time the process has used so far
 // (Linux /proc; 0 elsewhere).
-func procCPU(p *naviusProc) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func procCPU(p *harness.Proc) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}

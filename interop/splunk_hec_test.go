@@ -30,6 +30,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // splunkHEC is a running splunkhecreceiver.
@@ -62,7 +64,7 @@ func startSplunkHEC(t testing.TB, o splunkHECOptions) *splunkHEC {
 	t.Helper()
 	ctx := context.Background()
 	if o.Addr == "" {
-		o.Addr = freeAddr(t)
+		o.Addr = harness.Addr(t)
 	}
 	if o.Logs == nil {
 		o.Logs = new(consumertest.LogsSink)

@@ -18,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/collector/consumer/consumertest"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/splunk"
@@ -222,7 +223,7 @@ func TestSplunkHealthIndicator(t *testing.T) {
 
 func TestSplunkHECDownBoundedExactResumes(t *testing.T) {
 	logs := new(consumertest.LogsSink)
-	addr := freeAddr(t)
+	addr := harness.Addr(t)
 	hec := startSplunkHEC(t, splunkHECOptions{Token: splunkToken, Addr: addr, Logs: logs})
 	con := &splunkConsole{}
 	const queueSize, queueBytes = 200, 1 << 20

@@ -18,6 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 func init() {
@@ -45,20 +47,11 @@ func load(t *testing.T, raw []byte) *openapi3.T {
 
 func fetch(t *testing.T, url, token string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	code, b := harness.Get(t, url, token)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", url, code, b)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	return b
+	return []byte(b)
 }
 
 // call is one request of the walk through the API, with the status it
@@ -91,9 +84,9 @@ var tokens = []string{"NAVIUS_AUTH_TOKENS=read:" + rd + ",write:" + wr + ",metri
 // request of the walk must find its operation (else the server serves
 // something the document does not describe).
 func TestServedDocument(t *testing.T) {
-	bin := buildNavius(t, "all")
+	bin := harness.BuildT(t, "all", "v0.0.0-openapitest")
 	env := append([]string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_BODY_BYTES=128", "NAVIUS_WATCH_MAX_WATCHERS=1", "NAVIUS_LOG_ACCESS=false"}, tokens...)
-	p := startNavius(t, bin, env, "--pprof-listen", "127.0.0.1:0")
+	p := harness.Serve(t, bin, t.TempDir(), env, "--pprof-listen", "127.0.0.1:0")
 	raw := fetch(t, p.URL+"/openapi.json", "")
 	doc := load(t, raw)
 	router, err := legacy.NewRouter(doc)
@@ -173,17 +166,17 @@ func TestServedDocument(t *testing.T) {
 			}
 		}
 	}
-	p.stop(t)
+	p.MustStop(t)
 }
 
 // check makes one call, finds its operation in the document, and validates
 // the request and the answer against it; stream, when set, reads a prefix
 // of the body (a watch stream). It returns the operation.
-func check(t *testing.T, p *naviusProc, doc *openapi3.T, router routers.Router, c call, stream func(*bufio.Reader) []byte) *openapi3.Operation {
+func check(t *testing.T, p *harness.Proc, doc *openapi3.T, router routers.Router, c call, stream func(*bufio.Reader) []byte) *openapi3.Operation {
 	t.Helper()
 	base := p.URL
 	if c.admin {
-		base = p.Admin
+		base = adminURL(p)
 	}
 	var body io.Reader
 	if c.body != "" {
@@ -291,8 +284,8 @@ func checkEvent(t *testing.T, doc *openapi3.T, stream []byte) {
 // describes neither /metrics nor pprof, and navius docs writes the same
 // valid document the binary serves.
 func TestBuildsDescribeThemselves(t *testing.T) {
-	bin := buildNavius(t, "memory,builder")
-	p := startNavius(t, bin, []string{"NAVIUS_LOG_ACCESS=false"})
+	bin := harness.BuildT(t, "memory,builder", "v0.0.0-openapitest")
+	p := harness.Serve(t, bin, t.TempDir(), []string{"NAVIUS_LOG_ACCESS=false"})
 	served := fetch(t, p.URL+"/openapi.json", "")
 	doc := load(t, served)
 	for _, path := range []string{"/metrics", "/debug/pprof/"} {
@@ -308,7 +301,7 @@ func TestBuildsDescribeThemselves(t *testing.T) {
 	if !slices.Contains(paths, "/api/v1/{collection}/{key}") || !slices.Contains(paths, "/openapi.json") {
 		t.Errorf("described paths: %v", paths)
 	}
-	p.stop(t)
+	p.MustStop(t)
 
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "docs", "--output", dir)

@@ -48,4 +48,6 @@ ensure_tools() {
   need umoci umoci   # ... and unpack them into a root file system
   need mkfs.ext4 e2fsprogs # providertest's CrashDurable loop-mounts an ext4 image to simulate a power loss
   need chromium chromium   # browsertest drives navius builder serve's page in a real headless Chromium
+  need zsh zsh             # the completion scripts are tried in the shells they are for
+  need fish fish
 }

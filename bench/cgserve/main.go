@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 func main() {
@@ -49,12 +50,10 @@ func run(bin string, args []string, path string, n, warmup, conns int, keep stri
 		return err
 	}
 	defer os.RemoveAll(dir)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	out := filepath.Join(dir, "callgrind.out")
 	cmd := exec.Command("valgrind", append([]string{"--tool=callgrind", "--callgrind-out-file=" + out, bin},
 		append(args, "--listen", addr)...)...)

@@ -17,7 +17,7 @@
 // as well, navius grows by 2.5 MB.)
 //
 // Any daprd with the Redis state store works. One with nothing else, as
-// measured in BENCHMARKS.md (70,283,426 bytes): a module requiring
+// measured in docs/BENCHMARKS.md (70,283,426 bytes): a module requiring
 // github.com/dapr/dapr v1.18.1 (copy the replace directives of its go.mod)
 // holding dapr's cmd/daprd/app/app.go as package main, without its import
 // of cmd/daprd/components (which registers every component and panics
@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/bench/internal/load"
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 var (
@@ -97,7 +98,7 @@ func startRedis() (addr string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	addr, err = load.FreeAddr()
+	addr, err = harness.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}
@@ -177,7 +178,7 @@ func daprTarget(name, redis string, metrics bool) (*target, error) {
 	}
 	ports := make([]string, 3)
 	for i := range ports {
-		a, err := load.FreeAddr()
+		a, err := harness.FreeAddr()
 		if err != nil {
 			return nil, err
 		}

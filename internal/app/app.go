@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -103,7 +104,8 @@ func (v *Validated) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeLogging(logs) // after "stopped": the sinks get every line
+	stopped := false // a clean shutdown: "stopped" is the last line
+	defer func() { closeLogging(logs, stopped) }()
 	log := logs.Logger()
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -242,7 +244,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		_ = st.Close()
 		return listenError(s.String("listen"), cfg.Source("listen"), err)
 	}
-	warnIfExposed(log, ln.Addr(), authn != nil)
+	addr := listenAddr(s.String("listen"), ln.Addr())
+	warnIfExposed(log, ln.Addr(), addr, authn != nil)
 
 	serveErr := make(chan error, 1)
 	if tlsConfig != nil {
@@ -253,7 +256,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	}
 	srv.SetReady(true)
 	log.WithFields(logrus.Fields{
-		"addr": ln.Addr().String(), "tls": tlsConfig != nil, "version": info.Version, "database": providers.Redact(s.String("database.url")),
+		"addr": addr, "tls": tlsConfig != nil, "version": info.Version, "database": providers.Redact(s.String("database.url")),
 		"cache": cacheName, "features": buildinfo.Compiled(), "startup_ms": time.Since(started).Milliseconds(),
 	}).Info("navius is serving")
 	if opts.Listening != nil {
@@ -288,7 +291,9 @@ func (v *Validated) serve(ctx context.Context) error {
 		log.WithError(err).Error("closing the database")
 		return err
 	}
-	log.Info("stopped")
+	// The observability providers flush (deferred), then the log sinks,
+	// and "stopped" comes last (closeLogging).
+	stopped = true
 	return nil
 }
 
@@ -314,10 +319,22 @@ func logTransition(log *logrus.Logger, t health.Transition) {
 	log.WithFields(logrus.Fields{"component": t.Name, "error": t.Error}).Warn(t.Name + " is down")
 }
 
-func warnIfExposed(log *logrus.Logger, addr net.Addr, authOn bool) {
-	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !authOn {
-		log.WithField("addr", addr.String()).Warn("authentication is off and the listener is not loopback: anyone who reaches this address can read and write data; set auth.tokens or auth.token_hashes")
+func warnIfExposed(log *logrus.Logger, got net.Addr, addr string, authOn bool) {
+	if ta, ok := got.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && !authOn {
+		log.WithField("addr", addr).Warn("authentication is off and the listener is not loopback: anyone who reaches this address can read and write data; set auth.tokens or auth.token_hashes")
 	}
+}
+
+// listenAddr is the listen address as given, with the port the listener
+// got: 0.0.0.0:8080 stays so (Go names a listener on it [::]:8080), and
+// 127.0.0.1:0 shows its port.
+func listenAddr(given string, got net.Addr) string {
+	host, _, err := net.SplitHostPort(given)
+	tcp, ok := got.(*net.TCPAddr)
+	if err != nil || !ok {
+		return got.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // listenError names the listen option, where its value came from and the

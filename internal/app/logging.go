@@ -47,14 +47,21 @@ func openLogging(ctx context.Context, opts Options, s providers.Settings) (*logg
 
 // closeLogging writes the queued access lines, then flushes and closes the
 // sinks (each within its own deadline, e.g. splunk.shutdown_timeout);
-// problems go to the console.
-func closeLogging(svc *logging.Service) {
+// problems go to the console. After a clean shutdown (stopped) the sinks
+// get "stopped" before they flush, and the console gets it last of all.
+func closeLogging(svc *logging.Service, stopped bool) {
 	sinks := svc.Sinks()[1:] // after the console
-	if err := svc.Close(context.Background()); err != nil {
-		svc.Logger().WithError(err).Warn("closing the log sinks")
-		return
+	last := ""
+	if stopped {
+		last = "stopped"
 	}
-	if len(sinks) > 0 {
-		svc.Logger().WithField("sinks", sinks).Debug("log sinks flushed")
+	console := svc.Console()
+	if err := svc.CloseWith(context.Background(), last); err != nil {
+		console.WithError(err).Warn("closing the log sinks")
+	} else if len(sinks) > 0 {
+		console.WithField("sinks", sinks).Debug("log sinks flushed")
+	}
+	if stopped {
+		console.Info("stopped")
 	}
 }

@@ -3,6 +3,7 @@ package builder
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,14 +30,11 @@ func buildCommand(env *cli.Env) *ucli.Command {
 			"--with adds provider modules from outside navius, each verified by its conformance test\n" +
 			"first, without changing the source tree. The build is static, -trimpath and stripped, with\n" +
 			"the version stamped — the same build make build runs.",
-		Flags: append(append(selectionFlags(),
-			&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
-			&ucli.StringFlag{Name: "like", Usage: "build the features (and --with modules) of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
-			&ucli.StringFlag{Name: "from-config", Usage: "build exactly the features the config `FILE` uses (its URL schemes and the sections it sets)"},
-			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "bin", Usage: "write the binary into `DIR`, named navius-<profile or feature hash>[-<goos>-<goarch>]"},
-			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
+		Flags: append(chooseFlags(),
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the binary into `DIR` (default: bin/ at the source tree's root), named navius-<profile or feature hash>[-<goos>-<goarch>]"},
+			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64 (default: this machine, or with --like the other binary's platform)"},
 			sourceFlag,
-		), withFlags()...),
+		),
 		Action: func(c *ucli.Context) error { return runBuild(c, env) },
 	}
 }
@@ -47,18 +45,6 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	modes := 0
-	for _, f := range []string{"features", "profile", "interactive", "like", "from-config"} {
-		if c.IsSet(f) {
-			modes++
-		}
-	}
-	if modes > 1 {
-		return cli.Usagef("choose the features one way: --features, --profile, --interactive, --like or --from-config")
-	}
-	if c.Bool("no-verify") && !c.IsSet("with") && !c.IsSet("profile") && !c.IsSet("like") {
-		return cli.Usagef("--no-verify goes with --with (it skips the modules' conformance tests)")
-	}
 	goos, goarch, err := target(c)
 	if err != nil {
 		return err
@@ -67,15 +53,88 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
+	ch, err := t.choose(ctx, c, env, t.offerSave)
+	if errors.Is(err, errCancelled) {
+		fmt.Fprintln(env.Stdout, "cancelled; nothing was built")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ch.platform != "" && ch.platform != build.HostPlatform() && !c.IsSet("target") {
+		// A binary of another platform is rebuilt for its platform.
+		goos, goarch, _ = strings.Cut(ch.platform, "/")
+		fmt.Fprintf(env.Stdout, "target:   %s, the platform of %s (--target overrides)\n", ch.platform, c.String("like"))
+	}
+	if err := requireGo(); err != nil {
+		return err
+	}
+	out, err := t.build(ctx, env.Stdout, env.Stderr, ch, t.outputDir(c.String("output")), goos, goarch, extra)
+	if err != nil || !isHost(goos, goarch) {
+		return err
+	}
+	switch {
+	case c.IsSet("from-config"):
+		return checkConfig(ctx, env.Stdout, env, out, c.String("from-config"))
+	case c.Bool("interactive"):
+		return checkConfig(ctx, env.Stdout, env, out, "")
+	}
+	return nil
+}
+
+// chooseFlags are the flags that choose a selection (selectionSources and
+// the modules), which build and profile save share.
+func chooseFlags() []ucli.Flag {
+	return append(append(selectionFlags(),
+		&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
+		&ucli.StringFlag{Name: "like", Usage: "the features (and --with modules) of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
+		&ucli.StringFlag{Name: "from-config", Usage: "exactly the features the config `FILE` uses (its URL schemes and the sections it sets)"},
+	), withFlags()...)
+}
+
+// flagValues are a command's flags: a *ucli.Context, or args for a command
+// whose flags may follow its argument.
+type flagValues interface {
+	String(name string) string
+	StringSlice(name string) []string
+	Bool(name string) bool
+	IsSet(name string) bool
+}
+
+// selectionSources are the flags that choose features, for build and
+// profile save alike.
+var selectionSources = []string{"features", "profile", "interactive", "like", "from-config"}
+
+// errCancelled is the interactive walk's "quit": not a failure.
+var errCancelled = errors.New("cancelled")
+
+// choose turns the selection flags (selectionSources and --with) into a
+// choice: the features and the modules, with the tool-only check made.
+// afterWalk, when not nil, runs after an interactive walk (build offers to
+// save the selection as a profile) and names the profile it saved.
+func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk func(*bufio.Scanner, io.Writer, manifest.Selection) (string, error)) (choice, error) {
+	modes := 0
+	for _, f := range selectionSources {
+		if c.IsSet(f) {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return choice{}, cli.Usagef("choose the features one way: --features, --profile, --interactive, --like or --from-config")
+	}
+	if c.Bool("no-verify") && !c.IsSet("with") && !c.IsSet("profile") && !c.IsSet("like") {
+		return choice{}, cli.Usagef("--no-verify goes with --with (it skips the modules' conformance tests)")
+	}
 	// The modules come first: the selection may name their features.
 	with := c.StringSlice("with")
 	var likeFeatures []string
-	var likeHow string
+	var likeHow, likePlatform string
 	switch {
 	case c.IsSet("like"):
 		var likeWith []string
-		if likeFeatures, likeWith, likeHow, err = t.like(ctx, c.String("like"), with); err != nil {
-			return err
+		var err error
+		if likeFeatures, likeWith, likeHow, likePlatform, err = t.like(ctx, c.String("like"), with); err != nil {
+			return choice{}, err
 		}
 		if len(likeWith) > 0 {
 			likeHow += ", and the modules from outside navius it carries from its dependencies: " + strings.Join(likeWith, ", ")
@@ -89,33 +148,39 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	t.skipVerify = c.Bool("no-verify")
 	t.strict = c.Bool("strict")
 	if err := t.addModules(ctx, with); err != nil {
-		return err
+		return choice{}, err
 	}
-	ch, ok, err := t.resolve(c)
+	ch, ok, err := t.resolve(c, "build")
 	switch {
 	case err != nil:
-		return err
+		return choice{}, err
 	case c.IsSet("from-config"):
 		if ch, err = t.fromConfig(env.Stdout, c.String("from-config")); err != nil {
-			return err
+			return choice{}, err
 		}
 	case c.Bool("interactive"):
-		sel, err := interactive(env.Stdin, env.Stdout, t.manifest)
+		sc := bufio.NewScanner(env.Stdin)
+		sel, err := interactive(sc, env.Stdout, t.manifest)
 		if err != nil {
-			return err
+			return choice{}, err
 		}
 		// The walk refused a selection without a database unless told
 		// "done": what it builds is deliberate.
 		ch = choice{sel: sel, how: "interactive selection", spec: "none," + strings.Join(sel.Features, ",")}
+		if afterWalk != nil {
+			if ch.profile, err = afterWalk(sc, env.Stdout, sel); err != nil {
+				return choice{}, err
+			}
+		}
 	case c.IsSet("like"):
 		sel, err := t.manifest.Resolve("none," + strings.Join(likeFeatures, ","))
 		if err != nil {
-			return cli.Usagef("--like %s: %v", c.String("like"), err)
+			return choice{}, cli.Usagef("--like %s: %v", c.String("like"), err)
 		}
 		fmt.Fprintf(env.Stdout, "like:     %s: features read from %s\n", c.String("like"), likeHow)
 		// What another binary carries is built as it is (with a warning
 		// if it is tool-only).
-		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ",")}
+		ch = choice{sel: sel, how: "the features of " + c.String("like"), spec: "none," + strings.Join(sel.Features, ","), platform: likePlatform}
 	case !ok:
 		ch = t.defaults()
 	}
@@ -123,25 +188,19 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		// The modules offer features; the config chooses among them.
 		t.keepUsedModules(env.Stdout, ch.sel)
 	} else if ch, err = t.withModules(ch); err != nil {
-		return err
+		return choice{}, err
 	}
-	if err := t.checkServes(env.Stdout, ch); err != nil {
-		return err
+	return ch, t.checkServes(env.Stdout, ch)
+}
+
+// outputDir is --output; its default, bin, is the tree's bin/ wherever the
+// builder runs (as make build's bin/navius), a relative --output is
+// relative to the working directory.
+func (t *tree) outputDir(flag string) string {
+	if flag == "" {
+		return filepath.Join(t.dir, "bin")
 	}
-	if err := requireGo(); err != nil {
-		return err
-	}
-	out, err := t.build(ctx, env.Stdout, env.Stderr, ch, c.String("output"), goos, goarch, extra)
-	if err != nil || !isHost(goos, goarch) {
-		return err
-	}
-	switch {
-	case c.IsSet("from-config"):
-		return checkConfig(ctx, env.Stdout, env, out, c.String("from-config"))
-	case c.Bool("interactive"):
-		return checkConfig(ctx, env.Stdout, env, out, "")
-	}
-	return nil
+	return flag
 }
 
 // builderFlags are go build flags the builder sets itself; passing them
@@ -176,20 +235,21 @@ func checkExtra(extra []string) error {
 }
 
 // like reads which features, and which --with modules, another navius
-// binary carries, and says how it found out.
-func (t *tree) like(ctx context.Context, path string, given []string) (features, with []string, how string, err error) {
+// binary carries, and its platform (GOOS/GOARCH), and says how it found
+// out.
+func (t *tree) like(ctx context.Context, path string, given []string) (features, with []string, how, platform string, err error) {
 	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		return nil, nil, "", cli.Usagef("--like %s: no such binary", path)
+		return nil, nil, "", "", cli.Usagef("--like %s: no such binary", path)
 	}
 	features, how, err = t.binaryFeatures(ctx, path)
 	if err != nil {
-		return nil, nil, "", cli.Usagef("--like %s: %v", path, oneLine(err))
+		return nil, nil, "", "", cli.Usagef("--like %s: %v", path, oneLine(err))
 	}
 	info, _ := buildinfo.ReadFile(path) // read by binaryFeatures already
 	if with, err = t.likeModules(ctx, info, given); err != nil {
-		return nil, nil, "", cli.Usagef("--like %s: %v", path, err)
+		return nil, nil, "", "", cli.Usagef("--like %s: %v", path, err)
 	}
-	return features, with, how, nil
+	return features, with, how, info.Platform, nil
 }
 
 // binaryFeatures tells which features the navius binary at path carries.
@@ -307,8 +367,9 @@ func (t *tree) checkBinary(ctx context.Context, bin string, sel manifest.Selecti
 // the previous one. After the last category it shows the selection and
 // asks once more: an empty answer or "done" builds, names still toggle.
 // "done" finishes at any prompt, and so does the end of input; "quit"
-// cancels. Lines come from in, so a terminal and piped answers work alike.
-func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Selection, error) {
+// cancels once confirmed (errCancelled). Lines come from sc, so a terminal
+// and piped answers work alike.
+func interactive(sc *bufio.Scanner, out io.Writer, m *manifest.Manifest) (manifest.Selection, error) {
 	selected := map[string]bool{}
 	for _, n := range m.Defaults() {
 		selected[n] = true
@@ -319,7 +380,6 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 		"Type feature names to toggle them (+name selects, -name deselects), an empty line for the next\n"+
 		"category, \"back\" for the previous one, \"list\" to show everything, \"done\" to build, \"quit\" to cancel.\n",
 		strings.Join(cats, ", "))
-	sc := bufio.NewScanner(in)
 	// step is the category shown, len(cats) the final review.
 	step, shown := 0, -1
 	for {
@@ -360,7 +420,13 @@ func interactive(in io.Reader, out io.Writer, m *manifest.Manifest) (manifest.Se
 			case "done":
 				return finish(m, selected)
 			case "quit", "exit":
-				return manifest.Selection{}, cli.Usagef("interactive selection cancelled; nothing was built")
+				// Confirmed, it is not a failure: exit 0. The end of
+				// input confirms too.
+				fmt.Fprint(out, "quit without building? (y/N)> ")
+				if !sc.Scan() || strings.HasPrefix(strings.ToLower(strings.TrimSpace(sc.Text())), "y") {
+					return manifest.Selection{}, errCancelled
+				}
+				shown = -1
 			case "list":
 				fmt.Fprint(out, catalogLines(m, selected, "", width))
 			case "back":

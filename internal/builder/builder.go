@@ -30,7 +30,17 @@ import (
 
 // Commands returns the builder's commands, for cli.Register.
 func Commands(env *cli.Env) []*ucli.Command {
-	return []*ucli.Command{
+	// Completion offers the profiles of the tree here, else the shipped.
+	profileNames := func() []string {
+		if t, err := openTree(noFlags{}); err == nil {
+			return t.profileNames()
+		}
+		return shippedProfiles
+	}
+	for _, name := range []string{"profile", "profile show", "profile delete"} {
+		cli.RegisterValues(name, profileNames)
+	}
+	return append(cli.CompletionCommands(env),
 		featuresCommand(env),
 		buildCommand(env),
 		profileCommand(env),
@@ -38,7 +48,7 @@ func Commands(env *cli.Env) []*ucli.Command {
 		docsCommand(env),
 		sbomCommand(env),
 		builderCommand(env),
-	}
+	)
 }
 
 var sourceFlag = &ucli.StringFlag{Name: "source", Usage: "navius source tree `DIR` (default: the nearest directory upward holding features.json)"}
@@ -78,6 +88,12 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 	return &tree{dir: dir, manifest: m}, nil
 }
 
+// noFlags are no flags: openTree then looks upward from the working
+// directory.
+type noFlags struct{}
+
+func (noFlags) String(string) string { return "" }
+
 // sourceHint says how to get the source tree this binary was built from.
 func sourceHint() string {
 	hint := "git clone https://" + build.Module
@@ -109,9 +125,9 @@ func selectionFlags() []ucli.Flag {
 	}
 }
 
-// resolve turns --features or --profile into a selection; with neither it
-// returns ok false.
-func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
+// resolve turns --features or --profile into a selection (command names
+// the command in messages); with neither it returns ok false.
+func (t *tree) resolve(c flagValues, command string) (ch choice, ok bool, err error) {
 	f, p := c.String("features"), c.String("profile")
 	switch {
 	case f != "" && p != "":
@@ -123,7 +139,7 @@ func (t *tree) resolve(c *ucli.Context) (ch choice, ok bool, err error) {
 		}
 		if len(prof.With) > 0 && len(t.modules) == 0 {
 			return ch, false, cli.Usagef("profile %s builds in modules from outside navius (%s): navius build --profile %s builds it; %s does not take modules",
-				p, strings.Join(prof.With, ", "), p, c.Command.Name)
+				p, strings.Join(prof.With, ", "), p, command)
 		}
 		spec := "none," + strings.Join(prof.Features, ",")
 		sel, err := t.manifest.Resolve(spec)

@@ -2,6 +2,8 @@ package builder
 
 import (
 	"archive/tar"
+	"archive/zip"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -32,7 +34,7 @@ func TestInteractive(t *testing.T) {
 	}
 	var out bytes.Buffer
 	answers := "c\n-b\nzz\n-d list\n-c -b\ndone\n"
-	sel, err := interactive(strings.NewReader(answers), &out, m)
+	sel, err := interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +54,20 @@ func TestInteractive(t *testing.T) {
 		}
 	}
 	// The end of input finishes like "done"; "quit" cancels.
-	if sel, err := interactive(strings.NewReader("c\n"), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
+	if sel, err := interactive(bufio.NewScanner(strings.NewReader("c\n")), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
 		t.Fatalf("EOF: %v %v", sel.Features, err)
 	}
-	_, err = interactive(strings.NewReader("c\nquit\n"), io.Discard, m)
-	var ue *cli.UsageError
-	if !errors.As(err, &ue) {
-		t.Fatalf("quit: %v", err)
+	// "quit" asks first: "n" goes on (here to the end of input, which
+	// builds), "y" or the end of input cancels, which is no failure.
+	if sel, err := interactive(bufio.NewScanner(strings.NewReader("c\nquit\nn\n")), io.Discard, m); err != nil || strings.Join(sel.Features, ",") != "a,b,c,d" {
+		t.Fatalf("quit, n: %v %v", sel.Features, err)
+	}
+	for _, answers := range []string{"c\nquit\ny\n", "quit\n", "c quit\nyes\n"} {
+		out.Reset()
+		_, err = interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
+		if !errors.Is(err, errCancelled) || !strings.Contains(out.String(), "quit without building? (y/N)") {
+			t.Fatalf("%q: %v\n%s", answers, err, out.String())
+		}
 	}
 }
 
@@ -71,7 +80,7 @@ func TestInteractiveWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sel, err := interactive(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n"), &out, m)
+	sel, err := interactive(bufio.NewScanner(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n")), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +130,7 @@ func TestInteractiveNoDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	sel, err := interactive(strings.NewReader("-mem -disk\n\n\n\n\ndone\n"), &out, m)
+	sel, err := interactive(bufio.NewScanner(strings.NewReader("-mem -disk\n\n\n\n\ndone\n")), &out, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +149,39 @@ func TestInteractiveNoDatabase(t *testing.T) {
 	}
 	if n := strings.Count(text, "! not built:"); n != 2 {
 		t.Errorf("the review refused %d empty answers, want 2\n%s", n, text)
+	}
+}
+
+// TestZipReproducible: the Windows package's zip is as reproducible as the
+// tar.gz: sorted entries, fixed times, the binary executable.
+func TestZipReproducible(t *testing.T) {
+	files := func() []archiveFile {
+		return []archiveFile{{name: "z", mode: 0o644, data: []byte("z")}, {name: "navius.exe", mode: 0o755, data: []byte("bin")}, {name: "a", mode: 0o644, data: []byte("a")}}
+	}
+	when := time.Unix(1700000000, 0).UTC()
+	one, err := zipArchive("pkg", files(), when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if two, _ := zipArchive("pkg", files(), when); !bytes.Equal(one, two) {
+		t.Fatal("equal inputs gave different zips")
+	}
+	zr, err := zip.NewReader(bytes.NewReader(one), int64(len(one)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		if !f.Modified.Equal(when) {
+			t.Errorf("%s dated %v", f.Name, f.Modified)
+		}
+		if f.Name == "pkg/navius.exe" && f.Mode().Perm() != 0o755 {
+			t.Errorf("navius.exe has mode %v", f.Mode())
+		}
+	}
+	if got := strings.Join(names, " "); got != "pkg/ pkg/a pkg/navius.exe pkg/z" {
+		t.Fatalf("entries %q", got)
 	}
 }
 
@@ -209,7 +251,9 @@ func TestRenderDocs(t *testing.T) {
 	if _, ok := pages["features/b.md"]; ok {
 		t.Error("a page for a feature the build lacks")
 	}
-	if !strings.Contains(pages["config.md"], "| `c.token` | string | `<secret>` |") || !strings.Contains(pages["config.md"], "enum: x, y") {
+	// A secret has no default: it is said in the type, and "<secret>" is
+	// nowhere (it would read as the default's value).
+	if !strings.Contains(pages["config.md"], "| `c.token` | string, secret |  |") || strings.Contains(pages["config.md"], "<secret>") || !strings.Contains(pages["config.md"], "enum: x, y") {
 		t.Errorf("config reference:\n%s", pages["config.md"])
 	}
 	if !strings.Contains(pages["features/c.md"], "Size impact: +1 KiB") || !strings.Contains(pages["features/c.md"], "`c.token`") {
@@ -244,7 +288,8 @@ func TestCheckExtra(t *testing.T) {
 
 // TestShippedProfiles keeps the profile templates true to features.json:
 // each resolves, lists exactly what it resolves to, and standard stays the
-// defaults and enterprise everything (a new feature must join enterprise).
+// defaults, server the defaults without the builder (what an image
+// carries) and enterprise everything (a new feature must join enterprise).
 func TestShippedProfiles(t *testing.T) {
 	m, err := manifest.Load("../../features.json")
 	if err != nil {
@@ -271,7 +316,8 @@ func TestShippedProfiles(t *testing.T) {
 		if !slices.Equal(sel.Features, p.Features) {
 			t.Errorf("profile %s lists %v but resolves to %v; list the resolved set, sorted", n, p.Features, sel.Features)
 		}
-		want := map[string][]string{"minimal": {"memory"}, "standard": m.Defaults(), "enterprise": m.Names()}[n]
+		server, _ := m.Resolve("default,-builder")
+		want := map[string][]string{"minimal": {"memory"}, "server": server.Features, "standard": m.Defaults(), "enterprise": m.Names()}[n]
 		if want != nil && !slices.Equal(sel.Features, want) {
 			t.Errorf("profile %s is %v, want %v", n, sel.Features, want)
 		}
@@ -288,7 +334,9 @@ func TestCommandsInManifest(t *testing.T) {
 	}
 	var names []string
 	for _, c := range Commands(&cli.Env{Manifest: m}) {
-		names = append(names, c.Name)
+		if !c.Hidden { // __complete: the completion scripts' own
+			names = append(names, c.Name)
+		}
 	}
 	slices.Sort(names)
 	if want := m.Feature("builder").Commands; !slices.Equal(names, want) {

@@ -62,7 +62,7 @@ func docsFacts(c *ucli.Context, env *cli.Env) (facts, *manifest.Manifest, error)
 		}
 		return facts{}, nil, err
 	}
-	ch, _, err := t.resolve(c)
+	ch, _, err := t.resolve(c, c.Command.Name)
 	if err != nil {
 		return facts{}, nil, err
 	}
@@ -151,19 +151,19 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		}
 		if opts := optionsOf(f.Options, mf.Name); len(opts) > 0 {
 			b.WriteString("\n## Options\n\n")
-			b.WriteString(optionTable(opts))
+			b.WriteString(OptionTable(opts))
 		}
 		if len(mf.Endpoints) > 0 {
 			b.WriteString("\n## Endpoints\n\n")
-			b.WriteString(endpointTable(mf.Endpoints))
+			b.WriteString(EndpointTable(mf.Endpoints))
 		}
 		pages["features/"+mf.Name+".md"] = b.String()
 	}
 
 	var cfg strings.Builder
 	cfg.WriteString("# Configuration reference\n\nSettings come from, in rising precedence: these defaults, a YAML file (`--config`),\n" +
-		"the environment variables and the serve flags named here. Secret options have no default\n" +
-		"and are shown as `<secret>`: set them through their environment variable.\n\n")
+		"the environment variables and the serve flags named here. Secret options (marked so in the\n" +
+		"type) have no default: set them through their environment variable.\n\n")
 	for _, owner := range append([]string{"core"}, names...) {
 		opts := optionsOf(f.Options, owner)
 		if len(opts) == 0 {
@@ -173,7 +173,7 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		if owner != "core" {
 			title = "Feature `" + owner + "`"
 		}
-		fmt.Fprintf(&cfg, "## %s\n\n%s\n", title, optionTable(opts))
+		fmt.Fprintf(&cfg, "## %s\n\n%s\n", title, OptionTable(opts))
 	}
 	pages["config.md"] = cfg.String()
 
@@ -181,10 +181,10 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 	api.WriteString("# HTTP API\n\nErrors are JSON: `{\"error\":{\"code\":\"...\",\"message\":\"...\",\"request_id\":\"...\"}}`. With\n" +
 		"authentication on (auth.tokens or auth.token_hashes), endpoints with a scope need a bearer\n" +
 		"token granting it (admin grants all).\n\n")
-	api.WriteString(endpointTable(m.Core.Endpoints))
+	api.WriteString(EndpointTable(m.Core.Endpoints))
 	for _, n := range names {
 		if mf := m.Feature(n); mf != nil && len(mf.Endpoints) > 0 {
-			fmt.Fprintf(&api, "\n## Feature `%s`\n\n%s", n, endpointTable(mf.Endpoints))
+			fmt.Fprintf(&api, "\n## Feature `%s`\n\n%s", n, EndpointTable(mf.Endpoints))
 		}
 	}
 	pages["api.md"] = api.String()
@@ -206,18 +206,23 @@ func optionsOf(rows []cli.OptionRow, feature string) []cli.OptionRow {
 	return out
 }
 
-func optionTable(rows []cli.OptionRow) string {
+// OptionTable renders options as a Markdown table: key, type (with an
+// enum's choices, bounds, secret), default, environment variable, flag and
+// description. navius docs and the repository's docs (consistency_test.go)
+// both use it.
+func OptionTable(rows []cli.OptionRow) string {
 	var b strings.Builder
 	b.WriteString("| key | type | default | environment | flag | description |\n|---|---|---|---|---|---|\n")
 	for _, r := range rows {
+		// A secret has no default to show: it is said in the type.
 		def := "`" + r.Default + "`"
-		switch {
-		case r.Secret:
-			def = "`<secret>`"
-		case r.Default == "":
+		if r.Default == "" || r.Secret {
 			def = ""
 		}
 		typ := r.Type
+		if r.Secret {
+			typ += ", secret"
+		}
 		if len(r.Enum) > 0 {
 			typ += ": " + strings.Join(r.Enum, ", ")
 		}
@@ -234,7 +239,9 @@ func optionTable(rows []cli.OptionRow) string {
 	return b.String()
 }
 
-func endpointTable(eps []manifest.Endpoint) string {
+// EndpointTable renders endpoints as a Markdown table: method, path,
+// listener, scope and description.
+func EndpointTable(eps []manifest.Endpoint) string {
 	var b strings.Builder
 	b.WriteString("| method | path | listener | scope | description |\n|---|---|---|---|---|\n")
 	for _, e := range eps {

@@ -11,7 +11,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/oci"
 	"github.com/navius-dev/navius/internal/serverimage"
@@ -128,12 +127,10 @@ func (t *tree) imageArchive(req *imageRequest, bins []builtBinary, features []st
 }
 
 // source is the source tree's origin for the image's source label, without
-// credentials; navius's own repository when the tree has no remote.
+// credentials; "" (no label) when the tree has no origin remote: a label
+// naming a repository the image may not come from would mislead.
 func (t *tree) source() string {
-	if s := serverimage.CleanSource(t.git("remote", "get-url", "origin")); s != "" {
-		return s
-	}
-	return "https://" + build.Module
+	return serverimage.CleanSource(t.git("remote", "get-url", "origin"))
 }
 
 // git runs git in the source tree and returns its output, "" on failure.

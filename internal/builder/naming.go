@@ -25,6 +25,8 @@ type choice struct {
 	// spec is the FEATURES string it was resolved from: one that names
 	// "none" may leave out every database on purpose (a tool-only build).
 	spec string
+	// platform is the GOOS/GOARCH of the binary --like named.
+	platform string
 }
 
 // checkServes refuses a selection whose server could not start (no

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -9,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +33,7 @@ import (
 func packageCommand(env *cli.Env) *ucli.Command {
 	return &ucli.Command{
 		Name:  "package",
-		Usage: "build a release archive: dist/navius-<version>-<label>-<goos>-<goarch>.tar.gz and its line in dist/SHA256SUMS; --image adds a container image",
+		Usage: "build a release archive: dist/navius-<version>-<label>-<goos>-<goarch>.tar.gz (.zip for Windows) and its line in dist/SHA256SUMS; --image adds a container image",
 		Description: "The archive holds the binary, its CycloneDX SBOM (navius.cdx.json), a sample config listing\n" +
 			"only the enabled features' options, a README naming the enabled features, and the license. Its\n" +
 			"<label> is the profile the features came from (or the profile with exactly these features), else\n" +
@@ -63,12 +66,18 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			ch, ok, err := t.resolve(c)
+			ch, ok, err := t.resolve(c, c.Command.Name)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				ch = t.defaults()
+			}
+			if img != nil {
+				named := slices.Contains(strings.FieldsFunc(c.String("features"), func(r rune) bool { return r == ',' || r == ' ' }), "builder")
+				if ch, err = t.withoutBuilder(env.Stdout, ch, named); err != nil {
+					return err
+				}
 			}
 			if err := t.checkServes(env.Stdout, ch); err != nil {
 				return err
@@ -86,6 +95,27 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			return t.pack(c.Context, env, ch, targets, c.String("output"), img)
 		},
 	}
+}
+
+// withoutBuilder leaves the builder out of an image's selection: it needs
+// the Go toolchain and a navius source tree, which an image has neither.
+// Only --features naming builder itself (named) keeps it. The package's tar.gz
+// holds the same binary as the image, so it goes without too; the label
+// follows the features (a profile that had the builder no longer names
+// them).
+func (t *tree) withoutBuilder(w io.Writer, ch choice, named bool) (choice, error) {
+	const builder = "builder"
+	if named || !slices.Contains(ch.sel.Features, builder) {
+		return ch, nil
+	}
+	spec := ch.spec + ",-" + builder
+	sel, err := t.manifest.Resolve(spec)
+	if err != nil {
+		return ch, cli.Usagef("%s without the builder: %v", ch.how, err)
+	}
+	fmt.Fprintf(w, "image:    the builder is left out (it needs the Go toolchain and a navius source tree, which an image has neither); --features %s,builder keeps it\n",
+		strings.Join(ch.sel.Features, ","))
+	return choice{sel: sel, how: ch.how + " without the builder", spec: spec}, nil
 }
 
 // pack builds sel for each target, asks a host build for the enabled
@@ -164,11 +194,16 @@ func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, targets [][2]s
 			{name: "README.md", mode: 0o644, data: []byte(packageReadme(t.manifest, sel, label, version, b.goos+"/"+b.goarch, binaryName(b.goos)))},
 			{name: "navius.yaml.sample", mode: 0o644, data: []byte(cli.SampleConfig(f.Options))},
 		}
-		archive, err := tarGz(base, files, date)
+		// Windows users get a zip, which Explorer opens; the rest a tar.gz.
+		pack, ext := tarGz, ".tar.gz"
+		if b.goos == "windows" {
+			pack, ext = zipArchive, ".zip"
+		}
+		archive, err := pack(base, files, date)
 		if err != nil {
 			return err
 		}
-		path := filepath.Join(outDir, base+".tar.gz")
+		path := filepath.Join(outDir, base+ext)
 		if err := writeFileAtomic(path, archive, 0o644); err != nil {
 			return err
 		}
@@ -240,6 +275,34 @@ func tarGz(dir string, files []archiveFile, mtime time.Time) ([]byte, error) {
 		return nil, err
 	}
 	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// zipArchive is tarGz's zip: files under dir/ with sorted names, fixed
+// times and modes, deflated, so equal inputs give equal bytes.
+func zipArchive(dir string, files []archiveFile, mtime time.Time) ([]byte, error) {
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	dirHdr := &zip.FileHeader{Name: dir + "/", Modified: mtime}
+	dirHdr.SetMode(fs.ModeDir | 0o755)
+	if _, err := zw.CreateHeader(dirHdr); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		h := &zip.FileHeader{Name: dir + "/" + f.name, Method: zip.Deflate, Modified: mtime}
+		h.SetMode(fs.FileMode(f.mode))
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -1,12 +1,14 @@
 package builder
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,10 +22,20 @@ import (
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/suggest"
+	"github.com/navius-dev/navius/internal/thirdparty"
+	"github.com/navius-dev/navius/profiles"
 )
 
-// shippedProfiles ship with navius; deleting one asks for --force.
-var shippedProfiles = []string{"minimal", "standard", "enterprise"}
+// shippedProfiles ship with navius (embedded from profiles/); deleting one
+// asks for --force.
+var shippedProfiles = func() []string {
+	files, _ := fs.Glob(profiles.Shipped, "*.json")
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = strings.TrimSuffix(f, ".json")
+	}
+	return names
+}()
 
 // Profile is a named feature selection kept as profiles/<name>.json in the
 // source tree, meant to be committed.
@@ -54,6 +66,20 @@ func validProfileName(n string) bool {
 
 func (t *tree) profileDir() string { return filepath.Join(t.dir, "profiles") }
 
+// shippedTree is what profile list and show read outside a source tree:
+// the profiles embedded in this binary, described by its own features.
+func shippedTree(m *manifest.Manifest) *tree { return &tree{manifest: m} }
+
+// readProfileFile reads profiles/NAME.json: from the tree, or from the
+// binary's shipped profiles outside one.
+func (t *tree) readProfileFile(name string) ([]byte, error) {
+	if t.dir == "" {
+		return fs.ReadFile(profiles.Shipped, name+".json")
+	}
+	path, _ := t.profilePath(name)
+	return os.ReadFile(path)
+}
+
 func (t *tree) profilePath(name string) (string, error) {
 	if !validProfileName(name) {
 		return "", cli.Usagef("profile name %q is invalid: use lower-case letters, digits, '-' and '_'", name)
@@ -62,6 +88,9 @@ func (t *tree) profilePath(name string) (string, error) {
 }
 
 func (t *tree) profileNames() []string {
+	if t.dir == "" {
+		return shippedProfiles
+	}
 	files, _ := filepath.Glob(filepath.Join(t.profileDir(), "*.json"))
 	var names []string
 	for _, f := range files {
@@ -76,9 +105,13 @@ func (t *tree) loadProfile(name string) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		msg := fmt.Sprintf("no profile %q in %s", name, t.profileDir())
+	data, err := t.readProfileFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		where := t.profileDir()
+		if t.dir == "" {
+			where = "this binary's shipped profiles (no source tree here)"
+		}
+		msg := fmt.Sprintf("no profile %q in %s", name, where)
 		if s := suggest.Closest(name, t.profileNames()); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
@@ -106,13 +139,13 @@ func profileCommand(env *cli.Env) *ucli.Command {
 				Name:      "save",
 				Usage:     "save a feature selection as a profile",
 				ArgsUsage: "NAME",
-				Flags: []ucli.Flag{
-					&ucli.StringFlag{Name: "features", Aliases: []string{"f"}, Usage: "the features, as make build takes them: `LIST`"},
+				Description: "The selection comes from the same flags as navius build's: --features, --profile,\n" +
+					"--interactive, --like or --from-config, plus --with modules.",
+				Flags: append(chooseFlags(),
 					&ucli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "what the profile is for"},
 					&ucli.BoolFlag{Name: "force", Usage: "replace an existing profile"},
-					&ucli.StringSliceFlag{Name: "with", Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` too (repeatable)"},
 					sourceFlag,
-				},
+				),
 				Action: func(c *ucli.Context) error {
 					name, a, t, err := profileArgs(c)
 					if err != nil {
@@ -122,39 +155,21 @@ func profileCommand(env *cli.Env) *ucli.Command {
 					if err != nil {
 						return err
 					}
-					if a.String("features") == "" {
-						return cli.Usagef("profile save %s: give the features with --features LIST", name)
-					}
-					with, err := t.profileWith(a.StringSlice("with"))
-					if err != nil {
-						return err
-					}
-					// The modules are loaded and checked now, so that a
-					// profile names only modules that build.
-					if err := t.addModules(c.Context, t.withArgs(Profile{With: with})); err != nil {
-						return err
-					}
-					spec := manifest.SpecWith(a.String("features"), build.FeatureNames(t.modules)...)
-					sel, err := t.manifest.Resolve(spec)
-					if err != nil {
-						return cli.Usagef("--features %s: %v", a.String("features"), err)
-					}
-					if _, err := t.manifest.CheckServes(spec, sel); err != nil {
-						return cli.Usagef("profile save %s: --features %s: %v", name, a.String("features"), err)
+					if !slices.ContainsFunc(selectionSources, a.IsSet) {
+						return cli.Usagef("profile save %s: choose the features as for navius build: --features LIST, --profile, --interactive, --like or --from-config", name)
 					}
 					if _, err := os.Stat(path); err == nil && !a.Bool("force") {
 						return cli.Usagef("profile %s exists (%s); pass --force to replace it", name, path)
 					}
-					p := Profile{Name: name, Description: a.String("description"), Features: orEmpty(sel.Features), With: with}
-					data, _ := json.MarshalIndent(p, "", "  ")
-					if err := os.MkdirAll(t.profileDir(), 0o755); err != nil {
+					ch, err := t.choose(c.Context, a, env, nil)
+					if errors.Is(err, errCancelled) {
+						fmt.Fprintln(env.Stdout, "cancelled; no profile was saved")
+						return nil
+					}
+					if err != nil {
 						return err
 					}
-					if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-						return err
-					}
-					fmt.Fprintf(env.Stdout, "saved profile %s: %s%s (%s)\n", name, strings.Join(sel.Features, ", "), withText(with), path)
-					return nil
+					return t.saveProfile(env.Stdout, name, a.String("description"), ch.sel)
 				},
 			},
 			{
@@ -162,9 +177,12 @@ func profileCommand(env *cli.Env) *ucli.Command {
 				Usage: "list the profiles",
 				Flags: []ucli.Flag{sourceFlag},
 				Action: func(c *ucli.Context) error {
-					t, err := openTree(c)
+					t, err := openTreeOrShipped(c, env.Manifest)
 					if err != nil {
 						return err
+					}
+					if t.dir == "" {
+						fmt.Fprintln(env.Stdout, "(no source tree here: the profiles that ship with this binary)")
 					}
 					tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 					for _, n := range t.profileNames() {
@@ -184,7 +202,11 @@ func profileCommand(env *cli.Env) *ucli.Command {
 				ArgsUsage: "NAME",
 				Flags:     []ucli.Flag{sourceFlag},
 				Action: func(c *ucli.Context) error {
-					name, _, t, err := profileArgs(c)
+					name, a, err := oneArg(c, "NAME")
+					if err != nil {
+						return err
+					}
+					t, err := openTreeOrShipped(a, env.Manifest)
 					if err != nil {
 						return err
 					}
@@ -247,6 +269,77 @@ func profileCommand(env *cli.Env) *ucli.Command {
 	}
 }
 
+// openTreeOrShipped is the source tree, or outside one (and without
+// --source) the profiles shipped in this binary.
+func openTreeOrShipped(flags flagValues, m *manifest.Manifest) (*tree, error) {
+	t, err := openTree(flags)
+	if err != nil && flags.String("source") == "" {
+		return shippedTree(m), nil
+	}
+	return t, err
+}
+
+// saveProfile writes sel and the tree's modules as profile name.
+func (t *tree) saveProfile(w io.Writer, name, description string, sel manifest.Selection) error {
+	path, err := t.profilePath(name)
+	if err != nil {
+		return err
+	}
+	var args []string
+	for _, m := range t.modules {
+		wa := thirdparty.With{Module: m.Path, Version: m.Version}
+		if m.Local {
+			wa = thirdparty.With{Module: m.Path, Dir: m.Dir}
+		}
+		args = append(args, wa.String())
+	}
+	with, err := t.profileWith(args)
+	if err != nil {
+		return err
+	}
+	p := Profile{Name: name, Description: description, Features: orEmpty(sel.Features), With: with}
+	data, _ := json.MarshalIndent(p, "", "  ")
+	if err := os.MkdirAll(t.profileDir(), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "saved profile %s: %s%s (%s)\n", name, strings.Join(sel.Features, ", "), withText(with), path)
+	return nil
+}
+
+// offerSave asks, after the interactive walk, whether to keep its
+// selection as a profile: a name saves it (the build is then named after
+// it), an empty answer or the end of input goes on without. A name that
+// is invalid or taken is said and asked again.
+func (t *tree) offerSave(sc *bufio.Scanner, w io.Writer, sel manifest.Selection) (string, error) {
+	for {
+		fmt.Fprint(w, "save this selection as a profile? NAME, or Enter to skip> ")
+		if !sc.Scan() {
+			fmt.Fprintln(w)
+			return "", sc.Err()
+		}
+		name := strings.TrimSpace(sc.Text())
+		if name == "" {
+			return "", nil
+		}
+		path, err := t.profilePath(name)
+		if err == nil {
+			if _, serr := os.Stat(path); serr == nil {
+				err = fmt.Errorf("profile %s exists (%s): choose another name", name, path)
+			}
+		}
+		if err == nil {
+			err = t.saveProfile(w, name, "saved from navius build --interactive", sel)
+		}
+		if err == nil {
+			return name, nil
+		}
+		fmt.Fprintf(w, "  ! %v\n", err)
+	}
+}
+
 // args is a command's positional argument and its flags, which may come
 // before or after it (urfave/cli stops parsing flags at the first argument:
 // "navius profile save NAME --features x" needs the rest parsed here).
@@ -286,6 +379,9 @@ func withText(with []string) string {
 	}
 	return " with " + strings.Join(with, ", ")
 }
+
+// IsSet reports whether the flag was given, before or after the argument.
+func (a args) IsSet(name string) bool { return a.set(name) || a.c.IsSet(name) }
 
 func (a args) Bool(name string) bool {
 	if a.set(name) {

@@ -34,12 +34,16 @@ func sbomCommand(env *cli.Env) *ucli.Command {
 				return cli.Usagef("sbom takes one binary (got %d arguments)", c.NArg())
 			}
 			path, version := c.Args().First(), ""
-			if path == "" {
-				self, err := os.Executable()
-				if err != nil {
-					return fmt.Errorf("cannot find this binary: %v; name one: navius sbom BINARY", err)
-				}
+			self, selfErr := os.Executable()
+			switch {
+			case path == "" && selfErr != nil:
+				return fmt.Errorf("cannot find this binary: %v; name one: navius sbom BINARY", selfErr)
+			case path == "":
 				path, version = self, buildinfo.Version
+			case selfErr == nil && sameFile(path, self):
+				// This binary named by its path: it knows its version,
+				// which build information does not hold.
+				version = buildinfo.Version
 			}
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -100,6 +104,17 @@ func sbomOf(m *manifest.Manifest, binary []byte, version string, date time.Time)
 		}
 	}
 	return b.JSON(opts)
+}
+
+// sameFile reports whether a and b are the same file (a link or another
+// path to it counts).
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // sourceDateEpoch is SOURCE_DATE_EPOCH, or the zero time when it is unset.

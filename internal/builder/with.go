@@ -136,7 +136,8 @@ func (t *tree) withArgs(p Profile) []string {
 //
 //   - a module replaced by a directory: navius's go.mod replaces nothing,
 //     so the builder did it for --with MODULE=DIR (the directory must
-//     still be there);
+//     still be there; the binary records it relative to the tree it was
+//     built from, read here as relative to this tree);
 //   - a module outside the tree's module graph (go.mod, go.sum) whose
 //     source, at the binary's version, has a feature file: --with
 //     MODULE@VERSION. Other such modules are the modules' own
@@ -155,6 +156,9 @@ func (t *tree) likeModules(ctx context.Context, info buildinfo.Info, given []str
 			continue
 		}
 		if dir, ok := info.Replaced[path]; ok && !strings.Contains(dir, "@") {
+			if !filepath.IsAbs(dir) { // recorded relative to the tree it was built from
+				dir = filepath.Join(t.dir, filepath.FromSlash(dir))
+			}
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 				return nil, fmt.Errorf("it carries module %s from directory %s, which is not here: give the module's directory with --with %s=DIR", path, dir, path)
 			}

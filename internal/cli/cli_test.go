@@ -44,7 +44,8 @@ func init() {
 	providers.DeclareOptions("splunk", splunk.Options...)
 }
 
-func runCLI(t *testing.T, environ []string, args ...string) (int, string, string) {
+// testManifest is the tree's features.json.
+func testManifest(t *testing.T) *manifest.Manifest {
 	t.Helper()
 	data, err := os.ReadFile("../../features.json")
 	if err != nil {
@@ -54,8 +55,13 @@ func runCLI(t *testing.T, environ []string, args ...string) (int, string, string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+func runCLI(t *testing.T, environ []string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	env := &Env{Manifest: m, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Environ: environ}
+	env := &Env{Manifest: testManifest(t), Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Environ: environ}
 	code := Run(env, append([]string{"navius"}, args...))
 	return code, out.String(), errOut.String()
 }

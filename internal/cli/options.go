@@ -202,8 +202,10 @@ type OptionRow struct {
 }
 
 // OptionRows describes this binary's declared options.
-func OptionRows() []OptionRow {
-	opts := providers.Options()
+func OptionRows() []OptionRow { return RowsOf(providers.Options()) }
+
+// RowsOf describes opts.
+func RowsOf(opts []providers.Option) []OptionRow {
 	rows := make([]OptionRow, len(opts))
 	for i, o := range opts {
 		rows[i] = OptionRow{o.Key, string(o.Type), o.DefaultValue(), o.Enum, o.EnvName(), "--" + o.FlagName(), o.Secret, o.Feature, o.Description, o.Min, o.Max}

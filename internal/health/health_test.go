@@ -63,6 +63,24 @@ func TestAggregate(t *testing.T) {
 	}
 }
 
+// TestVerboseOneLinePerCheck: an indicator whose error spans lines (a
+// Sentinel's, which lists each sentinel's answer) still takes one line of
+// /readyz?verbose.
+func TestVerboseOneLinePerCheck(t *testing.T) {
+	s := New(time.Second, 0, "v1")
+	s.Add(ind("db", true, providers.StatusUp, 0), providers.HealthIndicator{Name: "redis", Critical: true,
+		Check: func(context.Context) providers.HealthResult {
+			return providers.HealthResult{Status: providers.StatusDown, Error: "no sentinel answers:\nsentinel 127.0.0.1:1: refused\r\nsentinel 127.0.0.1:2: refused\n"}
+		}})
+	r := s.Check(context.Background())
+	ok, _ := r.Ready()
+	lines := strings.Split(strings.TrimSuffix(r.Text("readyz", ok), "\n"), "\n")
+	want := []string{"[+]db ok", "[-]redis failed: no sentinel answers:; sentinel 127.0.0.1:1: refused; sentinel 127.0.0.1:2: refused", "readyz check failed"}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("verbose readyz:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestTimeoutAndPanic(t *testing.T) {
 	s := New(100*time.Millisecond, 0, "v1")
 	s.Add(ind("slow", true, providers.StatusUp, 10*time.Second),

@@ -108,7 +108,7 @@ func (r *Report) Text(kind string, ready bool) string {
 		if c.Status == providers.StatusUp {
 			fmt.Fprintf(&b, "[+]%s ok\n", name)
 		} else {
-			fmt.Fprintf(&b, "[-]%s failed: %s\n", name, firstNonEmpty(c.Error, string(c.Status)))
+			fmt.Fprintf(&b, "[-]%s failed: %s\n", name, oneLine(firstNonEmpty(c.Error, string(c.Status))))
 		}
 	}
 	if ready {
@@ -117,6 +117,12 @@ func (r *Report) Text(kind string, ready bool) string {
 		fmt.Fprintf(&b, "%s check failed\n", kind)
 	}
 	return b.String()
+}
+
+// oneLine joins the lines of a multi-line error (a Sentinel's, say) with
+// "; ", so that verbose output keeps one line per check.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 }
 
 func firstNonEmpty(s ...string) string {

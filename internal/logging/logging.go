@@ -127,6 +127,9 @@ func NewService(opts Options) (*Service, error) {
 // Logger is the logrus logger everything logs through.
 func (s *Service) Logger() *logrus.Logger { return s.log }
 
+// Console is a logger that writes to the console only (no sink).
+func (s *Service) Console() *logrus.Logger { return s.console }
+
 // ConsoleFunc returns the function sinks report their own problems with: it
 // writes to the console only, so a failing sink never feeds itself.
 func (s *Service) ConsoleFunc() func(providers.LogLevel, string, map[string]any) {
@@ -272,7 +275,13 @@ func (s *Service) Flush(ctx context.Context) error {
 // Close writes the queued access lines (so the sinks get them too), then
 // detaches the sinks and closes them concurrently; each flushes within its
 // own configured deadline (and ctx). The console keeps working.
-func (s *Service) Close(ctx context.Context) error {
+func (s *Service) Close(ctx context.Context) error { return s.CloseWith(ctx, "") }
+
+// CloseWith is Close that hands the sinks a last info entry, last, before
+// they flush. The console does not get it: the caller logs it there with
+// Console once the sinks are closed, so that it is the console's last line
+// (a flush can take seconds, and may report problems).
+func (s *Service) CloseWith(ctx context.Context, last string) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -283,6 +292,11 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	if access != nil {
 		access.Close()
+	}
+	if last != "" && s.log.IsLevelEnabled(logrus.InfoLevel) {
+		e := logrus.NewEntry(s.log)
+		e.Time, e.Level, e.Message = time.Now(), logrus.InfoLevel, last
+		_ = dispatchHook{s}.Fire(e)
 	}
 	s.mu.Lock()
 	sinks := *s.sinks.Swap(&[]sink{})

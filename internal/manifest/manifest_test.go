@@ -87,12 +87,15 @@ func TestResolve(t *testing.T) {
 func TestResolveErrors(t *testing.T) {
 	m := mustParse(t, testManifest)
 	cases := map[string][]string{
-		"redsi":       {`unknown feature "redsi"`, `did you mean "redis"?`, "valid features: a, b, c, redis"},
-		"zzzzzz":      {`unknown feature "zzzzzz"`, "valid features"},
-		"c,-a":        {`cannot remove feature "a"`, `required by "b", "c"`},
-		"all,-b":      {`cannot remove feature "b"`, `required by "c"`},
-		"default,-zz": {`unknown feature "zz"`},
-		"-":           {`empty feature name`},
+		"redsi":        {`unknown feature "redsi"`, `did you mean "redis"?`, "valid features: a, b, c, redis"},
+		"zzzzzz":       {`unknown feature "zzzzzz"`, "valid features"},
+		"c,-a":         {`cannot remove feature "a"`, `required by "b", "c"`},
+		"all,-b":       {`cannot remove feature "b"`, `required by "c"`},
+		"default,-zz":  {`unknown feature "zz"`},
+		"-":            {`empty feature name`},
+		"default,none": {`none starts from nothing and would drop default before it`, "put none first"},
+		"all,none":     {`would drop all before it`},
+		"a,none,b":     {`would drop a before it`},
 	}
 	for spec, wants := range cases {
 		_, err := m.Resolve(spec)
@@ -198,6 +201,7 @@ func TestCheckServes(t *testing.T) {
 		"none,builder,prometheus": "warning",
 		"none":                    "warning",
 		"default,-bolt,-memory":   "error",
+		"memory,-memory":          "error",
 	} {
 		sel, err := m.Resolve(spec)
 		if err != nil {
@@ -208,8 +212,18 @@ func TestCheckServes(t *testing.T) {
 		switch {
 		case err != nil:
 			got = "error"
-			if !strings.Contains(err.Error(), "no selected feature provides a database (") || !strings.Contains(err.Error(), "memory") || !strings.Contains(err.Error(), "none,") {
+			if !strings.Contains(err.Error(), "no selected feature provides a database (") || !strings.Contains(err.Error(), "memory") || !strings.Contains(err.Error(), "none") {
 				t.Errorf("%s: %v", spec, err)
+			}
+			// The hints are FEATURES values that work: no empty item, no
+			// "(none,)".
+			if strings.Contains(err.Error(), "(e.g. ,") || strings.Contains(err.Error(), ",)") {
+				t.Errorf("%s: a garbled hint: %v", spec, err)
+			}
+			for _, hint := range hintsIn(err.Error()) {
+				if _, rerr := m.Resolve(hint); rerr != nil {
+					t.Errorf("%s: hint %q does not resolve: %v", spec, hint, rerr)
+				}
 			}
 		case warning != "":
 			got = "warning"
@@ -218,6 +232,18 @@ func TestCheckServes(t *testing.T) {
 			t.Errorf("CheckServes(%q) = %q (%v), want %q", spec, got, err, want)
 		}
 	}
+}
+
+// hintsIn are the FEATURES values an error offers: "e.g. X" and "(none,...)".
+func hintsIn(msg string) []string {
+	var out []string
+	if _, rest, ok := strings.Cut(msg, "(e.g. "); ok {
+		out = append(out, strings.SplitN(rest, ")", 2)[0])
+	}
+	if _, rest, ok := strings.Cut(msg, "build (none"); ok {
+		out = append(out, "none"+strings.SplitN(rest, ")", 2)[0])
+	}
+	return out
 }
 
 func TestCheckModules(t *testing.T) {

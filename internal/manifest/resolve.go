@@ -45,12 +45,18 @@ func (s Selection) TagString() string { return strings.Join(s.Tags(), ",") }
 //	-name    remove a feature that "default" or "all" added
 //	default  add the default features
 //	all      add every feature
-//	none     start from nothing (only the core)
+//	none     start from nothing (only the core); first or alone
 //
 // An empty string means "default", and so does a list of removals alone.
-// Items apply left to right.
+// Items apply left to right. "none" anywhere but first would silently
+// discard what comes before it (default,none is the core alone), so it is
+// refused there.
 func (m *Manifest) Resolve(spec string) (Selection, error) {
 	items := splitSpec(spec)
+	if i := slices.Index(items, "none"); i > 0 {
+		return Selection{}, fmt.Errorf("none starts from nothing and would drop %s before it: put none first (none,builder) or leave it out",
+			strings.Join(items[:i], ","))
+	}
 	// Nothing but removals ("-bolt") means: the defaults without those.
 	if !slices.ContainsFunc(items, func(it string) bool { return !strings.HasPrefix(it, "-") }) {
 		items = append([]string{"default"}, items...)
@@ -201,9 +207,11 @@ func (m *Manifest) CheckServes(spec string, sel Selection) (warning string, err 
 	if slices.Contains(splitSpec(spec), "none") {
 		return fmt.Sprintf("no selected feature provides a database (%s would): this is a tool-only build, whose serve fails at start", would), nil
 	}
-	names := strings.Join(sel.Features, ",")
-	return "", fmt.Errorf("no selected feature provides a database (%s would), so the server could not start: add one (e.g. %s,memory), or put none first for a deliberately tool-only build (none,%s)",
-		would, names, names)
+	fix := "add one (e.g. memory), or write none for a deliberately tool-only build of the core alone"
+	if names := strings.Join(sel.Features, ","); names != "" {
+		fix = fmt.Sprintf("add one (e.g. %s,memory), or put none first for a deliberately tool-only build (none,%s)", names, names)
+	}
+	return "", fmt.Errorf("no selected feature provides a database (%s would), so the server could not start: %s", would, fix)
 }
 
 // CheckModules tells whether the modules linked into a binary agree with

@@ -1,7 +1,9 @@
-// Package pgtest runs private PostgreSQL servers for tests: a cluster made
-// with initdb in a temporary directory, started on a free loopback port with
-// its own unix socket directory. It is imported only by tests: no product
-// package uses it.
+// Package pgtest runs private PostgreSQL servers: a cluster made with
+// initdb in a directory of its own, started on a free loopback port with
+// its own unix socket directory. Start is for tests (a failure fails the
+// test, the server goes when it ends); Launch returns errors and leaves
+// Close to the caller (TestMain, and internal/devbackend, which runs one
+// for people). No product package uses it.
 //
 // initdb refuses to run as root, so when the tests run as root (as CI does)
 // the cluster belongs to the unprivileged "postgres" system user, which
@@ -26,6 +28,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // PasswordGroup is the role whose members log in over TCP with a password
@@ -44,6 +48,9 @@ type Options struct {
 	RequireTLS bool
 	// Settings are extra server settings (-c name=value).
 	Settings map[string]string
+	// Dir is the cluster's directory, made if missing and removed by
+	// Close; by default a new one under BaseDir.
+	Dir string
 }
 
 // Server is a running (or stopped) private PostgreSQL cluster.
@@ -88,7 +95,7 @@ func Launch(opts Options) (*Server, error) {
 	if s.cred, err = serverUser(); err != nil {
 		return nil, err
 	}
-	if s.dir, err = s.tempDir(); err != nil {
+	if s.dir, err = s.makeDir(opts.Dir); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -101,7 +108,7 @@ func Launch(opts Options) (*Server, error) {
 	if err := s.initdb(); err != nil {
 		return nil, err
 	}
-	if s.Port, err = freePort(); err != nil {
+	if s.Port, err = harness.FreePort(); err != nil {
 		return nil, err
 	}
 	if err := s.Restart(); err != nil {
@@ -176,16 +183,28 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// tempDir makes the cluster's directory where the server's user can reach
-// it: under $TMPDIR, else under /tmp when $TMPDIR lies in a directory that
-// only its owner may enter (such as /root).
-func (s *Server) tempDir() (string, error) {
+// BaseDir is where clusters' directories go: $TMPDIR, else /tmp when
+// running as root and $TMPDIR lies in a directory that only its owner may
+// enter (such as /root), since the server runs as the "postgres" user.
+func BaseDir() (string, error) {
 	base := os.TempDir()
-	if s.cred != nil && !reachable(base) {
+	if os.Geteuid() == 0 && !reachable(base) {
 		base = "/tmp"
 		if !reachable(base) {
 			return "", errors.New(`pgtest: no temporary directory the "postgres" user can enter: set TMPDIR to one`)
 		}
+	}
+	return base, nil
+}
+
+// makeDir makes the cluster's directory: dir, or a new one under BaseDir.
+func (s *Server) makeDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, os.MkdirAll(dir, 0o700)
+	}
+	base, err := BaseDir()
+	if err != nil {
+		return "", err
 	}
 	return os.MkdirTemp(base, "pgtest-")
 }
@@ -467,13 +486,4 @@ func (s *Server) MustExec(t testing.TB, db, sql string, args ...any) {
 	if err := s.Exec(ctx, db, sql, args...); err != nil {
 		t.Fatalf("%s: %v", strings.TrimSpace(sql), err)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -2,15 +2,19 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // NodeTimeout is the test cluster's cluster-node-timeout: a master that
@@ -36,47 +40,59 @@ var haArgs = []string{"--repl-diskless-sync-delay", "0"}
 // when the test ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Fatal("redis-cli is not on PATH: install it (apt-get install -y redis-tools); make test does")
+	c, err := LaunchCluster(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := &Cluster{t: t}
+	c.t = t
+	for _, s := range c.Nodes {
+		s.t = t
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// LaunchCluster is StartCluster with the nodes' files under dir; the
+// caller must Close it.
+func LaunchCluster(dir string) (c *Cluster, err error) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		return nil, errors.New("redis-cli is not on PATH: install it (apt-get install -y redis-tools; make test and scripts/deps.sh do)")
+	}
+	c = &Cluster{}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
 	var addrs []string
-	for range 6 {
+	for i := range 6 {
 		// A replica may take over however long ago it last heard from its
 		// master (validity factor 0), as a crash test needs.
 		args := append([]string{"--cluster-enabled", "yes", "--cluster-node-timeout", strconv.Itoa(int(NodeTimeout.Milliseconds())),
 			"--cluster-replica-validity-factor", "0"}, haArgs...)
-		s := startOn(t, clusterPort(t), "", args...)
+		port, err := harness.FreePortPair(10000)
+		if err != nil {
+			return c, err
+		}
+		s, err := launchOn(filepath.Join(dir, fmt.Sprintf("node-%d", i)), port, "", args...)
+		if err != nil {
+			return c, err
+		}
 		c.Nodes = append(c.Nodes, s)
 		addrs = append(addrs, s.Addr)
 	}
 	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+		return c, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	c.WaitHealthy()
-	return c
+	return c, c.waitHealthy()
 }
 
-// clusterPort finds a free port whose bus port (port+10000) is free too.
-func clusterPort(t testing.TB) int {
-	t.Helper()
-	for range 200 {
-		p := 20000 + rand.IntN(25000)
-		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000)))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return p
+// Close stops every node.
+func (c *Cluster) Close() {
+	for _, s := range c.Nodes {
+		s.Close()
 	}
-	t.Fatal("no free port pair (port, port+10000) for a cluster node")
-	return 0
 }
 
 // URL is the cluster's redis+cluster:// URL with every node as a seed.
@@ -91,50 +107,48 @@ func (c *Cluster) URL() string {
 // Masters are the nodes that serve slots, as a running node reports them.
 func (c *Cluster) Masters() []*Server {
 	c.t.Helper()
-	for _, s := range c.Nodes {
-		if !s.Running() {
-			continue
+	var out []*Server
+	for _, r := range c.slots() {
+		if m := c.byAddr(r.Nodes[0].Addr); m != nil && !slices.Contains(out, m) {
+			out = append(out, m)
 		}
-		slots, err := s.Client().ClusterSlots(context.Background()).Result()
-		if err != nil {
-			continue
-		}
-		var out []*Server
-		for _, r := range slots {
-			if m := c.byAddr(r.Nodes[0].Addr); m != nil && !slices.Contains(out, m) {
-				out = append(out, m)
-			}
-		}
-		return out
 	}
-	c.t.Fatal("no cluster node answers CLUSTER SLOTS")
-	return nil
+	return out
 }
 
 // MasterOf is the running node that serves key's slot.
 func (c *Cluster) MasterOf(key string) *Server {
 	c.t.Helper()
-	for _, s := range c.Nodes {
-		if !s.Running() {
-			continue
-		}
-		slots, err := s.Client().ClusterSlots(context.Background()).Result()
-		if err != nil {
-			continue
-		}
-		slot := int(keySlot(key))
-		for _, r := range slots {
-			if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
-				return c.byAddr(r.Nodes[0].Addr)
-			}
+	slot := int(keySlot(key))
+	for _, r := range c.slots() {
+		if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
+			return c.byAddr(r.Nodes[0].Addr)
 		}
 	}
 	c.t.Fatalf("no node serves the slot of %q", key)
 	return nil
 }
 
-func (c *Cluster) byAddr(addr string) *Server {
+// slots is the slot map as the first running node that answers reports it.
+func (c *Cluster) slots() []goredis.ClusterSlot {
+	c.t.Helper()
 	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
+		if slots, err := s.Client().ClusterSlots(context.Background()).Result(); err == nil {
+			return slots
+		}
+	}
+	c.t.Fatal("no cluster node answers CLUSTER SLOTS")
+	return nil
+}
+
+func (c *Cluster) byAddr(addr string) *Server { return byAddr(c.Nodes, addr) }
+
+// byAddr is the server of servers listening on addr, or nil.
+func byAddr(servers []*Server, addr string) *Server {
+	for _, s := range servers {
 		if s.Addr == addr {
 			return s
 		}
@@ -147,15 +161,30 @@ func (c *Cluster) byAddr(addr string) *Server {
 // its master is up.
 func (c *Cluster) WaitHealthy() {
 	c.t.Helper()
+	mustWait(c.t, c.waitHealthy)
+}
+
+func (c *Cluster) waitHealthy() error { return waitFor("the cluster", c.unhealthy) }
+
+// mustWait fails the test when wait does.
+func mustWait(t testing.TB, wait func() error) {
+	t.Helper()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor waits up to 30s until unhealthy says nothing is wrong with what.
+func waitFor(what string, unhealthy func() string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var why string
 	for time.Now().Before(deadline) {
-		if why = c.unhealthy(); why == "" {
-			return
+		if why = unhealthy(); why == "" {
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.t.Fatalf("the cluster did not become healthy within 30s: %s", why)
+	return fmt.Errorf("%s did not become healthy within 30s: %s", what, why)
 }
 
 func (c *Cluster) unhealthy() string {

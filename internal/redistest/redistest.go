@@ -1,9 +1,15 @@
 // Package redistest starts real redis-server processes on free loopback
-// ports for tests. It is imported only by tests: no product package uses it.
+// ports: one server (Start, Launch), a Sentinel setup (StartSentinel,
+// LaunchSentinel) and a Cluster (StartCluster, LaunchCluster). The Start
+// functions are for tests (a failure fails the test, the processes stop
+// when it ends); the Launch functions return errors and leave stopping to
+// the caller (internal/devbackend runs them for people). No product
+// package uses it.
 package redistest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +22,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // Server is a running redis-server.
@@ -29,7 +37,7 @@ type Server struct {
 	conf   string
 	dir    string
 	cmd    *exec.Cmd
-	t      testing.TB
+	t      testing.TB // nil outside tests
 	client *goredis.Client
 }
 
@@ -41,36 +49,52 @@ func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr
 // redis-server is not installed: make test installs it.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	return startOn(t, freePort(t), "", args...)
+	s, err := Launch(t.TempDir(), args...)
+	return started(t, s, err)
 }
 
-// startOn starts redis-server on port; conf, when not empty, is written to
-// a config file given before the arguments.
-func startOn(t testing.TB, port int, conf string, args ...string) *Server {
+// started ties a launched server to a test.
+func started(t testing.TB, s *Server, err error) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server is not on PATH: install it (apt-get install -y redis-server); make test does")
+	if err != nil {
+		t.Fatal(err)
 	}
-	s := &Server{Port: port, Args: args, dir: t.TempDir(), t: t}
+	s.t = t
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Launch runs redis-server on a free loopback port with its files in dir;
+// the caller must Close it.
+func Launch(dir string, args ...string) (*Server, error) {
+	port, err := harness.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return launchOn(dir, port, "", args...)
+}
+
+// launchOn starts redis-server on port; conf, when not empty, is written to
+// a config file given before the arguments.
+func launchOn(dir string, port int, conf string, args ...string) (*Server, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, errors.New("redis-server is not on PATH: install it (apt-get install -y redis-server; make test and scripts/deps.sh do)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Server{Port: port, Args: args, dir: dir}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 	if conf != "" {
 		s.conf = filepath.Join(s.dir, "redis.conf")
 		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	s.start()
-	t.Cleanup(func() {
-		s.Stop()
-		if s.client != nil {
-			s.client.Close()
-		}
-	})
-	return s
+	return s, s.start()
 }
 
-func (s *Server) start() {
-	s.t.Helper()
+func (s *Server) start() error {
 	var args []string
 	if s.conf != "" {
 		args = append(args, s.conf)
@@ -81,18 +105,22 @@ func (s *Server) start() {
 		"--logfile", filepath.Join(s.dir, "redis.log"),
 	), s.Args...)
 	s.cmd = exec.Command("redis-server", args...)
+	// Its own process group (a terminal's ^C reaches the caller, which
+	// stops it), and gone with the caller.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("redis-server: %v", err)
+		s.cmd = nil
+		return fmt.Errorf("redis-server: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if s.ping() {
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-	s.t.Fatalf("redis-server on %s did not answer PING within 10s:\n%s", s.Addr, log)
+	s.Stop()
+	return fmt.Errorf("redis-server on %s did not answer PING within 10s:\n%s", s.Addr, s.Log())
 }
 
 // ping sends PING over a plain connection (TLS-only servers answer on their
@@ -122,21 +150,21 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Close stops the server and closes its client.
+func (s *Server) Close() {
+	s.Stop()
+	if s.client != nil {
+		s.client.Close()
+	}
+}
+
 // Restart starts a stopped server again on the same port.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Pause freezes the server (SIGSTOP): connections stay open and new ones are
@@ -158,7 +186,7 @@ func (s *Server) Resume() {
 }
 
 // Client is a go-redis client to the server (one per server, kept across
-// restarts, closed when the test ends).
+// restarts, closed with the server).
 func (s *Server) Client() *goredis.Client {
 	if s.client == nil {
 		s.client = goredis.NewClient(&goredis.Options{Addr: s.Addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // MasterName is the name the test sentinels monitor.
@@ -33,21 +36,62 @@ type Sentinel struct {
 // replicas are in sync. Everything stops when the test ends.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	s := &Sentinel{t: t}
-	master := Start(t, haArgs...)
-	s.Data = []*Server{master}
-	for range 2 {
-		s.Data = append(s.Data, Start(t, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}, haArgs...)...))
+	s, err := LaunchSentinel(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	for range 3 {
+	s.t = t
+	for _, x := range append(slices.Clone(s.Data), s.Sentinels...) {
+		x.t = t
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// LaunchSentinel is StartSentinel with the servers' files under dir; the
+// caller must Close it.
+func LaunchSentinel(dir string) (s *Sentinel, err error) {
+	s = &Sentinel{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	master, err := Launch(filepath.Join(dir, "data-0"), haArgs...)
+	if err != nil {
+		return s, err
+	}
+	s.Data = []*Server{master}
+	for i := range 2 {
+		r, err := Launch(filepath.Join(dir, fmt.Sprintf("data-%d", i+1)), append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}, haArgs...)...)
+		if err != nil {
+			return s, err
+		}
+		s.Data = append(s.Data, r)
+	}
+	for i := range 3 {
 		conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
 			"sentinel down-after-milliseconds %s %d\n"+
 			"sentinel failover-timeout %s 10000\n"+
 			"sentinel parallel-syncs %s 2\n", MasterName, master.Port, MasterName, DownAfter.Milliseconds(), MasterName, MasterName)
-		s.Sentinels = append(s.Sentinels, startOn(t, freePort(t), conf, "--sentinel"))
+		port, err := harness.FreePort()
+		if err != nil {
+			return s, err
+		}
+		x, err := launchOn(filepath.Join(dir, fmt.Sprintf("sentinel-%d", i)), port, conf, "--sentinel")
+		if err != nil {
+			return s, err
+		}
+		s.Sentinels = append(s.Sentinels, x)
 	}
-	s.WaitHealthy()
-	return s
+	return s, s.waitHealthy()
+}
+
+// Close stops every server of the setup.
+func (s *Sentinel) Close() {
+	for _, x := range append(slices.Clone(s.Data), s.Sentinels...) {
+		x.Close()
+	}
 }
 
 // URL is the setup's redis+sentinel:// URL for database db.
@@ -79,10 +123,8 @@ func (s *Sentinel) masterQuiet() *Server {
 		if err != nil || len(addr) != 2 {
 			continue
 		}
-		for _, d := range s.Data {
-			if d.Addr == net.JoinHostPort(addr[0], addr[1]) {
-				return d
-			}
+		if d := byAddr(s.Data, net.JoinHostPort(addr[0], addr[1])); d != nil {
+			return d
 		}
 	}
 	return nil
@@ -93,15 +135,11 @@ func (s *Sentinel) masterQuiet() *Server {
 // other running sentinels, and every replica is in sync.
 func (s *Sentinel) WaitHealthy() {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var why string
-	for time.Now().Before(deadline) {
-		if why = s.unhealthy(); why == "" {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("the Sentinel setup did not become healthy within 30s: %s", why)
+	mustWait(s.t, s.waitHealthy)
+}
+
+func (s *Sentinel) waitHealthy() error {
+	return waitFor("the Sentinel setup", s.unhealthy)
 }
 
 func (s *Sentinel) unhealthy() string {
@@ -182,15 +220,6 @@ func (s *Sentinel) unhealthy() string {
 		return fmt.Sprintf("%d of the %d replicas of %s acknowledge writes", n, replicas, m.Addr)
 	}
 	return ""
-}
-
-func (s *Sentinel) byAddr(addr string) *Server {
-	for _, d := range s.Data {
-		if d.Addr == addr {
-			return d
-		}
-	}
-	return nil
 }
 
 // WaitFailover waits until the sentinels name a master other than old and

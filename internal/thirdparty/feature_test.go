@@ -295,7 +295,6 @@ func TestMerge(t *testing.T) {
 
 func TestParseWith(t *testing.T) {
 	for arg, want := range map[string]With{
-		"example.com/x":                {Module: "example.com/x"},
 		"example.com/x@v1.2.3":         {Module: "example.com/x", Version: "v1.2.3"},
 		"example.com/x=../local":       {Module: "example.com/x", Dir: "../local"},
 		"example.com/x@v1.2.3=./local": {Module: "example.com/x", Version: "v1.2.3", Dir: "./local"},
@@ -318,6 +317,7 @@ func TestParseWith(t *testing.T) {
 		"example.com/x@v 1":  "is not a version",
 		"example.com//x@v1":  "is not a module path",
 		"example.com/x@a/b=": "is not a version",
+		"example.com/x":      "give a version (example.com/x@v1.2.3, or example.com/x@latest to look it up) or the module's local directory (example.com/x=DIR)",
 	} {
 		if _, err := ParseWith(arg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseWith(%q) = %v, want %q", arg, err, want)

@@ -59,6 +59,10 @@ func ParseWith(arg string) (With, error) {
 		return With{}, fmt.Errorf("--with %q: %q is not a version (v1.2.3, latest, a commit)", arg, version)
 	case hasDir && dir == "":
 		return With{}, fmt.Errorf("--with %q: empty directory after =: give the module's local directory or drop the =", arg)
+	case !hasVersion && !hasDir:
+		// A bare path would be looked up on the network, so that a typo
+		// became a network error: ask for the intent.
+		return With{}, fmt.Errorf("--with %q: give a version (%s@v1.2.3, or %s@latest to look it up) or the module's local directory (%s=DIR)", arg, mod, mod, mod)
 	}
 	return w, nil
 }

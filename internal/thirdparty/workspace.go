@@ -64,7 +64,7 @@ func (w *Workspace) init(ctx context.Context, mods []*Module) error {
 			if version == "" {
 				version = "v0.0.0-00010101000000-000000000000" // what go itself requires a replaced module at
 			}
-			edits = append(edits, "-require="+m.Path+"@"+version, "-replace="+m.Path+"="+m.Dir)
+			edits = append(edits, "-require="+m.Path+"@"+version, "-replace="+m.Path+"="+w.replacePath(m.Dir))
 		}
 		gets = append(gets, m.Path+"@"+version)
 	}
@@ -82,6 +82,24 @@ func (w *Workspace) init(ctx context.Context, mods []*Module) error {
 		return fmt.Errorf("--with: adding the modules to a copy of go.mod: %v", err)
 	}
 	return w.writeOverlay()
+}
+
+// replacePath is how the copy of go.mod names a module's local directory:
+// relative to the tree (go reads a -modfile's relative replacements from
+// the main module's directory), so that the binary's build information,
+// which records it as written, says the same wherever the checkout is. It
+// is never absolute: a directory on another volume (Windows) keeps its
+// absolute path only because no relative one exists.
+func (w *Workspace) replacePath(dir string) string {
+	rel, err := filepath.Rel(w.Src, dir)
+	if err != nil {
+		return dir
+	}
+	rel = filepath.ToSlash(rel)
+	if !strings.HasPrefix(rel, "../") {
+		rel = "./" + rel
+	}
+	return rel
 }
 
 // Go runs the go command in the tree with the workspace's environment; its

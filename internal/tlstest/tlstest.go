@@ -59,6 +59,14 @@ func NewCA(t testing.TB, name string) *CA {
 	return ca
 }
 
+// Server makes a CA and a server certificate it signed for 127.0.0.1 and
+// localhost: the files a test's TLS server and its clients need.
+func Server(t testing.TB) (caFile string, p Pair) {
+	t.Helper()
+	ca := NewCA(t, "navius test CA")
+	return ca.File, ca.Issue(t, "server.pem", Leaf{CommonName: "localhost"})
+}
+
 // Issue signs a certificate as l describes, written as file (the
 // certificate) and file.key in the CA's directory, replacing any earlier
 // one by a rename, as a renewal does.

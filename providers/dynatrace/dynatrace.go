@@ -34,7 +34,7 @@ var Options = []providers.Option{
 }
 
 func init() {
-	Options = append(Options, providers.TLSOptions("dynatrace", "the endpoint (an ActiveGate may have its own CA)")...)
+	Options = append(Options, providers.TLSOptions("dynatrace", "the endpoint")...)
 }
 
 // Config configures the provider.

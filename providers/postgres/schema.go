@@ -151,7 +151,7 @@ func (d *Database) ensureSchema(ctx, check context.Context, conn *pgx.Conn) erro
 	}
 	if oid == nil {
 		if !d.st.createTable {
-			return providers.Invalid("postgres: table %s does not exist and postgres.create_table is false: create it (see the README's PostgreSQL section) or set postgres.create_table=true", t)
+			return providers.Invalid("postgres: table %s does not exist and postgres.create_table is false: create it (see providers/postgres/README.md, Schema) or set postgres.create_table=true", t)
 		}
 		for _, stmt := range t.ddl() {
 			if _, err := tx.Exec(check, stmt); err != nil {
@@ -296,7 +296,7 @@ func checkShape(ctx context.Context, tx pgx.Tx, t table, oid uint32) (int, error
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	fix := "set postgres.table to another name, or migrate the table to navius's layout (see the README's PostgreSQL section)"
+	fix := "set postgres.table to another name, or migrate the table to navius's layout (see providers/postgres/README.md, Schema)"
 	known := map[string]bool{}
 	layout := 0
 	for v := 1; v < len(layoutColumns); v++ {
@@ -346,7 +346,7 @@ func checkShape(ctx context.Context, tx pgx.Tx, t table, oid uint32) (int, error
 func schemaErr(t table, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-		return providers.Invalid("postgres: no permission to create table %s (%s): grant CREATE on the schema, or create the table as the README shows and set postgres.create_table=false", t, oneLine(pgErr.Message))
+		return providers.Invalid("postgres: no permission to create table %s (%s): grant CREATE on the schema, or create the table as providers/postgres/README.md shows and set postgres.create_table=false", t, oneLine(pgErr.Message))
 	}
 	if errors.As(err, &pgErr) && pgErr.Code == "3F000" {
 		return providers.Invalid("postgres: schema %q does not exist: create it (CREATE SCHEMA %s) or fix postgres.table", t.schema, t.schema)

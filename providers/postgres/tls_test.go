@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/internal/pgtest"
+	"github.com/navius-dev/navius/internal/tlstest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/postgres"
 )
@@ -19,9 +20,9 @@ import (
 // refused, sslmode=require with a CA verifies the chain, and no setting
 // falls back to plaintext.
 func TestTLS(t *testing.T) {
-	certs := pgtest.WriteCerts(t)
-	tlsSrv := pgtest.Start(t, pgtest.Options{CertFile: certs.CertFile, KeyFile: certs.KeyFile, RequireTLS: true})
-	other := pgtest.WriteCerts(t) // a CA that did not sign the server's certificate
+	caFile, pair := tlstest.Server(t)
+	tlsSrv := pgtest.Start(t, pgtest.Options{CertFile: pair.CertFile, KeyFile: pair.KeyFile, RequireTLS: true})
+	otherCA, _ := tlstest.Server(t) // a CA that did not sign the server's certificate
 	ctx := context.Background()
 	try := func(url string, tlsCfg providers.TLSConfig) error {
 		db, err := postgres.OpenDatabase(ctx, providers.DatabaseConfig{URL: url, TLS: tlsCfg, Timeout: 2 * time.Second, Settings: settings()})
@@ -40,7 +41,7 @@ func TestTLS(t *testing.T) {
 	}
 	base := "postgres://postgres@" + tlsSrv.Addr() + "/postgres"
 	byName := "postgres://postgres@localhost:" + strings.Split(tlsSrv.Addr(), ":")[1] + "/postgres"
-	withCA := providers.TLSConfig{Enabled: true, CAFile: certs.CAFile}
+	withCA := providers.TLSConfig{Enabled: true, CAFile: caFile}
 
 	for _, ok := range []struct {
 		name string
@@ -50,7 +51,7 @@ func TestTLS(t *testing.T) {
 		{"verify-full with the CA file", base + "?sslmode=verify-full", withCA},
 		{"the CA file alone means verify-full", base, withCA},
 		{"verify-full by host name", byName + "?sslmode=verify-full", withCA},
-		{"sslrootcert in the URL", base + "?sslmode=verify-full&sslrootcert=" + certs.CAFile, providers.TLSConfig{}},
+		{"sslrootcert in the URL", base + "?sslmode=verify-full&sslrootcert=" + caFile, providers.TLSConfig{}},
 		{"require with the CA", base + "?sslmode=require", withCA},
 		{"insecure_skip_verify", base + "?sslmode=require", providers.TLSConfig{Enabled: true, InsecureSkipVerify: true}},
 	} {
@@ -67,9 +68,9 @@ func TestTLS(t *testing.T) {
 		wants string
 	}{
 		{"system pool does not know the CA", base + "?sslmode=verify-full", providers.TLSConfig{}, providers.ErrInvalid, "database.tls.ca_file"},
-		{"another CA", base + "?sslmode=verify-full", providers.TLSConfig{Enabled: true, CAFile: other.CAFile}, providers.ErrInvalid, "certificate"},
-		{"require with another CA verifies the chain", base + "?sslmode=require", providers.TLSConfig{Enabled: true, CAFile: other.CAFile}, providers.ErrInvalid, "certificate"},
-		{"a name the certificate does not hold", base + "?sslmode=verify-full", providers.TLSConfig{Enabled: true, CAFile: certs.CAFile, ServerName: "db.example"}, providers.ErrInvalid, "certificate"},
+		{"another CA", base + "?sslmode=verify-full", providers.TLSConfig{Enabled: true, CAFile: otherCA}, providers.ErrInvalid, "certificate"},
+		{"require with another CA verifies the chain", base + "?sslmode=require", providers.TLSConfig{Enabled: true, CAFile: otherCA}, providers.ErrInvalid, "certificate"},
+		{"a name the certificate does not hold", base + "?sslmode=verify-full", providers.TLSConfig{Enabled: true, CAFile: caFile, ServerName: "db.example"}, providers.ErrInvalid, "certificate"},
 		{"plaintext is refused by the server", base + "?sslmode=disable", providers.TLSConfig{}, providers.ErrInvalid, "accepts only TLS"},
 		{"TLS options with sslmode=disable", base + "?sslmode=disable", withCA, providers.ErrInvalid, "sslmode=disable"},
 		{"prefer", base + "?sslmode=prefer", withCA, providers.ErrInvalid, "sslmode=prefer"},

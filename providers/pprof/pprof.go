@@ -21,7 +21,7 @@ import (
 // Options are the provider's config options.
 var Options = []providers.Option{
 	{Key: "pprof.listen", Type: providers.Address, Default: "127.0.0.1:6060",
-		Description: "Address of the admin listener that serves /debug/pprof/ (never the API listener); empty turns it off. Keep it on loopback: profiles reveal the program's internals."},
+		Description: "Address of the admin listener that serves /debug/pprof/ (never the API listener); empty turns it off. Not the API's address; beyond loopback only with authentication on (it then needs the admin scope), and keep it on loopback anyway: profiles reveal the program's internals. It serves TLS with the API's certificate when server.tls.* is set."},
 }
 
 // Provider is a running admin listener.

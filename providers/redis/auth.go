@@ -1,7 +1,10 @@
 package redis
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -22,16 +25,58 @@ func (c *conn) authenticated(ctx context.Context, dialTimeout time.Duration) (*c
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout+time.Second)
 	defer cancel()
 	for i, s := range c.sentinels {
-		if msg, refused := authRefusal(s.Ping(ctx).Err()); refused {
+		err := s.Ping(ctx).Err()
+		if msg, refused := authRefusal(err); refused {
 			_ = c.close()
 			return nil, providers.Invalid("redis+sentinel: sentinel %s refused the credentials (%s): check redis.sentinel_password and redis.sentinel_username (the URL's credentials are the master's)", c.sentinelAddrs[i], msg)
 		}
+		if msg := c.plainText(err); msg != "" {
+			_ = c.close()
+			return nil, providers.Invalid("redis: %s", msg)
+		}
 	}
-	if msg, refused := authRefusal(c.client.Process(ctx, goredis.NewStatusCmd(ctx, "ping"))); refused {
+	err := c.client.Process(ctx, goredis.NewStatusCmd(ctx, "ping"))
+	if msg, refused := authRefusal(err); refused {
 		_ = c.close()
 		return nil, providers.Invalid("redis: %s refused the credentials (%s): check the password (redis.password, NAVIUS_REDIS_PASSWORD or the URL's) and the user (redis.username)", c.hosts, msg)
 	}
+	if msg := c.plainText(err); msg != "" {
+		_ = c.close()
+		return nil, providers.Invalid("redis: %s", msg)
+	}
 	return c, nil
+}
+
+// plainText explains a TLS connection that failed: when an address of the
+// URL answers plain-text Redis, navius was told to speak TLS (rediss://,
+// database.tls.*) to a server that speaks none, and its handshake gets no
+// answer. It returns the explanation, or "".
+func (c *conn) plainText(err error) string {
+	if err == nil || len(c.tlsAddrs) == 0 {
+		return ""
+	}
+	for _, a := range c.tlsAddrs {
+		if answersPlain(a) {
+			return fmt.Sprintf("%s answers plain-text Redis, not TLS: use redis:// (and no database.tls options), or turn TLS on in that server", a)
+		}
+	}
+	return ""
+}
+
+// answersPlain reports whether addr answers PING as plain-text Redis (or
+// asks for a password, which only plain text can tell).
+func answersPlain(addr string) bool {
+	nc, err := net.DialTimeout("tcp", addr, pingTimeout)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(pingTimeout))
+	if _, err := nc.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, _ := bufio.NewReader(nc).ReadString('\n')
+	return strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH")
 }
 
 // authRefusal tells an authentication refusal from other failures, with

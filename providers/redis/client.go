@@ -83,7 +83,10 @@ type conn struct {
 	master        string
 	dialTimeout   time.Duration
 	hosts         string // the URL's host list, for health metadata
-	prefix        string
+	// tlsAddrs are the URL's addresses when navius speaks TLS to them,
+	// for telling a server that speaks none (plainText).
+	tlsAddrs []string
+	prefix   string
 	// minReplicas > 0 makes writes wait for that many replicas.
 	minReplicas int
 	waitTimeout time.Duration
@@ -131,6 +134,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 	uo.MinRetryBackoff, uo.MaxRetryBackoff = 8*time.Millisecond, 64*time.Millisecond
 	uo.DialerRetries, uo.DialerRetryTimeout = 1, 50*time.Millisecond
 	if useTLS || tlsCfg.Enabled {
+		c.tlsAddrs = t.addrs
 		// Each node is verified under its own name (the config's
 		// server_name when set), so the dialer makes the TLS connection:
 		// nodes found through the cluster or the sentinels are addressed
@@ -199,6 +203,7 @@ func (c *conn) connectSingle(rawURL string, maxConns int, tlsCfg providers.TLSCo
 			return err
 		}
 		opts.TLSConfig = cfg
+		c.tlsAddrs = []string{opts.Addr}
 	}
 	c.node = goredis.NewClient(opts)
 	c.client = c.node

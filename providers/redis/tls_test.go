@@ -2,60 +2,29 @@ package redis_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/redistest"
+	"github.com/navius-dev/navius/internal/tlstest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/redis"
 )
 
-// writeCerts makes a CA and a server certificate for 127.0.0.1 signed by it.
-func writeCerts(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+// tlsFiles are a CA, a server certificate for 127.0.0.1 and a free port
+// for redis-server's TLS listener.
+func tlsFiles(t *testing.T) (caFile, certFile, keyFile string, port int) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "navius test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	caFile, pair := tlstest.Server(t)
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	srv := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srv, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server.key", "EC PRIVATE KEY", keyDER)
+	return caFile, pair.CertFile, pair.KeyFile, port
 }
 
 // TestTLS runs redis-server with TLS: rediss:// verifies the certificate by
@@ -63,10 +32,7 @@ func writeCerts(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // insecure_skip_verify is the explicit opt-out.
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	caFile, certFile, keyFile := writeCerts(t, dir)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	tlsPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	caFile, certFile, keyFile, tlsPort := tlsFiles(t)
 	redistest.Start(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
 	url := "rediss://127.0.0.1:" + strconv.Itoa(tlsPort) + "/0"
@@ -106,11 +72,7 @@ func TestTLS(t *testing.T) {
 // that the node is no cluster node; without the CA, the handshake fails, so
 // the check learns nothing and the failure shows when the data is used.
 func TestTLSMultiHost(t *testing.T) {
-	dir := t.TempDir()
-	caFile, certFile, keyFile := writeCerts(t, dir)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	tlsPort := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	caFile, certFile, keyFile, tlsPort := tlsFiles(t)
 	redistest.Start(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
 	url := "rediss+cluster://127.0.0.1:" + strconv.Itoa(tlsPort)
@@ -126,5 +88,19 @@ func TestTLSMultiHost(t *testing.T) {
 	defer db.Close()
 	if err := db.Ping(ctx); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("without the CA: Ping = %v, want a certificate verification error", err)
+	}
+}
+
+// TestTLSToPlainServer: rediss:// to a Redis that speaks no TLS gets no
+// answer to its handshake; the start says so (the server answers plain
+// text: use redis://) instead of "no answer to PING".
+func TestTLSToPlainServer(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, url := range []string{"rediss://" + srv.Addr + "/0", "rediss+cluster://" + srv.Addr} {
+		_, err := redis.OpenDatabase(context.Background(), providers.DatabaseConfig{URL: url, Settings: settings()})
+		want := srv.Addr + " answers plain-text Redis, not TLS: use redis://"
+		if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s to a plain-text Redis: %v, want ErrInvalid with %q", url, err, want)
+		}
 	}
 }

@@ -119,6 +119,9 @@ func (c *conn) ping(ctx context.Context, service string) error {
 		err = c.pingCluster(ctx)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		if msg := c.plainText(err); msg != "" {
+			return providers.Unavailable(service, errors.New(msg))
+		}
 		return providers.Unavailable(service, fmt.Errorf("no answer to PING within %s", pingTimeout))
 	}
 	return mapErr(service, err)

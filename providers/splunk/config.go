@@ -14,6 +14,7 @@ package splunk
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +28,7 @@ import (
 var Options = []providers.Option{
 	{Key: "splunk.endpoint", Type: providers.URL, Description: "Splunk HEC base URL, e.g. https://splunk.example.com:8088; setting it turns the Splunk log sink on."},
 	{Key: "splunk.token", Type: providers.String, Secret: true, Description: "HEC token (sent as \"Authorization: Splunk <token>\"); prefer NAVIUS_SPLUNK_TOKEN."},
+	{Key: "splunk.insecure_http", Type: providers.Bool, Default: "false", Description: "Send the token to an http:// endpoint on another host, in clear text; without it such an endpoint is refused (one on this host's loopback is taken, as its token does not cross the network)."},
 	{Key: "splunk.index", Type: providers.String, Description: "Index the events go to (default: the token's default index)."},
 	{Key: "splunk.source", Type: providers.String, Default: "navius", Description: "HEC source of the events."},
 	{Key: "splunk.sourcetype", Type: providers.String, Default: "_json", Description: "HEC sourcetype of the events."},
@@ -58,6 +60,10 @@ type Config struct {
 	// is accepted and removed).
 	Endpoint string
 	Token    string
+	// InsecureHTTP lets the token go to an http:// endpoint on another
+	// host, in clear text; without it such an endpoint is refused (one on
+	// the loopback is taken).
+	InsecureHTTP bool
 
 	Index, Source, SourceType, Host string
 
@@ -103,7 +109,7 @@ func Level(s providers.Settings) providers.LogLevel {
 // ConfigFromSettings reads the splunk.* options.
 func ConfigFromSettings(s providers.Settings) Config {
 	return Config{
-		Endpoint: s.String("splunk.endpoint"), Token: s.String("splunk.token"),
+		Endpoint: s.String("splunk.endpoint"), Token: s.String("splunk.token"), InsecureHTTP: s.Bool("splunk.insecure_http"),
 		Index: s.String("splunk.index"), Source: s.String("splunk.source"),
 		SourceType: s.String("splunk.sourcetype"), Host: s.String("splunk.host"),
 		BatchSize: s.Int("splunk.batch_size"), BatchBytes: s.Bytes("splunk.batch_bytes"),
@@ -196,7 +202,17 @@ func (c Config) withDefaults() (Config, error) {
 	if strings.ContainsAny(c.Token, "\r\n") {
 		return c, providers.Invalid("splunk: splunk.token contains a line break; set NAVIUS_SPLUNK_TOKEN to the HEC token alone")
 	}
+	if u, _ := url.Parse(base); u.Scheme == "http" && !loopback(u.Hostname()) && !c.InsecureHTTP {
+		return c, providers.Invalid("splunk: splunk.endpoint %s is http://, so the token would cross the network in clear text: use https://, or set splunk.insecure_http: true (NAVIUS_SPLUNK_INSECURE_HTTP=true) for a HEC you reach without TLS on purpose", providers.Redact(base))
+	}
 	return c, nil
+}
+
+// loopback reports whether host is this machine's loopback, where a token
+// sent in clear text does not cross the network.
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // baseURL checks the endpoint and strips a collector path from it.

@@ -259,7 +259,8 @@ func TestConfigErrorsHideToken(t *testing.T) {
 		{Endpoint: "ftp://x", Token: secretToken},
 		{Endpoint: "http://user:" + secretToken + "@h:8088", Token: ""},
 		{Endpoint: "http://h:8088?token=1", Token: secretToken},
-		{Endpoint: "http://h:8088", Token: secretToken, MaxRetries: -1},
+		{Endpoint: "http://h:8088", Token: secretToken, MaxRetries: -1, InsecureHTTP: true},
+		{Endpoint: "http://h:8088", Token: secretToken}, // clear text without saying so
 	} {
 		_, err := New(c)
 		if err == nil || !errors.Is(err, providers.ErrInvalid) {
@@ -268,6 +269,29 @@ func TestConfigErrorsHideToken(t *testing.T) {
 		if strings.Contains(err.Error(), secretToken) {
 			t.Fatalf("error leaks the token: %v", err)
 		}
+	}
+}
+
+// TestInsecureHTTP: a token goes to an http:// endpoint on another host
+// only with InsecureHTTP (the refusal names the option and the https://
+// fix); one on the loopback is taken, as Dynatrace takes a local OneAgent.
+func TestInsecureHTTP(t *testing.T) {
+	_, err := New(Config{Endpoint: "http://hec.example.com:8088", Token: secretToken})
+	if err == nil || !strings.Contains(err.Error(), "use https://, or set splunk.insecure_http: true") {
+		t.Fatalf("http:// without splunk.insecure_http: %v", err)
+	}
+	for _, c := range []Config{
+		{Endpoint: "https://hec.example.com:8088", Token: secretToken},
+		{Endpoint: "http://hec.example.com:8088", Token: secretToken, InsecureHTTP: true},
+		{Endpoint: "http://127.0.0.1:8088", Token: secretToken},
+		{Endpoint: "http://localhost:8088", Token: secretToken},
+		{Endpoint: "http://[::1]:8088", Token: secretToken},
+	} {
+		s, err := New(c)
+		if err != nil {
+			t.Fatalf("%s (insecure_http %v): %v", c.Endpoint, c.InsecureHTTP, err)
+		}
+		_ = s.Close(context.Background())
 	}
 }
 

@@ -51,16 +51,17 @@ func main() {
 	if err != nil {
 		fail(2, fmt.Errorf("FEATURES=%s: %w", *features, err))
 	}
-	if *tagsOnly {
-		fmt.Println(strings.Join(build.Tags(sel), ","))
-		return
-	}
+	// make tags refuses what make build refuses.
 	warning, err := m.CheckServes(spec, sel)
 	if err != nil {
 		fail(2, fmt.Errorf("FEATURES=%s: %w", *features, err))
 	}
 	if warning != "" {
 		fmt.Fprintln(os.Stderr, "build: warning:", warning)
+	}
+	if *tagsOnly {
+		fmt.Println(strings.Join(build.Tags(sel), ","))
+		return
 	}
 	opts := build.Options{Source: src, Selection: sel, Output: *out, Modules: mods}
 	if *target != "" {

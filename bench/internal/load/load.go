@@ -15,17 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// FreeAddr returns a loopback address nobody listens on right now.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+	"github.com/navius-dev/navius/internal/harness"
+)
 
 // Server is a process under test.
 type Server struct {
@@ -56,7 +48,7 @@ func Start(sp Spec) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr, err := FreeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
