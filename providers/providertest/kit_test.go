@@ -146,13 +146,13 @@ func (u *useAfterClose) Close() error {
 
 // logDB appends every write and delete to a log file and replays it on
 // open. kitlog.sync=false never fsyncs (a power loss takes what the page
-// cache held); kitlog.buffered=true keeps the appends in memory until 512
-// of them are pending or Close (a crash of the process takes them).
+// cache held); kitlog.buffered=true keeps the appends in memory until Close
+// or its 1 MiB buffer fills (a crash of the process takes them: the
+// writer the kit kills never gets that far, so every kill loses some).
 type logDB struct {
 	mu       sync.Mutex
 	f        *os.File
 	w        *bufio.Writer
-	pending  int
 	sync     bool
 	buffered bool
 	data     map[string][]byte
@@ -196,10 +196,9 @@ func (db *logDB) append(fields ...string) error {
 		fields[i+1] = base64.StdEncoding.EncodeToString([]byte(f))
 	}
 	fmt.Fprintln(db.w, strings.Join(fields, " "))
-	if db.pending++; db.buffered && db.pending < 512 {
+	if db.buffered {
 		return nil
 	}
-	db.pending = 0
 	if err := db.w.Flush(); err != nil {
 		return err
 	}
