@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,6 +52,13 @@ type ObservabilityConfig struct {
 	// certificate, reloaded as it changes, and its client CA): a listener
 	// of a provider's own serves TLS with it too.
 	TLS *tls.Config
+	// Serve, when set, serves a listener a provider opens for itself (the
+	// pprof admin listener) as navius serves its API: the same timeouts,
+	// connection limits and access log, TLS with the config above. It
+	// returns the function that shuts that server down (cutting off what
+	// is still running when ctx ends). Without it a provider serves its
+	// listener itself.
+	Serve func(ln net.Listener, h http.Handler) (shutdown func(ctx context.Context) error)
 }
 
 // Logger is the logging a provider may do.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/server"
@@ -102,7 +102,16 @@ func (v *Validated) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeLogging(logs) // after "stopped": the sinks get every line
+	// One budget bounds the whole shutdown (server.shutdown_timeout): it
+	// starts when the signal comes, or now when the start fails.
+	down := newShutdown(s.Duration("server.shutdown_timeout"))
+	stopped := false
+	defer func() {
+		if stopped { // after everything else, and delivered to the sinks
+			logs.Logger().Info("stopped")
+		}
+		closeLogging(logs, down)
+	}()
 	log := logs.Logger()
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -115,16 +124,19 @@ func (v *Validated) serve(ctx context.Context) error {
 		defer stopWatching()
 		go v.tls.watch(watchCtx, s.Duration("server.tls.reload_interval"))
 	}
-	ob, err := startObservability(ctx, s, log, authn, tlsConfig)
-	if err != nil {
-		return err
-	}
-	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
-	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
-	ob.ExportLogSinkStats(logs.SinkStats)
 	var access *logging.AccessLog
 	if s.Bool("log.access") {
 		access = logs.AccessLog()
+	}
+	ls := &listeners{s: s, log: log, access: access, tls: tlsConfig}
+	ob, err := startObservability(ctx, s, log, authn, tlsConfig, ls.serveAdmin)
+	if err != nil {
+		return err
+	}
+	defer ob.shutdown(down)
+	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
+	ob.ExportLogSinkStats(logs.SinkStats)
+	if access != nil {
 		ob.ExportAccessLogDrops(access.Dropped)
 	}
 
@@ -193,27 +205,22 @@ func (v *Validated) serve(ctx context.Context) error {
 		Access:        access,
 		Routes:        ob.routes,
 		Instrument:    ob.Middleware,
+		Inflight:      limits.NewInflight(s.Int("server.max_inflight")),
 	})
-	hsrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: s.Duration("server.read_header_timeout"),
-		ReadTimeout:       s.Duration("server.read_timeout"),
-		WriteTimeout:      s.Duration("server.write_timeout"),
-		IdleTimeout:       s.Duration("server.idle_timeout"),
-		ErrorLog:          nil,
-	}
-	ln, err := net.Listen("tcp", s.String("listen"))
+	ls.shed = srv.Shed
+	ls.export(ob)
+	rawLn, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
 		stopSweeping()
 		<-sweeping
 		_ = st.Close()
 		return listenError(s.String("listen"), cfg.Source("listen"), err)
 	}
+	hsrv, ln := ls.server(rawLn, apiLimits(s, log), srv.Handler())
 	warnIfExposed(log, ln.Addr(), authn != nil)
 
 	serveErr := make(chan error, 1)
 	if tlsConfig != nil {
-		hsrv.TLSConfig = tlsConfig
 		go func() { serveErr <- hsrv.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { serveErr <- hsrv.Serve(ln) }()
@@ -238,11 +245,12 @@ func (v *Validated) serve(ctx context.Context) error {
 	}
 
 	srv.SetReady(false)
-	timeout := s.Duration("server.shutdown_timeout")
-	log.WithField("timeout", timeout.String()).Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	shutdownErr := hsrv.Shutdown(sctx)
+	down.begin()
+	drain, cancelDrain := down.drainContext()
+	defer cancelDrain()
+	log.WithFields(logrus.Fields{"budget": down.budget.String(), "drain": time.Until(down.drainEnd()).Round(time.Millisecond).String()}).
+		Info("shutting down: finishing in-flight requests")
+	shutdownErr := hsrv.Shutdown(drain)
 	if shutdownErr != nil {
 		log.WithError(shutdownErr).Warn("in-flight requests did not finish in time; closing their connections")
 		_ = hsrv.Close()
@@ -254,7 +262,9 @@ func (v *Validated) serve(ctx context.Context) error {
 		log.WithError(err).Error("closing the database")
 		return err
 	}
-	log.Info("stopped")
+	ob.shutdown(down) // metrics and spans pushed in what is left
+	flushLogging(logs, down)
+	stopped = true
 	return nil
 }
 

@@ -45,16 +45,22 @@ func openLogging(ctx context.Context, opts Options, s providers.Settings) (*logg
 	return svc, nil
 }
 
-// closeLogging writes the queued access lines, then flushes and closes the
-// sinks (each within its own deadline, e.g. splunk.shutdown_timeout);
-// problems go to the console.
-func closeLogging(svc *logging.Service) {
-	sinks := svc.Sinks()[1:] // after the console
-	if err := svc.Close(context.Background()); err != nil {
-		svc.Logger().WithError(err).Warn("closing the log sinks")
-		return
+// flushLogging writes the queued access lines and has the sinks deliver
+// what they hold, within the shutdown's budget (all but its last moment);
+// what they could not deliver is said here, before "stopped".
+func flushLogging(svc *logging.Service, down *shutdown) {
+	ctx, cancel := down.flushContext()
+	defer cancel()
+	if err := svc.Flush(ctx); err != nil {
+		svc.Logger().WithError(err).WithField("sinks", svc.SinkStats()).Warn("log sinks: not everything was delivered within server.shutdown_timeout")
 	}
-	if len(sinks) > 0 {
-		svc.Logger().WithField("sinks", sinks).Debug("log sinks flushed")
-	}
+}
+
+// closeLogging closes the sinks in what is left of the shutdown's budget
+// (their last chance to deliver "stopped"), quietly: flushLogging said
+// already what they lost, and "stopped" stays the last line.
+func closeLogging(svc *logging.Service, down *shutdown) {
+	ctx, cancel := down.closeContext()
+	defer cancel()
+	_ = svc.CloseQuietly(ctx)
 }

@@ -74,6 +74,7 @@ type Service struct {
 	sinks   atomic.Pointer[[]sink]
 	mu      sync.Mutex // serializes AddSink, AccessLog and Close
 	closed  bool
+	quiet   atomic.Bool // the sinks' console reports are dropped (CloseQuietly)
 
 	accessQueue int
 	access      *AccessLog
@@ -131,7 +132,9 @@ func (s *Service) Logger() *logrus.Logger { return s.log }
 // writes to the console only, so a failing sink never feeds itself.
 func (s *Service) ConsoleFunc() func(providers.LogLevel, string, map[string]any) {
 	return func(level providers.LogLevel, msg string, fields map[string]any) {
-		s.console.WithFields(fields).Log(toLogrus(level), msg)
+		if !s.quiet.Load() {
+			s.console.WithFields(fields).Log(toLogrus(level), msg)
+		}
 	}
 }
 
@@ -300,6 +303,14 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// CloseQuietly is Close without the sinks' own reports on the console
+// (what they could not deliver, say): for a shutdown that said so already,
+// after which nothing more is written.
+func (s *Service) CloseQuietly(ctx context.Context) error {
+	s.quiet.Store(true)
+	return s.Close(ctx)
 }
 
 // exit is logrus's ExitFunc: Fatal flushes the sinks before the process ends.

@@ -3,8 +3,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
@@ -53,6 +52,9 @@ type Deps struct {
 	Routes map[string]http.Handler
 	// Instrument, when set, wraps the mux (metrics and spans per request).
 	Instrument func(http.Handler) http.Handler
+	// Inflight bounds the requests served at once (server.max_inflight);
+	// nil: no bound.
+	Inflight *limits.Inflight
 }
 
 // Server serves the API. Create it with New.
@@ -60,16 +62,21 @@ type Server struct {
 	Deps
 	ready   atomic.Bool
 	handler http.Handler
-	idBase  string
-	idSeq   atomic.Uint64
+	frame   *frame
+	// essential are the paths never shed (admission.go).
+	essential       map[string]bool
+	shedConnections atomic.Uint64
 }
 
 // New builds the server; it starts not ready.
 func New(d Deps) *Server {
 	s := &Server{Deps: d}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	s.idBase = hex.EncodeToString(b[:]) + "-"
+	s.frame = newFrame(d.Log, d.Access)
+	s.frame.admit, s.frame.inflight = s.admit, d.Inflight
+	s.essential = map[string]bool{}
+	for _, p := range essentialPaths {
+		s.essential[p] = true
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/{collection}/{key}", methods{
@@ -86,9 +93,11 @@ func New(d Deps) *Server {
 	for pattern, h := range d.Routes {
 		if method, path, ok := strings.Cut(pattern, " "); ok { // the mux's own 405 is plain text
 			mux.Handle(path, methods{method: s.Require(auth.Metrics, h.ServeHTTP)})
+			s.essential[path] = true
 			continue
 		}
 		mux.Handle(pattern, s.Require(auth.Metrics, h.ServeHTTP))
+		s.essential[pattern] = true
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
@@ -99,7 +108,7 @@ func New(d Deps) *Server {
 		// sees the request the mux serves (and its matched pattern).
 		h = d.Instrument(h)
 	}
-	s.handler = s.middleware(h)
+	s.handler = s.frame.wrap(h)
 	return s
 }
 
@@ -497,91 +506,4 @@ func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.H
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", msg)
 		}
 	}
-}
-
-// statusWriter records the status and size of a response for the access
-// log and the instrumentation.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
-}
-
-// Status is the response status so far, 0 before anything was written.
-func (w *statusWriter) Status() int { return w.status }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// exchange is the middleware's per-request state, allocated once: the
-// response writer and the X-Request-ID header value.
-type exchange struct {
-	statusWriter
-	idHeader [1]string
-}
-
-// requestIDHeader is X-Request-ID in canonical form, so that setting it
-// needs no conversion.
-const requestIDHeader = "X-Request-Id"
-
-// newRequestID is the instance's random prefix and a sequence number.
-func (s *Server) newRequestID() string {
-	var b [32]byte
-	return string(strconv.AppendUint(append(b[:0], s.idBase...), s.idSeq.Add(1), 36))
-}
-
-// middleware assigns the request ID, recovers panics into a JSON 500 and
-// writes the access log.
-func (s *Server) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var id string
-		if v := r.Header[requestIDHeader]; len(v) > 0 { // parsed headers are canonical
-			id = v[0]
-		}
-		if !validRequestID(id) {
-			id = s.newRequestID()
-		}
-		x := &exchange{statusWriter: statusWriter{ResponseWriter: w}}
-		x.idHeader[0] = id
-		w.Header()[requestIDHeader] = x.idHeader[:]
-		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
-		sw := &x.statusWriter
-		accessLog := s.Access.Enabled()
-		var start time.Time
-		if accessLog {
-			start = time.Now()
-		}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.Log.WithFields(logrus.Fields{logging.CorrelationKey: id, logging.SourceKey: "http", "panic": fmt.Sprint(p)}).Error("handler panicked")
-				if sw.status == 0 {
-					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error; see the server log for request "+id)
-				}
-			}
-			if accessLog {
-				end := time.Now()
-				s.Access.Log(logging.Access{Time: end, RequestID: id, Method: r.Method, Path: r.URL.Path,
-					Remote: r.RemoteAddr, Status: sw.status, Bytes: sw.bytes, Duration: end.Sub(start)})
-			}
-		}()
-		next.ServeHTTP(sw, r)
-	})
 }
