@@ -270,9 +270,15 @@ type reserveKey struct{}
 // reserve connection (see Reserved).
 func (l *Listener) ConnContext(ctx context.Context, nc net.Conn) context.Context {
 	if c := connOf(nc); c != nil && c.reserve {
-		return context.WithValue(ctx, reserveKey{}, true)
+		return MarkReserved(ctx)
 	}
 	return ctx
+}
+
+// MarkReserved marks ctx as a reserve connection's (ConnContext does it;
+// tests too).
+func MarkReserved(ctx context.Context) context.Context {
+	return context.WithValue(ctx, reserveKey{}, true)
 }
 
 // Reserved reports whether a request came on a connection of the reserve:

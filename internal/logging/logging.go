@@ -115,6 +115,7 @@ func NewService(opts Options) (*Service, error) {
 		l.SetOutput(out)
 		l.SetLevel(toLogrus(lvl))
 		l.SetFormatter(f)
+		l.AddHook(cutHook{}) // first: the others see the cut line
 		l.AddHook(countHook{s})
 		return l
 	}

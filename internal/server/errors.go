@@ -7,9 +7,14 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
 )
+
+// maxMessage bounds an error body's message, whatever it echoes (input is
+// cut shorter where it is echoed; this is the net under it).
+const maxMessage = 1024
 
 // apiError is the JSON error body: {"error":{"code":"...","message":"..."}}.
 type apiError struct {
@@ -22,7 +27,7 @@ type apiError struct {
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	var body apiError
-	body.Error.Code, body.Error.Message = code, msg
+	body.Error.Code, body.Error.Message = code, logging.Cut(msg, maxMessage)
 	body.Error.RequestID = w.Header().Get("X-Request-ID")
 	writeJSON(w, status, body)
 }

@@ -100,7 +100,7 @@ func New(d Deps) *Server {
 		s.essential[pattern] = true
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
+		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %.80q; see /info and the API reference", r.URL.Path))
 	})
 	h := cleanPaths(mux)
 	if d.Instrument != nil {
@@ -137,7 +137,7 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			fmt.Sprintf("%.20q is not allowed on %.80q; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 		return
 	}
 	h(w, r)

@@ -469,7 +469,7 @@ func (d *Database) encodeCursor(c *cursor) string {
 }
 
 func badCursor(c string) error {
-	return providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", c)
+	return providers.Invalid("malformed cursor %.40q: pass back the next_cursor of the previous page", c)
 }
 
 // decodeCursor reads a cursor of the form this topology writes.

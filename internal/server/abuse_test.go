@@ -1,0 +1,95 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/navius-dev/navius/internal/limits"
+)
+
+// TestEchoesAreCut: a 900 KB path or cursor comes back cut, in the error
+// body and in the access line.
+func TestEchoesAreCut(t *testing.T) {
+	f := newFixture(t)
+	long := strings.Repeat("a", 900<<10)
+	for _, path := range []string{"/" + long, "/api/v1/pets?cursor=" + long, "/api/v1/pets/" + long} {
+		resp, body := f.do(t, "GET", path, "")
+		if resp.StatusCode != 404 && resp.StatusCode != 400 {
+			t.Fatalf("GET %.40s... = %d", path, resp.StatusCode)
+		}
+		if len(body) > 2*maxMessage {
+			t.Fatalf("GET %.40s...: a %d-byte error body", path, len(body))
+		}
+	}
+	for _, line := range strings.Split(f.logged(t), "\n") {
+		if len(line) > 1024 {
+			t.Fatalf("a %d-byte log line: %.200s...", len(line), line)
+		}
+	}
+}
+
+// TestInflightSheds: with every place taken, a request gets 503 with
+// Retry-After at once; probes are served all the same, and counted
+// nowhere.
+func TestInflightSheds(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Inflight = limits.NewInflight(1)
+	f.srv.frame.inflight = f.srv.Inflight
+	if !f.srv.Inflight.Acquire() { // the one place, taken
+		t.Fatal("the place was taken already")
+	}
+	resp, body := f.do(t, "GET", "/api/v1/pets/tom", "")
+	wantError(t, resp, body, 503, "overloaded")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	for _, p := range []string{"/livez", "/readyz", "/health"} {
+		resp, body := f.do(t, "GET", p, "")
+		wantStatus(t, resp, body, 200)
+	}
+	if n, _ := f.srv.Shed(); n != 1 {
+		t.Fatalf("shed %d, want 1", n)
+	}
+	f.srv.Inflight.Release()
+	resp, body = f.do(t, "GET", "/api/v1/pets/tom", "")
+	wantError(t, resp, body, 404, "not_found")
+	// The place is given back after each request.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.do(t, "GET", "/api/v1/pets/tom", "")
+		}()
+	}
+	wg.Wait()
+	if !f.srv.Inflight.Acquire() {
+		t.Fatal("a place was not given back")
+	}
+}
+
+// TestReserveServesProbesOnly: on a connection of the probes' share, a
+// probe is served (and the connection closed after it), anything else gets
+// 503.
+func TestReserveServesProbesOnly(t *testing.T) {
+	f := newFixture(t)
+	reserved := func(path string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r = r.WithContext(limits.MarkReserved(r.Context())) // as the listener's ConnContext does
+		w := httptest.NewRecorder()
+		f.srv.Handler().ServeHTTP(w, r)
+		return w
+	}
+	if w := reserved("/livez"); w.Code != 200 || w.Header().Get("Connection") != "close" {
+		t.Fatalf("probe on the reserve: %d, Connection %q", w.Code, w.Header().Get("Connection"))
+	}
+	if w := reserved("/api/v1/pets/tom"); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("API request on the reserve: %d %s", w.Code, w.Body)
+	}
+	if _, n := f.srv.Shed(); n != 1 {
+		t.Fatalf("shed on the reserve %d, want 1", n)
+	}
+}
