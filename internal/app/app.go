@@ -149,7 +149,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		_ = db.Close()
 		return err
 	}
-	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName}
+	writes := &health.Writes{} // a database that cannot write, told by its writes
+	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName, Wrote: writes.Wrote}
 	if feed, ok := db.(providers.ChangeFeed); ok { // a database other instances share
 		storeOpts.Changes = feed
 	}
@@ -162,7 +163,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	info := buildinfo.Read()
 	active := map[string]string{"database": dbName}
 	hs := health.New(s.Duration("health.timeout"), s.Duration("health.cache_ttl"), info.Version)
-	hs.Add(health.Database(st, dbName),
+	hs.Add(health.Database(st, dbName), writes.Indicator(),
 		health.Disk(diskPath(s, db), s.Bytes("health.disk_min_free")),
 		health.Environment(started))
 	if cache != nil {

@@ -211,7 +211,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := s.Store.Get(r.Context(), coll, key)
 	if err != nil {
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	h := w.Header() // canonical keys, set directly: no conversion per request
@@ -284,7 +284,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 		preconditionFailed(w, r, pe, write.Condition)
 		return
 	case err != nil:
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	if version != "" {
@@ -340,7 +340,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &pe): // RFC 9110 13.2.1: a DELETE of nothing is a 404, whatever its preconditions
 		existed, err = false, nil
 	case err != nil:
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	if !existed {
@@ -380,7 +380,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := s.Store.Query(r.Context(), coll, q)
 	if err != nil {
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	out := queryPage{Items: make([]queryItem, len(page.Items)), NextCursor: page.NextCursor}
@@ -464,7 +464,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case verbose:
-		_, _ = io.WriteString(w, "[+]started ok\n"+rep.Text("readyz", ok))
+		// The reasons only for callers who see /health's components.
+		_, _ = io.WriteString(w, "[+]started ok\n"+rep.Text("readyz", ok, s.Auth.Authenticated(r)))
 	case ok:
 		_, _ = io.WriteString(w, "ok")
 	default:
