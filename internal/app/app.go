@@ -210,6 +210,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	})
 	ls.shed = srv.Shed
 	ls.export(ob)
+	exportAuth(ob, authn.Throttle())
 	rawLn, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
 		stopSweeping()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/observe"
@@ -159,4 +160,15 @@ func (ls *listeners) export(ob *observability) {
 			}
 			return []observe.Sample{{Labels: []string{"max_inflight"}, Value: inflight}, {Labels: []string{"max_connections"}, Value: conns}}
 		})
+}
+
+// exportAuth publishes the failed-authentication throttle's counts.
+func exportAuth(ob *observability, t *auth.Throttle) {
+	if t == nil {
+		return
+	}
+	ob.ExportCounter(providers.Metric{Name: "auth_failures", Help: "Requests refused 401 for a missing or invalid token (and invalid tokens sent to /health)."},
+		func() []observe.Sample { _, failed := t.Stats(); return []observe.Sample{{Value: failed}} })
+	ob.ExportCounter(providers.Metric{Name: "auth_throttled", Help: "Requests refused 429 (or shown no /health details) because their client failed authentication auth.max_failures times in a row."},
+		func() []observe.Sample { refused, _ := t.Stats(); return []observe.Sample{{Value: refused}} })
 }

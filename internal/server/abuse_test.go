@@ -7,7 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/limits"
+	"github.com/navius-dev/navius/providers"
 )
 
 // TestEchoesAreCut: a 900 KB path or cursor comes back cut, in the error
@@ -91,5 +93,40 @@ func TestReserveServesProbesOnly(t *testing.T) {
 	}
 	if _, n := f.srv.Shed(); n != 1 {
 		t.Fatalf("shed on the reserve %d, want 1", n)
+	}
+}
+
+// TestFailedAuthThrottled: after auth.max_failures bad tokens a client gets
+// 429 with Retry-After, even with a good token; another client is served.
+func TestFailedAuthThrottled(t *testing.T) {
+	f := newFixture(t)
+	a, err := auth.FromSettings(providers.Settings{"auth.tokens": "read:r-tok-0123456789abcdef", "auth.max_failures": "5", "auth.max_lockout": "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = New(Deps{Store: f.srv.Store, Health: f.srv.Health, Log: f.srv.Log, Auth: a, MaxBody: 1024})
+	get := func(remote, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/api/v1/pets/tom", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		f.srv.Handler().ServeHTTP(w, r)
+		return w
+	}
+	for i := range 5 {
+		if w := get("192.0.2.1:1", "wrong-0123456789abcdef"); w.Code != 401 {
+			t.Fatalf("bad token %d: %d", i, w.Code)
+		}
+	}
+	for _, tok := range []string{"wrong-0123456789abcdef", "r-tok-0123456789abcdef"} {
+		if w := get("192.0.2.1:1", tok); w.Code != 429 || w.Header().Get("Retry-After") != "1" {
+			t.Fatalf("throttled client: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	if w := get("192.0.2.2:1", "r-tok-0123456789abcdef"); w.Code != 404 {
+		t.Fatalf("another client: %d %s", w.Code, w.Body)
+	}
+	if refused, failed := a.Throttle().Stats(); refused != 2 || failed != 5 {
+		t.Fatalf("throttle stats %d refused, %d failed", refused, failed)
 	}
 }

@@ -489,8 +489,22 @@ func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.H
 	if a == nil {
 		return h
 	}
+	throttle := a.Throttle()
 	return func(w http.ResponseWriter, r *http.Request) {
-		switch res := a.Check(r, scope); res {
+		if wait := throttle.Wait(r); wait > 0 {
+			secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+			w.Header().Set("Retry-After", secs)
+			writeError(w, r, http.StatusTooManyRequests, "too_many_failures",
+				"too many failed authentications from this address: retry in "+secs+" s, with a valid token (auth.max_failures)")
+			return
+		}
+		res := a.Check(r, scope)
+		if res == auth.Missing {
+			throttle.Failed(r)
+		} else {
+			a.Record(r, res)
+		}
+		switch res {
 		case auth.Allowed:
 			h(w, r)
 		case auth.Insufficient:
