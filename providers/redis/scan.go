@@ -15,7 +15,18 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// Query walks a collection's hash with HSCAN, never KEYS. Each batch's
+// Query implements providers.Database (see query). A walk cut by ctx (its
+// deadline reached as a socket timeout, say) fails with ctx's error, which
+// navius answers with 503.
+func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	page, err := d.query(ctx, coll, q)
+	if err != nil && ctx.Err() != nil {
+		return providers.Page{}, ctx.Err()
+	}
+	return page, err
+}
+
+// query walks a collection's hash with HSCAN, never KEYS. Each batch's
 // matches get their versions from the versions hash (one HMGET), which also
 // drops those that have expired. A page ends at q.Limit items or, with
 // q.MaxBytes, before the item that would pass that many bytes.
@@ -51,7 +62,7 @@ import (
 // served the bucket so far, read along with each batch; when another node
 // answers, the query fails asking for the walk to start again, rather than
 // skipping keys.
-func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+func (d *Database) query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
 	cur, err := d.decodeCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err
@@ -66,6 +77,11 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 	perBucket := -1   // fields of the last bucket walked, to size a read-ahead; -1: none yet
 	bucketFields := 0 // fields of the current bucket so far
 	for {
+		// Each round trip honours ctx too; this ends the walk between
+		// them.
+		if err := ctx.Err(); err != nil {
+			return providers.Page{}, err
+		}
 		if perBucket >= 0 && len(w.pending) == 0 && w.start == 0 {
 			// Between buckets, after a small one: read the next ones
 			// whole, in one round trip.
