@@ -32,7 +32,9 @@ type Config struct {
 	PerIP int
 	// Reserve is the share kept above Max for probes: a connection
 	// accepted into it serves health probes and metrics scrapes only, one
-	// request, then closes (see Reserved).
+	// request, then closes (see Reserved). One client holds at most a
+	// quarter of it, and each of its connections has reserveReadTime to
+	// send its request.
 	Reserve int
 	// Log receives the accept errors, once per burst.
 	Log logrus.FieldLogger
@@ -74,9 +76,13 @@ type Listener struct {
 
 // client is one client's connections.
 type client struct {
-	n    int
-	idle ring
+	n, reserved int
+	idle        ring
 }
+
+// reserveReadTime is how long a connection of the reserve has to send its
+// request: a probe's is a few hundred bytes.
+const reserveReadTime = 2 * time.Second
 
 // NewListener wraps ln with the bounds of cfg. Max and PerIP below 1 are 1.
 func NewListener(ln net.Listener, cfg Config) *Listener {
@@ -170,7 +176,7 @@ func (l *Listener) admit(c net.Conn) *Conn {
 			l.release(v, true)
 			victims = append(victims, v)
 			reserve = v.reserve // the place it frees
-		case l.reserved < l.cfg.Reserve:
+		case l.reserved < l.cfg.Reserve && (cl == nil || cl.reserved < max(1, l.cfg.Reserve/4)):
 			reserve = true
 		default:
 			l.refusedTotal.Add(1)
@@ -186,6 +192,9 @@ func (l *Listener) admit(c net.Conn) *Conn {
 	wc := &Conn{Conn: c, l: l, client: key, reserve: reserve}
 	if reserve {
 		l.reserved++
+		cl.reserved++
+		wc.readBy = time.Now().Add(reserveReadTime)
+		_ = c.SetReadDeadline(wc.readBy)
 	} else {
 		l.open++
 	}
@@ -218,6 +227,9 @@ func (l *Listener) release(c *Conn, evicted bool) {
 		l.open--
 	}
 	if cl := l.clients[c.client]; cl != nil {
+		if c.reserve {
+			cl.reserved--
+		}
 		if cl.n--; cl.n == 0 {
 			delete(l.clients, c.client)
 		}
@@ -296,6 +308,7 @@ type Conn struct {
 	l       *Listener
 	client  netip.Addr
 	reserve bool
+	readBy  time.Time // a reserve connection's read deadline, which the server's cannot extend
 
 	// Guarded by l.mu.
 	released         bool
@@ -308,6 +321,33 @@ func (c *Conn) Close() error {
 	c.l.release(c, false)
 	c.l.mu.Unlock()
 	return c.Conn.Close()
+}
+
+// SetReadDeadline sets the read deadline, no later than readBy on a
+// connection of the reserve (http.Server sets its own per request).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.reserve && (t.IsZero() || t.After(c.readBy)) {
+		t = c.readBy
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline sets both deadlines, the read one as SetReadDeadline does.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
+// CloseWrite shuts down the writing side, when the connection has one (a
+// TCP connection): http.Server does so before closing a connection whose
+// request body it did not read.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // connOf finds the *Conn under a connection an http.Server holds (a TLS

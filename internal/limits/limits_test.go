@@ -162,6 +162,27 @@ func TestBusyConnectionsGoToTheReserveThenAreRefused(t *testing.T) {
 	}
 }
 
+// TestReservePerClient: one client holds at most a quarter of the
+// reserve, so that another's probe finds room.
+func TestReservePerClient(t *testing.T) {
+	s := startServer(t, Config{Name: "api", Max: 1, PerIP: 100, Reserve: 4})
+	c := s.dial(t, "127.0.0.2")
+	go get(c, "/block")
+	<-s.entered
+	r := s.dial(t, "127.0.0.2")
+	if body, err := get(r, "/reserved"); err != nil || body != "true" {
+		t.Fatalf("the client's first connection beyond the bound: %q %v, want it in the reserve", body, err)
+	}
+	go get(r, "/block") // busy, it keeps its place
+	<-s.entered
+	if _, err := get(s.dial(t, "127.0.0.2"), "/"); err == nil {
+		t.Fatal("the client got a second place in the reserve")
+	}
+	if body, err := get(s.dial(t, "127.0.0.3"), "/reserved"); err != nil || body != "true" {
+		t.Fatalf("another client: %q %v, want it in the reserve", body, err)
+	}
+}
+
 func TestPerClientBound(t *testing.T) {
 	s := startServer(t, Config{Name: "api", Max: 100, PerIP: 2})
 	for range 2 {

@@ -1,0 +1,409 @@
+package e2e
+
+// Abuse and overload (issue 21): a real navius under thousands of idle or
+// slow connections, failed logins, abusive list requests, scans past their
+// deadline and a shutdown with every sink unreachable. Loops are bounded in
+// count and time; latencies are reported (t.Logf), not asserted.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/navius-dev/navius/internal/pgtest"
+	"github.com/navius-dev/navius/internal/redistest"
+)
+
+// Tokens of the abuse tests' servers.
+const (
+	abuseRead  = "read-token-0123456789abcdef"
+	abuseAdmin = "admin-token-0123456789abcdef"
+	abuseAuth  = "NAVIUS_AUTH_TOKENS=read:" + abuseRead + ",admin:" + abuseAdmin
+)
+
+// addrOf is the host:port of p's listener.
+func addrOf(p *proc) string { return strings.TrimPrefix(p.URL, "http://") }
+
+// dialFrom connects to addr from the loopback address from (127.0.0.x:
+// Linux routes all of 127/8 to lo, so each is another client).
+func dialFrom(from, addr string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 2 * time.Second}
+	return d.Dial("tcp", addr)
+}
+
+// clientFrom is an HTTP client that connects from the loopback address
+// from, a new connection per request.
+func clientFrom(from string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// timed does GET path on p with token (none when empty) from client and
+// returns the status and how long it took; status 0 is a failed request.
+func timed(t *testing.T, client *http.Client, p *proc, path, token string) (int, time.Duration, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, time.Since(start), err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, time.Since(start), string(b)
+}
+
+// legitimate sends n /livez and n authorized GETs from 127.0.0.1 and
+// returns their statuses and the latencies (median, worst) of each kind.
+func legitimate(t *testing.T, p *proc, n int) (livez, get []int, lat string) {
+	t.Helper()
+	c := clientFrom("127.0.0.1")
+	var dl, dg []time.Duration
+	for range n {
+		s, d, _ := timed(t, c, p, "/livez", "")
+		livez, dl = append(livez, s), append(dl, d)
+		s, d, _ = timed(t, c, p, "/api/v1/pets/tom", abuseRead)
+		get, dg = append(get, s), append(dg, d)
+	}
+	return livez, get, fmt.Sprintf("/livez median %s worst %s; GET median %s worst %s", median(dl), slices.Max(dl), median(dg), slices.Max(dg))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2].Round(10 * time.Microsecond)
+}
+
+// metric reads one series of navius's /metrics (with the admin token); -1
+// when it is absent.
+func metric(t *testing.T, p *proc, series string) float64 {
+	t.Helper()
+	c := clientFrom("127.0.0.1")
+	status, _, body := timed(t, c, p, "/metrics", abuseAdmin)
+	if status != 200 {
+		t.Fatalf("/metrics = %d %.200s", status, body)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// rssMiB is a process's resident set size.
+func rssMiB(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	}
+	kb, _ := strconv.Atoi(string(m[1]))
+	return float64(kb) / 1024
+}
+
+// all reports whether every status is want.
+func all(statuses []int, want int) bool {
+	for _, s := range statuses {
+		if s != want {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAbuseIdleConnections: 3,000 connections from one client, each idle
+// after a GET /livez, against server.max_connections=1000: legitimate
+// /livez and authorized GETs from another client are answered, and the
+// idle connections closed to make room are counted.
+func TestAbuseIdleConnections(t *testing.T) {
+	bin, _ := binary(t, "default")
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_CONNECTIONS=1000", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
+	addr := addrOf(p)
+	rss0 := rssMiB(t, p.cmd.Process.Pid)
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
+		c, err := dialFrom("127.0.0.2", addr)
+		if err != nil {
+			continue
+		}
+		held = append(held, c)
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(c, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n"); err == nil {
+			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	rss1 := rssMiB(t, p.cmd.Process.Pid)
+	livez, get, lat := legitimate(t, p, 20)
+	t.Logf("%d idle connections opened by one client; meanwhile another's %s; RSS %.0f MiB before, %.0f MiB after",
+		len(held), lat, rss0, rss1)
+	if !all(livez, 200) || !all(get, 404) {
+		t.Fatalf("legitimate requests under idle connections: /livez %v, GET %v", livez, get)
+	}
+	open := metric(t, p, `navius_connections_open{listener="api"}`)
+	closed := metric(t, p, `navius_connections_closed_idle_total{listener="api"}`)
+	t.Logf("open %v, idle closed to make room %v", open, closed)
+	if open > 1000+20 || closed < float64(len(held))-1000 {
+		t.Fatalf("open %v (bound 1000 and 20 for probes), idle closed %v of %d", open, closed, len(held))
+	}
+}
+
+// slowBodies opens n connections from from, each sending a PUT of 1 MiB
+// one byte per second, and keeps them going until the test ends.
+func slowBodies(t *testing.T, p *proc, from string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; i < n && time.Now().Before(deadline); i++ {
+		c, err := dialFrom(from, addrOf(p))
+		if err != nil {
+			continue
+		}
+		conns = append(conns, c)
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = fmt.Fprintf(c, "PUT /api/v1/slow/k%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nx", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { // one more byte a second on each
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				for _, c := range conns {
+					_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+					_, _ = c.Write([]byte("x"))
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return conns
+}
+
+// TestAbuseSlowBodies: 3,000 connections sending bodies at a byte a
+// second. With the default per-client bound (a quarter of
+// server.max_connections) the slow client holds 250 and another is served
+// as usual; with the per-client bound lifted it holds all 1,000, and then
+// probes are still answered from the probes' share while API requests get
+// 503 at once, not a timeout.
+func TestAbuseSlowBodies(t *testing.T) {
+	bin, _ := binary(t, "default")
+	t.Run("per client bound", func(t *testing.T) {
+		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_CONNECTIONS=1000", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
+		rss0 := rssMiB(t, p.cmd.Process.Pid)
+		conns := slowBodies(t, p, "127.0.0.2", 3000)
+		livez, get, lat := legitimate(t, p, 20)
+		refused := metric(t, p, `navius_connections_refused_total{listener="api",reason="per_ip"}`)
+		t.Logf("%d slow connections tried by one client, %v refused; another's %s; RSS %.0f MiB before, %.0f MiB after",
+			len(conns), refused, lat, rss0, rssMiB(t, p.cmd.Process.Pid))
+		if !all(livez, 200) || !all(get, 404) {
+			t.Fatalf("legitimate requests under slow bodies: /livez %v, GET %v", livez, get)
+		}
+		if refused < float64(len(conns)-250) {
+			t.Fatalf("%v refused of %d from a client bound to 250", refused, len(conns))
+		}
+	})
+	t.Run("every connection held", func(t *testing.T) {
+		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_CONNECTIONS=1000",
+			"NAVIUS_SERVER_MAX_CONNECTIONS_PER_IP=100000", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
+		conns := slowBodies(t, p, "127.0.0.2", 3000)
+		livez, get, lat := legitimate(t, p, 20)
+		refused := metric(t, p, `navius_connections_refused_total{listener="api",reason="limit"}`)
+		shed := metric(t, p, `navius_http_requests_shed_total{reason="max_connections"}`)
+		t.Logf("%d slow connections tried, %v refused, %v requests shed on the probes' share; another client's %s", len(conns), refused, shed, lat)
+		if !all(livez, 200) {
+			t.Fatalf("probes with every connection held: %v", livez)
+		}
+		if !all(get, 503) || refused < 1 {
+			t.Fatalf("API requests with every connection held: %v (want 503 at once), %v refused", get, refused)
+		}
+	})
+}
+
+// TestAbuseFailedAuth: 200 bad tokens from one client get 429 with
+// Retry-After once auth.max_failures (10) have failed, and are counted; a
+// good token from another client works meanwhile.
+func TestAbuseFailedAuth(t *testing.T) {
+	bin, _ := binary(t, "default")
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
+	attacker, other := clientFrom("127.0.0.2"), clientFrom("127.0.0.1")
+	codes := map[int]int{}
+	for i := range 200 {
+		s, _, _ := timed(t, attacker, p, "/api/v1/pets/tom", fmt.Sprintf("guess-%016d", i))
+		codes[s]++
+	}
+	s, d, body := timed(t, other, p, "/api/v1/pets/tom", abuseRead)
+	t.Logf("200 bad tokens: %v; another client's good token: %d in %s", codes, s, d)
+	if codes[401] != 10 || codes[429] != 190 || s != 404 {
+		t.Fatalf("bad tokens: %v (want 10 401s, then 429s); good token from another client: %d %s", codes, s, body)
+	}
+	if s, _, _ := timed(t, attacker, p, "/api/v1/pets/tom", abuseRead); s != 429 {
+		t.Fatalf("the throttled client's good token: %d, want 429 (it must not tell a good guess)", s)
+	}
+	if n := metric(t, p, "navius_auth_throttled_total"); n < 190 {
+		t.Fatalf("navius_auth_throttled_total %v, want at least 190", n)
+	}
+}
+
+// fill writes n values of size bytes (letters a to y, so that the filter
+// "z" matches none) to coll through the API, 8 at a time.
+func fill(t *testing.T, p *proc, coll string, from, n, size int) {
+	t.Helper()
+	value := make([]byte, size)
+	for i := range value {
+		value[i] = byte('a' + i*7%25)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := from; i < from+n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/%s/k%06d", p.URL, coll, i), strings.NewReader(string(value)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 204 {
+				errs <- fmt.Errorf("PUT k%06d = %d", i, resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// scanPastDeadline runs a full-scan filter over coll on p (whose
+// database.timeout is 100ms) and wants 503; when the scan finished first
+// (a machine faster than expected), it doubles the collection and tries
+// again, up to 3 times. It returns how long the 503 took.
+func scanPastDeadline(t *testing.T, p *proc, coll string, n, size int) time.Duration {
+	t.Helper()
+	fill(t, p, coll, 0, n, size)
+	for try := 0; ; try++ {
+		start := time.Now()
+		status, body := p.do(t, "GET", "/api/v1/"+coll+"?filter=z&limit=1000", "")
+		took := time.Since(start)
+		switch {
+		case status == 503 && strings.Contains(body, `"code":"unavailable"`) && strings.Contains(body, "in time"):
+			t.Logf("a full-scan filter over %d MiB answered 503 in %s (database.timeout 100ms)", n*size>>20, took.Round(time.Millisecond))
+			return took
+		case status == 200 && try < 3:
+			t.Logf("the scan over %d MiB finished within 100ms (%s): doubling the collection", n*size>>20, took)
+			fill(t, p, coll, n, n, size)
+			n *= 2
+		default:
+			t.Fatalf("a full-scan filter past database.timeout = %d %.300s (after %s)", status, body, took)
+		}
+	}
+}
+
+// TestAbuseScanTimeout: scans check their context on every engine, so a
+// full-scan filter answers 503 once database.timeout (100ms) passes, and
+// one whose client goes away ends as 499.
+func TestAbuseScanTimeout(t *testing.T) {
+	engines := []struct {
+		name, features string
+		env            func(t *testing.T, dir string) []string
+	}{
+		{"memory", "default", func(*testing.T, string) []string { return []string{"NAVIUS_DATABASE_URL=memory://"} }},
+		{"bolt", "default", func(_ *testing.T, dir string) []string { return []string{"NAVIUS_DATABASE_URL=bolt://" + dir + "/data.db"} }},
+		{"postgres", pgFeatures, func(t *testing.T, _ string) []string {
+			return []string{"NAVIUS_DATABASE_URL=" + pgtest.Start(t).URL("postgres")}
+		}},
+		{"redis", "default,redis", func(t *testing.T, _ string) []string {
+			return []string{"NAVIUS_DATABASE_URL=" + redistest.Start(t).URL(0)}
+		}},
+	}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			bin, _ := binary(t, e.features)
+			dir := t.TempDir()
+			env := append(e.env(t, dir), "NAVIUS_DATABASE_TIMEOUT=100ms", "NAVIUS_CACHE_URL=none")
+			p := serve(t, bin, dir, env)
+			scanPastDeadline(t, p, "big", 2048, 64<<10)
+			if e.name != "memory" {
+				return
+			}
+			// A client that gives up: its scan ends, logged as 499.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", p.URL+"/api/v1/big?filter=z&limit=1000&gone=1", nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			waitLog(t, p, `status=499`, `"status":499`)
+		})
+	}
+}
+
+// waitLog waits (up to 5 s) for a log line holding any of subs.
+func waitLog(t *testing.T, p *proc, subs ...string) {
+	t.Helper()
+	for range 100 {
+		logs := p.logs.String()
+		for _, s := range subs {
+			if strings.Contains(logs, s) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no log line with %q\n%s", subs, tail(p.logs.String(), 20))
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
