@@ -357,7 +357,9 @@ func TestAbuseScanTimeout(t *testing.T) {
 		env            func(t *testing.T, dir string) []string
 	}{
 		{"memory", "default", func(*testing.T, string) []string { return []string{"NAVIUS_DATABASE_URL=memory://"} }},
-		{"bolt", "default", func(_ *testing.T, dir string) []string { return []string{"NAVIUS_DATABASE_URL=bolt://" + dir + "/data.db"} }},
+		{"bolt", "default", func(_ *testing.T, dir string) []string {
+			return []string{"NAVIUS_DATABASE_URL=bolt://" + dir + "/data.db"}
+		}},
 		{"postgres", pgFeatures, func(t *testing.T, _ string) []string {
 			return []string{"NAVIUS_DATABASE_URL=" + pgtest.Start(t).URL("postgres")}
 		}},
