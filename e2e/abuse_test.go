@@ -307,15 +307,19 @@ func fill(t *testing.T, p *proc, coll string, from, n, size int) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/%s/k%06d", p.URL, coll, i), strings.NewReader(value))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				errs <- err
-				return
+			status := 0
+			for try := 0; try < 5 && (status == 0 || status == 503); try++ { // a write can take longer than a short database.timeout
+				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/%s/k%06d", p.URL, coll, i), strings.NewReader(value))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				status = resp.StatusCode
 			}
-			resp.Body.Close()
-			if resp.StatusCode != 204 {
-				errs <- fmt.Errorf("PUT k%06d = %d", i, resp.StatusCode)
+			if status != 204 {
+				errs <- fmt.Errorf("PUT k%06d = %d", i, status)
 			}
 		}()
 	}

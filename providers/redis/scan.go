@@ -125,7 +125,11 @@ func (d *Database) query(ctx context.Context, coll string, q providers.Query) (p
 		}
 		budget -= len(kv) / 2
 		bucketFields += len(kv) / 2
-		batch := [][]providers.Item{matching(kv, mark, marked, q.Filter)}
+		items, err := matching(ctx, kv, mark, marked, q.Filter)
+		if err != nil {
+			return providers.Page{}, err
+		}
+		batch := [][]providers.Item{items}
 		if err := d.versioned(ctx, coll, cur.bucket, batch); err != nil {
 			return providers.Page{}, err
 		}
@@ -197,16 +201,25 @@ func (f *filling) done() bool {
 }
 
 // matching are the fields of an HSCAN batch after mark (when marked) whose
-// value contains filter, in key order.
-func matching(kv []string, mark string, marked bool, filter string) []providers.Item {
+// value contains filter, in key order. A batch can hold many MiB, which a
+// filter takes up to a few ms each to look through: ctx is checked every
+// MiB.
+func matching(ctx context.Context, kv []string, mark string, marked bool, filter string) ([]providers.Item, error) {
 	batch := make([]providers.Item, 0, len(kv)/2)
+	scanned := 0
 	for i := 0; i+1 < len(kv); i += 2 {
+		if scanned += len(kv[i+1]); scanned > 1<<20 && filter != "" {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			scanned = 0
+		}
 		if (!marked || kv[i] > mark) && strings.Contains(kv[i+1], filter) {
 			batch = append(batch, providers.Item{Key: kv[i], Value: []byte(kv[i+1])})
 		}
 	}
 	slices.SortFunc(batch, func(a, b providers.Item) int { return strings.Compare(a.Key, b.Key) })
-	return batch
+	return batch, nil
 }
 
 // readAhead reads buckets from, from+1, ... (up to n of them) of a cluster
@@ -235,7 +248,11 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 		if next != 0 {
 			break
 		}
-		whole = append(whole, matching(kv, "", false, filter))
+		items, err := matching(ctx, kv, "", false, filter)
+		if err != nil {
+			return 0, err
+		}
+		whole = append(whole, items)
 	}
 	if err := d.versioned(ctx, coll, from, whole); err != nil {
 		return 0, err
