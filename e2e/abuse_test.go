@@ -8,6 +8,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -415,4 +416,105 @@ func waitLog(t *testing.T, p *proc, subs ...string) {
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestAbuseListBounded: a list over 1 MiB values with limit=1000 answers
+// pages of at most server.max_page_bytes (4 MiB) plus one item, whose
+// cursors walk every key exactly once, and four such walks at once leave
+// the RSS within a small multiple of the bound (the values are binary:
+// base64, never six bytes per byte).
+func TestAbuseListBounded(t *testing.T) {
+	for _, engine := range []string{"memory", "bolt"} {
+		t.Run(engine, func(t *testing.T) {
+			bin, _ := binary(t, "default")
+			dir := t.TempDir()
+			url := "memory://"
+			if engine == "bolt" {
+				url = "bolt://" + dir + "/data.db"
+			}
+			p := serve(t, bin, dir, []string{"NAVIUS_DATABASE_URL=" + url, "NAVIUS_CACHE_URL=none", "NAVIUS_LOG_ACCESS=false"})
+			const n, size = 100, 1 << 20
+			value := make([]byte, size)
+			for i := range value {
+				value[i] = byte(i * 131 % 251) // binary: NULs and control bytes
+			}
+			for i := range n {
+				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/big/k%03d", p.URL, i), strings.NewReader(string(value)))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 204 {
+					t.Fatalf("PUT k%03d: %v %v", i, resp, err)
+				}
+				resp.Body.Close()
+			}
+			rss0 := rssMiB(t, p.cmd.Process.Pid)
+			walk := func() (keys []string, pages int, err error) {
+				cursor := ""
+				for pages < 2*n { // a walk of n keys takes at most n pages
+					var page struct {
+						Items []struct {
+							Key         string `json:"key"`
+							Value       *string
+							ValueBase64 []byte `json:"value_base64"`
+						} `json:"items"`
+						NextCursor string `json:"next_cursor"`
+					}
+					resp, err := http.Get(p.URL + "/api/v1/big?limit=1000&cursor=" + cursor)
+					if err != nil {
+						return nil, pages, err
+					}
+					err = json.NewDecoder(resp.Body).Decode(&page)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 {
+						return nil, pages, fmt.Errorf("page %d: %d %v", pages, resp.StatusCode, err)
+					}
+					pages++
+					bytes := 0
+					for _, it := range page.Items {
+						if it.Value != nil || len(it.ValueBase64) != size {
+							return nil, pages, fmt.Errorf("%s: %d bytes of value_base64 (text value %v), want %d", it.Key, len(it.ValueBase64), it.Value != nil, size)
+						}
+						bytes += len(it.Key) + len(it.ValueBase64)
+						keys = append(keys, it.Key)
+					}
+					if len(page.Items) == 0 || bytes > 4<<20+size+16 {
+						return nil, pages, fmt.Errorf("page %d: %d items, %d bytes: want at least one, at most 4 MiB plus one item", pages, len(page.Items), bytes)
+					}
+					if cursor = page.NextCursor; cursor == "" {
+						return keys, pages, nil
+					}
+				}
+				return nil, pages, fmt.Errorf("no end after %d pages", pages)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			walks := make([][]string, 4)
+			pages := 0
+			for i := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var np int
+					walks[i], np, errs[i] = walk()
+					if i == 0 {
+						pages = np
+					}
+				}()
+			}
+			wg.Wait()
+			rss1 := rssMiB(t, p.cmd.Process.Pid)
+			for i, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(walks[i]) != n || !slices.IsSorted(walks[i]) || len(slices.Compact(slices.Clone(walks[i]))) != n {
+					t.Fatalf("walk %d: %d keys, want each of %d once", i, len(walks[i]), n)
+				}
+			}
+			t.Logf("%s: %d MiB listed in %d pages, four walks at once: RSS %.0f MiB before, %.0f MiB after (+%.0f MiB; server.max_page_bytes 4 MiB)",
+				engine, n*size>>20, pages, rss0, rss1, rss1-rss0)
+			if rss1-rss0 > 64*4 {
+				t.Fatalf("RSS grew %.0f MiB: more than 64 times server.max_page_bytes", rss1-rss0)
+			}
+		})
+	}
 }

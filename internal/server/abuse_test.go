@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -128,5 +129,56 @@ func TestFailedAuthThrottled(t *testing.T) {
 	}
 	if refused, failed := a.Throttle().Stats(); refused != 2 || failed != 5 {
 		t.Fatalf("throttle stats %d refused, %d failed", refused, failed)
+	}
+}
+
+// queryItem and queryPage are a list page as encoding/json would write it.
+type queryItem struct {
+	Key         string  `json:"key"`
+	ETag        string  `json:"etag,omitempty"`
+	Value       *string `json:"value,omitempty"`
+	ValueBase64 []byte  `json:"value_base64,omitempty"`
+}
+
+type queryPage struct {
+	Items      []queryItem `json:"items"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+// TestWritePage: a page written item by item is the JSON of queryPage,
+// byte for byte.
+func TestWritePage(t *testing.T) {
+	page := providers.Page{NextCursor: "abc_-", Items: []providers.Item{
+		{Key: "a", Value: []byte(`{"x":"<b> & \"q\"\n\t"}`), Version: "00000000000000ff"},
+		{Key: "b", Value: []byte{0, 1, 2, 0xff}},
+		{Key: "c", Value: nil},
+		{Key: "d:{e}", Value: []byte("line\u2028sep ü")},
+		{Key: "e", Value: bytes.Repeat([]byte{7}, 100000)},
+	}}
+	want := httptest.NewRecorder()
+	out := queryPage{NextCursor: page.NextCursor}
+	for _, it := range page.Items {
+		qi := queryItem{Key: it.Key}
+		if it.Version != "" {
+			qi.ETag = quoteETag(it.Version)
+		}
+		if printable(it.Value) {
+			v := string(it.Value)
+			qi.Value = &v
+		} else {
+			qi.ValueBase64 = it.Value
+		}
+		out.Items = append(out.Items, qi)
+	}
+	writeJSON(want, 200, out)
+	got := httptest.NewRecorder()
+	writePage(got, page)
+	if got.Body.String() != want.Body.String() {
+		t.Fatalf("writePage:\n%.300s\nwant:\n%.300s", got.Body, want.Body)
+	}
+	empty := httptest.NewRecorder()
+	writePage(empty, providers.Page{})
+	if empty.Body.String() != "{\"items\":[]}\n" {
+		t.Fatalf("empty page: %q", empty.Body)
 	}
 }

@@ -350,18 +350,6 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-type queryItem struct {
-	Key         string  `json:"key"`
-	ETag        string  `json:"etag,omitempty"`
-	Value       *string `json:"value,omitempty"`
-	ValueBase64 []byte  `json:"value_base64,omitempty"`
-}
-
-type queryPage struct {
-	Items      []queryItem `json:"items"`
-	NextCursor string      `json:"next_cursor,omitempty"`
-}
-
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	coll, _, ok := names(w, r, false)
 	if !ok {
@@ -383,20 +371,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	out := queryPage{Items: make([]queryItem, len(page.Items)), NextCursor: page.NextCursor}
-	for i, it := range page.Items {
-		out.Items[i].Key = it.Key
-		if it.Version != "" {
-			out.Items[i].ETag = quoteETag(it.Version)
-		}
-		if printable(it.Value) {
-			v := string(it.Value)
-			out.Items[i].Value = &v
-		} else {
-			out.Items[i].ValueBase64 = it.Value
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, page)
 }
 
 // printable reports whether a value goes into JSON as text: UTF-8 without
