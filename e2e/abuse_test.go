@@ -518,3 +518,47 @@ func TestAbuseListBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestAbuseDisclosure: with Redis down, anonymous /readyz?verbose names
+// what fails but not why, an admin sees why; API errors say what to do,
+// with the request ID, never Redis's address; the log says why once.
+func TestAbuseDisclosure(t *testing.T) {
+	bin, _ := binary(t, "default,redis")
+	srv := redistest.Start(t)
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL(0), abuseAuth, "NAVIUS_HEALTH_CHECK_INTERVAL=50ms",
+		"NAVIUS_HEALTH_CACHE_TTL=10ms", "NAVIUS_LOG_ACCESS=false"})
+	port := strconv.Itoa(srv.Port)
+	srv.Stop()
+	waitLog(t, p, `"msg":"database is down"`)
+	c := clientFrom("127.0.0.1")
+	status, _, anon := timed(t, c, p, "/readyz?verbose", "")
+	if status != 503 || !strings.Contains(anon, "[-]database failed: reason withheld") || strings.Contains(anon, port) {
+		t.Fatalf("anonymous /readyz?verbose = %d %q", status, anon)
+	}
+	if _, _, admin := timed(t, c, p, "/readyz?verbose", abuseAdmin); !strings.Contains(admin, port) {
+		t.Fatalf("admin /readyz?verbose = %q: want the reason, with Redis's address", admin)
+	}
+	for range 5 {
+		req, _ := http.NewRequest("GET", p.URL+"/api/v1/pets/tom", nil)
+		req.Header.Set("Authorization", "Bearer "+abuseRead)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct {
+			Error struct {
+				Code, Message, RequestID string `json:"request_id"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if resp.StatusCode != 503 || e.Error.RequestID == "" || !strings.Contains(e.Error.Message, "retry") || strings.Contains(string(body), port) ||
+			resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("GET with Redis down = %d %s (Retry-After %q)", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+		}
+	}
+	if n := strings.Count(p.logs.String(), `"msg":"database is down"`); n != 1 || !strings.Contains(p.logs.String(), port) {
+		t.Fatalf("the cause was logged %d times (want once, with the address)", n)
+	}
+}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -160,7 +161,7 @@ func (p *pipeline) exec(batch []*pipeCall) {
 	// One context for the pipeline: not a request's, which may end while
 	// the others' replies are read; go-redis's read and write timeouts
 	// bound it.
-	_, _ = p.c.Pipelined(context.Background(), func(pipe goredis.Pipeliner) error {
+	_, err := p.c.Pipelined(context.Background(), func(pipe goredis.Pipeliner) error {
 		for _, c := range batch {
 			if err := c.ctx.Err(); err != nil {
 				for _, cmd := range c.cmds {
@@ -174,6 +175,19 @@ func (p *pipeline) exec(batch []*pipeCall) {
 		}
 		return nil
 	})
+	var reply goredis.Error
+	if err != nil && !errors.As(err, &reply) {
+		// A connection that failed on every try (Redis down): go-redis
+		// returns the error without setting it on the commands, which
+		// would then read as empty replies (an empty value, not an error).
+		for _, c := range batch {
+			for _, cmd := range c.cmds {
+				if cmd.Err() == nil {
+					cmd.SetErr(err)
+				}
+			}
+		}
+	}
 }
 
 // close stops the workers once the queue is drained; later calls fail
