@@ -549,13 +549,14 @@ func TestAbuseDisclosure(t *testing.T) {
 		resp.Body.Close()
 		var e struct {
 			Error struct {
-				Code, Message, RequestID string `json:"request_id"`
+				Message   string `json:"message"`
+				RequestID string `json:"request_id"`
 			} `json:"error"`
 		}
 		_ = json.Unmarshal(body, &e)
 		if resp.StatusCode != 503 || e.Error.RequestID == "" || !strings.Contains(e.Error.Message, "retry") || strings.Contains(string(body), port) ||
 			resp.Header.Get("Retry-After") == "" {
-			t.Fatalf("GET with Redis down = %d %s (Retry-After %q)", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+			t.Fatalf("GET with Redis down = %d %s (Retry-After %q; Redis port %s)", resp.StatusCode, body, resp.Header.Get("Retry-After"), port)
 		}
 	}
 	if n := strings.Count(p.logs.String(), `"msg":"database is down"`); n != 1 || !strings.Contains(p.logs.String(), port) {
