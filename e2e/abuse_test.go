@@ -563,3 +563,67 @@ func TestAbuseDisclosure(t *testing.T) {
 		t.Fatalf("the cause was logged %d times (want once, with the address)", n)
 	}
 }
+
+// blackhole accepts connections and never answers: an unreachable sink
+// that does not even refuse.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestAbuseShutdownBudget: with Splunk and Dynatrace both unreachable (they
+// accept and never answer), SIGTERM ends the process within one
+// server.shutdown_timeout (3 s here, where the sinks' own timeouts add up
+// to 15 s and more), and "stopped" is its last line.
+func TestAbuseShutdownBudget(t *testing.T) {
+	bin, _ := binary(t, "default,splunk,dynatrace")
+	const budget = 3 * time.Second
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_SHUTDOWN_TIMEOUT=" + budget.String(),
+		"NAVIUS_SPLUNK_ENDPOINT=" + blackhole(t), "NAVIUS_SPLUNK_TOKEN=00000000-0000-0000-0000-000000000000",
+		"NAVIUS_DYNATRACE_ENDPOINT=" + blackhole(t) + "/api/v2/metrics/ingest", "NAVIUS_DYNATRACE_TOKEN=dt0c01.abuse"})
+	for i := range 50 { // lines for the sinks, spans for Dynatrace
+		p.do(t, "PUT", fmt.Sprintf("/api/v1/c/k%d", i), "v")
+	}
+	start := time.Now()
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(budget + 10*time.Second):
+		t.Fatalf("navius still runs %s after SIGINT, with server.shutdown_timeout %s\n%s", time.Since(start), budget, tail(p.logs.String(), 10))
+	}
+	took := time.Since(start)
+	lines := strings.Split(strings.TrimSpace(p.logs.String()), "\n")
+	var last struct {
+		Msg string `json:"msg"`
+	}
+	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	t.Logf("stopped %s after SIGINT (server.shutdown_timeout %s); last lines:\n%s", took.Round(time.Millisecond), budget, tail(p.logs.String(), 12))
+	if last.Msg != "stopped" || p.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("exit %d, last line %q: want 0 and \"stopped\"", p.cmd.ProcessState.ExitCode(), lines[len(lines)-1])
+	}
+}

@@ -182,7 +182,11 @@ func (v *Validated) serve(ctx context.Context) error {
 		hs.Add(certificateIndicator(v.tls))
 	}
 	ob.wire(hs, active)
-	hs.OnTransition(func(t health.Transition) { logTransition(log, t) })
+	hs.OnTransition(func(t health.Transition) {
+		if !down.begun() { // closing the database is no outage
+			logTransition(log, t)
+		}
+	})
 	// Run the first health check while the server is set up, so that the
 	// first /readyz finds a report (concurrent callers share a run); then
 	// keep checking, so that a backend's outage is logged when it begins.

@@ -31,6 +31,13 @@ func (d *shutdown) begin() time.Time {
 	return d.deadline
 }
 
+// begun reports whether the shutdown began.
+func (d *shutdown) begun() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.deadline.IsZero()
+}
+
 // drainEnd is when in-flight requests are cut off.
 func (d *shutdown) drainEnd() time.Time { return d.begin().Add(-d.budget / 5) }
 
