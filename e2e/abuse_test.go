@@ -627,3 +627,71 @@ func TestAbuseShutdownBudget(t *testing.T) {
 		t.Fatalf("exit %d, last line %q: want 0 and \"stopped\"", p.cmd.ProcessState.ExitCode(), lines[len(lines)-1])
 	}
 }
+
+// TestAbusePprofListener: the pprof listener is served as the API is: its
+// requests (refusals too) are in the access log with request IDs, idle
+// connections are closed after server.idle_timeout, its connections are
+// bounded per client, and a profile may run longer than
+// server.write_timeout.
+func TestAbusePprofListener(t *testing.T) {
+	bin, _ := binary(t, "default,pprof")
+	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", abuseAuth, "NAVIUS_PPROF_LISTEN=127.0.0.1:0",
+		"NAVIUS_SERVER_IDLE_TIMEOUT=300ms", "NAVIUS_SERVER_WRITE_TIMEOUT=500ms"})
+	m := regexp.MustCompile(`admin listener serving /debug/pprof/ on (\S+) over HTTP`).FindStringSubmatch(p.logs.String())
+	if m == nil {
+		t.Fatalf("no admin listener address in the log:\n%s", p.logs.String())
+	}
+	admin := &proc{URL: "http://" + m[1]}
+	c := clientFrom("127.0.0.1")
+	if s, _, _ := timed(t, c, admin, "/debug/pprof/", ""); s != 401 {
+		t.Fatalf("pprof without a token = %d, want 401", s)
+	}
+	if s, _, body := timed(t, c, admin, "/debug/pprof/profile?seconds=1", abuseAdmin); s != 200 {
+		t.Fatalf("a 1 s profile with a 500ms write timeout = %d %.200s", s, body)
+	}
+	waitLog(t, p, `"path":"/debug/pprof/profile","remote"`)
+	if !strings.Contains(p.logs.String(), `"path":"/debug/pprof/","remote"`) || !strings.Contains(p.logs.String(), `"status":401`) {
+		t.Fatalf("the refused pprof request is not in the access log:\n%s", tail(p.logs.String(), 10))
+	}
+	// An idle connection is closed after server.idle_timeout.
+	conn, err := dialFrom("127.0.0.1", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", abuseAdmin)
+	rd := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	start := time.Now()
+	if _, err := rd.ReadByte(); err != io.EOF {
+		t.Fatalf("an idle pprof connection: %v, want it closed (EOF)", err)
+	}
+	t.Logf("an idle pprof connection closed after %s (server.idle_timeout 300ms)", time.Since(start).Round(time.Millisecond))
+	// One client holds at most a quarter of the listener's 32 connections.
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 20 {
+		c, err := dialFrom("127.0.0.2", m[1])
+		if err != nil {
+			continue
+		}
+		held = append(held, c)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if n := metric(t, p, `navius_connections_closed_idle_total{listener="admin"}`); n < 12 {
+		t.Fatalf("idle pprof connections closed to make room: %v, want at least 12 of 20 from a client bound to 8", n)
+	}
+}
