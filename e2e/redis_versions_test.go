@@ -247,6 +247,7 @@ func redisVFailoverCAS(t *testing.T, dbURL string, fail func()) {
 		tolerate.Store(true)
 		fail()
 	}()
+	t.Cleanup(func() { <-healed }) // before the servers stop, should the test fail early
 	const each = 150
 	r := casIncrements(t, []string{a.URL, b.URL}, "/api/v1/counters/failover", 16, each, &tolerate)
 	<-healed

@@ -29,7 +29,7 @@ type ChangeHub struct {
 	live    atomic.Bool
 	lastErr atomic.Pointer[string]
 	mu      sync.Mutex
-	fns     []func(collection, key string)
+	fns     []func(Change)
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -51,6 +51,12 @@ func NewChangeHub(channel string, fallbackTTL time.Duration, session func(ctx co
 
 // Changes implements ChangeFeed; the first subscriber starts the session.
 func (h *ChangeHub) Changes(fn func(collection, key string)) {
+	h.ChangeDetails(func(c Change) { fn(c.Collection, c.Key) })
+}
+
+// ChangeDetails implements DetailedChangeFeed; the first subscriber starts
+// the session.
+func (h *ChangeHub) ChangeDetails(fn func(Change)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fns = append(h.fns, fn)
@@ -84,11 +90,17 @@ func (h *ChangeHub) Listening() {
 // Deliver hands a change to every subscriber; an empty collection means
 // changes may have been missed.
 func (h *ChangeHub) Deliver(collection, key string) {
+	h.DeliverChange(Change{Collection: collection, Key: key})
+}
+
+// DeliverChange is Deliver with what the change was, for a provider whose
+// announcements say it.
+func (h *ChangeHub) DeliverChange(c Change) {
 	h.mu.Lock()
 	fns := h.fns
 	h.mu.Unlock()
 	for _, fn := range fns {
-		fn(collection, key)
+		fn(c)
 	}
 }
 

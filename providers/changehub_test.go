@@ -93,3 +93,28 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func equal(a, b []string) bool {
 	return strings.Join(a, ",") == strings.Join(b, ",")
 }
+
+// TestChangeHubDetails: a detailed subscriber hears each change's kind, a
+// plain one the same changes without it, and a plain Deliver is a
+// ChangeWritten.
+func TestChangeHubDetails(t *testing.T) {
+	var mu sync.Mutex
+	var plain []string
+	var detailed []Change
+	h := NewChangeHub("chan", 0, func(ctx context.Context) error { <-ctx.Done(); return nil })
+	defer h.Close()
+	h.Changes(func(coll, key string) { mu.Lock(); plain = append(plain, coll+"/"+key); mu.Unlock() })
+	h.ChangeDetails(func(c Change) { mu.Lock(); detailed = append(detailed, c); mu.Unlock() })
+	h.DeliverChange(Change{Collection: "c", Key: "a", Kind: ChangeExpired})
+	h.Deliver("c", "b")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"c/a", "c/b"}; !equal(plain, want) {
+		t.Errorf("plain subscriber heard %v, want %v", plain, want)
+	}
+	want := []Change{{"c", "a", ChangeExpired}, {"c", "b", ChangeWritten}}
+	if len(detailed) != 2 || detailed[0] != want[0] || detailed[1] != want[1] {
+		t.Errorf("detailed subscriber heard %v, want %v", detailed, want)
+	}
+	var _ DetailedChangeFeed = h
+}

@@ -110,7 +110,7 @@ type HTTPContributor interface {
 
 // ReservedPaths are the server's own endpoints on the public listener,
 // which a provider's endpoint must not take, nor a path under /api/.
-var ReservedPaths = []string{"/", "/health", "/livez", "/readyz", "/info"}
+var ReservedPaths = []string{"/", "/health", "/livez", "/readyz", "/info", "/openapi.json"}
 
 // ReservedPath reports whether path (a pattern's, without its method) is
 // the server's own.

@@ -75,3 +75,9 @@ echo "== interop module (real HEC and OTLP receivers): go vet, go test"
 # API (limits, cache, module verification). It adds about a minute.
 echo "== browsertest module (the builder's page in headless Chromium): go vet, go test"
 (cd browsertest && go vet ./... && go test -count=1 -timeout 20m ./...)
+
+# openapitest/ is a test-only Go module too: it checks the OpenAPI document
+# of real navius binaries with a real validator (kin-openapi), whose
+# dependencies stay out of navius's go.mod.
+echo "== openapitest module (OpenAPI 3.1 validator): go vet, go test"
+(cd openapitest && go vet ./... && go test -count=1 -timeout 10m ./...)

@@ -23,6 +23,7 @@ import (
 	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/openapi"
 	"github.com/navius-dev/navius/internal/server"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
@@ -140,6 +141,22 @@ func (v *Validated) serve(ctx context.Context) error {
 		ob.ExportAccessLogDrops(access.Dropped)
 	}
 
+	// What /openapi.json describes: the endpoints of this binary, where
+	// this configuration serves them.
+	served := []string{} // not nil: none served means none described
+	for pattern := range ob.routes {
+		_, path, found := strings.Cut(pattern, " ") // "GET /metrics"
+		if !found {
+			path = pattern
+		}
+		served = append(served, path)
+	}
+	apiDoc, err := openapi.Build(openapi.Input{Manifest: opts.Manifest, Features: opts.compiled(), Version: buildinfo.Read().Version,
+		Setting: s.String, Served: served})
+	if err != nil {
+		return err
+	}
+
 	db, dbName, err := openDatabase(ctx, opts, s)
 	if err != nil {
 		return err
@@ -151,10 +168,20 @@ func (v *Validated) serve(ctx context.Context) error {
 	}
 	writes := &health.Writes{} // a database that cannot write, told by its writes
 	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName, Wrote: writes.Wrote}
-	if feed, ok := db.(providers.ChangeFeed); ok { // a database other instances share
+	feed, shared := db.(providers.ChangeFeed) // a database other instances share
+	if shared {
 		storeOpts.Changes = feed
 	}
-	st := store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), storeOpts)
+	var st *store.Store
+	hub := newWatch(s, log, func(coll, key string) (providers.Entry, error) { return st.Latest(context.Background(), coll, key) })
+	if hub != nil {
+		storeOpts.Publish = hub
+		if shared {
+			hub.Follow(feed)
+		}
+		hub.Export(ob.Service)
+	}
+	st = store.New(ob.Database(db, dbName), ob.Cache(cache, cacheName), storeOpts)
 
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	sweeping := st.RunSweeper(sweepCtx, s.Duration("database.sweep_interval"), log)
@@ -210,6 +237,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		Access:        access,
 		Routes:        ob.routes,
 		Instrument:    ob.Middleware,
+		Watch:         hub,
+		OpenAPI:       apiDoc,
 		Inflight:      limits.NewInflight(s.Int("server.max_inflight")),
 	})
 	ls.shed = srv.Shed
@@ -217,12 +246,16 @@ func (v *Validated) serve(ctx context.Context) error {
 	exportAuth(ob, authn.Throttle())
 	rawLn, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
+		hub.Close()
 		stopSweeping()
 		<-sweeping
 		_ = st.Close()
 		return listenError(s.String("listen"), cfg.Source("listen"), err)
 	}
 	hsrv, ln := ls.server(rawLn, apiLimits(s, log), srv.Handler())
+	if hub != nil {
+		hsrv.RegisterOnShutdown(hub.Close) // streams end, so that shutdown need not wait for them
+	}
 	warnIfExposed(log, ln.Addr(), authn != nil)
 
 	serveErr := make(chan error, 1)
@@ -243,6 +276,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	select {
 	case err = <-serveErr:
 		srv.SetReady(false)
+		hub.Close()
 		stopSweeping()
 		<-sweeping
 		_ = st.Close()

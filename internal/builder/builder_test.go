@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -193,10 +194,17 @@ func TestRenderDocs(t *testing.T) {
 		},
 	}
 	pages := renderDocs(m, f)
-	for _, want := range []string{"index.md", "features/a.md", "features/c.md", "config.md", "api.md"} {
+	for _, want := range []string{"index.md", "features/a.md", "features/c.md", "config.md", "api.md", "openapi.json"} {
 		if pages[want] == "" {
 			t.Errorf("no page %s", want)
 		}
+	}
+	var doc struct {
+		OpenAPI string
+		Info    struct{ Version string }
+	}
+	if err := json.Unmarshal([]byte(pages["openapi.json"]), &doc); err != nil || doc.OpenAPI != "3.1.0" || doc.Info.Version != "v1.2.3" {
+		t.Errorf("openapi.json: %v %+v", err, doc)
 	}
 	if _, ok := pages["features/b.md"]; ok {
 		t.Error("a page for a feature the build lacks")

@@ -13,6 +13,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/openapi"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -124,7 +125,7 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		}
 		fmt.Fprintf(&idx, "- [%s](features/%s.md): %s\n", cf.Name, cf.Name, desc)
 	}
-	idx.WriteString("\n## Reference\n\n- [Configuration](config.md): every option, its default and environment variable\n- [HTTP API](api.md): the endpoints this build serves\n")
+	idx.WriteString("\n## Reference\n\n- [Configuration](config.md): every option, its default and environment variable\n- [HTTP API](api.md): the endpoints this build serves ([OpenAPI 3.1](openapi.json))\n")
 	pages["index.md"] = idx.String()
 
 	for _, cf := range f.Report.Features {
@@ -187,6 +188,11 @@ func renderDocs(m *manifest.Manifest, f facts) map[string]string {
 		}
 	}
 	pages["api.md"] = api.String()
+	// The same endpoints as OpenAPI 3.1, as the binary serves them at
+	// /openapi.json with the default options.
+	if doc, err := openapi.Build(openapi.Input{Manifest: m, Features: names, Version: f.Report.Version}); err == nil {
+		pages["openapi.json"] = string(doc)
+	}
 	return pages
 }
 

@@ -86,6 +86,12 @@ func init() {
 		{Key: "log.format", Type: providers.Enum, Default: "text", Enum: []string{"text", "json"}, Description: "Log line format."},
 		{Key: "log.access", Type: providers.Bool, Default: "true", Description: "Log one line per HTTP request (at info level)."},
 
+		{Key: "watch.heartbeat", Type: providers.Duration, Default: "15s", Min: "1ms", Description: "Interval of the keep-alive comment on an idle watch stream (GET /api/v1/{collection}?watch=1), so that proxies keep it open."},
+		{Key: "watch.max_watchers", Type: providers.Int, Default: "1000", Min: "0", Max: "1000000", Description: "Most open watch streams on this instance; more get 503. 0 turns watching off."},
+		{Key: "watch.buffer", Type: providers.Int, Default: "256", Min: "1", Max: "1000000", Description: "Events a watch stream may fall behind before it gets resync and is closed."},
+		{Key: "watch.history", Type: providers.Int, Default: "1024", Min: "0", Max: "1000000", Description: "Recent events kept so that a stream resuming with Last-Event-ID misses nothing; an older id gets resync."},
+		{Key: "watch.max_value_bytes", Type: providers.Bytes, Default: "16KiB", Min: "0", Max: maxBody, Description: "Values larger than this are sent in put events without their bytes (value_omitted)."},
+
 		{Key: "health.timeout", Type: providers.Duration, Default: "2s", Min: "1ms", Description: "Per-indicator time limit of a health check."},
 		{Key: "health.cache_ttl", Type: providers.Duration, Default: "1s", Description: "How long a health report is reused before the indicators run again."},
 		{Key: "health.check_interval", Type: providers.Duration, Default: "5s", Min: "10ms", Description: "How often the health indicators run in the background, so that a backend going down or coming back is logged (once per change) even when no probe asks."},

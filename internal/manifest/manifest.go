@@ -80,6 +80,9 @@ type Endpoint struct {
 	// empty when it is always open.
 	Scope       string `json:"scope,omitempty"`
 	Description string `json:"description"`
+	// PathOption names the option that moves the endpoint (Path is then
+	// its default), so that a server describes it where it serves it.
+	PathOption string `json:"path_option,omitempty"`
 }
 
 var (

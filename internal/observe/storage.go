@@ -189,6 +189,19 @@ func (d *database) Sweep(ctx context.Context, limit int) (int, error) {
 	return n, err
 }
 
+// SweepKeys forwards providers.ExpiryReporter; the store asks for it only
+// when the provider has it.
+func (d *database) SweepKeys(ctx context.Context, limit int, removed func(collection, key string)) (int, error) {
+	e, ok := d.next.(providers.ExpiryReporter)
+	if !ok {
+		return 0, providers.ErrUnsupported
+	}
+	ctx, o := d.s.begin(ctx, d.sweep, "")
+	n, err := e.SweepKeys(ctx, limit, removed)
+	o.end(err)
+	return n, err
+}
+
 // Cache wraps c so that every operation records its latency and errors, Get
 // counts hits and misses (navius_cache_hits_total, ..._misses_total), and the
 // cache's size is read at each collection. With no provider active, or a nil

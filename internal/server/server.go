@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/store"
+	"github.com/navius-dev/navius/internal/watch"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -52,6 +54,10 @@ type Deps struct {
 	Routes map[string]http.Handler
 	// Instrument, when set, wraps the mux (metrics and spans per request).
 	Instrument func(http.Handler) http.Handler
+	// Watch serves GET /api/v1/{collection}?watch=1; nil: watching is off.
+	Watch *watch.Hub
+	// OpenAPI, when set, is served at /openapi.json.
+	OpenAPI []byte
 	// Inflight bounds the requests served at once (server.max_inflight);
 	// nil: no bound.
 	Inflight *limits.Inflight
@@ -63,6 +69,7 @@ type Server struct {
 	ready   atomic.Bool
 	handler http.Handler
 	frame   *frame
+	routes  []Route
 	// essential are the paths never shed (admission.go).
 	essential       map[string]bool
 	shedConnections atomic.Uint64
@@ -79,23 +86,27 @@ func New(d Deps) *Server {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/{collection}/{key}", methods{
+	s.handle(mux, "/api/v1/{collection}/{key}", methods{
 		http.MethodGet:    s.Require(auth.Read, s.getKey),
 		http.MethodPut:    s.Require(auth.Write, s.putKey),
 		http.MethodDelete: s.Require(auth.Write, s.deleteKey),
 	})
-	mux.Handle("/api/v1/{collection}", methods{http.MethodGet: s.Require(auth.Read, s.query)})
-	mux.Handle("/api/v1/_batch", methods{http.MethodPost: s.Require(auth.Write, s.batch)})
-	mux.Handle("/health", methods{http.MethodGet: s.health}) // details only when authorized
-	mux.Handle("/livez", methods{http.MethodGet: s.livez})   // probes stay open
-	mux.Handle("/readyz", methods{http.MethodGet: s.readyz})
-	mux.Handle("/info", methods{http.MethodGet: s.Require(auth.Admin, s.info)})
+	s.handle(mux, "/api/v1/{collection}", methods{http.MethodGet: s.Require(auth.Read, s.query)})
+	s.handle(mux, "/api/v1/_batch", methods{http.MethodPost: s.Require(auth.Write, s.batch)})
+	s.handle(mux, "/health", methods{http.MethodGet: s.health}) // details only when authorized
+	s.handle(mux, "/livez", methods{http.MethodGet: s.livez})   // probes stay open
+	s.handle(mux, "/readyz", methods{http.MethodGet: s.readyz})
+	s.handle(mux, "/info", methods{http.MethodGet: s.Require(auth.Admin, s.info)})
+	if d.OpenAPI != nil {
+		s.handle(mux, "/openapi.json", methods{http.MethodGet: s.openAPI})
+	}
 	for pattern, h := range d.Routes {
 		if method, path, ok := strings.Cut(pattern, " "); ok { // the mux's own 405 is plain text
-			mux.Handle(path, methods{method: s.Require(auth.Metrics, h.ServeHTTP)})
+			s.handle(mux, path, methods{method: s.Require(auth.Metrics, h.ServeHTTP)})
 			s.essential[path] = true
 			continue
 		}
+		s.routes = append(s.routes, Route{http.MethodGet, pattern})
 		mux.Handle(pattern, s.Require(auth.Metrics, h.ServeHTTP))
 		s.essential[pattern] = true
 	}
@@ -110,6 +121,23 @@ func New(d Deps) *Server {
 	}
 	s.handler = s.frame.wrap(h)
 	return s
+}
+
+// Route is a method and mux pattern the server serves (HEAD is served
+// wherever GET is).
+type Route struct{ Method, Pattern string }
+
+// Routes lists what the server serves, beside its catch-all 404: what
+// /openapi.json must describe.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+func (s *Server) handle(mux *http.ServeMux, pattern string, h methods) {
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		if h[m] != nil {
+			s.routes = append(s.routes, Route{m, pattern})
+		}
+	}
+	mux.Handle(pattern, h)
 }
 
 // Handler is the server's root handler.
@@ -356,6 +384,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := r.URL.Query()
+	if _, ok := qs["watch"]; ok {
+		s.watch(w, r, coll, qs)
+		return
+	}
 	q := providers.Query{Filter: qs.Get("filter"), Cursor: qs.Get("cursor"), MaxBytes: s.MaxPageBytes}
 	if l := qs.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

@@ -54,6 +54,9 @@ type Store struct {
 		sync.Mutex
 		version uint64
 	}
+
+	sweeper providers.ExpiryReporter // nil unless the provider names what a sweep removes
+	pub     Publisher                // nil: nobody watches
 }
 
 // Options configure a Store.
@@ -69,6 +72,9 @@ type Options struct {
 	// Provider names the database provider in errors ("database" when
 	// empty).
 	Provider string
+	// Publish, when set, hears of every change made through the store
+	// (the watch hub).
+	Publish Publisher
 	// Wrote, when set, is told the outcome of every write (Put, Delete,
 	// Apply): nil or its error (health.Writes.Wrote).
 	Wrote func(error)
@@ -76,7 +82,7 @@ type Options struct {
 
 // New wraps db with cache (which may be nil).
 func New(db providers.Database, cache providers.Cache, opts Options) *Store {
-	s := &Store{db: db, name: opts.Provider, caps: providers.CapabilitiesOf(db), cache: cache, timeout: opts.Timeout, cacheTTL: opts.CacheTTL, wrote: opts.Wrote, seed: maphash.MakeSeed()}
+	s := &Store{db: db, name: opts.Provider, caps: providers.CapabilitiesOf(db), cache: cache, timeout: opts.Timeout, cacheTTL: opts.CacheTTL, seed: maphash.MakeSeed(), pub: opts.Publish, wrote: opts.Wrote}
 	if s.name == "" {
 		s.name = "database"
 	}
@@ -92,6 +98,9 @@ func New(db providers.Database, cache providers.Cache, opts Options) *Store {
 		s.batch, _ = db.(providers.Batcher)
 	}
 	s.caps = providers.Capabilities{Conditional: s.ver != nil, Expiry: s.ver != nil && s.exp != nil, Batch: s.ver != nil && s.batch != nil}
+	if s.caps.Expiry && reportsExpiry(db) {
+		s.sweeper, _ = db.(providers.ExpiryReporter)
+	}
 	if cache != nil && opts.Changes != nil {
 		s.changes = opts.Changes
 		opts.Changes.Changes(s.remoteChange)
@@ -256,6 +265,7 @@ func (s *Store) Put(ctx context.Context, coll, key string, value []byte, w provi
 	if err := s.need(!w.Condition.IsZero(), w.TTL > 0, false); err != nil {
 		return "", err
 	}
+	published := s.publishing(coll, key)
 	dctx, cancel := s.withTimeout(ctx)
 	var version string
 	var err error
@@ -266,6 +276,7 @@ func (s *Store) Put(ctx context.Context, coll, key string, value []byte, w provi
 	}
 	cancel()
 	s.told(err)
+	published(Change{Kind: outcome(err, Put), Version: version, Value: value})
 	if err != nil && !errors.Is(err, providers.ErrPrecondition) {
 		return "", err
 	}
@@ -281,6 +292,7 @@ func (s *Store) Delete(ctx context.Context, coll, key string, cond providers.Con
 	if err := s.need(!cond.IsZero(), false, false); err != nil {
 		return false, err
 	}
+	published := s.publishing(coll, key)
 	dctx, cancel := s.withTimeout(ctx)
 	var existed bool
 	var err error
@@ -291,6 +303,11 @@ func (s *Store) Delete(ctx context.Context, coll, key string, cond providers.Con
 	}
 	cancel()
 	s.told(err)
+	kind := outcome(err, Deleted)
+	if kind == Deleted && !existed {
+		kind = Unchanged
+	}
+	published(Change{Kind: kind})
 	if err != nil && !errors.Is(err, providers.ErrPrecondition) {
 		return false, err
 	}
@@ -310,10 +327,36 @@ func (s *Store) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers
 	if err := s.need(false, ttl, true); err != nil {
 		return nil, err
 	}
+	var published func([]Change)
+	var changes []Change
+	if s.pub != nil {
+		changes = make([]Change, len(ops))
+		for i, op := range ops {
+			changes[i] = Change{Collection: op.Collection, Key: op.Key}
+		}
+		published = s.pub.Begin(changes)
+	}
 	dctx, cancel := s.withTimeout(ctx)
 	res, err := s.batch.Apply(dctx, ops)
 	cancel()
 	s.told(err)
+	if published != nil {
+		kind := outcome(err, Put)
+		for i, op := range ops {
+			c := &changes[i]
+			switch {
+			case kind != Put:
+				c.Kind = kind
+			case op.Delete && res[i].Existed:
+				c.Kind = Deleted
+			case op.Delete:
+				c.Kind = Unchanged
+			default:
+				c.Kind, c.Version, c.Value = Put, res[i].Version, op.Value
+			}
+		}
+		published(changes)
+	}
 	var pe *providers.PreconditionError
 	switch {
 	case errors.As(err, &pe) && pe.Op >= 0 && pe.Op < len(ops):
@@ -401,13 +444,43 @@ func (s *Store) RunSweeper(ctx context.Context, interval time.Duration, log logr
 
 // Sweep reclaims expired entries, up to limit, when the database expires
 // entries; see providers.Expiring.
+//
+// A Publisher hears of each entry removed when the provider names them
+// (providers.ExpiryReporter), else of how many were removed.
 func (s *Store) Sweep(ctx context.Context, limit int) (int, error) {
 	if s.exp == nil {
 		return 0, nil
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	return s.exp.Sweep(ctx, limit)
+	if s.pub == nil {
+		return s.exp.Sweep(ctx, limit)
+	}
+	published := s.pub.BeginSweep()
+	if s.sweeper == nil {
+		n, err := s.exp.Sweep(ctx, limit)
+		published(nil, n)
+		return n, err
+	}
+	var expired []Change
+	n, err := s.sweeper.SweepKeys(ctx, limit, func(coll, key string) {
+		expired = append(expired, Change{Kind: Expired, Collection: coll, Key: key})
+	})
+	published(expired, max(n-len(expired), 0))
+	return n, err
+}
+
+// reportsExpiry tells whether the provider under db's wrappers names the
+// entries a sweep removes.
+func reportsExpiry(db providers.Database) bool {
+	for {
+		u, ok := db.(interface{ Unwrap() providers.Database })
+		if !ok {
+			_, ok = db.(providers.ExpiryReporter)
+			return ok
+		}
+		db = u.Unwrap()
+	}
 }
 
 // invalidate drops a key from the cache and bumps its stripe so that a read
@@ -446,6 +519,14 @@ func (s *Store) Query(ctx context.Context, coll string, q providers.Query) (prov
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	return s.db.Query(ctx, coll, q)
+}
+
+// Latest reads an entry from the database, never from the cache: what a
+// watcher is sent after another instance changed it.
+func (s *Store) Latest(ctx context.Context, coll, key string) (providers.Entry, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	return s.getDB(ctx, coll, key)
 }
 
 // Ping checks the database.

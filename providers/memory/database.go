@@ -42,6 +42,12 @@ type Database struct {
 	expMu    sync.Mutex
 	expiries expiryHeap // entries with a TTL, soonest first
 
+	// made room: expired entries removed to make room for a write, which
+	// the next SweepKeys names (up to maxMadeRoom, then only counts).
+	roomMu   sync.Mutex
+	madeRoom [][2]string
+	unnamed  int
+
 	capacity int64 // bytes; 0: unbounded
 	used     atomic.Int64
 	now      func() time.Time
@@ -285,7 +291,7 @@ func (d *Database) Apply(ctx context.Context, ops []providers.BatchOp) ([]provid
 	}
 	for attempt := 0; ; attempt++ {
 		res, grow, err := d.apply(ops, values, colls)
-		if err == nil || grow == 0 || attempt > 0 || d.sweepExpired(1000) == 0 {
+		if err == nil || grow == 0 || attempt > 0 || d.sweepExpired(1000, d.noteMadeRoom) == 0 {
 			return res, err
 		}
 		// Full: expired entries may be what fills it; swept, try once more.
@@ -459,6 +465,13 @@ func (c *collection) chunk(after string, started bool, keys []string, entries []
 // Sweep implements providers.Expiring: it drops up to limit expired
 // entries, soonest first.
 func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	return d.SweepKeys(ctx, limit, nil)
+}
+
+// SweepKeys implements providers.ExpiryReporter: Sweep, naming each entry
+// it removed, and first those a write removed since to make room (that are
+// still absent: one written again is a put to its watchers).
+func (d *Database) SweepKeys(ctx context.Context, limit int, removed func(collection, key string)) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -468,10 +481,54 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 	if closed {
 		return 0, providers.ErrClosed
 	}
-	return d.sweepExpired(limit), nil
+	n := 0
+	if removed != nil {
+		n = d.nameMadeRoom(removed)
+	}
+	return n + d.sweepExpired(limit, removed), nil
 }
 
-func (d *Database) sweepExpired(limit int) int {
+// maxMadeRoom bounds the names kept between sweeps; removals past it are
+// counted, not named.
+const maxMadeRoom = 10000
+
+func (d *Database) noteMadeRoom(coll, key string) {
+	d.roomMu.Lock()
+	defer d.roomMu.Unlock()
+	if len(d.madeRoom) < maxMadeRoom {
+		d.madeRoom = append(d.madeRoom, [2]string{coll, key})
+	} else {
+		d.unnamed++
+	}
+}
+
+// nameMadeRoom names the entries removed to make room, and returns how
+// many it named plus how many it could not.
+func (d *Database) nameMadeRoom(removed func(collection, key string)) int {
+	d.roomMu.Lock()
+	names, n := d.madeRoom, d.unnamed
+	d.madeRoom, d.unnamed = nil, 0
+	d.roomMu.Unlock()
+	for _, ck := range names {
+		c, err := d.lookup(ck[0])
+		if err != nil {
+			continue
+		}
+		absent := true
+		if c != nil {
+			c.mu.Lock()
+			absent = c.entries[ck[1]] == nil
+			c.mu.Unlock()
+		}
+		if absent {
+			removed(ck[0], ck[1])
+			n++
+		}
+	}
+	return n
+}
+
+func (d *Database) sweepExpired(limit int, removed func(collection, key string)) int {
 	n := 0
 	for n < limit {
 		now := d.now().UnixNano()
@@ -493,6 +550,9 @@ func (d *Database) sweepExpired(limit int) int {
 			c.dirty = true
 			d.used.Add(-size(x.key, e))
 			n++
+			if removed != nil {
+				removed(x.coll, x.key)
+			}
 		}
 		c.mu.Unlock()
 		d.dropIfEmpty(map[string]*collection{x.coll: c})
@@ -540,6 +600,7 @@ func (d *Database) Close() error {
 }
 
 var (
-	_ providers.Expiring = (*Database)(nil)
-	_ providers.Batcher  = (*Database)(nil)
+	_ providers.Expiring       = (*Database)(nil)
+	_ providers.Batcher        = (*Database)(nil)
+	_ providers.ExpiryReporter = (*Database)(nil)
 )

@@ -39,6 +39,9 @@ var (
 	_ providers.Versioned = (*Database)(nil)
 	_ providers.Expiring  = (*Database)(nil)
 	_ providers.Batcher   = (*Database)(nil)
+
+	_ providers.ExpiryReporter     = (*Database)(nil)
+	_ providers.DetailedChangeFeed = (*Database)(nil)
 )
 
 // OpenDatabase is the registry's opener for postgres:// and postgresql://
@@ -255,6 +258,10 @@ func (d *Database) PoolStats() providers.PoolStats {
 
 // Changes implements providers.ChangeFeed.
 func (d *Database) Changes(fn func(collection, key string)) { d.feed.Changes(fn) }
+
+// ChangeDetails implements providers.DetailedChangeFeed: expiries other
+// instances' sweeps announce come marked as such.
+func (d *Database) ChangeDetails(fn func(providers.Change)) { d.feed.ChangeDetails(fn) }
 
 // Live implements providers.ChangeFeed.
 func (d *Database) Live() bool { return d.feed.Live() }

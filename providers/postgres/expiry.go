@@ -15,6 +15,12 @@ import (
 // removals are announced like deletes, marked as expiries, per
 // postgres.notify.
 func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	return d.SweepKeys(ctx, limit, nil)
+}
+
+// SweepKeys implements providers.ExpiryReporter: Sweep, naming each entry
+// it removed (once the removal is committed).
+func (d *Database) SweepKeys(ctx context.Context, limit int, removed func(collection, key string)) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
@@ -33,6 +39,11 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 	})
 	if err != nil {
 		return 0, err
+	}
+	if removed != nil {
+		for _, n := range gone {
+			removed(n.coll, n.key)
+		}
 	}
 	if d.st.notify == notifyAfterWrite && len(gone) > 0 {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), announceTimeout)

@@ -121,8 +121,12 @@ func (f *feed) session(ctx context.Context) error {
 		case err != nil:
 			return err
 		default:
-			if coll, key, _, own, ok := f.parse(n.Payload); ok && !own {
-				f.Deliver(coll, key)
+			if coll, key, expired, own, ok := f.parse(n.Payload); ok && !own {
+				c := providers.Change{Collection: coll, Key: key}
+				if expired {
+					c.Kind = providers.ChangeExpired
+				}
+				f.DeliverChange(c)
 			}
 		}
 	}

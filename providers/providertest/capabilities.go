@@ -374,6 +374,42 @@ func expiryCases(s *suiteRun, open OpenDatabase) {
 		mustGet(t, db, "sw", "kept", "stays")
 		mustGet(t, db, "sw2", "kept", "stays")
 	})
+
+	run("ExpirySweepNames", func(t *testing.T, db providers.Expiring) {
+		r, ok := db.(providers.ExpiryReporter)
+		if !ok {
+			t.Skip("the provider does not implement providers.ExpiryReporter (optional: without it, watchers get a resync for a sweep that removed entries)")
+		}
+		want := map[string]bool{}
+		for i := range 3 {
+			k := fmt.Sprintf("n%d", i)
+			mustPut(t, db, "names", k, "expiring", providers.Write{TTL: 200 * time.Millisecond})
+			want["names/"+k] = true
+		}
+		mustPut(t, db, "names", "kept", "stays", providers.Write{TTL: time.Hour})
+		time.Sleep(700 * time.Millisecond)
+		named := map[string]int{}
+		total := 0
+		for pass := 0; total < 3; pass++ {
+			if pass > 50 {
+				t.Fatalf("50 sweeps removed %d of 3 expired entries", total)
+			}
+			n, err := r.SweepKeys(ctx, 2, func(coll, key string) { named[coll+"/"+key]++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += n
+		}
+		for k, c := range named {
+			if !want[k] || c != 1 {
+				t.Errorf("SweepKeys named %s %d times; want each expired entry once, and nothing else", k, c)
+			}
+		}
+		if len(named) != len(want) || total != len(want) {
+			t.Fatalf("SweepKeys removed %d and named %v; want %d named", total, named, len(want))
+		}
+		mustGet(t, db, "names", "kept", "stays")
+	})
 }
 
 // expiryDurable checks that an expiry survives Close and a reopen.

@@ -52,6 +52,9 @@ var (
 	_ providers.Versioned = (*Database)(nil)
 	_ providers.Expiring  = (*Database)(nil)
 	_ providers.Batcher   = (*Database)(nil)
+
+	_ providers.ExpiryReporter     = (*Database)(nil)
+	_ providers.DetailedChangeFeed = (*Database)(nil)
 )
 
 // clusterBuckets is the number of bucket hashes per collection in a
@@ -227,6 +230,10 @@ func (d *Database) Close() error {
 
 // Changes implements providers.ChangeFeed.
 func (d *Database) Changes(fn func(collection, key string)) { d.feed.Changes(fn) }
+
+// ChangeDetails implements providers.DetailedChangeFeed: expiries other
+// instances' sweeps announce come marked as such.
+func (d *Database) ChangeDetails(fn func(providers.Change)) { d.feed.ChangeDetails(fn) }
 
 // Live implements providers.ChangeFeed.
 func (d *Database) Live() bool { return d.feed.Live() }

@@ -45,6 +45,16 @@ func newFeed(c *conn, fallbackTTL time.Duration) *feed {
 // message is the announcement of a change to key of coll.
 func (f *feed) message(coll, key string) string { return f.ID + " " + coll + "\x00" + key }
 
+// expiredMark follows the instance id in the announcement of an entry a
+// sweep removed because it expired ("<id>/x <collection>\x00<key>"). A
+// navius from before it reads the id as another instance's and drops the
+// entry, as it should.
+const expiredMark = "/x"
+
+// expiryPrefix starts the announcements of expired entries of coll; the
+// sweep script appends each key.
+func (f *feed) expiryPrefix(coll string) string { return f.ID + expiredMark + " " + coll + "\x00" }
+
 // session subscribes on a connection of its own and delivers changes until
 // the subscription fails. A failure of any kind ends the session: the hub
 // starts the next one, from a fresh connection, so that a refused SUBSCRIBE
@@ -93,8 +103,13 @@ func (f *feed) session(ctx context.Context) error {
 		case *goredis.Message:
 			id, change, ok := strings.Cut(m.Payload, " ")
 			coll, key, ok2 := strings.Cut(change, "\x00")
+			id, expired := strings.CutSuffix(id, expiredMark)
 			if ok && ok2 && id != f.ID {
-				f.Deliver(coll, key)
+				c := providers.Change{Collection: coll, Key: key}
+				if expired {
+					c.Kind = providers.ChangeExpired
+				}
+				f.DeliverChange(c)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -161,6 +160,7 @@ func (p *pipeline) exec(batch []*pipeCall) {
 	// One context for the pipeline: not a request's, which may end while
 	// the others' replies are read; go-redis's read and write timeouts
 	// bound it.
+	var sent []goredis.Cmder
 	_, err := p.c.Pipelined(context.Background(), func(pipe goredis.Pipeliner) error {
 		for _, c := range batch {
 			if err := c.ctx.Err(); err != nil {
@@ -171,23 +171,32 @@ func (p *pipeline) exec(batch []*pipeCall) {
 			}
 			for _, cmd := range c.cmds {
 				_ = pipe.Process(context.Background(), cmd)
+				sent = append(sent, cmd)
 			}
 		}
 		return nil
 	})
-	var reply goredis.Error
-	if err != nil && !errors.As(err, &reply) {
-		// A connection that failed on every try (Redis down): go-redis
-		// returns the error without setting it on the commands, which
-		// would then read as empty replies (an empty value, not an error).
-		for _, c := range batch {
-			for _, cmd := range c.cmds {
-				if cmd.Err() == nil {
-					cmd.SetErr(err)
-				}
+	// An error of the pipeline that no command carries (a Redis error
+	// while go-redis readied a connection, e.g. LOADING during a
+	// failover) leaves commands with neither a reply nor an error: they
+	// get it, lest an unanswered command read as an empty reply.
+	if err != nil && !carried(sent, err) {
+		for _, cmd := range sent {
+			if cmd.Err() == nil {
+				cmd.SetErr(err)
 			}
 		}
 	}
+}
+
+// carried reports whether one of cmds holds err.
+func carried(cmds []goredis.Cmder, err error) bool {
+	for _, c := range cmds {
+		if c.Err() == err {
+			return true
+		}
+	}
+	return false
 }
 
 // close stops the workers once the queue is drained; later calls fail

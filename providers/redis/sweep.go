@@ -11,11 +11,11 @@ import (
 // sweepScript removes up to ARGV[1] expired entries of one bucket: those
 // its expiry index (KEYS[3]) scores at or before Redis's time and whose
 // version (KEYS[2]) says so too, announcing each on channel ARGV[2] with
-// the message ARGV[3] .. key. It returns how many values it removed.
+// the message ARGV[3] .. key. It returns the keys whose values it removed.
 var sweepScript = newScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = 0
+local gone = {}
 for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))) do
   local m = redis.call('HGET', KEYS[2], f)
   local x = m and tonumber(string.sub(m, 18))
@@ -24,13 +24,13 @@ for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0,
   else
     redis.call('ZREM', KEYS[3], f)
     if x then
-      n = n + redis.call('HDEL', KEYS[1], f)
+      if redis.call('HDEL', KEYS[1], f) == 1 then gone[#gone + 1] = f end
       redis.call('HDEL', KEYS[2], f)
       redis.call('PUBLISH', ARGV[2], ARGV[3] .. f)
     end
   end
 end
-return n`)
+return gone`)
 
 // sweepState is what Sweep knows of the expiry indexes: those this instance
 // wrote to or found, visited in turn, and where its SCAN for the others
@@ -111,6 +111,12 @@ func (s *sweepState) forget(index string) {
 // had expired, so no reader sees it either way, and if a failover loses the
 // removal, the index that the entry is still in brings a later sweep back.
 func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
+	return d.SweepKeys(ctx, limit, nil)
+}
+
+// SweepKeys implements providers.ExpiryReporter: Sweep, naming each entry
+// it removed.
+func (d *Database) SweepKeys(ctx context.Context, limit int, gone func(collection, key string)) (int, error) {
 	if err := d.discover(ctx); err != nil {
 		return 0, mapErr("database", err)
 	}
@@ -144,12 +150,17 @@ func (d *Database) Sweep(ctx context.Context, limit int) (int, error) {
 			d.sweep.forget(index)
 			continue
 		}
-		n, err := runScript(ctx, d.client, sweepScript, []string{values, versions, index},
-			limit-removed, d.feed.Channel, d.feed.ID+" "+coll+"\x00").Int()
+		keys, err := runScript(ctx, d.client, sweepScript, []string{values, versions, index},
+			limit-removed, d.feed.Channel, d.feed.expiryPrefix(coll)).StringSlice()
 		if err != nil {
 			return removed, mapErr("database", err)
 		}
-		if removed += n; removed >= limit {
+		if gone != nil {
+			for _, k := range keys {
+				gone(coll, k)
+			}
+		}
+		if removed += len(keys); removed >= limit {
 			break
 		}
 	}
