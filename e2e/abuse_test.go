@@ -43,6 +43,22 @@ func dialFrom(from, addr string) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
+// needAliases skips a test on a system where 127.0.0.2 is not loopback
+// (Linux routes all of 127/8 to lo; macOS only 127.0.0.1).
+func needAliases(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := dialFrom("127.0.0.2", ln.Addr().String())
+	if err != nil {
+		t.Skipf("cannot connect from 127.0.0.2, which these tests use as a second client: %v", err)
+	}
+	c.Close()
+}
+
 // clientFrom is an HTTP client that connects from the loopback address
 // from, a new connection per request.
 func clientFrom(from string) *http.Client {
@@ -89,41 +105,8 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2].Round(10 * time.Microsecond)
 }
 
-// metric reads one series of navius's /metrics (with the admin token); -1
-// when it is absent.
-func metric(t *testing.T, p *proc, series string) float64 {
-	t.Helper()
-	c := clientFrom("127.0.0.1")
-	status, _, body := timed(t, c, p, "/metrics", abuseAdmin)
-	if status != 200 {
-		t.Fatalf("/metrics = %d %.200s", status, body)
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return -1
-}
-
-// rssMiB is a process's resident set size.
-func rssMiB(t *testing.T, pid int) float64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no VmRSS in /proc/%d/status", pid)
-	}
-	kb, _ := strconv.Atoi(string(m[1]))
-	return float64(kb) / 1024
-}
+// mib is bytes in MiB.
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // all reports whether every status is want.
 func all(statuses []int, want int) bool {
@@ -140,10 +123,11 @@ func all(statuses []int, want int) bool {
 // /livez and authorized GETs from another client are answered, and the
 // idle connections closed to make room are counted.
 func TestAbuseIdleConnections(t *testing.T) {
+	needAliases(t)
 	bin, _ := binary(t, "default")
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_CONNECTIONS=1000", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
 	addr := addrOf(p)
-	rss0 := rssMiB(t, p.cmd.Process.Pid)
+	rss0 := mib(rss(t, p))
 	var held []net.Conn
 	t.Cleanup(func() {
 		for _, c := range held {
@@ -165,15 +149,15 @@ func TestAbuseIdleConnections(t *testing.T) {
 			}
 		}
 	}
-	rss1 := rssMiB(t, p.cmd.Process.Pid)
+	rss1 := mib(rss(t, p))
 	livez, get, lat := legitimate(t, p, 20)
 	t.Logf("%d idle connections opened by one client; meanwhile another's %s; RSS %.0f MiB before, %.0f MiB after",
 		len(held), lat, rss0, rss1)
 	if !all(livez, 200) || !all(get, 404) {
 		t.Fatalf("legitimate requests under idle connections: /livez %v, GET %v", livez, get)
 	}
-	open := metric(t, p, `navius_connections_open{listener="api"}`)
-	closed := metric(t, p, `navius_connections_closed_idle_total{listener="api"}`)
+	open := metric(t, p, abuseAdmin, `navius_connections_open{listener="api"}`)
+	closed := metric(t, p, abuseAdmin, `navius_connections_closed_idle_total{listener="api"}`)
 	t.Logf("open %v, idle closed to make room %v", open, closed)
 	if open > 1000+20 || closed < float64(len(held))-1000 {
 		t.Fatalf("open %v (bound 1000 and 20 for probes), idle closed %v of %d", open, closed, len(held))
@@ -230,15 +214,16 @@ func slowBodies(t *testing.T, p *proc, from string, n int) []net.Conn {
 // probes are still answered from the probes' share while API requests get
 // 503 at once, not a timeout.
 func TestAbuseSlowBodies(t *testing.T) {
+	needAliases(t)
 	bin, _ := binary(t, "default")
 	t.Run("per client bound", func(t *testing.T) {
 		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", "NAVIUS_SERVER_MAX_CONNECTIONS=1000", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
-		rss0 := rssMiB(t, p.cmd.Process.Pid)
+		rss0 := mib(rss(t, p))
 		conns := slowBodies(t, p, "127.0.0.2", 3000)
 		livez, get, lat := legitimate(t, p, 20)
-		refused := metric(t, p, `navius_connections_refused_total{listener="api",reason="per_ip"}`)
+		refused := metric(t, p, abuseAdmin, `navius_connections_refused_total{listener="api",reason="per_ip"}`)
 		t.Logf("%d slow connections tried by one client, %v refused; another's %s; RSS %.0f MiB before, %.0f MiB after",
-			len(conns), refused, lat, rss0, rssMiB(t, p.cmd.Process.Pid))
+			len(conns), refused, lat, rss0, mib(rss(t, p)))
 		if !all(livez, 200) || !all(get, 404) {
 			t.Fatalf("legitimate requests under slow bodies: /livez %v, GET %v", livez, get)
 		}
@@ -251,8 +236,8 @@ func TestAbuseSlowBodies(t *testing.T) {
 			"NAVIUS_SERVER_MAX_CONNECTIONS_PER_IP=100000", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
 		conns := slowBodies(t, p, "127.0.0.2", 3000)
 		livez, get, lat := legitimate(t, p, 20)
-		refused := metric(t, p, `navius_connections_refused_total{listener="api",reason="limit"}`)
-		shed := metric(t, p, `navius_http_requests_shed_total{reason="max_connections"}`)
+		refused := metric(t, p, abuseAdmin, `navius_connections_refused_total{listener="api",reason="limit"}`)
+		shed := metric(t, p, abuseAdmin, `navius_http_requests_shed_total{reason="max_connections"}`)
 		t.Logf("%d slow connections tried, %v refused, %v requests shed on the probes' share; another client's %s", len(conns), refused, shed, lat)
 		if !all(livez, 200) {
 			t.Fatalf("probes with every connection held: %v", livez)
@@ -267,6 +252,7 @@ func TestAbuseSlowBodies(t *testing.T) {
 // Retry-After once auth.max_failures (10) have failed, and are counted; a
 // good token from another client works meanwhile.
 func TestAbuseFailedAuth(t *testing.T) {
+	needAliases(t)
 	bin, _ := binary(t, "default")
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", abuseAuth, "NAVIUS_LOG_ACCESS=false"})
 	attacker, other := clientFrom("127.0.0.2"), clientFrom("127.0.0.1")
@@ -283,7 +269,7 @@ func TestAbuseFailedAuth(t *testing.T) {
 	if s, _, _ := timed(t, attacker, p, "/api/v1/pets/tom", abuseRead); s != 429 {
 		t.Fatalf("the throttled client's good token: %d, want 429 (it must not tell a good guess)", s)
 	}
-	if n := metric(t, p, "navius_auth_throttled_total"); n < 190 {
+	if n := metric(t, p, abuseAdmin, "navius_auth_throttled_total"); n < 190 {
 		t.Fatalf("navius_auth_throttled_total %v, want at least 190", n)
 	}
 }
@@ -446,7 +432,7 @@ func TestAbuseListBounded(t *testing.T) {
 				}
 				resp.Body.Close()
 			}
-			rss0 := rssMiB(t, p.cmd.Process.Pid)
+			rss0 := mib(rss(t, p))
 			walk := func() (keys []string, pages int, err error) {
 				cursor := ""
 				for pages < 2*n { // a walk of n keys takes at most n pages
@@ -501,7 +487,7 @@ func TestAbuseListBounded(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			rss1 := rssMiB(t, p.cmd.Process.Pid)
+			rss1 := mib(rss(t, p))
 			for i, err := range errs {
 				if err != nil {
 					t.Fatal(err)
@@ -634,6 +620,7 @@ func TestAbuseShutdownBudget(t *testing.T) {
 // bounded per client, and a profile may run longer than
 // server.write_timeout.
 func TestAbusePprofListener(t *testing.T) {
+	needAliases(t)
 	bin, _ := binary(t, "default,pprof")
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=memory://", abuseAuth, "NAVIUS_PPROF_LISTEN=127.0.0.1:0",
 		"NAVIUS_SERVER_IDLE_TIMEOUT=300ms", "NAVIUS_SERVER_WRITE_TIMEOUT=500ms"})
@@ -691,7 +678,7 @@ func TestAbusePprofListener(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	if n := metric(t, p, `navius_connections_closed_idle_total{listener="admin"}`); n < 12 {
+	if n := metric(t, p, abuseAdmin, `navius_connections_closed_idle_total{listener="admin"}`); n < 12 {
 		t.Fatalf("idle pprof connections closed to make room: %v, want at least 12 of 20 from a client bound to 8", n)
 	}
 }
