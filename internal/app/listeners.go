@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -92,26 +91,7 @@ func (ls *listeners) serveAdmin(ln net.Listener, h http.Handler) func(context.Co
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 		framed.ServeHTTP(w, r)
 	})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if srv.TLSConfig != nil {
-			_ = srv.ServeTLS(l, "", "")
-			return
-		}
-		_ = srv.Serve(l)
-	}()
-	return func(ctx context.Context) error {
-		err := srv.Shutdown(ctx)
-		if err != nil {
-			_ = srv.Close()
-		}
-		<-done
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil // cut off, as the provider's own server would be
-		}
-		return err
-	}
+	return providers.Serve(srv, l)
 }
 
 // export publishes the listeners' counts and the requests shed as metrics.

@@ -6,7 +6,6 @@ package pprof
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -50,7 +49,7 @@ func Open(_ context.Context, cfg providers.ObservabilityConfig) (providers.Obser
 	if cfg.Serve != nil { // as navius serves its API
 		p.shutdown = cfg.Serve(ln, h)
 	} else {
-		p.shutdown = serve(ln, h, cfg.TLS)
+		p.shutdown = providers.Serve(&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, TLSConfig: cfg.TLS}, ln)
 	}
 	if cfg.Log != nil {
 		over := "HTTP"
@@ -78,32 +77,6 @@ func Handler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	return mux
-}
-
-// serve serves ln itself, for a program that gives no
-// ObservabilityConfig.Serve.
-func serve(ln net.Listener, h http.Handler, tlsConfig *tls.Config) func(context.Context) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, TLSConfig: tlsConfig}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if tlsConfig != nil { // the API listener's certificate, reloaded with it
-			_ = srv.ServeTLS(ln, "", "")
-			return
-		}
-		_ = srv.Serve(ln)
-	}()
-	return func(ctx context.Context) error {
-		err := srv.Shutdown(ctx)
-		if err != nil {
-			_ = srv.Close()
-		}
-		<-done
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	}
 }
 
 // Shutdown stops the admin listener; profiles in progress are cut off when
