@@ -178,7 +178,7 @@ var (
 	// sections of navius's core options, which a feature's options would
 	// join ("server.x").
 	reservedNames = []string{"default", "all", "none", "custom", "core",
-		"listen", "server", "database", "cache", "log", "logging", "health", "auth", "observability", "tls", "navius"}
+		"listen", "server", "database", "cache", "log", "logging", "health", "auth", "observability", "tls", "watch", "navius"}
 
 	optionTypes = []providers.OptionType{providers.String, providers.Int, providers.Bool, providers.Duration,
 		providers.Bytes, providers.Enum, providers.URL, providers.List}
