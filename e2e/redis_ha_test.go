@@ -321,6 +321,79 @@ func TestRedisCluster(t *testing.T) {
 		cl.Rejoin(m)
 	})
 
+	// One shard's failover stays partial: with the default readiness the
+	// instance stays ready and serves the keys of the other shards, while
+	// those of the failed one answer 503 with Retry-After; with
+	// redis.cluster_readiness=all it turns unready. The answers during the
+	// failover are counted and reported for both.
+	t.Run("ShardFailoverStaysPartial", func(t *testing.T) {
+		for _, mode := range []string{"any", "all"} {
+			p := serve(t, bin, t.TempDir(), haEnv(cl.URL(), "NAVIUS_CACHE_URL=none", "NAVIUS_REDIS_CLUSTER_READINESS="+mode))
+			const keys = 64 // a collection's keys fall in 64 buckets, over every master
+			for i := range keys {
+				if status, body := p.do(t, "PUT", fmt.Sprintf("/api/v1/shards/k%02d", i), "v"); status != 204 {
+					t.Fatalf("PUT = %d %s", status, body)
+				}
+			}
+			waitStatus(t, p, "/readyz", 200, 10*time.Second)
+			m := cl.Masters()[2]
+			killed := time.Now()
+			cl.Kill(m)
+			done := make(chan time.Duration, 1)
+			go func() { done <- cl.WaitFailover(m, killed) }()
+			var ok, unavailable, retryAfter, readyOK, readyNot int
+			var promoted time.Duration
+		poll:
+			for i := 0; ; i++ {
+				select {
+				case promoted = <-done:
+					break poll
+				default:
+				}
+				if i > 100_000 {
+					t.Fatal("the failover does not end")
+				}
+				if status, _ := p.do(t, "GET", "/readyz", ""); status == 200 {
+					readyOK++
+				} else {
+					readyNot++
+				}
+				resp, err := http.Get(fmt.Sprintf("%s/api/v1/shards/k%02d", p.URL, i%keys))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					ok++
+				case 503:
+					unavailable++
+					if resp.Header.Get("Retry-After") != "" {
+						retryAfter++
+					}
+				default:
+					t.Fatalf("GET during the failover: %d", resp.StatusCode)
+				}
+			}
+			t.Logf("readiness %s: during the failover (replica promoted %s after the kill) %d GETs answered 200 and %d answered 503 (%d with Retry-After); /readyz was 200 %d times, 503 %d times",
+				mode, promoted, ok, unavailable, retryAfter, readyOK, readyNot)
+			if unavailable == 0 || retryAfter != unavailable {
+				t.Errorf("readiness %s: %d of %d 503s carried Retry-After; want every one, and some 503s for the failed shard", mode, retryAfter, unavailable)
+			}
+			if ok == 0 {
+				t.Errorf("readiness %s: no key of the other shards was served during the failover", mode)
+			}
+			switch {
+			case mode == "any" && readyNot > 0:
+				t.Errorf("readiness any: /readyz answered 503 %d times while only one shard was failing", readyNot)
+			case mode == "all" && readyNot == 0:
+				t.Errorf("readiness all: /readyz stayed 200 while a master was down")
+			}
+			cl.Rejoin(m)
+			_ = p.stop(t)
+		}
+	})
+
 	// With redis.min_replicas=1 every acknowledged write survives. The
 	// promoted replica has no replica of its own until the killed node
 	// rejoins, so writes to its slots answer 503 until then.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"runtime"
 	"slices"
 	"strconv"
 
@@ -41,6 +42,11 @@ func DefaultCacheURLWith(caches []string) string {
 // maxBody bounds the sizes of request bodies, which are read into memory.
 const maxBody = "1GiB"
 
+// defaultPoolSize is database.max_connections' default: 10 per CPU the Go
+// runtime uses, go-redis's own default, so that a pool does not cap a
+// bigger machine at 10 requests to the database at a time.
+func defaultPoolSize() string { return strconv.Itoa(10 * runtime.GOMAXPROCS(0)) }
+
 func init() {
 	core := []providers.Option{
 		{Key: "listen", Type: providers.Address, Default: "127.0.0.1:8080", Description: "Address the HTTP API listens on (host:port; :8080 for every interface)."},
@@ -71,7 +77,8 @@ func init() {
 		{Key: "database.url", Type: providers.URL, Default: "bolt://./data/navius.db when bolt is compiled in, else memory:// when memory is, else none (set it)", DefaultFunc: DefaultDatabaseURL,
 			Description: "Database to use, by URL, whose scheme picks one of the database providers this build carries (navius --features lists them), e.g. memory://."},
 		{Key: "database.provider", Type: providers.String, Description: "Provider name, when the URL scheme alone does not pick it."},
-		{Key: "database.max_connections", Type: providers.Int, Default: "10", Min: "1", Max: "10000", Description: "Connection pool size of networked databases."},
+		{Key: "database.max_connections", Type: providers.Int, Default: "10 per CPU (GOMAXPROCS), as go-redis sizes its pools", DefaultFunc: defaultPoolSize, Min: "1", Max: "10000",
+			Description: "Connection pool size of networked databases (per node for Redis). A fleet on one PostgreSQL may want fewer: each instance opens up to this many."},
 		{Key: "database.timeout", Type: providers.Duration, Default: "5s", Min: "1ms", Description: "Bound on connecting and on each database operation."},
 		{Key: "database.max_ttl", Type: providers.Duration, Default: "8760h", Description: "Longest time to live a write may ask for (?ttl=, a batch's ttl); longer get 400. 0: no bound."},
 		{Key: "database.sweep_interval", Type: providers.Duration, Default: "1s", Min: "1ms", Description: "How often expired entries are reclaimed from storage (up to 1,000 a pass, more passes while there are more). They are gone for readers the moment they expire."},

@@ -1,10 +1,12 @@
 // Package bolt provides a persistent database on a bbolt file: one bucket per
 // collection, writes acknowledged only after their transaction commits, and
 // concurrent writes coalesced into shared transactions with bbolt's Batch.
+// It implements every optional capability (versions, expiry, atomic
+// batches); layout.go describes the file, which navius before versions
+// reads too.
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,119 +124,35 @@ func Open(path string, cfg Config) (*Database, error) {
 func (d *Database) Path() string { return d.db.Path() }
 
 // update runs fn in a write transaction: batched with concurrent writers
-// unless batching is off. fn may run more than once under Batch.
+// unless batching is off. Under Batch, fn may run more than once, and runs
+// again alone when it fails. fn returns a failed precondition (nothing
+// written) as its error; update hands it to the caller without failing the
+// transaction, which under Batch would make bbolt run every other write of
+// the batch again.
 func (d *Database) update(fn func(*bbolt.Tx) error) error {
+	var failed error
+	run := func(tx *bbolt.Tx) error {
+		failed = nil
+		err := fn(tx)
+		if !errors.Is(err, providers.ErrPrecondition) {
+			return err
+		}
+		failed = err
+		if d.noBatch {
+			return err // roll back rather than commit (and fsync) nothing
+		}
+		return nil
+	}
 	var err error
 	if d.noBatch {
-		err = d.db.Update(fn)
+		err = d.db.Update(run)
 	} else {
-		err = d.db.Batch(fn)
+		err = d.db.Batch(run)
+	}
+	if failed != nil {
+		return failed
 	}
 	return mapErr(err)
-}
-
-func (d *Database) Get(ctx context.Context, coll, key string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []byte
-	err := d.db.View(func(tx *bbolt.Tx) error {
-		if b := tx.Bucket([]byte(coll)); b != nil {
-			if v := b.Get([]byte(key)); v != nil {
-				out = bytes.Clone(v) // v is valid only inside the transaction
-				return nil
-			}
-		}
-		return providers.ErrNotFound
-	})
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return out, nil
-}
-
-func (d *Database) Set(ctx context.Context, coll, key string, value []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if key == "" {
-		return providers.Invalid("empty key")
-	}
-	if value == nil {
-		value = []byte{}
-	}
-	return d.update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(coll))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), value)
-	})
-}
-
-func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	var existed bool
-	err := d.update(func(tx *bbolt.Tx) error {
-		existed = false
-		b := tx.Bucket([]byte(coll))
-		if b == nil || b.Get([]byte(key)) == nil {
-			return nil
-		}
-		existed = true
-		if err := b.Delete([]byte(key)); err != nil {
-			return err
-		}
-		// Drop the bucket with its last key, so empty collections vanish
-		// as they do in the other providers.
-		if k, _ := b.Cursor().First(); k == nil {
-			return tx.DeleteBucket([]byte(coll))
-		}
-		return nil
-	})
-	return existed, err
-}
-
-// Query walks the bucket in key order from just after the cursor's key.
-func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
-	if err := ctx.Err(); err != nil {
-		return providers.Page{}, err
-	}
-	after, err := providers.DecodeKeyCursor(q.Cursor)
-	if err != nil {
-		return providers.Page{}, err
-	}
-	limit := q.EffectiveLimit()
-	filter := []byte(q.Filter)
-	var page providers.Page
-	err = d.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte(coll))
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		k, v := c.First()
-		if q.Cursor != "" {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
-			}
-		}
-		for ; k != nil; k, v = c.Next() {
-			if v == nil || !bytes.Contains(v, filter) { // v == nil: nested bucket
-				continue
-			}
-			if len(page.Items) == limit {
-				page.NextCursor = providers.EncodeKeyCursor(page.Items[limit-1].Key)
-				break
-			}
-			page.Items = append(page.Items, providers.Item{Key: string(k), Value: bytes.Clone(v)})
-		}
-		return nil
-	})
-	return page, mapErr(err)
 }
 
 func (d *Database) Ping(ctx context.Context) error {
@@ -248,7 +166,8 @@ func (d *Database) Close() error { return d.db.Close() }
 
 func mapErr(err error) error {
 	switch {
-	case err == nil, errors.Is(err, providers.ErrNotFound), errors.Is(err, providers.ErrInvalid):
+	case err == nil, errors.Is(err, providers.ErrNotFound), errors.Is(err, providers.ErrInvalid),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
 		return providers.ErrClosed

@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,19 +12,25 @@ import (
 	"github.com/navius-dev/navius/providers/providertest"
 )
 
+func init() {
+	// For the Config harness, which opens databases through the registry.
+	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase, bolt.CheckDatabase)
+}
+
+// The conformance suite through the registry, as navius opens bolt: the
+// cases that reopen the file (Durable, ExpiryDurable) and CrashDurable,
+// which kills a writing child process with SIGKILL.
 func TestDatabaseConformance(t *testing.T) {
 	for _, batch := range []string{"true", "false"} {
 		t.Run("batch="+batch, func(t *testing.T) {
-			providertest.TestDatabase(t, func(t *testing.T) providers.Database {
-				url := "bolt://" + filepath.Join(t.TempDir(), "sub", "test.db")
-				db, err := bolt.OpenDatabase(context.Background(), providers.DatabaseConfig{
-					URL:      url,
-					Settings: providers.Settings{"bolt.batch": batch},
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return db
+			providertest.RunDatabaseTests(t, providertest.DatabaseHarness{
+				Config: func(t *testing.T, dir string) providers.DatabaseConfig {
+					return providers.DatabaseConfig{
+						URL:      "bolt://" + filepath.Join(dir, "sub", "test.db"),
+						Settings: providers.Settings{"bolt.batch": batch},
+					}
+				},
+				Durable: true,
 			})
 		})
 	}
@@ -83,5 +90,53 @@ func TestPathFromURL(t *testing.T) {
 		if got, err := bolt.PathFromURL(bad); err == nil {
 			t.Errorf("PathFromURL(%q) = %q, want an error", bad, got)
 		}
+	}
+}
+
+// Query.MaxBytes ends a page early, after at least one item, and the walk
+// still finds every key once.
+func TestQueryMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "m.db"), bolt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	value := strings.Repeat("v", 100)
+	for i := range 10 {
+		if err := db.Set(ctx, "c", fmt.Sprintf("k%d", i), []byte(value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Set(ctx, "c", "large", []byte(strings.Repeat("w", 1000))); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 20 {
+			t.Fatal("the walk took more than 20 pages")
+		}
+		page, err := db.Query(ctx, "c", providers.Query{Cursor: cursor, MaxBytes: 250})
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, it := range page.Items {
+			size += len(it.Key) + len(it.Value)
+			if seen[it.Key] {
+				t.Fatalf("%s came twice", it.Key)
+			}
+			seen[it.Key] = true
+		}
+		if len(page.Items) == 0 || (len(page.Items) > 1 && size > 250) {
+			t.Fatalf("a page of %d items and %d bytes, with MaxBytes 250", len(page.Items), size)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 11 {
+		t.Fatalf("the walk found %d keys, want 11", len(seen))
 	}
 }

@@ -38,6 +38,8 @@ var Options = []providers.Option{
 	{Key: "redis.fallback_ttl", Type: providers.Duration, Default: "1s", Description: "While the change subscription is down, local cache entries in front of a Redis database live at most this long, since other instances' writes may be missed."},
 	{Key: "redis.min_replicas", Type: providers.Int, Default: "0", Description: "Acknowledge a database write only once WAIT reports that this many replicas have it (503 otherwise); 0 acknowledges once the master has it, which a failover can lose."},
 	{Key: "redis.min_replicas_timeout", Type: providers.Duration, Default: "500ms", Description: "How long a write waits for redis.min_replicas replicas before it answers 503."},
+	{Key: "redis.cluster_readiness", Type: providers.Enum, Default: "any", Enum: []string{"any", "all"},
+		Description: "When a Redis Cluster instance is ready: any (while any master answers: requests for keys on a failed shard get 503 with Retry-After until a replica takes over, the rest are served) or all (every master answers and every slot is covered: one shard's failover takes every instance out of the load balancer)."},
 }
 
 // client is the part of go-redis's clients that navius uses: *Client for
@@ -85,6 +87,8 @@ type conn struct {
 	// minReplicas > 0 makes writes wait for that many replicas.
 	minReplicas int
 	waitTimeout time.Duration
+	// readyAll makes a cluster ready only while every master answers.
+	readyAll bool
 	// clock is the latest sample of Redis's clock (see clockSample).
 	clock atomic.Pointer[clockSample]
 }
@@ -99,7 +103,8 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 		return nil, err
 	}
 	m, useTLS, _ := modeOf(rawURL)
-	c := &conn{mode: m, prefix: s.String("redis.key_prefix"), minReplicas: s.Int("redis.min_replicas"), waitTimeout: s.Duration("redis.min_replicas_timeout")}
+	c := &conn{mode: m, prefix: s.String("redis.key_prefix"), minReplicas: s.Int("redis.min_replicas"), waitTimeout: s.Duration("redis.min_replicas_timeout"),
+		readyAll: s.String("redis.cluster_readiness") == "all"}
 	if c.prefix == "" {
 		c.prefix = "navius"
 	}

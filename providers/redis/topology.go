@@ -124,17 +124,33 @@ func (c *conn) ping(ctx context.Context, service string) error {
 	return mapErr(service, err)
 }
 
+// pingCluster fails when the instance can serve nothing: no slot map, or
+// no master answering. A failed shard alone leaves it ready (its keys get
+// 503 until a replica takes over; redis_cluster in /health says which), so
+// that one shard's failover does not take the whole fleet out of the load
+// balancer; with redis.cluster_readiness=all, it fails too.
 func (c *conn) pingCluster(ctx context.Context) error {
 	masters := c.clusterMasters(ctx)
 	if masters.err != nil {
 		return masters.err
 	}
+	var firstErr error
+	answering := 0
 	for _, m := range masters.list {
-		if m.err != nil {
-			return fmt.Errorf("master %s does not answer: %w", m.addr, m.err)
+		if m.err == nil {
+			answering++
+		} else if firstErr == nil {
+			firstErr = fmt.Errorf("master %s does not answer: %w", m.addr, m.err)
 		}
 	}
-	if masters.state != "" && masters.state != "ok" {
+	switch {
+	case answering == 0 && firstErr != nil:
+		return fmt.Errorf("no master answers: %w", firstErr)
+	case !c.readyAll:
+		return nil
+	case firstErr != nil:
+		return firstErr
+	case masters.state != "" && masters.state != "ok":
 		return fmt.Errorf("cluster_state is %s: some slots have no master", masters.state)
 	}
 	return nil
@@ -379,9 +395,10 @@ func (c *conn) clusterHealth(ctx context.Context) providers.HealthResult {
 		masters[m.addr] = d
 	}
 	res.Details["masters"] = masters
+	res.Details["masters_answering"] = fmt.Sprintf("%d/%d", len(r.list)-len(down), len(r.list))
 	switch {
 	case len(down) > 0:
-		res.Status, res.Error = providers.StatusDown, "master "+strings.Join(down, ", ")+" does not answer: its slots cannot be served until a replica takes over"
+		res.Status, res.Error = providers.StatusDown, "degraded: master "+strings.Join(down, ", ")+" does not answer: its slots get 503 until a replica takes over; the others are served"
 	case r.state != "ok":
 		res.Status, res.Error = providers.StatusDown, "cluster_state is "+r.state+" (or unknown): some slots have no master"
 	}
