@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
 )
 
 // TestEchoesAreCut: a 900 KB path or cursor comes back cut, in the error
@@ -180,5 +183,33 @@ func TestWritePage(t *testing.T) {
 	writePage(empty, providers.Page{})
 	if empty.Body.String() != "{\"items\":[]}\n" {
 		t.Fatalf("empty page: %q", empty.Body)
+	}
+}
+
+// fullDB is a database whose disk is full: every write fails for want of
+// room, as bolt's do with ENOSPC.
+type fullDB struct{ providers.Database }
+
+func (fullDB) Set(context.Context, string, string, []byte) error {
+	return fmt.Errorf("%w: write /var/lib/navius/data.db: no space left on device", providers.ErrFull)
+}
+
+func (fullDB) Delete(context.Context, string, string) (bool, error) {
+	return false, fmt.Errorf("%w: write /var/lib/navius/data.db: no space left on device", providers.ErrFull)
+}
+
+// TestFullDisk: 507 bodies say what to do, a DELETE's why even it fails,
+// and neither names the path.
+func TestFullDisk(t *testing.T) {
+	f := newFixtureOn(t, fullDB{memory.NewDatabase()})
+	resp, body := f.do(t, "PUT", "/api/v1/pets/tom", "v")
+	wantError(t, resp, body, 507, "insufficient_storage")
+	if strings.Contains(body, "/var/lib") || !strings.Contains(body, "nothing was written") {
+		t.Fatalf("PUT on a full disk: %s", body)
+	}
+	resp, body = f.do(t, "DELETE", "/api/v1/pets/tom", "")
+	wantError(t, resp, body, 507, "insufficient_storage")
+	if strings.Contains(body, "/var/lib") || !strings.Contains(body, "even a delete") {
+		t.Fatalf("DELETE on a full disk: %s", body)
 	}
 }
