@@ -28,12 +28,14 @@
 //     back from Settings;
 //   - errors: ErrNotFound, ErrInvalid (Invalid), ErrUnavailable
 //     (Unavailable), ErrClosed, ErrPrecondition (Precondition),
-//     ErrNotAtomic, ErrUnsupported (Unsupported), which navius maps to HTTP
-//     statuses and health;
+//     ErrNotAtomic, ErrUnsupported (Unsupported), ErrFull (507: a capacity or
+//     a disk full), which navius maps to HTTP statuses and health;
 //   - helpers: EncodeKeyCursor and DecodeKeyCursor (opaque cursors for a
 //     walk in key order), NewVersion, FormatVersion and ParseVersion
 //     (versions as navius's own providers keep them), CheckBatch, Scheme,
-//     Redact, TLSOptions and TLSFromSettings.
+//     Redact, TLSOptions and TLSFromSettings, Serve (a listener of a
+//     provider's own; ObservabilityConfig.Serve serves it as navius serves
+//     its API).
 //
 // navius's own implementations live in their own packages (providers/memory,
 // providers/bolt, ...) and export constructors; the feature's gate file in

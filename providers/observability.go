@@ -3,7 +3,9 @@ package providers
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,6 +53,40 @@ type ObservabilityConfig struct {
 	// certificate, reloaded as it changes, and its client CA): a listener
 	// of a provider's own serves TLS with it too.
 	TLS *tls.Config
+	// Serve, when set, serves a listener a provider opens for itself (the
+	// pprof admin listener) as navius serves its API: the same timeouts,
+	// connection limits and access log, TLS with the config above. It
+	// returns the function that shuts that server down (cutting off what
+	// is still running when ctx ends). Without it a provider serves its
+	// listener itself.
+	Serve func(ln net.Listener, h http.Handler) (shutdown func(ctx context.Context) error)
+}
+
+// Serve serves srv on ln in the background, over TLS when srv.TLSConfig
+// is set, and returns the function that shuts it down: it waits for the
+// requests in progress until ctx ends, then cuts them off (which is no
+// error).
+func Serve(srv *http.Server, ln net.Listener) (shutdown func(ctx context.Context) error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if srv.TLSConfig != nil {
+			_ = srv.ServeTLS(ln, "", "")
+			return
+		}
+		_ = srv.Serve(ln)
+	}()
+	return func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			_ = srv.Close()
+		}
+		<-done
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
 }
 
 // Logger is the logging a provider may do.

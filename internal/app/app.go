@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/config"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/openapi"
@@ -104,8 +104,16 @@ func (v *Validated) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stopped := false // a clean shutdown: "stopped" is the last line
-	defer func() { closeLogging(logs, stopped) }()
+	// One budget bounds the whole shutdown (server.shutdown_timeout): it
+	// starts when the signal comes, or now when the start fails.
+	down := newShutdown(s.Duration("server.shutdown_timeout"))
+	stopped := false
+	defer func() {
+		if stopped { // after everything else, and delivered to the sinks
+			logs.Logger().Info("stopped")
+		}
+		closeLogging(logs, down)
+	}()
 	log := logs.Logger()
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -118,16 +126,19 @@ func (v *Validated) serve(ctx context.Context) error {
 		defer stopWatching()
 		go v.tls.watch(watchCtx, s.Duration("server.tls.reload_interval"))
 	}
-	ob, err := startObservability(ctx, s, log, authn, tlsConfig)
-	if err != nil {
-		return err
-	}
-	defer ob.shutdown(s.Duration("server.shutdown_timeout"))
-	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
-	ob.ExportLogSinkStats(logs.SinkStats)
 	var access *logging.AccessLog
 	if s.Bool("log.access") {
 		access = logs.AccessLog()
+	}
+	ls := &listeners{s: s, log: log, access: access, tls: tlsConfig}
+	ob, err := startObservability(ctx, s, log, authn, tlsConfig, ls.serveAdmin)
+	if err != nil {
+		return err
+	}
+	defer ob.shutdown(down)
+	ob.ExportLogCounts(func() map[string]uint64 { return logs.Stats().ByLevel })
+	ob.ExportLogSinkStats(logs.SinkStats)
+	if access != nil {
 		ob.ExportAccessLogDrops(access.Dropped)
 	}
 
@@ -156,7 +167,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		_ = db.Close()
 		return err
 	}
-	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName}
+	writes := &health.Writes{} // a database that cannot write, told by its writes
+	storeOpts := store.Options{Timeout: s.Duration("database.timeout"), Provider: dbName, Wrote: writes.Wrote}
 	feed, shared := db.(providers.ChangeFeed) // a database other instances share
 	if shared {
 		storeOpts.Changes = feed
@@ -179,7 +191,7 @@ func (v *Validated) serve(ctx context.Context) error {
 	info := buildinfo.Read()
 	active := map[string]string{"database": dbName}
 	hs := health.New(s.Duration("health.timeout"), s.Duration("health.cache_ttl"), info.Version)
-	hs.Add(health.Database(st, dbName),
+	hs.Add(health.Database(st, dbName), writes.Indicator(),
 		health.Disk(diskPath(s, db), s.Bytes("health.disk_min_free")),
 		health.Environment(started))
 	if cache != nil {
@@ -198,7 +210,11 @@ func (v *Validated) serve(ctx context.Context) error {
 		hs.Add(certificateIndicator(v.tls))
 	}
 	ob.wire(hs, active)
-	hs.OnTransition(func(t health.Transition) { logTransition(log, t) })
+	hs.OnTransition(func(t health.Transition) {
+		if !down.begun() { // closing the database is no outage
+			logTransition(log, t)
+		}
+	})
 	// Run the first health check while the server is set up, so that the
 	// first /readyz finds a report (concurrent callers share a run); then
 	// keep checking, so that a backend's outage is logged when it begins.
@@ -224,19 +240,12 @@ func (v *Validated) serve(ctx context.Context) error {
 		Instrument:    ob.Middleware,
 		Watch:         hub,
 		OpenAPI:       apiDoc,
+		Inflight:      limits.NewInflight(s.Int("server.max_inflight")),
 	})
-	hsrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: s.Duration("server.read_header_timeout"),
-		ReadTimeout:       s.Duration("server.read_timeout"),
-		WriteTimeout:      s.Duration("server.write_timeout"),
-		IdleTimeout:       s.Duration("server.idle_timeout"),
-		ErrorLog:          nil,
-	}
-	if hub != nil {
-		hsrv.RegisterOnShutdown(hub.Close) // streams end, so that shutdown need not wait for them
-	}
-	ln, err := net.Listen("tcp", s.String("listen"))
+	ls.shed = srv.Shed
+	ls.export(ob)
+	exportAuth(ob, authn.Throttle())
+	rawLn, err := net.Listen("tcp", s.String("listen"))
 	if err != nil {
 		hub.Close()
 		stopSweeping()
@@ -244,12 +253,15 @@ func (v *Validated) serve(ctx context.Context) error {
 		_ = st.Close()
 		return listenError(s.String("listen"), cfg.Source("listen"), err)
 	}
+	hsrv, ln := ls.server(rawLn, apiLimits(s, log), srv.Handler())
+	if hub != nil {
+		hsrv.RegisterOnShutdown(hub.Close) // streams end, so that shutdown need not wait for them
+	}
 	addr := listenAddr(s.String("listen"), ln.Addr())
 	warnIfExposed(log, ln.Addr(), addr, authn != nil)
 
 	serveErr := make(chan error, 1)
 	if tlsConfig != nil {
-		hsrv.TLSConfig = tlsConfig
 		go func() { serveErr <- hsrv.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { serveErr <- hsrv.Serve(ln) }()
@@ -275,11 +287,12 @@ func (v *Validated) serve(ctx context.Context) error {
 	}
 
 	srv.SetReady(false)
-	timeout := s.Duration("server.shutdown_timeout")
-	log.WithField("timeout", timeout.String()).Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	shutdownErr := hsrv.Shutdown(sctx)
+	down.begin()
+	drain, cancelDrain := down.drainContext()
+	defer cancelDrain()
+	log.WithFields(logrus.Fields{"budget": down.budget.String(), "drain": time.Until(down.drainEnd()).Round(time.Millisecond).String()}).
+		Info("shutting down: finishing in-flight requests")
+	shutdownErr := hsrv.Shutdown(drain)
 	if shutdownErr != nil {
 		log.WithError(shutdownErr).Warn("in-flight requests did not finish in time; closing their connections")
 		_ = hsrv.Close()
@@ -291,8 +304,8 @@ func (v *Validated) serve(ctx context.Context) error {
 		log.WithError(err).Error("closing the database")
 		return err
 	}
-	// The observability providers flush (deferred), then the log sinks,
-	// and "stopped" comes last (closeLogging).
+	ob.shutdown(down) // metrics and spans pushed in what is left
+	flushLogging(logs, down)
 	stopped = true
 	return nil
 }

@@ -45,23 +45,22 @@ func openLogging(ctx context.Context, opts Options, s providers.Settings) (*logg
 	return svc, nil
 }
 
-// closeLogging writes the queued access lines, then flushes and closes the
-// sinks (each within its own deadline, e.g. splunk.shutdown_timeout);
-// problems go to the console. After a clean shutdown (stopped) the sinks
-// get "stopped" before they flush, and the console gets it last of all.
-func closeLogging(svc *logging.Service, stopped bool) {
-	sinks := svc.Sinks()[1:] // after the console
-	last := ""
-	if stopped {
-		last = "stopped"
+// flushLogging writes the queued access lines and has the sinks deliver
+// what they hold, within the shutdown's budget (all but its last moment);
+// what they could not deliver is said here, before "stopped".
+func flushLogging(svc *logging.Service, down *shutdown) {
+	ctx, cancel := down.flushContext()
+	defer cancel()
+	if err := svc.Flush(ctx); err != nil {
+		svc.Logger().WithError(err).WithField("sinks", svc.SinkStats()).Warn("log sinks: not everything was delivered within server.shutdown_timeout")
 	}
-	console := svc.Console()
-	if err := svc.CloseWith(context.Background(), last); err != nil {
-		console.WithError(err).Warn("closing the log sinks")
-	} else if len(sinks) > 0 {
-		console.WithField("sinks", sinks).Debug("log sinks flushed")
-	}
-	if stopped {
-		console.Info("stopped")
-	}
+}
+
+// closeLogging closes the sinks in what is left of the shutdown's budget
+// (their last chance to deliver "stopped"), quietly: flushLogging said
+// already what they lost, and "stopped" stays the last line.
+func closeLogging(svc *logging.Service, down *shutdown) {
+	ctx, cancel := down.closeContext()
+	defer cancel()
+	_ = svc.CloseQuietly(ctx)
 }

@@ -5,9 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 
@@ -30,15 +31,18 @@ type observability struct {
 	log *logrus.Logger
 	// routes are the providers' endpoints on the public listener.
 	routes map[string]http.Handler
+	once   sync.Once
 }
 
 // startObservability opens every compiled-in observability provider that the
 // config switches on. A provider's rejection of its options is a config
 // error.
-func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger, authn *auth.Authenticator, tlsConfig *tls.Config) (*observability, error) {
+func startObservability(ctx context.Context, s providers.Settings, log *logrus.Logger, authn *auth.Authenticator, tlsConfig *tls.Config,
+	serve func(net.Listener, http.Handler) func(context.Context) error) (*observability, error) {
 	info := buildinfo.Read()
 	svc, err := observe.Open(ctx, providers.ObservabilityConfig{
 		TLS:         tlsConfig,
+		Serve:       serve,
 		Guard:       func(h http.Handler) http.Handler { return server.Require(authn, auth.Admin, h.ServeHTTP) },
 		ServiceName: "navius",
 		Version:     info.Version,
@@ -92,11 +96,14 @@ func (o *observability) wire(hs *health.Service, active map[string]string) {
 	}
 }
 
-// shutdown flushes the providers (spans and metrics still buffered).
-func (o *observability) shutdown(timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := o.Shutdown(ctx); err != nil {
-		o.log.WithError(err).Warn("observability: flushing on shutdown")
-	}
+// shutdown flushes the providers (spans and metrics still buffered) in the
+// shutdown's budget, once.
+func (o *observability) shutdown(down *shutdown) {
+	o.once.Do(func() {
+		ctx, cancel := down.flushContext()
+		defer cancel()
+		if err := o.Shutdown(ctx); err != nil {
+			o.log.WithError(err).Warn("observability: flushing on shutdown")
+		}
+	})
 }

@@ -62,8 +62,9 @@ type certEntry struct {
 // Authenticator holds the configured tokens and client certificate names.
 // A nil *Authenticator means authentication is off and allows everything.
 type Authenticator struct {
-	entries []entry
-	certs   []certEntry
+	entries  []entry
+	certs    []certEntry
+	throttle *Throttle
 }
 
 // FromSettings builds the authenticator; it returns nil (auth off) when no
@@ -122,6 +123,7 @@ func FromSettings(s providers.Settings) (*Authenticator, error) {
 	if len(a.entries) == 0 && len(a.certs) == 0 {
 		return nil, nil
 	}
+	a.throttle = NewThrottle(s.Int("auth.max_failures"), s.Duration("auth.max_lockout"))
 	return a, nil
 }
 
@@ -183,13 +185,41 @@ func (a *Authenticator) Check(r *http.Request, scope Scope) Result {
 }
 
 // Authenticated tells whether r carries a valid token or a client
-// certificate with scopes (or auth is off).
+// certificate with scopes (or auth is off). It answers what /health shows,
+// so it counts as a guess too: an invalid token is a failure for the
+// throttle, and a throttled client is not authenticated.
 func (a *Authenticator) Authenticated(r *http.Request) bool {
 	if a == nil {
 		return true
 	}
+	if a.throttle.Wait(r) > 0 {
+		return false
+	}
 	_, res := a.scopes(r)
+	a.Record(r, res)
 	return res == Allowed
+}
+
+// Throttle is the failed-authentication throttle (auth.max_failures); nil
+// when it is off.
+func (a *Authenticator) Throttle() *Throttle {
+	if a == nil {
+		return nil
+	}
+	return a.throttle
+}
+
+// Record tells the throttle a check's outcome: a token that matches none
+// is a failure, a valid one (of whatever scope) a success; no token at all
+// says nothing here (callers that require one count it with
+// Throttle().Failed).
+func (a *Authenticator) Record(r *http.Request, res Result) {
+	switch res {
+	case Allowed, Insufficient:
+		a.throttle.Succeeded(r)
+	case Invalid:
+		a.throttle.Failed(r)
+	}
 }
 
 // scopes are what r's token and client certificate grant together;

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -52,8 +53,15 @@ func init() {
 		{Key: "server.read_header_timeout", Type: providers.Duration, Default: "5s", Min: "1ms", Description: "Time allowed to read a request's headers."},
 		{Key: "server.read_timeout", Type: providers.Duration, Default: "30s", Min: "1ms", Description: "Time allowed to read a whole request, body included."},
 		{Key: "server.write_timeout", Type: providers.Duration, Default: "30s", Min: "1ms", Description: "Time allowed to write a response."},
-		{Key: "server.idle_timeout", Type: providers.Duration, Default: "2m", Min: "1ms", Description: "How long an idle keep-alive connection stays open."},
-		{Key: "server.shutdown_timeout", Type: providers.Duration, Default: "15s", Description: "On SIGTERM/SIGINT, how long in-flight requests get to finish."},
+		{Key: "server.idle_timeout", Type: providers.Duration, Default: "75s", Min: "1ms", Description: "How long an idle keep-alive connection stays open (longer than a load balancer's own idle timeout, 60s on AWS, so that it never sends on a connection navius is closing). Near server.max_connections idle connections are closed first, whatever their age."},
+		{Key: "server.shutdown_timeout", Type: providers.Duration, Default: "25s", Min: "1ms", Description: "On SIGTERM/SIGINT, the bound on the whole shutdown: in-flight requests finish, then the database closes, metrics and spans are pushed and log sinks flushed in what is left (a fifth of it at least); \"stopped\" is the last line. Below Kubernetes' default grace period of 30s."},
+		{Key: "server.max_connections", Type: providers.Int, Default: "derived from the open-file limit: what is left of it after an eighth (at least 64) for navius's own files, 32 for the pprof listener and a fiftieth for probes, at most 10000",
+			DefaultFunc: func() string { return strconv.Itoa(limits.DefaultMaxConnections(limits.FileLimit())) }, Min: "1", Max: "10000000",
+			Description: "Most client connections the API listener holds at once. Beyond it, an idle keep-alive connection is closed to make room; with none idle, a new connection is closed at once, except that a share kept for probes (a fiftieth more, at least 16) serves one /livez, /readyz, /health or metrics request on it. Watch streams count as connections."},
+		{Key: "server.max_connections_per_ip", Type: providers.Int, Default: "0", Min: "0", Max: "10000000",
+			Description: "Most connections one client (an IPv4 address, an IPv6 /64) holds at once, its idle ones closed first; 0: a quarter of server.max_connections. Behind a proxy every client is the proxy's address: raise it there."},
+		{Key: "server.max_inflight", Type: providers.Int, Default: "256 per CPU (GOMAXPROCS)", DefaultFunc: func() string { return strconv.Itoa(limits.DefaultInflight()) }, Min: "0", Max: "10000000",
+			Description: "Most API requests served at once; more get 503 with Retry-After at once instead of waiting in a queue. Probes (/livez, /readyz, /health), metrics scrapes and watch streams are never counted nor refused. 0: no bound."},
 		{Key: "server.max_body_bytes", Type: providers.Bytes, Default: "1MiB", Min: "1", Max: maxBody, Description: "Largest value a PUT accepts; bigger bodies get 413."},
 		{Key: "server.max_page_bytes", Type: providers.Bytes, Default: "4MiB", Max: maxBody, Description: "Bound on the keys and values of one list page: the page ends early with a next_cursor (it always holds at least one entry). 0: only limit bounds it."},
 		{Key: "server.max_batch_operations", Type: providers.Int, Default: "100", Min: "1", Max: "100000", Description: "Most operations in one POST /api/v1/_batch; more get 413."},

@@ -22,7 +22,7 @@ type Service struct {
 	mu         sync.Mutex
 	indicators []providers.HealthIndicator
 	last       *Report
-	running    chan struct{} // closed when the check in flight finishes
+	running    *checkRun // the run in flight, shared by concurrent callers
 	// observe, when set, is told each indicator's outcome (for metrics).
 	observe func(name string, r Component)
 	// transition, when set, is told each indicator's transitions.
@@ -89,43 +89,48 @@ func (s *Service) reuseFor(r *Report) time.Duration {
 }
 
 // Check returns a report no older than the cache TTL (shorter while an
-// indicator fails); concurrent callers share one run.
+// indicator fails); concurrent callers share one run. A caller whose ctx
+// ends first gets an UNKNOWN report at once; the run goes on for the
+// others.
 func (s *Service) Check(ctx context.Context) *Report {
-	for {
-		s.mu.Lock()
-		if s.last != nil && time.Since(s.last.Time) < s.reuseFor(s.last) {
-			r := s.last
-			s.mu.Unlock()
-			return r
-		}
-		if s.running != nil {
-			wait := s.running
-			s.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return &Report{Status: providers.StatusUnknown, Components: map[string]Component{}, Time: time.Now()}
-			}
-		}
-		done := make(chan struct{})
-		s.running = done
-		indicators := append([]providers.HealthIndicator(nil), s.indicators...)
-		observe, transition := s.observe, s.transition
-		s.mu.Unlock()
-
-		// Run detached from the caller's context, so that a caller that
-		// gives up does not spoil the shared report.
-		r := s.run(context.WithoutCancel(ctx), indicators, observe)
-		s.transitions(r, transition)
-
-		s.mu.Lock()
-		s.last = r
-		s.running = nil
-		close(done)
+	s.mu.Lock()
+	if s.last != nil && time.Since(s.last.Time) < s.reuseFor(s.last) {
+		r := s.last
 		s.mu.Unlock()
 		return r
 	}
+	run := s.running
+	if run == nil {
+		run = &checkRun{done: make(chan struct{})}
+		s.running = run
+		indicators := append([]providers.HealthIndicator(nil), s.indicators...)
+		observe, transition := s.observe, s.transition
+		// Detached from the caller's context, so that a caller that gives
+		// up (a metrics push at the end of a shutdown's budget) neither
+		// spoils the shared report nor waits for it.
+		go func() {
+			r := s.run(context.WithoutCancel(ctx), indicators, observe)
+			s.transitions(r, transition)
+			s.mu.Lock()
+			s.last, s.running, run.report = r, nil, r
+			close(run.done)
+			s.mu.Unlock()
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-run.done:
+		return run.report
+	case <-ctx.Done():
+		return &Report{Status: providers.StatusUnknown, Components: map[string]Component{}, Time: time.Now()}
+	}
+}
+
+// checkRun is a run of the indicators in progress; report is set when done
+// is closed.
+type checkRun struct {
+	done   chan struct{}
+	report *Report
 }
 
 func (s *Service) run(ctx context.Context, indicators []providers.HealthIndicator, observe func(string, Component)) *Report {

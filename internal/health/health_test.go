@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,9 +50,12 @@ func TestAggregate(t *testing.T) {
 	if got := r.IETF("navius", "v1", true)["status"]; got != "fail" {
 		t.Fatalf("IETF status = %v", got)
 	}
-	text := r.Text("readyz", ok)
-	if !strings.Contains(text, "[+]db ok") || !strings.Contains(text, "[-]redis failed") || !strings.HasSuffix(text, "readyz check failed\n") {
+	text := r.Text("readyz", ok, true)
+	if !strings.Contains(text, "[+]db ok") || !strings.Contains(text, "[-]redis failed: DOWN") || !strings.HasSuffix(text, "readyz check failed\n") {
 		t.Fatalf("text = %q", text)
+	}
+	if text := r.Text("readyz", ok, false); !strings.Contains(text, "[-]redis failed: reason withheld\n") {
+		t.Fatalf("text without details = %q", text)
 	}
 	act := r.Actuator(true)
 	comps := act["components"].(map[string]any)
@@ -74,7 +78,7 @@ func TestVerboseOneLinePerCheck(t *testing.T) {
 		}})
 	r := s.Check(context.Background())
 	ok, _ := r.Ready()
-	lines := strings.Split(strings.TrimSuffix(r.Text("readyz", ok), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(r.Text("readyz", ok, true), "\n"), "\n")
 	want := []string{"[+]db ok", "[-]redis failed: no sentinel answers:; sentinel 127.0.0.1:1: refused; sentinel 127.0.0.1:2: refused", "readyz check failed"}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("verbose readyz:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -173,4 +177,28 @@ func TestCacheHitRatioLeavesOutTheProbe(t *testing.T) {
 			t.Fatalf("hit ratio %v after the probe ran, want 1/3 (the service's lookups only)", got)
 		}
 	}
+}
+
+// TestWrites: a write that fails for want of room takes database_writes
+// DOWN with the cause; the request's own errors do not; a success takes it
+// UP again.
+func TestWrites(t *testing.T) {
+	var w Writes
+	check := func() providers.HealthResult { return w.Indicator().Check(context.Background()) }
+	w.Wrote(nil)
+	w.Wrote(providers.Invalid("bad key"))
+	w.Wrote(context.DeadlineExceeded)
+	if r := check(); r.Status != providers.StatusUp {
+		t.Fatalf("after successes and the requests' own errors: %+v", r)
+	}
+	w.Wrote(fmt.Errorf("write /data/navius.db: no space left on device: %w", providers.ErrFull))
+	if r := check(); r.Status != providers.StatusDown || !strings.Contains(r.Error, "no space left on device") {
+		t.Fatalf("after a full disk: %+v", r)
+	}
+	w.Wrote(nil)
+	if r := check(); r.Status != providers.StatusUp {
+		t.Fatalf("after a write succeeded again: %+v", r)
+	}
+	var none *Writes
+	none.Wrote(providers.ErrFull) // does nothing
 }

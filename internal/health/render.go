@@ -98,7 +98,9 @@ func (r *Report) IETF(serviceID, version string, details bool) map[string]any {
 
 // Text renders readyz-style verbose output: one "[+]name ok" or
 // "[-]name failed: reason" line per critical indicator, then a verdict.
-func (r *Report) Text(kind string, ready bool) string {
+// Without details the reasons (which may name addresses and paths) are
+// withheld, as /health withholds its components.
+func (r *Report) Text(kind string, ready, details bool) string {
 	var b strings.Builder
 	for _, name := range r.Order {
 		c := r.Components[name]
@@ -107,8 +109,10 @@ func (r *Report) Text(kind string, ready bool) string {
 		}
 		if c.Status == providers.StatusUp {
 			fmt.Fprintf(&b, "[+]%s ok\n", name)
-		} else {
+		} else if details {
 			fmt.Fprintf(&b, "[-]%s failed: %s\n", name, oneLine(firstNonEmpty(c.Error, string(c.Status))))
+		} else {
+			fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", name)
 		}
 	}
 	if ready {

@@ -132,6 +132,7 @@ func (a *AccessLog) Enabled() bool {
 // Log queues one request's line; it never blocks on the console. After
 // Close it writes the line itself.
 func (a *AccessLog) Log(r Access) {
+	r.Path, r.Method, r.Remote = Cut(r.Path, MaxEcho), Cut(r.Method, MaxEcho), Cut(r.Remote, MaxEcho)
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()

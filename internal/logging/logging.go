@@ -74,6 +74,7 @@ type Service struct {
 	sinks   atomic.Pointer[[]sink]
 	mu      sync.Mutex // serializes AddSink, AccessLog and Close
 	closed  bool
+	quiet   atomic.Bool // the sinks' console reports are dropped (CloseQuietly)
 
 	accessQueue int
 	access      *AccessLog
@@ -114,6 +115,7 @@ func NewService(opts Options) (*Service, error) {
 		l.SetOutput(out)
 		l.SetLevel(toLogrus(lvl))
 		l.SetFormatter(f)
+		l.AddHook(cutHook{}) // first: the others see the cut line
 		l.AddHook(countHook{s})
 		return l
 	}
@@ -134,7 +136,9 @@ func (s *Service) Console() *logrus.Logger { return s.console }
 // writes to the console only, so a failing sink never feeds itself.
 func (s *Service) ConsoleFunc() func(providers.LogLevel, string, map[string]any) {
 	return func(level providers.LogLevel, msg string, fields map[string]any) {
-		s.console.WithFields(fields).Log(toLogrus(level), msg)
+		if !s.quiet.Load() {
+			s.console.WithFields(fields).Log(toLogrus(level), msg)
+		}
 	}
 }
 
@@ -275,13 +279,7 @@ func (s *Service) Flush(ctx context.Context) error {
 // Close writes the queued access lines (so the sinks get them too), then
 // detaches the sinks and closes them concurrently; each flushes within its
 // own configured deadline (and ctx). The console keeps working.
-func (s *Service) Close(ctx context.Context) error { return s.CloseWith(ctx, "") }
-
-// CloseWith is Close that hands the sinks a last info entry, last, before
-// they flush. The console does not get it: the caller logs it there with
-// Console once the sinks are closed, so that it is the console's last line
-// (a flush can take seconds, and may report problems).
-func (s *Service) CloseWith(ctx context.Context, last string) error {
+func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -292,11 +290,6 @@ func (s *Service) CloseWith(ctx context.Context, last string) error {
 	s.mu.Unlock()
 	if access != nil {
 		access.Close()
-	}
-	if last != "" && s.log.IsLevelEnabled(logrus.InfoLevel) {
-		e := logrus.NewEntry(s.log)
-		e.Time, e.Level, e.Message = time.Now(), logrus.InfoLevel, last
-		_ = dispatchHook{s}.Fire(e)
 	}
 	s.mu.Lock()
 	sinks := *s.sinks.Swap(&[]sink{})
@@ -314,6 +307,14 @@ func (s *Service) CloseWith(ctx context.Context, last string) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// CloseQuietly is Close without the sinks' own reports on the console
+// (what they could not deliver, say): for a shutdown that said so already,
+// after which nothing more is written.
+func (s *Service) CloseQuietly(ctx context.Context) error {
+	s.quiet.Store(true)
+	return s.Close(ctx)
 }
 
 // exit is logrus's ExitFunc: Fatal flushes the sinks before the process ends.

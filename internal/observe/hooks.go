@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/navius-dev/navius/internal/health"
@@ -107,6 +108,57 @@ func (s *Service) ExportLogSinkStats(read func() map[string]providers.LogSinkSta
 			publish(sink, "sent", st.Sent)
 			publish(sink, "dropped", st.Dropped)
 			publish(sink, "failed", st.Failed)
+		}
+	}
+	collect(context.Background())
+	s.OnCollect(collect)
+}
+
+// Sample is one series of a metric read at collection: its label values
+// and its value (a count since the start, or a level).
+type Sample struct {
+	Labels []string
+	Value  uint64
+}
+
+// ExportCounter publishes counts kept elsewhere (read by read at each
+// scrape or push) as the counter m: each series grows by what its count
+// grew, and exists, at 0, from its first reading. It does nothing when no
+// metrics provider is active.
+func (s *Service) ExportCounter(m providers.Metric, read func() []Sample) {
+	if !s.Metrics() {
+		return
+	}
+	m.Kind = providers.Counter
+	c := s.NewCounter(m)
+	var mu sync.Mutex
+	published := map[string]uint64{}
+	collect := func(context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, smp := range read() {
+			k := strings.Join(smp.Labels, "\x00")
+			if last, seen := published[k]; !seen || smp.Value > last {
+				c.Add(float64(smp.Value-last), smp.Labels...)
+				published[k] = smp.Value
+			}
+		}
+	}
+	collect(context.Background())
+	s.OnCollect(collect)
+}
+
+// ExportGauge publishes levels kept elsewhere (read at each scrape or push)
+// as the gauge m. It does nothing when no metrics provider is active.
+func (s *Service) ExportGauge(m providers.Metric, read func() []Sample) {
+	if !s.Metrics() {
+		return
+	}
+	m.Kind = providers.Gauge
+	g := s.NewGauge(m)
+	collect := func(context.Context) {
+		for _, smp := range read() {
+			g.Set(float64(smp.Value), smp.Labels...)
 		}
 	}
 	collect(context.Background())

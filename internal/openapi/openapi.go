@@ -190,6 +190,7 @@ func withAuthErrors(r any) {
 	if _, ok := responses["401"]; !ok && responses != nil {
 		responses["401"] = ref("responses", "Unauthorized")
 		responses["403"] = ref("responses", "Forbidden")
+		responses["429"] = ref("responses", "TooManyFailures")
 	}
 }
 

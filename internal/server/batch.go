@@ -83,7 +83,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		writeBatchError(w, r, http.StatusUnprocessableEntity, "not_atomic", err.Error()+"; nothing was written", -1)
 		return
 	case err != nil:
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	out := struct {

@@ -3,8 +3,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/health"
+	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/internal/watch"
@@ -59,6 +58,9 @@ type Deps struct {
 	Watch *watch.Hub
 	// OpenAPI, when set, is served at /openapi.json.
 	OpenAPI []byte
+	// Inflight bounds the requests served at once (server.max_inflight);
+	// nil: no bound.
+	Inflight *limits.Inflight
 }
 
 // Server serves the API. Create it with New.
@@ -66,17 +68,22 @@ type Server struct {
 	Deps
 	ready   atomic.Bool
 	handler http.Handler
-	idBase  string
-	idSeq   atomic.Uint64
+	frame   *frame
 	routes  []Route
+	// essential are the paths never shed (admission.go).
+	essential       map[string]bool
+	shedConnections atomic.Uint64
 }
 
 // New builds the server; it starts not ready.
 func New(d Deps) *Server {
 	s := &Server{Deps: d}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	s.idBase = hex.EncodeToString(b[:]) + "-"
+	s.frame = newFrame(d.Log, d.Access)
+	s.frame.admit, s.frame.inflight = s.admit, d.Inflight
+	s.essential = map[string]bool{}
+	for _, p := range essentialPaths {
+		s.essential[p] = true
+	}
 
 	mux := http.NewServeMux()
 	s.handle(mux, "/api/v1/{collection}/{key}", methods{
@@ -96,13 +103,15 @@ func New(d Deps) *Server {
 	for pattern, h := range d.Routes {
 		if method, path, ok := strings.Cut(pattern, " "); ok { // the mux's own 405 is plain text
 			s.handle(mux, path, methods{method: s.Require(auth.Metrics, h.ServeHTTP)})
+			s.essential[path] = true
 			continue
 		}
 		s.routes = append(s.routes, Route{http.MethodGet, pattern})
 		mux.Handle(pattern, s.Require(auth.Metrics, h.ServeHTTP))
+		s.essential[pattern] = true
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %s; see /info and the API reference", r.URL.Path))
+		writeError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no endpoint %.80q; see /info and the API reference", r.URL.Path))
 	})
 	h := cleanPaths(mux)
 	if d.Instrument != nil {
@@ -110,7 +119,7 @@ func New(d Deps) *Server {
 		// sees the request the mux serves (and its matched pattern).
 		h = d.Instrument(h)
 	}
-	s.handler = s.middleware(h)
+	s.handler = s.frame.wrap(h)
 	return s
 }
 
@@ -156,7 +165,7 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			fmt.Sprintf("%.20q is not allowed on %.80q; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 		return
 	}
 	h(w, r)
@@ -230,7 +239,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := s.Store.Get(r.Context(), coll, key)
 	if err != nil {
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	h := w.Header() // canonical keys, set directly: no conversion per request
@@ -303,7 +312,7 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 		preconditionFailed(w, r, pe, write.Condition)
 		return
 	case err != nil:
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	if version != "" {
@@ -359,7 +368,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &pe): // RFC 9110 13.2.1: a DELETE of nothing is a 404, whatever its preconditions
 		existed, err = false, nil
 	case err != nil:
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
 	if !existed {
@@ -367,18 +376,6 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-type queryItem struct {
-	Key         string  `json:"key"`
-	ETag        string  `json:"etag,omitempty"`
-	Value       *string `json:"value,omitempty"`
-	ValueBase64 []byte  `json:"value_base64,omitempty"`
-}
-
-type queryPage struct {
-	Items      []queryItem `json:"items"`
-	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
@@ -403,23 +400,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := s.Store.Query(r.Context(), coll, q)
 	if err != nil {
-		writeStoreError(w, r, err)
+		s.storeError(w, r, err)
 		return
 	}
-	out := queryPage{Items: make([]queryItem, len(page.Items)), NextCursor: page.NextCursor}
-	for i, it := range page.Items {
-		out.Items[i].Key = it.Key
-		if it.Version != "" {
-			out.Items[i].ETag = quoteETag(it.Version)
-		}
-		if printable(it.Value) {
-			v := string(it.Value)
-			out.Items[i].Value = &v
-		} else {
-			out.Items[i].ValueBase64 = it.Value
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writePage(w, page)
 }
 
 // printable reports whether a value goes into JSON as text: UTF-8 without
@@ -487,7 +471,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case verbose:
-		_, _ = io.WriteString(w, "[+]started ok\n"+rep.Text("readyz", ok))
+		// The reasons only for callers who see /health's components.
+		_, _ = io.WriteString(w, "[+]started ok\n"+rep.Text("readyz", ok, s.Auth.Authenticated(r)))
 	case ok:
 		_, _ = io.WriteString(w, "ok")
 	default:
@@ -511,8 +496,22 @@ func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.H
 	if a == nil {
 		return h
 	}
+	throttle := a.Throttle()
 	return func(w http.ResponseWriter, r *http.Request) {
-		switch res := a.Check(r, scope); res {
+		if wait := throttle.Wait(r); wait > 0 {
+			secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+			w.Header().Set("Retry-After", secs)
+			writeError(w, r, http.StatusTooManyRequests, "too_many_failures",
+				"too many failed authentications from this address: retry in "+secs+" s, with a valid token (auth.max_failures)")
+			return
+		}
+		res := a.Check(r, scope)
+		if res == auth.Missing {
+			throttle.Failed(r)
+		} else {
+			a.Record(r, res)
+		}
+		switch res {
 		case auth.Allowed:
 			h(w, r)
 		case auth.Insufficient:
@@ -529,91 +528,4 @@ func Require(a *auth.Authenticator, scope auth.Scope, h http.HandlerFunc) http.H
 			writeError(w, r, http.StatusUnauthorized, "unauthorized", msg)
 		}
 	}
-}
-
-// statusWriter records the status and size of a response for the access
-// log and the instrumentation.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
-}
-
-// Status is the response status so far, 0 before anything was written.
-func (w *statusWriter) Status() int { return w.status }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// exchange is the middleware's per-request state, allocated once: the
-// response writer and the X-Request-ID header value.
-type exchange struct {
-	statusWriter
-	idHeader [1]string
-}
-
-// requestIDHeader is X-Request-ID in canonical form, so that setting it
-// needs no conversion.
-const requestIDHeader = "X-Request-Id"
-
-// newRequestID is the instance's random prefix and a sequence number.
-func (s *Server) newRequestID() string {
-	var b [32]byte
-	return string(strconv.AppendUint(append(b[:0], s.idBase...), s.idSeq.Add(1), 36))
-}
-
-// middleware assigns the request ID, recovers panics into a JSON 500 and
-// writes the access log.
-func (s *Server) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var id string
-		if v := r.Header[requestIDHeader]; len(v) > 0 { // parsed headers are canonical
-			id = v[0]
-		}
-		if !validRequestID(id) {
-			id = s.newRequestID()
-		}
-		x := &exchange{statusWriter: statusWriter{ResponseWriter: w}}
-		x.idHeader[0] = id
-		w.Header()[requestIDHeader] = x.idHeader[:]
-		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
-		sw := &x.statusWriter
-		accessLog := s.Access.Enabled()
-		var start time.Time
-		if accessLog {
-			start = time.Now()
-		}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.Log.WithFields(logrus.Fields{logging.CorrelationKey: id, logging.SourceKey: "http", "panic": fmt.Sprint(p)}).Error("handler panicked")
-				if sw.status == 0 {
-					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error; see the server log for request "+id)
-				}
-			}
-			if accessLog {
-				end := time.Now()
-				s.Access.Log(logging.Access{Time: end, RequestID: id, Method: r.Method, Path: r.URL.Path,
-					Remote: r.RemoteAddr, Status: sw.status, Bytes: sw.bytes, Duration: end.Sub(start)})
-			}
-		}()
-		next.ServeHTTP(sw, r)
-	})
 }

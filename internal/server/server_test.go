@@ -379,8 +379,8 @@ func TestHealthEndpoints(t *testing.T) {
 	}
 	resp, body = f.do(t, "GET", "/api/v1/pets/uncached", "")
 	wantError(t, resp, body, 503, "unavailable")
-	if !strings.Contains(body, "the database is unavailable") {
-		t.Fatalf("503 body = %s", body)
+	if !strings.Contains(body, "the database is unavailable") || strings.Contains(body, "6379") || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("503 body = %s (want the words, not the address, and a Retry-After)", body)
 	}
 	if resp, _ = f.do(t, "GET", "/livez", ""); resp.StatusCode != 200 {
 		t.Fatal("liveness followed the database")

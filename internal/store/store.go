@@ -48,6 +48,7 @@ type Store struct {
 	timeout  time.Duration
 	cacheTTL time.Duration
 	changes  providers.ChangeFeed // nil: this instance is the only writer
+	wrote    func(error)          // told each write's outcome; nil: nobody
 	seed     maphash.Seed
 	stripe   [stripes]struct {
 		sync.Mutex
@@ -74,11 +75,14 @@ type Options struct {
 	// Publish, when set, hears of every change made through the store
 	// (the watch hub).
 	Publish Publisher
+	// Wrote, when set, is told the outcome of every write (Put, Delete,
+	// Apply): nil or its error (health.Writes.Wrote).
+	Wrote func(error)
 }
 
 // New wraps db with cache (which may be nil).
 func New(db providers.Database, cache providers.Cache, opts Options) *Store {
-	s := &Store{db: db, name: opts.Provider, caps: providers.CapabilitiesOf(db), cache: cache, timeout: opts.Timeout, cacheTTL: opts.CacheTTL, seed: maphash.MakeSeed(), pub: opts.Publish}
+	s := &Store{db: db, name: opts.Provider, caps: providers.CapabilitiesOf(db), cache: cache, timeout: opts.Timeout, cacheTTL: opts.CacheTTL, seed: maphash.MakeSeed(), pub: opts.Publish, wrote: opts.Wrote}
 	if s.name == "" {
 		s.name = "database"
 	}
@@ -271,6 +275,7 @@ func (s *Store) Put(ctx context.Context, coll, key string, value []byte, w provi
 		err = s.db.Set(dctx, coll, key, value)
 	}
 	cancel()
+	s.told(err)
 	published(Change{Kind: outcome(err, Put), Version: version, Value: value})
 	if err != nil && !errors.Is(err, providers.ErrPrecondition) {
 		return "", err
@@ -297,6 +302,7 @@ func (s *Store) Delete(ctx context.Context, coll, key string, cond providers.Con
 		existed, err = s.db.Delete(dctx, coll, key)
 	}
 	cancel()
+	s.told(err)
 	kind := outcome(err, Deleted)
 	if kind == Deleted && !existed {
 		kind = Unchanged
@@ -333,6 +339,7 @@ func (s *Store) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers
 	dctx, cancel := s.withTimeout(ctx)
 	res, err := s.batch.Apply(dctx, ops)
 	cancel()
+	s.told(err)
 	if published != nil {
 		kind := outcome(err, Put)
 		for i, op := range ops {
@@ -365,6 +372,13 @@ func (s *Store) Apply(ctx context.Context, ops []providers.BatchOp) ([]providers
 		}
 	}
 	return res, ierr
+}
+
+// told passes a write's outcome to Options.Wrote.
+func (s *Store) told(err error) {
+	if s.wrote != nil {
+		s.wrote(err)
+	}
 }
 
 // need fails with ErrUnsupported when a request needs a capability the

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -174,6 +175,12 @@ func mapErr(err error) error {
 	case errors.Is(err, bolterrors.ErrBucketNameRequired), errors.Is(err, bolterrors.ErrKeyRequired),
 		errors.Is(err, bolterrors.ErrKeyTooLarge), errors.Is(err, bolterrors.ErrValueTooLarge):
 		return providers.Invalid("%v", err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// bbolt rolls the transaction back: nothing was written. Even a
+		// delete writes (its pages are copied), so it may fail too.
+		return fmt.Errorf("%w: the disk of the database file is full (%v): free space on it; bolt writes again once there is room", providers.ErrFull, err)
+	case errors.Is(err, syscall.EROFS):
+		return providers.Unavailable("database", fmt.Errorf("the file system of the database file is read-only (%v): remount it read-write", err))
 	}
 	return providers.Unavailable("database", err)
 }

@@ -356,12 +356,17 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			}
 		}
 		var size int64
+		var read int // bytes of values looked through since ctx was checked
 		for scanned := 1; k != nil; k, v = c.Next() {
-			if scanned++; scanned%queryChunk == 0 {
+			// A filter costs up to a few ms per MiB: large values are
+			// checked by the MiB too, not only every queryChunk keys.
+			if read += len(v); scanned%queryChunk == 0 || read > 1<<20 && len(filter) > 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+				read = 0
 			}
+			scanned++
 			if v == nil || !bytes.Contains(v, filter) { // v == nil: a nested bucket (none of navius's)
 				continue
 			}

@@ -365,6 +365,10 @@ func (d *Database) apply(ops []providers.BatchOp, values [][]byte, colls []strin
 // read lock at a time.
 const queryChunk = 256
 
+// ctxCheckBytes is how many bytes of values a filter looks through between
+// checks of the query's context.
+const ctxCheckBytes = 1 << 20
+
 // Query pages through the collection in key order. The cursor is the last
 // key returned, so entries added or removed between pages do not shift the
 // walk. It takes the collection's lock for one chunk of keys at a time and
@@ -398,7 +402,16 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 			return page, nil
 		}
 		now := d.now().UnixNano()
+		scanned := 0
 		for i, e := range entries {
+			if scanned += len(e.value); scanned > ctxCheckBytes && len(filter) > 0 {
+				// A filter costs up to a few ms per MiB: a chunk of large
+				// values takes long enough to check ctx within it too.
+				if err := ctx.Err(); err != nil {
+					return providers.Page{}, err
+				}
+				scanned = 0
+			}
 			if e.expired(now) || !bytes.Contains(e.value, filter) {
 				continue
 			}

@@ -197,6 +197,11 @@ func (d *Database) do(ctx context.Context, fn func() error) error {
 	if err != nil && retryable(err) && ctx.Err() == nil && !d.closed.Load() {
 		err = fn()
 	}
+	if err != nil && ctx.Err() != nil {
+		// Whatever pgx made of the cut (a closed connection, a cancelled
+		// statement), the caller gave up or its deadline passed.
+		return ctx.Err()
+	}
 	return d.mapErr(err)
 }
 

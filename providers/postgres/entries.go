@@ -292,7 +292,7 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 	}
 	after, err := providers.DecodeKeyCursor(q.Cursor)
 	if err == nil && checkName("cursor", after) != nil {
-		err = providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", q.Cursor)
+		err = providers.Invalid("malformed cursor %.40q: pass back the next_cursor of the previous page", q.Cursor)
 	}
 	if err != nil {
 		return providers.Page{}, err
@@ -314,6 +314,9 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 		defer rows.Close()
 		var size int64
 		for rows.Next() {
+			if err := ctx.Err(); err != nil { // rows already read are not a reason to go on
+				return err
+			}
 			var it providers.Item
 			var version int64
 			if err := rows.Scan(&it.Key, &it.Value, &version); err != nil {

@@ -26,9 +26,8 @@ var Options = []providers.Option{
 
 // Provider is a running admin listener.
 type Provider struct {
-	srv  *http.Server
-	addr string
-	done chan struct{}
+	addr     string
+	shutdown func(context.Context) error
 }
 
 // Open starts the admin listener on pprof.listen; it returns nil when the
@@ -46,19 +45,12 @@ func Open(_ context.Context, cfg providers.ObservabilityConfig) (providers.Obser
 	if cfg.Guard != nil {
 		h = cfg.Guard(h)
 	}
-	p := &Provider{
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, TLSConfig: cfg.TLS},
-		addr: ln.Addr().String(),
-		done: make(chan struct{}),
+	p := &Provider{addr: ln.Addr().String()}
+	if cfg.Serve != nil { // as navius serves its API
+		p.shutdown = cfg.Serve(ln, h)
+	} else {
+		p.shutdown = providers.Serve(&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute, TLSConfig: cfg.TLS}, ln)
 	}
-	go func() {
-		defer close(p.done)
-		if cfg.TLS != nil { // the API listener's certificate, reloaded with it
-			_ = p.srv.ServeTLS(ln, "", "")
-			return
-		}
-		_ = p.srv.Serve(ln)
-	}()
 	if cfg.Log != nil {
 		over := "HTTP"
 		if cfg.TLS != nil {
@@ -89,17 +81,7 @@ func Handler() http.Handler {
 
 // Shutdown stops the admin listener; profiles in progress are cut off when
 // ctx ends.
-func (p *Provider) Shutdown(ctx context.Context) error {
-	err := p.srv.Shutdown(ctx)
-	if err != nil {
-		_ = p.srv.Close()
-	}
-	<-p.done
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
+func (p *Provider) Shutdown(ctx context.Context) error { return p.shutdown(ctx) }
 
 // StartProfiling starts a CPU profile ("cpu") or arranges a snapshot of a
 // runtime profile (heap, goroutine, allocs, block, mutex, threadcreate) at

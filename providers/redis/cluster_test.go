@@ -340,3 +340,22 @@ func indicator(t *testing.T, p any, name string) providers.HealthIndicator {
 	t.Fatalf("no %s health indicator", name)
 	return providers.HealthIndicator{}
 }
+
+// TestDownIsAnError: with Redis stopped, a read through the shared
+// pipeline (two commands: the value and its version) fails as unavailable,
+// never as an empty value.
+func TestDownIsAnError(t *testing.T) {
+	srv := redistest.Start(t)
+	db := openDB(t, srv.URL(0))
+	ctx := context.Background()
+	if err := db.Set(ctx, "c", "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	for _, key := range []string{"k", "missing"} {
+		e, err := db.(providers.Versioned).GetEntry(ctx, "c", key)
+		if !errors.Is(err, providers.ErrUnavailable) {
+			t.Fatalf("GetEntry %s with Redis down = %q (version %q), %v; want ErrUnavailable", key, e.Value, e.Version, err)
+		}
+	}
+}

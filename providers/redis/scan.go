@@ -15,7 +15,18 @@ import (
 	"github.com/navius-dev/navius/providers"
 )
 
-// Query walks a collection's hash with HSCAN, never KEYS. Each batch's
+// Query implements providers.Database (see query). A walk cut by ctx (its
+// deadline reached as a socket timeout, say) fails with ctx's error, which
+// navius answers with 503.
+func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	page, err := d.query(ctx, coll, q)
+	if err != nil && ctx.Err() != nil {
+		return providers.Page{}, ctx.Err()
+	}
+	return page, err
+}
+
+// query walks a collection's hash with HSCAN, never KEYS. Each batch's
 // matches get their versions from the versions hash (one HMGET), which also
 // drops those that have expired. A page ends at q.Limit items or, with
 // q.MaxBytes, before the item that would pass that many bytes.
@@ -51,7 +62,7 @@ import (
 // served the bucket so far, read along with each batch; when another node
 // answers, the query fails asking for the walk to start again, rather than
 // skipping keys.
-func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+func (d *Database) query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
 	cur, err := d.decodeCursor(q.Cursor)
 	if err != nil {
 		return providers.Page{}, err
@@ -66,6 +77,11 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 	perBucket := -1   // fields of the last bucket walked, to size a read-ahead; -1: none yet
 	bucketFields := 0 // fields of the current bucket so far
 	for {
+		// Each round trip honours ctx too; this ends the walk between
+		// them.
+		if err := ctx.Err(); err != nil {
+			return providers.Page{}, err
+		}
 		if perBucket >= 0 && len(w.pending) == 0 && w.start == 0 {
 			// Between buckets, after a small one: read the next ones
 			// whole, in one round trip.
@@ -109,7 +125,11 @@ func (d *Database) Query(ctx context.Context, coll string, q providers.Query) (p
 		}
 		budget -= len(kv) / 2
 		bucketFields += len(kv) / 2
-		batch := [][]providers.Item{matching(kv, mark, marked, q.Filter)}
+		items, err := matching(ctx, kv, mark, marked, q.Filter)
+		if err != nil {
+			return providers.Page{}, err
+		}
+		batch := [][]providers.Item{items}
 		if err := d.versioned(ctx, coll, cur.bucket, batch); err != nil {
 			return providers.Page{}, err
 		}
@@ -181,16 +201,25 @@ func (f *filling) done() bool {
 }
 
 // matching are the fields of an HSCAN batch after mark (when marked) whose
-// value contains filter, in key order.
-func matching(kv []string, mark string, marked bool, filter string) []providers.Item {
+// value contains filter, in key order. A batch can hold many MiB, which a
+// filter takes up to a few ms each to look through: ctx is checked every
+// MiB.
+func matching(ctx context.Context, kv []string, mark string, marked bool, filter string) ([]providers.Item, error) {
 	batch := make([]providers.Item, 0, len(kv)/2)
+	scanned := 0
 	for i := 0; i+1 < len(kv); i += 2 {
+		if scanned += len(kv[i+1]); scanned > 1<<20 && filter != "" {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			scanned = 0
+		}
 		if (!marked || kv[i] > mark) && strings.Contains(kv[i+1], filter) {
 			batch = append(batch, providers.Item{Key: kv[i], Value: []byte(kv[i+1])})
 		}
 	}
 	slices.SortFunc(batch, func(a, b providers.Item) int { return strings.Compare(a.Key, b.Key) })
-	return batch
+	return batch, nil
 }
 
 // readAhead reads buckets from, from+1, ... (up to n of them) of a cluster
@@ -219,7 +248,11 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 		if next != 0 {
 			break
 		}
-		whole = append(whole, matching(kv, "", false, filter))
+		items, err := matching(ctx, kv, "", false, filter)
+		if err != nil {
+			return 0, err
+		}
+		whole = append(whole, items)
 	}
 	if err := d.versioned(ctx, coll, from, whole); err != nil {
 		return 0, err
@@ -469,7 +502,7 @@ func (d *Database) encodeCursor(c *cursor) string {
 }
 
 func badCursor(c string) error {
-	return providers.Invalid("malformed cursor %q: pass back the next_cursor of the previous page", c)
+	return providers.Invalid("malformed cursor %.40q: pass back the next_cursor of the previous page", c)
 }
 
 // decodeCursor reads a cursor of the form this topology writes.
