@@ -25,6 +25,11 @@ const Module = "github.com/navius-dev/navius"
 type Options struct {
 	// Source is the navius source tree (holding go.mod and features.json).
 	Source string
+	// Fetched, when set, is what Source is: navius at a version in the Go
+	// module cache (Fetch). Its version and the proxy's revision are
+	// stamped; git is not asked (the module cache may sit inside some
+	// other repository), and no go.work applies.
+	Fetched *Fetched
 	// Selection is the resolved feature set.
 	Selection manifest.Selection
 	// Output is the binary's path; relative paths are relative to Source.
@@ -110,18 +115,29 @@ func NewPlan(opts Options) (Plan, error) {
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(opts.Source, out)
 	}
-	version := opts.Version
-	if version == "" {
-		version = GitVersion(opts.Source)
+	version, rev := opts.Version, ""
+	if f := opts.Fetched; f != nil {
+		if version == "" {
+			version = f.Version
+		}
+		rev = f.Revision
+	} else {
+		if version == "" {
+			version = GitVersion(opts.Source)
+		}
+		rev = gitOutput(opts.Source, "rev-parse", "HEAD")
 	}
 	ldflags := fmt.Sprintf("-s -w -X %s/internal/buildinfo.Version=%s", Module, version)
-	if rev := gitOutput(opts.Source, "rev-parse", "HEAD"); rev != "" {
+	if rev != "" {
 		ldflags += fmt.Sprintf(" -X %s/internal/buildinfo.Revision=%s", Module, rev)
 	}
 	args := []string{"build", "-trimpath", "-tags", strings.Join(Tags(opts.Selection), ","), "-ldflags", ldflags, "-o", out}
 	args = append(args, opts.ExtraArgs...)
 	args = append(args, ".")
 	env := []string{"CGO_ENABLED=0"}
+	if opts.Fetched != nil {
+		env = append(env, "GOWORK=off")
+	}
 	if opts.GOOS != "" {
 		env = append(env, "GOOS="+opts.GOOS)
 	}

@@ -31,9 +31,9 @@ func buildCommand(env *cli.Env) *ucli.Command {
 			"first, without changing the source tree. The build is static, -trimpath and stripped, with\n" +
 			"the version stamped — the same build make build runs.",
 		Flags: append(chooseFlags(),
-			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the binary into `DIR` (default: bin/ at the source tree's root), named navius-<profile or feature hash>[-<goos>-<goarch>]"},
+			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the binary into `DIR` (default: bin/ at the source tree's root, or in the working directory when navius is fetched), named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64 (default: this machine, or with --like the other binary's platform)"},
-			sourceFlag,
+			sourceFlag, naviusFlag,
 		),
 		Action: func(c *ucli.Context) error { return runBuild(c, env) },
 	}
@@ -41,7 +41,7 @@ func buildCommand(env *cli.Env) *ucli.Command {
 
 func runBuild(c *ucli.Context, env *cli.Env) error {
 	ctx := c.Context
-	t, err := openTree(c)
+	t, err := openSource(ctx, env.Stdout, c)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,11 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
-	ch, err := t.choose(ctx, c, env, t.offerSave)
+	offerSave := t.offerSave
+	if t.fetched != nil {
+		offerSave = nil // profiles are saved in a source tree; the module cache is read-only
+	}
+	ch, err := t.choose(ctx, c, env, offerSave)
 	if errors.Is(err, errCancelled) {
 		fmt.Fprintln(env.Stdout, "cancelled; nothing was built")
 		return nil
@@ -194,9 +198,13 @@ func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk
 }
 
 // outputDir is --output; its default, bin, is the tree's bin/ wherever the
-// builder runs (as make build's bin/navius), a relative --output is
-// relative to the working directory.
+// builder runs (as make build's bin/navius), or the working directory's
+// bin/ when navius was fetched (the module cache is read-only); a relative
+// --output is relative to the working directory.
 func (t *tree) outputDir(flag string) string {
+	if flag == "" && t.fetched != nil {
+		return "bin"
+	}
 	if flag == "" {
 		return filepath.Join(t.dir, "bin")
 	}
@@ -295,7 +303,7 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	if err := refuseSelf(out, outDir); err != nil {
 		return "", err
 	}
-	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra, Modules: t.modules})
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Fetched: t.fetched, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, ExtraArgs: extra, Modules: t.modules})
 	if err != nil {
 		return "", err
 	}

@@ -12,10 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -53,6 +55,10 @@ func Commands(env *cli.Env) []*ucli.Command {
 
 var sourceFlag = &ucli.StringFlag{Name: "source", Usage: "navius source tree `DIR` (default: the nearest directory upward holding features.json)"}
 
+// naviusFlag builds navius fetched through the Go module proxy, without a
+// source tree (openSource).
+var naviusFlag = &ucli.StringFlag{Name: "navius", Usage: "build navius `VERSION` (or latest), fetched through the Go module proxy into the module cache, instead of a source tree (default outside a source tree: this binary's version)"}
+
 // tree is a navius source tree and its manifest: features.json, plus the
 // features of the --with modules the command builds in.
 type tree struct {
@@ -66,6 +72,26 @@ type tree struct {
 	strict bool
 	// verified: builder serve verified the modules before the build.
 	verified bool
+	// fetched, when set, is what dir is: navius at a version in the Go
+	// module cache, which is read-only and no git checkout.
+	fetched *build.Fetched
+}
+
+// version is the navius version the tree builds: the fetched version, or
+// what git says of the checkout.
+func (t *tree) version() string {
+	if t.fetched != nil {
+		return t.fetched.Version
+	}
+	return build.GitVersion(t.dir)
+}
+
+// revision is the commit the tree builds, "" when unknown.
+func (t *tree) revision() string {
+	if t.fetched != nil {
+		return t.fetched.Revision
+	}
+	return t.git("rev-parse", "HEAD")
 }
 
 // openTree finds the source tree (--source, else upward from the working
@@ -86,6 +112,65 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 		return nil, cli.Usagef("%v", err)
 	}
 	return &tree{dir: dir, manifest: m}, nil
+}
+
+// openSource is openTree for the commands that build (build, package,
+// docs, builder serve): the source tree, else, or with --navius VERSION,
+// navius at this binary's version (or VERSION) fetched through the Go
+// module proxy settings in force into the module cache (build.Fetch). It
+// says on w which source that is. Without a tree it fails in one line,
+// naming --source and --navius, when this binary is a development build
+// or the proxy does not have its version.
+func openSource(ctx context.Context, w io.Writer, flags interface{ String(string) string }) (*tree, error) {
+	asked := flags.String("navius")
+	if asked == "" {
+		t, err := openTree(flags)
+		if err == nil || flags.String("source") != "" {
+			return t, err
+		}
+	} else if flags.String("source") != "" {
+		return nil, cli.Usagef("give --source (a navius checkout) or --navius (a version to fetch), not both")
+	}
+	if err := requireGo(); err != nil {
+		return nil, err
+	}
+	version := asked
+	if version == "" {
+		info := buildinfo.Read()
+		main := ""
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path == build.Module {
+			main = bi.Main.Version
+		}
+		if version = build.ModuleVersion(main, buildinfo.Version); version == "" {
+			return nil, cli.Usagef("%s, and this navius is a development build (version %s), which no module proxy serves: pass --source DIR (a checkout: %s), or --navius VERSION to fetch a released navius",
+				noTreeHere(), info.Version, sourceHint())
+		}
+	}
+	f, err := build.Fetch(ctx, version)
+	var fe *build.FetchError
+	switch {
+	case errors.As(err, &fe) && asked != "":
+		return nil, cli.Usagef("--navius %s: %v: give a version the proxy has (go list -m -versions %s lists them), set GOPROXY to a proxy that has it, or build from a checkout with --source DIR",
+			asked, fe, build.Module)
+	case errors.As(err, &fe):
+		return nil, cli.Usagef("%s, and this navius's version could not be fetched instead: %v: pass --source DIR (a checkout: %s), or --navius VERSION with a version the proxy has (go list -m -versions %s lists them)",
+			noTreeHere(), fe, sourceHint(), build.Module)
+	case err != nil:
+		return nil, cli.Usagef("%v", err)
+	}
+	m, err := manifest.Load(filepath.Join(f.Dir, "features.json"))
+	if err != nil {
+		return nil, cli.Usagef("navius %s from the module proxy: %v", f.Version, err)
+	}
+	fmt.Fprintf(w, "navius source: %s\n", f.Label())
+	return &tree{dir: f.Dir, manifest: m, fetched: f}, nil
+}
+
+// noTreeHere says that no source tree is at or above the working
+// directory.
+func noTreeHere() string {
+	wd, _ := filepath.Abs(".")
+	return "no navius source tree (a directory with features.json and go.mod) at or above " + wd
 }
 
 // noFlags are no flags: openTree then looks upward from the working
@@ -235,7 +320,7 @@ func selfFacts(m *manifest.Manifest) facts {
 // commands that need a binary of a selection only to ask it about itself.
 func (t *tree) quietBuild(ctx context.Context, sel manifest.Selection, dir, goos, goarch string) (string, build.Plan, error) {
 	out := filepath.Join(dir, binaryName(goos))
-	plan, err := build.NewPlan(build.Options{Source: t.dir, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, Modules: t.modules})
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Fetched: t.fetched, Selection: sel, Output: out, GOOS: goos, GOARCH: goarch, Modules: t.modules})
 	if err != nil {
 		return "", plan, err
 	}
@@ -247,9 +332,11 @@ func (t *tree) quietBuild(ctx context.Context, sel manifest.Selection, dir, goos
 }
 
 // factsFor returns the facts of sel: the running binary's own when sel is
-// what it carries, else those of a host build of sel.
+// what it carries (and the tree is not another version fetched), else
+// those of a host build of sel.
 func (t *tree) factsFor(ctx context.Context, sel manifest.Selection, self *manifest.Manifest) (facts, error) {
-	if slices.Equal(sel.Features, buildinfo.Compiled()) {
+	otherVersion := t.fetched != nil && t.fetched.Version != buildinfo.Read().Version
+	if slices.Equal(sel.Features, buildinfo.Compiled()) && !otherVersion {
 		return selfFacts(self), nil
 	}
 	if err := requireGo(); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
@@ -26,7 +27,7 @@ func docsCommand(env *cli.Env) *ucli.Command {
 			"options the selected providers declare — the declarations that also validate config.",
 		Flags: append(selectionFlags(),
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "dist/docs", Usage: "write the pages into `DIR`"},
-			sourceFlag,
+			sourceFlag, naviusFlag,
 		),
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
@@ -48,23 +49,28 @@ func docsCommand(env *cli.Env) *ucli.Command {
 }
 
 // docsFacts finds what to document: this binary, when no selection is
-// given or the selection is this binary's own (which needs no source tree),
-// else a host build of the selection from the source tree.
+// given or, outside a source tree, the selection is this binary's own
+// (which needs no source), else a host build of the selection from the
+// source tree or a fetched navius (openSource).
 func docsFacts(c *ucli.Context, env *cli.Env) (facts, *manifest.Manifest, error) {
-	if !c.IsSet("features") && !c.IsSet("profile") {
+	if !c.IsSet("features") && !c.IsSet("profile") && !c.IsSet("navius") {
 		return selfFacts(env.Manifest), env.Manifest, nil
 	}
-	t, err := openTree(c)
-	if err != nil {
-		if own, rerr := env.Manifest.Resolve(c.String("features")); c.IsSet("features") && !c.IsSet("source") && rerr == nil &&
-			slices.Equal(own.Features, buildinfo.Compiled()) {
+	if _, err := build.FindSource("."); err != nil && c.IsSet("features") && !c.IsSet("source") && !c.IsSet("navius") {
+		if own, rerr := env.Manifest.Resolve(c.String("features")); rerr == nil && slices.Equal(own.Features, buildinfo.Compiled()) {
 			return selfFacts(env.Manifest), env.Manifest, nil
 		}
-		return facts{}, nil, err
 	}
-	ch, _, err := t.resolve(c, c.Command.Name)
+	t, err := openSource(c.Context, env.Stdout, c)
 	if err != nil {
 		return facts{}, nil, err
+	}
+	ch, ok, err := t.resolve(c, c.Command.Name)
+	if err != nil {
+		return facts{}, nil, err
+	}
+	if !ok {
+		ch = t.defaults() // --navius alone: that version's defaults
 	}
 	f, err := t.factsFor(c.Context, ch.sel, env.Manifest)
 	return f, t.manifest, err

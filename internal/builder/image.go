@@ -103,7 +103,7 @@ func (t *tree) imageArchive(req *imageRequest, bins []builtBinary, features []st
 		ref = &r
 	}
 	meta := serverimage.Meta{
-		Ref: *ref, Version: version, Revision: t.git("rev-parse", "HEAD"), Source: t.source(),
+		Ref: *ref, Version: version, Revision: t.revision(), Source: t.source(),
 		Features: features, Created: created, CACertificates: req.ca,
 	}
 	var list []serverimage.Binary
@@ -130,11 +130,19 @@ func (t *tree) imageArchive(req *imageRequest, bins []builtBinary, features []st
 // credentials; "" (no label) when the tree has no origin remote: a label
 // naming a repository the image may not come from would mislead.
 func (t *tree) source() string {
+	if t.fetched != nil {
+		return serverimage.CleanSource(t.fetched.URL)
+	}
 	return serverimage.CleanSource(t.git("remote", "get-url", "origin"))
 }
 
-// git runs git in the source tree and returns its output, "" on failure.
+// git runs git in the source tree and returns its output, "" on failure
+// and for a fetched navius (git would answer for whatever repository holds
+// the module cache).
 func (t *tree) git(args ...string) string {
+	if t.fetched != nil {
+		return ""
+	}
 	cmd := exec.Command("git", args...)
 	cmd.Dir = t.dir
 	out, err := cmd.Output()

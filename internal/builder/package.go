@@ -48,13 +48,13 @@ func packageCommand(env *cli.Env) *ucli.Command {
 		Flags: append(append(selectionFlags(),
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64"},
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "dist", Usage: "write the archive into `DIR`"},
-			sourceFlag,
+			sourceFlag, naviusFlag,
 		), imageFlags()...),
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
 				return cli.Usagef("package takes no arguments (got %q)", c.Args().First())
 			}
-			t, err := openTree(c)
+			t, err := openSource(c.Context, env.Stdout, c)
 			if err != nil {
 				return err
 			}
@@ -309,10 +309,17 @@ func zipArchive(dir string, files []archiveFile, mtime time.Time) ([]byte, error
 }
 
 // sourceDate is SOURCE_DATE_EPOCH when set, else the commit time of the
-// source tree's HEAD, else the Unix epoch.
+// source tree's HEAD (of a fetched navius, its version's time), else the
+// Unix epoch.
 func (t *tree) sourceDate() time.Time {
 	if v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
 		return time.Unix(v, 0).UTC()
+	}
+	if f := t.fetched; f != nil {
+		if f.Time.IsZero() {
+			return time.Unix(0, 0).UTC()
+		}
+		return f.Time
 	}
 	cmd := exec.Command("git", "log", "-1", "--format=%ct")
 	cmd.Dir = t.dir

@@ -35,8 +35,9 @@ func builderCommand(env *cli.Env) *ucli.Command {
 				"run in a queue (--concurrency at once); results are cached by content (navius version, features,\n" +
 				"modules with versions, platform, artefact) under --cache, at most --cache-size bytes, least\n" +
 				"recently used first out. Third-party modules come only from the --catalog file, each verified\n" +
-				"by navius's conformance suites before its first build. It needs a navius source tree (--source;\n" +
-				"the Go module proxy does not serve navius). NAVIUS_AUTH_TOKENS or NAVIUS_AUTH_TOKEN_HASHES\n" +
+				"by navius's conformance suites before its first build. It builds from a navius source tree\n" +
+				"(--source, else the nearest upward), or without one navius at this binary's version (or --navius\n" +
+				"VERSION) fetched through the Go module proxy. NAVIUS_AUTH_TOKENS or NAVIUS_AUTH_TOKEN_HASHES\n" +
 				"(scope[+scope]:token, as serve takes them) turn on bearer tokens: starting builds needs the\n" +
 				"build scope, /metrics the metrics scope. GET /download and GET /api/catalog script it.",
 			Flags: []ucli.Flag{
@@ -47,7 +48,7 @@ func builderCommand(env *cli.Env) *ucli.Command {
 				&ucli.IntFlag{Name: "concurrency", Value: 1, Usage: "run at most `N` builds at once (each go build uses every core)"},
 				&ucli.IntFlag{Name: "queue", Value: 32, Usage: "let at most `N` builds wait"},
 				&ucli.IntFlag{Name: "per-client", Value: 2, Usage: "let one client (address, or token) have at most `N` builds queued or running"},
-				sourceFlag,
+				sourceFlag, naviusFlag,
 			},
 			Action: func(c *ucli.Context) error {
 				if c.Args().Present() {
@@ -103,13 +104,17 @@ func runServe(c *ucli.Context, env *cli.Env) error {
 	log.SetOutput(env.Stderr)
 	log.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
 
-	// Without a source tree the page still shows the catalog (from this
-	// binary's features.json) and says why it cannot build.
+	// Without a source tree it builds navius fetched through the module
+	// proxy (openSource). When that fails too, the page still shows the
+	// catalog (from this binary's features.json) and says why it cannot
+	// build; a failing --navius or --source is an error.
 	var t *tree
 	noSource := ""
-	if t, err = openTree(c); err != nil {
-		noSource = "this builder has no navius source tree, so it can show the catalog but not build: " + err.Error() +
-			" (navius is built from its source, which the Go module proxy does not serve: start navius builder serve in a clone, or pass --source DIR)"
+	if t, err = openSource(c.Context, env.Stderr, c); err != nil {
+		if c.IsSet("navius") {
+			return err
+		}
+		noSource = "this builder can show the catalog but not build: " + err.Error()
 		t = nil
 	} else if err := requireGo(); err != nil {
 		return err
@@ -135,6 +140,9 @@ func runServe(c *ucli.Context, env *cli.Env) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	where := "source " + s.src()
+	if t != nil && t.fetched != nil {
+		where = "navius source: " + t.fetched.Label()
+	}
 	if t == nil {
 		where = "no source tree: catalog only"
 	}

@@ -31,14 +31,13 @@ import (
 // catalog modules with their versions (a local copy by its content), the
 // platform, the artefact and SOURCE_DATE_EPOCH.
 func (s *webServer) cacheKey(sel *selection, platform, artifact string) string {
-	dir := s.t.dir
-	version := build.GitVersion(dir)
+	version := s.t.version()
 	k := struct {
 		Version, Revision, Changes, Platform, Artifact, SourceDate string
 		Features, Modules                                          []string
-	}{Version: version, Revision: s.t.git("rev-parse", "HEAD"), Platform: platform, Artifact: artifact,
+	}{Version: version, Revision: s.t.revision(), Platform: platform, Artifact: artifact,
 		SourceDate: os.Getenv("SOURCE_DATE_EPOCH"), Features: sel.sel.Features}
-	if strings.HasSuffix(version, "-dirty") || k.Revision == "" {
+	if s.t.fetched == nil && (strings.HasSuffix(version, "-dirty") || k.Revision == "") {
 		k.Changes = sha256Hex([]byte(s.t.git("diff", "HEAD") + s.t.git("status", "--porcelain")))
 	}
 	for _, cm := range sel.mods {
@@ -77,7 +76,7 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 		}
 		mods = append(mods, cm.mod)
 	}
-	t := &tree{dir: s.t.dir, manifest: s.nav, modules: mods, verified: true}
+	t := &tree{dir: s.t.dir, fetched: s.t.fetched, manifest: s.nav, modules: mods, verified: true}
 	ch := choice{sel: req.sel.sel, how: "the builder's page", spec: req.sel.Spec}
 	goos, goarch, _ := strings.Cut(req.platform, "/")
 	j.emit("stage", map[string]string{"stage": "compiling", "text": "compiling navius for " + req.platform})
@@ -94,7 +93,7 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sbomData, err = sbomOf(t.manifest, data, build.GitVersion(t.dir), t.sourceDate()); err != nil {
+		if sbomData, err = sbomOf(t.manifest, data, t.version(), t.sourceDate()); err != nil {
 			return nil, err
 		}
 		artefact = bin

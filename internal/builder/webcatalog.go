@@ -201,7 +201,7 @@ func (s *webServer) catalogJSON() apiCatalog {
 		Platforms: platforms, Artifacts: artifactKinds,
 	}
 	if s.t != nil {
-		c.Version = build.GitVersion(s.t.dir)
+		c.Version = s.t.version()
 	}
 	for _, f := range s.nav.Features {
 		af := apiFeature{Name: f.Name, Category: f.Category, Description: f.Description, Default: f.Default,
