@@ -272,17 +272,18 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-// TestNoSourceTree: without a source tree the page shows the catalog and
+// TestNoSourceTree: without a source tree, and unable to fetch navius
+// through the module proxy (GOPROXY=off), the page shows the catalog and
 // says why it cannot build; a build request says so too.
 func TestNoSourceTree(t *testing.T) {
 	dir := t.TempDir()
-	p, err := startBuilder(dir, nil, "--cache", filepath.Join(dir, "cache"))
+	p, err := startBuilder(dir, []string{"GOPROXY=off"}, "--cache", filepath.Join(dir, "cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.stop()
 	code, body := get(t, p.URL, "/download?features=memory")
-	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "no navius source tree") || !strings.Contains(string(body), "the Go module proxy does not serve") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "no navius source tree") || !strings.Contains(string(body), "could not be fetched") || !strings.Contains(string(body), "GOPROXY=off") {
 		t.Errorf("/download without a source tree: %d %s", code, body)
 	}
 	var c struct {

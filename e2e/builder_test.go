@@ -387,7 +387,8 @@ func TestBuilderErrors(t *testing.T) {
 		{"", nil, []string{"build", "--target", "plan9"}, "use GOOS/GOARCH"},
 		{"", nil, []string{"build", "--target", "linux/z80"}, "not a platform Go builds for"},
 		{"", nil, []string{"build", "--source", empty}, "is not a navius source tree"},
-		{empty, nil, []string{"build"}, "no navius source tree"},
+		{empty, []string{"GOPROXY=off"}, []string{"build"}, "no navius source tree"},
+		{"", nil, []string{"build", "--source", empty, "--navius", "v1.0.0"}, "give --source (a navius checkout) or --navius (a version to fetch), not both"},
 		{"", []string{"PATH=" + empty}, []string{"build", "--features", "memory"}, "the Go toolchain is not on PATH"},
 		{"", nil, []string{"build", "--like", filepath.Join(empty, "nothing")}, "no such binary"},
 		{"", nil, []string{"build", "--like", notNavius}, "not a navius binary"},
@@ -566,14 +567,18 @@ func TestLikeAsksOnlyWhenNeeded(t *testing.T) {
 	}
 }
 
-// TestOutsideSourceTree: a builder command that needs the source names the
-// absolute directory it searched from and how to get this binary's source;
-// docs of the binary's own features needs no source.
+// TestOutsideSourceTree: a builder command that needs the source and
+// cannot fetch it (GOPROXY=off; TestNoClone fetches it) names the absolute
+// directory it searched from, the version it tried, and how to get this
+// binary's source; docs of the binary's own features needs no source.
 func TestOutsideSourceTree(t *testing.T) {
 	tool, _ := binary(t, "default")
 	dir := t.TempDir()
-	code, _, errOut := runIn(t, dir, "", tool, nil, "build", "--features", "memory")
-	if code != 2 || !strings.Contains(errOut, "at or above "+dir+";") || !strings.Contains(errOut, "git clone https://github.com/navius-dev/navius && git -C navius checkout ") {
+	off := []string{"GOPROXY=off"}
+	code, _, errOut := runIn(t, dir, "", tool, off, "build", "--features", "memory")
+	if code != 2 || strings.Contains(strings.TrimSpace(errOut), "\n") || !strings.Contains(errOut, "at or above "+dir+", and this navius's version could not be fetched instead: navius ") ||
+		!strings.Contains(errOut, "GOPROXY=off") || !strings.Contains(errOut, "--navius VERSION") ||
+		!strings.Contains(errOut, "git clone https://github.com/navius-dev/navius && git -C navius checkout ") {
 		t.Errorf("build outside a source tree: exit %d, %q", code, errOut)
 	}
 	code, out, errOut := runIn(t, dir, "", tool, nil, "docs", "--features", "default", "--output", "site")
@@ -583,7 +588,7 @@ func TestOutsideSourceTree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "site", "features", "bolt.md")); err != nil {
 		t.Errorf("docs --features default wrote no page for bolt: %v", err)
 	}
-	if code, _, errOut := runIn(t, dir, "", tool, nil, "docs", "--features", "memory"); code != 2 || !strings.Contains(errOut, "no navius source tree") {
+	if code, _, errOut := runIn(t, dir, "", tool, off, "docs", "--features", "memory"); code != 2 || !strings.Contains(errOut, "no navius source tree") {
 		t.Errorf("docs of other features outside a source tree: exit %d, %q", code, errOut)
 	}
 }

@@ -12,12 +12,17 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/harness"
 )
+
+var servingRE = regexp.MustCompile(`serving http://([^/ ]+)/`)
 
 // TestNoClone: a navius installed from a module proxy (go install
 // MODULE@VERSION, as a user without a clone gets it) builds from a
@@ -60,6 +65,35 @@ func TestNoClone(t *testing.T) {
 	}
 	if rep := featuresOf(t, bin); len(rep.Features) != 1 || rep.Features[0].Name != "memory" {
 		t.Errorf("the binary built from the module cache carries %+v, not memory alone", rep.Features)
+	}
+
+	// builder serve builds from the same fetched source: its catalog says
+	// it builds, at the version, and GET /download answers a binary.
+	cmd := exec.Command(tool, "builder", "serve", "--listen", "127.0.0.1:0", "--cache", filepath.Join(t.TempDir(), "cache"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	srv, err := harness.Start(cmd, 2*time.Minute, func(line string) string {
+		if m := servingRE.FindStringSubmatch(line); m != nil {
+			return m[1]
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(t)
+	if !strings.Contains(srv.Logs(), "(navius source: module cache "+build.Module+"@"+version+" ("+fetched+"); cache ") {
+		t.Errorf("builder serve does not say it builds from the module cache:\n%s", srv.Logs())
+	}
+	var catalog struct {
+		Version string `json:"version"`
+		Builds  bool   `json:"builds"`
+	}
+	if code, body := harness.Get(t, srv.URL+"/api/catalog", ""); code != 200 || json.Unmarshal([]byte(body), &catalog) != nil || !catalog.Builds || catalog.Version != version {
+		t.Errorf("builder serve's catalog without a clone: %d %.300s", code, body)
+	}
+	if code, body := harness.Get(t, srv.URL+"/download?features=memory", ""); code != 200 || !strings.HasPrefix(body, "\x7fELF") {
+		t.Errorf("GET /download?features=memory without a clone: %d %.300s\n%s", code, body, srv.Logs())
 	}
 
 	// A version the proxies do not have: the version, the GOPROXY in
