@@ -67,6 +67,21 @@ func TestNoClone(t *testing.T) {
 		t.Errorf("the binary built from the module cache carries %+v, not memory alone", rep.Features)
 	}
 
+	// A provider module goes in as it does from a checkout. go may not
+	// overlay files in the module cache, so the build works in a copy,
+	// which is removed after.
+	tmp := t.TempDir()
+	code, out, errOut = runIn(t, dir, "", tool, append(env, "TMPDIR="+tmp), "build", "--features", "memory", "--with", fsdbModule+"="+filepath.Join(root, "examples", "fsdb"), "--output", "withfsdb")
+	if code != 0 || !strings.Contains(out, "navius source: copied to "+tmp) || !strings.Contains(out, "verify:   fsdb: navius's harness on what "+fsdbModule+" registers") {
+		t.Fatalf("build --with without a clone: exit %d\n%s%s", code, out, errOut)
+	}
+	if rep := featuresOf(t, onlyBinary(t, filepath.Join(dir, "withfsdb"))); len(rep.Features) != 2 || rep.Features[0].Name != "fsdb" {
+		t.Errorf("build --with without a clone built %+v, not fsdb and memory", rep.Features)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("build --with without a clone left %s in its TMPDIR", left[0].Name())
+	}
+
 	// builder serve builds from the same fetched source: its catalog says
 	// it builds, at the version, and GET /download answers a binary.
 	cmd := exec.Command(tool, "builder", "serve", "--listen", "127.0.0.1:0", "--cache", filepath.Join(t.TempDir(), "cache"))

@@ -73,6 +73,13 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := requireGo(); err != nil {
 		return err
 	}
+	if len(t.modules) > 0 {
+		remove, err := t.copyFetched(env.Stdout)
+		if err != nil {
+			return err
+		}
+		defer remove()
+	}
 	out, err := t.build(ctx, env.Stdout, env.Stderr, ch, t.outputDir(c.String("output")), goos, goarch, extra)
 	if err != nil || !isHost(goos, goarch) {
 		return err

@@ -166,6 +166,29 @@ func openSource(ctx context.Context, w io.Writer, flags interface{ String(string
 	return &tree{dir: f.Dir, manifest: m, fetched: f}, nil
 }
 
+// copyFetched moves the build of a fetched navius out of the module cache,
+// into a copy in a temporary directory, for builds with --with modules:
+// their generated files go into go's -overlay, which may not replace files
+// under GOMODCACHE. It says so on w; remove deletes the copy. For a
+// checkout, or without modules, it does nothing.
+func (t *tree) copyFetched(w io.Writer) (remove func(), err error) {
+	if t.fetched == nil || t.dir != t.fetched.Dir {
+		return func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "navius-source-")
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(tmp, "navius")
+	if err := os.CopyFS(dir, os.DirFS(t.fetched.Dir)); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("copying navius %s out of the module cache: %v", t.fetched.Version, err)
+	}
+	fmt.Fprintf(w, "navius source: copied to %s (go may not overlay files in the module cache, which the modules need)\n", dir)
+	t.dir = dir
+	return func() { os.RemoveAll(tmp) }, nil
+}
+
 // noTreeHere says that no source tree is at or above the working
 // directory.
 func noTreeHere() string {

@@ -118,6 +118,12 @@ func runServe(c *ucli.Context, env *cli.Env) error {
 		t = nil
 	} else if err := requireGo(); err != nil {
 		return err
+	} else if opts.catalog != "" {
+		remove, err := t.copyFetched(env.Stderr)
+		if err != nil {
+			return err
+		}
+		defer remove()
 	}
 	s, err := newWebServer(c.Context, env, t, noSource, opts, authn, log)
 	if err != nil {
