@@ -283,7 +283,7 @@ func TestNoSourceTree(t *testing.T) {
 	}
 	defer p.stop()
 	code, body := get(t, p.URL, "/download?features=memory")
-	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "no navius source tree") || !strings.Contains(string(body), "could not be fetched") || !strings.Contains(string(body), "GOPROXY=off") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "no navius source tree") || !strings.Contains(string(body), "(this binary's version) is not available through GOPROXY=off") {
 		t.Errorf("/download without a source tree: %d %s", code, body)
 	}
 	var c struct {

@@ -43,7 +43,12 @@ type FetchError struct {
 }
 
 func (e *FetchError) Error() string {
-	return fmt.Sprintf("navius %s could not be fetched through GOPROXY=%s (go mod download: %s)", e.Version, e.GOPROXY, e.Go)
+	return "navius " + e.Version + " is not available " + e.Through()
+}
+
+// Through says where the version was looked for, and go's answer.
+func (e *FetchError) Through() string {
+	return fmt.Sprintf("through GOPROXY=%s (go mod download: %s)", e.GOPROXY, e.Go)
 }
 
 // Fetch downloads navius at version (a version, or a query go accepts,

@@ -150,11 +150,11 @@ func openSource(ctx context.Context, w io.Writer, flags interface{ String(string
 	var fe *build.FetchError
 	switch {
 	case errors.As(err, &fe) && asked != "":
-		return nil, cli.Usagef("--navius %s: %v: give a version the proxy has (go list -m -versions %s lists them), set GOPROXY to a proxy that has it, or build from a checkout with --source DIR",
-			asked, fe, build.Module)
+		return nil, cli.Usagef("--navius %s: not available %s: give a version the proxy has (go list -m -versions %s lists them), set GOPROXY to a proxy that has it, or build from a checkout with --source DIR",
+			asked, fe.Through(), build.Module)
 	case errors.As(err, &fe):
-		return nil, cli.Usagef("%s, and this navius's version could not be fetched instead: %v: pass --source DIR (a checkout: %s), or --navius VERSION with a version the proxy has (go list -m -versions %s lists them)",
-			noTreeHere(), fe, sourceHint(), build.Module)
+		return nil, cli.Usagef("%s, and navius %s (this binary's version) is not available %s: pass --source DIR (a checkout: %s), or --navius VERSION with a version the proxy has (go list -m -versions %s lists them)",
+			noTreeHere(), fe.Version, fe.Through(), sourceHint(), build.Module)
 	case err != nil:
 		return nil, cli.Usagef("%v", err)
 	}
