@@ -98,11 +98,10 @@ func packageCommand(env *cli.Env) *ucli.Command {
 }
 
 // withoutBuilder leaves the builder out of an image's selection: it needs
-// the Go toolchain and a navius source tree, which an image has neither.
-// Only --features naming builder itself (named) keeps it. The package's tar.gz
-// holds the same binary as the image, so it goes without too; the label
-// follows the features (a profile that had the builder no longer names
-// them).
+// the Go toolchain, which an image does not have. Only --features naming
+// builder itself (named) keeps it. The package's tar.gz holds the same
+// binary as the image, so it goes without too; the label follows the
+// features (a profile that had the builder no longer names them).
 func (t *tree) withoutBuilder(w io.Writer, ch choice, named bool) (choice, error) {
 	const builder = "builder"
 	if named || !slices.Contains(ch.sel.Features, builder) {
@@ -113,7 +112,7 @@ func (t *tree) withoutBuilder(w io.Writer, ch choice, named bool) (choice, error
 	if err != nil {
 		return ch, cli.Usagef("%s without the builder: %v", ch.how, err)
 	}
-	fmt.Fprintf(w, "image:    the builder is left out (it needs the Go toolchain and a navius source tree, which an image has neither); --features %s,builder keeps it\n",
+	fmt.Fprintf(w, "image:    the builder is left out (it needs the Go toolchain, which an image does not have); --features %s,builder keeps it\n",
 		strings.Join(ch.sel.Features, ","))
 	return choice{sel: sel, how: ch.how + " without the builder", spec: spec}, nil
 }
