@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -200,8 +198,7 @@ func goEnv(t *testing.T, name string) string {
 }
 
 // naviusProxy lays out this tree as the module github.com/navius-dev/navius
-// in a GOPROXY directory (the protocol's list, .info, .mod and .zip),
-// following the module zip rules: the files git tracks or would (so no
+// in a GOPROXY directory (proxyDir), following the module zip rules: the files git tracks or would (so no
 // build output), without nested modules (directories with their own
 // go.mod) or vendor directories. Its version is v0.99.0 with a prerelease
 // made from the content, so that the shared module cache never holds two
@@ -224,7 +221,6 @@ func naviusProxy(t *testing.T) (proxy, version string) {
 	slices.Sort(names)
 	h := sha256.New()
 	files := map[string][]byte{}
-	var kept []string
 	for _, n := range names {
 		if n == "" || slices.ContainsFunc(nested, func(d string) bool { return strings.HasPrefix(n, d) }) ||
 			strings.HasPrefix(n, "vendor/") || strings.Contains(n, "/vendor/") {
@@ -239,37 +235,9 @@ func naviusProxy(t *testing.T) (proxy, version string) {
 			t.Fatal(err)
 		}
 		files[n] = data
-		kept = append(kept, n)
 		fmt.Fprintf(h, "%s %d\n", n, len(data))
 		h.Write(data)
 	}
 	version = "v0.99.0-e2e." + hex.EncodeToString(h.Sum(nil))[:12]
-	var zipped bytes.Buffer
-	zw := zip.NewWriter(&zipped)
-	for _, n := range kept {
-		w, err := zw.Create(build.Module + "@" + version + "/" + n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(files[n])
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	proxy = t.TempDir()
-	at := filepath.Join(proxy, filepath.FromSlash(build.Module), "@v")
-	if err := os.MkdirAll(at, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string][]byte{
-		"list":            []byte(version + "\n"),
-		version + ".info": []byte(`{"Version":"` + version + `","Time":"2026-01-01T00:00:00Z"}`),
-		version + ".mod":  files["go.mod"],
-		version + ".zip":  zipped.Bytes(),
-	} {
-		if err := os.WriteFile(filepath.Join(at, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return proxy, version
+	return proxyDir(t, build.Module, version, files), version
 }

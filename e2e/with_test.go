@@ -510,7 +510,15 @@ func fileProxy(t *testing.T, dir, path string) (proxy, version string) {
 		h.Write(data)
 	}
 	version = "v1.0.0-e2e." + hex.EncodeToString(h.Sum(nil))[:12]
-	proxy = t.TempDir()
+	return proxyDir(t, path, version, files), version
+}
+
+// proxyDir lays out files (by path in the module) as module path at
+// version in a new GOPROXY directory: the protocol's list, .info, .mod and
+// .zip.
+func proxyDir(t *testing.T, path, version string, files map[string][]byte) string {
+	t.Helper()
+	proxy := t.TempDir()
 	at := filepath.Join(proxy, filepath.FromSlash(path), "@v")
 	if err := os.MkdirAll(at, 0o755); err != nil {
 		t.Fatal(err)
@@ -537,7 +545,7 @@ func fileProxy(t *testing.T, dir, path string) (proxy, version string) {
 			t.Fatal(err)
 		}
 	}
-	return proxy, version
+	return proxy
 }
 
 func memorySelection(t *testing.T) manifest.Selection {
