@@ -124,9 +124,8 @@ func openTree(flags interface{ String(string) string }) (*tree, error) {
 func openSource(ctx context.Context, w io.Writer, flags interface{ String(string) string }) (*tree, error) {
 	asked := flags.String("navius")
 	if asked == "" {
-		t, err := openTree(flags)
-		if err == nil || flags.String("source") != "" {
-			return t, err
+		if _, err := build.FindSource("."); err == nil || flags.String("source") != "" {
+			return openTree(flags)
 		}
 	} else if flags.String("source") != "" {
 		return nil, cli.Usagef("give --source (a navius checkout) or --navius (a version to fetch), not both")
@@ -170,7 +169,7 @@ func openSource(ctx context.Context, w io.Writer, flags interface{ String(string
 // into a copy in a temporary directory, for builds with --with modules:
 // their generated files go into go's -overlay, which may not replace files
 // under GOMODCACHE. It says so on w; remove deletes the copy. For a
-// checkout, or without modules, it does nothing.
+// checkout it does nothing.
 func (t *tree) copyFetched(w io.Writer) (remove func(), err error) {
 	if t.fetched == nil || t.dir != t.fetched.Dir {
 		return func() {}, nil

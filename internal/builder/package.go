@@ -13,7 +13,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -314,18 +313,11 @@ func (t *tree) sourceDate() time.Time {
 	if v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
 		return time.Unix(v, 0).UTC()
 	}
-	if f := t.fetched; f != nil {
-		if f.Time.IsZero() {
-			return time.Unix(0, 0).UTC()
-		}
+	if f := t.fetched; f != nil && !f.Time.IsZero() {
 		return f.Time
 	}
-	cmd := exec.Command("git", "log", "-1", "--format=%ct")
-	cmd.Dir = t.dir
-	if out, err := cmd.Output(); err == nil {
-		if v, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil {
-			return time.Unix(v, 0).UTC()
-		}
+	if v, err := strconv.ParseInt(t.git("log", "-1", "--format=%ct"), 10, 64); err == nil {
+		return time.Unix(v, 0).UTC()
 	}
 	return time.Unix(0, 0).UTC()
 }

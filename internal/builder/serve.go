@@ -107,7 +107,7 @@ func runServe(c *ucli.Context, env *cli.Env) error {
 	// Without a source tree it builds navius fetched through the module
 	// proxy (openSource). When that fails too, the page still shows the
 	// catalog (from this binary's features.json) and says why it cannot
-	// build; a failing --navius or --source is an error.
+	// build. A --navius that cannot be fetched is an error.
 	var t *tree
 	noSource := ""
 	if t, err = openSource(c.Context, env.Stderr, c); err != nil {
