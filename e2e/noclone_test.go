@@ -26,9 +26,11 @@ var servingRE = regexp.MustCompile(`serving http://([^/ ]+)/`)
 // MODULE@VERSION, as a user without a clone gets it) builds from a
 // directory outside any checkout by fetching its own version through the
 // proxy settings in force: here a file:// proxy holding this tree, before
-// the usual proxy for the dependencies. The binary it builds runs; a
-// version the proxy lacks, and a development build that has no version to
-// fetch, are refused in one line with exit code 2.
+// the usual proxy for the dependencies. The binary it builds runs, a
+// --with module goes in (built in a copy: the module cache may not be
+// overlaid), and builder serve builds from the same source. A version the
+// proxy lacks, and a development build that has no version to fetch, are
+// refused in one line with exit code 2.
 func TestNoClone(t *testing.T) {
 	proxy, version := naviusProxy(t)
 	env := []string{
@@ -105,8 +107,16 @@ func TestNoClone(t *testing.T) {
 	if code, body := harness.Get(t, srv.URL+"/api/catalog", ""); code != 200 || json.Unmarshal([]byte(body), &catalog) != nil || !catalog.Builds || catalog.Version != version {
 		t.Errorf("builder serve's catalog without a clone: %d %.300s", code, body)
 	}
-	if code, body := harness.Get(t, srv.URL+"/download?features=memory", ""); code != 200 || !strings.HasPrefix(body, "\x7fELF") {
-		t.Errorf("GET /download?features=memory without a clone: %d %.300s\n%s", code, body, srv.Logs())
+	code, body := harness.Get(t, srv.URL+"/download?features=memory", "")
+	if code != 200 {
+		t.Fatalf("GET /download?features=memory without a clone: %d %.300s\n%s", code, body, srv.Logs())
+	}
+	downloaded := filepath.Join(t.TempDir(), "navius")
+	if err := os.WriteFile(downloaded, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if rep := featuresOf(t, downloaded); len(rep.Features) != 1 || rep.Features[0].Name != "memory" {
+		t.Errorf("the binary builder serve built without a clone carries %+v, not memory alone", rep.Features)
 	}
 
 	// A version the proxies do not have: the version, the GOPROXY in
