@@ -84,7 +84,7 @@ func Fetch(ctx context.Context, version string) (*Fetched, error) {
 		if msg == "" && runErr != nil {
 			msg = runErr.Error()
 		}
-		return nil, &FetchError{Version: version, GOPROXY: goEnv(goBin, "GOPROXY"), Go: oneLineText(msg)}
+		return nil, &FetchError{Version: version, GOPROXY: redactUserinfo(goEnv(goBin, "GOPROXY")), Go: redactUserinfo(oneLineText(msg))}
 	}
 	f := &Fetched{Version: got.Version, Dir: got.Dir}
 	// The .info file: the version's time and, from proxies that record
@@ -114,6 +114,17 @@ func goEnv(goBin, name string) string {
 // continue on tab-indented lines) so that it is shown whole on one line.
 func oneLineText(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// userinfo is the credentials part of a URL (user:password@, or a token
+// as the user name).
+var userinfo = regexp.MustCompile(`://[^/@\s"',|]+@`)
+
+// redactUserinfo hides the credentials of every URL in s (a GOPROXY list,
+// or go's error, which hides a password but not a token given as the user
+// name): errors are shown on the builder's page and in logs.
+func redactUserinfo(s string) string {
+	return userinfo.ReplaceAllString(s, "://***@")
 }
 
 // moduleVersion matches a version the module proxy can serve: semantic,

@@ -36,6 +36,20 @@ func TestModuleVersion(t *testing.T) {
 	}
 }
 
+// Credentials in a proxy URL never show in an error.
+func TestRedactUserinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:secret@proxy.corp/,https://proxy.golang.org,direct": "https://***@proxy.corp/,https://proxy.golang.org,direct",
+		"file:///tmp/p|https://tok3n@proxy.corp/go":                       "file:///tmp/p|https://***@proxy.corp/go",
+		`Get "https://user:***@127.0.0.1:1/x/@v/v1.info": refused`:        `Get "https://***@127.0.0.1:1/x/@v/v1.info": refused`,
+		"off": "off",
+	} {
+		if got := redactUserinfo(in); got != want {
+			t.Errorf("redactUserinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // Fetch goes through GOPROXY (here a file:// proxy into a module cache of
 // the test's own) and returns the module's directory with the proxy's
 // time and origin; a version the proxy lacks is a FetchError naming the
