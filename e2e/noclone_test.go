@@ -2,16 +2,14 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,8 +209,9 @@ func goEnv(t *testing.T, name string) string {
 // in a GOPROXY directory (proxyDir), following the module zip rules: the files git tracks or would (so no
 // build output), without nested modules (directories with their own
 // go.mod) or vendor directories. Its version is v0.99.0 with a prerelease
-// made from the content, so that the shared module cache never holds two
-// contents for one version.
+// of this run's own, so that the shared module cache never holds two
+// contents for one version; the test removes it from the module cache at
+// its end, so that runs do not pile up copies of navius there.
 func naviusProxy(t *testing.T) (proxy, version string) {
 	t.Helper()
 	cmd := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard", "-z")
@@ -228,8 +227,6 @@ func naviusProxy(t *testing.T) (proxy, version string) {
 			nested = append(nested, path.Dir(n)+"/")
 		}
 	}
-	slices.Sort(names)
-	h := sha256.New()
 	files := map[string][]byte{}
 	for _, n := range names {
 		if n == "" || slices.ContainsFunc(nested, func(d string) bool { return strings.HasPrefix(n, d) }) ||
@@ -245,9 +242,33 @@ func naviusProxy(t *testing.T) (proxy, version string) {
 			t.Fatal(err)
 		}
 		files[n] = data
-		fmt.Fprintf(h, "%s %d\n", n, len(data))
-		h.Write(data)
 	}
-	version = "v0.99.0-e2e." + hex.EncodeToString(h.Sum(nil))[:12]
+	version = "v0.99.0-e2e." + strconv.FormatInt(time.Now().UnixNano(), 10)
+	t.Cleanup(func() { removeFromModuleCache(t, build.Module, version) })
 	return proxyDir(t, build.Module, version, files), version
+}
+
+// removeFromModuleCache removes module path at version from the module
+// cache (go leaves it read-only), and from the versions the cache lists.
+// modPath is lower-case (the cache escapes capitals).
+func removeFromModuleCache(t *testing.T, modPath, version string) {
+	cache := goEnv(t, "GOMODCACHE")
+	dir := filepath.Join(cache, filepath.FromSlash(modPath)+"@"+version)
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	if err := os.RemoveAll(dir); err != nil {
+		t.Logf("removing %s from the module cache: %v", dir, err)
+	}
+	at := filepath.Join(cache, "cache", "download", filepath.FromSlash(modPath), "@v")
+	for _, ext := range []string{".info", ".mod", ".zip", ".ziphash", ".lock", ".partial"} {
+		os.Remove(filepath.Join(at, version+ext))
+	}
+	if data, err := os.ReadFile(filepath.Join(at, "list")); err == nil {
+		kept := slices.DeleteFunc(strings.Split(string(data), "\n"), func(l string) bool { return l == version })
+		os.WriteFile(filepath.Join(at, "list"), []byte(strings.Join(kept, "\n")), 0o644)
+	}
 }
