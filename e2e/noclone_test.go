@@ -117,6 +117,12 @@ func TestNoClone(t *testing.T) {
 		t.Errorf("the binary builder serve built without a clone carries %+v, not memory alone", rep.Features)
 	}
 
+	// --navius takes a query go resolves: latest is this proxy's version.
+	code, out, errOut = runIn(t, dir, "", tool, env, "build", "--features", "memory", "--navius", "latest", "--output", "latest")
+	if code != 0 || !strings.Contains(out, "navius source: module cache "+build.Module+"@"+version+" (") {
+		t.Errorf("build --navius latest: exit %d, want navius %s\n%s%s", code, version, out, errOut)
+	}
+
 	// A version the proxies do not have: the version, the GOPROXY in
 	// force, go's error and the way out, in one line.
 	code, out, errOut = runIn(t, dir, "", tool, env, "build", "--features", "memory", "--navius", "v0.0.1-nonexistent")
