@@ -4,7 +4,6 @@
 package load
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,7 +23,7 @@ import (
 type Server struct {
 	Name string
 	Cmd  *exec.Cmd
-	Base string // http://addr or https://addr
+	Base string // http://addr
 	Dir  string // its working directory, removed by Stop
 	Log  string // where its stdout and stderr go
 	// Startup is the time from exec to the first 200 from its readiness
@@ -34,14 +33,12 @@ type Server struct {
 
 // Spec says how to start a server: in Args, {addr} becomes the listen
 // address, {port} its port and {dir} the server's directory; Env is added
-// to the environment; Ready is the path that answers 2xx once it serves;
-// TLS: it serves HTTPS (its certificate is not checked).
+// to the environment; Ready is the path that answers 2xx once it serves.
 type Spec struct {
 	Name, Bin string
 	Args      []string
 	Env       []string
 	Ready     string
-	TLS       bool
 }
 
 // Start starts the server in a fresh directory and waits (up to 30 s) for
@@ -77,10 +74,6 @@ func Start(sp Spec) (*Server, error) {
 	}
 	s := &Server{Name: sp.Name, Cmd: cmd, Base: "http://" + addr, Dir: dir, Log: logPath}
 	client := &http.Client{Timeout: 100 * time.Millisecond}
-	if sp.TLS {
-		s.Base = "https://" + addr
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	}
 	for time.Since(t0) < 30*time.Second {
 		if resp, err := client.Get(s.Base + sp.Ready); err == nil {
 			resp.Body.Close()
