@@ -229,14 +229,24 @@ func Parse(name string, data []byte) (*File, error) {
 	return &f, nil
 }
 
+// CheckFeatureName refuses what can't be a module's feature name: not of
+// the form of navius's feature names, or reserved.
+func CheckFeatureName(name string) error {
+	switch {
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("the name must match %s (it is also a build tag): e.g. %q", nameRE, suggestName(name))
+	case slices.Contains(reservedNames, name):
+		return fmt.Errorf("the name is reserved by navius: pick another, e.g. \"acme_%s\"", name)
+	}
+	return nil
+}
+
 func (f Feature) check() error {
 	switch {
 	case f.Name == "":
 		return errors.New(`no "name": add one (lower case letters, digits, _; it is also a build tag)`)
-	case !nameRE.MatchString(f.Name):
-		return fmt.Errorf("the name must match %s (it is also a build tag): e.g. %q", nameRE, suggestName(f.Name))
-	case slices.Contains(reservedNames, f.Name):
-		return fmt.Errorf("the name is reserved by navius: pick another, e.g. \"acme_%s\"", f.Name)
+	case CheckFeatureName(f.Name) != nil:
+		return CheckFeatureName(f.Name)
 	case strings.TrimSpace(f.Description) == "":
 		return errors.New(`no "description": say in one sentence what the feature brings`)
 	case f.Category == "":
