@@ -231,7 +231,11 @@ var semverRE = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][
 // for a binary without one ("dev"), the zero pseudo-version a replace
 // stands in for.
 func naviusRequirement() string {
-	if v := buildinfo.Read().Version; semverRE.MatchString(v) {
+	v := buildinfo.Read().Version
+	if !strings.HasPrefix(v, "v") {
+		v = "v" + v // make stamps a git describe without its v: 0.0.0-b168045
+	}
+	if semverRE.MatchString(v) {
 		return v
 	}
 	return "v0.0.0-00010101000000-000000000000"
