@@ -69,7 +69,6 @@ const Schema = 2
 //	    "provides": ["database:fsdb"],
 //	    "schemes": ["database:fsdb"],
 //	    "requires": [],
-//	    "options": [{"key": "fsdb.sync", "type": "bool", "default": "true", "description": "..."}],
 //	    "package": "example.com/navius-fsdb",
 //	    "conformance": {"database": "fsdb://{dir}/data"},
 //	    "durable": true,
@@ -98,8 +97,11 @@ type Feature struct {
 	// Requires names navius features or other modules' features.
 	Requires []string `json:"requires"`
 	// Options are the config options the package declares, under the
-	// feature's own section ("<name>.").
-	Options []Option `json:"options"`
+	// feature's own section ("<name>."). Optional, and best left out: the
+	// package's providers.DeclareOptions is the one source, which the build
+	// reads from the binary it builds. When the file lists them (nil: it
+	// does not; [] lists none), the build holds the package to the list.
+	Options []Option `json:"options,omitempty"`
 	// Package is the import path whose init() registers the provider.
 	Package string `json:"package"`
 	// Conformance maps each service the feature provides a database or

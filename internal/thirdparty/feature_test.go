@@ -143,9 +143,14 @@ func TestLoadModuleExample(t *testing.T) {
 	if f.Name != "fsdb" || !slices.Equal(f.Provides, []string{"database:fsdb"}) || !slices.Equal(f.Suites(), []string{"database"}) {
 		t.Fatalf("feature = %+v", f)
 	}
-	// The feature file's options are the ones the package declares.
-	if len(f.Options) != 1 || f.Options[0].Key != "fsdb.sync" || f.Options[0].Default != "true" {
-		t.Fatalf("options = %+v", f.Options)
+	// Its options are written once, in Go: the file lists none (nil),
+	// which is not "lists no options" ([]).
+	if f.Options != nil {
+		t.Fatalf("options = %+v, want none listed", f.Options)
+	}
+	none, err := Parse("f.json", []byte(strings.Replace(mustRead(t, m.FeatureFile), `"package"`, `"options": [], "package"`, 1)))
+	if err != nil || none.Features[0].Options == nil {
+		t.Fatalf(`"options": [] reads as %#v, %v; want an empty list`, none.Features[0].Options, err)
 	}
 	if err := Check(navius(t), []*Module{m}); err != nil {
 		t.Fatal(err)
@@ -398,4 +403,13 @@ func TestParseSchema2(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
