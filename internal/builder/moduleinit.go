@@ -241,8 +241,7 @@ func naviusRequirement() string {
 	return "v0.0.0-00010101000000-000000000000"
 }
 
-// kindOptions are the options each kind's provider declares, in Go and in
-// the feature file alike (both are written from these).
+// kindOptions are the options each kind's provider declares.
 func kindOptions(kind, name string) []thirdparty.Option {
 	switch kind {
 	case "database":
@@ -264,8 +263,8 @@ func kindOptions(kind, name string) []thirdparty.Option {
 func newScaffold(modPath, name, kind, source, dir string) *scaffold {
 	s := &scaffold{Module: modPath, Name: name, Scheme: strings.ReplaceAll(name, "_", "-"), Package: name,
 		EnvName: strings.ToUpper(name), Kind: kind, NaviusVersion: naviusRequirement(), Source: source, Dir: dir}
-	f := thirdparty.Feature{Name: name, Requires: []string{}, Schemes: []string{}, Package: modPath,
-		Options: kindOptions(kind, name), ConformanceTest: "TestConformance"}
+	// The options go into Go only: the feature file leaves them out.
+	f := thirdparty.Feature{Name: name, Requires: []string{}, Schemes: []string{}, Package: modPath, ConformanceTest: "TestConformance"}
 	switch kind {
 	case "database":
 		s.KindText = "database provider"
@@ -291,7 +290,7 @@ func newScaffold(modPath, name, kind, source, dir string) *scaffold {
 		s.ConfigExample = fmt.Sprintf("%s:\n  path: /var/lib/navius/metrics.json", name)
 	}
 	s.Description, s.Harnessed, s.feature = f.Description, len(f.Conformance) > 0, f
-	s.GoOptions = goOptions(f.Options)
+	s.GoOptions = goOptions(kindOptions(kind, name))
 	return s
 }
 
@@ -357,6 +356,7 @@ func (s *scaffold) files() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	feature = compactLists(feature)
 	// What is written must be what the builder reads.
 	if _, err := thirdparty.Parse(thirdparty.FileName, feature); err != nil {
 		return nil, fmt.Errorf("module init: the generated feature file: %v", err)
@@ -394,4 +394,23 @@ func replacePath(moduleDir, source string) string {
 		return filepath.ToSlash(rel)
 	}
 	return source
+}
+
+var stringListRE = regexp.MustCompile(`\[\s+"(?:[^"\\]|\\.)*"(?:,\s+"(?:[^"\\]|\\.)*")*\s+\]`)
+
+// compactLists puts indented JSON's lists of strings on one line each, as
+// people write them.
+func compactLists(data []byte) []byte {
+	return stringListRE.ReplaceAllFunc(data, func(m []byte) []byte {
+		var list []string
+		if json.Unmarshal(m, &list) != nil {
+			return m
+		}
+		quoted := make([]string, len(list))
+		for i, s := range list {
+			q, _ := json.Marshal(s)
+			quoted[i] = string(q)
+		}
+		return []byte("[" + strings.Join(quoted, ", ") + "]")
+	})
 }
