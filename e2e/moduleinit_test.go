@@ -33,7 +33,7 @@ func TestModuleInit(t *testing.T) {
 		},
 		{
 			kind: "logsink", cwd: t.TempDir(), provides: "logging:widget",
-			verified: "verify:   widget: its own test TestConformance passed (navius.logging.v2 6/6 cases passed",
+			verified: "verify:   widget: navius's harness on what " + module + " registers: navius.logging.v2 6/6 cases passed",
 			env:      func(dir string) []string { return []string{"NAVIUS_WIDGET_PATH=" + filepath.Join(dir, "entries.jsonl")} },
 			check: func(t *testing.T, dir string) {
 				data, err := os.ReadFile(filepath.Join(dir, "entries.jsonl"))
@@ -81,5 +81,38 @@ func TestModuleInit(t *testing.T) {
 			}
 			c.check(t, data)
 		})
+	}
+}
+
+// TestModuleInitBrokenSink: navius's harness, not the module's own test,
+// decides for a log sink too. A scaffolded sink whose registered Write
+// drops entries that carry a correlation ID, with an own test that checks
+// nothing, is refused, naming the case.
+func TestModuleInitBrokenSink(t *testing.T) {
+	tool, _ := binary(t, "default")
+	const module = "example.com/navius-widget"
+	mod := filepath.Join(t.TempDir(), "widget")
+	if code, out, errOut := runIn(t, t.TempDir(), "", tool, nil, "module", "init", module, mod, "--kind", "logsink"); code != 0 {
+		t.Fatalf("module init: exit %d\n%s%s", code, out, errOut)
+	}
+	edit := func(file, old, new string) {
+		path := filepath.Join(mod, file)
+		data, _ := os.ReadFile(path)
+		if !bytes.Contains(data, []byte(old)) {
+			t.Fatalf("the scaffold's %s no longer has %q", file, old)
+		}
+		if err := os.WriteFile(path, bytes.Replace(data, []byte(old), []byte(new), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("widget.go", "\tif s.closed {\n\t\ts.stats.Dropped++", "\tif s.closed || e.CorrelationID != \"\" {\n\t\ts.stats.Dropped++")
+	if err := os.WriteFile(filepath.Join(mod, "conformance_test.go"), []byte("package widget_test\n\nimport \"testing\"\n\nfunc TestConformance(t *testing.T) {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--features", "memory", "--with", module+"="+mod, "--output", "out")
+	want := "verify " + module + ": conformance case TestNaviusHarness/widget/logging:widget/navius.logging.v2/FlushDelivers failed"
+	if code != 2 || !strings.Contains(errOut, want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		t.Fatalf("build of a broken sink: exit %d, stderr %q; want exit 2 and one line containing %q\n%s", code, errOut, want, out)
 	}
 }

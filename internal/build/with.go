@@ -104,7 +104,7 @@ func VerifyModules(ctx context.Context, w io.Writer, work *Work, mods []*thirdpa
 		if !f.Verified() {
 			why := fmt.Sprintf("its feature file is schema %d; schema 2 gives navius's harness a URL template for each database and cache", f.Schema)
 			if f.Schema >= 2 {
-				why = "navius's harness opens databases and caches only; its other services ran in the module's own test"
+				why = "its feature file's \"conformance\" gives navius's harness nothing for its log sink or observer (settings and a read-back function); its own test ran them"
 			}
 			if strict {
 				return 0, fmt.Errorf("verify %s: feature %s is not verified by navius's harness (%s), and --strict asks for that", r.Module.Path, f.Name, why)

@@ -126,7 +126,9 @@ func TestModuleLine(t *testing.T) {
 func TestOptionsProblem(t *testing.T) {
 	sync := thirdparty.Option{Key: "fsdb.sync", Type: "bool", Default: "true", Description: "fsync"}
 	mode := thirdparty.Option{Key: "fsdb.mode", Type: "enum", Enum: []string{"a", "b"}, Default: "a", Description: "mode"}
-	feature := func(opts []thirdparty.Option) thirdparty.Feature { return thirdparty.Feature{Name: "fsdb", Options: opts} }
+	feature := func(opts []thirdparty.Option) thirdparty.Feature {
+		return thirdparty.Feature{Name: "fsdb", Options: opts}
+	}
 	other := sync
 	other.Default = "false"
 	for _, c := range []struct {

@@ -270,23 +270,25 @@ func newScaffold(modPath, name, kind, source, dir string) *scaffold {
 		s.KindText = "database provider"
 		f.Category, f.Provides, f.Schemes = "storage", []string{"database:" + name}, []string{"database:" + s.Scheme}
 		f.Description = fmt.Sprintf("Database kept in memory and in an append-only log under a directory (%s:///var/lib/navius/data), fsynced before each write is acknowledged.", s.Scheme)
-		f.Conformance, f.Durable = map[string]string{"database": s.Scheme + "://{dir}/data"}, true
+		f.Conformance, f.Durable = map[string]thirdparty.Instance{"database": {URL: s.Scheme + "://{dir}/data"}}, true
 		s.ConfigExample = fmt.Sprintf("database:\n  url: %s:///var/lib/navius/data\n%s:\n  sync: true", s.Scheme, name)
 	case "cache":
 		s.KindText = "cache provider"
 		f.Category, f.Provides, f.Schemes = "storage", []string{"cache:" + name}, []string{"cache:" + s.Scheme}
 		f.Description = fmt.Sprintf("In-process cache (%s://) bounded by bytes, evicting the least recently used entries, with TTLs.", s.Scheme)
-		f.Conformance = map[string]string{"cache": s.Scheme + "://"}
+		f.Conformance = map[string]thirdparty.Instance{"cache": {URL: s.Scheme + "://"}}
 		s.ConfigExample = fmt.Sprintf("cache:\n  url: %s://", s.Scheme)
 	case "logsink":
 		s.KindText, s.Scheme = "log sink", ""
 		f.Category, f.Provides = "logging", []string{"logging:" + name}
 		f.Description = fmt.Sprintf("Log sink appending every entry to a file as a JSON line (%s.path).", name)
+		f.Conformance = map[string]thirdparty.Instance{"logging": {Options: map[string]string{name + ".path": "{dir}/entries.jsonl"}, Read: "ReadEntries"}}
 		s.ConfigExample = fmt.Sprintf("%s:\n  path: /var/log/navius/entries.jsonl\n  level: info", name)
 	case "observer":
 		s.KindText, s.Scheme = "observability provider", ""
 		f.Category, f.Provides = "observability", []string{"observability:" + name}
 		f.Description = fmt.Sprintf("Meter writing every metric series to a JSON file on shutdown (%s.path).", name)
+		f.Conformance = map[string]thirdparty.Instance{"observability": {Options: map[string]string{name + ".path": "{dir}/metrics.json"}, Read: "ReadMetric"}}
 		s.ConfigExample = fmt.Sprintf("%s:\n  path: /var/lib/navius/metrics.json", name)
 	}
 	s.Description, s.Harnessed, s.feature = f.Description, len(f.Conformance) > 0, f
