@@ -18,8 +18,8 @@ func TestModuleInit(t *testing.T) {
 	const module = "example.com/navius-widget"
 	for _, c := range []struct {
 		kind, cwd, verified, provides string
-		env                 func(dir string) []string
-		check               func(t *testing.T, dir string)
+		env                           func(dir string) []string
+		check                         func(t *testing.T, dir string)
 	}{
 		{
 			kind: "database", cwd: root, provides: "database:widget",
@@ -34,7 +34,9 @@ func TestModuleInit(t *testing.T) {
 		{
 			kind: "logsink", cwd: t.TempDir(), provides: "logging:widget",
 			verified: "verify:   widget: navius's harness on what " + module + " registers: navius.logging.v2 6/6 cases passed",
-			env:      func(dir string) []string { return []string{"NAVIUS_WIDGET_PATH=" + filepath.Join(dir, "entries.jsonl")} },
+			env: func(dir string) []string {
+				return []string{"NAVIUS_WIDGET_PATH=" + filepath.Join(dir, "entries.jsonl")}
+			},
 			check: func(t *testing.T, dir string) {
 				data, err := os.ReadFile(filepath.Join(dir, "entries.jsonl"))
 				if err != nil || !bytes.Contains(data, []byte(`"level":"info"`)) {
