@@ -151,12 +151,12 @@ type Verification struct {
 type FeatureResult struct {
 	Module  *Module
 	Feature Feature
-	// Harness is navius's harness on the feature's databases and caches;
-	// nil for a schema-1 feature.
+	// Harness is navius's harness on the services the feature's
+	// "conformance" covers; nil for a schema-1 feature.
 	Harness *Result
 	// Own is the module's own conformance test; nil when the feature
 	// names none. It decides for a schema-1 feature and for the services
-	// the harness does not open; otherwise it is reported beside.
+	// "conformance" leaves out; otherwise it is reported beside.
 	Own *Result
 }
 

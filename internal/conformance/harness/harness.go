@@ -3,15 +3,18 @@
 // feature file of schema 2). The builder writes one test file into this
 // package, in its overlay only: it imports the feature's package (whose
 // init registers the provider, as in the navius binary) and calls
-// RunDatabase or RunCache for each database and cache the feature declares.
+// RunDatabase, RunCache, RunLogSink or RunObserver for each service the
+// feature's "conformance" covers.
 // `go test -json` of this package, with the build's own go.mod, is the
 // verification; the module's own tests take no part in its verdict.
 //
 // The harness opens the provider that the module registered for its
 // scheme, through navius's registry, exactly as a server configured with
 // that URL does, on fresh storage made from the URL template the feature
-// file gives ("fsdb://{dir}/data", {dir} a new directory), and runs the
-// suites of providers/providertest on it. It holds each suite to the cases
+// file gives ("fsdb://{dir}/data", {dir} a new directory, {id} a fresh
+// token), and runs the suites of providers/providertest on it; a log sink
+// or an observer it opens by name with the settings the feature file gives,
+// reading back what it delivered through the package's named function. It holds each suite to the cases
 // that provider must pass: the core ones, those of each capability its
 // registered type implements (conditional writes, expiry, batches), the
 // storage cases, and CrashDurable when the feature declares itself
