@@ -309,7 +309,7 @@ func goOptions(opts []thirdparty.Option) string {
 			fmt.Fprintf(&b, ", Default: %q", o.Default)
 		}
 		if len(o.Enum) > 0 {
-			fmt.Fprintf(&b, ", Enum: %s", goStringSlice(o.Enum))
+			fmt.Fprintf(&b, ", Enum: %#v", o.Enum)
 		}
 		if o.Secret {
 			b.WriteString(", Secret: true")
@@ -324,14 +324,6 @@ func goOptionType(t string) string {
 		return "URL"
 	}
 	return strings.ToUpper(t[:1]) + t[1:]
-}
-
-func goStringSlice(list []string) string {
-	q := make([]string, len(list))
-	for i, s := range list {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return "[]string{" + strings.Join(q, ", ") + "}"
 }
 
 // files renders the module's files by name.
