@@ -52,7 +52,7 @@ func flushLogging(svc *logging.Service, down *shutdown) {
 	ctx, cancel := down.flushContext()
 	defer cancel()
 	if err := svc.Flush(ctx); err != nil {
-		svc.Logger().WithError(err).WithField("sinks", svc.SinkStats()).Warn("log sinks: not everything was delivered within server.shutdown_timeout")
+		svc.Logger().WithError(err).WithField("sinks", svc.SinkStats()).Warn("log sinks: entries undelivered at shutdown (within server.shutdown_timeout, or a sink's own bound)")
 	}
 }
 

@@ -181,22 +181,26 @@ func (s *Sink) Stats() providers.LogSinkStats {
 }
 
 // Flush delivers everything queued before the call (and waits for its
-// acknowledgement with ack on), or returns ctx's error when ctx ends first;
-// delivery then goes on in the background.
+// acknowledgement with ack on), or returns an error when ctx ends first or
+// splunk.shutdown_timeout passes (navius flushes at shutdown, which that
+// option bounds); delivery then goes on in the background.
 func (s *Sink) Flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, s.cfg.ShutdownTimeout,
+		fmt.Errorf("queued entries undelivered within splunk.shutdown_timeout (%s)", s.cfg.ShutdownTimeout))
+	defer cancel()
 	done := make(chan struct{})
 	select {
 	case s.flushes <- done:
 	case <-s.done:
 		return ErrClosed
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 }
 
