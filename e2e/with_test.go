@@ -346,7 +346,8 @@ func TestBuildWithRefusals(t *testing.T) {
 	if err := modtest.BrokenFSDB(root, broken); err != nil {
 		t.Fatal(err)
 	}
-	otherDefault := edited(`"default": "true"`, `"default": "false"`)
+	// fsdb's options are in Go only; a file that lists them is held to them.
+	otherDefault := edited(`"package"`, `"options": [{"key": "fsdb.sync", "type": "bool", "default": "false", "description": "fsync"}], "package"`)
 	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
 	before := treeState(t)
 	for _, c := range []struct {
@@ -380,7 +381,7 @@ func TestBuildWithRefusals(t *testing.T) {
 			[]string{"verify example.com/navius-shadow: feature shadow is not verified by navius's harness (its feature file is schema 1", "--strict asks for that"}},
 		// The check run holds the binary to the feature file.
 		{"options differ", nil, []string{"--with", otherDefault, "--no-verify"},
-			[]string{"feature fsdb: the built binary declares the options [fsdb.sync bool default true], but ", "lists [fsdb.sync bool default false]"}},
+			[]string{`feature fsdb: option fsdb.sync is "bool default true" in the package but "bool default false" in the feature file: make `, `remove "options" from it`}},
 		{"schemes differ", nil, []string{"--with", moreSchemes, "--no-verify"},
 			[]string{"feature fsdb registered the URL schemes [database:fsdb], but ", "lists [database:fsdb database:fsdb2]"}},
 		// Its own conformance test passes; the check run finds the panic.

@@ -104,7 +104,7 @@ func VerifyModules(ctx context.Context, w io.Writer, work *Work, mods []*thirdpa
 		if !f.Verified() {
 			why := fmt.Sprintf("its feature file is schema %d; schema 2 gives navius's harness a URL template for each database and cache", f.Schema)
 			if f.Schema >= 2 {
-				why = "navius's harness opens databases and caches only; its other services ran in the module's own test"
+				why = "its feature file's \"conformance\" gives navius's harness nothing for its log sink or observer (settings and a read-back function); its own test ran them"
 			}
 			if strict {
 				return 0, fmt.Errorf("verify %s: feature %s is not verified by navius's harness (%s), and --strict asks for that", r.Module.Path, f.Name, why)
@@ -331,8 +331,6 @@ func CheckBinary(ctx context.Context, bin string, m *manifest.Manifest, sel mani
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s config keys --json: %v %s", bin, err, firstLine(stderr.String(), ""))
 	}
-	var declared []thirdparty.Option
-	var features []string // the feature of each declared option
 	var rows []struct {
 		thirdparty.Option
 		Feature string `json:"feature"`
@@ -340,27 +338,54 @@ func CheckBinary(ctx context.Context, bin string, m *manifest.Manifest, sel mani
 	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
 		return fmt.Errorf("%s config keys --json did not print navius's JSON: %v", bin, err)
 	}
-	for _, r := range rows {
-		declared = append(declared, r.Option)
-		features = append(features, r.Feature)
-	}
 	for _, mod := range mods {
 		for _, feat := range mod.Features {
-			var got, want []string
-			for i, o := range declared {
-				if features[i] == feat.Name {
-					got = append(got, optionText(o))
+			var declared []thirdparty.Option
+			for _, r := range rows {
+				if r.Feature == feat.Name {
+					declared = append(declared, r.Option)
 				}
 			}
-			for _, o := range feat.Options {
-				want = append(want, optionText(o))
+			if err := OptionsProblem(feat, declared, mod.FeatureFile); err != nil {
+				return err
 			}
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				return fmt.Errorf("feature %s: the built binary declares the options [%s], but %s lists [%s]: make the feature file's options match what the package declares",
-					feat.Name, strings.Join(got, "; "), mod.FeatureFile, strings.Join(want, "; "))
-			}
+		}
+	}
+	return nil
+}
+
+// OptionsProblem holds the options a feature's package declares (in the
+// built binary) to its feature file: each under the feature's own
+// section, and, when the file lists options, exactly those. The error
+// names the first option that differs.
+func OptionsProblem(feat thirdparty.Feature, declared []thirdparty.Option, file string) error {
+	for _, o := range declared {
+		if !strings.HasPrefix(o.Key, feat.Name+".") {
+			return fmt.Errorf("feature %s: its package declares option %s, outside the feature's own section: name it %s.<something>", feat.Name, o.Key, feat.Name)
+		}
+	}
+	if feat.Options == nil {
+		return nil // the package's declarations are the one source
+	}
+	fix := fmt.Sprintf(`make %s's "options" agree with the package, or remove "options" from it (the build takes them from the package)`, file)
+	listed := map[string]thirdparty.Option{}
+	for _, o := range feat.Options {
+		listed[o.Key] = o
+	}
+	keys := map[string]bool{}
+	for _, o := range declared {
+		keys[o.Key] = true
+		l, ok := listed[o.Key]
+		switch {
+		case !ok:
+			return fmt.Errorf("feature %s: option %s (%s) is declared by the package but not listed in the feature file: %s", feat.Name, o.Key, optionText(o), fix)
+		case optionText(l) != optionText(o):
+			return fmt.Errorf("feature %s: option %s is %q in the package but %q in the feature file: %s", feat.Name, o.Key, optionText(o), optionText(l), fix)
+		}
+	}
+	for _, o := range feat.Options {
+		if !keys[o.Key] {
+			return fmt.Errorf("feature %s: option %s is listed in the feature file but the package does not declare it: %s", feat.Name, o.Key, fix)
 		}
 	}
 	return nil
@@ -378,9 +403,10 @@ func declaredBy(name string, mods []*thirdparty.Module) string {
 	return "features.json"
 }
 
-// optionText is an option's declaration in one comparable line.
+// optionText is an option's declaration (its key aside) in one
+// comparable line.
 func optionText(o thirdparty.Option) string {
-	s := o.Key + " " + o.Type
+	s := o.Type
 	if o.Default != "" {
 		s += " default " + o.Default
 	}

@@ -119,3 +119,44 @@ func TestModuleLine(t *testing.T) {
 		t.Errorf("ModuleLine(version) = %q", got)
 	}
 }
+
+// TestOptionsProblem: the package's declarations are the one source of a
+// feature's options; a feature file that lists them too is held to them,
+// and a disagreement names the option.
+func TestOptionsProblem(t *testing.T) {
+	sync := thirdparty.Option{Key: "fsdb.sync", Type: "bool", Default: "true", Description: "fsync"}
+	mode := thirdparty.Option{Key: "fsdb.mode", Type: "enum", Enum: []string{"a", "b"}, Default: "a", Description: "mode"}
+	feature := func(opts []thirdparty.Option) thirdparty.Feature {
+		return thirdparty.Feature{Name: "fsdb", Options: opts}
+	}
+	other := sync
+	other.Default = "false"
+	for _, c := range []struct {
+		name     string
+		listed   []thirdparty.Option // nil: the file has no "options"
+		declared []thirdparty.Option
+		want     string
+	}{
+		{"not listed: from the package", nil, []thirdparty.Option{sync, mode}, ""},
+		{"listed alike", []thirdparty.Option{mode, sync}, []thirdparty.Option{sync, mode}, ""},
+		{"listed as none", []thirdparty.Option{}, nil, ""},
+		{"another default", []thirdparty.Option{other}, []thirdparty.Option{sync},
+			`feature fsdb: option fsdb.sync is "bool default true" in the package but "bool default false" in the feature file: make f.json's "options" agree with the package, or remove "options" from it`},
+		{"not in the file", []thirdparty.Option{sync}, []thirdparty.Option{sync, mode},
+			"feature fsdb: option fsdb.mode (enum default a of a|b) is declared by the package but not listed in the feature file"},
+		{"listed as none but declared", []thirdparty.Option{}, []thirdparty.Option{sync},
+			"feature fsdb: option fsdb.sync (bool default true) is declared by the package but not listed"},
+		{"not in the package", []thirdparty.Option{sync, mode}, []thirdparty.Option{sync},
+			"feature fsdb: option fsdb.mode is listed in the feature file but the package does not declare it"},
+		{"outside its section", nil, []thirdparty.Option{{Key: "other.sync", Type: "bool"}},
+			"feature fsdb: its package declares option other.sync, outside the feature's own section: name it fsdb.<something>"},
+	} {
+		err := OptionsProblem(feature(c.listed), c.declared, "f.json")
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: %v\nwant one line containing %q", c.name, err, c.want)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func Commands(env *cli.Env) []*ucli.Command {
 		docsCommand(env),
 		sbomCommand(env),
 		builderCommand(env),
+		moduleCommand(env),
 	)
 }
 

@@ -149,6 +149,43 @@ func RequiredDatabase(p DatabaseProvider) []string {
 	return out
 }
 
+// RequiredLogSink lists the log sink cases a sink must pass: the core
+// ones, and StatsAddUp for one that counts its deliveries.
+func RequiredLogSink(stats bool) []string {
+	out := append([]string(nil), Required[Logging]...)
+	if stats {
+		out = append(out, "StatsAddUp")
+	}
+	return out
+}
+
+// ObserverCapabilities are the observability interfaces an observer
+// implements.
+type ObserverCapabilities struct {
+	Meter, Tracer, Profiler, HTTP, Health bool
+}
+
+// RequiredObserver lists the observability cases an observer must pass:
+// the core ones and those of each capability it has.
+func RequiredObserver(c ObserverCapabilities) []string {
+	out := append([]string(nil), Required[Observability]...)
+	for _, capCases := range []struct {
+		has   bool
+		cases []string
+	}{
+		{c.Meter, []string{"MeterRecords", "MeterConcurrent"}},
+		{c.Tracer, []string{"TracerExports"}},
+		{c.Profiler, []string{"ProfilerProfiles"}},
+		{c.HTTP, []string{"HTTPHandlersServe"}},
+		{c.Health, []string{"HealthIndicatorsAnswer"}},
+	} {
+		if capCases.has {
+			out = append(out, capCases.cases...)
+		}
+	}
+	return out
+}
+
 // Missing returns the names in required that are not in passed.
 func Missing(required, passed []string) []string {
 	have := map[string]bool{}

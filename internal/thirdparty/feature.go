@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,7 +70,6 @@ const Schema = 2
 //	    "provides": ["database:fsdb"],
 //	    "schemes": ["database:fsdb"],
 //	    "requires": [],
-//	    "options": [{"key": "fsdb.sync", "type": "bool", "default": "true", "description": "..."}],
 //	    "package": "example.com/navius-fsdb",
 //	    "conformance": {"database": "fsdb://{dir}/data"},
 //	    "durable": true,
@@ -98,36 +98,95 @@ type Feature struct {
 	// Requires names navius features or other modules' features.
 	Requires []string `json:"requires"`
 	// Options are the config options the package declares, under the
-	// feature's own section ("<name>.").
-	Options []Option `json:"options"`
+	// feature's own section ("<name>."). Optional, and best left out: the
+	// package's providers.DeclareOptions is the one source, which the build
+	// reads from the binary it builds. When the file lists them (nil: it
+	// does not; [] lists none), the build holds the package to the list.
+	Options []Option `json:"options,omitempty"`
 	// Package is the import path whose init() registers the provider.
 	Package string `json:"package"`
-	// Conformance maps each service the feature provides a database or
-	// cache for to the URL template of a fresh instance ({dir}: a new
-	// directory), from which navius's harness opens the registered
-	// provider (schema 2).
-	Conformance map[string]string `json:"conformance,omitempty"`
+	// Conformance maps each service the feature provides to what a fresh
+	// instance needs, from which navius's harness opens the registered
+	// provider (schema 2): for a database or a cache a URL template
+	// ({dir}: a new directory, {id}: a fresh token), for a log sink or an
+	// observer the settings to open it with and the package's read-back
+	// function.
+	Conformance map[string]Instance `json:"conformance,omitempty"`
 	// Durable declares that its database's acknowledged writes survive a
 	// crash: the harness then requires the CrashDurable case (schema 2).
 	Durable bool `json:"durable,omitempty"`
 	// ConformanceTest is the module's own test in Package. In schema 1 it
 	// is what verifies the feature (it must run navius's suites); in
-	// schema 2 it is optional for a database or cache, run and reported
-	// beside the harness but not deciding, and still what verifies a log
-	// sink or an observer, which the harness does not open.
+	// schema 2 it is optional for a service "conformance" covers, run and
+	// reported beside the harness but not deciding, and still what
+	// verifies a log sink or an observer that "conformance" leaves out.
 	ConformanceTest string `json:"conformance_test,omitempty"`
 	// Schema is the schema of the file the feature was read from.
 	Schema int `json:"-"`
 }
 
 // Verified reports whether navius's harness verifies the feature: a
-// schema-2 feature whose every service is a database or a cache.
+// schema-2 feature with a "conformance" entry for every service.
 func (f Feature) Verified() bool {
 	return f.Schema >= 2 && len(f.Conformance) > 0 && len(f.Suites()) == len(f.Conformance)
 }
 
-// HarnessServices are the services of the feature navius's harness opens.
-var HarnessServices = []string{conformance.Database, conformance.Cache}
+// URLServices are the services whose instance is a URL template; the
+// others' is settings and a read-back function.
+var URLServices = []string{conformance.Database, conformance.Cache}
+
+// Instance is what navius's harness needs to open a fresh instance of a
+// provider. In the feature file it is a URL template (a string) for a
+// database or a cache, or an object:
+//
+//	{"url": "acme://{dir}/db", "options": {"acme.table": "t_{id}"}}                  // a database or a cache
+//	{"options": {"acme.path": "{dir}/log.jsonl"}, "read": "ReadEntries"}             // a log sink
+//	{"options": {"acme.path": "{dir}/metrics.json"}, "read": "ReadMetric"}           // an observer
+//
+// In every value {dir} is a new directory for the instance and {id} a
+// fresh token (a key prefix or a table name for data on a server).
+type Instance struct {
+	// URL is a database's or cache's URL template.
+	URL string `json:"url,omitempty"`
+	// Options are settings of the instance, beside the declared options'
+	// defaults; keys under the feature's section.
+	Options map[string]string `json:"options,omitempty"`
+	// Read names an exported function of the feature's package that reads
+	// back what reached an instance's destination: for a log sink
+	// func(providers.Settings) ([]providers.LogEntry, error), required;
+	// for an observer, optional, func(providers.Observer,
+	// providers.Settings, providers.Metric, []string) (value float64,
+	// count uint64, found bool, err error).
+	Read string `json:"read,omitempty"`
+}
+
+// UnmarshalJSON reads an instance written as a URL template or as an
+// object.
+func (in *Instance) UnmarshalJSON(data []byte) error {
+	var url string
+	if json.Unmarshal(data, &url) == nil {
+		*in = Instance{URL: url}
+		return nil
+	}
+	type plain Instance
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf(`a "conformance" entry is a URL template or an object of "url", "options" and "read": %v`, err)
+	}
+	*in = Instance(p)
+	return nil
+}
+
+// MarshalJSON writes an instance that is only a URL as its template.
+func (in Instance) MarshalJSON() ([]byte, error) {
+	if in.Options == nil && in.Read == "" {
+		return json.Marshal(in.URL)
+	}
+	type plain Instance
+	return json.Marshal(plain(in))
+}
 
 // Option declares one config option, as providers.Option does in code.
 type Option struct {
@@ -173,6 +232,7 @@ var (
 	importRE   = regexp.MustCompile(`^[A-Za-z0-9._~+-]+(/[A-Za-z0-9._~+-]+)*$`)
 	optKeyRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
 	schemeRE   = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	goNameRE   = regexp.MustCompile(`^[A-Z][A-Za-z0-9_]*$`)
 
 	// reservedNames can't be feature names: the FEATURES words, and the
 	// sections of navius's core options, which a feature's options would
@@ -229,14 +289,24 @@ func Parse(name string, data []byte) (*File, error) {
 	return &f, nil
 }
 
+// CheckFeatureName refuses what can't be a module's feature name: not of
+// the form of navius's feature names, or reserved.
+func CheckFeatureName(name string) error {
+	switch {
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("the name must match %s (it is also a build tag): e.g. %q", nameRE, suggestName(name))
+	case slices.Contains(reservedNames, name):
+		return fmt.Errorf("the name is reserved by navius: pick another, e.g. \"acme_%s\"", name)
+	}
+	return nil
+}
+
 func (f Feature) check() error {
 	switch {
 	case f.Name == "":
 		return errors.New(`no "name": add one (lower case letters, digits, _; it is also a build tag)`)
-	case !nameRE.MatchString(f.Name):
-		return fmt.Errorf("the name must match %s (it is also a build tag): e.g. %q", nameRE, suggestName(f.Name))
-	case slices.Contains(reservedNames, f.Name):
-		return fmt.Errorf("the name is reserved by navius: pick another, e.g. \"acme_%s\"", f.Name)
+	case CheckFeatureName(f.Name) != nil:
+		return CheckFeatureName(f.Name)
 	case strings.TrimSpace(f.Description) == "":
 		return errors.New(`no "description": say in one sentence what the feature brings`)
 	case f.Category == "":
@@ -305,42 +375,73 @@ func (f Feature) check() error {
 	return nil
 }
 
-// checkConformance holds a schema-2 feature's "conformance" templates to
-// what it provides: one for each database and cache, of a scheme the
-// feature declares, and "conformance_test" for the services the harness
-// does not open.
+// checkConformance holds a schema-2 feature's "conformance" entries to
+// what it provides: a URL template for each database and cache, of a
+// scheme the feature declares; settings and a read-back function for a
+// log sink, settings for an observer; and "conformance_test" for a log
+// sink or an observer without an entry.
 func (f Feature) checkConformance() error {
 	if f.Schema < 2 {
 		return nil
 	}
 	for _, svc := range f.Suites() {
-		if slices.Contains(HarnessServices, svc) {
-			if _, ok := f.Conformance[svc]; !ok {
-				return fmt.Errorf(`provides a %s but "conformance" has no URL template for it: add e.g. "conformance": {"%s": "%s://{dir}/data"} (a fresh instance; {dir} is a new directory)`, svc, svc, f.firstScheme(svc))
-			}
-		} else if f.ConformanceTest == "" {
-			return fmt.Errorf(`provides a %s, which navius's harness does not open: name the module's test that runs providertest.%s in "conformance_test"`, svc, entryPoint(svc))
+		if _, ok := f.Conformance[svc]; ok {
+			continue
+		}
+		if slices.Contains(URLServices, svc) {
+			return fmt.Errorf(`provides a %s but "conformance" has no URL template for it: add e.g. "conformance": {"%s": "%s://{dir}/data"} (a fresh instance; {dir} is a new directory)`, svc, svc, f.firstScheme(svc))
+		}
+		if f.ConformanceTest == "" {
+			return fmt.Errorf(`provides a %s: give navius's harness its settings in "conformance", e.g. "conformance": {"%s": {"options": {"%s.path": "{dir}/out"}%s}}, or name the module's test that runs providertest.%s in "conformance_test"`,
+				svc, svc, f.Name, map[bool]string{true: `, "read": "ReadEntries"`}[svc == conformance.Logging], entryPoint(svc))
 		}
 	}
-	for svc, tmpl := range f.Conformance {
-		if !slices.Contains(HarnessServices, svc) {
-			return fmt.Errorf(`"conformance" names %q: it takes URL templates for %s`, svc, strings.Join(HarnessServices, " and "))
-		}
+	for _, svc := range slices.Sorted(maps.Keys(f.Conformance)) {
+		in := f.Conformance[svc]
 		if !slices.Contains(f.Suites(), svc) {
-			return fmt.Errorf(`"conformance" has a %s URL template, but the feature provides no %s`, svc, svc)
+			return fmt.Errorf(`"conformance" has a %s entry, but the feature provides no %s`, svc, svc)
 		}
-		scheme, err := providers.Scheme(strings.ReplaceAll(tmpl, "{dir}", "/dir"))
+		for k := range in.Options {
+			if !strings.HasPrefix(k, f.Name+".") || !optKeyRE.MatchString(k) {
+				return fmt.Errorf(`"conformance" %s option %q: give settings of the feature's own section, e.g. %q`, svc, k, f.Name+"."+lastSegment(k))
+			}
+		}
+		if in.Read != "" && !goNameRE.MatchString(in.Read) {
+			return fmt.Errorf(`"conformance" %s "read": %q is not an exported Go function name (e.g. "ReadEntries")`, svc, in.Read)
+		}
+		if !slices.Contains(URLServices, svc) {
+			switch {
+			case in.URL != "":
+				return fmt.Errorf(`"conformance" %s: a %s has no URL; give its settings in "options"`, svc, svc)
+			case svc == conformance.Logging && in.Read == "":
+				return fmt.Errorf(`"conformance" logging: name in "read" the package's function that reads back what a sink delivered, func(providers.Settings) ([]providers.LogEntry, error)`)
+			}
+			continue
+		}
+		if in.Read != "" {
+			return fmt.Errorf(`"conformance" %s: "read" is for log sinks and observers; the harness reads a %s through the provider`, svc, svc)
+		}
+		if in.URL == "" {
+			return fmt.Errorf(`"conformance" %s has no URL template: give one, e.g. {"url": "%s://{dir}/data"}`, svc, f.firstScheme(svc))
+		}
+		scheme, err := providers.Scheme(expandPlaceholders(in.URL))
 		if err != nil {
-			return fmt.Errorf(`"conformance" %s URL template %q: %v`, svc, tmpl, err)
+			return fmt.Errorf(`"conformance" %s URL template %q: %v`, svc, in.URL, err)
 		}
 		if !slices.Contains(f.Schemes, svc+":"+scheme) {
-			return fmt.Errorf(`"conformance" %s URL template %q uses scheme %q, which the feature does not declare in "schemes"`, svc, tmpl, scheme)
+			return fmt.Errorf(`"conformance" %s URL template %q uses scheme %q, which the feature does not declare in "schemes"`, svc, in.URL, scheme)
 		}
 	}
 	if f.Durable && !slices.Contains(f.Suites(), conformance.Database) {
 		return errors.New(`"durable" is about a database, and the feature provides none: remove it`)
 	}
 	return nil
+}
+
+// expandPlaceholders fills a template's placeholders with stand-ins, to
+// check its form.
+func expandPlaceholders(tmpl string) string {
+	return strings.NewReplacer("{dir}", "/dir", "{id}", "id").Replace(tmpl)
 }
 
 func (f Feature) firstScheme(svc string) string {

@@ -2,6 +2,7 @@ package thirdparty
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -143,9 +144,14 @@ func TestLoadModuleExample(t *testing.T) {
 	if f.Name != "fsdb" || !slices.Equal(f.Provides, []string{"database:fsdb"}) || !slices.Equal(f.Suites(), []string{"database"}) {
 		t.Fatalf("feature = %+v", f)
 	}
-	// The feature file's options are the ones the package declares.
-	if len(f.Options) != 1 || f.Options[0].Key != "fsdb.sync" || f.Options[0].Default != "true" {
-		t.Fatalf("options = %+v", f.Options)
+	// Its options are written once, in Go: the file lists none (nil),
+	// which is not "lists no options" ([]).
+	if f.Options != nil {
+		t.Fatalf("options = %+v, want none listed", f.Options)
+	}
+	none, err := Parse("f.json", []byte(strings.Replace(mustRead(t, m.FeatureFile), `"package"`, `"options": [], "package"`, 1)))
+	if err != nil || none.Features[0].Options == nil {
+		t.Fatalf(`"options": [] reads as %#v, %v; want an empty list`, none.Features[0].Options, err)
 	}
 	if err := Check(navius(t), []*Module{m}); err != nil {
 		t.Fatal(err)
@@ -380,12 +386,42 @@ func TestParseSchema2(t *testing.T) {
 	if feat := f.Features[0]; !feat.Verified() || feat.Schema != 2 || !feat.Durable || feat.ConformanceTest != "" {
 		t.Fatalf("parsed %+v", feat)
 	}
+	// An entry may be an object: settings ({id}: a fresh token) beside the
+	// URL; a log sink's and an observer's are settings and a read-back.
+	objects := strings.NewReplacer(`"acme://{dir}/db"`, `{"url": "acme://{dir}/db", "options": {"acme_db.table": "t_{id}"}}`,
+		`"provides": ["database:acme", "cache:acme"]`, `"provides": ["database:acme", "cache:acme", "logging:acme", "observability:acme"]`,
+		`"durable": true`, `"durable": true, "conformance_test": "TestConformance"`,
+		`"conformance": {`, `"conformance": {"logging": {"options": {"acme_db.path": "{dir}/log"}, "read": "ReadEntries"}, "observability": {"options": {"acme_db.metrics": "{dir}/m"}}, `).Replace(two)
+	f, err = Parse("navius-feature.json", []byte(objects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feat := f.Features[0]
+	if !feat.Verified() || feat.Conformance["database"].Options["acme_db.table"] != "t_{id}" || feat.Conformance["cache"].URL != "acme://{dir}" ||
+		feat.Conformance["logging"].Read != "ReadEntries" || feat.Conformance["observability"].Options["acme_db.metrics"] != "{dir}/m" {
+		t.Fatalf("parsed %+v", feat)
+	}
+	// A URL alone is written back as the template.
+	if data, _ := json.Marshal(feat.Conformance["cache"]); string(data) != `"acme://{dir}"` {
+		t.Errorf("a URL-only entry marshals as %s", data)
+	}
 	for _, c := range []struct{ name, old, new, want string }{
 		{"no template for the cache", `, "cache": "acme://{dir}"`, ``, `provides a cache but "conformance" has no URL template for it: add e.g. "conformance": {"cache": "acme://{dir}/data"}`},
 		{"undeclared scheme", `"acme://{dir}/db"`, `"other://{dir}/db"`, `"conformance" database URL template "other://{dir}/db" uses scheme "other", which the feature does not declare in "schemes"`},
-		{"a service it does not provide", `"conformance": {`, `"conformance": {"logging": "x://", `, `"conformance" names "logging": it takes URL templates for database and cache`},
+		{"a service it does not provide", `"conformance": {`, `"conformance": {"logging": {"read": "ReadEntries"}, `, `"conformance" has a logging entry, but the feature provides no logging`},
 		{"no URL", `"acme://{dir}/db"`, `"{dir}/db"`, `"conformance" database URL template "{dir}/db": URL "/dir/db" has no scheme`},
-		{"a log sink needs its own test", `"provides": ["database:acme", "cache:acme"]`, `"provides": ["database:acme", "cache:acme", "logging:acme"]`, `provides a logging, which navius's harness does not open: name the module's test that runs providertest.RunLogSinkTests in "conformance_test"`},
+		{"a log sink needs settings or its own test", `"provides": ["database:acme", "cache:acme"]`, `"provides": ["database:acme", "cache:acme", "logging:acme"]`,
+			`provides a logging: give navius's harness its settings in "conformance", e.g. "conformance": {"logging": {"options": {"acme_db.path": "{dir}/out"}, "read": "ReadEntries"}}, or name the module's test that runs providertest.RunLogSinkTests in "conformance_test"`},
+		{"a log sink without read", `"conformance": {`, `"provides": ["database:acme", "cache:acme", "logging:acme"], "conformance": {"logging": {"options": {"acme_db.path": "{dir}/log"}}, `,
+			`"conformance" logging: name in "read" the package's function that reads back what a sink delivered`},
+		{"a log sink with a URL", `"conformance": {`, `"provides": ["database:acme", "cache:acme", "logging:acme"], "conformance": {"logging": {"url": "acme://", "read": "ReadEntries"}, `,
+			`"conformance" logging: a logging has no URL; give its settings in "options"`},
+		{"read of a database", `"acme://{dir}/db"`, `{"url": "acme://{dir}/db", "read": "ReadAll"}`, `"conformance" database: "read" is for log sinks and observers`},
+		{"read not a Go name", `"conformance": {`, `"provides": ["database:acme", "cache:acme", "logging:acme"], "conformance": {"logging": {"read": "readEntries"}, `,
+			`"conformance" logging "read": "readEntries" is not an exported Go function name`},
+		{"settings of another section", `"acme://{dir}/db"`, `{"url": "acme://{dir}/db", "options": {"redis.prefix": "{id}"}}`, `"conformance" database option "redis.prefix": give settings of the feature's own section, e.g. "acme_db.prefix"`},
+		{"an object without a URL", `"acme://{dir}/db"`, `{"options": {"acme_db.table": "t_{id}"}}`, `"conformance" database has no URL template`},
+		{"an unknown field of an entry", `"acme://{dir}/db"`, `{"url": "acme://{dir}/db", "settings": {}}`, `a "conformance" entry is a URL template or an object of "url", "options" and "read"`},
 		{"schema 1 with templates", `"schema": 2`, `"schema": 1`, `"conformance" and "durable" are schema 2 fields: set "schema": 2`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -398,4 +434,13 @@ func TestParseSchema2(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

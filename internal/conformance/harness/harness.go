@@ -3,15 +3,18 @@
 // feature file of schema 2). The builder writes one test file into this
 // package, in its overlay only: it imports the feature's package (whose
 // init registers the provider, as in the navius binary) and calls
-// RunDatabase or RunCache for each database and cache the feature declares.
+// RunDatabase, RunCache, RunLogSink or RunObserver for each service the
+// feature's "conformance" covers.
 // `go test -json` of this package, with the build's own go.mod, is the
 // verification; the module's own tests take no part in its verdict.
 //
 // The harness opens the provider that the module registered for its
 // scheme, through navius's registry, exactly as a server configured with
 // that URL does, on fresh storage made from the URL template the feature
-// file gives ("fsdb://{dir}/data", {dir} a new directory), and runs the
-// suites of providers/providertest on it. It holds each suite to the cases
+// file gives ("fsdb://{dir}/data", {dir} a new directory, {id} a fresh
+// token), and runs the suites of providers/providertest on it; a log sink
+// or an observer it opens by name with the settings the feature file gives,
+// reading back what it delivered through the package's named function. It holds each suite to the cases
 // that provider must pass: the core ones, those of each capability its
 // registered type implements (conditional writes, expiry, batches), the
 // storage cases, and CrashDurable when the feature declares itself
@@ -26,9 +29,13 @@ package harness
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/navius-dev/navius/internal/conformance"
@@ -39,8 +46,13 @@ import (
 // TestName is the test the generated file declares.
 const TestName = "TestNaviusHarness"
 
-// DirPlaceholder is what a URL template's fresh directory is written as.
-const DirPlaceholder = "{dir}"
+// DirPlaceholder is what a template's fresh directory is written as, and
+// IDPlaceholder a fresh token (for data on a server: a key prefix, a
+// table name).
+const (
+	DirPlaceholder = "{dir}"
+	IDPlaceholder  = "{id}"
+)
 
 // Target is one provider a feature declares, as its feature file says.
 type Target struct {
@@ -49,8 +61,11 @@ type Target struct {
 	// Provider is the provider's name (provides "database:NAME").
 	Provider string
 	// URL is the template of a fresh instance's URL: its scheme is one
-	// the feature declares, {dir} a new directory.
+	// the feature declares, {dir} a new directory, {id} a fresh token.
 	URL string
+	// Options are the instance's settings beside the declared options'
+	// defaults, templates as URL is.
+	Options map[string]string
 	// Schemes are every URL scheme the feature declares for the service;
 	// each must open Provider.
 	Schemes []string
@@ -59,9 +74,13 @@ type Target struct {
 	Durable bool
 }
 
-// Expand makes a URL from a template and a directory.
+// Expand fills a template for the instance whose directory is dir: {dir}
+// is dir, {id} a token derived from it (so that reopening the instance
+// finds it again; directories are never reused).
 func Expand(template, dir string) string {
-	return strings.ReplaceAll(template, DirPlaceholder, filepath.ToSlash(dir))
+	sum := sha256.Sum256([]byte(dir))
+	id := "n" + hex.EncodeToString(sum[:8])
+	return strings.NewReplacer(DirPlaceholder, filepath.ToSlash(dir), IDPlaceholder, id).Replace(template)
 }
 
 // resolve checks that every scheme of the target opens its provider, and
@@ -84,15 +103,19 @@ func resolve(t *testing.T, service string, resolve func(name, rawURL string) (st
 }
 
 // settings are the declared options of the feature with their defaults, as
-// a server with no configuration for them hands them to the provider.
-func settings(feature string) providers.Settings {
+// a server with no configuration for them hands them to the provider, and
+// the target's options for the instance in dir.
+func settings(tg Target, dir string) providers.Settings {
 	s := providers.Settings{}
 	for _, o := range providers.Options() {
-		if o.Feature == feature {
+		if o.Feature == tg.Feature {
 			if v := o.DefaultValue(); v != "" {
 				s[o.Key] = v
 			}
 		}
+	}
+	for k, v := range tg.Options {
+		s[k] = Expand(v, dir)
 	}
 	return s
 }
@@ -103,7 +126,7 @@ func RunDatabase(t *testing.T, tg Target) {
 	resolve(t, "database", providers.Databases.Resolve, tg)
 	typ, caps, concrete := providers.DatabaseType(tg.Provider)
 	config := func(dir string) providers.DatabaseConfig {
-		return providers.DatabaseConfig{URL: Expand(tg.URL, dir), Settings: settings(tg.Feature)}
+		return providers.DatabaseConfig{URL: Expand(tg.URL, dir), Settings: settings(tg, dir)}
 	}
 
 	// What the opener returns decides which capability cases are
@@ -146,7 +169,8 @@ func RunCache(t *testing.T, tg Target) {
 	resolve(t, "cache", providers.Caches.Resolve, tg)
 	passed := watch(t)
 	providertest.RunCacheTests(t, providertest.CacheHarness{Open: func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
-		cfg.URL, cfg.Settings = Expand(tg.URL, t.TempDir()), settings(tg.Feature)
+		dir := t.TempDir()
+		cfg.URL, cfg.Settings = Expand(tg.URL, dir), settings(tg, dir)
 		c, name, err := providers.OpenCache(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("feature %s: open %s: %v", tg.Feature, providers.Redact(cfg.URL), err)
@@ -157,6 +181,140 @@ func RunCache(t *testing.T, tg Target) {
 		return c
 	}})
 	holdTo(t, tg.Provider, conformance.Required[conformance.Cache], *passed)
+}
+
+// ReadEntries reads back what a log sink opened with settings delivered
+// (the module's function the feature file names in "read").
+type ReadEntries func(providers.Settings) ([]providers.LogEntry, error)
+
+// RunLogSink runs the log sink suite against the sink the target's
+// provider opens, through navius's registry, with the target's settings
+// for a fresh directory; read reads back what it delivered.
+func RunLogSink(t *testing.T, tg Target, read ReadEntries) {
+	p := logSinkProvider(t, tg)
+	open := func(t *testing.T, dir string) (providers.LogSink, providers.Settings) {
+		s := settings(tg, dir)
+		if !p.Enabled(s) {
+			t.Fatalf("feature %s: log sink %s is off with the settings of \"conformance\" (%s): give the settings that turn it on", tg.Feature, tg.Provider, keys(s))
+		}
+		if p.Check != nil {
+			if err := p.Check(s); err != nil {
+				t.Fatalf("feature %s: log sink %s: its check refuses the settings of \"conformance\": %v", tg.Feature, tg.Provider, err)
+			}
+		}
+		sink, err := p.Open(context.Background(), providers.LogSinkConfig{Settings: s, Console: func(providers.LogLevel, string, map[string]any) {}})
+		if err != nil {
+			t.Fatalf("feature %s: open log sink %s: %v", tg.Feature, tg.Provider, err)
+		}
+		return sink, s
+	}
+	// What the opened sink is decides whether the stats case is required.
+	probe, _ := open(t, t.TempDir())
+	_, stats := probe.(providers.LogSinkStatser)
+	_ = probe.Close(context.Background())
+	required := conformance.RequiredLogSink(stats)
+	t.Logf("log sink %s (%T) must pass %d cases", tg.Provider, probe, len(required))
+
+	passed := watch(t)
+	providertest.RunLogSinkTests(t, providertest.LogSinkHarness{Open: func(t *testing.T) (providers.LogSink, func() []providers.LogEntry) {
+		sink, s := open(t, t.TempDir())
+		return sink, func() []providers.LogEntry {
+			entries, err := read(s)
+			if err != nil {
+				t.Fatalf("feature %s: reading back what log sink %s delivered: %v", tg.Feature, tg.Provider, err)
+			}
+			return entries
+		}
+	}})
+	holdTo(t, tg.Provider, required, *passed)
+}
+
+// logSinkProvider finds the target's log sink among the registered.
+func logSinkProvider(t *testing.T, tg Target) providers.LogSinkProvider {
+	t.Helper()
+	var names []string
+	for _, p := range providers.LogSinkProviders() {
+		if p.Name == tg.Provider {
+			return p
+		}
+		names = append(names, p.Name)
+	}
+	t.Fatalf("feature %s provides log sink %q, but nothing registered it (registered: %s)", tg.Feature, tg.Provider, strings.Join(names, ", "))
+	return providers.LogSinkProvider{}
+}
+
+// ReadMetric reads back what an observer's backend holds for metric m with
+// these label values (the module's function the feature file names in
+// "read"): a counter's total, a gauge's last value or a histogram's sum,
+// a histogram's count, and whether the series is there.
+type ReadMetric func(o providers.Observer, s providers.Settings, m providers.Metric, labelValues []string) (value float64, count uint64, found bool, err error)
+
+// RunObserver runs the observability suite against the observer the
+// target's provider opens, through navius's registry, with the target's
+// settings for a fresh directory; read, when not nil, reads back metrics.
+func RunObserver(t *testing.T, tg Target, read ReadMetric) {
+	open := func(t *testing.T) (providers.Observer, providers.Settings) {
+		s := settings(tg, t.TempDir())
+		o, name, err := providers.Observers.Open(context.Background(), tg.Provider, "", providers.ObservabilityConfig{ServiceName: "navius", Settings: s})
+		switch {
+		case err != nil:
+			t.Fatalf("feature %s: open observer %s: %v", tg.Feature, tg.Provider, err)
+		case name != tg.Provider:
+			t.Fatalf("feature %s: opened provider %q, not %q", tg.Feature, name, tg.Provider)
+		case o == nil:
+			t.Fatalf("feature %s: observer %s is off with the settings of \"conformance\" (%s): give the settings that turn it on", tg.Feature, tg.Provider, keys(s))
+		}
+		return o, s
+	}
+	probe, _ := open(t)
+	required := conformance.RequiredObserver(capabilities(probe))
+	_ = probe.Shutdown(context.Background())
+	t.Logf("observer %s (%T) must pass %d cases", tg.Provider, probe, len(required))
+
+	passed := watch(t)
+	var mu sync.Mutex
+	opened := map[providers.Observer]providers.Settings{}
+	h := providertest.ObserverHarness{Open: func(t *testing.T) providers.Observer {
+		o, s := open(t)
+		mu.Lock()
+		defer mu.Unlock()
+		opened[o] = s
+		return o
+	}}
+	if read != nil {
+		h.Metric = func(t *testing.T, o providers.Observer, m providers.Metric, labelValues []string) (providertest.MetricValue, bool) {
+			mu.Lock()
+			s := opened[o]
+			mu.Unlock()
+			v, n, found, err := read(o, s, m, labelValues)
+			if err != nil {
+				t.Fatalf("feature %s: reading back metric %s from observer %s: %v", tg.Feature, m.Name, tg.Provider, err)
+			}
+			return providertest.MetricValue{Value: v, Count: n}, found
+		}
+	}
+	providertest.RunObserverTests(t, h)
+	holdTo(t, tg.Provider, required, *passed)
+}
+
+// capabilities are the observability interfaces o implements.
+func capabilities(o providers.Observer) conformance.ObserverCapabilities {
+	_, meter := o.(providers.Meter)
+	_, tracer := o.(providers.Tracer)
+	_, profiler := o.(providers.Profiler)
+	_, handlers := o.(providers.HTTPContributor)
+	_, health := o.(providers.HealthContributor)
+	return conformance.ObserverCapabilities{Meter: meter, Tracer: tracer, Profiler: profiler, HTTP: handlers, Health: health}
+}
+
+// keys lists the settings' keys, for messages (never their values).
+func keys(s providers.Settings) string {
+	var out []string
+	for k := range s {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 // watch collects the cases that passed in the suites run under t.
