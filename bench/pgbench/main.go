@@ -21,7 +21,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +30,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/navius-dev/navius/internal/harness"
+	"github.com/navius-dev/navius/bench/internal/load"
 	"github.com/navius-dev/navius/internal/pgtest"
 	"github.com/navius-dev/navius/providers/postgres"
 )
@@ -87,13 +86,7 @@ func (s *series) add(r result) {
 }
 
 func (s *series) median() result {
-	return result{median(s.rps), median(s.p50), median(s.p99)}
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
+	return result{load.Median(s.rps), load.Median(s.p50), load.Median(s.p99)}
 }
 
 func run() error {
@@ -170,20 +163,20 @@ end
 	if err != nil {
 		return err
 	}
-	defer nav.stop()
+	defer nav.Stop()
 	navWith, err := startNavius(append(pgArgs, "--set", "postgres.notify=with_write"))
 	if err != nil {
 		return err
 	}
-	defer navWith.stop()
+	defer navWith.Stop()
 	boltDir := filepath.Join(work, "bolt")
 	bolt, err := startNavius(append(common, "--database-url", "bolt://"+boltDir+"/data.db"))
 	if err != nil {
 		return err
 	}
-	defer bolt.stop()
+	defer bolt.Stop()
 
-	var old *navius
+	var old *load.Server
 	if *before != "" {
 		// The older navius makes its own table at start, of its own layout;
 		// it gets the same rows.
@@ -191,7 +184,7 @@ end
 			"--set", "postgres.table=navius_kv_before")); err != nil {
 			return err
 		}
-		defer old.stop()
+		defer old.Stop()
 		if err := srv.Exec(ctx, "bench", `INSERT INTO navius_kv_before (collection, key, value)
 			SELECT 'bench', 'k' || lpad(g::text, 6, '0'), convert_to(repeat('v', 256), 'UTF8') FROM generate_series(0, $1 - 1) g`, *keys); err != nil {
 			return err
@@ -215,32 +208,32 @@ end
 	put := filepath.Join(*luaDir, "put.lua")
 	scenarios := []scenario{
 		{"GET by key", []side{
-			{"navius GET (cache off)", func() (result, error) { return wrk(nav.base, getLua) }},
+			{"navius GET (cache off)", func() (result, error) { return wrk(nav.Base, getLua) }},
 			{"pgbench -S (select-only)", func() (result, error) { return pgb("-S") }},
 		}},
 		{"PUT, notify after_write (default)", []side{
-			{"navius PUT", func() (result, error) { return wrk(nav.base, put) }},
+			{"navius PUT", func() (result, error) { return wrk(nav.Base, put) }},
 			{"pgbench: upsert, then pg_notify", func() (result, error) { return pgb("-f", filepath.Join(work, "after.sql")) }},
 			{"pgbench: plain upsert", func() (result, error) { return pgb("-f", filepath.Join(work, "plain.sql")) }},
 		}},
 		{"PUT, notify with_write", []side{
-			{"navius PUT", func() (result, error) { return wrk(navWith.base, put) }},
+			{"navius PUT", func() (result, error) { return wrk(navWith.Base, put) }},
 			{"pgbench: upsert with pg_notify in it", func() (result, error) { return pgb("-f", filepath.Join(work, "with.sql")) }},
 		}},
 		{"concurrent PUT, PostgreSQL vs bolt", []side{
-			{"navius PUT, PostgreSQL (after_write)", func() (result, error) { return wrk(nav.base, put) }},
-			{"navius PUT, bolt (batched)", func() (result, error) { return wrk(bolt.base, put) }},
+			{"navius PUT, PostgreSQL (after_write)", func() (result, error) { return wrk(nav.Base, put) }},
+			{"navius PUT, bolt (batched)", func() (result, error) { return wrk(bolt.Base, put) }},
 		}},
 	}
 	if old != nil {
 		scenarios = append(scenarios,
 			scenario{"GET by key (cache off), this navius vs -before", []side{
-				{"navius GET", func() (result, error) { return wrk(nav.base, getLua) }},
-				{"-before navius GET", func() (result, error) { return wrk(old.base, getLua) }},
+				{"navius GET", func() (result, error) { return wrk(nav.Base, getLua) }},
+				{"-before navius GET", func() (result, error) { return wrk(old.Base, getLua) }},
 			}},
 			scenario{"PUT (after_write), this navius vs -before", []side{
-				{"navius PUT", func() (result, error) { return wrk(nav.base, put) }},
-				{"-before navius PUT", func() (result, error) { return wrk(old.base, put) }},
+				{"navius PUT", func() (result, error) { return wrk(nav.Base, put) }},
+				{"-before navius PUT", func() (result, error) { return wrk(old.Base, put) }},
 			}})
 	}
 	fmt.Printf("%d rounds of %s alternating, medians. wrk -t2 -c%d against navius (database.max_connections %d, cache off, access log off);\n"+
@@ -271,84 +264,26 @@ end
 	return nil
 }
 
-// navius is a running navius serve.
-type navius struct {
-	cmd  *exec.Cmd
-	base string
-	dir  string
+func startNavius(args []string) (*load.Server, error) { return startNaviusBin(*naviusBin, args) }
+
+// startNaviusBin runs bin serve with args on a free loopback port until it
+// is ready.
+func startNaviusBin(bin string, args []string) (*load.Server, error) {
+	return load.Start(load.Spec{Name: "navius", Bin: bin, Args: append(args, "--listen", "{addr}"), Ready: "/readyz"})
 }
 
-func startNavius(args []string) (*navius, error) { return startNaviusBin(*naviusBin, args) }
+var tpsRE = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time\)`)
 
-func startNaviusBin(bin string, args []string) (*navius, error) {
-	dir, err := os.MkdirTemp("", "pgbench-navius-")
-	if err != nil {
-		return nil, err
-	}
-	addr, err := harness.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, append(args, "--listen", addr)...)
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	n := &navius{cmd: cmd, base: "http://" + addr, dir: dir}
-	client := &http.Client{Timeout: 200 * time.Millisecond}
-	for t0 := time.Now(); time.Since(t0) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
-		if resp, err := client.Get(n.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return n, nil
-			}
-		}
-	}
-	n.stop()
-	return nil, fmt.Errorf("navius %v did not become ready", args)
-}
-
-func (n *navius) stop() {
-	_ = n.cmd.Process.Kill()
-	_ = n.cmd.Wait()
-	os.RemoveAll(n.dir)
-}
-
-var (
-	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-	pctRE    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
-	non2xxRE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-	tpsRE    = regexp.MustCompile(`tps = ([\d.]+) \(without initial connection time\)`)
-)
-
+// wrk loads base with script (wrk -t2) and fails on any non-2xx answer.
 func wrk(base, script string) (result, error) {
-	args := []string{"-t2", "-c" + strconv.Itoa(*conns), "-d" + duration.String(), "--latency", "-s", script, base}
-	out, err := exec.Command("wrk", args...).CombinedOutput()
+	r, err := load.Wrk(base, script, *conns, *duration)
 	if err != nil {
-		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+		return result{}, err
 	}
-	if m := non2xxRE.FindSubmatch(out); m != nil {
-		return result{}, fmt.Errorf("wrk: %s non-2xx responses\n%s", m[1], out)
+	if r.Non2xx > 0 {
+		return result{}, fmt.Errorf("wrk %s: %d non-2xx responses", base, r.Non2xx)
 	}
-	var r result
-	if m := rpsRE.FindSubmatch(out); m != nil {
-		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	for _, m := range pctRE.FindAllSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(string(m[2]), 64)
-		switch string(m[3]) {
-		case "us":
-			v /= 1000
-		case "s":
-			v *= 1000
-		}
-		if string(m[1]) == "50" {
-			r.p50 = v
-		} else {
-			r.p99 = v
-		}
-	}
-	return r, nil
+	return result{r.RPS, r.P50, r.P99}, nil
 }
 
 // pgbench runs pgbench for the duration and reads its transactions per
