@@ -408,6 +408,28 @@ func TestBuildWithRefusals(t *testing.T) {
 	}
 }
 
+// TestBuildWithCommaDir: a --with directory whose name holds a comma is
+// one directory (the flag is not split at commas), built in and named
+// whole in the binary.
+func TestBuildWithCommaDir(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "fsdb", "*"))
+	for _, f := range files {
+		copyFile(t, f, filepath.Join(dir, "fs,db", filepath.Base(f)), 0o644)
+	}
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--features", "memory", "--with", fsdbModule+"=./fs,db", "--no-verify", "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --with %s=./fs,db: exit %d\n%s%s", fsdbModule, code, out, errOut)
+	}
+	if !strings.Contains(out, "=> "+filepath.Join(dir, "fs,db")+": fsdb") {
+		t.Errorf("build does not name the directory whole:\n%s", out)
+	}
+	if got := reportedFeatures(t, onlyBinary(t, filepath.Join(dir, "out"))); !slices.Equal(got, []string{"fsdb", "memory"}) {
+		t.Fatalf("built %v, want fsdb and memory", got)
+	}
+}
+
 // TestBuildFromConfig: a config using redis:// and the Splunk endpoint
 // builds exactly redis and splunk (and what they require), saying why; a
 // URL scheme no feature serves fails naming the key.

@@ -107,7 +107,7 @@ func chooseFlags() []ucli.Flag {
 // whose flags may follow its argument.
 type flagValues interface {
 	String(name string) string
-	StringSlice(name string) []string
+	Generic(name string) any
 	Bool(name string) bool
 	IsSet(name string) bool
 }
@@ -137,7 +137,7 @@ func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk
 		return choice{}, cli.Usagef("--no-verify goes with --with (it skips the modules' conformance tests)")
 	}
 	// The modules come first: the selection may name their features.
-	with := c.StringSlice("with")
+	with := withGiven(c)
 	var likeFeatures []string
 	var likeHow, likePlatform string
 	switch {
