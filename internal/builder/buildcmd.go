@@ -53,6 +53,15 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	if err := checkExtra(extra); err != nil {
 		return err
 	}
+	if flag := build.CgoFlag(extra); flag != "" {
+		// Up front, before modules are verified or anything is built.
+		if err := requireGo(); err != nil {
+			return err
+		}
+		if err := build.CheckCC(ctx, flag); err != nil {
+			return cli.Usagef("build: %v", err)
+		}
+	}
 	offerSave := t.offerSave
 	if t.fetched != nil {
 		offerSave = nil // profiles are saved in a source tree; the module cache is read-only
@@ -321,6 +330,9 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	fmt.Fprintf(w, "features: %s (from %s)\n", names, ch.how)
 	if len(sel.Added) > 0 {
 		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
+	}
+	if plan.Cgo != "" {
+		fmt.Fprintf(w, "cgo on:   %s needs it; the binary is not static\n", plan.Cgo)
 	}
 	work, err := t.prepareModules(ctx, w, plan.Env)
 	if err != nil {
