@@ -472,6 +472,44 @@ log.level: info
 	}
 }
 
+// TestBuildFromConfigEnvironment: --from-config reads the NAVIUS_*
+// variables as serve does (a redis:// database.url from the environment
+// builds redis), leaves out what the config only turns off (prometheus),
+// and the binary's config check, in the same environment, passes; a config
+// with several problems gets them all, one line each, and no build.
+func TestBuildFromConfigEnvironment(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "navius.yaml"), []byte("log.level: debug\nprometheus:\n  enabled: false\n"), 0o644)
+	env := []string{"NAVIUS_DATABASE_URL=redis://127.0.0.1:1"}
+	code, out, errOut := runIn(t, dir, "", tool, env, "build", "--source", root, "--from-config", "navius.yaml", "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --from-config with NAVIUS_DATABASE_URL: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"redis: database.url is redis:// (from NAVIUS_DATABASE_URL)", "prometheus: left out, prometheus.enabled is false (line 3)", "navius.yaml passes the binary's config check"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build --from-config does not say %q:\n%s", want, out)
+		}
+	}
+	want, err := loadManifest(t).Resolve("none,redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reportedFeatures(t, onlyBinary(t, filepath.Join(dir, "out"))); !slices.Equal(got, want.Features) {
+		t.Fatalf("--from-config built %v, want %v\n%s", got, want.Features, out)
+	}
+
+	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte("foo: 1\nbar: 2\n"), 0o644)
+	code, out, errOut = runIn(t, dir, "", tool, nil, "build", "--source", root, "--from-config", "two.yaml", "--output", "two")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], `two.yaml line 1: key "foo" belongs to no feature`) || !strings.Contains(lines[1], `two.yaml line 2: key "bar" belongs to no feature`) {
+		t.Fatalf("--from-config with two unknown keys: exit %d, stderr %q; want exit 2 and a line for each\n%s", code, errOut, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "two")); err == nil {
+		t.Error("a refused config built something")
+	}
+}
+
 // TestBuildWithVersion builds the example in by version, as from a module
 // proxy: a file:// GOPROXY serving examples/fsdb under a version made from
 // its content (so that the shared module cache never holds two contents

@@ -175,7 +175,7 @@ func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk
 	case err != nil:
 		return choice{}, err
 	case c.IsSet("from-config"):
-		if ch, err = t.fromConfig(env.Stdout, c.String("from-config")); err != nil {
+		if ch, err = t.fromConfig(env.Stdout, c.String("from-config"), env.Environ); err != nil {
 			return choice{}, err
 		}
 	case c.Bool("interactive"):
