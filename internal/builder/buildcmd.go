@@ -108,7 +108,7 @@ func chooseFlags() []ucli.Flag {
 	return append(append(selectionFlags(),
 		&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
 		&ucli.StringFlag{Name: "like", Usage: "the features (and --with modules) of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
-		&ucli.StringFlag{Name: "from-config", Usage: "exactly the features the config `FILE` uses (its URL schemes and the sections it sets)"},
+		&ucli.StringFlag{Name: "from-config", Usage: "exactly the features the config `FILE` uses, with the NAVIUS_* variables over it as serve reads them (its URL schemes and the sections it sets; a section that only sets <feature>.enabled false leaves the feature out)"},
 	), withFlags()...)
 }
 
