@@ -29,7 +29,8 @@ func buildCommand(env *cli.Env) *ucli.Command {
 			"another navius binary) or --from-config (those a config file uses); with none, the defaults.\n" +
 			"--with adds provider modules from outside navius, each verified by its conformance test\n" +
 			"first, without changing the source tree. The build is static, -trimpath and stripped, with\n" +
-			"the version stamped — the same build make build runs.",
+			"the version stamped — the same build make build runs; only -race, -msan or -asan after --\n" +
+			"turn cgo on, which they need.",
 		Flags: append(chooseFlags(),
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the binary into `DIR` (default: bin/ at the source tree's root, or in the working directory when navius is fetched), named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64 (default: this machine, or with --like the other binary's platform)"},
