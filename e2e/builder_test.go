@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -469,6 +470,39 @@ func TestBuilderCrossCompile(t *testing.T) {
 	}
 	if got := reportedFeatures(t, filepath.Join(dir, "host", "navius-minimal-"+runtime.GOOS+"-"+runtime.GOARCH)); !slices.Equal(got, []string{"memory"}) {
 		t.Fatalf("--like the arm64 memory build built %v", got)
+	}
+}
+
+// TestBuilderRace: extra go build flags that link a C runtime (-race)
+// build with cgo on, saying so; without a C compiler they are refused up
+// front, in one line naming the fix.
+func TestBuilderRace(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, []string{"CC=navius-no-such-cc"}, "build", "--features", "memory", "--source", root, "--output", "out", "--", "-race")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "-race needs cgo, and its C compiler navius-no-such-cc (go env CC) is not on PATH: install one (apt-get install -y gcc)") || out != "" {
+		t.Fatalf("-race without a C compiler: exit %d, stderr %q, stdout %q; want exit 2 and one line, before anything else", code, errOut, out)
+	}
+
+	code, out, errOut = runIn(t, dir, "", tool, nil, "build", "--features", "memory", "--source", root, "--output", "out", "--", "-race")
+	if code != 0 {
+		t.Fatalf("build -- -race: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"cgo on:   -race needs it; the binary is not static", "command:  CGO_ENABLED=1 go build ", " -race .", "[3/3] done: out/navius-minimal"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	info, err := buildinfo.ReadFile(filepath.Join(dir, "out", "navius-minimal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if settings["-race"] != "true" || settings["CGO_ENABLED"] != "1" {
+		t.Fatalf("the binary's build settings are %v; want -race=true and CGO_ENABLED=1", settings)
 	}
 }
 

@@ -408,6 +408,28 @@ func TestBuildWithRefusals(t *testing.T) {
 	}
 }
 
+// TestBuildWithCommaDir: a --with directory whose name holds a comma is
+// one directory (the flag is not split at commas), built in and named
+// whole in the binary.
+func TestBuildWithCommaDir(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "fsdb", "*"))
+	for _, f := range files {
+		copyFile(t, f, filepath.Join(dir, "fs,db", filepath.Base(f)), 0o644)
+	}
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--features", "memory", "--with", fsdbModule+"=./fs,db", "--no-verify", "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --with %s=./fs,db: exit %d\n%s%s", fsdbModule, code, out, errOut)
+	}
+	if !strings.Contains(out, "=> "+filepath.Join(dir, "fs,db")+": fsdb") {
+		t.Errorf("build does not name the directory whole:\n%s", out)
+	}
+	if got := reportedFeatures(t, onlyBinary(t, filepath.Join(dir, "out"))); !slices.Equal(got, []string{"fsdb", "memory"}) {
+		t.Fatalf("built %v, want fsdb and memory", got)
+	}
+}
+
 // TestBuildFromConfig: a config using redis:// and the Splunk endpoint
 // builds exactly redis and splunk (and what they require), saying why; a
 // URL scheme no feature serves fails naming the key.
@@ -447,6 +469,44 @@ log.level: info
 	code, _, errOut = runIn(t, dir, "", tool, nil, "build", "--source", root, "--from-config", "bad.yaml")
 	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, `bad.yaml line 2: database.url: no feature serves database URL scheme "mysql"`) {
 		t.Fatalf("--from-config with a mysql:// URL: exit %d, %q", code, errOut)
+	}
+}
+
+// TestBuildFromConfigEnvironment: --from-config reads the NAVIUS_*
+// variables as serve does (a redis:// database.url from the environment
+// builds redis), leaves out what the config only turns off (prometheus),
+// and the binary's config check, in the same environment, passes; a config
+// with several problems gets them all, one line each, and no build.
+func TestBuildFromConfigEnvironment(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "navius.yaml"), []byte("log.level: debug\nprometheus:\n  enabled: false\n"), 0o644)
+	env := []string{"NAVIUS_DATABASE_URL=redis://127.0.0.1:1"}
+	code, out, errOut := runIn(t, dir, "", tool, env, "build", "--source", root, "--from-config", "navius.yaml", "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --from-config with NAVIUS_DATABASE_URL: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"redis: database.url is redis:// (from NAVIUS_DATABASE_URL)", "prometheus: left out, prometheus.enabled is false (line 3)", "navius.yaml passes the binary's config check"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build --from-config does not say %q:\n%s", want, out)
+		}
+	}
+	want, err := loadManifest(t).Resolve("none,redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reportedFeatures(t, onlyBinary(t, filepath.Join(dir, "out"))); !slices.Equal(got, want.Features) {
+		t.Fatalf("--from-config built %v, want %v\n%s", got, want.Features, out)
+	}
+
+	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte("foo: 1\nbar: 2\n"), 0o644)
+	code, out, errOut = runIn(t, dir, "", tool, nil, "build", "--source", root, "--from-config", "two.yaml", "--output", "two")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], `two.yaml line 1: key "foo" belongs to no feature`) || !strings.Contains(lines[1], `two.yaml line 2: key "bar" belongs to no feature`) {
+		t.Fatalf("--from-config with two unknown keys: exit %d, stderr %q; want exit 2 and a line for each\n%s", code, errOut, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "two")); err == nil {
+		t.Error("a refused config built something")
 	}
 }
 

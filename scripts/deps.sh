@@ -40,6 +40,7 @@ need_postgres() {
 ensure_tools() {
   command -v go >/dev/null 2>&1 || { echo "go is not on PATH: install Go 1.26 (https://go.dev/dl/)" >&2; exit 1; }
   need git git
+  need gcc gcc # -race (go test -race, navius build -- -race) needs cgo and a C compiler
   need redis-server redis-server # the redis provider's tests run a real server
   need redis-cli redis-tools     # ...and create Redis Clusters with redis-cli
   need_postgres                  # the postgres provider's tests run a real server too

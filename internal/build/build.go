@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/navius-dev/navius/internal/manifest"
@@ -60,6 +61,9 @@ type Plan struct {
 	// their workspace.
 	Modules []*thirdparty.Module
 	Work    *Work
+	// Cgo is the extra flag that turned cgo on (CgoFlag), "" for the
+	// static build.
+	Cgo string
 }
 
 // Command renders the plan as a shell command line; with modules, <tmp>
@@ -104,6 +108,7 @@ func Tags(sel manifest.Selection) []string {
 
 // NewPlan builds the go build invocation: static (CGO_ENABLED=0), -trimpath,
 // stripped, with the version and revision stamped and the feature tags.
+// Only an extra flag that needs cgo (CgoFlag) turns cgo on.
 func NewPlan(opts Options) (Plan, error) {
 	if opts.Source == "" {
 		return Plan{}, errors.New("no source tree given")
@@ -134,7 +139,11 @@ func NewPlan(opts Options) (Plan, error) {
 	args := []string{"build", "-trimpath", "-tags", strings.Join(Tags(opts.Selection), ","), "-ldflags", ldflags, "-o", out}
 	args = append(args, opts.ExtraArgs...)
 	args = append(args, ".")
+	cgo := CgoFlag(opts.ExtraArgs)
 	env := []string{"CGO_ENABLED=0"}
+	if cgo != "" {
+		env = []string{"CGO_ENABLED=1"}
+	}
 	if opts.Fetched != nil {
 		env = append(env, "GOWORK=off")
 	}
@@ -144,7 +153,42 @@ func NewPlan(opts Options) (Plan, error) {
 	if opts.GOARCH != "" {
 		env = append(env, "GOARCH="+opts.GOARCH)
 	}
-	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version, Modules: opts.Modules, Work: opts.Work}, nil
+	return Plan{Dir: opts.Source, Args: args, Env: env, Output: out, Version: version, Modules: opts.Modules, Work: opts.Work, Cgo: cgo}, nil
+}
+
+// cgoFlags are the go build flags that link a C runtime, so need cgo.
+var cgoFlags = []string{"race", "msan", "asan"}
+
+// CgoFlag is the first of the extra go build flags that needs cgo (-race,
+// -msan, -asan, as given), "" for none.
+func CgoFlag(extra []string) string {
+	for _, a := range extra {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if on, err := strconv.ParseBool(value); slices.Contains(cgoFlags, name) && (!hasValue || err == nil && on) {
+			return a
+		}
+	}
+	return ""
+}
+
+// CheckCC refuses a build that needs cgo (for flag, CgoFlag) when there is
+// no C compiler (go env CC) to run it.
+func CheckCC(ctx context.Context, flag string) error {
+	out, err := exec.CommandContext(ctx, "go", "env", "CC").Output()
+	if err != nil {
+		return fmt.Errorf("go env CC: %w", err)
+	}
+	cc := strings.Fields(string(out))
+	if len(cc) == 0 {
+		return fmt.Errorf("%s needs cgo, and go env CC names no C compiler: set CC, or install one (apt-get install -y gcc), or build without %s", flag, flag)
+	}
+	if _, err := exec.LookPath(cc[0]); err != nil {
+		return fmt.Errorf("%s needs cgo, and its C compiler %s (go env CC) is not on PATH: install one (apt-get install -y gcc), or build without %s", flag, cc[0], flag)
+	}
+	return nil
 }
 
 // Run executes the plan, streaming go's output to w, and returns the

@@ -29,7 +29,8 @@ func buildCommand(env *cli.Env) *ucli.Command {
 			"another navius binary) or --from-config (those a config file uses); with none, the defaults.\n" +
 			"--with adds provider modules from outside navius, each verified by its conformance test\n" +
 			"first, without changing the source tree. The build is static, -trimpath and stripped, with\n" +
-			"the version stamped — the same build make build runs.",
+			"the version stamped — the same build make build runs; only -race, -msan or -asan after --\n" +
+			"turn cgo on, which they need.",
 		Flags: append(chooseFlags(),
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the binary into `DIR` (default: bin/ at the source tree's root, or in the working directory when navius is fetched), named navius-<profile or feature hash>[-<goos>-<goarch>]"},
 			&ucli.StringFlag{Name: "target", Usage: "cross-compile for `GOOS/GOARCH`, e.g. linux/arm64 (default: this machine, or with --like the other binary's platform)"},
@@ -52,6 +53,15 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 	extra := c.Args().Slice()
 	if err := checkExtra(extra); err != nil {
 		return err
+	}
+	if flag := build.CgoFlag(extra); flag != "" {
+		// Up front, before modules are verified or anything is built.
+		if err := requireGo(); err != nil {
+			return err
+		}
+		if err := build.CheckCC(ctx, flag); err != nil {
+			return cli.Usagef("build: %v", err)
+		}
 	}
 	offerSave := t.offerSave
 	if t.fetched != nil {
@@ -99,7 +109,7 @@ func chooseFlags() []ucli.Flag {
 	return append(append(selectionFlags(),
 		&ucli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "choose features at a prompt (answers may be piped on stdin)"},
 		&ucli.StringFlag{Name: "like", Usage: "the features (and --with modules) of the navius binary at `PATH`, of any platform (read from its Go build information, without running it)"},
-		&ucli.StringFlag{Name: "from-config", Usage: "exactly the features the config `FILE` uses (its URL schemes and the sections it sets)"},
+		&ucli.StringFlag{Name: "from-config", Usage: "exactly the features the config `FILE` uses, with the NAVIUS_* variables over it as serve reads them (its URL schemes and the sections it sets; a section that only sets <feature>.enabled false leaves the feature out)"},
 	), withFlags()...)
 }
 
@@ -107,7 +117,7 @@ func chooseFlags() []ucli.Flag {
 // whose flags may follow its argument.
 type flagValues interface {
 	String(name string) string
-	StringSlice(name string) []string
+	Generic(name string) any
 	Bool(name string) bool
 	IsSet(name string) bool
 }
@@ -137,7 +147,7 @@ func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk
 		return choice{}, cli.Usagef("--no-verify goes with --with (it skips the modules' conformance tests)")
 	}
 	// The modules come first: the selection may name their features.
-	with := c.StringSlice("with")
+	with := withGiven(c)
 	var likeFeatures []string
 	var likeHow, likePlatform string
 	switch {
@@ -166,7 +176,7 @@ func (t *tree) choose(ctx context.Context, c flagValues, env *cli.Env, afterWalk
 	case err != nil:
 		return choice{}, err
 	case c.IsSet("from-config"):
-		if ch, err = t.fromConfig(env.Stdout, c.String("from-config")); err != nil {
+		if ch, err = t.fromConfig(env.Stdout, c.String("from-config"), env.Environ); err != nil {
 			return choice{}, err
 		}
 	case c.Bool("interactive"):
@@ -321,6 +331,9 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 	fmt.Fprintf(w, "features: %s (from %s)\n", names, ch.how)
 	if len(sel.Added) > 0 {
 		fmt.Fprintf(w, "          added as requirements: %s\n", strings.Join(sel.Added, ", "))
+	}
+	if plan.Cgo != "" {
+		fmt.Fprintf(w, "cgo on:   %s needs it; the binary is not static\n", plan.Cgo)
 	}
 	work, err := t.prepareModules(ctx, w, plan.Env)
 	if err != nil {

@@ -363,13 +363,14 @@ func (a args) String(name string) string {
 	return a.c.String(name)
 }
 
-func (a args) StringSlice(name string) []string {
+// Generic is the flag's value; the flags after the argument share it with
+// those before (oneArg applies the same flags), so a repeated flag holds
+// both.
+func (a args) Generic(name string) any {
 	if a.set(name) {
-		if v, ok := a.after.Lookup(name).Value.(*ucli.StringSlice); ok {
-			return v.Value()
-		}
+		return a.after.Lookup(name).Value
 	}
-	return a.c.StringSlice(name)
+	return a.c.Generic(name)
 }
 
 // withText renders a profile's modules after its features.

@@ -28,33 +28,49 @@ func realTree(t *testing.T) *tree {
 
 // TestFromConfig: the features a config uses follow from its URL schemes,
 // provider names and sections (features.json's schemes and provides), and
-// from the defaults of what it leaves unset; the rest needs nothing.
+// from the defaults of what it leaves unset; the rest needs nothing. The
+// NAVIUS_* variables count as serve counts them, over the file; a section
+// that only turns its feature off leaves it out.
 func TestFromConfig(t *testing.T) {
 	for _, c := range []struct {
 		name, config string
+		env          []string
 		want         string
 		why          []string
 	}{
-		{"redis and splunk", "database:\n  url: redis://h:6379/0\ncache.url: rediss://h:6380\nsplunk:\n  endpoint: https://s:8088\n  token: x\nlisten: :8080\n",
+		{"redis and splunk", "database:\n  url: redis://h:6379/0\ncache.url: rediss://h:6380\nsplunk:\n  endpoint: https://s:8088\n  token: x\nlisten: :8080\n", nil,
 			"redis,splunk", []string{"redis: database.url is redis:// (line 2); cache.url is rediss:// (line 3)", "splunk: splunk.endpoint is set (line 5); splunk.token is set (line 6)"}},
-		{"nothing set", "log.level: debug\n", "memory",
+		{"nothing set", "log.level: debug\n", nil, "memory",
 			[]string{"memory: database.url is not set, and defaults to memory://; cache.url is not set, and defaults to memory://"}},
 		// Without memory, a build's cache defaults to none.
-		{"postgres alone", "database.url: postgres://db/navius\n", "postgres",
+		{"postgres alone", "database.url: postgres://db/navius\n", nil, "postgres",
 			[]string{"postgres: database.url is postgres:// (line 1)"}},
 		// A binary with bolt defaults its database to bolt.
-		{"bolt by its section", "bolt.batch: false\ncache.url: none\n", "bolt", []string{"bolt: bolt.batch is set (line 1); database.url is not set, and defaults to bolt://"}},
-		{"provider names", "database.provider: redis\ncache:\n  provider: memory\n  capacity: 1MiB\n", "memory,redis",
+		{"bolt by its section", "bolt.batch: false\ncache.url: none\n", nil, "bolt", []string{"bolt: bolt.batch is set (line 1); database.url is not set, and defaults to bolt://"}},
+		{"provider names", "database.provider: redis\ncache:\n  provider: memory\n  capacity: 1MiB\n", nil, "memory,redis",
 			[]string{"redis: database.provider is redis (line 1)", "memory: cache.provider is memory (line 3)"}},
-		{"exporters", "database.url: memory://\ncache.url: none\nprometheus.enabled: false\ndynatrace.endpoint: https://x.live.dynatrace.com\n", "dynatrace,memory,prometheus",
-			[]string{"prometheus: prometheus.enabled is set (line 3)", "dynatrace: dynatrace.endpoint is set (line 4)"}},
+		{"exporters", "database.url: memory://\ncache.url: none\nprometheus.enabled: false\ndynatrace.endpoint: https://x.live.dynatrace.com\n", nil, "dynatrace,memory",
+			[]string{"dynatrace: dynatrace.endpoint is set (line 4)", "prometheus: left out, prometheus.enabled is false (line 3)"}},
+		{"turned off but set up", "cache.url: none\nprometheus:\n  enabled: off\n  path: /m\n", nil, "memory,prometheus",
+			[]string{"prometheus: prometheus.enabled is set (line 3); prometheus.path is set (line 4)"}},
+		// The environment, over the file, as serve reads it.
+		{"database from the environment", "log.level: debug\n", []string{"NAVIUS_DATABASE_URL=redis://127.0.0.1:1"}, "redis",
+			[]string{"redis: database.url is redis:// (from NAVIUS_DATABASE_URL)"}},
+		{"environment over file", "database.url: bolt://./x.db\ncache.url: none\n", []string{"HOME=/root", "NAVIUS_DATABASE_URL=postgres://db/navius"}, "postgres",
+			[]string{"postgres: database.url is postgres:// (from NAVIUS_DATABASE_URL)"}},
+		{"turned on by the environment", "cache.url: none\nprometheus.enabled: false\n", []string{"NAVIUS_PROMETHEUS_ENABLED=true"}, "memory,prometheus",
+			[]string{"prometheus: prometheus.enabled is set (line 2); prometheus.enabled is set (from NAVIUS_PROMETHEUS_ENABLED)"}},
+		{"turned off by the environment", "cache.url: none\n", []string{"NAVIUS_PROMETHEUS_ENABLED=0"}, "memory",
+			[]string{"prometheus: left out, prometheus.enabled is false (from NAVIUS_PROMETHEUS_ENABLED)"}},
+		{"a feature's variable", "cache.url: none\n", []string{"NAVIUS_SPLUNK_TOKEN=t", "NAVIUS_NO_SUCH_THING=1", "NAVIUS_PPROF_LISTEN="}, "memory,splunk",
+			[]string{"splunk: splunk.token is set (from NAVIUS_SPLUNK_TOKEN)", "ignored: NAVIUS_NO_SUCH_THING (no option of navius"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tr := realTree(t)
 			path := filepath.Join(t.TempDir(), "navius.yaml")
 			os.WriteFile(path, []byte(c.config), 0o644)
 			var out bytes.Buffer
-			ch, err := tr.fromConfig(&out, path)
+			ch, err := tr.fromConfig(&out, path, c.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,6 +86,9 @@ func TestFromConfig(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())
 				}
 			}
+			if strings.Contains(out.String(), "127.0.0.1") {
+				t.Errorf("output shows a URL beyond its scheme:\n%s", out.String())
+			}
 		})
 	}
 }
@@ -84,16 +103,46 @@ func TestFromConfigRefuses(t *testing.T) {
 		"cache.provider: memcached\n":        `line 1: cache.provider: no feature provides cache "memcached"`,
 		"splnk:\n  endpoint: https://s\n":    `line 2: key "splnk.endpoint" belongs to no feature of navius or of a --with module (did you mean "splunk.endpoint"?)`,
 		"server.read_timout: 1s\n":           `key "server.read_timout" belongs to no feature of navius or of a --with module (did you mean "server.read_timeout"?)`,
-		"database: [a, b]\ndatabase: {}\n":   `key "database" repeats the one on line 1`,
+		"listen: :1\nlisten: :2\n":           `key "listen" repeats the one on line 1`,
 		"listen: :1\n  bad indentation: x\n": "--from-config",
 	} {
 		tr := realTree(t)
 		path := filepath.Join(t.TempDir(), "navius.yaml")
 		os.WriteFile(path, []byte(config), 0o644)
-		_, err := tr.fromConfig(&bytes.Buffer{}, path)
+		_, err := tr.fromConfig(&bytes.Buffer{}, path, nil)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("config %q: error %v\nwant one line containing %q", config, err, want)
 		}
+	}
+}
+
+// Every problem is reported, one line each, the environment's too.
+func TestFromConfigListsEveryProblem(t *testing.T) {
+	tr := realTree(t)
+	path := filepath.Join(t.TempDir(), "navius.yaml")
+	os.WriteFile(path, []byte("foo: 1\nlisten: :1\nbar:\n  baz: 2\ncache.url: nope://x\nlisten: :2\n"), 0o644)
+	_, err := tr.fromConfig(&bytes.Buffer{}, path, []string{"NAVIUS_DATABASE_URL=mysql://u:secret@db/x"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		path + `: config: file ` + path + ` line 6: key "listen" repeats the one on line 2`,
+		path + ` line 1: key "foo" belongs to no feature`,
+		path + ` line 4: key "bar.baz" belongs to no feature`,
+		path + `, environment NAVIUS_DATABASE_URL: database.url: no feature serves database URL scheme "mysql"`,
+		path + ` line 5: cache.url: no feature serves cache URL scheme "nope"`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "--from-config ") || !strings.Contains(lines[i], w) {
+			t.Errorf("problem %d is %q, want one containing %q", i+1, lines[i], w)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("a problem shows a password: %v", err)
 	}
 }
 

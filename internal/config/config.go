@@ -114,6 +114,9 @@ func (c *Config) problem(err *Error) { c.problems = append(c.problems, err) }
 
 func (c *Config) set(key, value, source string) {
 	o, ok := providers.LookupOption(key)
+	if !ok && c.turnsOffAbsent(key, value) {
+		return
+	}
 	if !ok {
 		c.problem(errorf("%s: %s", source, c.unknownKey(key)))
 		return
@@ -142,6 +145,16 @@ func check(o providers.Option, value string) error {
 // notCompiledFeature is the feature left out of this binary that owns a
 // config section, or "".
 func (c *Config) notCompiledFeature(section string) string { return c.src.NotCompiled[section] }
+
+// turnsOffAbsent reports whether key is "<feature>.enabled" set to false
+// for a feature this binary lacks: what is absent is off already, so the
+// key is taken without a word (navius build --from-config leaves such a
+// feature out).
+func (c *Config) turnsOffAbsent(key, value string) bool {
+	section, rest, _ := strings.Cut(key, ".")
+	on, err := providers.ParseBool(value)
+	return rest == "enabled" && err == nil && !on && c.notCompiledFeature(section) != ""
+}
 
 // rebuild is the hint for a feature this binary lacks: its own features
 // plus that one.
@@ -284,11 +297,14 @@ func (c *Config) entry(path, key, where string, v *yaml.Node) bool {
 	return false
 }
 
-// Entry is one key a config file sets, as FileEntries reads it.
+// Entry is one key a config file sets, as FileEntries reads it, or one
+// NAVIUS_* variable, as EnvEntries reads it.
 type Entry struct {
 	Key   string
 	Value string // a list's items joined with commas
-	Line  int
+	Line  int    // in the file; 0 for a variable
+	// Env is the variable, "" for a file's key.
+	Env string
 }
 
 // FileEntries reads the keys a config file sets, flattened as Load reads
@@ -336,40 +352,64 @@ func isSection(key string) bool {
 	return false
 }
 
-// loadEnv applies NAVIUS_* variables that name a declared option and warns
-// about the others: the environment is shared with other programs, and a
-// variable meant for a feature this binary lacks should not stop it.
-func (c *Config) loadEnv(environ []string) {
+// envOptions maps the NAVIUS_* variable of each declared option to it.
+func envOptions() map[string]providers.Option {
 	byEnv := map[string]providers.Option{}
 	for _, o := range providers.Options() {
 		byEnv[o.EnvName()] = o
 	}
-	var unknown []string
+	return byEnv
+}
+
+// EnvEntries reads the NAVIUS_* variables of environ as Load does, in
+// their order: a variable that names an option declared in this binary is
+// an entry for its key; any other has no Key (Load warns about it and
+// ignores it; navius build --from-config places it by feature names).
+func EnvEntries(environ []string) []Entry {
+	byEnv := envOptions()
+	var entries []Entry
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "NAVIUS_") {
-			continue
+		if strings.HasPrefix(name, "NAVIUS_") {
+			entries = append(entries, Entry{Key: byEnv[name].Key, Value: value, Env: name})
 		}
-		o, ok := byEnv[name]
+	}
+	return entries
+}
+
+// loadEnv applies NAVIUS_* variables that name a declared option and warns
+// about the others: the environment is shared with other programs, and a
+// variable meant for a feature this binary lacks should not stop it.
+func (c *Config) loadEnv(environ []string) {
+	var unknown []string
+	off := map[string]bool{}
+	for _, e := range EnvEntries(environ) {
+		name := e.Env
+		o, ok := providers.LookupOption(e.Key)
 		if !ok {
 			unknown = append(unknown, name)
+			section, rest, _ := strings.Cut(strings.TrimPrefix(name, "NAVIUS_"), "_")
+			off[name] = rest == "ENABLED" && c.turnsOffAbsent(strings.ToLower(section)+".enabled", e.Value)
 			continue
 		}
-		if err := check(o, value); err != nil {
+		if err := check(o, e.Value); err != nil {
 			c.problem(errorf("environment %s: %s: %v", name, o.Key, err))
 			continue
 		}
-		c.Settings[o.Key] = value
+		c.Settings[o.Key] = e.Value
 		c.sources[o.Key] = "environment " + name
 	}
 	sort.Strings(unknown)
 	for _, name := range unknown {
 		section := strings.ToLower(strings.SplitN(strings.TrimPrefix(name, "NAVIUS_"), "_", 2)[0])
+		if off[name] {
+			continue // turns off what is not compiled in: nothing to say
+		}
 		if f := c.notCompiledFeature(section); f != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("environment %s is ignored: feature %s is not compiled into this binary (%s)", name, f, c.rebuild(f)))
 		} else {
 			msg := fmt.Sprintf("environment %s names no config option; ignored", name)
-			if s := suggest.Closest(name, slices.Sorted(maps.Keys(byEnv))); s != "" {
+			if s := suggest.Closest(name, slices.Sorted(maps.Keys(envOptions()))); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			c.Warnings = append(c.Warnings, msg)

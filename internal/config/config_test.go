@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,6 +198,48 @@ func TestEnvWarnings(t *testing.T) {
 	}
 }
 
+// TestEnvEntries reads NAVIUS_* variables as Load does: a declared
+// option's by its key, any other without one.
+func TestEnvEntries(t *testing.T) {
+	got := EnvEntries([]string{"HOME=/root", "NAVIUS_DATABASE_URL=redis://h/0", "NAVIUS_SPLUNK_TOKEN=t", "NAVIUS_TESTFEATURE_TOKEN=s"})
+	want := []Entry{{Key: "database.url", Value: "redis://h/0", Env: "NAVIUS_DATABASE_URL"}, {Value: "t", Env: "NAVIUS_SPLUNK_TOKEN"}, {Key: "testfeature.token", Value: "s", Env: "NAVIUS_TESTFEATURE_TOKEN"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("EnvEntries = %+v, want %+v", got, want)
+	}
+}
+
+// A feature this binary lacks is off: "<feature>.enabled: false" for it is
+// taken without a word (navius build --from-config leaves such a feature
+// out), from any source; any other of its keys still asks for a rebuild.
+func TestTurnsOffAbsent(t *testing.T) {
+	absent := map[string]string{"prometheus": "prometheus"}
+	for _, src := range []Sources{
+		{File: writeFile(t, "prometheus:\n  enabled: false\n")},
+		{File: writeFile(t, "prometheus.enabled: off\n")},
+		{Environ: []string{"NAVIUS_PROMETHEUS_ENABLED=false"}},
+		{Flags: []Flag{{Key: "prometheus.enabled", Value: "0", Name: "set prometheus.enabled"}}},
+	} {
+		src.NotCompiled = absent
+		c, err := Load(src)
+		if err != nil || len(c.Warnings) > 0 {
+			t.Errorf("%+v: %v, warnings %q; want neither", src, err, c.Warnings)
+		}
+	}
+	for _, src := range []Sources{
+		{File: writeFile(t, "prometheus:\n  enabled: true\n")},
+		{File: writeFile(t, "prometheus:\n  enabled: false\n  path: /m\n")},
+	} {
+		src.NotCompiled = absent
+		if _, err := Load(src); err == nil || !strings.Contains(err.Error(), "feature prometheus, which is not compiled into this binary") {
+			t.Errorf("%+v: %v; want the rebuild hint", src, err)
+		}
+	}
+	c, err := Load(Sources{Environ: []string{"NAVIUS_PROMETHEUS_ENABLED=true"}, NotCompiled: absent})
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "NAVIUS_PROMETHEUS_ENABLED is ignored: feature prometheus is not compiled") {
+		t.Errorf("NAVIUS_PROMETHEUS_ENABLED=true without prometheus: %v, warnings %q", err, c.Warnings)
+	}
+}
+
 func TestEmptyFileAndNull(t *testing.T) {
 	if _, err := Load(Sources{File: writeFile(t, "")}); err != nil {
 		t.Errorf("empty file: %v", err)
@@ -216,7 +259,7 @@ func TestFileEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Entry{{"database.url", "redis://h/0", 2}, {"splunk.endpoint", "https://s", 3}, {"auth", "", 4}, {"acme.hosts", "a,b", 6}}
+	want := []Entry{{Key: "database.url", Value: "redis://h/0", Line: 2}, {Key: "splunk.endpoint", Value: "https://s", Line: 3}, {Key: "auth", Line: 4}, {Key: "acme.hosts", Value: "a,b", Line: 6}}
 	if len(entries) != len(want) {
 		t.Fatalf("entries = %+v, want %+v", entries, want)
 	}
