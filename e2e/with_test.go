@@ -447,7 +447,7 @@ log.level: info
 `
 	os.WriteFile(filepath.Join(dir, "navius.yaml"), []byte(config), 0o644)
 	// The built binary's config check runs on the config, in this
-	// environment: it needs the Splunk token (see TestFromConfigRunsTheChecks).
+	// environment: it needs the Splunk token, or it refuses what serve would.
 	code, out, errOut := runIn(t, dir, "", tool, []string{"NAVIUS_SPLUNK_TOKEN=hec-token"}, "build", "--source", root, "--from-config", "navius.yaml", "--output", "out")
 	if code != 0 {
 		t.Fatalf("build --from-config: exit %d\n%s%s", code, out, errOut)

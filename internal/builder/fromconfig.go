@@ -166,7 +166,14 @@ func (t *tree) fromConfig(w io.Writer, path string, environ []string) (choice, e
 	if len(ignored) > 0 {
 		fmt.Fprintf(w, "          ignored: %s (no option of navius or of a --with module; serve ignores them too)\n", strings.Join(ignored, ", "))
 	}
-	return choice{sel: sel, how: "the config " + path, spec: "none," + strings.Join(order, ",")}, nil
+	how := "the config " + path
+	for _, f := range order {
+		if slices.ContainsFunc(why[f], func(r string) bool { return strings.Contains(r, "(from NAVIUS_") }) {
+			how += " and the environment"
+			break
+		}
+	}
+	return choice{sel: sel, how: how, spec: "none," + strings.Join(order, ",")}, nil
 }
 
 // configErrors are the problems in a config.FileEntries error, one each.

@@ -24,26 +24,14 @@ import (
 // withFlags add provider modules from outside navius's tree to a build.
 func withFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.GenericFlag{Name: "with", Value: &repeated{}, Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable), after running its conformance test against this tree"},
+		&ucli.GenericFlag{Name: "with", Value: &cli.Repeated{}, Usage: "build in the provider module `MODULE[@VERSION][=LOCAL_DIR]` (repeatable), after running its conformance test against this tree"},
 		&ucli.BoolFlag{Name: "no-verify", Usage: "with --with: build the modules in without running their conformance tests"},
 		&ucli.BoolFlag{Name: "strict", Usage: "with --with: refuse a module that navius's harness does not verify (a schema-1 feature file), or that changes the version of a module navius itself uses"},
 	}
 }
 
-// repeated is a repeatable flag's values, each taken whole: a --with
-// directory may hold a comma, which a StringSliceFlag would split it at.
-type repeated []string
-
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
-func (r *repeated) String() string     { return strings.Join(*r, " ") }
-
 // withGiven are the --with values.
-func withGiven(c flagValues) []string {
-	if r, ok := c.Generic("with").(*repeated); ok {
-		return *r
-	}
-	return nil
-}
+func withGiven(c flagValues) []string { return cli.RepeatedValues(c, "with") }
 
 // addModules loads the --with modules (build.LoadModules: fetched, feature
 // files read and checked together) and adds their features to the tree's

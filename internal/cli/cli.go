@@ -271,7 +271,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 func serveCommand(env *Env) *ucli.Command {
 	flags := append([]ucli.Flag{
 		&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config `FILE`"},
-		&ucli.StringSliceFlag{Name: "set", Usage: "set any option: --set `key=value` (repeatable)"},
+		&ucli.GenericFlag{Name: "set", Value: &Repeated{}, Usage: "set any option: --set `key=value` (repeatable)"},
 	}, optionFlags()...)
 	return &ucli.Command{
 		Name:  "serve",

@@ -111,6 +111,15 @@ func TestConfigCheckHidesSecrets(t *testing.T) {
 	}
 }
 
+// TestSetTakesCommas: --set takes its value whole, so a list option's
+// commas stay in it (a StringSliceFlag split --set auth.tokens=a,b in two).
+func TestSetTakesCommas(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "config", "check", "--set", "auth.tokens=read:aaaaaaaaaaaaaaaa1,write:bbbbbbbbbbbbbbbb2", "--set", "log.level=debug")
+	if code != 0 || !strings.Contains(out, "flag --set auth.tokens") || !strings.Contains(out, "flag --set log.level") {
+		t.Fatalf("config check --set with a comma: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 func TestConfigKeysJSON(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "config", "keys", "--json")
 	if code != 0 {

@@ -102,7 +102,7 @@ func appOptions(env *Env, c *ucli.Context) (app.Options, error) {
 			opts.Flags = append(opts.Flags, config.Flag{Key: o.Key, Value: c.String(o.FlagName()), Name: o.FlagName()})
 		}
 	}
-	for _, kv := range c.StringSlice("set") {
+	for _, kv := range RepeatedValues(c, "set") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			// Only what looks like the key is shown: the rest may be a
@@ -141,7 +141,7 @@ func configCommand(env *Env) *ucli.Command {
 				Usage: "run every check serve makes before it opens anything, listing every problem; else print each value and its source (secrets hidden)",
 				Flags: append([]ucli.Flag{
 					&ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "YAML config `FILE`"},
-					&ucli.StringSliceFlag{Name: "set", Usage: "set any option: --set `key=value`"},
+					&ucli.GenericFlag{Name: "set", Value: &Repeated{}, Usage: "set any option: --set `key=value` (repeatable)"},
 				}, optionFlags()...),
 				Action: func(c *ucli.Context) error {
 					opts, err := appOptions(env, c)
