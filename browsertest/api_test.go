@@ -17,16 +17,6 @@ import (
 	"time"
 )
 
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 // events reads a build's server-sent events to its end and returns their
 // types and data, in order.
 func events(t *testing.T, path string) (types, data []string) {

@@ -5,12 +5,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // TestMeasure (NAVIUS_BENCH=1 go test -run TestMeasure -v) measures the
@@ -52,21 +53,11 @@ func TestMeasure(t *testing.T) {
 	t.Logf("builder serve idle: RSS %d KiB", rss(p.Cmd.Process.Pid))
 
 	var peak, peakTree int
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-				peak = max(peak, rss(p.Cmd.Process.Pid))
-				peakTree = max(peakTree, groupRSS(p.Cmd.Process.Pid))
-			}
-		}
-	}()
+	stop := harness.Repeat(1, 100*time.Millisecond, func(int) bool {
+		peak = max(peak, rss(p.Cmd.Process.Pid))
+		peakTree = max(peakTree, groupRSS(p.Cmd.Process.Pid))
+		return true
+	})
 	ctx := newBrowser(t)
 	downloads := t.TempDir()
 	done := make(chan struct{}, 1)
@@ -96,8 +87,7 @@ func TestMeasure(t *testing.T) {
 		<-done
 		t.Logf("click to download, default features, %s: %v", round, time.Since(start).Round(10*time.Millisecond))
 		if round == "cold" {
-			close(stop)
-			wg.Wait()
+			stop()
 			t.Logf("builder serve while building: peak RSS %d KiB (with its go build processes: %d KiB)", peak, peakTree)
 			// Hide the result so the next round waits for its own.
 			_ = chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("result").hidden = true`))

@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // chromiumPath is Debian's chromium (scripts/deps.sh installs it).
@@ -209,7 +211,7 @@ func TestPage(t *testing.T) {
 		t.Fatal("the download did not complete in 2 minutes")
 	}
 	bin := filepath.Join(downloads, guid)
-	if got := fileSHA256(t, bin); got != sum {
+	if got := harness.FileSHA256(t, bin); got != sum {
 		t.Errorf("the page shows SHA-256 %s; the download's is %s", sum, got)
 	}
 	if err := os.Chmod(bin, 0o755); err != nil {

@@ -12,13 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/navius-dev/navius/client"
 	"github.com/navius-dev/navius/internal/watch"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 func newClient(t *testing.T, url string, opts client.Options) *client.Client {
@@ -210,23 +210,11 @@ func TestUpdate(t *testing.T) {
 	c := newClient(t, n.URL, client.Options{})
 	ctx := context.Background()
 	const workers, each = 16, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				if _, err := c.Update(ctx, "counters", "n", increment); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	err := providertest.Concurrently(workers, each, func(int, int) error {
+		_, err := c.Update(ctx, "counters", "n", increment)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	e, err := c.Get(ctx, "counters", "n")

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -377,42 +376,31 @@ func TestBoltBatchKill(t *testing.T) {
 	for cycle := range 3 {
 		p := serve(t, bin, dir, nil, "--log-access=false")
 		ctx, cancel := context.WithCancel(context.Background())
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ctx.Err() == nil && i < 100_000; i++ {
-					id := fmt.Sprintf("c%dw%di%d", cycle, w, i)
-					var ops []string
-					for j := range batchKeys {
-						coll, k := key(id, j)
-						ops = append(ops, fmt.Sprintf(`{"op":"put","collection":%q,"key":%q,"value":%q}`, coll, k, id))
-					}
-					mu.Lock()
-					sent = append(sent, id)
-					mu.Unlock()
-					r, err := boltTryCall(client, "POST", p.URL+"/api/v1/_batch", []byte(`{"operations":[`+strings.Join(ops, ",")+`]}`))
-					if err != nil {
-						return // killed
-					}
-					if r.status != 200 {
-						t.Errorf("batch %s = %d %s", id, r.status, r.body)
-						return
-					}
-					mu.Lock()
-					acked = append(acked, id)
-					mu.Unlock()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			writeUntil(ctx, writers, fmt.Sprintf("c%d", cycle), func(id string) *http.Request {
+				var ops []string
+				for j := range batchKeys {
+					coll, k := key(id, j)
+					ops = append(ops, fmt.Sprintf(`{"op":"put","collection":%q,"key":%q,"value":%q}`, coll, k, id))
 				}
-			}()
-		}
+				req, _ := http.NewRequest("POST", p.URL+"/api/v1/_batch", strings.NewReader(`{"operations":[`+strings.Join(ops, ",")+`]}`))
+				return req
+			}, func(id string, status int) {
+				sent = append(sent, id) // unanswered ones too: they may have reached navius before the kill
+				if status == 200 {
+					acked = append(acked, id)
+				} else if status != 0 {
+					t.Errorf("batch %s = %d", id, status)
+				}
+			})
+		}()
 		time.Sleep(time.Duration(200+rand.IntN(500)) * time.Millisecond)
 		_ = p.Cmd.Process.Signal(syscall.SIGKILL)
 		<-p.Done
 		cancel()
-		wg.Wait()
+		<-done
 		t.Logf("cycle %d: %d batches sent, %d acknowledged before SIGKILL", cycle, len(sent), len(acked))
 	}
 	if len(acked) == 0 {

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 func reportedFeatures(t *testing.T, bin string) []string {
@@ -60,11 +60,7 @@ func TestBuilderProfilesAndLike(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("build --profile %s: exit %d\n%s%s", profile, code, out, errOut)
 		}
-		for _, want := range []string{"features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius-" + profile} {
-			if !strings.Contains(out, want) {
-				t.Errorf("build output lacks %q:\n%s", want, out)
-			}
-		}
+		checkOutput(t, "build output", out, "features: ", "command:  CGO_ENABLED=0 go build -trimpath -tags custom,", "[3/3] done: out/navius-"+profile)
 		bin := filepath.Join(dir, "out", "navius-"+profile)
 		if got, want := reportedFeatures(t, bin), readProfile(t, profile); !slices.Equal(got, want) {
 			t.Fatalf("profile %s built %v, want %v", profile, got, want)
@@ -114,11 +110,7 @@ func TestBuilderInteractivePiped(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"[x] memory", `! unknown feature "nosuch"`, "[ ] bolt", "[x] pprof", "Your selection:", "features: memory, pprof (from interactive selection)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	checkOutput(t, "output", out, "[x] memory", `! unknown feature "nosuch"`, "[ ] bolt", "[x] pprof", "Your selection:", "features: memory, pprof (from interactive selection)")
 	for _, cat := range m.Categories() {
 		if n := strings.Count(out, cat+"> "); n != prompts[cat] {
 			t.Errorf("the %s prompt came %d times, want %d (toggles and refusals keep the category)\n%s", cat, n, prompts[cat], out)
@@ -183,16 +175,6 @@ func TestProfileRoundTrip(t *testing.T) {
 	}
 }
 
-func sha(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:])
-}
-
 // TestPackage packages twice (byte-identical) and checks the archive.
 func TestPackage(t *testing.T) {
 	tool, _ := binary(t, "default")
@@ -209,12 +191,12 @@ func TestPackage(t *testing.T) {
 			t.Fatalf("archives: %v", matches)
 		}
 		sums, _ := os.ReadFile(filepath.Join(dir, "dist", "SHA256SUMS"))
-		if want := sha(t, matches[0]) + "  " + filepath.Base(matches[0]) + "\n"; string(sums) != want {
+		if want := harness.FileSHA256(t, matches[0]) + "  " + filepath.Base(matches[0]) + "\n"; string(sums) != want {
 			t.Fatalf("SHA256SUMS = %q, want %q", sums, want)
 		}
 		archives = append(archives, matches[0])
 	}
-	if sha(t, archives[0]) != sha(t, archives[1]) {
+	if harness.FileSHA256(t, archives[0]) != harness.FileSHA256(t, archives[1]) {
 		t.Fatal("two packages of the same inputs differ")
 	}
 	// A package of another feature set into the same directory gets its
@@ -230,7 +212,7 @@ func TestPackage(t *testing.T) {
 	sums, _ := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
 	want := ""
 	for _, a := range both {
-		want += sha(t, a) + "  " + filepath.Base(a) + "\n"
+		want += harness.FileSHA256(t, a) + "  " + filepath.Base(a) + "\n"
 	}
 	if len(both) != 2 || len(minimal) != 1 || string(sums) != want {
 		t.Fatalf("after a second feature set: archives %v, SHA256SUMS %q, want %q", both, sums, want)
@@ -434,11 +416,7 @@ func TestBuilderCrossCompile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius-minimal-linux-arm64"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	checkOutput(t, "output", out, "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build", " -buildvcs=false .", "not running the linux/arm64 binary", "[3/3] done: arm/navius-minimal-linux-arm64")
 	f, err := elf.Open(filepath.Join(dir, "arm", "navius-minimal-linux-arm64"))
 	if err != nil {
 		t.Fatal(err)
@@ -460,7 +438,7 @@ func TestBuilderCrossCompile(t *testing.T) {
 		!strings.Contains(out, "target:   linux/arm64, the platform of arm/navius-minimal-linux-arm64 (--target overrides)") {
 		t.Errorf("build --like does not say where the features and the platform came from:\n%s", out)
 	}
-	if got := sha(t, filepath.Join(dir, "like", "navius-minimal-linux-arm64")); got != sha(t, filepath.Join(dir, "arm", "navius-minimal-linux-arm64")) {
+	if got := harness.FileSHA256(t, filepath.Join(dir, "like", "navius-minimal-linux-arm64")); got != harness.FileSHA256(t, filepath.Join(dir, "arm", "navius-minimal-linux-arm64")) {
 		t.Error("--like an arm64 build gave another binary than the build it is like")
 	}
 	code, out, errOut = runIn(t, dir, "", tool, nil,
@@ -488,11 +466,7 @@ func TestBuilderRace(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("build -- -race: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"cgo on:   -race needs it; the binary is not static", "command:  CGO_ENABLED=1 go build ", " -race .", "[3/3] done: out/navius-minimal"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	checkOutput(t, "output", out, "cgo on:   -race needs it; the binary is not static", "command:  CGO_ENABLED=1 go build ", " -race .", "[3/3] done: out/navius-minimal")
 	info, err := buildinfo.ReadFile(filepath.Join(dir, "out", "navius-minimal"))
 	if err != nil {
 		t.Fatal(err)
@@ -541,12 +515,12 @@ func TestBuilderNeverReplacesItself(t *testing.T) {
 	dir := copyTree(t) // the default output is the tree's bin/
 	self := filepath.Join(dir, "bin", "navius")
 	copyFile(t, tool, self, 0o755)
-	before := sha(t, self)
+	before := harness.FileSHA256(t, self)
 	code, out, errOut := runIn(t, dir, "", self, nil, "build", "--features", "memory")
 	if code != 0 {
 		t.Fatalf("bin/navius build --features memory: exit %d\n%s%s", code, out, errOut)
 	}
-	if sha(t, self) != before {
+	if harness.FileSHA256(t, self) != before {
 		t.Fatal("bin/navius build replaced bin/navius, the tool itself")
 	}
 	if got := reportedFeatures(t, filepath.Join(dir, "bin", "navius-minimal")); !slices.Equal(got, []string{"memory"}) {
@@ -564,7 +538,7 @@ func TestBuilderNeverReplacesItself(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--output tools") || !strings.Contains(errOut, "replace the tool itself") {
 		t.Fatalf("building over the running tool: exit %d, stderr %q; want exit 2 naming --output", code, errOut)
 	}
-	if sha(t, named) != before {
+	if harness.FileSHA256(t, named) != before {
 		t.Fatal("the refused build changed the running tool")
 	}
 

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,64 +55,43 @@ func casIncrements(t *testing.T, bases []string, path string, clients, each int,
 	}
 	var res casResult
 	var acked, retries, errs atomic.Int64
-	var wg sync.WaitGroup
-	failures := make(chan error, clients)
-	start := time.Now()
-	for c := range clients {
+	res.Elapsed = eachWorker(t, clients, each, func(c int) error {
 		base := bases[c%len(bases)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				deadline := time.Now().Add(time.Minute)
-				for {
-					if time.Now().After(deadline) {
-						failures <- fmt.Errorf("client %d: an increment did not get through in a minute", c)
-						return
-					}
-					code, body, hdr, err := do("GET", base+path, "")
-					if err != nil || code != http.StatusOK {
-						if tolerate != nil && tolerate.Load() {
-							errs.Add(1)
-							time.Sleep(20 * time.Millisecond)
-							continue
-						}
-						failures <- fmt.Errorf("client %d: GET %s: %d %s %v", c, path, code, body, err)
-						return
-					}
-					n, err := strconv.Atoi(body)
-					if err != nil {
-						failures <- fmt.Errorf("client %d: the counter holds %q", c, body)
-						return
-					}
-					code, body, _, err = do("PUT", base+path, strconv.Itoa(n+1), "If-Match", hdr.Get("ETag"))
-					switch {
-					case err == nil && code == http.StatusNoContent:
-						acked.Add(1)
-					case err == nil && code == http.StatusPreconditionFailed:
-						retries.Add(1)
-						continue
-					case tolerate != nil && tolerate.Load():
-						// During a failover a write may fail: it was not
-						// acknowledged, so it must not count; try again.
-						errs.Add(1)
-						time.Sleep(20 * time.Millisecond)
-						continue
-					default:
-						failures <- fmt.Errorf("client %d: PUT %s: %d %s %v", c, path, code, body, err)
-						return
-					}
-					break
-				}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("client %d: an increment did not get through in a minute", c)
 			}
-		}()
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	close(failures)
-	for err := range failures {
-		t.Fatal(err)
-	}
+			code, body, hdr, err := do("GET", base+path, "")
+			if err != nil || code != http.StatusOK {
+				if tolerate != nil && tolerate.Load() {
+					errs.Add(1)
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				return fmt.Errorf("client %d: GET %s: %d %s %v", c, path, code, body, err)
+			}
+			n, err := strconv.Atoi(body)
+			if err != nil {
+				return fmt.Errorf("client %d: the counter holds %q", c, body)
+			}
+			code, body, _, err = do("PUT", base+path, strconv.Itoa(n+1), "If-Match", hdr.Get("ETag"))
+			switch {
+			case err == nil && code == http.StatusNoContent:
+				acked.Add(1)
+				return nil
+			case err == nil && code == http.StatusPreconditionFailed:
+				retries.Add(1)
+			case tolerate != nil && tolerate.Load():
+				// During a failover a write may fail: it was not
+				// acknowledged, so it must not count; try again.
+				errs.Add(1)
+				time.Sleep(20 * time.Millisecond)
+			default:
+				return fmt.Errorf("client %d: PUT %s: %d %s %v", c, path, code, body, err)
+			}
+		}
+	})
 	res.Acked, res.Retries, res.Errors = acked.Load(), retries.Load(), errs.Load()
 	// An instance may hold, in its cache, the value from before the last
 	// write made through another until its change feed tells it: the final

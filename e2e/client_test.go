@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,41 +25,25 @@ func clientIncrements(t *testing.T, bases []string, workers, each int) (acked, f
 		clients[i] = mustClient(t, b, "")
 	}
 	var ok atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	start := time.Now()
-	for w := range workers {
-		c := clients[w%len(clients)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				uctx, cancel := context.WithTimeout(ctx, time.Minute)
-				_, err := c.Update(uctx, "counters", "n", func(old []byte) ([]byte, error) {
-					n := 0
-					if old != nil {
-						var err error
-						if n, err = strconv.Atoi(string(old)); err != nil {
-							return nil, err
-						}
-					}
-					return []byte(strconv.Itoa(n + 1)), nil
-				})
-				cancel()
-				if err != nil {
-					errs <- fmt.Errorf("worker %d: %w", w, err)
-					return
+	elapsed = eachWorker(t, workers, each, func(w int) error {
+		uctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		_, err := clients[w%len(clients)].Update(uctx, "counters", "n", func(old []byte) ([]byte, error) {
+			n := 0
+			if old != nil {
+				var err error
+				if n, err = strconv.Atoi(string(old)); err != nil {
+					return nil, err
 				}
-				ok.Add(1)
 			}
-		}()
-	}
-	wg.Wait()
-	elapsed = time.Since(start)
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+			return []byte(strconv.Itoa(n + 1)), nil
+		})
+		if err != nil {
+			return fmt.Errorf("worker %d: %w", w, err)
+		}
+		ok.Add(1)
+		return nil
+	})
 	e, err := clients[0].Get(ctx, "counters", "n")
 	if err != nil {
 		t.Fatal(err)

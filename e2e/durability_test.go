@@ -30,36 +30,47 @@ func valueFor(key string) string { return "value-of-" + key + strings.Repeat("#"
 // load runs concurrent writers against p until ctx ends and returns the keys
 // whose PUT was acknowledged with 204.
 func load(ctx context.Context, p *proc, writers int, prefix string) []string {
-	var mu sync.Mutex
 	var acked []string
+	writeUntil(ctx, writers, prefix, func(key string) *http.Request {
+		req, _ := http.NewRequest("PUT", p.URL+"/api/v1/durable/"+key, strings.NewReader(valueFor(key)))
+		return req
+	}, func(key string, status int) {
+		if status == http.StatusNoContent {
+			acked = append(acked, key)
+		}
+	})
+	return acked
+}
+
+// writeUntil runs writers concurrent clients until ctx ends, each sending
+// one request after another (100,000 at the most): newReq(id) for a fresh
+// id (prefix-wW-I), then record(id, status), one record at a time (status
+// 0 when the request failed, as it does while the server goes away).
+func writeUntil(ctx context.Context, writers int, prefix string, newReq func(id string) *http.Request, record func(id string, status int)) {
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				key := fmt.Sprintf("%s-w%d-%d", prefix, w, i)
-				req, _ := http.NewRequest("PUT", p.URL+"/api/v1/durable/"+key, strings.NewReader(valueFor(key)))
-				resp, err := client.Do(req)
-				if err != nil {
-					if ctx.Err() == nil {
-						time.Sleep(time.Millisecond) // the server is going away
-					}
-					continue
+			for i := 0; ctx.Err() == nil && i < 100_000; i++ {
+				id := fmt.Sprintf("%s-w%d-%d", prefix, w, i)
+				status := 0
+				if resp, err := client.Do(newReq(id)); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status = resp.StatusCode
+				} else if ctx.Err() == nil {
+					time.Sleep(time.Millisecond) // the server is going away
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusNoContent {
-					mu.Lock()
-					acked = append(acked, key)
-					mu.Unlock()
-				}
+				mu.Lock()
+				record(id, status)
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	return acked
 }
 
 // verify reads every acknowledged key back from p.

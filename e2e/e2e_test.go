@@ -325,18 +325,7 @@ func TestMissingProviderAndUsageErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		code, _, stderr := run(t, bin, c.env, c.args...)
-		if code != c.code {
-			t.Errorf("navius %v: exit %d, want %d; stderr: %s", c.args, code, c.code, stderr)
-			continue
-		}
-		for _, w := range c.wants {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("navius %v: stderr %q lacks %q", c.args, stderr, w)
-			}
-		}
-		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 0 {
-			t.Errorf("navius %v: error is %d lines, want one: %s", c.args, lines+1, stderr)
-		}
+		checkExit(t, fmt.Sprintf("navius %v", c.args), code, stderr, c.code, c.wants)
 	}
 }
 

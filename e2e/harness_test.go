@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 var (
@@ -85,6 +87,50 @@ func serve(t *testing.T, bin, dir string, env []string, args ...string) *proc {
 func run(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	return harness.Run(t, t.TempDir(), "", bin, env, args...)
+}
+
+// checkExit checks a run's exit code and, when it is right, that its
+// stderr holds each of wants and is at most one line (the one-line error
+// the charter asks for). It reports whether the exit code was right.
+func checkExit(t *testing.T, what string, code int, stderr string, wantCode int, wants []string) bool {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("%s: exit %d, want %d; stderr: %s", what, code, wantCode, stderr)
+		return false
+	}
+	for _, w := range wants {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("%s: stderr %q lacks %q", what, stderr, w)
+		}
+	}
+	if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 0 {
+		t.Errorf("%s: error is %d lines, want one: %s", what, lines+1, stderr)
+	}
+	return true
+}
+
+// eachWorker has workers goroutines call step with their number each times
+// (a worker stops at its first error) and returns how long they took; the
+// first error fails the test once all have stopped.
+func eachWorker(t *testing.T, workers, each int, step func(w int) error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	err := providertest.Concurrently(workers, each, func(w, _ int) error { return step(w) })
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return elapsed
+}
+
+// checkOutput reports each of wants that out lacks, naming it what.
+func checkOutput(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
 }
 
 // runIn runs bin in dir with stdin and returns exit code, stdout, stderr.

@@ -24,6 +24,7 @@ import (
 	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/oci"
 	"github.com/navius-dev/navius/internal/serverimage"
+	"github.com/navius-dev/navius/internal/tartest"
 )
 
 // These tests run navius package --image, the way users build images, and
@@ -95,7 +96,7 @@ func packageImage(t *testing.T, args ...string) packaged {
 	}
 	sums, _ := os.ReadFile(filepath.Join(p.dir, "SHA256SUMS"))
 	for _, f := range append([]string{p.image}, p.archives...) {
-		if !strings.Contains(string(sums), fileDigest(t, f)+"  "+filepath.Base(f)+"\n") {
+		if !strings.Contains(string(sums), harness.FileSHA256(t, f)+"  "+filepath.Base(f)+"\n") {
 			t.Errorf("SHA256SUMS has no line for %s:\n%s", filepath.Base(f), sums)
 		}
 	}
@@ -125,18 +126,7 @@ func eachEntry(t *testing.T, file string, fn func(h *tar.Header, data []byte)) {
 			t.Fatal(err)
 		}
 	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(tr)
-		fn(h, data)
-	}
+	tartest.Each(t, r, fn)
 }
 
 var hostPlatform = oci.Platform{OS: "linux", Architecture: runtime.GOARCH}
@@ -146,16 +136,6 @@ func skipUnlessLinux(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the image tests run the image's Linux binary: they need a Linux machine")
 	}
-}
-
-func fileDigest(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 type skopeoInfo struct {
@@ -452,7 +432,7 @@ func TestPackageImageReproducible(t *testing.T) {
 	a := packageImage(t, "--features", "memory")
 	b := packageImage(t, "--features", "memory")
 	t.Logf("package --image --features memory took %v, then %v", a.took.Round(time.Millisecond), b.took.Round(time.Millisecond))
-	if a.digest == "" || a.digest != b.digest || fileDigest(t, a.image) != fileDigest(t, b.image) {
+	if a.digest == "" || a.digest != b.digest || harness.FileSHA256(t, a.image) != harness.FileSHA256(t, b.image) {
 		t.Errorf("same source, features and SOURCE_DATE_EPOCH: digests %s and %s", a.digest, b.digest)
 	}
 	if c := packageImage(t, "--features", "memory,pprof"); c.digest == a.digest || c.tag == a.tag {
@@ -532,17 +512,8 @@ func TestPackageImageBadInput(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		args := append([]string{"package", "--features", "memory", "--source", root, "--output", "dist"}, c.args...)
-		cmd := exec.Command(tool, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), c.env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		msg := strings.TrimSpace(stderr.String())
+		code, _, stderr := runIn(t, dir, "", tool, c.env, args...)
+		msg := strings.TrimSpace(stderr)
 		if code != 2 || strings.Contains(msg, "\n") || !strings.Contains(msg, c.want) {
 			t.Errorf("package %s: exit %d, stderr %q; want exit 2 and one line naming %q", strings.Join(c.args, " "), code, msg, c.want)
 		}
@@ -632,15 +603,8 @@ func TestSBOMBadInput(t *testing.T) {
 		{"sbom", filepath.Join(dir, "missing"), "--output", out},
 		{"sbom", script, script},
 	} {
-		cmd := exec.Command(tool, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		msg := strings.TrimSpace(stderr.String())
+		code, _, stderr := run(t, tool, nil, args...)
+		msg := strings.TrimSpace(stderr)
 		if code != 2 || strings.Count(msg, "\n") != 0 || msg == "" {
 			t.Errorf("navius %s: exit %d, stderr %q; want exit 2 and one line", strings.Join(args, " "), code, msg)
 		}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // What a newcomer meets (issue 25): the rough edges, each held to what
@@ -192,7 +194,7 @@ func TestPackageWindowsZip(t *testing.T) {
 			t.Errorf("the zip lacks %s: %v", want, names)
 		}
 	}
-	if sums, _ := os.ReadFile(filepath.Join(dir, "dist", "SHA256SUMS")); !strings.Contains(string(sums), sha(t, zips[0])+"  "+filepath.Base(zips[0])) {
+	if sums, _ := os.ReadFile(filepath.Join(dir, "dist", "SHA256SUMS")); !strings.Contains(string(sums), harness.FileSHA256(t, zips[0])+"  "+filepath.Base(zips[0])) {
 		t.Errorf("SHA256SUMS has no line for the zip:\n%s", sums)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/pgtest"
 )
 
@@ -39,18 +40,7 @@ func healthComponent(t *testing.T, p *proc, name string) (string, map[string]any
 // pgWaitFor polls cond for up to 10 s.
 func pgWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	pgWaitForWithin(t, what, 10*time.Second, cond)
-}
-
-func pgWaitForWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.WaitFor(t, what, 10*time.Second, cond)
 }
 
 // pgTableExists reports whether a table exists in database db.
@@ -124,36 +114,11 @@ func TestPostgresOutage(t *testing.T) {
 	bin, _ := binary(t, pgFeatures)
 	srv := pgtest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL("postgres"), "NAVIUS_LOG_ACCESS=false"})
-	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
-		t.Fatalf("PUT = %d %s", status, body)
-	}
-	waitStatus(t, p, "/readyz", 200, 2*time.Second)
-	before := goroutines(t, p)
-
-	srv.Stop()
-	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
-	t.Logf("readyz false %s after PostgreSQL stopped", took)
-	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
-	if status != 503 || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "database is unavailable") {
-		t.Fatalf("GET with PostgreSQL down = %d %s", status, body)
-	}
-	t.Logf("GET with PostgreSQL down: %d %s", status, strings.TrimSpace(body))
-	if status, body := p.Do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 || !strings.Contains(body, `"code":"unavailable"`) {
-		t.Fatalf("PUT with PostgreSQL down = %d %s", status, body)
-	}
-	loadLeavesNoGoroutines(t, p, 200, before)
-
-	if err := srv.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
-	t.Logf("readyz true %s after PostgreSQL came back", took)
-	if status, body := p.Do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
-		t.Fatalf("PUT after recovery = %d %s", status, body)
-	}
-	if status, body := p.Do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
-		t.Fatalf("GET after recovery = %d %q", status, body)
-	}
+	checkOutage(t, p, "PostgreSQL", srv.Stop, func() {
+		if err := srv.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if status, body := p.Do(t, "GET", "/api/v1/c/k", ""); status != 200 || body != "v" {
 		t.Fatalf("GET of the write before the outage = %d %q", status, body)
 	}
@@ -202,7 +167,7 @@ func TestPostgresHang(t *testing.T) {
 		t.Fatalf("goroutines grew from %d to %d after 200 requests", before, during)
 	}
 	settled := time.Now()
-	pgWaitForWithin(t, "goroutines to settle", 25*time.Second, func() bool { return goroutines(t, p) <= before+20 })
+	harness.WaitFor(t, "goroutines to settle", 25*time.Second, func() bool { return goroutines(t, p) <= before+20 })
 	t.Logf("goroutines back to %d (from %d before) %s after the load", goroutines(t, p), before, time.Since(settled).Round(time.Millisecond))
 
 	if err := srv.Resume(); err != nil {
@@ -428,17 +393,8 @@ func TestPostgresBadInput(t *testing.T) {
 	for _, c := range cases {
 		dir := t.TempDir()
 		code, stdout, stderr := runIn(t, dir, "", bin, append(c.env, "NAVIUS_LISTEN=127.0.0.1:0"), "serve")
-		if code != c.code {
-			t.Errorf("%s: exit %d, want %d; stderr: %s", c.name, code, c.code, stderr)
+		if !checkExit(t, c.name, code, stderr, c.code, c.wants) {
 			continue
-		}
-		for _, w := range c.wants {
-			if !strings.Contains(stderr, w) {
-				t.Errorf("%s: stderr %q lacks %q", c.name, stderr, w)
-			}
-		}
-		if lines := strings.Count(strings.TrimSpace(stderr), "\n"); lines > 0 {
-			t.Errorf("%s: error is %d lines, want one: %s", c.name, lines+1, stderr)
 		}
 		if strings.Contains(stdout+stderr, pw) {
 			t.Errorf("%s: the output shows the password: %s", c.name, stderr)

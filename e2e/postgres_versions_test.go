@@ -4,16 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/pgtest"
 )
 
@@ -26,21 +25,8 @@ const legacyETag = `"0000000000000000"`
 // status, body and ETag.
 func pgReq(t *testing.T, p *proc, method, path, body string, headers ...string) (int, string, string) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, p.URL+path, rd)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get("ETag")
+	status, header, b := harness.Request(t, method, p.URL+path, body, headers...)
+	return status, b, header.Get("ETag")
 }
 
 // pgWant fails the test unless a request answers status (and, when given,
@@ -279,7 +265,7 @@ func TestPostgresExpiry(t *testing.T) {
 	if status, _, _ := pgReq(t, c, "GET", "/api/v1/exp/r", ""); status != 200 && time.Since(put) < restartTTL-time.Second {
 		t.Fatalf("GET r after the restart, before its expiry = %d", status)
 	}
-	pgWaitForWithin(t, "r to expire after the restart", restartTTL+10*time.Second, func() bool {
+	harness.WaitFor(t, "r to expire after the restart", restartTTL+10*time.Second, func() bool {
 		s, _, _ := pgReq(t, c, "GET", "/api/v1/exp/r", "")
 		return s == 404
 	})
@@ -362,40 +348,15 @@ func TestPostgresBatchCrash(t *testing.T) {
 // batchLoad sends batches from concurrent writers until ctx ends and
 // returns every batch sent, with whether it was acknowledged (200).
 func batchLoad(ctx context.Context, p *proc, writers int, prefix string) map[string]bool {
-	var mu sync.Mutex
 	sent := map[string]bool{}
-	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: writers}}
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				id := fmt.Sprintf("%s-w%d-%d", prefix, w, i)
-				var ops []string
-				for j := range 4 {
-					ops = append(ops, fmt.Sprintf(`{"op":"put","collection":"batch-%c","key":"%s-%d","value":%q}`, "ab"[j%2], id, j, id))
-				}
-				mu.Lock()
-				sent[id] = false
-				mu.Unlock()
-				resp, err := client.Post(p.URL+"/api/v1/_batch", "application/json", strings.NewReader(`{"operations":[`+strings.Join(ops, ",")+`]}`))
-				if err != nil {
-					if ctx.Err() == nil {
-						time.Sleep(time.Millisecond) // the server is going away
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					mu.Lock()
-					sent[id] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	writeUntil(ctx, writers, prefix, func(id string) *http.Request {
+		var ops []string
+		for j := range 4 {
+			ops = append(ops, fmt.Sprintf(`{"op":"put","collection":"batch-%c","key":"%s-%d","value":%q}`, "ab"[j%2], id, j, id))
+		}
+		req, _ := http.NewRequest("POST", p.URL+"/api/v1/_batch", strings.NewReader(`{"operations":[`+strings.Join(ops, ",")+`]}`))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}, func(id string, status int) { sent[id] = status == http.StatusOK })
 	return sent
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/redistest"
 )
 
@@ -64,6 +65,42 @@ func waitStatus(t *testing.T, p *proc, path string, want int, within time.Durati
 	}
 }
 
+// checkOutage writes c/k through p, stops its database (named db) with
+// stop: readiness turns false within 2 s, GET and PUT answer 503 saying
+// the database is unavailable, 200 concurrent requests leave no goroutines
+// behind; after restart, readiness turns true within 2 s and writes work.
+func checkOutage(t *testing.T, p *proc, db string, stop, restart func()) {
+	t.Helper()
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
+		t.Fatalf("PUT = %d %s", status, body)
+	}
+	waitStatus(t, p, "/readyz", 200, 2*time.Second)
+	before := goroutines(t, p)
+
+	stop()
+	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
+	t.Logf("readyz false %s after %s stopped", took, db)
+	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
+	if status != 503 || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "database is unavailable") {
+		t.Fatalf("GET with %s down = %d %s", db, status, body)
+	}
+	t.Logf("GET with %s down: %d %s", db, status, strings.TrimSpace(body))
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 || !strings.Contains(body, `"code":"unavailable"`) {
+		t.Fatalf("PUT with %s down = %d %s", db, status, body)
+	}
+	loadLeavesNoGoroutines(t, p, 200, before)
+
+	restart()
+	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
+	t.Logf("readyz true %s after %s came back", took, db)
+	if status, body := p.Do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
+		t.Fatalf("PUT after recovery = %d %s", status, body)
+	}
+	if status, body := p.Do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
+		t.Fatalf("GET after recovery = %d %q", status, body)
+	}
+}
+
 // TestRedisOutage stops the real redis-server under a running navius: readiness
 // turns false within 2 s, the API answers 503 saying the database is
 // unavailable, goroutines do not pile up, and everything recovers by itself
@@ -72,34 +109,7 @@ func TestRedisOutage(t *testing.T) {
 	bin, _ := binary(t, "default,redis")
 	srv := redistest.Start(t)
 	p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=" + srv.URL(0), "NAVIUS_LOG_ACCESS=false"})
-	if status, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); status != 204 {
-		t.Fatalf("PUT = %d %s", status, body)
-	}
-	waitStatus(t, p, "/readyz", 200, 2*time.Second)
-	before := goroutines(t, p)
-
-	srv.Stop()
-	took := waitStatus(t, p, "/readyz", 503, 2*time.Second)
-	t.Logf("readyz false %s after Redis stopped", took)
-	status, body := p.Do(t, "GET", "/api/v1/c/uncached", "")
-	if status != 503 || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "database is unavailable") {
-		t.Fatalf("GET with Redis down = %d %s", status, body)
-	}
-	if status, _ := p.Do(t, "PUT", "/api/v1/c/k2", "v"); status != 503 {
-		t.Fatalf("PUT with Redis down = %d", status)
-	}
-	// Load during the outage must not leave goroutines behind.
-	loadLeavesNoGoroutines(t, p, 200, before)
-
-	srv.Restart()
-	took = waitStatus(t, p, "/readyz", 200, 2*time.Second)
-	t.Logf("readyz true %s after Redis came back", took)
-	if status, body := p.Do(t, "PUT", "/api/v1/c/k3", "back"); status != 204 {
-		t.Fatalf("PUT after recovery = %d %s", status, body)
-	}
-	if status, body := p.Do(t, "GET", "/api/v1/c/k3", ""); status != 200 || body != "back" {
-		t.Fatalf("GET after recovery = %d %q", status, body)
-	}
+	checkOutage(t, p, "Redis", srv.Stop, srv.Restart)
 	_ = p.Stop(t)
 }
 
@@ -224,13 +234,7 @@ func TestRedisTwoInstancesFeedDown(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		harness.WaitFor(t, what, 10*time.Second, cond)
 	}
 	waitFor("b's subscription", func() bool { live, _ := feedLive(t, b); return live })
 

@@ -187,13 +187,7 @@ func TestWatchSlowWatcher(t *testing.T) {
 	fmt.Fprintf(conn, "GET /api/v1/c?watch=1 HTTP/1.1\r\nHost: navius\r\n\r\n")
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		harness.WaitFor(t, what, 30*time.Second, cond)
 	}
 	waitFor("both watchers", func() bool { return metric(t, p, "", "navius_watch_watchers") == 2 })
 

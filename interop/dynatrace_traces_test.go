@@ -75,31 +75,18 @@ func TestDynatraceTracesReachOTLPReceiver(t *testing.T) {
 
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	const callerSpan = "00f067aa0ba902b7"
-	call := func(method, path, body, traceparent string) *http.Response {
-		req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(body))
-		if traceparent != "" {
-			req.Header.Set("traceparent", traceparent)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
+	code, put, _ := harness.Request(t, "PUT", p.URL+"/api/v1/pets/tom", `{"kind":"cat"}`, "traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
+	if code != 204 {
+		t.Fatalf("PUT = %d", code)
 	}
-	put := call("PUT", "/api/v1/pets/tom", `{"kind":"cat"}`, "00-"+callerTrace+"-"+callerSpan+"-01")
-	if put.StatusCode != 204 {
-		t.Fatalf("PUT = %d", put.StatusCode)
-	}
-	putCtx, ok := providers.ParseTraceparent(put.Header.Get("traceparent"))
+	putCtx, ok := providers.ParseTraceparent(put.Get("traceparent"))
 	if !ok || putCtx.TraceID.String() != callerTrace || putCtx.SpanID.String() == callerSpan || !putCtx.Sampled {
-		t.Fatalf("response traceparent %q does not continue the caller's trace with a span of its own", put.Header.Get("traceparent"))
+		t.Fatalf("response traceparent %q does not continue the caller's trace with a span of its own", put.Get("traceparent"))
 	}
-	get := call("GET", "/api/v1/pets/tom", "", "")
-	getCtx, ok := providers.ParseTraceparent(get.Header.Get("traceparent"))
+	_, get, _ := harness.Request(t, "GET", p.URL+"/api/v1/pets/tom", "")
+	getCtx, ok := providers.ParseTraceparent(get.Get("traceparent"))
 	if !ok || getCtx.TraceID.String() == callerTrace {
-		t.Fatalf("a request without traceparent should start a new trace; response says %q", get.Header.Get("traceparent"))
+		t.Fatalf("a request without traceparent should start a new trace; response says %q", get.Get("traceparent"))
 	}
 
 	// Wait for the spans of both requests.

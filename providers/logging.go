@@ -3,7 +3,6 @@ package providers
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -171,10 +170,5 @@ func RegisterLogSink(p LogSinkProvider) {
 func LogSinkProviders() []LogSinkProvider {
 	logSinks.RLock()
 	defer logSinks.RUnlock()
-	out := make([]LogSinkProvider, 0, len(logSinks.byName))
-	for _, p := range logSinks.byName {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return sortedValues(logSinks.byName)
 }

@@ -31,8 +31,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,8 +39,8 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/bench/internal/load"
-	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/pgtest"
+	"github.com/navius-dev/navius/internal/redistest"
 )
 
 var (
@@ -55,11 +53,7 @@ var (
 
 func main() {
 	flag.Parse()
-	abs, err := filepath.Abs(*naviusBin)
-	if err != nil {
-		fail(err)
-	}
-	*naviusBin = abs
+	load.Prepare("abuse", nil, naviusBin)
 	for _, s := range strings.Split(*scenarios, ",") {
 		var err error
 		switch s {
@@ -80,10 +74,7 @@ func main() {
 	}
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "abuse:", err)
-	os.Exit(1)
-}
+func fail(err error) { load.Fail("abuse", err) }
 
 // start runs navius with the environment env (NAVIUS_* settings).
 func start(env ...string) (*load.Server, error) {
@@ -398,29 +389,16 @@ func peakKiB(s *load.Server) int64 {
 
 // redisServer starts redis-server on a free port, without persistence.
 func redisServer() (url string, stop func(), err error) {
-	addr, err := harness.FreeAddr()
-	if err != nil {
-		return "", nil, err
-	}
-	_, port, _ := net.SplitHostPort(addr)
 	dir, err := os.MkdirTemp("", "abuse-redis-")
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
+	srv, err := redistest.Launch(dir)
+	if err != nil {
+		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "redis://" + addr + "/0", stop, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
+	return srv.URL(0), func() { srv.Close(); os.RemoveAll(dir) }, nil
 }
 
 func scan() error {

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/navius-dev/navius/bench/internal/load"
 	"github.com/navius-dev/navius/internal/harness"
 )
 
@@ -35,16 +36,14 @@ func main() {
 	path := flag.String("path", "/api/v1/bench/k000042", "GET path; a PUT of 256 bytes to it comes first")
 	keep := flag.String("keep", "", "copy the measured dump to this file (for callgrind_annotate)")
 	flag.Parse()
+	// valgrind runs in the server's directory: it needs bin's absolute path.
+	load.Prepare("cgserve", []string{"valgrind"}, bin)
 	if err := run(*bin, flag.Args(), *path, *n, *warmup, *conns, *keep); err != nil {
-		fmt.Fprintln(os.Stderr, "cgserve:", err)
-		os.Exit(1)
+		load.Fail("cgserve", err)
 	}
 }
 
 func run(bin string, args []string, path string, n, warmup, conns int, keep string) error {
-	if _, err := exec.LookPath("valgrind"); err != nil {
-		return fmt.Errorf("valgrind is not installed: apt-get install -y valgrind")
-	}
 	dir, err := os.MkdirTemp("", "cgserve-")
 	if err != nil {
 		return err
@@ -80,7 +79,7 @@ func run(bin string, args []string, path string, n, warmup, conns int, keep stri
 	if err := do(client, req); err != nil {
 		return err
 	}
-	if err := load(client, base+path, warmup, conns); err != nil {
+	if err := sendGETs(client, base+path, warmup, conns); err != nil {
 		return err
 	}
 	// Each dump holds the counts since the previous one, which callgrind
@@ -88,7 +87,7 @@ func run(bin string, args []string, path string, n, warmup, conns int, keep stri
 	if _, err := dump(cmd.Process.Pid, out, 1); err != nil {
 		return err
 	}
-	if err := load(client, base+path, n, conns); err != nil {
+	if err := sendGETs(client, base+path, n, conns); err != nil {
 		return err
 	}
 	measured, err := dump(cmd.Process.Pid, out, 2)
@@ -132,8 +131,8 @@ func do(client *http.Client, req *http.Request) error {
 	return nil
 }
 
-// load sends n GETs of url over conns connections.
-func load(client *http.Client, url string, n, conns int) error {
+// sendGETs sends n GETs of url over conns connections.
+func sendGETs(client *http.Client, url string, n, conns int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
 	for c := range conns {

@@ -70,27 +70,13 @@ func main() {
 	if *daprdBin == "" {
 		fail(fmt.Errorf("-daprd is required: the daprd binary to compare with (see go doc ./bench/dapr)"))
 	}
-	for _, tool := range []string{"wrk", *redisBin} {
-		if _, err := exec.LookPath(tool); err != nil {
-			fail(fmt.Errorf("%s is not on PATH: apt-get install -y wrk redis-server", tool))
-		}
-	}
-	for _, p := range []*string{naviusBin, daprdBin, luaDir} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			fail(err)
-		}
-		*p = abs
-	}
+	load.Prepare("dapr bench", []string{"wrk", *redisBin}, naviusBin, daprdBin, luaDir)
 	if err := run(); err != nil {
 		fail(err)
 	}
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "dapr bench:", err)
-	os.Exit(1)
-}
+func fail(err error) { load.Fail("dapr bench", err) }
 
 // startRedis runs a private redis-server without persistence.
 func startRedis() (addr string, stop func(), err error) {

@@ -17,7 +17,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -36,25 +35,13 @@ var (
 
 func main() {
 	flag.Parse()
-	if _, err := exec.LookPath("wrk"); err != nil {
-		fail(fmt.Errorf("wrk is not on PATH: apt-get install -y wrk"))
-	}
-	for _, p := range []*string{naviusBin, floorBin, luaDir} {
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			fail(err)
-		}
-		*p = abs
-	}
+	load.Prepare("httpbench", []string{"wrk"}, naviusBin, floorBin, luaDir)
 	if err := run(); err != nil {
 		fail(err)
 	}
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "httpbench:", err)
-	os.Exit(1)
-}
+func fail(err error) { load.Fail("httpbench", err) }
 
 // server is a navius or floor process under load.
 type server struct{ *load.Server }

@@ -49,30 +49,13 @@ var (
 
 func main() {
 	flag.Parse()
-	for _, tool := range []string{"wrk"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			fail(fmt.Errorf("%s is not on PATH: apt-get install -y %s", tool, tool))
-		}
-	}
-	for _, p := range []*string{naviusBin, luaDir, before} {
-		if *p == "" {
-			continue
-		}
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			fail(err)
-		}
-		*p = abs
-	}
+	load.Prepare("pgbench", []string{"wrk"}, naviusBin, luaDir, before)
 	if err := run(); err != nil {
 		fail(err)
 	}
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "pgbench:", err)
-	os.Exit(1)
-}
+func fail(err error) { load.Fail("pgbench", err) }
 
 // result is one measurement.
 type result struct {

@@ -12,15 +12,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/navius-dev/navius/bench/internal/load"
 	"github.com/navius-dev/navius/internal/harness"
 )
 
@@ -31,9 +28,9 @@ func main() {
 	keys := flag.Int("keys", 5000, "distinct keys")
 	every := flag.Duration("sample", 15*time.Second, "sampling interval")
 	flag.Parse()
+	load.Prepare("soak", nil, bin)
 	if err := run(*bin, *duration, *workers, *keys, *every); err != nil {
-		fmt.Fprintln(os.Stderr, "soak:", err)
-		os.Exit(1)
+		load.Fail("soak", err)
 	}
 }
 
@@ -46,91 +43,57 @@ type sample struct {
 }
 
 func run(bin string, duration time.Duration, workers, keys int, every time.Duration) error {
-	bin, _ = filepath.Abs(bin)
-	dir, err := os.MkdirTemp("", "navius-soak-")
+	srv, err := load.Start(load.Spec{Name: "navius", Bin: bin, Ready: "/readyz",
+		Args: []string{"serve", "--listen", "{addr}", "--log-level", "warn", "--log-access=false"}})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	addr, err := harness.FreeAddr()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--log-level", "warn", "--log-access=false")
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	base := "http://" + addr
+	defer srv.Stop()
+	base := srv.Base
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
-	for start := time.Now(); ; {
-		if resp, err := client.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Since(start) > 10*time.Second {
-			return fmt.Errorf("not ready within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 
 	var requests, failures atomic.Int64
 	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := strconv.Itoa(rand.IntN(keys))
-				var req *http.Request
-				ok := map[int]bool{}
-				switch r := rand.IntN(100); {
-				case r < 60:
-					req, _ = http.NewRequest("GET", base+"/api/v1/soak/k"+k, nil)
-					ok[200], ok[404] = true, true
-				case r < 85:
-					req, _ = http.NewRequest("PUT", base+"/api/v1/soak/k"+k, strings.NewReader(strings.Repeat("v", 64+rand.IntN(960))))
-					ok[204] = true
-				case r < 95:
-					req, _ = http.NewRequest("GET", base+"/api/v1/soak?limit=50&filter=vvvv", nil)
-					ok[200] = true
-				default:
-					req, _ = http.NewRequest("DELETE", base+"/api/v1/soak/k"+k, nil)
-					ok[204], ok[404] = true, true
-				}
-				resp, err := client.Do(req)
-				requests.Add(1)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if !ok[resp.StatusCode] {
-						err = fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
-					}
-				}
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
+	stop := harness.Repeat(workers, 0, func(int) bool {
+		k := strconv.Itoa(rand.IntN(keys))
+		var req *http.Request
+		ok := map[int]bool{}
+		switch r := rand.IntN(100); {
+		case r < 60:
+			req, _ = http.NewRequest("GET", base+"/api/v1/soak/k"+k, nil)
+			ok[200], ok[404] = true, true
+		case r < 85:
+			req, _ = http.NewRequest("PUT", base+"/api/v1/soak/k"+k, strings.NewReader(strings.Repeat("v", 64+rand.IntN(960))))
+			ok[204] = true
+		case r < 95:
+			req, _ = http.NewRequest("GET", base+"/api/v1/soak?limit=50&filter=vvvv", nil)
+			ok[200] = true
+		default:
+			req, _ = http.NewRequest("DELETE", base+"/api/v1/soak/k"+k, nil)
+			ok[204], ok[404] = true, true
+		}
+		resp, err := client.Do(req)
+		requests.Add(1)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if !ok[resp.StatusCode] {
+				err = fmt.Errorf("%s %s: status %d", req.Method, req.URL.Path, resp.StatusCode)
 			}
-		}()
-	}
+		}
+		if err != nil {
+			failures.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+		}
+		return true
+	})
 
 	var samples []sample
 	start := time.Now()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	take := func() error {
-		s, err := measure(cmd.Process.Pid, base, client)
+		s, err := measure(srv, client)
 		if err != nil {
 			return err
 		}
@@ -149,13 +112,12 @@ func run(bin string, duration time.Duration, workers, keys int, every time.Durat
 			return err
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 
 	n := len(samples)
 	fmt.Printf("requests %d in %s (%.0f/s), failures %d\n", requests.Load(), duration, float64(requests.Load())/duration.Seconds(), failures.Load())
 	if failures.Load() > 0 {
-		return fmt.Errorf("%d requests failed; first: %v", failures.Load(), firstErr.Load())
+		return fmt.Errorf("%d requests failed; first: %v (the server's log: %s)", failures.Load(), firstErr.Load(), srv.Log)
 	}
 	if n >= 4 {
 		// Levelling off: the last quarter of the run must not be well above
@@ -179,19 +141,11 @@ func maxOf(ss []sample, f func(sample) int64) int64 {
 	return m
 }
 
-// measure reads VmRSS from /proc and the goroutine count from the
+// measure reads the server's RSS and the goroutine count from the
 // environment health indicator.
-func measure(pid int, base string, client *http.Client) (sample, error) {
-	var s sample
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return s, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			s.rssKiB, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-		}
-	}
+func measure(srv *load.Server, client *http.Client) (sample, error) {
+	s := sample{rssKiB: srv.RSSKiB()}
+	base := srv.Base
 	resp, err := client.Get(base + "/health")
 	if err != nil {
 		return s, err

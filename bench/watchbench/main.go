@@ -45,8 +45,7 @@ var (
 func main() {
 	flag.Parse()
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "watchbench:", err)
-		os.Exit(1)
+		load.Fail("watchbench", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package app
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,11 +18,7 @@ func init() {
 
 func realManifest(t *testing.T) *manifest.Manifest {
 	t.Helper()
-	data, err := os.ReadFile("../../features.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.Parse(data)
+	m, err := manifest.Load("../../features.json")
 	if err != nil {
 		t.Fatal(err)
 	}

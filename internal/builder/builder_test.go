@@ -18,6 +18,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/tartest"
 )
 
 // chain has c -> b -> a requirements, to exercise refusals.
@@ -27,19 +28,26 @@ const chain = `{"schema":1,"core":{"description":"core","modules":[],"size_impac
  {"name":"c","description":"C","category":"y","default":false,"requires":["b"],"modules":[],"provides":[],"size_impact":1024},
  {"name":"d","description":"D","category":"y","default":true,"requires":[],"modules":[],"provides":[],"size_impact":null}]}`
 
-func TestInteractive(t *testing.T) {
-	m, err := manifest.Parse([]byte(chain))
+// walk parses the manifest doc and runs the interactive walk on answers:
+// the selection, what the walk wrote, and the manifest for more walks.
+func walk(t *testing.T, doc, answers string) (manifest.Selection, string, *manifest.Manifest) {
+	t.Helper()
+	m, err := manifest.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	answers := "c\n-b\nzz\n-d list\n-c -b\ndone\n"
 	sel, err := interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%q: %v\n%s", answers, err, out.String())
 	}
+	return sel, out.String(), m
+}
+
+func TestInteractive(t *testing.T) {
+	sel, text, m := walk(t, chain, "c\n-b\nzz\n-d list\n-c -b\ndone\n")
 	if got := strings.Join(sel.Features, ","); got != "a" {
-		t.Fatalf("selection = %q, want a\n%s", got, out.String())
+		t.Fatalf("selection = %q, want a\n%s", got, text)
 	}
 	for _, want := range []string{
 		"[x] a", // the defaults are shown first
@@ -49,8 +57,8 @@ func TestInteractive(t *testing.T) {
 		"[ ] d",
 		"[ ] c", "[ ] b",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
 	// The end of input finishes like "done"; "quit" cancels.
@@ -63,8 +71,8 @@ func TestInteractive(t *testing.T) {
 		t.Fatalf("quit, n: %v %v", sel.Features, err)
 	}
 	for _, answers := range []string{"c\nquit\ny\n", "quit\n", "c quit\nyes\n"} {
-		out.Reset()
-		_, err = interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
+		var out bytes.Buffer
+		_, err := interactive(bufio.NewScanner(strings.NewReader(answers)), &out, m)
 		if !errors.Is(err, errCancelled) || !strings.Contains(out.String(), "quit without building? (y/N)") {
 			t.Fatalf("%q: %v\n%s", answers, err, out.String())
 		}
@@ -75,19 +83,10 @@ func TestInteractive(t *testing.T) {
 // empty answer goes on, "back" returns, a toggle or a refused name keeps the
 // category, and the review at the end builds on an empty answer.
 func TestInteractiveWalk(t *testing.T) {
-	m, err := manifest.Parse([]byte(chain))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	sel, err := interactive(bufio.NewScanner(strings.NewReader("\nback\nc\n-b\nzz, -d\n\n\n\n")), &out, m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sel, text, _ := walk(t, chain, "\nback\nc\n-b\nzz, -d\n\n\n\n")
 	if got := strings.Join(sel.Features, ","); got != "a,b,c" {
-		t.Fatalf("selection = %q, want a,b,c\n%s", got, out.String())
+		t.Fatalf("selection = %q, want a,b,c\n%s", got, text)
 	}
-	text := out.String()
 	// The screens in order: x, y (empty answer), x (back), then x stays
 	// through a toggle, a refusal and a toggle with a refusal, y and the
 	// review after an empty answer each.
@@ -125,16 +124,7 @@ const stores = `{"schema":1,"core":{"description":"core","modules":[],"size_impa
 // the review, an empty answer there does not build it, and "done" builds a
 // tool-only binary with a warning.
 func TestInteractiveNoDatabase(t *testing.T) {
-	m, err := manifest.Parse([]byte(stores))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	sel, err := interactive(bufio.NewScanner(strings.NewReader("-mem -disk\n\n\n\n\ndone\n")), &out, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := out.String()
+	sel, text, _ := walk(t, stores, "-mem -disk\n\n\n\n\ndone\n")
 	if got := strings.Join(sel.Features, ","); got != "tool" {
 		t.Fatalf("selection %q, want tool\n%s", got, text)
 	}
@@ -205,21 +195,13 @@ func TestTarGzReproducible(t *testing.T) {
 	if gz.Name != "" || !gz.ModTime.IsZero() {
 		t.Fatalf("gzip header carries name %q time %v", gz.Name, gz.ModTime)
 	}
-	tr := tar.NewReader(gz)
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	tartest.Each(t, gz, func(h *tar.Header, _ []byte) {
 		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || !h.ModTime.Equal(when) {
 			t.Fatalf("entry %s: owner %d:%d %q time %v", h.Name, h.Uid, h.Gid, h.Uname, h.ModTime)
 		}
 		names = append(names, h.Name)
-	}
+	})
 	if got := strings.Join(names, " "); got != "pkg/ pkg/a pkg/navius pkg/z" {
 		t.Fatalf("entries %q", got)
 	}

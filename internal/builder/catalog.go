@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -77,10 +76,7 @@ func printCatalog(env *cli.Env, category string, asJSON bool) error {
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // output for people and programs, not HTML
-		return enc.Encode(entries)
+		return cli.PrintJSON(env.Stdout, entries)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	for _, cat := range cats {

@@ -299,16 +299,10 @@ func (s *webServer) withJob(h func(http.ResponseWriter, *http.Request, *job)) ht
 
 // apiResult is a finished build's result for the page.
 type apiResult struct {
-	File         string   `json:"file"`
-	Size         int64    `json:"size"`
-	SHA256       string   `json:"sha256"`
-	Artifact     string   `json:"artifact"`
-	Platform     string   `json:"platform"`
-	Features     []string `json:"features"`
-	FeaturesText string   `json:"features_text"`
-	BuiltIn      float64  `json:"built_in_seconds"`
-	Download     string   `json:"download"`
-	SBOM         string   `json:"sbom"`
+	builtFile
+	BuiltIn  float64 `json:"built_in_seconds"`
+	Download string  `json:"download"`
+	SBOM     string  `json:"sbom"`
 }
 
 func (s *webServer) status(j *job) jobStatus {
@@ -316,8 +310,7 @@ func (s *webServer) status(j *job) jobStatus {
 	st := jobStatus{ID: j.id, State: j.state, Features: j.req.sel.Features, Platform: j.req.platform, Artifact: j.req.artifact,
 		Error: j.err, Events: "/api/builds/" + j.id + "/events"}
 	if e := j.result; e != nil {
-		st.Result = &apiResult{File: e.File, Size: e.Size, SHA256: e.SHA256, Artifact: e.Artifact, Platform: e.Platform,
-			Features: e.Features, FeaturesText: e.FeaturesText, BuiltIn: e.BuiltIn.Seconds(),
+		st.Result = &apiResult{builtFile: e.builtFile, BuiltIn: e.BuiltIn.Seconds(),
 			Download: "/api/builds/" + j.id + "/download", SBOM: "/api/builds/" + j.id + "/sbom"}
 	}
 	j.mu.Unlock()

@@ -91,7 +91,7 @@ func blockingRun(release chan struct{}) func(context.Context, *job) (*cacheEntry
 	return func(ctx context.Context, j *job) (*cacheEntry, error) {
 		select {
 		case <-release:
-			return &cacheEntry{Key: j.req.key, SHA256: "x"}, nil
+			return &cacheEntry{Key: j.req.key, builtFile: builtFile{SHA256: "x"}}, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -167,7 +167,7 @@ func TestEventStream(t *testing.T) {
 	s := testServer(t, func(ctx context.Context, j *job) (*cacheEntry, error) {
 		j.emit("stage", map[string]string{"stage": "compiling", "text": "compiling"})
 		<-release
-		return &cacheEntry{Key: j.req.key, File: "navius", SHA256: "abc"}, nil
+		return &cacheEntry{Key: j.req.key, builtFile: builtFile{File: "navius", SHA256: "abc"}}, nil
 	})
 	srv := httptest.NewServer(s.routes())
 	defer srv.Close()
@@ -223,7 +223,7 @@ func TestCacheLRU(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(staged, "f"), make([]byte, size), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.put(&cacheEntry{Key: key, File: "f", Size: int64(size)}, staged); err != nil {
+		if _, err := c.put(&cacheEntry{Key: key, builtFile: builtFile{File: "f", Size: int64(size)}}, staged); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond) // distinct use times

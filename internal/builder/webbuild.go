@@ -144,8 +144,8 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 	if err := os.WriteFile(filepath.Join(result, sbomFile), sbomData, 0o644); err != nil {
 		return nil, err
 	}
-	entry := &cacheEntry{Key: req.key, File: name, Size: int64(len(data)), SHA256: sha256Hex(data), Artifact: req.artifact,
-		Platform: req.platform, Features: req.sel.Features, FeaturesText: s.featuresText(ctx, t, bin, req.platform),
+	entry := &cacheEntry{Key: req.key, builtFile: builtFile{File: name, Size: int64(len(data)), SHA256: sha256Hex(data), Artifact: req.artifact,
+		Platform: req.platform, Features: req.sel.Features, FeaturesText: s.featuresText(ctx, t, bin, req.platform)},
 		BuiltIn: time.Since(start), Built: time.Now().UTC()}
 	return s.cache.put(entry, result)
 }

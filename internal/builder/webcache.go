@@ -26,9 +26,9 @@ type resultCache struct {
 	size    int64
 }
 
-// cacheEntry describes one cached result (meta.json).
-type cacheEntry struct {
-	Key      string   `json:"key"`
+// builtFile is what a build made, as the cache keeps it (meta.json) and
+// the page shows it (apiResult): the fields are the same in both.
+type builtFile struct {
 	File     string   `json:"file"` // the artefact's file name
 	Size     int64    `json:"size"`
 	SHA256   string   `json:"sha256"`
@@ -37,9 +37,15 @@ type cacheEntry struct {
 	Features []string `json:"features"`
 	// FeaturesText is what the binary's --features printed, or, for a
 	// binary that cannot run here, what its build information says.
-	FeaturesText string        `json:"features_text"`
-	BuiltIn      time.Duration `json:"built_in_ns"`
-	Built        time.Time     `json:"built"`
+	FeaturesText string `json:"features_text"`
+}
+
+// cacheEntry describes one cached result (meta.json).
+type cacheEntry struct {
+	Key string `json:"key"`
+	builtFile
+	BuiltIn time.Duration `json:"built_in_ns"`
+	Built   time.Time     `json:"built"`
 
 	used time.Time
 }

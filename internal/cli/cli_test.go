@@ -47,11 +47,7 @@ func init() {
 // testManifest is the tree's features.json.
 func testManifest(t *testing.T) *manifest.Manifest {
 	t.Helper()
-	data, err := os.ReadFile("../../features.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.Parse(data)
+	m, err := manifest.Load("../../features.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -209,10 +208,7 @@ func providesText(f CompiledFeature) string {
 func printFeatures(env *Env, asJSON bool) error {
 	r := Features(env.Manifest)
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // output for people and programs, not HTML
-		if err := enc.Encode(r); err != nil {
+		if err := PrintJSON(env.Stdout, r); err != nil {
 			return err
 		}
 	} else if len(r.Features) == 0 {

@@ -213,13 +213,19 @@ func RowsOf(opts []providers.Option) []OptionRow {
 	return rows
 }
 
+// PrintJSON writes v as indented JSON: the --json output of navius's
+// listings (--features, config keys, features).
+func PrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // output for people and programs, not HTML
+	return enc.Encode(v)
+}
+
 func printOptions(env *Env, asJSON bool) error {
 	rows := OptionRows()
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // output for people and programs, not HTML
-		return enc.Encode(rows)
+		return PrintJSON(env.Stdout, rows)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tTYPE\tDEFAULT\tENVIRONMENT\tFEATURE")

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +29,7 @@ type Proc struct {
 	// the end (Wait closes the pipe: read first, or the last lines, such
 	// as "stopped", may be lost).
 	Done chan error
-	logs lockedBuffer
+	logs LockedBuffer
 }
 
 // Logs is the process's standard error so far.
@@ -147,35 +145,20 @@ func (p *Proc) MustStop(t testing.TB) {
 // request that fails fails the test.
 func (p *Proc) Do(t testing.TB, method, path, body string) (int, string) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, p.URL+path, rd)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, _, b := Request(t, method, p.URL+path, body)
+	return code, b
 }
 
 // Get fetches url, with token as a bearer token when not empty, and
 // returns the status and body; a request that fails fails the test.
 func Get(t testing.TB, url, token string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	var hdr []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = []string{"Authorization", "Bearer " + token}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, _, b := Request(t, "GET", url, "", hdr...)
+	return code, b
 }
 
 // Run runs bin to its end in dir with stdin and env added, and returns its
@@ -237,19 +220,20 @@ func BuildT(t testing.TB, spec, version string) string {
 	return out
 }
 
-// lockedBuffer is a strings.Builder safe for a writer and readers at once.
-type lockedBuffer struct {
+// LockedBuffer is a strings.Builder safe for a writer and readers at once:
+// a process's log, or a console a test reads while a logger writes it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

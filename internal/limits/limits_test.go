@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // server serves ln (wrapped with cfg) with a handler that blocks on
@@ -92,13 +94,7 @@ func get(c net.Conn, path string) (string, error) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 500; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	harness.WaitFor(t, what, 5*time.Second, cond)
 }
 
 func TestIdleConnectionsMakeRoom(t *testing.T) {

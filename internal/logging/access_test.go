@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -12,25 +11,13 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
 )
 
 // syncBuffer is a console that tests read while the writer may write.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	harness.LockedBuffer
 }
 
 // lines returns the console lines that contain substr.

@@ -43,14 +43,7 @@ func FuzzParse(f *testing.F) {
 // selection must be closed under requirements and contain only known
 // features; an error must be one line.
 func FuzzResolve(f *testing.F) {
-	data, err := os.ReadFile("../../features.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	m, err := Parse(data)
-	if err != nil {
-		f.Fatal(err)
-	}
+	m := realManifest(f)
 	for _, s := range []string{"", "default", "all", "none", "memory", "default,-bolt", "all,-memory", "memroy", "-", ",,,", "a b\tc", "MEMORY", "none,bolt,-bolt"} {
 		f.Add(s)
 	}

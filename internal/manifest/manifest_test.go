@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -28,15 +27,18 @@ func mustParse(t *testing.T, s string) *Manifest {
 	return m
 }
 
+// realManifest is the repository's features.json, parsed.
+func realManifest(tb testing.TB) *Manifest {
+	tb.Helper()
+	m, err := Load("../../features.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
 func TestRealManifestParses(t *testing.T) {
-	data, err := os.ReadFile("../../features.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := realManifest(t)
 	if len(m.Defaults()) == 0 {
 		t.Fatal("no default features")
 	}
@@ -190,10 +192,7 @@ func TestQueries(t *testing.T) {
 }
 
 func TestCheckServes(t *testing.T) {
-	m, err := Load("../../features.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := realManifest(t)
 	for spec, want := range map[string]string{
 		"default":                 "",
 		"memory":                  "",
@@ -247,10 +246,7 @@ func hintsIn(msg string) []string {
 }
 
 func TestCheckModules(t *testing.T) {
-	m, err := Load("../../features.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := realManifest(t)
 	linked := func(features ...string) map[string]string {
 		out := map[string]string{}
 		for _, mod := range m.Core.Modules {

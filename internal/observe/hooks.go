@@ -37,24 +37,18 @@ func (s *Service) HealthObserver() func(name string, c health.Component) {
 
 // ExportLogCounts publishes the logging service's per-level counts (read
 // by read at each scrape or push) as navius_log_messages_total{level}, so
-// the metric and the logging service's stats are one count. It does nothing
-// when no metrics provider is active.
+// the metric and the logging service's stats are one count; a level
+// appears once it has a message. It does nothing when no metrics provider
+// is active.
 func (s *Service) ExportLogCounts(read func() map[string]uint64) {
-	if !s.Metrics() {
-		return
-	}
-	c := s.NewCounter(providers.Metric{Name: "log_messages", Labels: []string{"level"}, Help: "Log messages written, by level."})
-	var mu sync.Mutex
-	published := map[string]uint64{}
-	s.OnCollect(func(context.Context) {
-		mu.Lock()
-		defer mu.Unlock()
+	s.ExportCounter(providers.Metric{Name: "log_messages", Labels: []string{"level"}, Help: "Log messages written, by level."}, func() []Sample {
+		var out []Sample
 		for level, n := range read() {
-			if n > published[level] {
-				c.Add(float64(n-published[level]), level)
-				published[level] = n
+			if n > 0 {
+				out = append(out, Sample{Labels: []string{level}, Value: n})
 			}
 		}
+		return out
 	})
 }
 
@@ -62,22 +56,9 @@ func (s *Service) ExportLogCounts(read func() map[string]uint64) {
 // read at each scrape or push) as navius_access_log_dropped_total. It does
 // nothing when no metrics provider is active.
 func (s *Service) ExportAccessLogDrops(read func() uint64) {
-	if !s.Metrics() {
-		return
-	}
-	c := s.NewCounter(providers.Metric{Name: "access_log_dropped",
-		Help: "Access log lines dropped because the log output could not keep up (the access log's queue was full)."})
-	c.Add(0) // the series exists, at 0, from the start
-	var mu sync.Mutex
-	var published uint64
-	s.OnCollect(func(context.Context) {
-		mu.Lock()
-		defer mu.Unlock()
-		if n := read(); n > published {
-			c.Add(float64(n - published))
-			published = n
-		}
-	})
+	s.ExportCounter(providers.Metric{Name: "access_log_dropped",
+		Help: "Access log lines dropped because the log output could not keep up (the access log's queue was full)."},
+		func() []Sample { return []Sample{{Value: read()}} })
 }
 
 // ExportLogSinkStats publishes the log sinks' losses and deliveries (read
@@ -87,31 +68,18 @@ func (s *Service) ExportAccessLogDrops(read func() uint64) {
 // alert can fire on a sink losing events (Splunk unreachable under load).
 // It does nothing when no metrics provider is active.
 func (s *Service) ExportLogSinkStats(read func() map[string]providers.LogSinkStats) {
-	if !s.Metrics() {
-		return
-	}
-	c := s.NewCounter(providers.Metric{Name: "log_sink_events", Labels: []string{"sink", "outcome"},
-		Help: "Events handed to each log sink, by outcome: sent, dropped (the sink's queue was full) or failed (rejected, or out of retries)."})
-	var mu sync.Mutex
-	published := map[[2]string]uint64{}
-	publish := func(sink, outcome string, n uint64) {
-		k := [2]string{sink, outcome}
-		if _, seen := published[k]; !seen || n > published[k] {
-			c.Add(float64(n-published[k]), sink, outcome) // the series exists from the start
-			published[k] = n
-		}
-	}
-	collect := func(context.Context) {
-		mu.Lock()
-		defer mu.Unlock()
-		for sink, st := range read() {
-			publish(sink, "sent", st.Sent)
-			publish(sink, "dropped", st.Dropped)
-			publish(sink, "failed", st.Failed)
-		}
-	}
-	collect(context.Background())
-	s.OnCollect(collect)
+	s.ExportCounter(providers.Metric{Name: "log_sink_events", Labels: []string{"sink", "outcome"},
+		Help: "Events handed to each log sink, by outcome: sent, dropped (the sink's queue was full) or failed (rejected, or out of retries)."},
+		func() []Sample {
+			var out []Sample
+			for sink, st := range read() {
+				out = append(out,
+					Sample{Labels: []string{sink, "sent"}, Value: st.Sent},
+					Sample{Labels: []string{sink, "dropped"}, Value: st.Dropped},
+					Sample{Labels: []string{sink, "failed"}, Value: st.Failed})
+			}
+			return out
+		})
 }
 
 // Sample is one series of a metric read at collection: its label values

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/health"
 	"github.com/navius-dev/navius/internal/observe"
 	"github.com/navius-dev/navius/internal/server"
@@ -70,29 +71,28 @@ func (r *recorder) ExportSpan(s *providers.SpanData) {
 	r.spans = append(r.spans, s)
 }
 
-func (r *recorder) sum(name, labels string) float64 {
+// recorded is every value recorded for the series name{labels}.
+func (r *recorder) recorded(name, labels string) []float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	total := 0.0
+	var out []float64
 	for _, v := range r.values[name] {
 		if v.labels == labels {
-			total += v.v
+			out = append(out, v.v)
 		}
+	}
+	return out
+}
+
+func (r *recorder) sum(name, labels string) float64 {
+	total := 0.0
+	for _, v := range r.recorded(name, labels) {
+		total += v
 	}
 	return total
 }
 
-func (r *recorder) count(name, labels string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, v := range r.values[name] {
-		if v.labels == labels {
-			n++
-		}
-	}
-	return n
-}
+func (r *recorder) count(name, labels string) int { return len(r.recorded(name, labels)) }
 
 func (r *recorder) takeSpans() []*providers.SpanData {
 	r.mu.Lock()
@@ -125,19 +125,12 @@ func app(t *testing.T, svc *observe.Service) *httptest.Server {
 	return ts
 }
 
-func do(t *testing.T, method, url, body string, header map[string]string) *http.Response {
+// do sends a request with the header fields in hdr (name, value, ...) and
+// returns the answer's header.
+func do(t *testing.T, method, url, body string, hdr ...string) http.Header {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
+	_, h, _ := harness.Request(t, method, url, body, hdr...)
+	return h
 }
 
 // metricsOnly offers the recorder as a Meter alone.
@@ -201,12 +194,12 @@ func TestRequestMetricsByRoute(t *testing.T) {
 func requestMetricsByRoute(t *testing.T, rec *recorder, svc *observe.Service) {
 	ts := app(t, svc)
 
-	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat", nil)
-	do(t, "GET", ts.URL+"/api/v1/pets/tom", "", nil)
-	do(t, "GET", ts.URL+"/api/v1/pets/tom", "", nil)
-	do(t, "GET", ts.URL+"/api/v1/pets/nobody", "", nil)
-	do(t, "GET", ts.URL+"/no/such/path", "", nil)
-	do(t, "BREW", ts.URL+"/api/v1/pets/tom", "", nil)
+	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat")
+	do(t, "GET", ts.URL+"/api/v1/pets/tom", "")
+	do(t, "GET", ts.URL+"/api/v1/pets/tom", "")
+	do(t, "GET", ts.URL+"/api/v1/pets/nobody", "")
+	do(t, "GET", ts.URL+"/no/such/path", "")
+	do(t, "BREW", ts.URL+"/api/v1/pets/tom", "")
 
 	route := "/api/v1/{collection}/{key}"
 	for _, c := range []struct {
@@ -244,8 +237,8 @@ func requestMetricsByRoute(t *testing.T, rec *recorder, svc *observe.Service) {
 
 func TestNoTraceparentWithoutTracing(t *testing.T) {
 	ts := app(t, observe.New(nil, map[string]providers.Observer{"rec": metricsOnly{newRecorder()}}))
-	if resp := do(t, "GET", ts.URL+"/livez", "", nil); resp.Header.Get("traceparent") != "" {
-		t.Errorf("traceparent without tracing: %q", resp.Header.Get("traceparent"))
+	if h := do(t, "GET", ts.URL+"/livez", ""); h.Get("traceparent") != "" {
+		t.Errorf("traceparent without tracing: %q", h.Get("traceparent"))
 	}
 }
 
@@ -253,20 +246,20 @@ func TestSpansAndTraceparent(t *testing.T) {
 	rec := newRecorder()
 	svc := observe.New(nil, map[string]providers.Observer{"rec": rec})
 	ts := app(t, svc)
-	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat", nil)
+	do(t, "PUT", ts.URL+"/api/v1/pets/tom", "cat")
 	rec.takeSpans()
 
 	incoming := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	resp := do(t, "GET", ts.URL+"/api/v1/pets/tom", "", map[string]string{"traceparent": incoming, "tracestate": "vendor=x"})
-	back, ok := providers.ParseTraceparent(resp.Header.Get("traceparent"))
+	hdr := do(t, "GET", ts.URL+"/api/v1/pets/tom", "", "traceparent", incoming, "tracestate", "vendor=x")
+	back, ok := providers.ParseTraceparent(hdr.Get("traceparent"))
 	if !ok {
-		t.Fatalf("response traceparent %q", resp.Header.Get("traceparent"))
+		t.Fatalf("response traceparent %q", hdr.Get("traceparent"))
 	}
 	if back.TraceID.String() != "4bf92f3577b34da6a3ce929d0e0e4736" || back.SpanID.String() == "00f067aa0ba902b7" || !back.Sampled {
-		t.Fatalf("response traceparent %q does not continue %q with its own span", resp.Header.Get("traceparent"), incoming)
+		t.Fatalf("response traceparent %q does not continue %q with its own span", hdr.Get("traceparent"), incoming)
 	}
-	if resp.Header.Get("tracestate") != "vendor=x" {
-		t.Errorf("tracestate = %q", resp.Header.Get("tracestate"))
+	if hdr.Get("tracestate") != "vendor=x" {
+		t.Errorf("tracestate = %q", hdr.Get("tracestate"))
 	}
 	spans := rec.takeSpans()
 	var srv *providers.SpanData
@@ -299,26 +292,26 @@ func TestSpansAndTraceparent(t *testing.T) {
 	}
 
 	// No traceparent: a new trace, and the response names it.
-	resp = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", nil)
-	sc, ok := providers.ParseTraceparent(resp.Header.Get("traceparent"))
+	hdr = do(t, "GET", ts.URL+"/api/v1/pets/tom", "")
+	sc, ok := providers.ParseTraceparent(hdr.Get("traceparent"))
 	spans = rec.takeSpans()
 	if !ok || len(spans) == 0 || spans[len(spans)-1].Context.TraceID != sc.TraceID || spans[len(spans)-1].Context.Parent.IsValid() {
-		t.Fatalf("new trace: header %q, spans %d", resp.Header.Get("traceparent"), len(spans))
+		t.Fatalf("new trace: header %q, spans %d", hdr.Get("traceparent"), len(spans))
 	}
 
 	// An unsampled caller: the trace goes on unsampled and nothing is exported.
-	resp = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"})
-	if sc, _ := providers.ParseTraceparent(resp.Header.Get("traceparent")); sc.Sampled || sc.TraceID.String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
-		t.Errorf("unsampled: response traceparent %q", resp.Header.Get("traceparent"))
+	hdr = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	if sc, _ := providers.ParseTraceparent(hdr.Get("traceparent")); sc.Sampled || sc.TraceID.String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("unsampled: response traceparent %q", hdr.Get("traceparent"))
 	}
 	if spans := rec.takeSpans(); len(spans) != 0 {
 		t.Errorf("unsampled request exported %d spans", len(spans))
 	}
 
 	// A server error marks the span.
-	resp = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", map[string]string{"traceparent": "garbage"})
-	if _, ok := providers.ParseTraceparent(resp.Header.Get("traceparent")); !ok {
-		t.Errorf("a malformed traceparent should start a new trace; got %q", resp.Header.Get("traceparent"))
+	hdr = do(t, "GET", ts.URL+"/api/v1/pets/tom", "", "traceparent", "garbage")
+	if _, ok := providers.ParseTraceparent(hdr.Get("traceparent")); !ok {
+		t.Errorf("a malformed traceparent should start a new trace; got %q", hdr.Get("traceparent"))
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/navius-dev/navius/internal/tartest"
 )
 
 var epoch = time.Unix(1700000000, 0)
@@ -72,21 +74,8 @@ type tarFile struct {
 func readTar(t *testing.T, r io.Reader) []tarFile {
 	t.Helper()
 	var out []tarFile
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, tarFile{hdr, data})
-	}
+	tartest.Each(t, r, func(h *tar.Header, data []byte) { out = append(out, tarFile{h, data}) })
+	return out
 }
 
 // layout is an archive read back: files by name, checked to be sorted and

@@ -45,10 +45,7 @@ func StartCluster(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	c.t = t
-	for _, s := range c.Nodes {
-		s.t = t
-	}
-	t.Cleanup(c.Close)
+	tie(t, c.Close, c.Nodes...)
 	return c
 }
 

@@ -59,9 +59,17 @@ func started(t testing.TB, s *Server, err error) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.t = t
-	t.Cleanup(s.Close)
+	tie(t, s.Close, s)
 	return s
+}
+
+// tie ties launched servers to a test: from now on they fail it rather than
+// return errors, and stop ends them when it ends.
+func tie(t testing.TB, stop func(), servers ...*Server) {
+	for _, s := range servers {
+		s.t = t
+	}
+	t.Cleanup(stop)
 }
 
 // Launch runs redis-server on a free loopback port with its files in dir;

@@ -41,10 +41,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 		t.Fatal(err)
 	}
 	s.t = t
-	for _, x := range append(slices.Clone(s.Data), s.Sentinels...) {
-		x.t = t
-	}
-	t.Cleanup(s.Close)
+	tie(t, s.Close, s.servers()...)
 	return s
 }
 
@@ -89,9 +86,14 @@ func LaunchSentinel(dir string) (s *Sentinel, err error) {
 
 // Close stops every server of the setup.
 func (s *Sentinel) Close() {
-	for _, x := range append(slices.Clone(s.Data), s.Sentinels...) {
+	for _, x := range s.servers() {
 		x.Close()
 	}
+}
+
+// servers are the data servers and the sentinels.
+func (s *Sentinel) servers() []*Server {
+	return append(slices.Clone(s.Data), s.Sentinels...)
 }
 
 // URL is the setup's redis+sentinel:// URL for database db.

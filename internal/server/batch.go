@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -48,18 +47,8 @@ type batchError struct {
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > s.MaxBatchBytes {
-		s.batchTooLarge(w, r)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBatchBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.batchTooLarge(w, r)
-			return
-		}
-		writeError(w, r, http.StatusBadRequest, "bad_body", "reading the request body failed: "+err.Error())
+	body, ok := readBody(w, r, s.MaxBatchBytes, s.batchTooLarge)
+	if !ok {
 		return
 	}
 	ops, conds, status, err := s.parseBatch(body)

@@ -291,18 +291,8 @@ func (s *Server) putKey(w http.ResponseWriter, r *http.Request) {
 	if !s.writeOptions(w, r, &write.Condition, &write.TTL) {
 		return
 	}
-	if r.ContentLength > s.MaxBody {
-		s.tooLarge(w, r)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.tooLarge(w, r)
-			return
-		}
-		writeError(w, r, http.StatusBadRequest, "bad_body", "reading the request body failed: "+err.Error())
+	body, ok := readBody(w, r, s.MaxBody, s.tooLarge)
+	if !ok {
 		return
 	}
 	version, err := s.Store.Put(r.Context(), coll, key, body, write)
@@ -343,6 +333,28 @@ func (s *Server) writeOptions(w http.ResponseWriter, r *http.Request, cond *prov
 		}
 	}
 	return true
+}
+
+// readBody reads a request body of at most limit bytes. A larger one is
+// answered by tooLarge, whether its Content-Length says so up front or it
+// turns out larger as it is read (a chunked body); a failed read is a 400.
+// It reports whether there is a body to act on.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge http.HandlerFunc) ([]byte, bool) {
+	if r.ContentLength > limit {
+		tooLarge(w, r)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooLarge(w, r)
+			return nil, false
+		}
+		writeError(w, r, http.StatusBadRequest, "bad_body", "reading the request body failed: "+err.Error())
+		return nil, false
+	}
+	return body, true
 }
 
 func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/internal/oci"
+	"github.com/navius-dev/navius/internal/tartest"
 )
 
 var (
@@ -113,18 +114,9 @@ func open(t *testing.T, a oci.Archive) image {
 		t.Fatal(err)
 	}
 	blobs := map[string][]byte{}
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
+	tartest.Each(t, &buf, func(h *tar.Header, b []byte) {
 		blobs[strings.TrimPrefix(h.Name, "blobs/sha256/")] = b
-	}
+	})
 	get := func(d string, v any) []byte {
 		b := blobs[strings.TrimPrefix(d, "sha256:")]
 		if v != nil {
@@ -148,18 +140,10 @@ func open(t *testing.T, a oci.Archive) image {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lr := tar.NewReader(zr)
-		for {
-			h, err := lr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		tartest.Each(t, zr, func(h *tar.Header, b []byte) {
 			img.files[h.Name] = h
-			img.data[h.Name], _ = io.ReadAll(lr)
-		}
+			img.data[h.Name] = b
+		})
 	}
 	return img
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/memory"
 )
@@ -83,34 +83,57 @@ func (d *slowDB) Get(ctx context.Context, coll, key string) ([]byte, error) {
 	return v, err
 }
 
-func TestNoStaleFillAfterRacingWrite(t *testing.T) {
+// racingRead is a store over a database that holds "old" at c/k, with a
+// Get of it in flight: the Get has read "old" and waits in the database
+// until finish.
+type racingRead struct {
+	s     *Store
+	cache providers.Cache
+	inner *memory.Database
+	db    *slowDB
+	done  chan []byte
+}
+
+func startRacingRead(t *testing.T, opts Options) *racingRead {
 	ctx := context.Background()
 	cache, _ := memory.NewCache(1<<20, 0)
 	inner := memory.NewDatabase()
 	_ = inner.Set(ctx, "c", "k", []byte("old"))
-	db := &slowDB{Database: inner, hold: make(chan struct{}), in: make(chan struct{}, 1)}
-	s := New(db, cache, Options{})
-	defer s.Close()
-
-	done := make(chan []byte)
+	r := &racingRead{cache: cache, inner: inner, done: make(chan []byte),
+		db: &slowDB{Database: inner, hold: make(chan struct{}), in: make(chan struct{}, 1)}}
+	r.s = New(r.db, cache, opts)
+	t.Cleanup(func() { _ = r.s.Close() })
 	go func() {
-		v, _ := getValue(s, ctx, "c", "k") // reads "old", then waits
-		done <- v
+		v, _ := getValue(r.s, ctx, "c", "k") // reads "old", then waits
+		r.done <- v
 	}()
-	<-db.in
-	if err := s.Set(ctx, "c", "k", []byte("new")); err != nil {
-		t.Fatal(err)
-	}
-	close(db.hold) // the old read finishes after the write
-	if v := <-done; string(v) != "old" {
+	<-r.db.in
+	return r
+}
+
+// finish lets the read end, after what the test did meanwhile, and checks
+// that it returned "old" without putting it into the cache (stale says
+// why an entry would be stale).
+func (r *racingRead) finish(t *testing.T, stale string) {
+	t.Helper()
+	close(r.db.hold)
+	if v := <-r.done; string(v) != "old" {
 		t.Fatalf("racing read = %q", v)
 	}
-	// The racing read must not have put "old" into the cache.
-	if v, ok, _ := cache.Get(ctx, cacheKey("c", "k")); ok {
+	if v, ok, _ := r.cache.Get(context.Background(), cacheKey("c", "k")); ok {
 		v = mustDecode(t, v)
-		t.Fatalf("cache holds %q after a racing write; want no entry", v)
+		t.Fatalf("cache holds %q, %s; want no entry", v, stale)
 	}
-	if v, _ := getValue(s, ctx, "c", "k"); string(v) != "new" {
+}
+
+func TestNoStaleFillAfterRacingWrite(t *testing.T) {
+	ctx := context.Background()
+	r := startRacingRead(t, Options{})
+	if err := r.s.Set(ctx, "c", "k", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	r.finish(t, "read before a racing write") // the old read finishes after the write
+	if v, _ := getValue(r.s, ctx, "c", "k"); string(v) != "new" {
 		t.Fatalf("Get after write = %q, want new", v)
 	}
 }
@@ -118,22 +141,10 @@ func TestNoStaleFillAfterRacingWrite(t *testing.T) {
 func TestNeverStaleUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for r := range 2 { // readers keep filling the cache
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					_, _ = getValue(s, ctx, "c", fmt.Sprintf("k%d", r%2))
-				}
-			}
-		}()
-	}
+	stop := harness.Repeat(2, 0, func(r int) bool { // readers keep filling the cache
+		_, _ = getValue(s, ctx, "c", fmt.Sprintf("k%d", r%2))
+		return true
+	})
 	for i := range 200 {
 		key := fmt.Sprintf("k%d", i%2)
 		want := fmt.Sprintf("v%d", i)
@@ -141,13 +152,11 @@ func TestNeverStaleUnderConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		if v, err := getValue(s, ctx, "c", key); err != nil || string(v) != want {
-			close(stop)
-			wg.Wait()
+			stop()
 			t.Fatalf("write %d: read back %q, %v; want %q", i, v, err, want)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 }
 
 // failingCache fails every call, as an unreachable networked cache would.
@@ -280,30 +289,11 @@ func TestRemoteChanges(t *testing.T) {
 // cache, since another instance may have changed it during the gap.
 func TestNoStaleFillAcrossFeedGap(t *testing.T) {
 	ctx := context.Background()
-	cache, _ := memory.NewCache(1<<20, 0)
-	inner := memory.NewDatabase()
-	_ = inner.Set(ctx, "c", "k", []byte("old"))
-	db := &slowDB{Database: inner, hold: make(chan struct{}), in: make(chan struct{}, 1)}
 	f := &feed{live: true}
-	s := New(db, cache, Options{Changes: f})
-	defer s.Close()
-
-	done := make(chan []byte)
-	go func() {
-		v, _ := getValue(s, ctx, "c", "k") // reads "old", then waits
-		done <- v
-	}()
-	<-db.in
-	_ = inner.Set(ctx, "c", "k", []byte("new")) // another instance, unannounced
-	f.fn("", "")                                // the feed is back after a gap
-	close(db.hold)
-	if v := <-done; string(v) != "old" {
-		t.Fatalf("racing read = %q", v)
-	}
-	if v, ok, _ := cache.Get(ctx, cacheKey("c", "k")); ok {
-		v = mustDecode(t, v)
-		t.Fatalf("cache holds %q, read before the gap ended; want no entry", v)
-	}
+	r := startRacingRead(t, Options{Changes: f})
+	_ = r.inner.Set(ctx, "c", "k", []byte("new")) // another instance, unannounced
+	f.fn("", "")                                  // the feed is back after a gap
+	r.finish(t, "read before the gap ended")
 }
 
 func getValue(s *Store, ctx context.Context, coll, key string) ([]byte, error) {

@@ -1,9 +1,6 @@
 package watch
 
 import (
-	"context"
-	"sync"
-
 	"github.com/navius-dev/navius/internal/observe"
 	"github.com/navius-dev/navius/providers"
 )
@@ -13,26 +10,20 @@ import (
 // navius_watch_resyncs_total and navius_watch_slow_closes_total. It does
 // nothing when no metrics provider is active.
 func (h *Hub) Export(o *observe.Service) {
-	if !o.Metrics() {
-		return
+	o.ExportGauge(providers.Metric{Name: "watch_watchers", Help: "Open watch streams (GET /api/v1/{collection}?watch=1)."},
+		func() []observe.Sample { return []observe.Sample{{Value: uint64(h.Stats().Watchers)}} })
+	counters := []struct {
+		m    providers.Metric
+		read func(Stats) uint64
+	}{
+		{providers.Metric{Name: "watch_events_sent", Help: "Events written to watch streams, resyncs included, heartbeats not."},
+			func(st Stats) uint64 { return st.Sent }},
+		{providers.Metric{Name: "watch_resyncs", Help: "Resync events written to watch streams: their clients had to list again."},
+			func(st Stats) uint64 { return st.Resyncs }},
+		{providers.Metric{Name: "watch_slow_closes", Help: "Watch streams closed because their client did not keep up (a full buffer or a write timeout)."},
+			func(st Stats) uint64 { return st.SlowCloses }},
 	}
-	watchers := o.NewGauge(providers.Metric{Name: "watch_watchers", Help: "Open watch streams (GET /api/v1/{collection}?watch=1)."})
-	sent := o.NewCounter(providers.Metric{Name: "watch_events_sent", Help: "Events written to watch streams, resyncs included, heartbeats not."})
-	resyncs := o.NewCounter(providers.Metric{Name: "watch_resyncs", Help: "Resync events written to watch streams: their clients had to list again."})
-	slow := o.NewCounter(providers.Metric{Name: "watch_slow_closes", Help: "Watch streams closed because their client did not keep up (a full buffer or a write timeout)."})
-	for _, c := range []*observe.Counter{sent, resyncs, slow} {
-		c.Add(0) // the series exist, at 0, from the start
+	for _, c := range counters {
+		o.ExportCounter(c.m, func() []observe.Sample { return []observe.Sample{{Value: c.read(h.Stats())}} })
 	}
-	var mu sync.Mutex
-	var last Stats
-	o.OnCollect(func(context.Context) {
-		mu.Lock()
-		defer mu.Unlock()
-		st := h.Stats()
-		watchers.Set(float64(st.Watchers))
-		sent.Add(float64(st.Sent - last.Sent))
-		resyncs.Add(float64(st.Resyncs - last.Resyncs))
-		slow.Add(float64(st.SlowCloses - last.SlowCloses))
-		last = st
-	})
 }

@@ -48,6 +48,25 @@ func rawValue(t *testing.T, path, coll, key string) (value string, ok bool) {
 	return value, ok
 }
 
+// rawCollection creates collection coll holding kv (key, value, key,
+// value, ...) in the file at path, as an older navius wrote it: plain
+// values, without versions.
+func rawCollection(t *testing.T, path, coll string, kv ...string) {
+	t.Helper()
+	rawUpdate(t, path, func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte(coll))
+		if err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if err := b.Put([]byte(kv[i]), []byte(kv[i+1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func rawBucket(t *testing.T, path string, name []byte) (exists bool, keys int) {
 	t.Helper()
 	rawUpdate(t, path, func(tx *bbolt.Tx) error {
@@ -72,16 +91,7 @@ func open(t *testing.T, path string) *bolt.Database {
 func TestLegacyEntries(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	rawUpdate(t, path, func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("c"))
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte("a"), []byte("one")); err != nil {
-			return err
-		}
-		return b.Put([]byte("bin"), []byte{0, 0xff, 0x80})
-	})
+	rawCollection(t, path, "c", "a", "one", "bin", "\x00\xff\x80")
 	db := open(t, path)
 	e, err := db.GetEntry(ctx, "c", "a")
 	if err != nil || string(e.Value) != "one" || e.Version != providers.LegacyVersion || !e.ExpiresAt.IsZero() {
@@ -256,18 +266,7 @@ func TestExpiryIndexFollowsWrites(t *testing.T) {
 func TestQueryVersions(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "q.db")
-	rawUpdate(t, path, func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("c"))
-		if err != nil {
-			return err
-		}
-		for _, k := range []string{"a", "d", "g", "z"} {
-			if err := b.Put([]byte(k), []byte("old")); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	rawCollection(t, path, "c", "a", "old", "d", "old", "g", "old", "z", "old")
 	db := open(t, path)
 	want := map[string]string{"a": providers.LegacyVersion, "d": providers.LegacyVersion, "g": providers.LegacyVersion, "z": providers.LegacyVersion}
 	for _, coll := range []string{"b", "c", "ca"} {

@@ -98,40 +98,43 @@ func checkKey(key string) error {
 	return nil
 }
 
-// cutUnescaped splits at the first space that is neither escaped nor inside
-// quotes.
-func cutUnescaped(s string) (string, string, bool) {
-	inQuote := false
+// separators returns where sep stands in s neither escaped nor inside
+// quotes, and whether s leaves a quote open.
+func separators(s string, sep byte) (at []int, open bool) {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\':
 			i++
 		case c == '"':
-			inQuote = !inQuote
-		case c == ' ' && !inQuote:
-			return s[:i], s[i+1:], true
+			open = !open
+		case c == sep && !open:
+			at = append(at, i)
 		}
 	}
-	return s, "", false
+	return at, open
+}
+
+// cutUnescaped splits at the first space that is neither escaped nor inside
+// quotes.
+func cutUnescaped(s string) (string, string, bool) {
+	at, _ := separators(s, ' ')
+	if len(at) == 0 {
+		return s, "", false
+	}
+	return s[:at[0]], s[at[0]+1:], true
 }
 
 // splitDims splits "key,a=1,b=2" at unescaped commas outside quotes.
 func splitDims(s string) (string, []string, error) {
-	var parts []string
-	inQuote, start := false, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
-			i++
-		case c == '"':
-			inQuote = !inQuote
-		case c == ',' && !inQuote:
-			parts = append(parts, s[start:i])
-			start = i + 1
-		}
-	}
-	if inQuote {
+	at, open := separators(s, ',')
+	if open {
 		return "", nil, fmt.Errorf("unterminated quote")
+	}
+	var parts []string
+	start := 0
+	for _, i := range at {
+		parts = append(parts, s[start:i])
+		start = i + 1
 	}
 	parts = append(parts, s[start:])
 	return parts[0], parts[1:], nil

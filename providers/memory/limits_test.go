@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 // A write to one collection never waits for another collection's lock,
@@ -72,26 +73,11 @@ func TestScanHonoursContext(t *testing.T) {
 func TestPageBytes(t *testing.T) {
 	d := NewDatabase()
 	fill(t, d, "c", 40, 1000) // entries of 1,006 bytes
-	seen := map[string]int{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		if pages > 100 {
-			t.Fatal("the walk does not end")
-		}
-		p, err := d.Query(context.Background(), "c", providers.Query{Limit: 1000, Cursor: cursor, MaxBytes: 5000})
-		if err != nil {
-			t.Fatal(err)
-		}
+	seen := providertest.WalkKeys(t, d, "c", providers.Query{Limit: 1000, MaxBytes: 5000}, 100, func(_ int, p providers.Page) {
 		if len(p.Items) == 0 || len(p.Items) > 4 {
 			t.Fatalf("page of %d items of 1,006 bytes under MaxBytes 5000, want 1 to 4", len(p.Items))
 		}
-		for _, it := range p.Items {
-			seen[it.Key]++
-		}
-		if cursor = p.NextCursor; cursor == "" {
-			break
-		}
-	}
+	})
 	if len(seen) != 40 {
 		t.Fatalf("walked %d keys, want 40", len(seen))
 	}
@@ -174,22 +160,10 @@ func TestCapacity(t *testing.T) {
 func BenchmarkPutDuringScans(b *testing.B) {
 	d := NewDatabase()
 	fill(b, d, "big", 64, 1<<20)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, _ = d.Query(context.Background(), "big", providers.Query{Filter: "never"})
-			}
-		}()
-	}
+	stop := harness.Repeat(4, 0, func(int) bool {
+		_, _ = d.Query(context.Background(), "big", providers.Query{Filter: "never"})
+		return true
+	})
 	var worst time.Duration
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -198,7 +172,6 @@ func BenchmarkPutDuringScans(b *testing.B) {
 		worst = max(worst, time.Since(start))
 	}
 	b.StopTimer()
-	close(stop)
-	wg.Wait()
+	stop()
 	b.ReportMetric(float64(worst.Microseconds()), "worst-µs")
 }

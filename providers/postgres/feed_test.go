@@ -4,54 +4,17 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 )
-
-// recorder collects what a change feed delivers.
-type recorder struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (r *recorder) add(coll, key string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, coll+"/"+key)
-}
-
-func (r *recorder) count(want string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, g := range r.got {
-		if g == want {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *recorder) all() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.got...)
-}
-
-func (r *recorder) seen(want string) func() bool { return func() bool { return r.count(want) > 0 } }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.WaitFor(t, what, 10*time.Second, cond)
 }
 
 // TestChangeFeed: two databases on one table (two instances); a write or a
@@ -68,14 +31,14 @@ func TestChangeFeed(t *testing.T) {
 		tbl := freshTable()
 		a := open(t, srv.URL("postgres"), "postgres.table", tbl, "postgres.notify", "off")
 		b := open(t, srv.URL("postgres"), "postgres.table", tbl)
-		var atB recorder
-		b.(providers.ChangeFeed).Changes(atB.add)
+		var atB providertest.ChangeRecorder
+		b.(providers.ChangeFeed).Changes(atB.Add)
 		waitFor(t, "b live", b.(providers.ChangeFeed).Live)
 		_ = a.Set(ctx, "pets", "tom", []byte("cat"))
 		_, _ = a.Delete(ctx, "pets", "tom")
 		_ = b.Set(ctx, "pets", "rex", []byte("dog")) // b announces; b ignores its own
 		time.Sleep(300 * time.Millisecond)
-		if got := atB.all(); len(got) != 1 || got[0] != "/" {
+		if got := atB.All(); len(got) != 1 || got[0] != "/" {
 			t.Fatalf("with notify off, b was told %v", got)
 		}
 	})
@@ -87,13 +50,13 @@ func testChangeFeed(t *testing.T, mode string) {
 	a := open(t, srv.URL("postgres"), "postgres.table", tbl, "postgres.notify", mode)
 	b := open(t, srv.URL("postgres"), "postgres.table", tbl, "postgres.notify", mode)
 	elsewhere := open(t, srv.URL("postgres"), "postgres.table", freshTable(), "postgres.notify", mode)
-	var atB, atA recorder
-	b.(providers.ChangeFeed).Changes(atB.add)
-	a.(providers.ChangeFeed).Changes(atA.add)
+	var atB, atA providertest.ChangeRecorder
+	b.(providers.ChangeFeed).Changes(atB.Add)
+	a.(providers.ChangeFeed).Changes(atA.Add)
 	waitFor(t, "b live", b.(providers.ChangeFeed).Live)
 	waitFor(t, "a live", a.(providers.ChangeFeed).Live)
-	if atB.count("/") != 1 {
-		t.Fatalf("going live did not tell b to drop everything once: %v", atB.all())
+	if atB.Count("/") != 1 {
+		t.Fatalf("going live did not tell b to drop everything once: %v", atB.All())
 	}
 
 	if err := a.Set(ctx, "pets", "tom", []byte("cat")); err != nil {
@@ -111,18 +74,18 @@ func testChangeFeed(t *testing.T, mode string) {
 	if err := a.Set(ctx, "a b", "c d/e", []byte("spaces")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b sees the write and the delete", func() bool { return atB.count("pets/tom") == 2 })
-	waitFor(t, "b sees names with spaces and slashes", atB.seen("a b/c d/e"))
+	waitFor(t, "b sees the write and the delete", func() bool { return atB.Count("pets/tom") == 2 })
+	waitFor(t, "b sees names with spaces and slashes", atB.Seen("a b/c d/e"))
 	long := strings.Repeat("k", 8000) // compresses into the index, too long to name in a payload
 	if err := a.Set(ctx, "pets", long, []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a change too long to name drops everything", func() bool { return atB.count("/") == 2 })
+	waitFor(t, "a change too long to name drops everything", func() bool { return atB.Count("/") == 2 })
 	time.Sleep(200 * time.Millisecond)
-	if n := atB.count("pets/nobody") + atB.count("pets/rex"); n != 0 {
-		t.Fatalf("b was told of a delete that removed nothing or of another table: %v", atB.all())
+	if n := atB.Count("pets/nobody") + atB.Count("pets/rex"); n != 0 {
+		t.Fatalf("b was told of a delete that removed nothing or of another table: %v", atB.All())
 	}
-	for _, g := range atA.all() {
+	for _, g := range atA.All() {
 		if g != "/" {
 			t.Fatalf("a was told of its own write %s", g)
 		}
@@ -143,9 +106,9 @@ func TestListenerLoss(t *testing.T) {
 	url := "postgres://feeder@" + srv.Addr() + "/feeddb?sslmode=disable&application_name=losstest"
 	a := open(t, url)
 	b := open(t, url)
-	var got recorder
+	var got providertest.ChangeRecorder
 	feed := b.(providers.ChangeFeed)
-	feed.Changes(got.add)
+	feed.Changes(got.Add)
 	waitFor(t, "live", feed.Live)
 	terminate := func() {
 		t.Helper()
@@ -156,15 +119,15 @@ func TestListenerLoss(t *testing.T) {
 	}
 
 	terminate()
-	waitFor(t, "down, then back by itself", func() bool { return got.count("/") >= 3 && feed.Live() })
+	waitFor(t, "down, then back by itself", func() bool { return got.Count("/") >= 3 && feed.Live() })
 	_ = a.Set(ctx, "c", "k1", []byte("v"))
-	waitFor(t, "changes flow after the reconnect", got.seen("c/k1"))
+	waitFor(t, "changes flow after the reconnect", got.Seen("c/k1"))
 
 	srv.MustExec(t, "postgres", "REVOKE CONNECT ON DATABASE feeddb FROM feeder")
-	before := got.count("/")
+	before := got.Count("/")
 	terminate()
 	waitFor(t, "down", func() bool { return !feed.Live() })
-	waitFor(t, "told to drop everything on the loss", func() bool { return got.count("/") == before+1 })
+	waitFor(t, "told to drop everything on the loss", func() bool { return got.Count("/") == before+1 })
 	time.Sleep(500 * time.Millisecond) // several refused attempts
 	if feed.Live() {
 		t.Fatal("live while it cannot connect")
@@ -187,13 +150,13 @@ func TestListenerLoss(t *testing.T) {
 
 	srv.MustExec(t, "postgres", "GRANT CONNECT ON DATABASE feeddb TO feeder")
 	waitFor(t, "live again", feed.Live)
-	waitFor(t, "told to drop everything on the reconnect", func() bool { return got.count("/") == before+2 })
+	waitFor(t, "told to drop everything on the reconnect", func() bool { return got.Count("/") == before+2 })
 	if r := hs[1].Check(ctx); r.Status != providers.StatusUp {
 		t.Fatalf("postgres_changes after the reconnect: %+v", r)
 	}
 	_ = a.Set(ctx, "c", "k3", []byte("v"))
-	waitFor(t, "changes flow again", got.seen("c/k3"))
-	if got.count("c/k2") != 0 {
+	waitFor(t, "changes flow again", got.Seen("c/k3"))
+	if got.Count("c/k2") != 0 {
 		t.Fatal("a change made while nobody listened was delivered")
 	}
 }
@@ -228,8 +191,8 @@ func TestAnnounceFailure(t *testing.T) {
 	srv.MustExec(t, "notifydb", "REVOKE EXECUTE ON FUNCTION pg_notify(text, text) FROM PUBLIC")
 	url := "postgres://notifier@" + srv.Addr() + "/notifydb?sslmode=disable"
 	after := open(t, url, "postgres.table", "after_kv")
-	var local recorder
-	after.(providers.ChangeFeed).Changes(local.add)
+	var local providertest.ChangeRecorder
+	after.(providers.ChangeFeed).Changes(local.Add)
 	err := after.Set(ctx, "c", "k", []byte("v"))
 	if !errors.Is(err, providers.ErrUnavailable) || !strings.Contains(err.Error(), "written, but other instances could not be told") {
 		t.Fatalf("Set without the right to NOTIFY: %v", err)
@@ -237,8 +200,8 @@ func TestAnnounceFailure(t *testing.T) {
 	if v, err := after.Get(ctx, "c", "k"); err != nil || string(v) != "v" {
 		t.Fatalf("the write did not stand: %q %v", v, err)
 	}
-	if local.count("c/k") != 1 {
-		t.Fatalf("local subscribers were not told to drop the key: %v", local.all())
+	if local.Count("c/k") != 1 {
+		t.Fatalf("local subscribers were not told to drop the key: %v", local.All())
 	}
 	if existed, err := after.Delete(ctx, "c", "k"); !existed || !errors.Is(err, providers.ErrUnavailable) {
 		t.Fatalf("Delete without the right to NOTIFY: %v %v", existed, err)

@@ -35,15 +35,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// settings are the provider's defaults with kv (key, value, ...) over them.
 func settings(kv ...string) providers.Settings {
-	s := providers.Settings{}
-	for _, o := range postgres.Options {
-		s[o.Key] = o.Default
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		s[kv[i]] = kv[i+1]
-	}
-	return s
+	return providertest.Settings(postgres.Options, kv...)
 }
 
 var tables atomic.Int64

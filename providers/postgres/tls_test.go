@@ -12,6 +12,7 @@ import (
 	"github.com/navius-dev/navius/internal/tlstest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/postgres"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 // TestTLS runs a server that refuses connections without TLS, with a
@@ -29,15 +30,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer db.Close()
-		if err := db.Set(ctx, "c", "k", []byte("over tls")); err != nil {
-			return err
-		}
-		v, err := db.Get(ctx, "c", "k")
-		if err == nil && string(v) != "over tls" {
-			t.Fatalf("read back %q", v)
-		}
-		return err
+		return providertest.RoundTrip(t, db)
 	}
 	base := "postgres://postgres@" + tlsSrv.Addr() + "/postgres"
 	byName := "postgres://postgres@localhost:" + strings.Split(tlsSrv.Addr(), ":")[1] + "/postgres"

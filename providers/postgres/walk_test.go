@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 // TestQueryWalkUnderConcurrentChurn walks a collection in small pages while
@@ -45,24 +46,7 @@ func TestQueryWalkUnderConcurrentChurn(t *testing.T) {
 			}
 		}()
 	}
-	seen := map[string]int{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		p, err := db.Query(ctx, "w", providers.Query{Limit: 13, Cursor: cursor, Filter: "stable"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range p.Items {
-			seen[it.Key]++
-		}
-		if p.NextCursor == "" {
-			break
-		}
-		cursor = p.NextCursor
-		if pages > 10*stable {
-			t.Fatal("walk does not end")
-		}
-	}
+	seen := providertest.WalkKeys(t, db, "w", providers.Query{Limit: 13, Filter: "stable"}, 10*stable, nil)
 	close(stop)
 	wg.Wait()
 	for i := range stable {
@@ -92,24 +76,11 @@ func TestQueryMaxBytes(t *testing.T) {
 		t.Fatalf("a page of at most 250 bytes: %d items, cursor %q, %v; want 2 and a cursor", len(page.Items), page.NextCursor, err)
 	}
 	for _, maxBytes := range []int64{1, 250, 1000} {
-		seen := map[string]int{}
-		q := providers.Query{Limit: 4, MaxBytes: maxBytes}
-		for pages := 0; ; pages++ {
-			if pages > 20 {
-				t.Fatalf("MaxBytes %d: more than 20 pages", maxBytes)
+		seen := providertest.WalkKeys(t, db, "m", providers.Query{Limit: 4, MaxBytes: maxBytes}, 20, func(_ int, page providers.Page) {
+			if len(page.Items) == 0 || int64(len(page.Items)) > max(1, maxBytes/100) {
+				t.Fatalf("MaxBytes %d: a page of %d items", maxBytes, len(page.Items))
 			}
-			page, err := db.Query(ctx, "m", q)
-			if err != nil || len(page.Items) == 0 || int64(len(page.Items)) > max(1, maxBytes/100) {
-				t.Fatalf("MaxBytes %d: a page of %d items, %v", maxBytes, len(page.Items), err)
-			}
-			for _, it := range page.Items {
-				seen[it.Key]++
-			}
-			if page.NextCursor == "" {
-				break
-			}
-			q.Cursor = page.NextCursor
-		}
+		})
 		if len(seen) != 10 {
 			t.Fatalf("MaxBytes %d: the walk saw %v", maxBytes, seen)
 		}

@@ -3,7 +3,6 @@ package providertest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,40 +175,25 @@ func cacheCases(s *suiteRun, open OpenCache) {
 	})
 
 	run("Concurrent", providers.CacheConfig{}, func(t *testing.T, c providers.Cache) {
-		var wg sync.WaitGroup
-		errs := make(chan error, 16)
-		for w := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range 200 {
-					k := fmt.Sprintf("k%d", i%20)
-					var err error
-					switch (w + i) % 4 {
-					case 0:
-						err = c.Set(ctx, k, []byte(k), 0)
-					case 1:
-						var v []byte
-						var ok bool
-						v, ok, err = c.Get(ctx, k)
-						if err == nil && ok && string(v) != k {
-							err = fmt.Errorf("key %s holds %q", k, v)
-						}
-					case 2:
-						err = c.Delete(ctx, k)
-					case 3:
-						_, err = c.Stats(ctx)
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
+		err := Concurrently(8, 200, func(w, i int) error {
+			k := fmt.Sprintf("k%d", i%20)
+			switch (w + i) % 4 {
+			case 0:
+				return c.Set(ctx, k, []byte(k), 0)
+			case 1:
+				v, ok, err := c.Get(ctx, k)
+				if err == nil && ok && string(v) != k {
+					err = fmt.Errorf("key %s holds %q", k, v)
 				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+				return err
+			case 2:
+				return c.Delete(ctx, k)
+			default:
+				_, err := c.Stats(ctx)
+				return err
+			}
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -201,50 +201,36 @@ func casStress(t *testing.T, a, b providers.Versioned) {
 	const workers, each = 8, 25
 	mustPut(t, a, "cas", "counter", "0", providers.Write{})
 	var acked, retries atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
+	err := Concurrently(workers, each, func(w, _ int) error {
 		db := a
 		if w%2 == 1 {
 			db = b
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				for attempt := 0; ; attempt++ {
-					if attempt > 10_000 {
-						errs <- errors.New("an increment did not get through in 10,000 attempts")
-						return
-					}
-					e, err := db.GetEntry(ctx, "cas", "counter")
-					if err != nil {
-						errs <- err
-						return
-					}
-					n, err := strconv.Atoi(string(e.Value))
-					if err != nil {
-						errs <- fmt.Errorf("counter holds %q", e.Value)
-						return
-					}
-					_, err = db.Put(ctx, "cas", "counter", []byte(strconv.Itoa(n+1)), providers.Write{Condition: providers.Condition{Match: []string{e.Version}}})
-					if errors.Is(err, providers.ErrPrecondition) {
-						retries.Add(1)
-						continue
-					}
-					if err != nil {
-						errs <- err
-						return
-					}
-					acked.Add(1)
-					break
-				}
+		for attempt := 0; ; attempt++ {
+			if attempt > 10_000 {
+				return errors.New("an increment did not get through in 10,000 attempts")
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+			e, err := db.GetEntry(ctx, "cas", "counter")
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(string(e.Value))
+			if err != nil {
+				return fmt.Errorf("counter holds %q", e.Value)
+			}
+			_, err = db.Put(ctx, "cas", "counter", []byte(strconv.Itoa(n+1)), providers.Write{Condition: providers.Condition{Match: []string{e.Version}}})
+			if errors.Is(err, providers.ErrPrecondition) {
+				retries.Add(1)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			acked.Add(1)
+			return nil
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	final, err := a.Get(ctx, "cas", "counter")
@@ -540,52 +526,38 @@ func batchCases(s *suiteRun, open OpenDatabase, expiring bool) {
 		if err := apply(0); err != nil {
 			t.Fatalf("Apply: %v", err)
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		// Readers read the keys one by one, in both orders. Batches only
 		// raise the number, so each reader must see it never fall; a
 		// batch seen in part makes it fall in one of the orders.
-		for r := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					last := -1
-					for i := range keys {
-						k := keys[i]
-						if r%2 == 1 {
-							k = keys[len(keys)-1-i]
-						}
-						v, err := db.Get(ctx, "whole", k)
-						if err != nil {
-							errs <- err
-							return
-						}
-						n, _ := strconv.Atoi(string(v))
-						if n < last {
-							errs <- fmt.Errorf("read %s = %d after another key of the batch read %d: a batch was seen in part", k, n, last)
-							return
-						}
-						last = n
-					}
+		stop := harness.Repeat(4, 0, func(r int) bool {
+			last := -1
+			for i := range keys {
+				k := keys[i]
+				if r%2 == 1 {
+					k = keys[len(keys)-1-i]
 				}
-			}()
-		}
+				v, err := db.Get(ctx, "whole", k)
+				if err != nil {
+					errs <- err
+					return false
+				}
+				n, _ := strconv.Atoi(string(v))
+				if n < last {
+					errs <- fmt.Errorf("read %s = %d after another key of the batch read %d: a batch was seen in part", k, n, last)
+					return false
+				}
+				last = n
+			}
+			return true
+		})
 		for n := 1; n <= 200; n++ {
 			if err := apply(n); err != nil {
-				close(stop)
-				wg.Wait()
+				stop()
 				t.Fatalf("Apply %d: %v", n, err)
 			}
 		}
-		close(stop)
-		wg.Wait()
+		stop()
 		close(errs)
 		for err := range errs {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/navius-dev/navius/internal/conformance"
@@ -290,16 +289,7 @@ func databaseCases(s *suiteRun, open OpenDatabase) {
 			stable = append(stable, k)
 			mustSet(t, db, "w", k, "stable")
 		}
-		seen := map[string]int{}
-		cursor := ""
-		for i := 0; ; i++ {
-			page, err := db.Query(ctx, "w", providers.Query{Limit: 7, Cursor: cursor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range page.Items {
-				seen[it.Key]++
-			}
+		seen := WalkKeys(t, db, "w", providers.Query{Limit: 7}, 1000, func(i int, _ providers.Page) {
 			// Churn between pages: add and remove entries that are not
 			// part of the stable set.
 			mustSet(t, db, "w", fmt.Sprintf("n%03d", i), "new")
@@ -307,14 +297,7 @@ func databaseCases(s *suiteRun, open OpenDatabase) {
 			if _, err := db.Delete(ctx, "w", fmt.Sprintf("n%03d", i)); err != nil {
 				t.Fatal(err)
 			}
-			if page.NextCursor == "" {
-				break
-			}
-			cursor = page.NextCursor
-			if i > 1000 {
-				t.Fatal("walk does not end")
-			}
-		}
+		})
 		for _, k := range stable {
 			if seen[k] != 1 {
 				t.Fatalf("stable key %s seen %d times, want exactly once", k, seen[k])
@@ -331,35 +314,21 @@ func databaseCases(s *suiteRun, open OpenDatabase) {
 	})
 
 	run("Concurrent", func(t *testing.T, db providers.Database) {
-		var wg sync.WaitGroup
-		errs := make(chan error, 64)
-		for w := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range 50 {
-					k := fmt.Sprintf("w%d-%d", w, i)
-					if err := db.Set(ctx, "conc", k, []byte(k)); err != nil {
-						errs <- err
-						return
-					}
-					got, err := db.Get(ctx, "conc", k)
-					if err != nil || string(got) != k {
-						errs <- fmt.Errorf("read own write %s: %q, %v", k, got, err)
-						return
-					}
-					if i%10 == 0 {
-						if _, err := db.Query(ctx, "conc", providers.Query{Limit: 5}); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		err := Concurrently(8, 50, func(w, i int) error {
+			k := fmt.Sprintf("w%d-%d", w, i)
+			if err := db.Set(ctx, "conc", k, []byte(k)); err != nil {
+				return err
+			}
+			got, err := db.Get(ctx, "conc", k)
+			if err != nil || string(got) != k {
+				return fmt.Errorf("read own write %s: %q, %v", k, got, err)
+			}
+			if i%10 == 0 {
+				_, err = db.Query(ctx, "conc", providers.Query{Limit: 5})
+			}
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if got := walk(t, db, "conc", "", 100); len(got) != 400 {

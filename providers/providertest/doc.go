@@ -16,7 +16,12 @@
 // RunObserverTests, each taking a harness that opens fresh instances (and,
 // where the contract delivers somewhere, reads back what arrived).
 // TestDatabase, TestCache and TestLogSink are shorthands taking an opener
-// only.
+// only. CheckRefuses runs a table of configurations a provider's
+// check must refuse; Settings, RoundTrip, ChangeRecorder, WalkKeys,
+// Concurrently and Console help a provider's own tests (its options'
+// defaults, how it connects, what its change feed delivers, what a paged
+// walk returns, calls from many goroutines, what a log sink reports on the
+// console).
 //
 // Each suite runs its cases as subtests of a versioned subtest named
 // navius.<suite>.v2 (navius.database.v2/Delete, ...). When its cases are

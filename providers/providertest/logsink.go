@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
@@ -96,19 +95,12 @@ func logSinkCases(s *suiteRun, open OpenLogSink) {
 
 	run("ConcurrentWrites", func(t *testing.T, sink providers.LogSink, received func() []providers.LogEntry) {
 		const writers, each = 8, 100
-		var wg sync.WaitGroup
 		start := time.Now()
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range each {
-					sink.Write(&providers.LogEntry{Time: time.Now(), Level: providers.LevelInfo,
-						Message: fmt.Sprintf("w%d-%d", w, i), Fields: map[string]any{"w": w}})
-				}
-			}()
-		}
-		wg.Wait()
+		_ = Concurrently(writers, each, func(w, i int) error {
+			sink.Write(&providers.LogEntry{Time: time.Now(), Level: providers.LevelInfo,
+				Message: fmt.Sprintf("w%d-%d", w, i), Fields: map[string]any{"w": w}})
+			return nil
+		})
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("%d writes took %v: Write must not wait for the network", writers*each, d)
 		}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -145,19 +144,12 @@ func observerCases(s *suiteRun, h ObserverHarness) {
 		counter := providers.Metric{Name: "conformance_concurrent", Help: "Concurrent adds.", Kind: providers.Counter, Labels: []string{"worker"}}
 		in := instrument(t, o.(providers.Meter), counter)
 		const workers, each = 8, 500
-		var wg sync.WaitGroup
 		start := time.Now()
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range each {
-					in.Record(1, []string{"shared"})
-					in.Record(1, []string{fmt.Sprint(w)})
-				}
-			}()
-		}
-		wg.Wait()
+		_ = Concurrently(workers, each, func(w, _ int) error {
+			in.Record(1, []string{"shared"})
+			in.Record(1, []string{fmt.Sprint(w)})
+			return nil
+		})
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("%d records took %v: Record must not block", 2*workers*each, d)
 		}

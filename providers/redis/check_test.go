@@ -1,22 +1,17 @@
 package redis
 
 import (
-	"errors"
-	"strings"
 	"testing"
 
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 // TestCheck: what connect would refuse, the check refuses without dialing
 // (issue 20's cases, which config check once let through), naming the
 // problem and never the password.
 func TestCheck(t *testing.T) {
-	cases := []struct {
-		url      string
-		settings providers.Settings
-		want     string
-	}{
+	providertest.CheckRefuses(t, CheckDatabase, "s3cret", providertest.Refusals{
 		{"redis+sentinel://:s3cret@s1:26379", nil, "no master name"},
 		{"redis+cluster://:s3cret@a:7000/3", nil, "takes no database number"},
 		{"redis+cluster://:s3cret@", nil, "no host"},
@@ -28,17 +23,7 @@ func TestCheck(t *testing.T) {
 		{"redis+cluster://a:7000", providers.Settings{"redis.db": "2"}, "Redis Cluster has database 0 only"},
 		{"redis://a:6379", providers.Settings{"redis.min_replicas": "-1"}, "redis.min_replicas is -1"},
 		{"rediss://a:6379", providers.Settings{"database.tls.ca_file": "/no/such/ca.pem"}, "ca_file"},
-	}
-	for _, c := range cases {
-		cfg := providers.DatabaseConfig{URL: c.url, Settings: c.settings, TLS: providers.TLSFromSettings(c.settings, "database")}
-		err := CheckDatabase(cfg)
-		if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s %v: %v, want %q", c.url, c.settings, err, c.want)
-		}
-		if err != nil && strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("%s: the error shows the password: %v", c.url, err)
-		}
-	}
+	})
 	for _, ok := range []string{"redis://:s3cret@localhost:6379/2", "redis://[::1]:6379", "redis+sentinel://s1,s2:26380?master=m", "redis+cluster://a:7000,b"} {
 		if err := CheckCache(providers.CacheConfig{URL: ok, Settings: providers.Settings{"redis.db": "-1"}}); err != nil {
 			t.Errorf("%s: %v", ok, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/navius-dev/navius/providers"
 )
@@ -133,6 +134,7 @@ func connect(ctx context.Context, rawURL string, maxConns int, tlsCfg providers.
 	uo.MaxRetries, uo.ContextTimeoutEnabled = 1, true
 	uo.MinRetryBackoff, uo.MaxRetryBackoff = 8*time.Millisecond, 64*time.Millisecond
 	uo.DialerRetries, uo.DialerRetryTimeout = 1, 50*time.Millisecond
+	uo.MaintNotificationsConfig = noMaintNotifications()
 	if useTLS || tlsCfg.Enabled {
 		c.tlsAddrs = t.addrs
 		// Each node is verified under its own name (the config's
@@ -196,6 +198,7 @@ func (c *conn) connectSingle(rawURL string, maxConns int, tlsCfg providers.TLSCo
 	opts.ContextTimeoutEnabled = true
 	opts.MinRetryBackoff, opts.MaxRetryBackoff = 8*time.Millisecond, 64*time.Millisecond
 	opts.DialerRetries, opts.DialerRetryTimeout = 1, 50*time.Millisecond
+	opts.MaintNotificationsConfig = noMaintNotifications()
 	if opts.TLSConfig != nil || tlsCfg.Enabled {
 		host, _, _ := net.SplitHostPort(opts.Addr)
 		cfg, err := tlsCfg.Config("redis", host)
@@ -209,6 +212,17 @@ func (c *conn) connectSingle(rawURL string, maxConns int, tlsCfg providers.TLSCo
 	c.client = c.node
 	c.hosts = opts.Addr
 	return nil
+}
+
+// noMaintNotifications turns off go-redis's maintenance notifications
+// (a Redis Enterprise feature, "auto" by default): in auto mode each new
+// connection asks for them with a command open-source Redis refuses, one
+// round trip more per dial, and go-redis then turns the mode off while
+// other connections read it, a data race the race detector reports when a
+// pool dials several connections at once. go-redis's Failover client
+// already turns them off.
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
 // optionFields points at the fields of go-redis's option structs that navius's

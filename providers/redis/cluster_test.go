@@ -10,6 +10,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/navius-dev/navius/internal/redistest"
 	"github.com/navius-dev/navius/providers"
@@ -55,7 +56,7 @@ func TestCluster(t *testing.T) {
 	t.Run("Batches", func(t *testing.T) { clusterBatches(t, url) })
 	t.Run("QueryByteBound", func(t *testing.T) { byteBoundWalk(t, url) })
 	t.Run("SweepFindsIndexes", func(t *testing.T) {
-		raw := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{cl.Nodes[0].Addr}})
+		raw := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{cl.Nodes[0].Addr}, MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}}) // see noMaintNotifications
 		defer raw.Close()
 		sweepFindsIndexes(t, url, raw)
 	})
@@ -104,24 +105,12 @@ func TestCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		seen := map[string]int{}
-		cursor := ""
-		for page := 0; ; page++ {
-			p, err := db.Query(ctx, "w", providers.Query{Limit: 13, Cursor: cursor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range p.Items {
-				seen[it.Key]++
-			}
+		seen := providertest.WalkKeys(t, db, "w", providers.Query{Limit: 13}, 2000, func(page int, _ providers.Page) {
 			for j := range 5 {
 				_ = db.Set(ctx, "w", fmt.Sprintf("n%05d-%d", page, j), []byte("new"))
 				_, _ = db.Delete(ctx, "w", fmt.Sprintf("n%05d-%d", page-1, j))
 			}
-			if cursor = p.NextCursor; cursor == "" {
-				break
-			}
-		}
+		})
 		for i := range 2000 {
 			if k := fmt.Sprintf("s%05d", i); seen[k] != 1 {
 				t.Fatalf("stable key %s seen %d times, want once", k, seen[k])
@@ -179,31 +168,18 @@ func TestCluster(t *testing.T) {
 	t.Run("WalkAcrossFailover", func(t *testing.T) {
 		db := openDB(t, url, "redis.key_prefix", "wf", "redis.min_replicas", "1")
 		const n = 3000
-		parallel(t, 8, n, func(i int) error { return db.Set(ctx, "w", fmt.Sprintf("k%05d", i), []byte("v")) })
-		p, err := db.Query(ctx, "w", providers.Query{Limit: 5})
-		if err != nil || p.NextCursor == "" {
-			t.Fatalf("first page: %v %+v", err, p)
-		}
+		cursor := startWalk(t, db, n)
 		bucket0 := redis.Bucket(db, "w", 0)
 		m := cl.MasterOf(bucket0)
 		killed := time.Now()
 		cl.Kill(m)
-		if _, err := db.Query(ctx, "w", providers.Query{Limit: 5, Cursor: p.NextCursor}); err == nil {
+		if _, err := db.Query(ctx, "w", providers.Query{Limit: 5, Cursor: cursor}); err == nil {
 			t.Fatal("the walk went on while its bucket's master was down")
 		}
 		took := cl.WaitFailover(m, killed)
 		t.Logf("a replica took over %s after the kill", took)
 		waitFor(t, "Ping after the failover", func() bool { return db.Ping(ctx) == nil })
-		_, err = db.Query(ctx, "w", providers.Query{Limit: 5, Cursor: p.NextCursor})
-		if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "start the walk again") {
-			t.Fatalf("walk continued on the new master: err = %v, want ErrInvalid asking for a restart", err)
-		}
-		seen := walkAll(t, db, "w", 100)
-		for i := range n {
-			if k := fmt.Sprintf("k%05d", i); seen[k] != 1 {
-				t.Fatalf("after the failover, a walk saw %s %d times, want once (a write acknowledged with min_replicas=1 was lost?)", k, seen[k])
-			}
-		}
+		checkWalkAfterFailover(t, db, cursor, n)
 		cl.Rejoin(m)
 	})
 
@@ -215,33 +191,15 @@ func TestCluster(t *testing.T) {
 	t.Run("ChangeFeedAcrossFailover", func(t *testing.T) {
 		a := openDB(t, url, "redis.key_prefix", "feed")
 		b := openDB(t, url, "redis.key_prefix", "feed")
-		var mu sync.Mutex
-		var got []string
-		b.(providers.ChangeFeed).Changes(func(coll, key string) {
-			mu.Lock()
-			got = append(got, coll+"/"+key)
-			mu.Unlock()
-		})
-		seen := func(want string) func() bool {
-			return func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, g := range got {
-					if g == want {
-						return true
-					}
-				}
-				return false
-			}
-		}
-		reset := func() { mu.Lock(); got = nil; mu.Unlock() }
+		var got providertest.ChangeRecorder
+		b.(providers.ChangeFeed).Changes(got.Add)
 		live := b.(providers.ChangeFeed).Live
 		waitFor(t, "b live", live)
 		for i := range 20 { // keys on every master
 			_ = a.Set(ctx, "pets", fmt.Sprint(i), []byte("cat"))
 		}
 		for i := range 20 {
-			waitFor(t, "b hears every write", seen(fmt.Sprintf("pets/%d", i)))
+			waitFor(t, "b hears every write", got.Seen(fmt.Sprintf("pets/%d", i)))
 		}
 
 		// A master that does not hold the channel: the subscription stays.
@@ -252,27 +210,27 @@ func TestCluster(t *testing.T) {
 				other = m
 			}
 		}
-		reset()
+		got.Reset()
 		killed := time.Now()
 		cl.Kill(other)
 		cl.WaitFailover(other, killed)
-		waitFor(t, "a gap after another master's failover", seen("/"))
+		waitFor(t, "a gap after another master's failover", got.Seen("/"))
 		t.Logf("gap signalled %s after the kill of a master that does not hold the subscription", time.Since(killed))
 		cl.Rejoin(other)
 
-		reset()
+		got.Reset()
 		killed = time.Now()
 		cl.Kill(channelMaster)
 		waitFor(t, "b not live", func() bool { return !live() })
 		cl.WaitFailover(channelMaster, killed)
 		waitFor(t, "b live again", live)
-		waitFor(t, "a gap after the subscription's master failed over", seen("/"))
+		waitFor(t, "a gap after the subscription's master failed over", got.Seen("/"))
 		t.Logf("subscription back %s after the kill of its master", time.Since(killed))
 		for i := range 20 {
 			waitFor(t, "a write", func() bool { return a.Set(ctx, "pets", fmt.Sprint(i), []byte("dog")) == nil })
 		}
 		for i := range 20 {
-			waitFor(t, "b hears writes after the failover", seen(fmt.Sprintf("pets/%d", i)))
+			waitFor(t, "b hears writes after the failover", got.Seen(fmt.Sprintf("pets/%d", i)))
 		}
 		cl.Rejoin(channelMaster)
 	})
@@ -310,23 +268,42 @@ func parallel(t *testing.T, workers, n int, fn func(i int) error) {
 	}
 }
 
+// startWalk writes the keys k00000 to k<n-1> to collection w of db, which
+// waits for a replica (redis.min_replicas=1), and starts a walk of it: the
+// cursor after its first page.
+func startWalk(t *testing.T, db providers.Database, n int) (cursor string) {
+	t.Helper()
+	ctx := context.Background()
+	parallel(t, 8, n, func(i int) error { return db.Set(ctx, "w", fmt.Sprintf("k%05d", i), []byte("v")) })
+	p, err := db.Query(ctx, "w", providers.Query{Limit: 5})
+	if err != nil || p.NextCursor == "" {
+		t.Fatalf("first page: %v %+v", err, p)
+	}
+	return p.NextCursor
+}
+
+// checkWalkAfterFailover: after a failover, the walk startWalk began (at
+// cursor) must not go on silently, as the new master's HSCAN order differs:
+// it asks for a restart; and a walk from the start sees each of its n keys
+// once, as none acknowledged with min_replicas=1 may be lost.
+func checkWalkAfterFailover(t *testing.T, db providers.Database, cursor string, n int) {
+	t.Helper()
+	_, err := db.Query(context.Background(), "w", providers.Query{Limit: 5, Cursor: cursor})
+	if !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "start the walk again") {
+		t.Fatalf("walk continued on the new master: err = %v, want ErrInvalid asking for a restart", err)
+	}
+	seen := walkAll(t, db, "w", 100)
+	for i := range n {
+		if k := fmt.Sprintf("k%05d", i); seen[k] != 1 {
+			t.Fatalf("after the failover, a walk saw %s %d times, want once (a write acknowledged with min_replicas=1 was lost?)", k, seen[k])
+		}
+	}
+}
+
 // walkAll walks a collection with pages of limit and counts each key.
 func walkAll(t *testing.T, db providers.Database, coll string, limit int) map[string]int {
 	t.Helper()
-	seen := map[string]int{}
-	cursor := ""
-	for {
-		p, err := db.Query(context.Background(), coll, providers.Query{Limit: limit, Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range p.Items {
-			seen[it.Key]++
-		}
-		if cursor = p.NextCursor; cursor == "" {
-			return seen
-		}
-	}
+	return providertest.WalkKeys(t, db, coll, providers.Query{Limit: limit}, 100_000, nil)
 }
 
 // indicator finds a provider's health indicator by name.

@@ -4,19 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/navius-dev/navius/internal/redistest"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 // Concurrent calls through the shared pipeline each get their own replies,
 // a missing field its redis.Nil, and a call whose context ended is not sent.
 func TestPipelineMergesCalls(t *testing.T) {
 	srv := redistest.Start(t)
-	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr, MaintNotificationsConfig: noMaintNotifications()})
 	defer c.Close()
 	ctx := context.Background()
 	for i := range 100 {
@@ -25,34 +25,22 @@ func TestPipelineMergesCalls(t *testing.T) {
 		}
 	}
 	p := newPipeline(c, 2)
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for g := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				k := (g*7 + i) % 120 // 100 to 119 are missing
-				a := goredis.NewStringCmd(ctx, "hget", "h", fmt.Sprint(k))
-				b := goredis.NewStringCmd(ctx, "hget", "h", fmt.Sprint((k+1)%100))
-				err := p.do(ctx, a, b)
-				switch {
-				case k >= 100 && !errors.Is(err, goredis.Nil):
-					errs <- fmt.Errorf("missing field %d: err %v, want redis.Nil", k, err)
-				case k < 100 && (err != nil || a.Val() != fmt.Sprint("v", k)):
-					errs <- fmt.Errorf("field %d: %q, %v", k, a.Val(), err)
-				case b.Val() != fmt.Sprint("v", (k+1)%100):
-					errs <- fmt.Errorf("second command of field %d: %q", k, b.Val())
-				default:
-					continue
-				}
-				return
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	err := providertest.Concurrently(64, 200, func(g, i int) error {
+		k := (g*7 + i) % 120 // 100 to 119 are missing
+		a := goredis.NewStringCmd(ctx, "hget", "h", fmt.Sprint(k))
+		b := goredis.NewStringCmd(ctx, "hget", "h", fmt.Sprint((k+1)%100))
+		err := p.do(ctx, a, b)
+		switch {
+		case k >= 100 && !errors.Is(err, goredis.Nil):
+			return fmt.Errorf("missing field %d: err %v, want redis.Nil", k, err)
+		case k < 100 && (err != nil || a.Val() != fmt.Sprint("v", k)):
+			return fmt.Errorf("field %d: %q, %v", k, a.Val(), err)
+		case b.Val() != fmt.Sprint("v", (k+1)%100):
+			return fmt.Errorf("second command of field %d: %q", k, b.Val())
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(ctx)

@@ -5,27 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/redistest"
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/providertest"
 	"github.com/navius-dev/navius/providers/redis"
 )
 
+// settings are the provider's defaults with kv (key, value, ...) over them.
 func settings(kv ...string) providers.Settings {
-	s := providers.Settings{}
-	for _, o := range redis.Options {
-		s[o.Key] = o.Default
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		s[kv[i]] = kv[i+1]
-	}
-	return s
+	return providertest.Settings(redis.Options, kv...)
 }
 
 // Each subtest gets its own key prefix on one server, which also shows that
@@ -160,13 +154,8 @@ func TestChangeFeed(t *testing.T) {
 		return db
 	}
 	a, b := open(), open()
-	var mu sync.Mutex
-	var got []string
-	b.(providers.ChangeFeed).Changes(func(coll, key string) {
-		mu.Lock()
-		got = append(got, coll+"/"+key)
-		mu.Unlock()
-	})
+	var got providertest.ChangeRecorder
+	b.(providers.ChangeFeed).Changes(got.Add)
 	own := make(chan string, 10)
 	a.(providers.ChangeFeed).Changes(func(coll, key string) {
 		if coll != "" {
@@ -177,19 +166,7 @@ func TestChangeFeed(t *testing.T) {
 	waitFor(t, "a live", func() bool { return a.(providers.ChangeFeed).Live() })
 	_ = a.Set(ctx, "pets", "tom", []byte("cat"))
 	_, _ = a.Delete(ctx, "pets", "tom")
-	seen := func(want string) func() bool {
-		return func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, g := range got {
-				if g == want {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	waitFor(t, "b sees the write", seen("pets/tom"))
+	waitFor(t, "b sees the write", got.Seen("pets/tom"))
 	select {
 	case m := <-own:
 		t.Fatalf("a was told of its own write %s", m)
@@ -198,23 +175,15 @@ func TestChangeFeed(t *testing.T) {
 
 	srv.Stop()
 	waitFor(t, "feed down", func() bool { return !b.(providers.ChangeFeed).Live() })
-	mu.Lock()
-	got = nil
-	mu.Unlock()
+	got.Reset()
 	srv.Restart()
 	waitFor(t, "feed back", func() bool { return b.(providers.ChangeFeed).Live() })
-	waitFor(t, "drop-everything after the gap", seen("/"))
+	waitFor(t, "drop-everything after the gap", got.Seen("/"))
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.WaitFor(t, what, 10*time.Second, cond)
 }
 
 // TestClearWithGlobInPrefix: a prefix holding SCAN pattern characters clears

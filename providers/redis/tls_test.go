@@ -12,6 +12,7 @@ import (
 	"github.com/navius-dev/navius/internal/redistest"
 	"github.com/navius-dev/navius/internal/tlstest"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 	"github.com/navius-dev/navius/providers/redis"
 )
 
@@ -42,15 +43,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer db.Close()
-		if err := db.Set(ctx, "c", "k", []byte("over tls")); err != nil {
-			return err
-		}
-		v, err := db.Get(ctx, "c", "k")
-		if err == nil && string(v) != "over tls" {
-			t.Fatalf("read back %q", v)
-		}
-		return err
+		return providertest.RoundTrip(t, db)
 	}
 	if err := ping(providers.TLSConfig{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("unknown CA: %v, want a certificate verification error", err)

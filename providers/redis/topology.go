@@ -256,7 +256,7 @@ func sentinelOptions(fo *goredis.FailoverOptions, addr string) *goredis.Options 
 		DialTimeout: fo.DialTimeout, ReadTimeout: fo.ReadTimeout, WriteTimeout: fo.WriteTimeout,
 		MaxRetries: fo.MaxRetries, MinRetryBackoff: fo.MinRetryBackoff, MaxRetryBackoff: fo.MaxRetryBackoff,
 		DialerRetries: fo.DialerRetries, DialerRetryTimeout: fo.DialerRetryTimeout,
-		ContextTimeoutEnabled: true, PoolSize: 2,
+		ContextTimeoutEnabled: true, PoolSize: 2, MaintNotificationsConfig: noMaintNotifications(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/navius-dev/navius/internal/redistest"
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 	"github.com/navius-dev/navius/providers/redis"
 )
 
@@ -131,28 +132,15 @@ func byteBoundWalk(t *testing.T, url string) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	for _, max := range []int64{1, 100, 1000} {
-		seen := map[string]int{}
-		cursor := ""
-		for pages := 0; ; pages++ {
-			if pages > 2*n {
-				t.Fatalf("MaxBytes %d: the walk does not end", max)
-			}
-			p, err := db.Query(ctx, "c", providers.Query{Limit: 50, Cursor: cursor, MaxBytes: max})
-			if err != nil {
-				t.Fatal(err)
-			}
+		seen := providertest.WalkKeys(t, db, "c", providers.Query{Limit: 50, MaxBytes: max}, 2*n, func(_ int, p providers.Page) {
 			size := int64(0)
 			for _, it := range p.Items {
-				seen[it.Key]++
 				size += int64(len(it.Key) + len(it.Value))
 			}
 			if (size > max && len(p.Items) > 1) || (len(p.Items) == 0 && p.NextCursor != "") {
 				t.Fatalf("MaxBytes %d: a page of %d items and %d bytes, next cursor %q", max, len(p.Items), size, p.NextCursor)
 			}
-			if cursor = p.NextCursor; cursor == "" {
-				break
-			}
-		}
+		})
 		for i := range n {
 			k := fmt.Sprintf("k%03d", i)
 			if want := map[bool]int{true: 0, false: 1}[i%4 == 3]; seen[k] != want {

@@ -156,14 +156,8 @@ func (enc *encoder) encode(b []byte, e *providers.LogEntry) []byte {
 	b = appendString(b, e.Message)
 	b = append(b, `,"level":`...)
 	b = appendString(b, e.Level.String())
-	if e.Source != "" {
-		b = append(b, `,"component":`...)
-		b = appendString(b, e.Source)
-	}
-	if e.CorrelationID != "" {
-		b = append(b, `,"correlation_id":`...)
-		b = appendString(b, e.CorrelationID)
-	}
+	b = appendIfSet(b, `,"component":`, e.Source)
+	b = appendIfSet(b, `,"correlation_id":`, e.CorrelationID)
 	for k, v := range e.Fields {
 		b = append(b, ',')
 		if reserved[k] {
@@ -175,15 +169,18 @@ func (enc *encoder) encode(b []byte, e *providers.LogEntry) []byte {
 	}
 	b = append(b, `},"fields":{"level":`...)
 	b = appendString(b, e.Level.String())
-	if e.CorrelationID != "" {
-		b = append(b, `,"correlation_id":`...)
-		b = appendString(b, e.CorrelationID)
-	}
-	if e.Source != "" {
-		b = append(b, `,"component":`...)
-		b = appendString(b, e.Source)
-	}
+	b = appendIfSet(b, `,"correlation_id":`, e.CorrelationID)
+	b = appendIfSet(b, `,"component":`, e.Source)
 	return append(b, "}}"...)
+}
+
+// appendIfSet appends key, the JSON text that comes before the value
+// (`,"name":`), and s as a JSON string, unless s is empty.
+func appendIfSet(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return appendString(append(b, key...), s)
 }
 
 func appendValue(b []byte, v any) []byte {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/providertest"
 )
 
 // These tests use httptest servers only for what the real HEC receiver the
@@ -23,23 +24,6 @@ import (
 // 403 code 4. Everything else is tested against that receiver.
 
 const secretToken = "11111111-2222-3333-4444-555555555555"
-
-type console struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *console) log(level providers.LogLevel, msg string, fields map[string]any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lines = append(c.lines, fmt.Sprintf("%s %s %v", level, msg, fields))
-}
-
-func (c *console) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.lines, "\n")
-}
 
 // attempt is one request an httptest HEC saw.
 type attempt struct {
@@ -114,12 +98,12 @@ func (f *fakeHEC) seen() []attempt {
 	return append([]attempt(nil), f.attempts...)
 }
 
-func newSink(t *testing.T, url string, c *console, mod func(*Config)) *Sink {
+func newSink(t *testing.T, url string, c *providertest.Console, mod func(*Config)) *Sink {
 	t.Helper()
 	cfg := Config{
 		Endpoint: url, Token: secretToken, Gzip: true, FlushInterval: time.Hour,
 		RetryBackoff: time.Millisecond, RetryMaxBackoff: 5 * time.Millisecond, WarnInterval: time.Hour,
-		Console: c.log,
+		Console: c.Log,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -155,7 +139,7 @@ const (
 
 func TestRetries503Code9(t *testing.T) {
 	hec := newFakeHEC(t, answer{503, busy503, ""}, answer{503, busy503, ""}, answer{200, ok200, ""})
-	c := &console{}
+	c := &providertest.Console{}
 	s := newSink(t, hec.URL, c, nil)
 	write(s, 7)
 	flush(t, s)
@@ -179,7 +163,7 @@ func TestRetries503Code9(t *testing.T) {
 
 func TestRetry429HonoursRetryAfter(t *testing.T) {
 	hec := newFakeHEC(t, answer{429, `{"text":"Too many requests"}`, "1"}, answer{200, ok200, ""})
-	s := newSink(t, hec.URL, &console{}, nil)
+	s := newSink(t, hec.URL, &providertest.Console{}, nil)
 	write(s, 3)
 	flush(t, s)
 	at := hec.seen()
@@ -197,7 +181,7 @@ func TestRetry429HonoursRetryAfter(t *testing.T) {
 
 func TestPermanent403Code4ReportedOnce(t *testing.T) {
 	hec := newFakeHEC(t, answer{403, token403, ""})
-	c := &console{}
+	c := &providertest.Console{}
 	s := newSink(t, hec.URL, c, func(c *Config) { c.BatchSize = 5 })
 	write(s, 12) // three batches, all rejected
 	flush(t, s)
@@ -208,23 +192,12 @@ func TestPermanent403Code4ReportedOnce(t *testing.T) {
 	if st.Failed != 12 || st.Sent != 0 || st.Retries != 0 || st.Queued != 0 {
 		t.Fatalf("stats = %+v", st)
 	}
-	out := c.String()
-	if n := strings.Count(out, "HEC rejected"); n != 1 {
-		t.Fatalf("rejection reported %d times, want once:\n%s", n, out)
-	}
-	for _, want := range []string{"HTTP 403, HEC code 4 (invalid token)", "splunk.token"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, secretToken) {
-		t.Fatalf("the token leaked to the console:\n%s", out)
-	}
+	c.CheckReportedOnce(t, "HEC rejected", secretToken, "HTTP 403, HEC code 4 (invalid token)", "splunk.token")
 }
 
 func TestMaxRetriesGivesUp(t *testing.T) {
 	hec := newFakeHEC(t, answer{500, `{"text":"Internal server error","code":8}`, ""})
-	c := &console{}
+	c := &providertest.Console{}
 	s := newSink(t, hec.URL, c, func(c *Config) { c.MaxRetries = 2 })
 	write(s, 4)
 	flush(t, s)
@@ -241,7 +214,7 @@ func TestMaxRetriesGivesUp(t *testing.T) {
 
 func TestBatchBytesBound(t *testing.T) {
 	hec := newFakeHEC(t, answer{200, ok200, ""})
-	s := newSink(t, hec.URL, &console{}, func(c *Config) { c.BatchBytes = 1000; c.Gzip = false })
+	s := newSink(t, hec.URL, &providertest.Console{}, func(c *Config) { c.BatchBytes = 1000; c.Gzip = false })
 	write(s, 40)
 	flush(t, s)
 	total := 0
@@ -359,7 +332,7 @@ func TestEncode(t *testing.T) {
 
 func TestWriteAfterCloseIsDropped(t *testing.T) {
 	hec := newFakeHEC(t, answer{200, ok200, ""})
-	s := newSink(t, hec.URL, &console{}, nil)
+	s := newSink(t, hec.URL, &providertest.Console{}, nil)
 	write(s, 3)
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -377,7 +350,7 @@ func TestWriteAfterCloseIsDropped(t *testing.T) {
 func TestHealthIndicatorDown(t *testing.T) {
 	hec := newFakeHEC(t, answer{200, ok200, ""})
 	hec.Close() // nothing listens any more
-	s := newSink(t, hec.URL, &console{}, nil)
+	s := newSink(t, hec.URL, &providertest.Console{}, nil)
 	ind := s.HealthIndicators()
 	if len(ind) != 1 || ind[0].Critical || ind[0].Name != "splunk" {
 		t.Fatalf("indicators = %+v", ind)
@@ -390,7 +363,7 @@ func TestHealthIndicatorDown(t *testing.T) {
 
 func TestCloseDeadlineCountsLoss(t *testing.T) {
 	hec := newFakeHEC(t, answer{503, busy503, ""})
-	c := &console{}
+	c := &providertest.Console{}
 	s := newSink(t, hec.URL, c, func(c *Config) { c.ShutdownTimeout = 200 * time.Millisecond; c.BatchSize = 4 })
 	write(s, 10)
 	err := s.Close(context.Background())

@@ -46,21 +46,12 @@ func main() {
 
 func run(check bool, budgetFile string) error {
 	ctx := context.Background()
-	src, err := build.FindSource(".")
-	if err != nil {
-		return err
-	}
-	manifestPath := filepath.Join(src, "features.json")
-	m, err := manifest.Load(manifestPath)
-	if err != nil {
-		return err
-	}
-	bl, err := sizes.NewBuilder(src, m)
+	src, m, bl, err := openBuilder(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer bl.Close()
-	bl.Log = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	manifestPath := filepath.Join(src, "features.json")
 	budgets, err := sizes.LoadBudgets(filepath.Join(src, budgetFile))
 	if err != nil {
 		return err
@@ -115,26 +106,12 @@ func run(check bool, budgetFile string) error {
 // depends on its version, which navius does not pin.
 func measureWith(with []string) error {
 	ctx := context.Background()
-	src, err := build.FindSource(".")
-	if err != nil {
-		return err
-	}
-	m, err := manifest.Load(filepath.Join(src, "features.json"))
-	if err != nil {
-		return err
-	}
-	mods, m, err := build.LoadModules(ctx, m, with)
-	if err != nil {
-		return err
-	}
-	bl, err := sizes.NewBuilder(src, m)
+	_, m, bl, err := openBuilder(ctx, with)
 	if err != nil {
 		return err
 	}
 	defer bl.Close()
-	bl.Modules = mods
-	bl.Log = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-	ms, err := bl.Measure(ctx, build.FeatureNames(mods))
+	ms, err := bl.Measure(ctx, build.FeatureNames(bl.Modules))
 	if err != nil {
 		return err
 	}
@@ -142,4 +119,29 @@ func measureWith(with []string) error {
 		fmt.Printf("%-12s %+10d bytes (%d with its requirements, %d without; module %s)\n", f.Feature, f.Impact(), f.With, f.Base, m.Feature(f.Feature).Module)
 	}
 	return nil
+}
+
+// openBuilder finds the source tree, loads its features.json with the
+// features of the --with modules added (none without with), and opens a
+// size builder of them that logs on stderr. The caller closes it.
+func openBuilder(ctx context.Context, with []string) (string, *manifest.Manifest, *sizes.Builder, error) {
+	src, err := build.FindSource(".")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	m, err := manifest.Load(filepath.Join(src, "features.json"))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	mods, m, err := build.LoadModules(ctx, m, with)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	bl, err := sizes.NewBuilder(src, m)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	bl.Modules = mods
+	bl.Log = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	return src, m, bl, nil
 }

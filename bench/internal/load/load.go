@@ -1,6 +1,7 @@
 // Package load is what the benchmark programs under bench/ share: starting
 // a server on a free loopback port and waiting for its readiness, loading it
-// with wrk, reading its RSS, taking medians.
+// with wrk, reading its RSS, taking medians, and the preamble of their
+// main (tools on PATH, absolute paths, failing with the program's name).
 package load
 
 import (
@@ -39,10 +40,12 @@ type Spec struct {
 	Args      []string
 	Env       []string
 	Ready     string
+	// Wait is how long it may take to become ready: 30 s when zero.
+	Wait time.Duration
 }
 
-// Start starts the server in a fresh directory and waits (up to 30 s) for
-// its readiness path to answer 200.
+// Start starts the server in a fresh directory and waits (up to sp.Wait)
+// for its readiness path to answer 2xx.
 func Start(sp Spec) (*Server, error) {
 	dir, err := os.MkdirTemp("", "bench-")
 	if err != nil {
@@ -73,8 +76,12 @@ func Start(sp Spec) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Name: sp.Name, Cmd: cmd, Base: "http://" + addr, Dir: dir, Log: logPath}
+	wait := sp.Wait
+	if wait == 0 {
+		wait = 30 * time.Second
+	}
 	client := &http.Client{Timeout: 100 * time.Millisecond}
-	for time.Since(t0) < 30*time.Second {
+	for time.Since(t0) < wait {
 		if resp, err := client.Get(s.Base + sp.Ready); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode/100 == 2 {
@@ -86,7 +93,35 @@ func Start(sp Spec) (*Server, error) {
 	}
 	out, _ := os.ReadFile(logPath)
 	s.Stop()
-	return nil, fmt.Errorf("%s did not become ready on %s in 30s:\n%s", sp.Name, sp.Ready, out)
+	return nil, fmt.Errorf("%s did not become ready on %s in %s:\n%s", sp.Name, sp.Ready, wait, out)
+}
+
+// Prepare is what a bench program does after flag.Parse: each tool must be
+// on PATH (else it fails, naming the package to install), and each path
+// that is not empty is made absolute, since the servers run in directories
+// of their own.
+func Prepare(program string, tools []string, paths ...*string) {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			Fail(program, fmt.Errorf("%s is not on PATH: apt-get install -y %s", tool, filepath.Base(tool)))
+		}
+	}
+	for _, p := range paths {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			Fail(program, err)
+		}
+		*p = abs
+	}
+}
+
+// Fail ends a bench program: "program: err" on stderr, exit status 1.
+func Fail(program string, err error) {
+	fmt.Fprintln(os.Stderr, program+":", err)
+	os.Exit(1)
 }
 
 // Stop kills the server and removes its directory.
