@@ -26,9 +26,10 @@ const (
 	// EventExpire: the key expired (its ttl ran out).
 	EventExpire EventType = "expire"
 	// EventResync: changes may have been missed (the server's change feed
-	// had a gap, this client fell behind, or the stream resumed on a
-	// server that no longer held what followed). List the collection again,
-	// then go on reading events.
+	// had a gap, this client fell behind, the stream resumed on a server
+	// that no longer held what followed, or, with Key set, a state of that
+	// key was overwritten before it could be sent). List the collection
+	// again (or Get the key), then go on reading events.
 	EventResync EventType = "resync"
 )
 

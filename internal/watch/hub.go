@@ -85,7 +85,10 @@ type event struct {
 	coll string // "" for a resync sent to every watcher
 	key  string
 	kind string
-	data []byte // the SSE lines after the id: "event: put\ndata: {...}\n\n"
+	// version is a put's version ("" when the provider keeps none), for
+	// telling states of a key apart (see seen).
+	version string
+	data    []byte // the SSE lines after the id: "event: put\ndata: {...}\n\n"
 }
 
 // Hub fans changes out to watchers. Create it with New.
@@ -112,6 +115,7 @@ type Hub struct {
 	seed      maphash.Seed
 	stripes   [stripes]stripe
 	tick      atomic.Uint64
+	gen       atomic.Uint64        // counts recordings; a stripe forgets what it sent in an earlier one
 	unordered func([]store.Change) // Begin's end while nothing is recorded
 	remote    []chan providers.Change
 
@@ -201,7 +205,7 @@ func (h *Hub) publish(evs ...*event) {
 			continue
 		}
 		for w := range h.watchers[e.coll] {
-			if strings.HasPrefix(e.key, w.prefix) {
+			if w.wants(e) {
 				w.offer(e)
 			}
 		}
@@ -233,6 +237,7 @@ func (h *Hub) stopRecording(gen uint64) {
 		return
 	}
 	h.recording.Store(false)
+	h.gen.Add(1)
 	h.seq++ // an id never sent: every earlier one is now below the floor
 	h.floor = h.seq
 	clear(h.history)
@@ -298,11 +303,19 @@ func (h *Hub) putEvent(coll, key, version string, value []byte) *event {
 	default:
 		d.ValueBase64 = value
 	}
-	return newEvent(KindPut, coll, key, d)
+	e := newEvent(KindPut, coll, key, d)
+	e.version = version
+	return e
 }
 
 // resyncEvent tells the watchers of coll (every watcher for "") that they
 // may have missed changes.
 func resyncEvent(coll, reason string) *event {
 	return newEvent(KindResync, coll, "", eventData{Reason: reason})
+}
+
+// keyResyncEvent tells the watchers of coll whose prefix covers key that
+// they may have missed changes of it.
+func keyResyncEvent(coll, key, reason string) *event {
+	return newEvent(KindResync, coll, key, eventData{Key: key, Reason: reason})
 }

@@ -309,8 +309,9 @@ func TestLagged(t *testing.T) {
 
 // TestConcurrentWritesConverge: many writers race on a few keys; whatever
 // the interleaving, the last event a watcher gets for each key is the
-// database's final state, and within a key no event is older than one
-// before it (a version, once sent, never comes back after a newer one).
+// database's final state, within a key no event is older than one before
+// it (a version, once sent, never comes back after a newer one), and every
+// state the database went through is sent or the key gets a resync.
 // Half of the writers are another instance: they write to the database
 // behind the store and announce it on the change feed.
 func TestConcurrentWritesConverge(t *testing.T) {
@@ -366,7 +367,10 @@ func TestConcurrentWritesConverge(t *testing.T) {
 		}
 	}
 	last := map[string]string{}
-	pos := map[string]int{} // how far into the database's log each key's events have come
+	pos := map[string]int{}       // how far into the database's log each key's events have come
+	resynced := map[string]bool{} // a resync came before the next skip
+	owed := map[string]int{}      // skips no resync has told of yet
+	resyncs := 0
 	deadline := time.Now().Add(10 * time.Second)
 	for len(last) < keys || !maps.Equal(last, final) {
 		if time.Now().After(deadline) {
@@ -379,21 +383,58 @@ func TestConcurrentWritesConverge(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 			continue
 		}
+		if g.kind == KindResync {
+			if g.key == "" {
+				t.Fatalf("a resync of the whole collection: %s", g.reason)
+			}
+			resyncs++
+			if owed[g.key] > 0 {
+				owed[g.key] = 0 // told after the skip
+			} else {
+				resynced[g.key] = true // told before it
+			}
+			continue
+		}
 		last[g.key] = g.String()
 		state := strings.Trim(g.etag, `"`)
 		if g.kind == KindDelete {
 			state = "-"
 		}
-		log, i := db.log[g.key], pos[g.key]
+		log, from := db.log[g.key], pos[g.key]
+		i := from
 		for i < len(log) && log[i] != state {
 			i++
 		}
 		if i == len(log) {
 			t.Fatalf("%s: event %s (%s) is older than an event before it, or was never written", g.key, g, state)
 		}
-		pos[g.key] = i
+		if i > from && !resynced[g.key] {
+			owed[g.key]++ // skipped states: a resync of the key must follow
+		}
+		// After a resync a delete may stand for a later one of the log.
+		resynced[g.key] = resynced[g.key] && state == "-"
+		pos[g.key] = i + 1
 	}
-	t.Logf("%d entries read back for %d writes", r.reads.Load(), writers*each)
+	for deadline := time.After(5 * time.Second); ; {
+		k := ""
+		for key, n := range owed {
+			if n > 0 {
+				k = key
+			}
+		}
+		if k == "" {
+			break
+		}
+		select {
+		case e := <-sub.w.ch:
+			if g := decode(t, e); g.kind == KindResync && g.key == k {
+				owed[k] = 0
+			}
+		case <-deadline:
+			t.Fatalf("%s: states %v were skipped and no resync of the key followed", k, db.log[k])
+		}
+	}
+	t.Logf("%d entries read back for %d writes; %d resyncs of a key for states overwritten before they were sent", r.reads.Load(), writers*each, resyncs)
 }
 
 // slowAck is the memory provider taking a random while to acknowledge a
@@ -525,4 +566,53 @@ func (u *unnamedSweep) Remove(ctx context.Context, c, k string, cond providers.C
 }
 func (u *unnamedSweep) Sweep(ctx context.Context, limit int) (int, error) {
 	return u.m.Sweep(ctx, limit)
+}
+
+// TestCollectionResyncReachesPrefixWatchers: a resync of a whole
+// collection reaches a watcher of a prefix of it; a resync of one key
+// reaches only the watchers whose prefix covers the key.
+func TestCollectionResyncReachesPrefixWatchers(t *testing.T) {
+	r := newRig(t, Options{}, memory.NewDatabase())
+	sub := r.subscribe(t, Request{Collection: "c", Prefix: "user:"})
+	r.hub.publish(keyResyncEvent("c", "order:1", "not for this prefix"))
+	r.hub.publish(keyResyncEvent("c", "user:1", "this key"))
+	if g := next(t, sub); g.kind != KindResync || g.key != "user:1" {
+		t.Fatalf("got %v %q, want the resync of user:1", g, g.key)
+	}
+	r.hub.publish(resyncEvent("c", "the whole collection"))
+	if g := next(t, sub); g.kind != KindResync || g.reason != "the whole collection" {
+		t.Fatalf("got %v (%s), want the collection's resync", g, g.reason)
+	}
+	quiet(t, sub)
+}
+
+// TestForgettingAKeyTooSoonIsAResync: a stripe remembers the sent state of
+// at most seenPerStripe keys; making room by forgetting one changed within
+// seenFor gives that key a resync, since a later change of it could no
+// longer be checked.
+func TestForgettingAKeyTooSoonIsAResync(t *testing.T) {
+	r := newRig(t, Options{}, memory.NewDatabase())
+	r.subscribe(t, Request{Collection: "c"})
+	h := r.hub
+	var keys []string
+	for i := 0; len(keys) <= seenPerStripe; i++ {
+		if k := fmt.Sprint("k", i); h.stripeOf("c", k) == 0 {
+			keys = append(keys, k)
+		}
+	}
+	st := &h.stripes[0]
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i, k := range keys {
+		evs := h.sending(st, h.putEvent("c", k, fmt.Sprint("v", i), nil))
+		switch {
+		case i < seenPerStripe && len(evs) != 1:
+			t.Fatalf("key %d of %d: %d events, want only its put", i, seenPerStripe, len(evs))
+		case i == seenPerStripe && (len(evs) != 2 || evs[0].kind != KindResync || evs[0].key != keys[0]):
+			t.Fatalf("the key past the bound: events %v, want a resync of %s, the oldest, then the put", evs, keys[0])
+		}
+	}
+	if len(st.seen) != seenPerStripe {
+		t.Errorf("the stripe remembers %d keys, want %d", len(st.seen), seenPerStripe)
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/navius-dev/navius/internal/store"
 	"github.com/navius-dev/navius/providers"
@@ -21,15 +23,113 @@ import (
 // (an overlap, an unknown outcome, another instance's write) is sent as
 // the entry's state read back from the database while holding the stripe:
 // reads in turn see the database's order, so no watcher ever gets a state
-// older than one it already has. Overlapping writes may then show the
-// newest value twice rather than each value once.
+// older than one it already has.
+//
+// A read-back may find a newer state than the change made: the change's own
+// state was overwritten before it could be sent. That is told, not hidden:
+// each stripe remembers the state last sent for its recently changed keys,
+// and a change that reads back the state already sent gives its key a
+// resync (every change makes a new state, so one that shows none lost one).
 
-const stripes = 1024
+const (
+	stripes = 1024
+	// seenPerStripe bounds the keys a stripe remembers the sent state of
+	// (64 Ki keys, a few MiB at most); forgetting a key changed within
+	// seenFor gives it a resync, as its next change could not be checked.
+	seenPerStripe = 64
+	seenFor       = 10 * time.Second
+)
 
 type stripe struct {
 	mu       sync.Mutex
 	inflight int
 	last     uint64 // the hub's tick at the stripe's last activity
+	seen     map[string]seen
+	gen      uint64 // the hub's recording generation seen belongs to
+}
+
+// seen is the state of a key last sent to watchers: present with a
+// version, or gone.
+type seen struct {
+	version string
+	present bool
+	at      time.Time
+}
+
+// stateOf is the state e sends; ok is false for one that cannot be told
+// apart from another (a put without a version, a resync).
+func stateOf(e *event) (s seen, ok bool) {
+	switch e.kind {
+	case KindPut:
+		return seen{version: e.version, present: true}, e.version != ""
+	case KindDelete, KindExpire:
+		return seen{}, true
+	}
+	return seen{}, false
+}
+
+func (s seen) same(o seen) bool { return s.present == o.present && s.version == o.version }
+
+func seenKey(coll, key string) string { return coll + "\x00" + key }
+
+// lastSent is the state last sent for a key, if the stripe remembers it.
+func (h *Hub) lastSent(st *stripe, coll, key string) (seen, bool) {
+	if g := h.gen.Load(); st.gen != g {
+		clear(st.seen)
+		st.gen = g
+	}
+	s, ok := st.seen[seenKey(coll, key)]
+	return s, ok
+}
+
+// sending remembers the state of e, about to be published, as its key's
+// last; it returns e, after a resync for a key it had to forget too soon.
+func (h *Hub) sending(st *stripe, e *event) []*event {
+	if e == nil {
+		return nil
+	}
+	h.lastSent(st, e.coll, e.key) // drops what an earlier recording left
+	k := seenKey(e.coll, e.key)
+	s, ok := stateOf(e)
+	if !ok {
+		delete(st.seen, k)
+		return []*event{e}
+	}
+	if st.seen == nil {
+		st.seen = make(map[string]seen, seenPerStripe)
+	}
+	evs := make([]*event, 0, 2)
+	if _, known := st.seen[k]; !known && len(st.seen) >= seenPerStripe {
+		var oldest string
+		for sk, o := range st.seen {
+			if oldest == "" || o.at.Before(st.seen[oldest].at) {
+				oldest = sk
+			}
+		}
+		if time.Since(st.seen[oldest].at) < seenFor {
+			coll, key, _ := strings.Cut(oldest, "\x00")
+			evs = append(evs, keyResyncEvent(coll, key, "more keys changed at once than this instance keeps track of: a later change of this key could go unseen"))
+		}
+		delete(st.seen, oldest)
+	}
+	s.at = time.Now()
+	st.seen[k] = s
+	return append(evs, e)
+}
+
+// settled is the events of a change of coll/key read back from the
+// database: its state, or a resync of the key when that state was already
+// sent. Every change makes a new state, so one that reads back no new
+// state lost a state of its own, or of a change before it, to a write
+// that came after; the key's watchers are told.
+func (h *Hub) settled(st *stripe, coll, key, gone string) []*event {
+	e := h.readBack(coll, key, gone)
+	if read, ok := stateOf(e); ok {
+		if last, known := h.lastSent(st, coll, key); known && last.same(read) {
+			return []*event{keyResyncEvent(coll, key, "the key changed again before this instance could send one of its states")}
+		}
+	}
+	return h.sending(st, e)
 }
 
 func (h *Hub) stripeOf(coll, key string) int {
@@ -90,7 +190,7 @@ func (op *writeOp) end(changes []store.Change) {
 			i, _ := slices.BinarySearch(op.stripes, h.stripeOf(c.Collection, c.Key))
 			st := &h.stripes[op.stripes[i]]
 			direct := op.idle[i] && st.last == op.ticks[i]
-			evs = append(evs, h.eventOf(c, direct))
+			evs = append(evs, h.eventsOf(st, c, direct)...)
 		}
 		h.publish(evs...)
 	}
@@ -102,18 +202,18 @@ func (op *writeOp) end(changes []store.Change) {
 	}
 }
 
-// eventOf is the event of a change: made from it when direct, else read
-// back; nil when nothing changed.
-func (h *Hub) eventOf(c store.Change, direct bool) *event {
+// eventsOf is the events of a change on its stripe st: made from it when
+// direct, else read back; none when nothing changed.
+func (h *Hub) eventsOf(st *stripe, c store.Change, direct bool) []*event {
 	switch {
 	case c.Kind == store.Unchanged:
 		return nil
 	case direct && c.Kind == store.Put:
-		return h.putEvent(c.Collection, c.Key, c.Version, c.Value)
+		return h.sending(st, h.putEvent(c.Collection, c.Key, c.Version, c.Value))
 	case direct && c.Kind == store.Deleted:
-		return newEvent(KindDelete, c.Collection, c.Key, eventData{Key: c.Key})
+		return h.sending(st, newEvent(KindDelete, c.Collection, c.Key, eventData{Key: c.Key}))
 	}
-	return h.readBack(c.Collection, c.Key, KindDelete)
+	return h.settled(st, c.Collection, c.Key, KindDelete)
 }
 
 // endUnordered ends a write that began while nothing was recorded: if a
@@ -136,7 +236,7 @@ func (h *Hub) settle(coll, key, gone string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if h.recording.Load() {
-		h.publish(h.readBack(coll, key, gone))
+		h.publish(h.settled(st, coll, key, gone)...)
 	}
 	st.last = h.tick.Add(1)
 }
@@ -174,8 +274,7 @@ func (h *Hub) BeginSweep() func(expired []store.Change, unnamed int) {
 
 // expired publishes the expiry of an entry a sweep that began at tick
 // start removed. If its stripe was busy since, the entry is read back: a
-// write may have created it again, and that write's own event is the one
-// to keep.
+// write may have created it again.
 func (h *Hub) expired(coll, key string, start uint64) {
 	st := &h.stripes[h.stripeOf(coll, key)]
 	st.mu.Lock()
@@ -184,9 +283,9 @@ func (h *Hub) expired(coll, key string, start uint64) {
 		return
 	}
 	if st.inflight == 0 && st.last <= start {
-		h.publish(newEvent(KindExpire, coll, key, eventData{Key: key}))
-	} else if e := h.readBack(coll, key, KindExpire); e.kind != KindPut {
-		h.publish(e)
+		h.publish(h.sending(st, newEvent(KindExpire, coll, key, eventData{Key: key}))...)
+	} else {
+		h.publish(h.settled(st, coll, key, KindExpire)...)
 	}
 	st.last = h.tick.Add(1)
 }

@@ -30,8 +30,13 @@ func (w *watcher) offer(e *event) {
 	}
 }
 
+// wants tells whether e is for w: its collection and prefix, or a resync
+// of the whole collection (no key) or of every collection.
 func (w *watcher) wants(e *event) bool {
-	return e.coll == "" || e.coll == w.coll && strings.HasPrefix(e.key, w.prefix)
+	if e.coll == "" {
+		return true
+	}
+	return e.coll == w.coll && (strings.HasPrefix(e.key, w.prefix) || e.kind == KindResync && e.key == "")
 }
 
 // Request is what a stream asks for.
