@@ -57,7 +57,8 @@ run: build
 	$(BIN) serve $(if $(LISTEN),--listen $(LISTEN)) $(ARGS)
 
 # A private backend to try navius with, until Ctrl-C: it prints the
-# NAVIUS_DATABASE_URL to export (scripts/dev-backend.sh; docs/BACKENDS.md).
+# NAVIUS_DATABASE_URL to export (scripts/dev-backend.sh; docs/DEVELOPMENT.md,
+# "Private backends").
 dev-postgres dev-redis dev-sentinel dev-cluster:
 	@./scripts/dev-backend.sh $(@:dev-%=%)
 

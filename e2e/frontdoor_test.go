@@ -68,6 +68,13 @@ func TestCheckAgreesWithServe(t *testing.T) {
 		{nil, []string{"--set", "server.read_timeout=0"}, `server.read_timeout: "0" is out of range: use at least 1ms; 0 would mean no limit at all`},
 		{nil, []string{"--set", "server.read_header_timeout=0"}, `server.read_header_timeout: "0" is out of range`},
 		{nil, []string{"--set", "server.idle_timeout=0"}, `server.idle_timeout: "0" is out of range`},
+		// The providers' timeouts, whichever database is configured.
+		{nil, []string{"--set", "redis.dial_timeout=0"}, `redis.dial_timeout: "0" is out of range: use at least 1ms; 0 would mean no limit at all`},
+		{[]string{"NAVIUS_REDIS_READ_TIMEOUT=0s"}, nil, `redis.read_timeout: "0s" is out of range: use at least 1ms`},
+		{nil, []string{"--set", "redis.write_timeout=0"}, `redis.write_timeout: "0" is out of range`},
+		{[]string{"NAVIUS_DATABASE_URL=redis://127.0.0.1:1"}, []string{"--set", "redis.min_replicas_timeout=0"}, `redis.min_replicas_timeout: "0" is out of range`},
+		{[]string{"NAVIUS_DATABASE_URL=postgres://navius@127.0.0.1:1/navius"}, []string{"--set", "postgres.connect_timeout=0"}, `postgres.connect_timeout: "0" is out of range: use at least 1ms`},
+		{nil, []string{"--set", "postgres.connect_timeout=-1s"}, `postgres.connect_timeout: "-1s" is not a duration`},
 		{nil, []string{"--set", "server.max_body_bytes=0"}, `server.max_body_bytes: "0" is out of range: use 1 to 1GiB`},
 		{nil, []string{"--set", "server.max_body_bytes=2GiB"}, `server.max_body_bytes: "2GiB" is out of range`},
 		{nil, []string{"--set", "database.max_connections=-1"}, `database.max_connections: "-1" is out of range`},

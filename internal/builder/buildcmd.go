@@ -91,13 +91,13 @@ func runBuild(c *ucli.Context, env *cli.Env) error {
 		defer remove()
 	}
 	out, err := t.build(ctx, env.Stdout, env.Stderr, ch, t.outputDir(c.String("output")), goos, goarch, extra)
-	if err != nil || !isHost(goos, goarch) {
+	if err != nil {
 		return err
 	}
 	switch {
 	case c.IsSet("from-config"):
-		return checkConfig(ctx, env.Stdout, env, out, c.String("from-config"))
-	case c.Bool("interactive"):
+		return checkBuiltConfig(ctx, env.Stdout, env, out, c.String("from-config"), goos, goarch)
+	case c.Bool("interactive") && isHost(goos, goarch):
 		return checkConfig(ctx, env.Stdout, env, out, "")
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -419,5 +420,51 @@ func TestCatalogWraps(t *testing.T) {
 	}
 	if got := wrap("aaaa bbbb cccc dddd eeee ffff", 20); strings.Join(got, "|") != "aaaa bbbb cccc dddd|eeee ffff" {
 		t.Errorf("wrap = %q", got)
+	}
+}
+
+// TestFromConfigCheckOnlyOnTheHost: --from-config's last step runs the built
+// binary's config check on the config when the binary is for this machine;
+// for another platform it runs nothing and says, on one line, that the
+// check was skipped, why, and how to run it on the target.
+func TestFromConfigCheckOnlyOnTheHost(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the stand-in binary is a shell script")
+	}
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	bin := filepath.Join(dir, "navius")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" > "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := &cli.Env{Environ: os.Environ()}
+
+	var out bytes.Buffer
+	if err := checkBuiltConfig(t.Context(), &out, env, bin, "navius.yaml", runtime.GOOS, runtime.GOARCH); err != nil {
+		t.Fatal(err)
+	}
+	if args, err := os.ReadFile(ran); err != nil || strings.TrimSpace(string(args)) != "config check --config navius.yaml" {
+		t.Errorf("on the host: the binary ran with %q (%v); want config check --config navius.yaml", args, err)
+	}
+	if want := "config:   navius.yaml passes the binary's config check\n"; out.String() != want {
+		t.Errorf("on the host: %q, want %q", out.String(), want)
+	}
+
+	os.Remove(ran)
+	out.Reset()
+	other := "arm64"
+	if runtime.GOARCH == other {
+		other = "amd64"
+	}
+	if err := checkBuiltConfig(t.Context(), &out, env, bin, "navius.yaml", "linux", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the binary for another platform was run")
+	}
+	want := "config:   check skipped: the binary is for linux/" + other + ", which cannot run on this " + runtime.GOOS + "/" + runtime.GOARCH +
+		" machine; on the target, run navius config check --config navius.yaml with serve's environment\n"
+	if out.String() != want {
+		t.Errorf("for another platform:\n%q\nwant\n%q", out.String(), want)
 	}
 }

@@ -8,8 +8,22 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/cli"
 )
+
+// checkBuiltConfig is --from-config's last step: the built binary's config
+// check on file (checkConfig). A binary for another platform cannot run
+// here, so the check is skipped, saying so and how to run it on the target
+// rather than ending as if the config had been checked.
+func checkBuiltConfig(ctx context.Context, w io.Writer, env *cli.Env, bin, file, goos, goarch string) error {
+	if !isHost(goos, goarch) {
+		fmt.Fprintf(w, "config:   check skipped: the binary is for %s/%s, which cannot run on this %s machine; on the target, run navius config check --config %s with serve's environment\n",
+			goos, goarch, build.HostPlatform(), file)
+		return nil
+	}
+	return checkConfig(ctx, w, env, bin, file)
+}
 
 // checkConfig runs the built binary's config check, the very checks its
 // serve makes (each provider's own included), which this tool cannot make

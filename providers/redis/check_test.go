@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/navius-dev/navius/providers"
@@ -27,6 +29,30 @@ func TestCheck(t *testing.T) {
 	for _, ok := range []string{"redis://:s3cret@localhost:6379/2", "redis://[::1]:6379", "redis+sentinel://s1,s2:26380?master=m", "redis+cluster://a:7000,b"} {
 		if err := CheckCache(providers.CacheConfig{URL: ok, Settings: providers.Settings{"redis.db": "-1"}}); err != nil {
 			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
+// TestTimeoutBounds: the timeouts refuse 0 (go-redis reads 0 as its own default and
+// WAIT as forever), as
+// the core timeouts do, rather than replacing it with the default unsaid;
+// config check and serve both report it (e2e TestCheckAgreesWithServe).
+func TestTimeoutBounds(t *testing.T) {
+	for _, key := range []string{"redis.dial_timeout", "redis.read_timeout", "redis.write_timeout", "redis.min_replicas_timeout"} {
+		i := slices.IndexFunc(Options, func(o providers.Option) bool { return o.Key == key })
+		if i < 0 {
+			t.Fatalf("no option %s", key)
+		}
+		o := Options[i]
+		for _, v := range []string{"0", "0s", "-1s"} {
+			if err := o.Check(v); err == nil {
+				t.Errorf("%s=%s accepted", key, v)
+			} else if v != "-1s" && !strings.Contains(err.Error(), "out of range: use at least 1ms; 0 would mean no limit at all") {
+				t.Errorf("%s=%s: %v", key, v, err)
+			}
+		}
+		if err := o.Check("1ms"); err != nil {
+			t.Errorf("%s=1ms: %v", key, err)
 		}
 	}
 }
