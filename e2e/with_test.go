@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/manifest"
 	"github.com/navius-dev/navius/internal/thirdparty"
 	"github.com/navius-dev/navius/internal/thirdparty/modtest"
@@ -52,10 +54,11 @@ type features struct {
 }
 
 type reportedFeature struct {
-	Name     string   `json:"name"`
-	Provides []string `json:"provides"`
-	Standard bool     `json:"standard"`
-	Source   *struct {
+	Name         string              `json:"name"`
+	Provides     []string            `json:"provides"`
+	Capabilities map[string][]string `json:"capabilities"`
+	Standard     bool                `json:"standard"`
+	Source       *struct {
 		Module, Version, Replace string
 	} `json:"source"`
 }
@@ -139,6 +142,14 @@ func TestBuildWithModule(t *testing.T) {
 		if !slices.Equal(names, []string{"fsdb", "memory"}) || !rep.Consistent || !slices.Equal(rep.BuildTags, build.Tags(memorySelection(t))) {
 			t.Fatalf("--features --json: %v, tags %v, consistent %v", names, rep.BuildTags, rep.Consistent)
 		}
+		// Each database provider's capabilities: all three for navius's
+		// memory, none for fsdb, which implements only the base contract.
+		for _, f := range rep.Features {
+			want := map[string][]string{"fsdb": {}, "memory": {"conditional", "expiry", "batch"}}[f.Name]
+			if got, ok := f.Capabilities["database:"+f.Name]; !ok || !slices.Equal(got, want) {
+				t.Errorf("--features --json: %s's capabilities %v, want %v", f.Name, f.Capabilities, want)
+			}
+		}
 		_, text, _ := run(t, bin, nil, "--features")
 		if !strings.Contains(text, "Non-standard features") || !strings.Contains(text, fsdbModule+" (devel) => "+recorded) {
 			t.Errorf("--features does not list fsdb as non-standard with its module:\n%s", text)
@@ -149,6 +160,26 @@ func TestBuildWithModule(t *testing.T) {
 		data := filepath.Join(t.TempDir(), "data")
 		p := serve(t, bin, t.TempDir(), []string{"NAVIUS_DATABASE_URL=fsdb://" + data, "NAVIUS_FSDB_SYNC=false"})
 		exercise(t, p)
+		// fsdb lacks the optional capabilities: requests that need one
+		// get 501 naming it, and nothing is written.
+		for _, r := range []struct {
+			method, path, body, capability string
+			hdr                            []string
+		}{
+			{"PUT", "/api/v1/c/cond", "v", "conditional", []string{"If-Match", "*"}},
+			{"PUT", "/api/v1/c/cond", "v", "conditional", []string{"If-None-Match", "*"}},
+			{"DELETE", "/api/v1/c/cond", "", "conditional", []string{"If-Match", `"x"`}},
+			{"PUT", "/api/v1/c/cond?ttl=30s", "v", "expiry", nil},
+			{"POST", "/api/v1/_batch", `{"operations":[{"op":"put","collection":"c","key":"cond","value":"v"}]}`, "batch", nil},
+		} {
+			code, _, body := harness.Request(t, r.method, p.URL+r.path, r.body, r.hdr...)
+			if code != http.StatusNotImplemented || !strings.Contains(body, `\"`+r.capability+`\" capability`) {
+				t.Errorf("%s %s %v on fsdb = %d %s, want 501 naming the %q capability", r.method, r.path, r.hdr, code, body, r.capability)
+			}
+		}
+		if code, body := p.Do(t, "GET", "/api/v1/c/cond", ""); code != http.StatusNotFound {
+			t.Errorf("after the refused writes GET = %d %s, want 404", code, body)
+		}
 		status, body := p.Do(t, "GET", "/info", "")
 		var info struct {
 			Providers   map[string]string `json:"providers"`
