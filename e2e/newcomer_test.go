@@ -319,6 +319,23 @@ func TestMakeTargets(t *testing.T) {
 	}
 }
 
+// TestMakeTagsChecksLikeBuild: make tags refuses a selection that make
+// build refuses (no database), with the same one-line reason.
+func TestMakeTagsChecksLikeBuild(t *testing.T) {
+	cmd := exec.Command("make", "-s", "tags", "FEATURES=prometheus")
+	cmd.Dir = root
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err == nil || stdout.Len() != 0 || !strings.Contains(stderr.String(), "FEATURES=prometheus: no selected feature provides a database") {
+		t.Fatalf("make tags FEATURES=prometheus: %v, stdout %q, stderr %q; want a refusal naming the missing database and no tags", err, stdout.String(), stderr.String())
+	}
+	out := execOut(t, root, nil, "make", "-s", "tags", "FEATURES=memory,redis")
+	if !strings.Contains(out, "memory,redis") {
+		t.Errorf("make tags FEATURES=memory,redis printed %q", out)
+	}
+}
+
 // TestCompletionScripts loads navius completion bash|zsh|fish into the real
 // shells (bash, zsh and fish, which make test installs) and completes
 // command lines with a default build as navius on PATH: a command, a
