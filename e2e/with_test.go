@@ -57,6 +57,7 @@ type reportedFeature struct {
 	Name         string              `json:"name"`
 	Provides     []string            `json:"provides"`
 	Capabilities map[string][]string `json:"capabilities"`
+	Bounds       map[string]string   `json:"bounds"`
 	Standard     bool                `json:"standard"`
 	Source       *struct {
 		Module, Version, Replace string
@@ -148,6 +149,9 @@ func TestBuildWithModule(t *testing.T) {
 			want := map[string][]string{"fsdb": {}, "memory": {"conditional", "expiry", "batch"}}[f.Name]
 			if got, ok := f.Capabilities["database:"+f.Name]; !ok || !slices.Equal(got, want) {
 				t.Errorf("--features --json: %s's capabilities %v, want %v", f.Name, f.Capabilities, want)
+			}
+			if f.Name == "memory" && f.Bounds["memory.capacity"] != "1GiB" {
+				t.Errorf("--features --json: memory's bounds %v, want memory.capacity 1GiB", f.Bounds)
 			}
 		}
 		_, text, _ := run(t, bin, nil, "--features")

@@ -54,6 +54,10 @@ type Option struct {
 	// included, written as its values are ("1ms", "1GiB"); empty for no
 	// bound.
 	Min, Max string
+	// Bound marks an option that caps what a provider may hold or use
+	// (memory.capacity): navius --features states its default beside the
+	// feature, so that a binary tells its limits.
+	Bound bool
 }
 
 // EnvName is the environment variable that sets the option.

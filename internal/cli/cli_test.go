@@ -36,6 +36,7 @@ func init() {
 	providers.RegisterCache("memory", []string{"memory"}, memory.OpenCache, memory.CheckCache)
 	providers.RegisterDatabase("bolt", []string{"bolt"}, bolt.OpenDatabase, bolt.CheckDatabase)
 	providers.DeclareOptions("bolt", bolt.Options...)
+	providers.DeclareOptions("memory", memory.Options...)
 	providers.RegisterObserver("prometheus", prometheus.Open, prometheus.Check)
 	providers.DeclareOptions("prometheus", prometheus.Options...)
 	providers.RegisterObserver("pprof", pprof.Open, pprof.Check)
@@ -156,6 +157,22 @@ func TestFeaturesReport(t *testing.T) {
 	}
 	if r.GoVersion == "" || r.Platform == "" {
 		t.Fatalf("report lacks build facts: %+v", r)
+	}
+}
+
+// TestFeaturesStateBounds: --features states the defaults of the options
+// that cap what a feature holds (memory.capacity), in both forms.
+func TestFeaturesStateBounds(t *testing.T) {
+	f := CompiledFeature{Name: "memory", Provides: []string{"database:memory"},
+		Capabilities: map[string][]string{"database:memory": {"conditional"}}, Bounds: boundsOf("memory")}
+	if f.Bounds["memory.capacity"] != memory.DefaultDatabaseCapacity || len(f.Bounds) != 1 {
+		t.Fatalf("memory's bounds %v, want memory.capacity %s", f.Bounds, memory.DefaultDatabaseCapacity)
+	}
+	if got, want := providesText(f), "database:memory (conditional); memory.capacity 1GiB by default"; got != want {
+		t.Errorf("providesText = %q, want %q", got, want)
+	}
+	if b := boundsOf("bolt"); b != nil {
+		t.Errorf("bolt declares no bound option, got %v", b)
 	}
 }
 

@@ -30,6 +30,9 @@ type CompiledFeature struct {
 	// provider ("database:bolt": conditional, expiry, batch), for those
 	// whose registration tells them (providers.DatabaseType).
 	Capabilities map[string][]string `json:"capabilities,omitempty"`
+	// Bounds are the defaults of the feature's options that cap what it
+	// holds or uses (providers.Option.Bound): "memory.capacity": "1GiB".
+	Bounds map[string]string `json:"bounds,omitempty"`
 	// Standard is false for a feature from another module (navius build
 	// --with), as caddy list-modules marks non-standard modules; Source
 	// then says which module, and Description what its feature file says.
@@ -126,6 +129,7 @@ func Features(m *manifest.Manifest) FeatureReport {
 			cf.Provides = f.Provides
 			cf.Schemes = registeredSchemes(f.Provides)
 			cf.Capabilities = capabilities(f.Provides)
+			cf.Bounds = boundsOf(name)
 			cf.Modules = modulesOf(f.Modules, info.Modules)
 			if f.Module != "" {
 				cf.Standard = false
@@ -189,8 +193,23 @@ func capabilities(provides []string) map[string][]string {
 	return out
 }
 
-// providesText lists a feature's providers with their capabilities:
-// "database:bolt (conditional, expiry, batch), cache:memory".
+// boundsOf are the defaults of feature's options that cap a resource.
+func boundsOf(feature string) map[string]string {
+	var out map[string]string
+	for _, o := range providers.Options() {
+		if o.Bound && o.Feature == feature {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[o.Key] = o.DefaultValue()
+		}
+	}
+	return out
+}
+
+// providesText lists a feature's providers with their capabilities, then
+// its bounds: "database:memory (conditional, expiry, batch), cache:memory;
+// memory.capacity 1GiB by default".
 func providesText(f CompiledFeature) string {
 	out := make([]string, len(f.Provides))
 	for i, p := range f.Provides {
@@ -202,7 +221,16 @@ func providesText(f CompiledFeature) string {
 			out[i] += " (" + strings.Join(caps, ", ") + ")"
 		}
 	}
-	return strings.Join(out, ", ")
+	text := strings.Join(out, ", ")
+	if len(f.Bounds) > 0 {
+		var bounds []string
+		for k, v := range f.Bounds {
+			bounds = append(bounds, k+" "+v)
+		}
+		slices.Sort(bounds)
+		text += "; " + strings.Join(bounds, ", ") + " by default"
+	}
+	return text
 }
 
 func printFeatures(env *Env, asJSON bool) error {

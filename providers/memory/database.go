@@ -19,7 +19,7 @@ import (
 
 // Options are the memory database's config options.
 var Options = []providers.Option{
-	{Key: "memory.capacity", Type: providers.Bytes, Default: DefaultDatabaseCapacity,
+	{Key: "memory.capacity", Type: providers.Bytes, Default: DefaultDatabaseCapacity, Bound: true,
 		Description: "Most bytes the memory database holds (keys, values and about 100 bytes per entry); writes past it get 507. 0: unbounded."},
 }
 
