@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/client"
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/watch"
 	"github.com/navius-dev/navius/providers/providertest"
 )
@@ -211,7 +212,7 @@ func TestUpdate(t *testing.T) {
 	ctx := context.Background()
 	const workers, each = 16, 50
 	err := providertest.Concurrently(workers, each, func(int, int) error {
-		_, err := c.Update(ctx, "counters", "n", increment)
+		_, err := c.Update(ctx, "counters", "n", harness.Increment)
 		return err
 	})
 	if err != nil {
@@ -225,17 +226,6 @@ func TestUpdate(t *testing.T) {
 	if _, err := c.Update(ctx, "counters", "n", func([]byte) ([]byte, error) { return nil, stop }); err != stop {
 		t.Fatalf("fn's error: %v", err)
 	}
-}
-
-func increment(old []byte) ([]byte, error) {
-	n := 0
-	if old != nil {
-		var err error
-		if n, err = strconv.Atoi(string(old)); err != nil {
-			return nil, err
-		}
-	}
-	return []byte(strconv.Itoa(n + 1)), nil
 }
 
 // next reads the next event within a bound.

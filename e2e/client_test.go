@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/client"
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // clientIncrements has workers goroutines each add 1 to one counter each
@@ -28,16 +29,7 @@ func clientIncrements(t *testing.T, bases []string, workers, each int) (acked, f
 	elapsed = eachWorker(t, workers, each, func(w int) error {
 		uctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, err := clients[w%len(clients)].Update(uctx, "counters", "n", func(old []byte) ([]byte, error) {
-			n := 0
-			if old != nil {
-				var err error
-				if n, err = strconv.Atoi(string(old)); err != nil {
-					return nil, err
-				}
-			}
-			return []byte(strconv.Itoa(n + 1)), nil
-		})
+		_, err := clients[w%len(clients)].Update(uctx, "counters", "n", harness.Increment)
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", w, err)
 		}
