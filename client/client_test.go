@@ -19,7 +19,6 @@ import (
 	"github.com/navius-dev/navius/client"
 	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/watch"
-	"github.com/navius-dev/navius/providers/providertest"
 )
 
 func newClient(t *testing.T, url string, opts client.Options) *client.Client {
@@ -211,7 +210,7 @@ func TestUpdate(t *testing.T) {
 	c := newClient(t, n.URL, client.Options{})
 	ctx := context.Background()
 	const workers, each = 16, 50
-	err := providertest.Concurrently(workers, each, func(int, int) error {
+	err := harness.Concurrently(workers, each, func(int, int) error {
 		_, err := c.Update(ctx, "counters", "n", harness.Increment)
 		return err
 	})
