@@ -227,24 +227,9 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-// next reads the next event within a bound.
-func next(t *testing.T, w *client.Watcher) client.Event {
-	t.Helper()
-	select {
-	case e, ok := <-w.Events():
-		if !ok {
-			t.Fatalf("the watch ended: %v", w.Err())
-		}
-		return e
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-	}
-	return client.Event{}
-}
-
 func wantEvent(t *testing.T, w *client.Watcher, typ client.EventType, key, value string) client.Event {
 	t.Helper()
-	e := next(t, w)
+	e := harness.NextEvent(t, w, 5*time.Second)
 	if e.Type != typ || e.Key != key || string(e.Value) != value || e.ID == "" {
 		t.Fatalf("event %+v, want %s %s %q with an id", e, typ, key, value)
 	}
@@ -310,7 +295,7 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer late.Close()
-	if e := next(t, late); e.Type != client.EventResync || e.Reason == "" {
+	if e := harness.NextEvent(t, late, 5*time.Second); e.Type != client.EventResync || e.Reason == "" {
 		t.Fatalf("resuming after a lost id: %+v, want resync", e)
 	}
 }

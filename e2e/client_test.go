@@ -90,7 +90,7 @@ func TestClientWatchAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = serve(t, bin, dir, env, "--listen", addr)
-	if e := nextEvent(t, w, 20*time.Second); e.Type != client.EventResync {
+	if e := harness.NextEvent(t, w, 20*time.Second); e.Type != client.EventResync {
 		t.Fatalf("first event after the restart: %+v, want resync", e)
 	}
 	if _, err := c.Put(ctx, "pets", "rex", []byte("dog")); err != nil {
