@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/client"
+	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/watch"
-	"github.com/navius-dev/navius/providers/providertest"
 )
 
 func newClient(t *testing.T, url string, opts client.Options) *client.Client {
@@ -210,8 +210,8 @@ func TestUpdate(t *testing.T) {
 	c := newClient(t, n.URL, client.Options{})
 	ctx := context.Background()
 	const workers, each = 16, 50
-	err := providertest.Concurrently(workers, each, func(int, int) error {
-		_, err := c.Update(ctx, "counters", "n", increment)
+	err := harness.Concurrently(workers, each, func(int, int) error {
+		_, err := c.Update(ctx, "counters", "n", harness.Increment)
 		return err
 	})
 	if err != nil {
@@ -227,35 +227,9 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-func increment(old []byte) ([]byte, error) {
-	n := 0
-	if old != nil {
-		var err error
-		if n, err = strconv.Atoi(string(old)); err != nil {
-			return nil, err
-		}
-	}
-	return []byte(strconv.Itoa(n + 1)), nil
-}
-
-// next reads the next event within a bound.
-func next(t *testing.T, w *client.Watcher) client.Event {
-	t.Helper()
-	select {
-	case e, ok := <-w.Events():
-		if !ok {
-			t.Fatalf("the watch ended: %v", w.Err())
-		}
-		return e
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-	}
-	return client.Event{}
-}
-
 func wantEvent(t *testing.T, w *client.Watcher, typ client.EventType, key, value string) client.Event {
 	t.Helper()
-	e := next(t, w)
+	e := harness.NextEvent(t, w, 5*time.Second)
 	if e.Type != typ || e.Key != key || string(e.Value) != value || e.ID == "" {
 		t.Fatalf("event %+v, want %s %s %q with an id", e, typ, key, value)
 	}
@@ -321,7 +295,7 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer late.Close()
-	if e := next(t, late); e.Type != client.EventResync || e.Reason == "" {
+	if e := harness.NextEvent(t, late, 5*time.Second); e.Type != client.EventResync || e.Reason == "" {
 		t.Fatalf("resuming after a lost id: %+v, want resync", e)
 	}
 }

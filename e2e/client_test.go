@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/navius-dev/navius/client"
+	"github.com/navius-dev/navius/internal/harness"
 )
 
 // clientIncrements has workers goroutines each add 1 to one counter each
@@ -28,16 +29,7 @@ func clientIncrements(t *testing.T, bases []string, workers, each int) (acked, f
 	elapsed = eachWorker(t, workers, each, func(w int) error {
 		uctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, err := clients[w%len(clients)].Update(uctx, "counters", "n", func(old []byte) ([]byte, error) {
-			n := 0
-			if old != nil {
-				var err error
-				if n, err = strconv.Atoi(string(old)); err != nil {
-					return nil, err
-				}
-			}
-			return []byte(strconv.Itoa(n + 1)), nil
-		})
+		_, err := clients[w%len(clients)].Update(uctx, "counters", "n", harness.Increment)
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", w, err)
 		}
@@ -98,7 +90,7 @@ func TestClientWatchAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = serve(t, bin, dir, env, "--listen", addr)
-	if e := nextEvent(t, w, 20*time.Second); e.Type != client.EventResync {
+	if e := harness.NextEvent(t, w, 20*time.Second); e.Type != client.EventResync {
 		t.Fatalf("first event after the restart: %+v, want resync", e)
 	}
 	if _, err := c.Put(ctx, "pets", "rex", []byte("dog")); err != nil {

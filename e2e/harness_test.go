@@ -15,7 +15,6 @@ import (
 	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/manifest"
-	"github.com/navius-dev/navius/providers/providertest"
 )
 
 var (
@@ -115,7 +114,7 @@ func checkExit(t *testing.T, what string, code int, stderr string, wantCode int,
 func eachWorker(t *testing.T, workers, each int, step func(w int) error) time.Duration {
 	t.Helper()
 	start := time.Now()
-	err := providertest.Concurrently(workers, each, func(w, _ int) error { return step(w) })
+	err := harness.Concurrently(workers, each, func(w, _ int) error { return step(w) })
 	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatal(err)

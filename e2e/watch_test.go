@@ -49,24 +49,9 @@ func metric(t *testing.T, p *proc, token, sample string) float64 {
 	return 0
 }
 
-// nextEvent reads a watcher's next event within a bound.
-func nextEvent(t *testing.T, w *client.Watcher, within time.Duration) client.Event {
-	t.Helper()
-	select {
-	case e, ok := <-w.Events():
-		if !ok {
-			t.Fatalf("the watch ended: %v", w.Err())
-		}
-		return e
-	case <-time.After(within):
-		t.Fatalf("no event within %s", within)
-	}
-	return client.Event{}
-}
-
 func wantEvent(t *testing.T, w *client.Watcher, typ client.EventType, key, value string) client.Event {
 	t.Helper()
-	e := nextEvent(t, w, 10*time.Second)
+	e := harness.NextEvent(t, w, 10*time.Second)
 	if e.Type != typ || e.Key != key || string(e.Value) != value {
 		t.Fatalf("event %s %s %q (%s), want %s %s %q", e.Type, e.Key, e.Value, e.Reason, typ, key, value)
 	}
@@ -199,7 +184,7 @@ func TestWatchSlowWatcher(t *testing.T) {
 		if _, err := c.Put(ctx, "c", "k", value); err != nil {
 			t.Fatal(err)
 		}
-		if e := nextEvent(t, fast, 10*time.Second); e.Type != client.EventPut || e.Size != len(value) {
+		if e := harness.NextEvent(t, fast, 10*time.Second); e.Type != client.EventPut || e.Size != len(value) {
 			t.Fatalf("write %d: the fast watcher got %s %s (%d bytes)", i, e.Type, e.Reason, e.Size)
 		}
 		if i%200 == 0 {

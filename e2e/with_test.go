@@ -377,6 +377,10 @@ func TestBuildWithRefusals(t *testing.T) {
 	if err := modtest.BrokenFSDB(root, broken); err != nil {
 		t.Fatal(err)
 	}
+	forged := t.TempDir()
+	if err := modtest.ForgedMarker(root, forged); err != nil {
+		t.Fatal(err)
+	}
 	// fsdb's options are in Go only; a file that lists them is held to them.
 	otherDefault := edited(`"package"`, `"options": [{"key": "fsdb.sync", "type": "bool", "default": "false", "description": "fsync"}], "package"`)
 	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
@@ -405,7 +409,7 @@ func TestBuildWithRefusals(t *testing.T) {
 		// it registers does not.
 		{"test of a wrapper", nil, []string{"--with", "example.com/navius-wrapmem=" + fixture("wrapmem")},
 			[]string{"verify example.com/navius-wrapmem: conformance case TestNaviusHarness/wrapmem/database:wrapmem/navius.database.v2/Delete failed"}},
-		{"forged marker", nil, []string{"--with", "example.com/navius-forgedmarker=" + fixture("forgedmarker")},
+		{"forged marker", nil, []string{"--with", "example.com/navius-forgedmarker=" + forged},
 			[]string{"verify example.com/navius-forgedmarker: conformance case TestNaviusHarness/forged/database:forged/navius.database.v2/Delete failed"}},
 		// A schema-1 module is verified by its own test only.
 		{"strict", nil, []string{"--with", "example.com/navius-shadow=" + fixture("initpanic"), "--strict"},

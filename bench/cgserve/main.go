@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/navius-dev/navius/bench/internal/load"
@@ -131,24 +130,20 @@ func do(client *http.Client, req *http.Request) error {
 	return nil
 }
 
-// sendGETs sends n GETs of url over conns connections.
+// sendGETs sends n GETs of url over conns connections: connection c sends
+// the c-th, the (c+conns)-th and so on, and stops at its first error.
 func sendGETs(client *http.Client, url string, n, conns int) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	for c := range conns {
-		wg.Go(func() {
-			for i := c; i < n; i += conns {
-				req, _ := http.NewRequest("GET", url, nil)
-				if err := do(client, req); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+	each := 0
+	if conns > 0 {
+		each = (n + conns - 1) / conns
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return harness.Concurrently(conns, each, func(c, i int) error {
+		if c+i*conns >= n {
+			return nil
+		}
+		req, _ := http.NewRequest("GET", url, nil)
+		return do(client, req)
+	})
 }
 
 var totalsRE = regexp.MustCompile(`(?m)^totals: (\d+)`)

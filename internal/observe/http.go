@@ -66,8 +66,8 @@ func (s *Service) httpInstruments() *httpMetrics {
 }
 
 // statusReporter is a ResponseWriter that records the response status
-// itself (the server's own wrapper does), so the middleware needs no
-// wrapper of its own.
+// itself (the server's own wrapper, a StatusWriter, does), so the
+// middleware needs no wrapper of its own.
 type statusReporter interface {
 	http.ResponseWriter
 	Status() int
@@ -106,7 +106,7 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		}
 		rec, ok := w.(statusReporter)
 		if !ok {
-			rec = &statusRecorder{ResponseWriter: w}
+			rec = &StatusWriter{ResponseWriter: w}
 		}
 		defer func() {
 			// The mux stored the matched pattern in r (ServeMux sets
@@ -140,26 +140,35 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the response status.
-type statusRecorder struct {
+// StatusWriter records the status and size of a response: the
+// middleware's, and the server's for its access log (whose writer the
+// middleware then uses as it is).
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int
 }
 
-func (w *statusRecorder) WriteHeader(code int) {
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusRecorder) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
 }
 
-func (w *statusRecorder) Status() int { return w.status }
+// Status is the response status so far, 0 before anything was written.
+func (w *StatusWriter) Status() int { return w.status }
 
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Bytes is how many bytes of body were written so far.
+func (w *StatusWriter) Bytes() int { return w.bytes }
+
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/navius-dev/navius/internal/harness"
+	"github.com/navius-dev/navius/internal/redisslot"
 )
 
 // NodeTimeout is the test cluster's cluster-node-timeout: a master that
@@ -116,7 +117,7 @@ func (c *Cluster) Masters() []*Server {
 // MasterOf is the running node that serves key's slot.
 func (c *Cluster) MasterOf(key string) *Server {
 	c.t.Helper()
-	slot := int(keySlot(key))
+	slot := int(redisslot.Of(key))
 	for _, r := range c.slots() {
 		if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 {
 			return c.byAddr(r.Nodes[0].Addr)
@@ -266,7 +267,7 @@ func (c *Cluster) firstRunning() int {
 func keyIn(start, end int) string {
 	for i := 0; ; i++ {
 		k := fmt.Sprintf("redistest:probe:%d", i)
-		if s := int(keySlot(k)); s >= start && s <= end {
+		if s := int(redisslot.Of(k)); s >= start && s <= end {
 			return k
 		}
 	}
@@ -335,27 +336,4 @@ func (c *Cluster) Rejoin(s *Server) {
 	c.t.Helper()
 	s.Restart()
 	c.WaitHealthy()
-}
-
-// keySlot is Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or
-// of its hash tag (the text between the first { and the next }, if not
-// empty), modulo 16384.
-func keySlot(key string) uint16 {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for i := 0; i < len(key); i++ {
-		crc ^= uint16(key[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc % 16384
 }

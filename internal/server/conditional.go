@@ -95,24 +95,20 @@ func (l *etagList) parse(s string) error {
 }
 
 // matchStrong reports whether the list matches an entry that exists with
-// version, by the strong comparison writes and If-Match use.
+// version, by the strong comparison writes and If-Match use: a weak tag
+// matches nothing.
 func (l etagList) matchStrong(exists bool, version string) bool {
-	if !exists {
-		return false
-	}
-	if l.any {
-		return true
-	}
-	for _, t := range l.tags {
-		if !t.weak && t.opaque == version {
-			return true
-		}
-	}
-	return false
+	return l.match(exists, version, true)
 }
 
-// matchWeak is If-None-Match's weak comparison.
+// matchWeak is If-None-Match's weak comparison: a weak tag matches as a
+// strong one does.
 func (l etagList) matchWeak(exists bool, version string) bool {
+	return l.match(exists, version, false)
+}
+
+// match is matchStrong when strong is set, else matchWeak.
+func (l etagList) match(exists bool, version string, strong bool) bool {
 	if !exists {
 		return false
 	}
@@ -120,7 +116,7 @@ func (l etagList) matchWeak(exists bool, version string) bool {
 		return true
 	}
 	for _, t := range l.tags {
-		if t.opaque == version {
+		if t.opaque == version && !(strong && t.weak) {
 			return true
 		}
 	}

@@ -13,41 +13,13 @@ import (
 
 	"github.com/navius-dev/navius/internal/limits"
 	"github.com/navius-dev/navius/internal/logging"
+	"github.com/navius-dev/navius/internal/observe"
 )
-
-// statusWriter records the status and size of a response for the access
-// log and the instrumentation.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += n
-	return n, err
-}
-
-// Status is the response status so far, 0 before anything was written.
-func (w *statusWriter) Status() int { return w.status }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // exchange is the middleware's per-request state, allocated once: the
 // response writer and the X-Request-ID header value.
 type exchange struct {
-	statusWriter
+	observe.StatusWriter
 	idHeader [1]string
 }
 
@@ -100,11 +72,11 @@ func (s *frame) wrap(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = s.newRequestID()
 		}
-		x := &exchange{statusWriter: statusWriter{ResponseWriter: w}}
+		x := &exchange{StatusWriter: observe.StatusWriter{ResponseWriter: w}}
 		x.idHeader[0] = id
 		w.Header()[requestIDHeader] = x.idHeader[:]
 		r = r.WithContext(logging.WithCorrelationID(r.Context(), id)) // the request ID is the log correlation ID
-		sw := &x.statusWriter
+		sw := &x.StatusWriter
 		accessLog := s.access.Enabled()
 		var start time.Time
 		if accessLog {
@@ -116,14 +88,14 @@ func (s *frame) wrap(next http.Handler) http.Handler {
 					panic(p)
 				}
 				s.log.WithFields(logrus.Fields{logging.CorrelationKey: id, logging.SourceKey: "http", "panic": fmt.Sprint(p)}).Error("handler panicked")
-				if sw.status == 0 {
+				if sw.Status() == 0 {
 					writeError(sw, r, http.StatusInternalServerError, "internal", "internal error; see the server log for request "+id)
 				}
 			}
 			if accessLog {
 				end := time.Now()
 				s.access.Log(logging.Access{Time: end, RequestID: id, Method: r.Method, Path: r.URL.Path,
-					Remote: r.RemoteAddr, Status: sw.status, Bytes: sw.bytes, Duration: end.Sub(start)})
+					Remote: r.RemoteAddr, Status: sw.Status(), Bytes: sw.Bytes(), Duration: end.Sub(start)})
 			}
 		}()
 		if s.admit != nil {

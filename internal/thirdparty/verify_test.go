@@ -163,7 +163,14 @@ func TestVerifyRefusesCheats(t *testing.T) {
 	} {
 		t.Run(c.dir, func(t *testing.T) {
 			t.Parallel()
-			r := verify(t, filepath.Join(fixtures, c.dir))
+			dir := filepath.Join(fixtures, c.dir)
+			if c.dir == "forgedmarker" {
+				dir = t.TempDir()
+				if err := modtest.ForgedMarker(naviusRoot, dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := verify(t, dir)
 			refusedByHarness(t, r, c.module, c.feature+"/database:"+c.feature+"/navius.database.v2/Delete", "Get after Delete: err = <nil>, want ErrNotFound")
 			if r.Own == nil || !r.Own.OK() {
 				t.Fatalf("the module's own test did not pass: %+v", r.Own)
@@ -171,7 +178,7 @@ func TestVerifyRefusesCheats(t *testing.T) {
 
 			// As schema 1, the module's own test decides, and passes.
 			old := t.TempDir()
-			if err := modtest.Copy(filepath.Join(fixtures, c.dir), old, naviusRoot, FileName, `"schema": 2`, `"schema": 1`); err != nil {
+			if err := modtest.Copy(dir, old, naviusRoot, FileName, `"schema": 2`, `"schema": 1`); err != nil {
 				t.Fatal(err)
 			}
 			data, _ := os.ReadFile(filepath.Join(old, FileName))

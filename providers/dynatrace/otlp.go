@@ -1,8 +1,6 @@
 package dynatrace
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/slim/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/slim/otlp/trace/v1"
 
+	"github.com/navius-dev/navius/internal/gzipbody"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -32,7 +31,7 @@ type spanExporter struct {
 	p       *Provider
 	queue   chan *providers.SpanData
 	flushes chan chan struct{}
-	zw      *gzip.Writer
+	zw      gzipbody.Compressor
 }
 
 func newSpanExporter(p *Provider) *spanExporter {
@@ -128,17 +127,8 @@ func (e *spanExporter) export(ctx context.Context, spans []*providers.SpanData) 
 		p.stats.setTracesResult(fmt.Errorf("encoding spans: %w", err))
 		return
 	}
-	// Only the export loop calls export: one compressor, reused, at the
-	// fastest level (spans compress well at any level).
-	var gz bytes.Buffer
-	if e.zw == nil {
-		e.zw, _ = gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	} else {
-		e.zw.Reset(&gz)
-	}
-	_, _ = e.zw.Write(body)
-	_ = e.zw.Close()
-	resp, payload, err := p.post(ctx, p.tracesURL, "application/x-protobuf", gz.Bytes(), http.Header{"Content-Encoding": {"gzip"}})
+	// Only the export loop calls export: it owns the compressor.
+	resp, payload, err := p.post(ctx, p.tracesURL, "application/x-protobuf", e.zw.Compress(body), http.Header{"Content-Encoding": {"gzip"}})
 	if err != nil {
 		p.stats.SpansDropped.Add(int64(len(spans)))
 		p.traceResult(err)

@@ -1,28 +1,13 @@
 package providertest
 
-import "sync"
+import "github.com/navius-dev/navius/internal/harness"
 
 // Concurrently calls fn(w, i) for i from 0 to each-1 in each of workers
 // goroutines, w being the goroutine's number, and waits for them all. A
 // goroutine stops at its first error; Concurrently returns the first error
 // any of them returned. The suites' concurrency cases use it, and so may a
-// provider's own tests.
+// provider's own tests (it is internal/harness's, which a provider module
+// outside navius cannot import).
 func Concurrently(workers, each int, fn func(w, i int) error) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				if err := fn(w, i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return harness.Concurrently(workers, each, fn)
 }

@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/navius-dev/navius/internal/redisslot"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -108,18 +108,7 @@ func (d *Database) bucketOf(key string) int {
 	if d.buckets == 1 {
 		return 0
 	}
-	return int(fnv32a(hashTag(key)) % uint32(d.buckets))
-}
-
-// hashTag is the part of key that Redis Cluster hashes: its tag, or all
-// of it.
-func hashTag(key string) string {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			return key[i+1 : i+1+j]
-		}
-	}
-	return key
+	return int(fnv32a(redisslot.HashTag(key)) % uint32(d.buckets))
 }
 
 // fnv32a is the 32-bit FNV-1a hash (hash/fnv's, without its allocation).

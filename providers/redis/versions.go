@@ -8,6 +8,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/navius-dev/navius/internal/redisslot"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -335,9 +336,9 @@ func (d *Database) sameSlot(ops []providers.BatchOp) error {
 		return nil
 	}
 	first := d.bucket(ops[0].Collection, d.bucketOf(ops[0].Key))
-	slot := keySlot(first)
+	slot := redisslot.Of(first)
 	for i, op := range ops[1:] {
-		if keySlot(d.bucket(op.Collection, d.bucketOf(op.Key))) == slot {
+		if redisslot.Of(d.bucket(op.Collection, d.bucketOf(op.Key))) == slot {
 			continue
 		}
 		how := "give their keys one hash tag, a common text in braces (e.g. {order42}item1 and {order42}item2), so that they share a slot"
@@ -348,24 +349,6 @@ func (d *Database) sameSlot(ops []providers.BatchOp) error {
 			providers.ErrNotAtomic, i+1, op.Collection, op.Key, ops[0].Collection, ops[0].Key, how)
 	}
 	return nil
-}
-
-// keySlot is Redis Cluster's slot of a key: CRC16 (XMODEM) of its hash tag
-// (hashTag), modulo 16384.
-func keySlot(key string) uint16 {
-	key = hashTag(key)
-	var crc uint16
-	for i := 0; i < len(key); i++ {
-		crc ^= uint16(key[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc % 16384
 }
 
 // BatchKeys implements providertest.KeyGrouper: in a cluster, n keys with

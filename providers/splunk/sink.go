@@ -2,7 +2,6 @@ package splunk
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/navius-dev/navius/internal/gzipbody"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -59,7 +59,7 @@ type Sink struct {
 	// Owned by the sender goroutine.
 	reported map[string]bool
 	pending  map[int64]*pendingBatch
-	zw       *gzip.Writer
+	zw       gzipbody.Compressor
 	scratch  []byte
 }
 
@@ -330,7 +330,7 @@ func (s *Sink) send(ctx context.Context, b *batch) {
 	raw := int64(b.buf.Len())
 	body := b.buf.Bytes()
 	if s.cfg.Gzip {
-		body = s.gzip(body)
+		body = s.zw.Compress(body)
 	} else {
 		body = bytes.Clone(body)
 	}
@@ -343,19 +343,6 @@ func (s *Sink) send(ctx context.Context, b *batch) {
 		}
 	}
 	s.deliver(ctx, &pendingBatch{body: body, events: events, raw: raw})
-}
-
-func (s *Sink) gzip(p []byte) []byte {
-	var out bytes.Buffer
-	out.Grow(len(p) / 4)
-	if s.zw == nil {
-		s.zw, _ = gzip.NewWriterLevel(&out, gzip.BestSpeed)
-	} else {
-		s.zw.Reset(&out)
-	}
-	_, _ = s.zw.Write(p)
-	_ = s.zw.Close()
-	return out.Bytes()
 }
 
 // outcome of one POST.
