@@ -178,16 +178,28 @@ func outsideModules(t *testing.T) []string {
 // linkedModules lists the modules go version -m reports for bin.
 func linkedModules(t *testing.T, bin string) map[string]bool {
 	t.Helper()
+	linked := map[string]bool{}
+	for path := range linkedVersions(t, bin) {
+		linked[path] = true
+	}
+	return linked
+}
+
+// linkedVersions are the modules go version -m reports for bin, with the
+// version each dep line gives (a replacement by another module adds that
+// module at its version).
+func linkedVersions(t *testing.T, bin string) map[string]string {
+	t.Helper()
 	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go version -m: %v\n%s", err, out)
 	}
-	linked := map[string]bool{}
+	linked := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		// A replacement by a directory (--with MODULE=DIR) is no module.
-		if len(f) >= 2 && (f[0] == "dep" || f[0] == "=>" && !filepath.IsAbs(f[1]) && !strings.HasPrefix(f[1], ".")) {
-			linked[f[1]] = true
+		if len(f) >= 3 && (f[0] == "dep" || f[0] == "=>" && !filepath.IsAbs(f[1]) && !strings.HasPrefix(f[1], ".")) {
+			linked[f[1]] = f[2]
 		}
 	}
 	return linked

@@ -59,9 +59,16 @@ type reportedFeature struct {
 	Capabilities map[string][]string `json:"capabilities"`
 	Bounds       map[string]string   `json:"bounds"`
 	Standard     bool                `json:"standard"`
+	Modules      []linkedModule      `json:"modules"`
 	Source       *struct {
 		Module, Version, Replace string
 	} `json:"source"`
+}
+
+// linkedModule is a module as --features --json lists it.
+type linkedModule struct {
+	Path    string `json:"path"`
+	Version string `json:"version"`
 }
 
 func featuresOf(t *testing.T, bin string) features {
@@ -212,39 +219,18 @@ func TestBuildWithModule(t *testing.T) {
 	// feature that brings it; the module built from a directory by its
 	// path and version, the directory a property.
 	t.Run("sbom", func(t *testing.T) {
-		code, out, errOut := run(t, tool, nil, "sbom", bin)
-		if code != 0 {
-			t.Fatalf("sbom: exit %d %s", code, errOut)
-		}
-		var doc struct {
-			Components []struct {
-				Name, Version, Purl string
-				Properties          []struct{ Name, Value string }
-			}
-		}
-		if err := json.Unmarshal([]byte(out), &doc); err != nil {
-			t.Fatal(err)
-		}
 		linked := linkedModules(t, bin)
-		seen := 0
-		for _, c := range doc.Components {
-			if c.Name == "std" {
-				continue
+		comps := sbomModules(t, tool, bin)
+		for _, c := range comps {
+			if !linked[c.Name] || len(c.Props["navius:feature"]) == 0 || !strings.HasPrefix(c.Purl, "pkg:golang/"+c.Name+"@") {
+				t.Errorf("component %s %s (%s): linked %v, features %v", c.Name, c.Version, c.Purl, linked[c.Name], c.Props["navius:feature"])
 			}
-			props := map[string][]string{}
-			for _, p := range c.Properties {
-				props[p.Name] = append(props[p.Name], p.Value)
-			}
-			if !linked[c.Name] || len(props["navius:feature"]) == 0 || !strings.HasPrefix(c.Purl, "pkg:golang/"+c.Name+"@") {
-				t.Errorf("component %s %s (%s): linked %v, features %v", c.Name, c.Version, c.Purl, linked[c.Name], props["navius:feature"])
-			}
-			seen++
-			if c.Name == fsdbModule && (!slices.Equal(props["navius:feature"], []string{"fsdb"}) || !slices.Equal(props["navius:directory"], []string{recorded})) {
+			if c.Name == fsdbModule && (!slices.Equal(c.Props["navius:feature"], []string{"fsdb"}) || !slices.Equal(c.Props["navius:directory"], []string{recorded})) {
 				t.Errorf("the module built from a directory: %+v", c)
 			}
 		}
-		if seen != len(linked) {
-			t.Errorf("the SBOM lists %d modules, the binary links %d", seen, len(linked))
+		if len(comps) != len(linked) {
+			t.Errorf("the SBOM lists %d modules, the binary links %d", len(comps), len(linked))
 		}
 	})
 
@@ -274,6 +260,207 @@ func TestBuildWithModule(t *testing.T) {
 			t.Fatalf("--like built %+v, want %+v", again, first)
 		}
 	})
+}
+
+// sbomModule is a module component of navius sbom's output, with its
+// properties by name.
+type sbomModule struct {
+	Name, Version, Purl string
+	Props               map[string][]string
+}
+
+// sbomModules runs tool sbom bin and returns its components but std.
+func sbomModules(t *testing.T, tool, bin string) []sbomModule {
+	t.Helper()
+	code, out, errOut := run(t, tool, nil, "sbom", bin)
+	if code != 0 {
+		t.Fatalf("sbom: exit %d %s", code, errOut)
+	}
+	var doc struct {
+		Components []struct {
+			Name, Version, Purl string
+			Properties          []struct{ Name, Value string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var mods []sbomModule
+	for _, c := range doc.Components {
+		if c.Name == "std" {
+			continue
+		}
+		m := sbomModule{Name: c.Name, Version: c.Version, Purl: c.Purl, Props: map[string][]string{}}
+		for _, p := range c.Properties {
+			m.Props[p.Name] = append(m.Props[p.Name], p.Value)
+		}
+		mods = append(mods, m)
+	}
+	return mods
+}
+
+// TestBuildWithDependencies builds in testdata/modules/shardmem, a module
+// with a real dependency tree (github.com/zeebo/xxh3, which on amd64
+// brings github.com/klauspost/cpuid/v2) whose go.mod requires
+// golang.org/x/sys above navius's own requirement. The build reports the
+// raise with both versions; the SBOM lists exactly the modules go version
+// -m lists, each attributed to the features that bring it (every module
+// that neither the core nor memory declares to shardmem), and the raised
+// one says who raised it; --features --json lists shardmem's modules as it
+// lists memory's; and --strict refuses the build, in one line naming the
+// module, the dependency and both versions.
+func TestBuildWithDependencies(t *testing.T) {
+	const mod, feature, raised = "example.com/navius-shardmem", "shardmem", "golang.org/x/sys"
+	tool, _ := binary(t, "default")
+	fixture := filepath.Join(root, "testdata", "modules", "shardmem")
+	from, to := requirement(t, filepath.Join(root, "go.mod"), raised), requirement(t, filepath.Join(fixture, "go.mod"), raised)
+	if from == to {
+		t.Fatalf("navius and %s both require %s %s: the fixture must require a newer one (raise it in %s)", mod, raised, from, filepath.Join(fixture, "go.mod"))
+	}
+	before := treeState(t)
+	dir := t.TempDir()
+	code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--features", "memory", "--with", mod+"="+fixture, "--output", "out")
+	if code != 0 {
+		t.Fatalf("build --with: exit %d\n%s%s", code, out, errOut)
+	}
+	unchanged(t, before, "build --with")
+	checkOutput(t, "build output", out,
+		"module:   "+mod+" raises "+raised+" "+from+" -> "+to+" (navius requires "+from+"; --strict refuses this)",
+		"verify:   "+feature+": navius's harness on what "+mod+" registers: navius.database.v2 ")
+	bin := onlyBinary(t, filepath.Join(dir, "out"))
+	linked := linkedVersions(t, bin)
+	if linked[raised] != to {
+		t.Fatalf("the binary links %s %s, want %s, the version %s requires", raised, linked[raised], to, mod)
+	}
+
+	// What only shardmem brings: every linked module that neither the
+	// core nor memory declares in features.json.
+	m := loadManifest(t)
+	declared := append(slices.Clone(m.Core.Modules), m.Feature("memory").Modules...)
+	var brought []string
+	for path := range linked {
+		if !slices.Contains(declared, path) {
+			brought = append(brought, path)
+		}
+	}
+	slices.Sort(brought)
+	for _, want := range []string{mod, "github.com/zeebo/xxh3"} {
+		if !slices.Contains(brought, want) {
+			t.Fatalf("the binary does not link %s (it links %v besides navius's own)", want, brought)
+		}
+	}
+
+	t.Run("sbom", func(t *testing.T) {
+		comps := sbomModules(t, tool, bin)
+		var names, attributed []string
+		for _, c := range comps {
+			names = append(names, c.Name)
+			feats := c.Props["navius:feature"]
+			switch {
+			case len(feats) == 0:
+				t.Errorf("component %s %s has no navius:feature", c.Name, c.Version)
+			case slices.Contains(m.Core.Modules, c.Name) && !slices.Contains(feats, "core"):
+				t.Errorf("core module %s is attributed to %v, not core", c.Name, feats)
+			}
+			if slices.Contains(feats, feature) {
+				attributed = append(attributed, c.Name)
+			}
+			if c.Version != linked[c.Name] && c.Name != mod {
+				t.Errorf("component %s is at %s, the binary links %s", c.Name, c.Version, linked[c.Name])
+			}
+			wantRaise := []string(nil)
+			if c.Name == raised {
+				wantRaise = []string{mod + " (navius requires " + from + ")"}
+			}
+			if !slices.Equal(c.Props["navius:raised-by"], wantRaise) {
+				t.Errorf("component %s: navius:raised-by %q, want %q", c.Name, c.Props["navius:raised-by"], wantRaise)
+			}
+		}
+		slices.Sort(names)
+		if want := slices.Sorted(maps.Keys(linked)); !slices.Equal(names, want) {
+			t.Errorf("the SBOM lists %d modules %v; go version -m lists %d %v", len(names), names, len(want), want)
+		}
+		if !slices.Equal(attributed, brought) {
+			t.Errorf("the SBOM attributes %v to %s, want %v (what the binary links besides the core's and memory's)", attributed, feature, brought)
+		}
+		t.Logf("the SBOM lists %d modules, go version -m %d; %d attributed to %s: %v", len(names), len(linked), len(attributed), feature, attributed)
+	})
+
+	t.Run("features", func(t *testing.T) {
+		rep := featuresOf(t, bin)
+		lists := map[string][]string{}
+		for _, f := range rep.Features {
+			for _, l := range f.Modules {
+				lists[f.Name] = append(lists[f.Name], l.Path)
+				want := linked[l.Path]
+				if l.Path == mod {
+					want = "(devel)" // the local form, as its source says
+				}
+				if l.Version != want {
+					t.Errorf("--features --json: %s's module %s at %s, want %s", f.Name, l.Path, l.Version, want)
+				}
+			}
+			slices.Sort(lists[f.Name])
+		}
+		// memory lists the modules features.json gives it; shardmem lists
+		// its own module and what its package needs beyond the core.
+		if want := slices.Sorted(slices.Values(m.Feature("memory").Modules)); !slices.Equal(lists["memory"], want) {
+			t.Errorf("--features --json: memory's modules %v, want %v", lists["memory"], want)
+		}
+		if !slices.Equal(lists[feature], brought) {
+			t.Errorf("--features --json: %s's modules %v, want %v", feature, lists[feature], brought)
+		}
+		// The text lists them too, after the module's source.
+		_, text, _ := run(t, bin, nil, "--features")
+		var line string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, feature+" ") {
+				line = l
+			}
+		}
+		wants := []string{mod + " (devel) => ./testdata/modules/shardmem"}
+		for _, path := range brought {
+			if path != mod {
+				wants = append(wants, path+" "+linked[path])
+			}
+		}
+		checkOutput(t, "--features' line for "+feature, line, wants...)
+	})
+
+	t.Run("strict", func(t *testing.T) {
+		dir := t.TempDir()
+		code, out, errOut := runIn(t, dir, "", tool, nil, "build", "--source", root, "--features", "memory", "--with", mod+"="+fixture, "--strict", "--output", "out")
+		checkExit(t, "build --with --strict", code, errOut, 2, []string{mod + " raises " + raised + " from " + from + " (navius's requirement) to " + to, "--strict refuses"})
+		if strings.Contains(out, "verify:") {
+			t.Errorf("--strict verified the module before refusing its raise:\n%s", out)
+		}
+		if bins, _ := filepath.Glob(filepath.Join(dir, "out", "navius-*")); len(bins) > 0 {
+			t.Errorf("a refused build left %v", bins)
+		}
+		unchanged(t, before, "a refused build")
+	})
+}
+
+// requirement is the version of path that the go.mod at gomod requires.
+func requirement(t *testing.T, gomod, path string) string {
+	t.Helper()
+	out, err := exec.Command("go", "mod", "edit", "-json", gomod).Output()
+	if err != nil {
+		t.Fatalf("go mod edit -json %s: %v", gomod, err)
+	}
+	var mod struct {
+		Require []struct{ Path, Version string }
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range mod.Require {
+		if r.Path == path {
+			return r.Version
+		}
+	}
+	t.Fatalf("%s does not require %s", gomod, path)
+	return ""
 }
 
 // reflectEqual compares two reports through their JSON.

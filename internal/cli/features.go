@@ -233,6 +233,23 @@ func providesText(f CompiledFeature) string {
 	return text
 }
 
+// modulesText lists a feature's modules with their versions; a feature
+// from another module names that module first with its source ("=> DIR"
+// for the local form), then the modules it brings, as navius's own
+// features list theirs.
+func modulesText(f CompiledFeature) string {
+	var out []string
+	if f.Source != nil {
+		out = append(out, f.Source.String())
+	}
+	for _, m := range f.Modules {
+		if f.Source == nil || m.Path != f.Source.Module {
+			out = append(out, m.Path+" "+m.Version)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 func printFeatures(env *Env, asJSON bool) error {
 	r := Features(env.Manifest)
 	if asJSON {
@@ -251,17 +268,13 @@ func printFeatures(env *Env, asJSON bool) error {
 				nonStandard++
 				continue
 			}
-			mods := make([]string, len(f.Modules))
-			for i, m := range f.Modules {
-				mods[i] = m.Path + " " + m.Version
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, providesText(f), strings.Join(mods, ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, providesText(f), modulesText(f))
 		}
 		if nonStandard > 0 {
 			fmt.Fprintf(tw, "\n  Non-standard features (from other modules, built in with navius build --with): %d\n", nonStandard)
 			for _, f := range r.Features {
 				if !f.Standard {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, providesText(f), f.Source)
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, providesText(f), modulesText(f))
 				}
 			}
 		}
