@@ -143,6 +143,34 @@ func TestRedisRefusedCredentialsExit2(t *testing.T) {
 	}
 }
 
+// TestRedisSentinelRefusedCredentialsExit2: sentinels that require a
+// password and are given a wrong one, or none, stop serve with exit 2 and
+// the one-line fix naming redis.sentinel_password, showing no password;
+// the master's password in the URL is not the sentinels'. With the right
+// one it serves.
+func TestRedisSentinelRefusedCredentialsExit2(t *testing.T) {
+	bin, _ := binary(t, "redis")
+	st := redistest.StartSentinel(t, redistest.SentinelPassword("sentinel-right-pw"))
+	url := "NAVIUS_DATABASE_URL=" + st.URL(0)
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0", "NAVIUS_CACHE_URL=none"}
+	for _, env := range [][]string{
+		{url, "NAVIUS_REDIS_SENTINEL_PASSWORD=sentinel-wrong-pw"},
+		{url},
+		{"NAVIUS_DATABASE_URL=" + strings.Replace(st.URL(0), "://", "://:sentinel-right-pw@", 1)},
+	} {
+		code, stderr := serveRefused(t, bin, append(slices.Clone(base), env...))
+		if code != 2 || !regexp.MustCompile(`sentinel 127\.0\.0\.1:\d+ refused the credentials`).MatchString(stderr) ||
+			!strings.Contains(stderr, "check redis.sentinel_password") || strings.Contains(stderr, "-pw") ||
+			strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, %q", env, code, stderr)
+		}
+	}
+	p := serve(t, bin, t.TempDir(), append(slices.Clone(base), url, "NAVIUS_REDIS_SENTINEL_PASSWORD=sentinel-right-pw"))
+	if code, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); code != 204 {
+		t.Fatalf("PUT with the right sentinel password: %d %s", code, body)
+	}
+}
+
 // TestBackendTransitionsLogged: a database that goes down is logged once at
 // warn with the error, and once at info when it is back with how long it
 // was down; the checks in between log nothing.
