@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -346,8 +347,8 @@ func TestBuildsStartAsBuilt(t *testing.T) {
 // URL option (its password, in well-formed and malformed values, by
 // environment, flag and file), and into the environment variables navius
 // reads besides its own (PGPASSWORD), then runs config check, serve (until
-// it exits or is ready), build --from-config and docs: the canary must
-// appear in no output and no log.
+// it exits or is ready), build --from-config, docs and package: the canary
+// must appear in no output, no log and no file written.
 func TestSecretsSweep(t *testing.T) {
 	bin, _ := binary(t, "all")
 	tool, _ := binary(t, "default")
@@ -465,6 +466,31 @@ func TestSecretsSweep(t *testing.T) {
 		}
 		return nil
 	})
+	// package (its cheapest form: one host archive, no image), with every
+	// secret and every URL's password in the environment: no file of the
+	// archive (binary, SBOM, README, sample config) holds the canary.
+	for _, o := range opts {
+		switch {
+		case o.Key == "database.url" || o.Key == "cache.url":
+			env = append(env, o.Env+"=redis://user:"+canary+"@127.0.0.1:1/0")
+		case o.Type == "url" || strings.HasSuffix(o.Key, ".endpoint"):
+			env = append(env, o.Env+"=https://user:"+canary+"@127.0.0.1:1/x")
+		}
+	}
+	code, o, e = runIn(t, dir, "", tool, env, "package", "--features", "memory,splunk", "--source", root, "--output", "dist")
+	check("package", o+e)
+	archives, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*.tar.gz"))
+	if code != 0 || len(archives) != 1 {
+		t.Fatalf("package: exit %d, archives %v\n%s%s", code, archives, o, e)
+	}
+	entries := 0
+	eachEntry(t, archives[0], func(h *tar.Header, data []byte) {
+		entries++
+		check("package file "+h.Name, string(data))
+	})
+	if entries < 5 {
+		t.Errorf("the archive holds %d files", entries)
+	}
 }
 
 // serveUntilReady runs serve until it exits or logs that it serves (then
