@@ -506,6 +506,7 @@ func (d *Database) encodeCursor(c *cursor) string {
 	return seal(c.walk.appendTo(b))
 }
 
+// seal makes a cursor of b: base64 of b and its CRC-32.
 func seal(b []byte) string { return providers.EncodeKeyCursor(string(b)) }
 
 // unseal returns what seal sealed into c; a cursor whose checksum fails is
