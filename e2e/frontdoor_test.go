@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +144,34 @@ func TestRedisRefusedCredentialsExit2(t *testing.T) {
 	}
 }
 
+// TestRedisSentinelRefusedCredentialsExit2: sentinels that require a
+// password and are given a wrong one, or none, stop serve with exit 2 and
+// the one-line fix naming redis.sentinel_password, showing no password;
+// the master's password in the URL is not the sentinels'. With the right
+// one it serves.
+func TestRedisSentinelRefusedCredentialsExit2(t *testing.T) {
+	bin, _ := binary(t, "redis")
+	st := redistest.StartSentinel(t, redistest.SentinelPassword("sentinel-right-pw"))
+	url := "NAVIUS_DATABASE_URL=" + st.URL(0)
+	base := []string{"NAVIUS_LISTEN=127.0.0.1:0", "NAVIUS_CACHE_URL=none"}
+	for _, env := range [][]string{
+		{url, "NAVIUS_REDIS_SENTINEL_PASSWORD=sentinel-wrong-pw"},
+		{url},
+		{"NAVIUS_DATABASE_URL=" + strings.Replace(st.URL(0), "://", "://:sentinel-right-pw@", 1)},
+	} {
+		code, stderr := serveRefused(t, bin, append(slices.Clone(base), env...))
+		if code != 2 || !regexp.MustCompile(`sentinel 127\.0\.0\.1:\d+ refused the credentials`).MatchString(stderr) ||
+			!strings.Contains(stderr, "check redis.sentinel_password") || strings.Contains(stderr, "-pw") ||
+			strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, %q", env, code, stderr)
+		}
+	}
+	p := serve(t, bin, t.TempDir(), append(slices.Clone(base), url, "NAVIUS_REDIS_SENTINEL_PASSWORD=sentinel-right-pw"))
+	if code, body := p.Do(t, "PUT", "/api/v1/c/k", "v"); code != 204 {
+		t.Fatalf("PUT with the right sentinel password: %d %s", code, body)
+	}
+}
+
 // TestBackendTransitionsLogged: a database that goes down is logged once at
 // warn with the error, and once at info when it is back with how long it
 // was down; the checks in between log nothing.
@@ -234,14 +263,16 @@ func TestForgedCursorsRefused(t *testing.T) {
 		if code, body := p.Do(t, "GET", "/api/v1/pets?limit=1&cursor="+page.NextCursor, ""); code != 200 {
 			t.Errorf("%s: the cursor handed out = %d %s", url, code, body)
 		}
-		forgeries := []string{"zzzz", "azA", "a2V5MQ"}
-		if !strings.HasPrefix(url, "redis") {
-			// A cursor of a key walk carries a checksum: a mangled one
-			// fails. (Redis's cursors are checked for their structure
-			// only, so a well-formed one made up by a client walks on
-			// from wherever it says.)
-			forgeries = append(forgeries, page.NextCursor[:len(page.NextCursor)-2]+"AA")
+		// Made up: not base64 of anything navius writes, a key without
+		// its checksum ("key1"), and a Redis walk in the form navius
+		// wrote before its cursors carried a checksum (version 1, HSCAN
+		// cursor 4), well formed but unsealed. Then a cursor handed out
+		// with its checksum mangled.
+		mangled := page.NextCursor[:len(page.NextCursor)-2] + "AA"
+		if mangled == page.NextCursor {
+			mangled = page.NextCursor[:len(page.NextCursor)-2] + "BA"
 		}
+		forgeries := []string{"zzzz", "azA", "a2V5MQ", "AQQ", mangled}
 		for _, forged := range forgeries {
 			if code, body := p.Do(t, "GET", "/api/v1/pets?cursor="+forged, ""); code != 400 || !strings.Contains(body, "cursor") {
 				t.Errorf("%s: forged cursor %q = %d %s", url, forged, code, body)
@@ -316,8 +347,8 @@ func TestBuildsStartAsBuilt(t *testing.T) {
 // URL option (its password, in well-formed and malformed values, by
 // environment, flag and file), and into the environment variables navius
 // reads besides its own (PGPASSWORD), then runs config check, serve (until
-// it exits or is ready), build --from-config and docs: the canary must
-// appear in no output and no log.
+// it exits or is ready), build --from-config, docs and package: the canary
+// must appear in no output, no log and no file written.
 func TestSecretsSweep(t *testing.T) {
 	bin, _ := binary(t, "all")
 	tool, _ := binary(t, "default")
@@ -435,6 +466,31 @@ func TestSecretsSweep(t *testing.T) {
 		}
 		return nil
 	})
+	// package (its cheapest form: one host archive, no image), with every
+	// secret and every URL's password in the environment: no file of the
+	// archive (binary, SBOM, README, sample config) holds the canary.
+	for _, o := range opts {
+		switch {
+		case o.Key == "database.url" || o.Key == "cache.url":
+			env = append(env, o.Env+"=redis://user:"+canary+"@127.0.0.1:1/0")
+		case o.Type == "url" || strings.HasSuffix(o.Key, ".endpoint"):
+			env = append(env, o.Env+"=https://user:"+canary+"@127.0.0.1:1/x")
+		}
+	}
+	code, o, e = runIn(t, dir, "", tool, env, "package", "--features", "memory,splunk", "--source", root, "--output", "dist")
+	check("package", o+e)
+	archives, _ := filepath.Glob(filepath.Join(dir, "dist", "navius-*.tar.gz"))
+	if code != 0 || len(archives) != 1 {
+		t.Fatalf("package: exit %d, archives %v\n%s%s", code, archives, o, e)
+	}
+	entries := 0
+	eachEntry(t, archives[0], func(h *tar.Header, data []byte) {
+		entries++
+		check("package file "+h.Name, string(data))
+	})
+	if entries < 5 {
+		t.Errorf("the archive holds %d files", entries)
+	}
 }
 
 // serveUntilReady runs serve until it exits or logs that it serves (then

@@ -168,8 +168,9 @@ func TestTLSRequireClientCertificates(t *testing.T) {
 }
 
 // TestTLSReload: a renewed certificate is served without a restart, when
-// its files change and on SIGHUP, and connections open across the reload
-// keep working.
+// its files change and on SIGHUP, connections open across the reload keep
+// working, and clients resume their sessions across it (TLS 1.3 and 1.2:
+// the session ticket keys are kept).
 func TestTLSReload(t *testing.T) {
 	ca := tlstest.NewCA(t, "navius e2e CA")
 	pair := ca.Issue(t, "server.pem", tlstest.Leaf{CommonName: "first"})
@@ -213,6 +214,43 @@ func TestTLSReload(t *testing.T) {
 	if s.servedSubject(t) != "before-hup" {
 		t.Fatal("reloaded without a signal")
 	}
+	// Clients that keep sessions (TLS 1.3 and 1.2), to resume across the
+	// reload.
+	caches := map[uint16]tls.ClientSessionCache{tls.VersionTLS13: tls.NewLRUClientSessionCache(4), tls.VersionTLS12: tls.NewLRUClientSessionCache(4)}
+	for v, cache := range caches {
+		if s.resumes(t, v, cache) {
+			t.Fatalf("%s: the first connection resumed", tls.VersionName(v))
+		}
+		if !s.resumes(t, v, cache) {
+			t.Fatalf("%s: no resumption even before a reload", tls.VersionName(v))
+		}
+	}
 	s.Cmd.Process.Signal(syscall.SIGHUP)
 	waitSubject("after-hup")
+	// The session tickets survive the reload: the clients resume.
+	for v, cache := range caches {
+		if !s.resumes(t, v, cache) {
+			t.Errorf("%s: the session was not resumed after the reload", tls.VersionName(v))
+		}
+	}
+}
+
+// resumes makes a new connection at TLS version v with the session cache,
+// sends a request and reads the answer (which brings TLS 1.3's session
+// ticket along), and reports whether the handshake resumed a session.
+func (s *tlsServer) resumes(t *testing.T, v uint16, cache tls.ClientSessionCache) bool {
+	t.Helper()
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(s.base, "https://"), &tls.Config{RootCAs: s.pool, ServerName: "localhost",
+		MinVersion: v, MaxVersion: v, ClientSessionCache: cache, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(conn); err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+		t.Fatalf("GET /livez over %s: %v %q", tls.VersionName(v), err, b)
+	}
+	return conn.ConnectionState().DidResume
 }

@@ -117,6 +117,8 @@ func (f listenerFiles) load(now time.Time) (*certBundle, []string, error) {
 	case now.Before(leaf.NotBefore):
 		warnings = append(warnings, fmt.Sprintf("server.tls.cert_file %s is not valid before %s: clients will refuse it until then", f.cert, leaf.NotBefore.UTC().Format(time.RFC3339)))
 	}
+	// No session ticket keys here: handshakes then use the listener's
+	// outer config's, which outlive reloads (see listenerTLS).
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{pair},

@@ -34,11 +34,14 @@ type Server struct {
 	Args []string
 	// conf is a config file given before the arguments (a sentinel's,
 	// which Sentinel rewrites as it learns the topology).
-	conf   string
-	dir    string
-	cmd    *exec.Cmd
-	t      testing.TB // nil outside tests
-	client *goredis.Client
+	conf string
+	// password is the one Client authenticates with (a sentinel's
+	// requirepass, set in its config file).
+	password string
+	dir      string
+	cmd      *exec.Cmd
+	t        testing.TB // nil outside tests
+	client   *goredis.Client
 }
 
 // URL is redis://addr/db.
@@ -197,7 +200,7 @@ func (s *Server) Resume() {
 // restarts, closed with the server).
 func (s *Server) Client() *goredis.Client {
 	if s.client == nil {
-		s.client = goredis.NewClient(&goredis.Options{Addr: s.Addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+		s.client = goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: s.password, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
 	}
 	return s.client
 }

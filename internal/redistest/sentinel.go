@@ -31,12 +31,24 @@ type Sentinel struct {
 	t         testing.TB
 }
 
+// SentinelOption changes the setup StartSentinel and LaunchSentinel start.
+type SentinelOption func(*sentinelConfig)
+
+type sentinelConfig struct{ password string }
+
+// SentinelPassword makes the sentinels require password (their
+// requirepass, which they also use with each other): a client sets it as
+// redis.sentinel_password. The data nodes ask for none.
+func SentinelPassword(password string) SentinelOption {
+	return func(c *sentinelConfig) { c.password = password }
+}
+
 // StartSentinel starts the setup on free loopback ports and waits until
 // every sentinel knows both replicas and the other two sentinels, and the
 // replicas are in sync. Everything stops when the test ends.
-func StartSentinel(t testing.TB) *Sentinel {
+func StartSentinel(t testing.TB, opts ...SentinelOption) *Sentinel {
 	t.Helper()
-	s, err := LaunchSentinel(t.TempDir())
+	s, err := LaunchSentinel(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +59,11 @@ func StartSentinel(t testing.TB) *Sentinel {
 
 // LaunchSentinel is StartSentinel with the servers' files under dir; the
 // caller must Close it.
-func LaunchSentinel(dir string) (s *Sentinel, err error) {
+func LaunchSentinel(dir string, opts ...SentinelOption) (s *Sentinel, err error) {
+	var cfg sentinelConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	s = &Sentinel{}
 	defer func() {
 		if err != nil {
@@ -71,6 +87,9 @@ func LaunchSentinel(dir string) (s *Sentinel, err error) {
 			"sentinel down-after-milliseconds %s %d\n"+
 			"sentinel failover-timeout %s 10000\n"+
 			"sentinel parallel-syncs %s 2\n", MasterName, master.Port, MasterName, DownAfter.Milliseconds(), MasterName, MasterName)
+		if cfg.password != "" {
+			conf += fmt.Sprintf("requirepass %q\n", cfg.password)
+		}
 		port, err := harness.FreePort()
 		if err != nil {
 			return s, err
@@ -79,6 +98,7 @@ func LaunchSentinel(dir string) (s *Sentinel, err error) {
 		if err != nil {
 			return s, err
 		}
+		x.password = cfg.password
 		s.Sentinels = append(s.Sentinels, x)
 	}
 	return s, s.waitHealthy()

@@ -467,16 +467,21 @@ func (w *walk) advance(next uint64) {
 	w.start, w.pending = next, w.pending[i:]
 }
 
-// Cursor versions: 1 is a walk of one hash on one node (the form navius has
-// always used there); 2 adds the bucket and the node, for Sentinel and
-// Cluster.
+// Cursor versions: 3 is a walk of one hash on one node, 4 adds the bucket
+// and the node, for Sentinel and Cluster. Both are sealed with a checksum
+// (providers.EncodeKeyCursor, as the other engines' cursors are), so that a
+// cursor a client makes up is refused rather than walked on from wherever
+// it says. 1 and 2 were the same forms unsealed, from before.
 const (
-	walkVersion   = 1
-	bucketVersion = 2
+	walkVersion   = 3
+	bucketVersion = 4
+
+	unsealedWalkVersion   = 1
+	unsealedBucketVersion = 2
 )
 
 func (w *walk) encode() string {
-	return base64.RawURLEncoding.EncodeToString(w.appendTo([]byte{walkVersion}))
+	return seal(w.appendTo([]byte{walkVersion}))
 }
 
 func (w *walk) appendTo(b []byte) []byte {
@@ -489,7 +494,7 @@ func (w *walk) appendTo(b []byte) []byte {
 	return b
 }
 
-// encodeCursor is version 1 on one node, version 2 elsewhere.
+// encodeCursor is version 3 on one node, version 4 elsewhere.
 func (d *Database) encodeCursor(c *cursor) string {
 	if d.mode == single {
 		return c.walk.encode()
@@ -498,8 +503,27 @@ func (d *Database) encodeCursor(c *cursor) string {
 	b = binary.AppendUvarint(b, uint64(c.bucket))
 	b = binary.AppendUvarint(b, uint64(len(c.node)))
 	b = append(b, c.node...)
-	return base64.RawURLEncoding.EncodeToString(c.walk.appendTo(b))
+	return seal(c.walk.appendTo(b))
 }
+
+// seal makes a cursor of b: base64 of b and its CRC-32.
+func seal(b []byte) string { return providers.EncodeKeyCursor(string(b)) }
+
+// unseal returns what seal sealed into c; a cursor whose checksum fails is
+// malformed, or, in the unsealed form navius handed out before, from an
+// earlier walk that has to start again.
+func unseal(c string) ([]byte, error) {
+	s, err := providers.DecodeKeyCursor(c)
+	if err == nil {
+		return []byte(s), nil
+	}
+	if b, _ := base64.RawURLEncoding.DecodeString(c); len(b) > 0 && (b[0] == unsealedWalkVersion || b[0] == unsealedBucketVersion) {
+		return nil, errUnsealed
+	}
+	return nil, badCursor(c)
+}
+
+var errUnsealed = providers.Invalid("the cursor is of a form navius no longer accepts (made before cursors carried a checksum) or was made up: start the walk again from the first page (no cursor)")
 
 func badCursor(c string) error {
 	return providers.Invalid("malformed cursor %.40q: pass back the next_cursor of the previous page", c)
@@ -510,18 +534,21 @@ func (d *Database) decodeCursor(c string) (*cursor, error) {
 	if c == "" {
 		return &cursor{walk: &walk{}}, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 || b[0] != walkVersion && b[0] != bucketVersion {
+	b, err := unseal(c)
+	if err != nil {
+		return nil, err
+	}
+	if b[0] != walkVersion && b[0] != bucketVersion {
 		return nil, badCursor(c)
 	}
 	if (b[0] == walkVersion) != (d.mode == single) {
 		return nil, providers.Invalid("the cursor comes from a walk on another Redis topology (one node, Sentinel or Cluster): start the walk again from the first page (no cursor)")
 	}
+	r := bytes.NewReader(b[1:])
 	if b[0] == walkVersion {
-		w, err := decodeWalk(c)
+		w, err := decodeWalkBody(r, c)
 		return &cursor{walk: w}, err
 	}
-	r := bytes.NewReader(b[1:])
 	bucket, err := binary.ReadUvarint(r)
 	if err != nil || bucket >= uint64(d.buckets) {
 		return nil, badCursor(c)
@@ -540,17 +567,6 @@ func (d *Database) decodeCursor(c string) (*cursor, error) {
 		return nil, badCursor(c)
 	}
 	return &cursor{bucket: int(bucket), node: string(node), walk: w}, nil
-}
-
-func decodeWalk(c string) (*walk, error) {
-	if c == "" {
-		return &walk{}, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 || b[0] != walkVersion {
-		return nil, badCursor(c)
-	}
-	return decodeWalkBody(bytes.NewReader(b[1:]), c)
 }
 
 func decodeWalkBody(r *bytes.Reader, c string) (*walk, error) {

@@ -3,10 +3,14 @@ package redis
 import (
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/navius-dev/navius/providers"
 )
+
+// oneNode decodes cursors as a database on one node does.
+var oneNode = &Database{conn: &conn{mode: single}, buckets: 1}
 
 func TestWalkCursorRoundTrip(t *testing.T) {
 	for _, w := range []*walk{
@@ -15,10 +19,11 @@ func TestWalkCursorRoundTrip(t *testing.T) {
 		{start: 0, pending: []span{{end: 0, after: "k"}}},
 		{start: 4, pending: []span{{end: 2, after: "a\x00b"}, {end: 6, after: ""}, {end: 0, after: "zz"}}},
 	} {
-		got, err := decodeWalk(w.encode())
+		c, err := oneNode.decodeCursor(w.encode())
 		if err != nil {
 			t.Fatalf("%+v: %v", w, err)
 		}
+		got := c.walk
 		if got.start != w.start || len(got.pending) != len(w.pending) {
 			t.Fatalf("round trip of %+v = %+v", w, got)
 		}
@@ -31,17 +36,46 @@ func TestWalkCursorRoundTrip(t *testing.T) {
 }
 
 func TestWalkCursorMalformed(t *testing.T) {
-	enc := func(b ...byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	sealed := func(b ...byte) string { return seal(b) }
 	for _, c := range []string{
-		"!!", enc(9, 0), // not base64, unknown version
-		enc(walkVersion),                // no start
-		enc(walkVersion, 4, 2, 5, 'a'),  // key shorter than its length
-		enc(walkVersion, 4, 4, 0),       // span ending where it starts
-		enc(walkVersion, 4, 6, 0, 2, 0), // spans out of walk order (6 before 2)
-		enc(walkVersion, 4, 0, 0, 6, 0), // a span after the one that runs to the end
+		"!!", sealed(9, 0), // not base64, unknown version
+		sealed(walkVersion),                // no start
+		sealed(walkVersion, 4, 2, 5, 'a'),  // key shorter than its length
+		sealed(walkVersion, 4, 4, 0),       // span ending where it starts
+		sealed(walkVersion, 4, 6, 0, 2, 0), // spans out of walk order (6 before 2)
+		sealed(walkVersion, 4, 0, 0, 6, 0), // a span after the one that runs to the end
+		sealed(bucketVersion, 0, 0, 0),     // the form of another topology
 	} {
-		if _, err := decodeWalk(c); !errors.Is(err, providers.ErrInvalid) {
-			t.Errorf("decodeWalk(%q) = %v, want ErrInvalid", c, err)
+		if _, err := oneNode.decodeCursor(c); !errors.Is(err, providers.ErrInvalid) {
+			t.Errorf("decodeCursor(%q) = %v, want ErrInvalid", c, err)
+		}
+	}
+}
+
+// TestWalkCursorForged: a cursor whose structure is sound but that navius
+// did not seal (made up by a client, or handed out before cursors carried
+// a checksum) is refused, and so is a sealed one with its checksum
+// mangled.
+func TestWalkCursorForged(t *testing.T) {
+	enc := func(b ...byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	w := &walk{start: 4, pending: []span{{end: 2, after: "k"}}}
+	if _, err := oneNode.decodeCursor(w.encode()); err != nil {
+		t.Fatalf("a sealed cursor: %v", err)
+	}
+	for _, c := range []string{
+		enc(w.appendTo([]byte{walkVersion})...),   // well formed, no checksum
+		enc(w.appendTo([]byte{bucketVersion})...), // well formed, no checksum
+		w.encode()[:len(w.encode())-2] + "AA",     // checksum mangled
+	} {
+		if _, err := oneNode.decodeCursor(c); !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "cursor") {
+			t.Errorf("decodeCursor(%q) = %v, want ErrInvalid", c, err)
+		}
+	}
+	// The unsealed form of before asks for the walk to start again.
+	for _, v := range []byte{unsealedWalkVersion, unsealedBucketVersion} {
+		c := enc(w.appendTo([]byte{v})...)
+		if _, err := oneNode.decodeCursor(c); !errors.Is(err, providers.ErrInvalid) || !strings.Contains(err.Error(), "start the walk again") {
+			t.Errorf("decodeCursor(%q) of before = %v, want ErrInvalid asking to start again", c, err)
 		}
 	}
 }
