@@ -397,7 +397,7 @@ func TestBuildWithRefusals(t *testing.T) {
 		{"no version or directory", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module"},
 			[]string{"give a version (navius.invalid/no-such-module@v1.2.3, or navius.invalid/no-such-module@latest to look it up) or the module's local directory"}},
 		{"unknown module offline", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module@v1.0.0"}, []string{"--with navius.invalid/no-such-module@v1.0.0:", "GOPROXY=off"}},
-		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v9.9.9"}, []string{"--with github.com/sirupsen/logrus@v9.9.9:", "check the module path and version"}},
+		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v1.99.99"}, []string{"--with github.com/sirupsen/logrus@v1.99.99:", "check the module path and version"}},
 		{"no feature file", nil, []string{"--with", "example.com/navius-nofeature=" + fixture("nofeaturefile")}, []string{"has no navius-feature.json at its root"}},
 		{"unknown field", nil, []string{"--with", "example.com/navius-unknownfields=" + fixture("unknownfields")}, []string{`unknown field "provide" (did you mean "provides"?)`}},
 		{"name clash", nil, []string{"--with", "example.com/navius-nameclash=" + fixture("nameclash")}, []string{`feature "bolt" clashes with navius's own feature "bolt"`}},
@@ -590,8 +590,8 @@ func TestBuildWithVersion(t *testing.T) {
 		t.Fatalf("--like built %+v, want %+v", got, rep)
 	}
 
-	code, _, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--with", fsdbModule+"@v9.9.9", "--output", "missing")
-	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "--with "+fsdbModule+"@v9.9.9:") {
+	code, _, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--with", fsdbModule+"@v1.99.99", "--output", "missing")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "--with "+fsdbModule+"@v1.99.99:") {
 		t.Fatalf("a version the proxy lacks: exit %d, %q", code, errOut)
 	}
 	unchanged(t, before, "builds by version")
