@@ -31,23 +31,27 @@ build: $(BUILD_TOOL)
 tags: $(BUILD_TOOL)
 	@$(BUILD_TOOL) -features "$(FEATURES)" -tags-only
 
-# The builder's release archive and documentation for FEATURES. A default
-# build (which carries the builder) does the work.
+# The builder's release archive and documentation for FEATURES, into DIST.
+# A default build (which carries the builder) does the work, built by the
+# build script as make build builds, so stamped with the tree's version:
+# the archives, SHA256SUMS and docs are those navius package and navius
+# docs give (a plain go build would be version "dev").
+DIST ?= dist
 TOOL := bin/.navius-tool
-$(TOOL): FORCE
-	@$(GO) build -o $(TOOL) .
+$(TOOL): $(BUILD_TOOL) FORCE
+	@$(BUILD_TOOL) -features default -o $(TOOL) >/dev/null
 
 package: $(TOOL)
-	@$(TOOL) package --features "$(FEATURES)" --output dist
+	@$(TOOL) package --features "$(FEATURES)" --output "$(DIST)"
 
 # The package plus a container image archive (docker load -i, podman load,
 # skopeo): PLATFORM=linux/amd64,linux/arm64 for a multi-platform image,
 # TAG=registry.example.com/navius:1.0 to name it.
 image: $(TOOL)
-	@$(TOOL) package --image --features "$(FEATURES)" --output dist $(if $(PLATFORM),--platform "$(PLATFORM)") $(if $(TAG),--tag "$(TAG)")
+	@$(TOOL) package --image --features "$(FEATURES)" --output "$(DIST)" $(if $(PLATFORM),--platform "$(PLATFORM)") $(if $(TAG),--tag "$(TAG)")
 
 docs: $(TOOL)
-	@$(TOOL) docs --features "$(FEATURES)" --output dist/docs
+	@$(TOOL) docs --features "$(FEATURES)" --output "$(DIST)/docs"
 
 # LISTEN=host:port serves elsewhere than 127.0.0.1:8080 (NAVIUS_LISTEN
 # does too); ARGS adds serve flags, e.g. ARGS="--log-format json".

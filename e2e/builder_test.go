@@ -6,6 +6,8 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/navius-dev/navius/internal/build"
 	"github.com/navius-dev/navius/internal/harness"
 )
 
@@ -253,6 +256,70 @@ func TestPackage(t *testing.T) {
 	}
 	if code, out, errOut := run(t, bin, nil, "config", "check", "--config", sampleFile); code != 0 || !strings.Contains(out, "splunk.") {
 		t.Errorf("the packaged sample does not load in the packaged binary: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestPackageByMake: the documented ways to package give the same bytes.
+// make package (its tool built by the Makefile) and navius package (run by
+// a navius of another stamped version, the test's) write byte-identical
+// archives and SHA256SUMS from the same tree and features; the Makefile's
+// tool is stamped with the tree's version, and make docs titles the pages
+// with it, as navius docs does, not "dev".
+func TestPackageByMake(t *testing.T) {
+	tool, _ := binary(t, "default")
+	tmp := t.TempDir()
+	makeDist, naviusDist := filepath.Join(tmp, "make"), filepath.Join(tmp, "navius")
+	// The Makefile's tools and output go outside the tree; a make running
+	// this test passes none of its flags on.
+	env := []string{"MAKEFLAGS=", "MFLAGS=", "MAKELEVEL="}
+	vars := []string{"BUILD_TOOL=" + filepath.Join(tmp, "build"), "TOOL=" + filepath.Join(tmp, "tool"), "DIST=" + makeDist}
+	execOut(t, root, env, "make", append([]string{"-s", "package", "FEATURES=memory"}, vars...)...)
+	execOut(t, root, nil, tool, "package", "--features", "memory", "--source", root, "--output", naviusDist)
+
+	version := build.GitVersion(root)
+	// sums are the SHA-256 of the files under dir, by relative path.
+	sums := func(dir string) map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(dir, path)
+				out[rel] = harness.FileSHA256(t, path)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	byMake, byNavius := sums(makeDist), sums(naviusDist)
+	archive := "navius-" + version + "-minimal-" + runtime.GOOS + "-" + runtime.GOARCH + ".tar.gz"
+	if byMake[archive] == "" || byMake["SHA256SUMS"] == "" || len(byMake) != 2 {
+		t.Fatalf("make package wrote %v, want %s and SHA256SUMS", slices.Sorted(maps.Keys(byMake)), archive)
+	}
+	if !maps.Equal(byMake, byNavius) {
+		t.Fatalf("make package and navius package differ from the same inputs (file: SHA-256):\nmake:   %v\nnavius: %v", byMake, byNavius)
+	}
+
+	// The Makefile's tool is stamped as make build stamps, so it is the
+	// tree's navius, and make docs of the defaults needs no second build.
+	if got := execOut(t, root, nil, filepath.Join(tmp, "tool"), "--version"); !strings.HasPrefix(got, "navius "+version+" (") {
+		t.Errorf("the Makefile's tool says %q, want navius %s", strings.TrimSpace(got), version)
+	}
+	// make docs of the defaults, and navius docs of them from a navius of
+	// another version (which builds them), write the same pages.
+	execOut(t, root, env, "make", append([]string{"-s", "docs"}, vars...)...)
+	execOut(t, root, nil, tool, "docs", "--features", "default", "--source", root, "--output", filepath.Join(naviusDist, "docs"))
+	index, err := os.ReadFile(filepath.Join(makeDist, "docs", "index.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title, _, _ := strings.Cut(string(index), "\n"); title != "# navius "+version {
+		t.Errorf("make docs titles its pages %q, want %q", title, "# navius "+version)
+	}
+	if byMake, byNavius := sums(filepath.Join(makeDist, "docs")), sums(filepath.Join(naviusDist, "docs")); !maps.Equal(byMake, byNavius) {
+		t.Errorf("make docs and navius docs differ:\nmake:   %v\nnavius: %v", byMake, byNavius)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/package-url/packageurl-go"
 
 	"github.com/navius-dev/navius/internal/harness"
 	"github.com/navius-dev/navius/internal/oci"
@@ -589,6 +590,24 @@ func TestSBOMOfBuilds(t *testing.T) {
 	mem, _ := binary(t, "memory")
 	if strings.Contains(string(sbomVia(t, tool, mem)), "go.etcd.io/bbolt") {
 		t.Error("the memory build's SBOM lists go.etcd.io/bbolt")
+	}
+}
+
+// TestSBOMOfFileBuild: navius sbom of a Go binary built from a file
+// outside any module (go build main.go, whose build information names no
+// module) gives its main component a valid purl, as the purl reference
+// library parses it back: the package path go records, at (devel).
+func TestSBOMOfFileBuild(t *testing.T) {
+	tool, _ := binary(t, "default")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	execOut(t, dir, []string{"CGO_ENABLED=0", "GOWORK=off"}, "go", "build", "-o", "hello", "main.go")
+	purl := parseSBOM(t, sbomVia(t, tool, filepath.Join(dir, "hello"))).Metadata.Component.PackageURL
+	p, err := packageurl.FromString(purl)
+	if err != nil || p.Type != packageurl.TypeGolang || p.Name != "command-line-arguments" || p.Version != "(devel)" || p.ToString() != purl {
+		t.Errorf("purl %q of a binary built from a file: parsed %+v (%v); want pkg:golang/command-line-arguments@%%28devel%%29", purl, p, err)
 	}
 }
 

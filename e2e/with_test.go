@@ -545,21 +545,23 @@ func TestBuildWithRefusals(t *testing.T) {
 	tool, _ := binary(t, "default")
 	fixture := func(name string) string { return filepath.Join(root, "testdata", "modules", name) }
 	example := fsdbModule + "=" + filepath.Join(root, "examples", "fsdb")
-	// Copies of the example whose feature file disagrees with its code.
-	edited := func(old, new string) string {
+	// Copies of the example with one file edited: a feature file that
+	// disagrees with its code, a go.mod go refuses.
+	editedFile := func(name, old, new string) string {
 		dir := t.TempDir()
 		files, _ := filepath.Glob(filepath.Join(root, "examples", "fsdb", "*"))
 		for _, f := range files {
 			copyFile(t, f, filepath.Join(dir, filepath.Base(f)), 0o644)
 		}
-		path := filepath.Join(dir, thirdparty.FileName)
+		path := filepath.Join(dir, name)
 		data, _ := os.ReadFile(path)
 		if !strings.Contains(string(data), old) {
-			t.Fatalf("examples/fsdb/%s no longer has %s", thirdparty.FileName, old)
+			t.Fatalf("examples/fsdb/%s no longer has %s", name, old)
 		}
 		os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
 		return fsdbModule + "=" + dir
 	}
+	edited := func(old, new string) string { return editedFile(thirdparty.FileName, old, new) }
 	broken := t.TempDir()
 	if err := modtest.BrokenFSDB(root, broken); err != nil {
 		t.Fatal(err)
@@ -571,6 +573,13 @@ func TestBuildWithRefusals(t *testing.T) {
 	// fsdb's options are in Go only; a file that lists them is held to them.
 	otherDefault := edited(`"package"`, `"options": [{"key": "fsdb.sync", "type": "bool", "default": "false", "description": "fsync"}], "package"`)
 	moreSchemes := edited(`"schemes": ["database:fsdb"]`, `"schemes": ["database:fsdb", "database:fsdb2"]`)
+	// go refuses this go.mod in a message of its own, which must reach
+	// the user whole (its first line alone names no problem).
+	badRequire := editedFile("go.mod", "\nrequire ", "\nrequire example.com/nosuchdep v9.0.0\n\nrequire ")
+	// Refused before anything runs (nothing printed: no module resolved,
+	// nothing verified or built), or at least before verification.
+	early := map[string]bool{"wrong module path": true, "version does not fit the path": true}
+	beforeVerify := map[string]bool{"go refuses the module's go.mod": true}
 	before := treeState(t)
 	for _, c := range []struct {
 		name string
@@ -583,12 +592,19 @@ func TestBuildWithRefusals(t *testing.T) {
 		{"no version or directory", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module"},
 			[]string{"give a version (navius.invalid/no-such-module@v1.2.3, or navius.invalid/no-such-module@latest to look it up) or the module's local directory"}},
 		{"unknown module offline", []string{"GOPROXY=off"}, []string{"--with", "navius.invalid/no-such-module@v1.0.0"}, []string{"--with navius.invalid/no-such-module@v1.0.0:", "GOPROXY=off"}},
-		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v9.9.9"}, []string{"--with github.com/sirupsen/logrus@v9.9.9:", "check the module path and version"}},
+		{"version that does not exist", nil, []string{"--with", "github.com/sirupsen/logrus@v1.99.99"}, []string{"--with github.com/sirupsen/logrus@v1.99.99:", "check the module path and version"}},
 		{"no feature file", nil, []string{"--with", "example.com/navius-nofeature=" + fixture("nofeaturefile")}, []string{"has no navius-feature.json at its root"}},
 		{"unknown field", nil, []string{"--with", "example.com/navius-unknownfields=" + fixture("unknownfields")}, []string{`unknown field "provide" (did you mean "provides"?)`}},
 		{"name clash", nil, []string{"--with", "example.com/navius-nameclash=" + fixture("nameclash")}, []string{`feature "bolt" clashes with navius's own feature "bolt"`}},
 		{"module twice", nil, []string{"--with", example, "--with", example}, []string{"module " + fsdbModule + " is given twice"}},
-		{"wrong module path", nil, []string{"--with", "example.com/other=" + filepath.Join(root, "examples", "fsdb")}, []string{"holds module " + fsdbModule + ", not example.com/other"}},
+		{"wrong module path", nil, []string{"--with", "example.com/other=" + filepath.Join(root, "examples", "fsdb")},
+			[]string{"holds module " + fsdbModule + ", not example.com/other: name the module its go.mod declares (--with " + fsdbModule + "=" + filepath.Join(root, "examples", "fsdb") + "), or give the directory of example.com/other"}},
+		// A version whose major the module path does not have (go's rule
+		// for v2 and later): refused before go runs, naming the fix.
+		{"version does not fit the path", nil, []string{"--with", fsdbModule + "@v9.9.9=" + filepath.Join(root, "examples", "fsdb")},
+			[]string{"version v9.9.9 does not fit module path " + fsdbModule + ", which takes v0 and v1 versions only", "give a v0 or v1 version", "or drop @v9.9.9 to build the directory as it is"}},
+		{"go refuses the module's go.mod", nil, []string{"--with", badRequire},
+			[]string{"--with: adding the modules to a copy of go.mod: go get ", `require example.com/nosuchdep: version "v9.0.0" invalid: should be v0 or v1, not v9`}},
 		{"no-verify alone", nil, []string{"--no-verify"}, []string{"--no-verify goes with --with"}},
 		{"broken provider", nil, []string{"--with", "example.com/navius-brokenfsdb=" + broken},
 			[]string{"verify example.com/navius-brokenfsdb: conformance case TestNaviusHarness/brokenfsdb/database:brokenfsdb/navius.database.v2/Delete failed"}},
@@ -624,6 +640,12 @@ func TestBuildWithRefusals(t *testing.T) {
 			}
 			if bins, _ := filepath.Glob(filepath.Join(dir, "out", "navius-*")); len(bins) > 0 {
 				t.Errorf("a refused build left %v", bins)
+			}
+			if (early[c.name] || beforeVerify[c.name]) && strings.Contains(out, "verify:") {
+				t.Errorf("navius %v: refused only after verifying:\n%s", c.args, out)
+			}
+			if early[c.name] && out != "" {
+				t.Errorf("navius %v: refused only after it began:\n%s", c.args, out)
 			}
 			unchanged(t, before, "a refused build")
 		})
@@ -763,8 +785,8 @@ func TestBuildWithVersion(t *testing.T) {
 		t.Fatalf("--like built %+v, want %+v", got, rep)
 	}
 
-	code, _, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--with", fsdbModule+"@v9.9.9", "--output", "missing")
-	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "--with "+fsdbModule+"@v9.9.9:") {
+	code, _, errOut = runIn(t, dir, "", tool, env, "build", "--source", root, "--with", fsdbModule+"@v1.99.99", "--output", "missing")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 || !strings.Contains(errOut, "--with "+fsdbModule+"@v1.99.99:") {
 		t.Fatalf("a version the proxy lacks: exit %d, %q", code, errOut)
 	}
 	unchanged(t, before, "builds by version")

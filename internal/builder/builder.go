@@ -354,12 +354,18 @@ func (t *tree) quietBuild(ctx context.Context, sel manifest.Selection, dir, goos
 	return out, plan, nil
 }
 
-// factsFor returns the facts of sel: the running binary's own when sel is
-// what it carries (and the tree is not another version fetched), else
-// those of a host build of sel.
+// isSelf reports whether a build of sel from the tree is the running
+// binary over again: the same features at the same version. A binary of
+// another version (an unstamped "dev" one, one built before the last
+// commit, a release in another checkout) describes itself, not the tree.
+func (t *tree) isSelf(sel manifest.Selection) bool {
+	return slices.Equal(sel.Features, buildinfo.Compiled()) && buildinfo.Read().Version == t.version()
+}
+
+// factsFor returns the facts of sel: the running binary's own when a
+// build of sel is this binary (isSelf), else those of a host build of sel.
 func (t *tree) factsFor(ctx context.Context, sel manifest.Selection, self *manifest.Manifest) (facts, error) {
-	otherVersion := t.fetched != nil && t.fetched.Version != buildinfo.Read().Version
-	if slices.Equal(sel.Features, buildinfo.Compiled()) && !otherVersion {
+	if t.isSelf(sel) {
 		return selfFacts(self), nil
 	}
 	if err := requireGo(); err != nil {

@@ -24,7 +24,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/navius-dev/navius/internal/build"
-	"github.com/navius-dev/navius/internal/buildinfo"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
 )
@@ -38,7 +37,8 @@ func packageCommand(env *cli.Env) *ucli.Command {
 			"<label> is the profile the features came from (or the profile with exactly these features), else\n" +
 			"a short hash of the sorted feature names, so packages of different feature sets never overwrite\n" +
 			"each other. Entries are sorted, owned by 0:0 and dated at the commit (or SOURCE_DATE_EPOCH), so\n" +
-			"the same inputs give a byte-identical archive.\n\n" +
+			"the same inputs give a byte-identical archive, whichever navius runs this: the SBOM names as its\n" +
+			"tool navius at the version packaged, not this binary's own version.\n\n" +
 			"--image also writes navius-<version>-<label>-image.tar, built without a daemon: an OCI image\n" +
 			"layout that also carries docker's manifest.json, so docker load, podman load and skopeo read it.\n" +
 			"The image is the binary and its SBOM on an empty base with CA certificates and a nonroot user\n" +
@@ -147,7 +147,7 @@ func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, targets [][2]s
 			return err
 		}
 		// The tree's manifest: the binary was built from it.
-		doc, err := sbomOf(t.manifest, data, plan.Version, date)
+		doc, err := sbomOf(t.manifest, data, plan.Version, packagedBy(plan.Version), date)
 		if err != nil {
 			return fmt.Errorf("SBOM of the %s/%s binary: %v", goos, goarch, err)
 		}
@@ -159,7 +159,7 @@ func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, targets [][2]s
 	}
 	fmt.Fprintf(env.Stdout, "[%d/%d] collecting the enabled features' options\n", steps-1, steps)
 	var f facts
-	if hostBin != "" && !slices.Equal(sel.Features, buildinfo.Compiled()) {
+	if hostBin != "" && !t.isSelf(sel) {
 		f, err = factsOf(ctx, hostBin) // a binary just built for this machine: no second build
 	} else {
 		f, err = t.factsFor(ctx, sel, env.Manifest)

@@ -93,7 +93,7 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sbomData, err = sbomOf(t.manifest, data, t.version(), t.sourceDate()); err != nil {
+		if sbomData, err = sbomOf(t.manifest, data, t.version(), packagedBy(t.version()), t.sourceDate()); err != nil {
 			return nil, err
 		}
 		artefact = bin

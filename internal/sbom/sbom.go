@@ -198,11 +198,16 @@ func (b *Binary) JSON(opts Options) ([]byte, error) {
 	}
 	main.BOMRef = main.PURL
 	if bi.Main.Path == "" {
-		// go build of files, not of a module: build information names no
-		// module, so there is no package URL to give.
-		main.Name = orDefault(opts.Name, "main")
+		// go build of files outside any module: build information names
+		// no module, only the package path go gives them
+		// (command-line-arguments), and no version. The purl names that
+		// path, at "(devel)", go's version for a build of local source.
+		path := orDefault(bi.Path, "command-line-arguments")
+		main.Name = orDefault(opts.Name, path)
+		main.Version = orDefault(opts.Version, "(devel)")
 		main.Description = "Go binary built from files outside any module"
-		main.PURL, main.BOMRef = "", "main"
+		main.PURL = purl(path, main.Version)
+		main.BOMRef = main.PURL
 	}
 	for _, f := range opts.Features {
 		main.Properties = append(main.Properties, property{PropFeature, f})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/package-url/packageurl-go"
 	"github.com/xeipuuv/gojsonschema"
 )
 
@@ -187,6 +188,21 @@ func validate(t *testing.T, data []byte) {
 	for _, e := range res.Errors() {
 		t.Errorf("CycloneDX 1.6 schema: %s", e)
 	}
+	// The schema takes any string as a purl: the reference library
+	// parses each.
+	var doc cdx.BOM
+	if err := cdx.NewBOMDecoder(bytes.NewReader(data), cdx.BOMFileFormatJSON).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	components := []cdx.Component{*doc.Metadata.Component}
+	if doc.Components != nil {
+		components = append(components, *doc.Components...)
+	}
+	for _, c := range components {
+		if p, err := packageurl.FromString(c.PackageURL); err != nil || p.Type != packageurl.TypeGolang || p.Name == "" {
+			t.Errorf("component %s: purl %q is not a golang purl with a name (%v)", c.Name, c.PackageURL, err)
+		}
+	}
 }
 
 func fakeBinary() *Binary {
@@ -279,13 +295,52 @@ func TestNoModulePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := decode(t, data)
-	if m := doc.Metadata.Component; m.PackageURL != "" || m.BOMRef != "main" || m.Name != "main" {
-		t.Errorf("main of a binary without a module path: %+v", m)
-	}
 	for _, c := range *doc.Components {
 		if c.Name == "github.com/z/old" && !slices.Equal(props(c.Properties, PropRaisedBy), []string{"example.com/m (navius requires v1.0.0)"}) {
 			t.Errorf("raised: %v", c.Properties)
 		}
+	}
+	validate(t, data)
+}
+
+// TestFilesOutsideAModule describes a binary built from a file outside any
+// module (go build main.go): build information names no module, only the
+// package path command-line-arguments, and no version. Its purl is still a
+// valid golang purl: that path at (devel), percent-encoded, parsed back by
+// the purl reference library to the same string.
+func TestFilesOutsideAModule(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", "hello", "main.go")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build main.go: %v\n%s", err, out)
+	}
+	b, err := Read(filepath.Join(dir, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Info.Main.Path != "" || b.Info.Path != "command-line-arguments" {
+		t.Fatalf("go build main.go outside a module recorded main module %q, path %q", b.Info.Main.Path, b.Info.Path)
+	}
+	data, err := b.JSON(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := decode(t, data).Metadata.Component
+	const want = "pkg:golang/command-line-arguments@%28devel%29"
+	if m.PackageURL != want || m.BOMRef != want || m.Name != "command-line-arguments" || m.Version != "(devel)" {
+		t.Errorf("main component: purl %q, bom-ref %q, name %q, version %q; want purl and bom-ref %s", m.PackageURL, m.BOMRef, m.Name, m.Version, want)
+	}
+	p, err := packageurl.FromString(m.PackageURL)
+	if err != nil {
+		t.Fatalf("purl %q: %v", m.PackageURL, err)
+	}
+	if p.Type != packageurl.TypeGolang || p.Name != "command-line-arguments" || p.Version != "(devel)" || p.ToString() != m.PackageURL {
+		t.Errorf("purl %q parses to type %q, name %q, version %q, and back to %q", m.PackageURL, p.Type, p.Name, p.Version, p.ToString())
 	}
 	validate(t, data)
 }

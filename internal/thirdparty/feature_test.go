@@ -166,6 +166,10 @@ func TestLoadModuleExample(t *testing.T) {
 	if _, err := (With{Module: "example.com/other"}).Load(exampleDir); err == nil || !strings.Contains(err.Error(), "holds module example.com/navius-fsdb, not example.com/other") {
 		t.Fatalf("Load of the wrong module: %v", err)
 	}
+	wrong := With{Module: "example.com/other", Version: "v1.0.0", Dir: exampleDir}
+	if _, err := wrong.Load(exampleDir); err == nil || !strings.Contains(err.Error(), "holds module example.com/navius-fsdb, not example.com/other: name the module its go.mod declares (--with example.com/navius-fsdb@v1.0.0="+exampleDir+"), or give the directory of example.com/other") {
+		t.Fatalf("Load of the wrong module's directory: %v", err)
+	}
 }
 
 // The fixtures for the bad inputs of --with.
@@ -305,6 +309,12 @@ func TestParseWith(t *testing.T) {
 		"example.com/x=../local":       {Module: "example.com/x", Dir: "../local"},
 		"example.com/x@v1.2.3=./local": {Module: "example.com/x", Version: "v1.2.3", Dir: "./local"},
 		" example.com/x@latest ":       {Module: "example.com/x", Version: "latest"},
+		// Versions that fit the path's major version, and queries.
+		"example.com/x/v2@v2.1.0=./local":                  {Module: "example.com/x/v2", Version: "v2.1.0", Dir: "./local"},
+		"gopkg.in/yaml.v3@v3.0.1":                          {Module: "gopkg.in/yaml.v3", Version: "v3.0.1"},
+		"example.com/x@v2.0.0+incompatible":                {Module: "example.com/x", Version: "v2.0.0+incompatible"},
+		"example.com/x@v0.0.0-20240101000000-abcdefabcdef": {Module: "example.com/x", Version: "v0.0.0-20240101000000-abcdefabcdef"},
+		"example.com/x@master":                             {Module: "example.com/x", Version: "master"},
 	} {
 		got, err := ParseWith(arg)
 		if err != nil || got != want {
@@ -324,6 +334,11 @@ func TestParseWith(t *testing.T) {
 		"example.com//x@v1":  "is not a module path",
 		"example.com/x@a/b=": "is not a version",
 		"example.com/x":      "give a version (example.com/x@v1.2.3, or example.com/x@latest to look it up) or the module's local directory (example.com/x=DIR)",
+		// A major version the path does not have: refused before go runs.
+		"example.com/x@v9.9.9=./dir": "version v9.9.9 does not fit module path example.com/x, which takes v0 and v1 versions only (a v9 module's path ends in /v9): give a v0 or v1 version, or the module path its go.mod declares, or drop @v9.9.9 to build the directory as it is",
+		"example.com/x@v2":           "version v2 does not fit module path example.com/x",
+		"example.com/x/v2@v1.0.0":    "version v1.0.0 does not fit module path example.com/x/v2, which takes v2 versions only: give a v2 version",
+		"gopkg.in/yaml.v3@v2.4.0":    "which takes v3 versions only",
 	} {
 		if _, err := ParseWith(arg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseWith(%q) = %v, want %q", arg, err, want)

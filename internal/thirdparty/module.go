@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -64,7 +65,50 @@ func ParseWith(arg string) (With, error) {
 		// became a network error: ask for the intent.
 		return With{}, fmt.Errorf("--with %q: give a version (%s@v1.2.3, or %s@latest to look it up) or the module's local directory (%s=DIR)", arg, mod, mod, mod)
 	}
+	if msg := majorMismatch(mod, version); msg != "" {
+		// go would refuse it too, but only once the build has started,
+		// with a message about a temporary go.mod.
+		fix := ""
+		if hasDir {
+			fix = fmt.Sprintf(", or drop @%s to build the directory as it is", version)
+		}
+		return With{}, fmt.Errorf("--with %q: %s%s", arg, msg, fix)
+	}
 	return w, nil
+}
+
+var (
+	// semverRE is a semantic version (or its v1, v1.2 prefix); its first
+	// group the major version.
+	semverRE = regexp.MustCompile(`^v(0|[1-9][0-9]*)(\.[0-9]+(\.[0-9]+)?)?([-+].*)?$`)
+	// majorSuffixRE is the major version suffix of a module path: /vN
+	// (N >= 2), or .vN for gopkg.in.
+	majorSuffixRE = regexp.MustCompile(`(?:/v([2-9]|[1-9][0-9]+)|^gopkg\.in/.*\.v(0|[1-9][0-9]*)(?:-unstable)?)$`)
+)
+
+// majorMismatch says why version cannot be a version of module path mod,
+// as Go's rule for major versions has it: a module at v2 or later has a
+// path ending in /vN (gopkg.in paths in .vN), and only versions of that
+// major. "" when it fits, is a query (latest, a branch, a commit) or
+// +incompatible (a module without go.mod, which go checks itself).
+func majorMismatch(mod, version string) string {
+	v := semverRE.FindStringSubmatch(version)
+	if v == nil || strings.HasSuffix(version, "+incompatible") {
+		return ""
+	}
+	major := v[1]
+	suffix := majorSuffixRE.FindStringSubmatch(mod)
+	switch {
+	case suffix == nil && (major == "0" || major == "1"):
+		return ""
+	case suffix == nil:
+		return fmt.Sprintf("version %s does not fit module path %s, which takes v0 and v1 versions only (a v%s module's path ends in /v%s): give a v0 or v1 version, or the module path its go.mod declares", version, mod, major, major)
+	}
+	pathMajor := suffix[1] + suffix[2]
+	if major == pathMajor {
+		return ""
+	}
+	return fmt.Sprintf("version %s does not fit module path %s, which takes v%s versions only: give a v%s version, or the module path its go.mod declares", version, mod, pathMajor, pathMajor)
 }
 
 // String formats w as it is given to --with.
@@ -88,7 +132,11 @@ func (w With) Load(dir string) (*Module, error) {
 		return nil, err
 	}
 	if m.Path != w.Module {
-		return nil, fmt.Errorf("--with %s: %s holds module %s, not %s: fix the module path or the directory", w, m.Dir, m.Path, w.Module)
+		fix := "fix the module path or the directory"
+		if w.Dir != "" {
+			fix = fmt.Sprintf("name the module its go.mod declares (--with %s), or give the directory of %s", With{Module: m.Path, Version: w.Version, Dir: w.Dir}, w.Module)
+		}
+		return nil, fmt.Errorf("--with %s: %s holds module %s, not %s: %s", w, m.Dir, m.Path, w.Module, fix)
 	}
 	m.Version = w.Version
 	return m, nil
