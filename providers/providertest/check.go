@@ -3,6 +3,7 @@ package providertest
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,6 +92,30 @@ func WalkKeys(t testing.TB, db providers.Database, coll string, q providers.Quer
 		}
 		if q.Cursor = p.NextCursor; q.Cursor == "" {
 			return seen
+		}
+	}
+}
+
+// CheckTimeoutsRefuseZero checks that each of keys among a provider's
+// declared options refuses 0 and negative durations (a client library
+// often reads 0 as no limit, or as its own default) and takes 1ms.
+func CheckTimeoutsRefuseZero(t *testing.T, opts []providers.Option, keys ...string) {
+	t.Helper()
+	for _, key := range keys {
+		i := slices.IndexFunc(opts, func(o providers.Option) bool { return o.Key == key })
+		if i < 0 {
+			t.Fatalf("no option %s", key)
+		}
+		o := opts[i]
+		for _, v := range []string{"0", "0s", "-1s"} {
+			if err := o.Check(v); err == nil {
+				t.Errorf("%s=%s accepted", key, v)
+			} else if v != "-1s" && !strings.Contains(err.Error(), "out of range: use at least 1ms; 0 would mean no limit at all") {
+				t.Errorf("%s=%s: %v", key, v, err)
+			}
+		}
+		if err := o.Check("1ms"); err != nil {
+			t.Errorf("%s=1ms: %v", key, err)
 		}
 	}
 }

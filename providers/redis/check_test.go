@@ -1,8 +1,6 @@
 package redis
 
 import (
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/navius-dev/navius/providers"
@@ -38,21 +36,5 @@ func TestCheck(t *testing.T) {
 // the core timeouts do, rather than replacing it with the default unsaid;
 // config check and serve both report it (e2e TestCheckAgreesWithServe).
 func TestTimeoutBounds(t *testing.T) {
-	for _, key := range []string{"redis.dial_timeout", "redis.read_timeout", "redis.write_timeout", "redis.min_replicas_timeout"} {
-		i := slices.IndexFunc(Options, func(o providers.Option) bool { return o.Key == key })
-		if i < 0 {
-			t.Fatalf("no option %s", key)
-		}
-		o := Options[i]
-		for _, v := range []string{"0", "0s", "-1s"} {
-			if err := o.Check(v); err == nil {
-				t.Errorf("%s=%s accepted", key, v)
-			} else if v != "-1s" && !strings.Contains(err.Error(), "out of range: use at least 1ms; 0 would mean no limit at all") {
-				t.Errorf("%s=%s: %v", key, v, err)
-			}
-		}
-		if err := o.Check("1ms"); err != nil {
-			t.Errorf("%s=1ms: %v", key, err)
-		}
-	}
+	providertest.CheckTimeoutsRefuseZero(t, Options, "redis.dial_timeout", "redis.read_timeout", "redis.write_timeout", "redis.min_replicas_timeout")
 }
