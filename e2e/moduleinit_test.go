@@ -2,16 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/navius-dev/navius/internal/conformance"
 )
 
 // TestModuleInit: a module scaffolded by navius module init passes
 // verification as generated, builds in, is listed by the binary and
-// serves. The database is generated from inside the tree (go.mod replaces
-// navius with it); the log sink from a directory outside any checkout (no
+// serves. The database and the cache are generated from inside the tree
+// (go.mod replaces navius with it); the log sink from a directory outside any checkout (no
 // replace: navius build --with builds it against the tree that builds).
 func TestModuleInit(t *testing.T) {
 	tool, _ := binary(t, "default")
@@ -19,7 +22,9 @@ func TestModuleInit(t *testing.T) {
 	for _, c := range []struct {
 		kind, cwd, verified, provides string
 		env                           func(dir string) []string
-		check                         func(t *testing.T, dir string)
+		// live checks the running server, check what it left in dir.
+		live  func(t *testing.T, p *proc)
+		check func(t *testing.T, dir string)
 	}{
 		{
 			kind: "database", cwd: root, provides: "database:widget",
@@ -30,6 +35,21 @@ func TestModuleInit(t *testing.T) {
 					t.Errorf("the API's writes are not in %s/data.log: %v", dir, err)
 				}
 			},
+		},
+		{
+			// Held to every case of the cache suite, HonoursContext and
+			// CloseWhileBusy among them.
+			kind: "cache", cwd: root, provides: "cache:widget",
+			verified: fmt.Sprintf("verify:   widget: navius's harness on what %s registers: navius.cache.v2 %d/%d cases passed",
+				module, len(conformance.Required[conformance.Cache]), len(conformance.Required[conformance.Cache])),
+			env: func(string) []string { return []string{"NAVIUS_CACHE_URL=widget://"} },
+			live: func(t *testing.T, p *proc) {
+				status, body := p.Do(t, "GET", "/health", "")
+				if status != 200 || !strings.Contains(body, `"provider":"widget"`) {
+					t.Errorf("/health does not show the widget cache: %d %s", status, body)
+				}
+			},
+			check: func(*testing.T, string) {},
 		},
 		{
 			kind: "logsink", cwd: t.TempDir(), provides: "logging:widget",
@@ -78,6 +98,9 @@ func TestModuleInit(t *testing.T) {
 			data := t.TempDir()
 			p := serve(t, bin, t.TempDir(), c.env(data))
 			exercise(t, p)
+			if c.live != nil {
+				c.live(t, p)
+			}
 			if err := p.Stop(t); err != nil {
 				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Logs())
 			}

@@ -38,8 +38,8 @@ import (
 
 // Version is the protocol version; it is part of every suite's subtest name
 // and of the marker, so a builder never misreads an older or newer suite.
-// Version 2 added the database cases HonoursContext, CloseWhileBusy and
-// CrashDurable.
+// Version 2 added the cases HonoursContext and CloseWhileBusy to the
+// database and cache suites, and CrashDurable to the database suite.
 const Version = 2
 
 // MarkerPrefix starts every marker line.
@@ -77,7 +77,7 @@ var Required = map[string][]string{
 	},
 	Cache: {
 		"SetGetDelete", "ValuesAreCopied", "EmptyAndBinaryValues", "TTL", "DefaultTTL",
-		"Clear", "Stats", "CapacityBound", "Concurrent",
+		"Clear", "Stats", "CapacityBound", "Concurrent", "HonoursContext", "CloseWhileBusy",
 	},
 	Logging: {
 		"FlushDelivers", "EntryCopiedAtWrite", "ConcurrentWrites", "CloseFlushesAndDropsLaterWrites",
@@ -208,7 +208,7 @@ func Missing(required, passed []string) []string {
 var SuiteDone func(m Marker, ran, passed []string)
 
 // SuiteTest is the name of the subtest a suite runs its cases under, e.g.
-// "navius.database.v1".
+// "navius.database.v2".
 func SuiteTest(suite string) string {
 	return "navius." + suite + ".v" + strconv.Itoa(Version)
 }

@@ -430,3 +430,81 @@ func TestOutOfTreeRecipe(t *testing.T) {
 		t.Fatalf("verified %v: %v", r.Verified(), r.Err())
 	}
 }
+
+// cacheModule writes a module whose package registers a cache for
+// ctxcache://: navius's memory cache under a type of the module, and the
+// files of extra (methods of Cache that break it).
+func cacheModule(t *testing.T, extra map[string]string) *Module {
+	dir := t.TempDir()
+	abs, _ := filepath.Abs(naviusRoot)
+	write(t, dir, "go.mod", "module example.com/ctxcache\n\ngo 1.26.0\n\nrequire github.com/navius-dev/navius v0.0.0-00010101000000-000000000000\n\nreplace github.com/navius-dev/navius => "+abs+"\n")
+	write(t, dir, "ctxcache.go", `package ctxcache
+
+import (
+	"context"
+
+	"github.com/navius-dev/navius/providers"
+	"github.com/navius-dev/navius/providers/memory"
+)
+
+func init() { providers.RegisterCache("ctxcache", []string{"ctxcache"}, Open) }
+
+// Cache is navius's memory cache under a type of this module.
+type Cache struct{ providers.Cache }
+
+func Open(ctx context.Context, cfg providers.CacheConfig) (providers.Cache, error) {
+	cfg.URL = "memory://"
+	c, err := memory.OpenCache(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Cache{c}, nil
+}
+`)
+	for name, src := range extra {
+		write(t, dir, name, src)
+	}
+	return &Module{Path: "example.com/ctxcache", Dir: dir, Features: []Feature{{Name: "ctxcache", Provides: []string{"cache:ctxcache"},
+		Schemes: []string{"cache:ctxcache"}, Package: "example.com/ctxcache", Schema: 2,
+		Conformance: map[string]Instance{"cache": {URL: "ctxcache://"}}}}}
+}
+
+// navius's harness holds a cache provider to every required case of the
+// cache suite, HonoursContext and CloseWhileBusy among them: a correct
+// cache is verified with all of them run, and one whose Set ignores its
+// context is refused naming HonoursContext.
+func TestVerifyCacheModule(t *testing.T) {
+	skipShort(t)
+	t.Run("correct", func(t *testing.T) {
+		t.Parallel()
+		r := verifyModule(t, cacheModule(t, nil))
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := conformance.Required[conformance.Cache]
+		if !r.Verified() || r.Harness == nil || len(r.Harness.Suites) != 1 {
+			t.Fatalf("result = %+v", r)
+		}
+		if s := r.Harness.Suites[0]; s.Suite != "cache" || s.Test != "TestNaviusHarness/ctxcache/cache:ctxcache/navius.cache.v2" ||
+			s.Impl != "example.com/ctxcache.Cache" || !s.Valid || s.Cases != len(want) || s.Passed != s.Cases {
+			t.Fatalf("harness suite run = %+v; want %d cases (%v)", s, len(want), want)
+		}
+	})
+	t.Run("ignores its context", func(t *testing.T) {
+		t.Parallel()
+		r := verifyModule(t, cacheModule(t, map[string]string{"set.go": `package ctxcache
+
+import (
+	"context"
+	"time"
+)
+
+// Set sets whatever its context says.
+func (c Cache) Set(_ context.Context, key string, v []byte, ttl time.Duration) error {
+	return c.Cache.Set(context.Background(), key, v, ttl)
+}
+`}))
+		refusedByHarness(t, r, "example.com/ctxcache", "ctxcache/cache:ctxcache/navius.cache.v2/HonoursContext",
+			"Set with a context cancelled: err = <nil>, want an error wrapping context canceled")
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +31,28 @@ type Cache struct {
 	defaultTTL time.Duration
 	hits       atomic.Uint64
 	misses     atomic.Uint64
-	closed     atomic.Bool
+
+	// mu is held shared by every call and exclusively by Close and Clear:
+	// ristretto's Close closes the channel its Set and Del send on (a call
+	// in flight would panic or wait forever), and its Clear assumes no
+	// other call meanwhile.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// enter admits a call: it fails with the context's error when ctx is done
+// and with ErrClosed after Close; otherwise the caller holds mu shared and
+// releases it with c.mu.RUnlock.
+func (c *Cache) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return providers.ErrClosed
+	}
+	return nil
 }
 
 // NewCache returns a cache holding up to capacity bytes; defaultTTL applies
@@ -58,10 +80,11 @@ func OpenCache(_ context.Context, cfg providers.CacheConfig) (providers.Cache, e
 	return NewCache(cfg.Capacity, cfg.DefaultTTL)
 }
 
-func (c *Cache) Get(_ context.Context, key string) ([]byte, bool, error) {
-	if c.closed.Load() {
-		return nil, false, providers.ErrClosed
+func (c *Cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := c.enter(ctx); err != nil {
+		return nil, false, err
 	}
+	defer c.mu.RUnlock()
 	v, ok := c.rc.Get(key)
 	if ok {
 		c.hits.Add(1)
@@ -73,10 +96,11 @@ func (c *Cache) Get(_ context.Context, key string) ([]byte, bool, error) {
 
 // Set copies value (callers may reuse their buffer) and waits until the entry
 // is visible, so that a Get right after Set hits.
-func (c *Cache) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	if c.closed.Load() {
-		return providers.ErrClosed
+func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := c.enter(ctx); err != nil {
+		return err
 	}
+	defer c.mu.RUnlock()
 	if ttl <= 0 {
 		ttl = c.defaultTTL
 	}
@@ -90,26 +114,33 @@ func (c *Cache) Set(_ context.Context, key string, value []byte, ttl time.Durati
 	return nil
 }
 
-func (c *Cache) Delete(_ context.Context, key string) error {
-	if c.closed.Load() {
-		return providers.ErrClosed
+func (c *Cache) Delete(ctx context.Context, key string) error {
+	if err := c.enter(ctx); err != nil {
+		return err
 	}
+	defer c.mu.RUnlock()
 	c.rc.Del(key)
 	return nil
 }
 
-func (c *Cache) Clear(_ context.Context) error {
-	if c.closed.Load() {
+func (c *Cache) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return providers.ErrClosed
 	}
 	c.rc.Clear()
 	return nil
 }
 
-func (c *Cache) Stats(_ context.Context) (providers.CacheStats, error) {
-	if c.closed.Load() {
-		return providers.CacheStats{}, providers.ErrClosed
+func (c *Cache) Stats(ctx context.Context) (providers.CacheStats, error) {
+	if err := c.enter(ctx); err != nil {
+		return providers.CacheStats{}, err
 	}
+	defer c.mu.RUnlock()
 	var n int64
 	c.rc.IterValues(func([]byte) bool { n++; return false })
 	return providers.CacheStats{
@@ -121,10 +152,14 @@ func (c *Cache) Stats(_ context.Context) (providers.CacheStats, error) {
 	}, nil
 }
 
+// Close waits for the calls in flight; later calls fail with ErrClosed.
 func (c *Cache) Close() error {
-	if c.closed.Swap(true) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return nil
 	}
+	c.closed = true
 	c.rc.Close()
 	return nil
 }

@@ -30,7 +30,8 @@ func TestCache(t *testing.T, open OpenCache) {
 
 // RunCacheTests runs the cache conformance suite: every case of
 // providers.Cache's contract, each on a fresh cache, as subtests of
-// "navius.cache.v1".
+// "navius.cache.v2": among them a done context on every method
+// (HonoursContext) and Close while calls are in flight (CloseWhileBusy).
 func RunCacheTests(t *testing.T, h CacheHarness) {
 	t.Helper()
 	if h.Open == nil {
@@ -197,6 +198,10 @@ func cacheCases(s *suiteRun, open OpenCache) {
 			t.Fatal(err)
 		}
 	})
+
+	run("HonoursContext", providers.CacheConfig{}, cacheHonoursContext)
+
+	run("CloseWhileBusy", providers.CacheConfig{}, cacheCloseWhileBusy)
 }
 
 func cacheSet(t *testing.T, c providers.Cache, key, value string, ttl time.Duration) {

@@ -96,7 +96,7 @@ func TestDatabase(t *testing.T, open OpenDatabase) {
 
 // RunDatabaseTests runs the database conformance suite: every case of
 // providers.Database's contract, each on a fresh database, as subtests of
-// "navius.database.v1", then the cases of each optional capability
+// "navius.database.v2", then the cases of each optional capability
 // (providers.Versioned, Expiring, Batcher) the database implements.
 func RunDatabaseTests(t *testing.T, h DatabaseHarness) {
 	t.Helper()
@@ -336,9 +336,9 @@ func databaseCases(s *suiteRun, open OpenDatabase) {
 		}
 	})
 
-	run("HonoursContext", honoursContext)
+	run("HonoursContext", databaseHonoursContext)
 
-	run("CloseWhileBusy", closeWhileBusy)
+	run("CloseWhileBusy", databaseCloseWhileBusy)
 
 	run("PingAndClose", func(t *testing.T, db providers.Database) {
 		if err := db.Ping(ctx); err != nil {

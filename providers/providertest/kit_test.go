@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/navius-dev/navius/providers"
 	"github.com/navius-dev/navius/providers/bolt"
@@ -74,6 +75,80 @@ type ignoresContext struct{ providers.Database }
 
 func (i ignoresContext) Set(_ context.Context, coll, key string, v []byte) error {
 	return i.Database.Set(context.Background(), coll, key, v)
+}
+
+// cacheIgnoresContext sets whatever the context says.
+type cacheIgnoresContext struct{ providers.Cache }
+
+func (i cacheIgnoresContext) Set(_ context.Context, key string, v []byte, ttl time.Duration) error {
+	return i.Cache.Set(context.Background(), key, v, ttl)
+}
+
+// cacheUseAfterClose drops its map on Close, so that a Set racing Close
+// panics on it (as navius's memory cache did: ristretto's Close closes the
+// channel a Set in flight sends on).
+type cacheUseAfterClose struct {
+	mu   sync.Mutex
+	data map[string][]byte
+}
+
+func (u *cacheUseAfterClose) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.data == nil {
+		return nil, false, providers.ErrClosed
+	}
+	v, ok := u.data[key]
+	return slices.Clone(v), ok, nil
+}
+
+func (u *cacheUseAfterClose) Set(ctx context.Context, key string, v []byte, _ time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.data[key] = slices.Clone(v) // the bug: panics once Close dropped the map
+	return nil
+}
+
+func (u *cacheUseAfterClose) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.data, key)
+	return nil
+}
+
+func (u *cacheUseAfterClose) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(u.data)
+	return nil
+}
+
+func (u *cacheUseAfterClose) Stats(ctx context.Context) (providers.CacheStats, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.CacheStats{}, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return providers.CacheStats{Entries: int64(len(u.data)), Bytes: -1}, nil
+}
+
+func (u *cacheUseAfterClose) Close() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.data = nil
+	return nil
 }
 
 // useAfterClose drops its map on Close, so that a call racing Close

@@ -37,7 +37,7 @@ func TestLogSink(t *testing.T, open OpenLogSink) {
 // field, copies taken at Write, concurrent writers, Close flushing and
 // dropping later writes, Flush bounded by its context, and (for sinks that
 // implement providers.LogSinkStatser) counters that add up. Cases are
-// subtests of "navius.logging.v1".
+// subtests of "navius.logging.v2".
 func RunLogSinkTests(t *testing.T, h LogSinkHarness) {
 	t.Helper()
 	if h.Open == nil {

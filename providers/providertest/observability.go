@@ -46,7 +46,7 @@ type ObserverHarness struct {
 }
 
 // RunObserverTests runs the observability conformance suite as subtests of
-// "navius.observability.v1": the provider does something, Shutdown is
+// "navius.observability.v2": the provider does something, Shutdown is
 // bounded by its context, and each capability it implements works (Meter,
 // Tracer, Profiler, HTTPContributor, HealthContributor). A capability the
 // provider lacks skips its case.

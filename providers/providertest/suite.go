@@ -13,7 +13,7 @@ import (
 )
 
 // suiteRun runs one suite's cases under its versioned subtest
-// (navius.<suite>.v1) and remembers which ran and passed, for the marker.
+// (navius.<suite>.v2) and remembers which ran and passed, for the marker.
 type suiteRun struct {
 	name   string
 	t      *testing.T

@@ -187,16 +187,18 @@ func TestTypeName(t *testing.T) {
 // right case.
 func TestSuitesCatchBrokenProviders(t *testing.T) {
 	for broken, wantFail := range map[string]string{
-		"delete":    "navius.database.v2/Delete",
-		"copy":      "navius.database.v2/ValuesAreCopied",
-		"sinkdrop":  "navius.logging.v2/FlushDelivers",
-		"ttl":       "navius.cache.v2/TTL",
-		"forget":    "navius.database.v2/Durable",
-		"ignorectx": "navius.database.v2/HonoursContext",
+		"delete":         "navius.database.v2/Delete",
+		"copy":           "navius.database.v2/ValuesAreCopied",
+		"sinkdrop":       "navius.logging.v2/FlushDelivers",
+		"ttl":            "navius.cache.v2/TTL",
+		"forget":         "navius.database.v2/Durable",
+		"ignorectx":      "navius.database.v2/HonoursContext",
+		"cacheignorectx": "navius.cache.v2/HonoursContext",
 		// Only the named case runs for these: the others would pass.
-		"closerace": "navius.database.v2/CloseWhileBusy",
-		"nosync":    "navius.database.v2/CrashDurable",
-		"buffered":  "navius.database.v2/CrashDurable",
+		"closerace":      "navius.database.v2/CloseWhileBusy",
+		"cachecloserace": "navius.cache.v2/CloseWhileBusy",
+		"nosync":         "navius.database.v2/CrashDurable",
+		"buffered":       "navius.database.v2/CrashDurable",
 	} {
 		t.Run(broken, func(t *testing.T) {
 			t.Parallel()
@@ -204,7 +206,8 @@ func TestSuitesCatchBrokenProviders(t *testing.T) {
 				t.Skip("a provider that does not sync is caught by a simulated power loss, which needs root to loop-mount a file system")
 			}
 			run := "^TestBrokenProvider$"
-			if broken == "closerace" || broken == "nosync" || broken == "buffered" {
+			racesClose := broken == "closerace" || broken == "cachecloserace"
+			if racesClose || broken == "nosync" || broken == "buffered" {
 				run = runPattern("TestBrokenProvider/" + wantFail)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v", "-test.count=1")
@@ -213,7 +216,7 @@ func TestSuitesCatchBrokenProviders(t *testing.T) {
 			if err == nil {
 				t.Fatalf("the suite passed a provider broken in %s:\n%s", broken, out)
 			}
-			if broken == "closerace" {
+			if racesClose {
 				// A call racing Close panics in its goroutine: the test
 				// binary dies inside the case.
 				if !strings.Contains(string(out), "=== RUN   TestBrokenProvider/"+wantFail+"\n") || !strings.Contains(string(out), "panic: ") {
@@ -263,6 +266,14 @@ func TestBrokenProvider(t *testing.T) {
 		}})
 	case "sinkdrop":
 		TestLogSink(t, openListSink(10))
+	case "cacheignorectx":
+		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
+			return cacheIgnoresContext{openMemoryCache(t, cfg)}
+		})
+	case "cachecloserace":
+		TestCache(t, func(*testing.T, providers.CacheConfig) providers.Cache {
+			return &cacheUseAfterClose{data: map[string][]byte{}}
+		})
 	case "ttl":
 		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
 			return noTTL{openMemoryCache(t, cfg)}
