@@ -280,9 +280,17 @@ func TestNoSourceTree(t *testing.T) {
 		Builds   bool   `json:"builds"`
 		NoBuilds string `json:"no_builds"`
 		Features []any  `json:"features"`
+		Profiles []struct {
+			Name string `json:"name"`
+		} `json:"profiles"`
 	}
 	_, body = get(t, p.URL, "/api/catalog")
 	if err := json.Unmarshal(body, &c); err != nil || c.Builds || c.NoBuilds == "" || len(c.Features) != len(nav.Features) {
 		t.Errorf("the catalog without a source tree: %s", body)
+	}
+	// The profiles shipped in the binary are still starting points.
+	shipped, _ := filepath.Glob(filepath.Join(root, "profiles", "*.json"))
+	if len(c.Profiles) != len(shipped) || len(shipped) == 0 {
+		t.Errorf("the catalog without a source tree offers %d profiles; %d ship: %s", len(c.Profiles), len(shipped), body)
 	}
 }
