@@ -168,6 +168,7 @@ func TestEventStream(t *testing.T) {
 	release := make(chan struct{})
 	s := testServer(t, func(ctx context.Context, j *job) (*cacheEntry, error) {
 		j.emit("stage", map[string]string{"stage": "compiling", "text": "compiling"})
+		j.emit("log", map[string]string{"line": "go build"})
 		<-release
 		return &cacheEntry{Key: j.req.key, builtFile: builtFile{File: "navius", SHA256: "abc"}}, nil
 	})
@@ -201,7 +202,7 @@ func TestEventStream(t *testing.T) {
 		return types
 	}
 	all := read("")
-	if strings.Join(all, " ") != "stage stage done" {
+	if strings.Join(all, " ") != "stage log done" {
 		t.Errorf("events %v", all)
 	}
 	if rest := read("2"); strings.Join(rest, " ") != "done" {
@@ -358,6 +359,45 @@ func TestProfilesOffered(t *testing.T) {
 	} {
 		if strings.Count(logs, want) != 1 {
 			t.Errorf("the log does not say once %q:\n%s", want, logs)
+		}
+	}
+}
+
+// TestResolveBuild: a build's first stage is resolving, which resolves
+// navius's version as the tree is when the build starts; the key it
+// returns (the result's) is the tree's now, and a request keyed by an
+// older tree is said to build the tree as it is.
+func TestResolveBuild(t *testing.T) {
+	s := testServer(t, nil)
+	sel, err := s.resolve("memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := s.cacheKey(sel, "linux/amd64", "binary")
+	for _, queuedKey := range []string{now, "the key of the tree before a commit"} {
+		j := &job{req: buildRequest{sel: sel, platform: "linux/amd64", artifact: "binary", key: queuedKey}, changed: make(chan struct{})}
+		tr := &tree{dir: s.t.dir, manifest: s.nav}
+		key, err := s.resolveBuild(context.Background(), &progressWriter{j: j}, j, tr, "linux", "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != now {
+			t.Errorf("resolving keys the result %s; the tree's key is %s", key, now)
+		}
+		events, _, _ := j.since(0)
+		var log []string
+		for _, ev := range events[1:] {
+			log = append(log, ev.Data.(map[string]string)["line"])
+		}
+		if first := events[0].Data.(map[string]string); events[0].Type != "stage" || first["stage"] != "resolving" {
+			t.Errorf("the first event is %s %v, not the resolving stage", events[0].Type, first)
+		}
+		if !strings.HasPrefix(log[0], "navius:   "+s.t.version()+", revision ") {
+			t.Errorf("resolving says %q", log)
+		}
+		changed := slices.ContainsFunc(log, func(l string) bool { return strings.Contains(l, "the source tree changed while this build waited") })
+		if changed != (queuedKey != now) {
+			t.Errorf("queued as %q: resolving says %q", queuedKey, log)
 		}
 	}
 }
