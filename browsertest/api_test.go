@@ -1,20 +1,30 @@
 package browsertest
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/navius-dev/navius/internal/build"
+	"github.com/navius-dev/navius/internal/tartest"
 )
 
 // events reads a build's server-sent events to its end and returns their
@@ -68,19 +78,20 @@ func TestModuleVerifiedThenCached(t *testing.T) {
 		t.Fatalf("POST /api/builds: %d %v", code, st)
 	}
 	types, data := events(t, st["events"].(string))
-	order := []string{}
-	for i, typ := range types {
-		if typ == "stage" {
-			var d struct{ Stage string }
-			_ = json.Unmarshal([]byte(data[i]), &d)
-			order = append(order, d.Stage)
-		}
-	}
+	order, lines := stages(types, data)
 	if types[len(types)-1] != "done" {
 		t.Fatalf("the build ended with %s: %s\n%s", types[len(types)-1], data[len(data)-1], builder.Logs())
 	}
+	if len(order) == 0 || order[0] != "resolving" {
+		t.Errorf("stages %v: the stream must start with resolving", order)
+	}
 	if i, j := indexOf(order, "verifying"), indexOf(order, "compiling"); i < 0 || j < 0 || i > j {
 		t.Errorf("stages %v: verifying must come before compiling", order)
+	}
+	// The module's resolution is done once, in the resolving stage, and
+	// the build uses it.
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "module:   resolved before the build") }) {
+		t.Errorf("the build did not use the workspace resolved first; its output:\n%s", strings.Join(lines, "\n"))
 	}
 	if got := metric(t, `navius_builder_module_verifications_total{result="verified"}`); got != verified+1 {
 		t.Errorf("verifications: %v, then %v", verified, got)
@@ -123,6 +134,95 @@ func TestModuleVerifiedThenCached(t *testing.T) {
 	}
 	if got := reportedFeatures(t, bin); strings.Join(got, ",") != "fsdb,memory" {
 		t.Errorf("the binary reports %v", got)
+	}
+}
+
+// stages are the stage names of a build's events, in order, and the lines
+// of its output.
+func stages(types, data []string) (order, lines []string) {
+	for i, typ := range types {
+		var d struct{ Stage, Line string }
+		_ = json.Unmarshal([]byte(data[i]), &d)
+		switch typ {
+		case "stage":
+			order = append(order, d.Stage)
+		case "log":
+			lines = append(lines, d.Line)
+		}
+	}
+	return order, lines
+}
+
+// TestArchiveBuilt: a release archive built through builder serve, the
+// way the API documents it, to its download: its stages in order, a
+// tar.gz holding the binary and its SBOM, the SHA-256 the build reports
+// (and the Repr-Digest header) the download's, the SBOM served the one
+// in the archive, and the binary carrying the selection. One build of
+// memory alone, for the host when it is linux/amd64.
+func TestArchiveBuilt(t *testing.T) {
+	form := url.Values{"features": {"memory"}, "platform": {"linux/amd64"}, "artifact": {"archive"}}
+	code, st := startBuild(t, form)
+	if code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("POST /api/builds: %d %v", code, st)
+	}
+	types, data := events(t, st["events"].(string))
+	if types[len(types)-1] != "done" {
+		t.Fatalf("the build ended with %s: %s\n%s", types[len(types)-1], data[len(data)-1], builder.Logs())
+	}
+	order, _ := stages(types, data)
+	if i, j, k := indexOf(order, "resolving"), indexOf(order, "compiling"), indexOf(order, "packaging"); i != 0 || j < i || k < j {
+		t.Errorf("stages %v: want resolving first, then compiling, then packaging", order)
+	}
+	var result struct {
+		File, SHA256, Download, SBOM, Artifact string
+	}
+	if err := json.Unmarshal([]byte(data[len(data)-1]), &result); err != nil {
+		t.Fatal(err)
+	}
+	if result.Artifact != "archive" || !strings.HasSuffix(result.File, "-linux-amd64.tar.gz") {
+		t.Errorf("the result is %s %s, not a linux/amd64 release archive", result.Artifact, result.File)
+	}
+	res, err := http.Get(builder.URL + result.Download)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the download: %d %v", res.StatusCode, err)
+	}
+	sum := sha256.Sum256(archive)
+	if hex.EncodeToString(sum[:]) != result.SHA256 {
+		t.Errorf("the build reports SHA-256 %s; the download's is %x", result.SHA256, sum)
+	}
+	if got, want := res.Header.Get("Repr-Digest"), "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":"; got != want {
+		t.Errorf("Repr-Digest %q, want %q", got, want)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatalf("the download is not gzip: %v", err)
+	}
+	files := map[string][]byte{}
+	tartest.Each(t, gz, func(h *tar.Header, data []byte) { files[path.Base(h.Name)] = data })
+	bin, sbom := files["navius"], files["navius.cdx.json"]
+	if bin == nil || sbom == nil {
+		t.Fatalf("the archive holds %v: no binary or no SBOM", slices.Sorted(maps.Keys(files)))
+	}
+	if _, served := get(t, builder.URL, result.SBOM); !bytes.Equal(served, sbom) {
+		t.Errorf("the SBOM served is not the archive's:\n%.300s", served)
+	}
+	if !bytes.Contains(sbom, []byte("CycloneDX")) {
+		t.Errorf("the archive's SBOM is not CycloneDX: %.300s", sbom)
+	}
+	if build.HostPlatform() != "linux/amd64" {
+		t.Skipf("a linux/amd64 binary does not run on this %s machine", build.HostPlatform())
+	}
+	binPath := filepath.Join(t.TempDir(), "navius")
+	if err := os.WriteFile(binPath, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := reportedFeatures(t, binPath); !slices.Equal(got, []string{"memory"}) {
+		t.Errorf("the archive's binary reports %v, not memory", got)
 	}
 }
 
@@ -280,9 +380,17 @@ func TestNoSourceTree(t *testing.T) {
 		Builds   bool   `json:"builds"`
 		NoBuilds string `json:"no_builds"`
 		Features []any  `json:"features"`
+		Profiles []struct {
+			Name string `json:"name"`
+		} `json:"profiles"`
 	}
 	_, body = get(t, p.URL, "/api/catalog")
 	if err := json.Unmarshal(body, &c); err != nil || c.Builds || c.NoBuilds == "" || len(c.Features) != len(nav.Features) {
 		t.Errorf("the catalog without a source tree: %s", body)
+	}
+	// The profiles shipped in the binary are still starting points.
+	shipped, _ := filepath.Glob(filepath.Join(root, "profiles", "*.json"))
+	if len(c.Profiles) != len(shipped) || len(shipped) == 0 {
+		t.Errorf("the catalog without a source tree offers %d profiles; %d ship: %s", len(c.Profiles), len(shipped), body)
 	}
 }

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,4 +252,43 @@ func TestBrokenModuleRefusedOnPage(t *testing.T) {
 		t.Errorf("the stages shown are %q: verification, and no compilation, expected", stages)
 	}
 	screenshot(t, ctx, "builder-page-refused.png")
+}
+
+// TestProfileButton: a shipped profile is a one-click starting point:
+// clicking it ticks exactly its features, and the URL and the make command
+// carry them.
+func TestProfileButton(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root, "profiles", "server.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Features []string }
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(p.Features))
+	if slices.Equal(want, slices.Sorted(slices.Values(nav.Defaults()))) {
+		t.Fatalf("profile server is the defaults (%v): the click would show nothing", want)
+	}
+	ctx := newBrowser(t)
+	within(t, ctx, time.Minute, "opening the page and clicking the server profile",
+		chromedp.Navigate(builder.URL+"/"),
+		chromedp.Poll[chromedp.Void](settled+` && document.getElementById("estimate").dataset.bytes !== "0"`),
+		chromedp.Click(`#profiles button[data-profile="server"]`),
+		chromedp.Poll[chromedp.Void](settled+` && !document.getElementById("f-builder").checked`),
+	)
+	ticked := strings.Fields(text(t, ctx, `[...document.querySelectorAll("#catalog input[type=checkbox]:checked")].map((b) => b.value).sort().join(" ")`))
+	if !slices.Equal(ticked, want) {
+		t.Errorf("after the click the page ticks %v; profile server has %v", ticked, want)
+	}
+	query := strings.Split(text(t, ctx, `new URLSearchParams(location.search).get("features")`), ",")
+	if slices.Sort(query); !slices.Equal(query, want) {
+		t.Errorf("the URL carries features %v; profile server has %v", query, want)
+	}
+	mk := text(t, ctx, `document.getElementById("make-cmd").textContent`)
+	list, ok := strings.CutPrefix(mk, "make build FEATURES=")
+	got := strings.Split(list, ",")
+	if slices.Sort(got); !ok || !slices.Equal(got, want) {
+		t.Errorf("the make command is %q; profile server has %v", mk, want)
+	}
 }

@@ -73,6 +73,11 @@ type tree struct {
 	strict bool
 	// verified: builder serve verified the modules before the build.
 	verified bool
+	// work, when set, is the modules' workspace builder serve resolved
+	// before the build, with the go environment workEnv: a build for that
+	// environment uses it rather than making its own.
+	work    *build.Work
+	workEnv []string
 	// fetched, when set, is what dir is: navius at a version in the Go
 	// module cache, which is read-only and no git checkout.
 	fetched *build.Fetched
@@ -347,6 +352,7 @@ func (t *tree) quietBuild(ctx context.Context, sel manifest.Selection, dir, goos
 	if err != nil {
 		return "", plan, err
 	}
+	plan.Work = t.resolvedWork(plan.Env)
 	var log bytes.Buffer
 	if _, err := plan.Run(ctx, &log); err != nil {
 		return "", plan, fmt.Errorf("%s: %v\n%s", plan.Command(), err, log.String())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/navius-dev/navius/internal/auth"
 	"github.com/navius-dev/navius/internal/cli"
 	"github.com/navius-dev/navius/internal/manifest"
+	"github.com/navius-dev/navius/internal/thirdparty"
 	"github.com/navius-dev/navius/providers"
 )
 
@@ -204,11 +206,6 @@ func newWebServer(ctx context.Context, env *cli.Env, t *tree, noSource string, o
 	s := &webServer{env: env, t: t, noSource: noSource, nav: env.Manifest, auth: authn, log: log, metrics: &webMetrics{}}
 	if t != nil {
 		s.nav = t.manifest
-		for _, n := range t.profileNames() {
-			if p, err := t.loadProfile(n); err == nil && len(p.With) == 0 {
-				s.profiles = append(s.profiles, p)
-			}
-		}
 		s.versions = goModVersions(t.dir)
 	}
 	if opts.catalog != "" {
@@ -218,6 +215,13 @@ func newWebServer(ctx context.Context, env *cli.Env, t *tree, noSource string, o
 		}
 		s.catalog, s.nav = mods, merged
 	}
+	profiles := t
+	if profiles == nil {
+		// Catalog only: the profiles shipped in this binary can still be
+		// chosen, and copied as commands.
+		profiles = shippedTree(env.Manifest)
+	}
+	s.loadProfiles(profiles)
 	cache, err := openCache(opts.cacheDir, opts.cacheSize, s.metrics)
 	if err != nil {
 		return nil, cli.Usagef("--cache %s: %v", opts.cacheDir, err)
@@ -235,6 +239,49 @@ func newWebServer(ctx context.Context, env *cli.Env, t *tree, noSource string, o
 }
 
 func (s *webServer) close() { s.queue.stop() }
+
+// loadProfiles offers pt's profiles as one-click starting points. One that
+// builds in --with modules is offered when each is in the catalog (at the
+// catalog's version, which the page builds); one that is not, or whose
+// features do not resolve, is left out and the log says why, once.
+func (s *webServer) loadProfiles(pt *tree) {
+	for _, name := range pt.profileNames() {
+		p, err := pt.loadProfile(name)
+		if err == nil {
+			err = s.offerable(&p)
+		}
+		if err != nil {
+			s.log.WithField("profile", name).WithField("reason", oneLine(err).Error()).Warn("profile not offered on the page")
+			continue
+		}
+		s.profiles = append(s.profiles, p)
+	}
+}
+
+// offerable checks that the page can build profile p, and names its
+// modules as the catalog has them.
+func (s *webServer) offerable(p *Profile) error {
+	for i, arg := range p.With {
+		w, err := thirdparty.ParseWith(arg)
+		if err != nil {
+			return err
+		}
+		j := slices.IndexFunc(s.catalog, func(cm *catalogModule) bool { return cm.mod.Path == w.Module })
+		if j < 0 {
+			return fmt.Errorf("it builds in module %s, which is not in this builder's catalog (%s): add it to the --catalog file", w.Module, s.catalogNames())
+		}
+		cm := s.catalog[j]
+		p.With[i] = cm.mod.Path + "@" + cm.entry.Version
+		if w.Version != "" && w.Version != cm.entry.Version {
+			s.log.WithField("profile", p.Name).WithField("module", w.Module).WithField("version", cm.entry.Version).
+				Info("profile offered with the catalog's version of a module (the profile names " + w.Version + ")")
+		}
+	}
+	if _, err := s.resolve("none," + strings.Join(p.Features, ",")); err != nil {
+		return fmt.Errorf("its features do not resolve here: %v", err)
+	}
+	return nil
+}
 
 // src is the source tree's directory, "" without one.
 func (s *webServer) src() string {

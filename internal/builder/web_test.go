@@ -2,12 +2,14 @@ package builder
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +168,7 @@ func TestEventStream(t *testing.T) {
 	release := make(chan struct{})
 	s := testServer(t, func(ctx context.Context, j *job) (*cacheEntry, error) {
 		j.emit("stage", map[string]string{"stage": "compiling", "text": "compiling"})
+		j.emit("log", map[string]string{"line": "go build"})
 		<-release
 		return &cacheEntry{Key: j.req.key, builtFile: builtFile{File: "navius", SHA256: "abc"}}, nil
 	})
@@ -199,7 +202,7 @@ func TestEventStream(t *testing.T) {
 		return types
 	}
 	all := read("")
-	if strings.Join(all, " ") != "stage stage done" {
+	if strings.Join(all, " ") != "stage log done" {
 		t.Errorf("events %v", all)
 	}
 	if rest := read("2"); strings.Join(rest, " ") != "done" {
@@ -277,6 +280,124 @@ func TestParams(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode < 400 || !strings.Contains(string(body), want) {
 			t.Errorf("%.60s: %d %s", path, res.StatusCode, body)
+		}
+	}
+}
+
+// TestProfilesOffered: without a source tree the page offers the profiles
+// shipped in the binary; with one, a profile that builds in --with modules
+// is offered when the catalog has them (at the catalog's version), and one
+// that needs a module outside the catalog, or does not resolve, is left
+// out with its reason in the log.
+func TestProfilesOffered(t *testing.T) {
+	m, err := manifest.Load("../../features.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", t.TempDir()) // newWebServer points it into its cache
+	newServer := func(tr *tree, catalog string) (*webServer, string) {
+		t.Helper()
+		var logs bytes.Buffer
+		log := logrus.New()
+		log.SetOutput(&logs)
+		opts := serveOptions{catalog: catalog, cacheDir: t.TempDir(), cacheSize: 1 << 20, concurrency: 1, queue: 1, perClient: 1}
+		s, err := newWebServer(context.Background(), &cli.Env{Manifest: m}, tr, "no source tree", opts, nil, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.close)
+		return s, logs.String()
+	}
+	names := func(s *webServer) []string {
+		var out []string
+		for _, p := range s.profiles {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+
+	s, _ := newServer(nil, "")
+	if got := names(s); !slices.Equal(got, shippedProfiles) || len(got) == 0 {
+		t.Errorf("catalog only: profiles %v, want the shipped %v", got, shippedProfiles)
+	}
+
+	dir := t.TempDir()
+	fsdb, err := filepath.Abs("../../examples/fsdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog := filepath.Join(dir, "catalog.json")
+	files := map[string]string{
+		catalog:                   `{"modules": [{"module": "example.com/navius-fsdb", "version": "v0.1.0", "dir": "` + fsdb + `", "description": "fsdb"}]}`,
+		"profiles/plain.json":     `{"name": "plain", "features": ["memory"]}`,
+		"profiles/withfsdb.json":  `{"name": "withfsdb", "features": ["fsdb", "memory"], "with": ["example.com/navius-fsdb@v0.0.9"]}`,
+		"profiles/elsewhere.json": `{"name": "elsewhere", "features": ["memory"], "with": ["example.com/navius-kafka@v1.0.0"]}`,
+		"profiles/stale.json":     `{"name": "stale", "features": ["memory", "gone"]}`,
+	}
+	for name, data := range files {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, logs := newServer(&tree{dir: dir, manifest: m}, catalog)
+	if got := names(s); !slices.Equal(got, []string{"plain", "withfsdb"}) {
+		t.Fatalf("profiles %v, want plain and withfsdb\n%s", got, logs)
+	}
+	if with := s.profiles[1].With; !slices.Equal(with, []string{"example.com/navius-fsdb@v0.1.0"}) {
+		t.Errorf("withfsdb offered with %v, want the catalog's version", with)
+	}
+	for _, want := range []string{
+		`profile=elsewhere reason="it builds in module example.com/navius-kafka, which is not in this builder's catalog`,
+		`profile=stale reason="its features do not resolve here: unknown feature \"gone\"`,
+		`the profile names v0.0.9`,
+	} {
+		if strings.Count(logs, want) != 1 {
+			t.Errorf("the log does not say once %q:\n%s", want, logs)
+		}
+	}
+}
+
+// TestResolveBuild: a build's first stage is resolving, which resolves
+// navius's version as the tree is when the build starts; the key it
+// returns (the result's) is the tree's now, and a request keyed by an
+// older tree is said to build the tree as it is.
+func TestResolveBuild(t *testing.T) {
+	s := testServer(t, nil)
+	sel, err := s.resolve("memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := s.cacheKey(sel, "linux/amd64", "binary")
+	for _, queuedKey := range []string{now, "the key of the tree before a commit"} {
+		j := &job{req: buildRequest{sel: sel, platform: "linux/amd64", artifact: "binary", key: queuedKey}, changed: make(chan struct{})}
+		tr := &tree{dir: s.t.dir, manifest: s.nav}
+		key, err := s.resolveBuild(context.Background(), &progressWriter{j: j}, j, tr, "linux", "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != now {
+			t.Errorf("resolving keys the result %s; the tree's key is %s", key, now)
+		}
+		events, _, _ := j.since(0)
+		var log []string
+		for _, ev := range events[1:] {
+			log = append(log, ev.Data.(map[string]string)["line"])
+		}
+		if first := events[0].Data.(map[string]string); events[0].Type != "stage" || first["stage"] != "resolving" {
+			t.Errorf("the first event is %s %v, not the resolving stage", events[0].Type, first)
+		}
+		if !strings.HasPrefix(log[0], "navius:   "+s.t.version()+", revision ") {
+			t.Errorf("resolving says %q", log)
+		}
+		changed := slices.ContainsFunc(log, func(l string) bool { return strings.Contains(l, "the source tree changed while this build waited") })
+		if changed != (queuedKey != now) {
+			t.Errorf("queued as %q: resolving says %q", queuedKey, log)
 		}
 	}
 }

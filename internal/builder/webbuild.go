@@ -56,7 +56,31 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 	if e := s.cache.get(req.key); e != nil {
 		return e, nil // built by a job that just ended
 	}
+	for _, cm := range req.sel.mods {
+		if state, problem := cm.status(); state == "refused" {
+			return nil, &requestError{status: http.StatusUnprocessableEntity, msg: problem}
+		}
+	}
 	start := time.Now()
+	w := &progressWriter{j: j}
+	var mods []*thirdparty.Module
+	for _, cm := range req.sel.mods {
+		mods = append(mods, cm.mod)
+	}
+	t := &tree{dir: s.t.dir, fetched: s.t.fetched, manifest: s.nav, modules: mods, verified: true}
+	goos, goarch, _ := strings.Cut(req.platform, "/")
+	key, err := s.resolveBuild(ctx, w, j, t, goos, goarch)
+	if err != nil {
+		return nil, err
+	}
+	if t.work != nil {
+		defer t.work.Close()
+	}
+	if key != req.key {
+		if e := s.cache.get(key); e != nil {
+			return e, nil // the tree changed to one built before
+		}
+	}
 	stage, err := os.MkdirTemp(s.cache.tmpDir(), "build-")
 	if err != nil {
 		return nil, err
@@ -68,17 +92,12 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 			return nil, err
 		}
 	}
-	w := &progressWriter{j: j}
-	var mods []*thirdparty.Module
 	for _, cm := range req.sel.mods {
 		if err := s.verify(ctx, w, cm); err != nil {
 			return nil, err
 		}
-		mods = append(mods, cm.mod)
 	}
-	t := &tree{dir: s.t.dir, fetched: s.t.fetched, manifest: s.nav, modules: mods, verified: true}
 	ch := choice{sel: req.sel.sel, how: "the builder's page", spec: req.sel.Spec}
-	goos, goarch, _ := strings.Cut(req.platform, "/")
 	j.emit("stage", map[string]string{"stage": "compiling", "text": "compiling navius for " + req.platform})
 
 	var artefact, bin string
@@ -144,10 +163,61 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 	if err := os.WriteFile(filepath.Join(result, sbomFile), sbomData, 0o644); err != nil {
 		return nil, err
 	}
-	entry := &cacheEntry{Key: req.key, builtFile: builtFile{File: name, Size: int64(len(data)), SHA256: sha256Hex(data), Artifact: req.artifact,
+	entry := &cacheEntry{Key: key, builtFile: builtFile{File: name, Size: int64(len(data)), SHA256: sha256Hex(data), Artifact: req.artifact,
 		Platform: req.platform, Features: req.sel.Features, FeaturesText: s.featuresText(ctx, t, bin, req.platform)},
 		BuiltIn: time.Since(start), Built: time.Now().UTC()}
 	return s.cache.put(entry, result)
+}
+
+// resolveBuild is a job's first stage, resolving what it builds (the
+// selection itself was resolved before it queued: a bad one got 400):
+// navius's version and revision as the tree is when the build starts,
+// which key its result (a tree changed while the job waited builds as it
+// is now), and, with catalog modules, the build's module workspace: go
+// resolves the modules and their requirements against navius's go.mod,
+// and the build uses that resolution (t.work).
+func (s *webServer) resolveBuild(ctx context.Context, w io.Writer, j *job, t *tree, goos, goarch string) (string, error) {
+	req := j.req
+	text := "resolving navius's version for " + req.platform
+	if len(t.modules) > 0 {
+		text += " and the catalog modules' requirements"
+	}
+	j.emit("stage", map[string]string{"stage": "resolving", "text": text})
+	key := s.cacheKey(req.sel, req.platform, req.artifact)
+	plan, err := build.NewPlan(build.Options{Source: t.dir, Fetched: t.fetched, Selection: req.sel.sel, GOOS: goos, GOARCH: goarch, Modules: t.modules})
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(w, "navius:   %s, revision %s\n", plan.Version, orUnknown(t.revision()))
+	if key != req.key {
+		fmt.Fprintln(w, "          the source tree changed while this build waited: it builds the tree as it is now")
+	}
+	if len(t.modules) == 0 {
+		return key, nil
+	}
+	for _, m := range t.modules {
+		fmt.Fprintf(w, "module:   %s\n", build.ModuleLine(m))
+	}
+	work, err := build.PrepareModules(ctx, t.dir, plan.Env, t.modules)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("resolving the catalog modules' requirements: %v", oneLine(err))
+	}
+	if err := build.ReportRaises(w, work, false); err != nil {
+		work.Close()
+		return "", err
+	}
+	t.work, t.workEnv = work, plan.Env
+	return key, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // featuresText is what the binary's --features prints when it runs here,

@@ -175,7 +175,7 @@ func (q *buildQueue) execute(j *job) {
 	j.mu.Lock()
 	j.state = "running"
 	j.mu.Unlock()
-	j.emit("stage", map[string]string{"stage": "started", "text": "building (no build waits before this one)"})
+	// No event here: the job's first stage (resolving) says it started.
 	start := time.Now()
 	entry, err := q.run(j.ctx, j)
 	if err != nil && j.ctx.Err() != nil {

@@ -119,6 +119,15 @@ func (t *tree) profileWith(args []string) ([]string, error) {
 	return out, nil
 }
 
+// resolvedWork is the workspace resolved before the build when it was
+// made for env, else nil.
+func (t *tree) resolvedWork(env []string) *build.Work {
+	if t.work != nil && slices.Equal(t.workEnv, env) {
+		return t.work
+	}
+	return nil
+}
+
 // withArgs are a profile's --with arguments with their relative
 // directories made absolute from the tree's root.
 func (t *tree) withArgs(p Profile) []string {
@@ -210,6 +219,10 @@ func (t *tree) prepareModules(ctx context.Context, w io.Writer, env []string) (*
 	}
 	if len(t.modules) == 0 {
 		return nil, nil
+	}
+	if work := t.resolvedWork(env); work != nil {
+		fmt.Fprintln(w, "module:   resolved before the build (builder serve), raises reported there")
+		return work, nil
 	}
 	work, err := build.PrepareModules(ctx, t.dir, env, t.modules)
 	if err != nil {

@@ -53,7 +53,8 @@ function renderCatalog() {
   const profiles = $("profiles");
   profiles.querySelectorAll("button").forEach((b) => b.remove());
   for (const p of c.profiles) {
-    const b = el("button", { type: "button", title: p.description || "", "data-profile": p.name }, p.name);
+    const with_ = p.with && p.with.length ? " (with " + p.with.join(", ") + ")" : "";
+    const b = el("button", { type: "button", title: (p.description || "") + with_, "data-profile": p.name }, p.name);
     b.addEventListener("click", () => apply("none," + p.features.join(",")));
     profiles.append(b);
   }
