@@ -156,10 +156,9 @@ func testWatchFleet(t *testing.T, a, b *proc, kill func(), live func(*proc) bool
 			await("put "+key, func(e client.Event) bool {
 				return e.Type == client.EventPut && e.Key == key && string(e.Value) == v && e.ETag == etag
 			}, time.Now())
-			// Expired: an expire from a sweep that names what it removed;
-			// a delete when another instance's sweep removed it and its
-			// feed does not say why; a resync when a sweep could not name
-			// it. Each is logged.
+			// Expired: every shipped engine's sweep names what it removed
+			// and its feed says why, so B sees an expire, whichever
+			// instance swept it.
 			deadline := time.After(10 * time.Second)
 			for seen := false; !seen; {
 				select {
@@ -167,6 +166,9 @@ func testWatchFleet(t *testing.T, a, b *proc, kill func(), live func(*proc) bool
 					if e.Key == key || e.Type == client.EventResync {
 						expiries[e.Type]++
 						seen = true
+						if e.Type != client.EventExpire {
+							t.Errorf("the expiry of %s reached B as %s %s, want expire", key, e.Type, e.Reason)
+						}
 					}
 				case <-deadline:
 					t.Fatalf("no expiry of %s seen on B within 10s", key)
