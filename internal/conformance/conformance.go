@@ -93,7 +93,7 @@ var Required = map[string][]string{
 var (
 	// ConditionalCases check providers.Versioned.
 	ConditionalCases = []string{"ConditionalVersions", "ConditionalIfMatch", "ConditionalCreateOnly",
-		"ConditionalRemove", "ConditionalCompareAndSwap"}
+		"ConditionalRemove", "ConditionalCompareAndSwap", "ConditionalReadsAgree"}
 	// ExpiryCases check providers.Expiring.
 	ExpiryCases = []string{"ExpiryGetListConditions", "ExpiryClearedByPut", "ExpirySweep"}
 	// BatchCases check providers.Batcher; BatchTTL also needs Expiring.

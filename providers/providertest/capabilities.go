@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,6 +190,68 @@ func conditionalCases(s *suiteRun, open OpenDatabase) {
 	run("ConditionalCompareAndSwap", func(t *testing.T, db providers.Versioned) {
 		casStress(t, db, db)
 	})
+
+	run("ConditionalReadsAgree", func(t *testing.T, db providers.Versioned) {
+		readsAgree(t, db)
+	})
+}
+
+// readsAgree checks that every value GetEntry and Query give comes with
+// the version of the write that stored it, while writers keep rewriting
+// the keys: a read that fetched a value and then its version apart from it
+// could pair a value with another write's version, and an If-Match on it
+// would then overwrite a value its client never saw.
+func readsAgree(t *testing.T, db providers.Versioned) {
+	ctx := context.Background()
+	const writers, readers, each, keys = 4, 2, 50, 4
+	var mu sync.Mutex
+	wrote := map[string]string{} // version -> key=value
+	var reads [][3]string        // key, version, value
+	err := Concurrently(writers+readers, each, func(w, i int) error {
+		key := fmt.Sprint("k", (w+i)%keys)
+		var got [][3]string
+		switch w {
+		case writers: // a reader of entries
+			e, err := db.GetEntry(ctx, "agree", key)
+			if errors.Is(err, providers.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			got = append(got, [3]string{key, e.Version, string(e.Value)})
+		case writers + 1: // a reader of lists
+			page, err := db.Query(ctx, "agree", providers.Query{})
+			if err != nil {
+				return err
+			}
+			for _, it := range page.Items {
+				got = append(got, [3]string{it.Key, it.Version, string(it.Value)})
+			}
+		default:
+			value := fmt.Sprintf("w%d-%d", w, i)
+			v, err := db.Put(ctx, "agree", key, []byte(value), providers.Write{})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			wrote[v] = key + "=" + value
+			mu.Unlock()
+			return nil
+		}
+		mu.Lock()
+		reads = append(reads, got...)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reads {
+		if want := wrote[r[1]]; want != r[0]+"="+r[2] {
+			t.Fatalf("a read gave %s=%q with version %q, which belongs to the write of %q: a value paired with another write's version", r[0], r[2], r[1], want)
+		}
+	}
+	t.Logf("%d reads agreed with the writes that made them", len(reads))
 }
 
 // casStress runs 8 goroutines that each increment a counter 25 times by

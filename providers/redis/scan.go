@@ -130,7 +130,7 @@ func (d *Database) query(ctx context.Context, coll string, q providers.Query) (p
 			return providers.Page{}, err
 		}
 		batch := [][]providers.Item{items}
-		if err := d.versioned(ctx, coll, cur.bucket, batch); err != nil {
+		if err := d.versioned(ctx, coll, cur.bucket, batch, q.Filter); err != nil {
 			return providers.Page{}, err
 		}
 		for i, it := range batch[0] {
@@ -254,7 +254,7 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 		}
 		whole = append(whole, items)
 	}
-	if err := d.versioned(ctx, coll, from, whole); err != nil {
+	if err := d.versioned(ctx, coll, from, whole, filter); err != nil {
 		return 0, err
 	}
 	for i, items := range whole {
@@ -270,45 +270,55 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 	return len(whole), nil
 }
 
-// versioned sets the versions of the items of buckets from, from+1, ...
-// (groups[i] holds those of bucket from+i) from the buckets' versions
-// hashes, in one pipelined round trip, and drops the items that have
-// expired.
-func (d *Database) versioned(ctx context.Context, coll string, from int, groups [][]providers.Item) error {
-	metas := make([]*goredis.SliceCmd, len(groups))
-	some := false
-	for _, items := range groups {
-		some = some || len(items) > 0
+// versioned makes the items of buckets from, from+1, ... (groups[i] holds
+// those of bucket from+i) what the database holds at one instant: each
+// bucket's items are read again with their versions by readScript, in one
+// pipelined round trip. An HSCAN batch and a later read of the versions
+// could straddle a write or a sweep: an item would carry a version of
+// another write, or an expired entry its legacy version. Items deleted
+// since are dropped, so are those that expired and those whose value no
+// longer contains filter.
+func (d *Database) versioned(ctx context.Context, coll string, from int, groups [][]providers.Item, filter string) error {
+	cmds := make([]*goredis.Cmd, len(groups))
+	var all []goredis.Cmder
+	for i, items := range groups {
+		if len(items) == 0 {
+			continue
+		}
+		args := []any{"evalsha", readScript.sha, 2, d.bucket(coll, from+i), d.hashName(versionsKind, coll, from+i)}
+		for _, it := range items {
+			args = append(args, it.Key)
+		}
+		cmds[i] = goredis.NewCmd(ctx, args...)
+		all = append(all, cmds[i])
 	}
-	if !some {
+	if len(all) == 0 {
 		return nil
 	}
-	_, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, items := range groups {
-			if len(items) == 0 {
-				continue
-			}
+	_ = d.pipe.do(ctx, all...)
+	for i, items := range groups {
+		if cmds[i] == nil {
+			continue
+		}
+		values, metas, err := readReplies(cmds[i], len(items))
+		if goredis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") { // this node has not loaded it yet
 			fields := make([]string, len(items))
 			for j, it := range items {
 				fields[j] = it.Key
 			}
-			metas[i] = p.HMGet(ctx, d.hashName(versionsKind, coll, from+i), fields...)
+			values, metas, err = d.readTogether(ctx, coll, from+i, fields)
 		}
-		return nil
-	})
-	if err != nil {
-		return mapErr("database", err)
-	}
-	for i, items := range groups {
-		if metas[i] == nil {
-			continue
+		if err != nil {
+			return err
 		}
-		m := metas[i].Val()
 		live := items[:0]
 		for j, it := range items {
-			meta, _ := m[j].(string)
+			if values[j] == nil || filter != "" && !strings.Contains(*values[j], filter) {
+				continue
+			}
+			it.Value = []byte(*values[j])
 			var expires int64
-			if it.Version, expires = parseMeta(meta); expires != 0 {
+			if it.Version, expires = parseMeta(metas[j]); expires != 0 {
 				gone, err := d.expired(ctx, d.bucket(coll, from+i), expires)
 				if err != nil {
 					return err

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -120,27 +119,65 @@ for o = 1, n do
 end
 return out`)
 
-// GetEntry implements providers.Versioned: the value and its version in one
-// pipelined round trip (both hashes are in one slot).
+// readScript reads the fields ARGV of a bucket's values hash (KEYS[1]) and
+// versions hash (KEYS[2]) at one instant: the values, then the versions,
+// false for a field not there. Two commands in one pipeline could
+// straddle another client's write or a sweep, pairing a value with the
+// version of another write; a script runs alone.
+var readScript = newScript(`
+local v = redis.call('HMGET', KEYS[1], unpack(ARGV))
+local m = redis.call('HMGET', KEYS[2], unpack(ARGV))
+for i = 1, #m do v[#ARGV + i] = m[i] end
+return v`)
+
+// readTogether reads fields of bucket b of coll with readScript, through
+// the shared pipeline: their values and versions ("" for none), nil for a
+// field whose value is not there.
+func (d *Database) readTogether(ctx context.Context, coll string, b int, fields []string) (values []*string, metas []string, err error) {
+	args := make([]any, len(fields))
+	for i, f := range fields {
+		args[i] = f
+	}
+	return readReplies(runScript(ctx, d.pipe, readScript, []string{d.hashName(valuesKind, coll, b), d.hashName(versionsKind, coll, b)}, args...), len(fields))
+}
+
+// readReplies splits readScript's answer for n fields into their values
+// (nil where absent) and versions.
+func readReplies(cmd *goredis.Cmd, n int) (values []*string, metas []string, err error) {
+	out, err := cmd.Slice()
+	if err != nil {
+		return nil, nil, mapErr("database", err)
+	}
+	if len(out) != 2*n {
+		return nil, nil, fmt.Errorf("redis: the read script answered %d replies for %d fields", len(out), n)
+	}
+	values, metas = make([]*string, n), make([]string, n)
+	for i := range n {
+		if v, ok := out[i].(string); ok {
+			values[i] = &v
+		}
+		metas[i], _ = out[n+i].(string)
+	}
+	return values, metas, nil
+}
+
+// GetEntry implements providers.Versioned: the value and its version, read
+// together by one script (both hashes are in one slot).
 func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
 	b := d.bucketOf(key)
 	hash := d.hashName(valuesKind, coll, b)
-	value := goredis.NewStringCmd(ctx, "hget", hash, key)
-	meta := goredis.NewStringCmd(ctx, "hget", d.hashName(versionsKind, coll, b), key)
-	err := d.pipe.do(ctx, value, meta)
-	if err != nil && !errors.Is(err, goredis.Nil) {
-		return providers.Entry{}, mapErr("database", err)
-	}
-	v, err := value.Bytes()
-	if err == nil && !errors.Is(meta.Err(), goredis.Nil) {
-		err = meta.Err()
-	}
+	values, metas, err := d.readTogether(ctx, coll, b, []string{key})
 	if err != nil {
-		return providers.Entry{}, mapErr("database", err)
+		return providers.Entry{}, err
 	}
+	if values[0] == nil {
+		return providers.Entry{}, providers.ErrNotFound
+	}
+	v := []byte(*values[0])
+	meta := metas[0]
 	e := providers.Entry{Value: v}
 	var expires int64
-	e.Version, expires = parseMeta(meta.Val())
+	e.Version, expires = parseMeta(meta)
 	if expires != 0 {
 		gone, err := d.expired(ctx, hash, expires)
 		if err != nil {
