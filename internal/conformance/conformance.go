@@ -38,8 +38,9 @@ import (
 
 // Version is the protocol version; it is part of every suite's subtest name
 // and of the marker, so a builder never misreads an older or newer suite.
-// Version 2 added the cases HonoursContext and CloseWhileBusy to the
-// database and cache suites, and CrashDurable to the database suite.
+// Version 2 added the cases HonoursContext, HonoursContextWhileBlocked and
+// CloseWhileBusy to the database and cache suites, and CrashDurable to the
+// database suite.
 const Version = 2
 
 // MarkerPrefix starts every marker line.
@@ -73,11 +74,12 @@ var Required = map[string][]string{
 		"GetMissing", "SetGetOverwrite", "ValuesAreCopied", "EmptyAndBinaryValues",
 		"Delete", "CollectionsAreSeparate", "AwkwardNames", "QueryFilter", "QueryPaging",
 		"QueryWalkSurvivesWrites", "MalformedCursor", "Concurrent", "HonoursContext",
-		"CloseWhileBusy", "PingAndClose",
+		"HonoursContextWhileBlocked", "CloseWhileBusy", "PingAndClose",
 	},
 	Cache: {
 		"SetGetDelete", "ValuesAreCopied", "EmptyAndBinaryValues", "TTL", "DefaultTTL",
-		"Clear", "Stats", "CapacityBound", "Concurrent", "HonoursContext", "CloseWhileBusy",
+		"Clear", "Stats", "CapacityBound", "Concurrent", "HonoursContext", "HonoursContextWhileBlocked",
+		"CloseWhileBusy",
 	},
 	Logging: {
 		"FlushDelivers", "EntryCopiedAtWrite", "ConcurrentWrites", "CloseFlushesAndDropsLaterWrites",
