@@ -369,7 +369,7 @@ func databaseHonoursContextWhileBlocked(t *testing.T, db providers.Database) {
 		return err
 	}}
 	write := contender{name: "Set", call: func(ctx context.Context, i int) error {
-		return db.Set(ctx, coll, fmt.Sprintf("fill-0-%03d", i%fill), value)
+		return db.Set(ctx, coll, fmt.Sprintf("fill-%d-%03d", i%8, i/8%(fill/8)), value)
 	}}
 	if b, ok := db.(providers.Batcher); ok {
 		ops := make([]providers.BatchOp, 32)
