@@ -6,7 +6,7 @@
 //
 // The marker is one line logged by the suite's own subtest:
 //
-//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=17 passed=17 digest=5f0c…
+//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=18 passed=18 digest=5f0c…
 //
 // digest is an HMAC-SHA256, keyed by the nonce the verifier puts in
 // NAVIUS_CONFORMANCE_NONCE, over the suite, the implementation type and the
