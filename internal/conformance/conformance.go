@@ -6,7 +6,7 @@
 //
 // The marker is one line logged by the suite's own subtest:
 //
-//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=17 passed=17 digest=5f0c…
+//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=18 passed=18 digest=5f0c…
 //
 // digest is an HMAC-SHA256, keyed by the nonce the verifier puts in
 // NAVIUS_CONFORMANCE_NONCE, over the suite, the implementation type and the
@@ -38,8 +38,9 @@ import (
 
 // Version is the protocol version; it is part of every suite's subtest name
 // and of the marker, so a builder never misreads an older or newer suite.
-// Version 2 added the cases HonoursContext and CloseWhileBusy to the
-// database and cache suites, and CrashDurable to the database suite.
+// Version 2 added the cases HonoursContext, HonoursContextWhileBlocked and
+// CloseWhileBusy to the database and cache suites, and CrashDurable to the
+// database suite.
 const Version = 2
 
 // MarkerPrefix starts every marker line.
@@ -73,11 +74,12 @@ var Required = map[string][]string{
 		"GetMissing", "SetGetOverwrite", "ValuesAreCopied", "EmptyAndBinaryValues",
 		"Delete", "CollectionsAreSeparate", "AwkwardNames", "QueryFilter", "QueryPaging",
 		"QueryWalkSurvivesWrites", "MalformedCursor", "Concurrent", "HonoursContext",
-		"CloseWhileBusy", "PingAndClose",
+		"HonoursContextWhileBlocked", "CloseWhileBusy", "PingAndClose",
 	},
 	Cache: {
 		"SetGetDelete", "ValuesAreCopied", "EmptyAndBinaryValues", "TTL", "DefaultTTL",
-		"Clear", "Stats", "CapacityBound", "Concurrent", "HonoursContext", "CloseWhileBusy",
+		"Clear", "Stats", "CapacityBound", "Concurrent", "HonoursContext", "HonoursContextWhileBlocked",
+		"CloseWhileBusy",
 	},
 	Logging: {
 		"FlushDelivers", "EntryCopiedAtWrite", "ConcurrentWrites", "CloseFlushesAndDropsLaterWrites",

@@ -37,7 +37,7 @@ func TestRequiredDatabase(t *testing.T) {
 		t.Fatalf("a plain database: %v", core)
 	}
 	all := RequiredDatabase(DatabaseProvider{Conditional: true, Expiry: true, Batch: true, Storage: true, Durable: true})
-	for _, want := range []string{"ConditionalCompareAndSwap", "ExpirySweep", "BatchSeenWhole", "BatchTTL", "Durable", "ExpiryDurable", "CrashDurable", "HonoursContext"} {
+	for _, want := range []string{"ConditionalCompareAndSwap", "ExpirySweep", "BatchSeenWhole", "BatchTTL", "Durable", "ExpiryDurable", "CrashDurable", "HonoursContext", "HonoursContextWhileBlocked"} {
 		if !contains(all, want) {
 			t.Errorf("a database with every capability, storage and durability is not required to pass %s: %v", want, all)
 		}

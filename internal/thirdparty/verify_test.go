@@ -365,7 +365,7 @@ func TestEvaluateMarkers(t *testing.T) {
 			m := good("example.com/m.*DB")(p)
 			m.Cases, m.Passed = 40, 40
 			return m
-		}), expect, "claims 40 cases, 40 passed; the events show 15 and 15"},
+		}), expect, fmt.Sprintf("claims 40 cases, 40 passed; the events show %d and %d", len(cases), len(cases))},
 		{"a required case missing", suiteStream(cases[1:], good("example.com/m.*DB")), expect, "required case GetMissing did not pass"},
 		{"the expected suite missing", suiteStream(cases, good("example.com/m.*DB")), Expect{Test: "TestC", ModulePath: "example.com/m", Suites: []string{"cache"}, Nonce: nonce},
 			"navius's cache suite did not run inside the test: call providertest.RunCacheTests from it"},

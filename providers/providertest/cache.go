@@ -31,7 +31,9 @@ func TestCache(t *testing.T, open OpenCache) {
 // RunCacheTests runs the cache conformance suite: every case of
 // providers.Cache's contract, each on a fresh cache, as subtests of
 // "navius.cache.v2": among them a done context on every method
-// (HonoursContext) and Close while calls are in flight (CloseWhileBusy).
+// (HonoursContext), a context that ends while the call waits on a busy
+// cache (HonoursContextWhileBlocked) and Close while calls are in flight
+// (CloseWhileBusy).
 func RunCacheTests(t *testing.T, h CacheHarness) {
 	t.Helper()
 	if h.Open == nil {
@@ -200,6 +202,8 @@ func cacheCases(s *suiteRun, open OpenCache) {
 	})
 
 	run("HonoursContext", providers.CacheConfig{}, cacheHonoursContext)
+
+	run("HonoursContextWhileBlocked", providers.CacheConfig{}, cacheHonoursContextWhileBlocked)
 
 	run("CloseWhileBusy", providers.CacheConfig{}, cacheCloseWhileBusy)
 }

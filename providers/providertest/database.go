@@ -338,6 +338,8 @@ func databaseCases(s *suiteRun, open OpenDatabase) {
 
 	run("HonoursContext", databaseHonoursContext)
 
+	run("HonoursContextWhileBlocked", databaseHonoursContextWhileBlocked)
+
 	run("CloseWhileBusy", databaseCloseWhileBusy)
 
 	run("PingAndClose", func(t *testing.T, db providers.Database) {

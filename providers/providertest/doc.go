@@ -27,7 +27,7 @@
 // navius.<suite>.v2 (navius.database.v2/Delete, ...). When its cases are
 // done it logs one marker line:
 //
-//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=17 passed=17 digest=…
+//	navius-conformance/v2 suite=database impl=example.com/navius-fsdb.*DB cases=18 passed=18 digest=…
 //
 // naming the implementation type it exercised and the number of cases that
 // ran and passed. `navius build --with` runs a module's conformance test with

@@ -368,3 +368,142 @@ func (db *logDB) Close() error {
 	err := db.w.Flush()
 	return errors.Join(err, db.f.Close())
 }
+
+// slowBackend is how long the slow call of waitsOnItsLock and
+// cacheWaitsOnItsLock holds their lock: far longer than any case waits.
+const slowBackend = time.Minute
+
+// slowly waits slowBackend, as a call to a slow backend would, unless ctx
+// ends first.
+func slowly(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(slowBackend):
+		return nil
+	}
+}
+
+// waitsOnItsLock serialises every call on one lock, and its Query, like a
+// scan of a slow backend, holds that lock until its own context ends. Each
+// call checks its context on entry (HonoursContext passes), then waits for
+// the lock whatever its context says.
+type waitsOnItsLock struct {
+	mu sync.Mutex
+	db providers.Database
+}
+
+func (w *waitsOnItsLock) Get(ctx context.Context, coll, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	w.mu.Lock() // the bug: a done context does not end the wait
+	defer w.mu.Unlock()
+	return w.db.Get(ctx, coll, key)
+}
+
+func (w *waitsOnItsLock) Set(ctx context.Context, coll, key string, v []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.db.Set(ctx, coll, key, v)
+}
+
+func (w *waitsOnItsLock) Delete(ctx context.Context, coll, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.db.Delete(ctx, coll, key)
+}
+
+func (w *waitsOnItsLock) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.Page{}, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := slowly(ctx); err != nil {
+		return providers.Page{}, err
+	}
+	return w.db.Query(ctx, coll, q)
+}
+
+func (w *waitsOnItsLock) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.db.Ping(ctx)
+}
+
+func (w *waitsOnItsLock) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.db.Close()
+}
+
+// cacheWaitsOnItsLock is waitsOnItsLock for a cache, whose Clear is the
+// slow call.
+type cacheWaitsOnItsLock struct {
+	mu sync.Mutex
+	c  providers.Cache
+}
+
+func (w *cacheWaitsOnItsLock) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	w.mu.Lock() // the bug: a done context does not end the wait
+	defer w.mu.Unlock()
+	return w.c.Get(ctx, key)
+}
+
+func (w *cacheWaitsOnItsLock) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.c.Set(ctx, key, v, ttl)
+}
+
+func (w *cacheWaitsOnItsLock) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.c.Delete(ctx, key)
+}
+
+func (w *cacheWaitsOnItsLock) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := slowly(ctx); err != nil {
+		return err
+	}
+	return w.c.Clear(ctx)
+}
+
+func (w *cacheWaitsOnItsLock) Stats(ctx context.Context) (providers.CacheStats, error) {
+	if err := ctx.Err(); err != nil {
+		return providers.CacheStats{}, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.c.Stats(ctx)
+}
+
+func (w *cacheWaitsOnItsLock) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.c.Close()
+}

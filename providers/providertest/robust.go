@@ -1,18 +1,22 @@
 package providertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/navius-dev/navius/providers"
 )
 
-// The robustness cases every storage contract shares (HonoursContext and
-// CloseWhileBusy), written once over the calls of a contract: the database
+// The robustness cases every storage contract shares (HonoursContext,
+// HonoursContextWhileBlocked and CloseWhileBusy), written once over the calls of a contract: the database
 // and cache suites each say what their methods are.
 
 // contextCall is one method of a contract, called with the context the case
@@ -52,6 +56,178 @@ func honoursContext(t *testing.T, calls []contextCall, unchanged func(t *testing
 			}
 		}
 		unchanged(t, "after calls with a context "+c.name)
+	}
+}
+
+// blockedAfter is how far into a call HonoursContextWhileBlocked ends its
+// context: by then a call that has to wait (for a lock, a connection, the
+// backend) is waiting.
+const blockedAfter = 5 * time.Millisecond
+
+// blockedWarmUp is how long the contenders of HonoursContextWhileBlocked
+// run before the calls under test begin, to be under way.
+const blockedWarmUp = 50 * time.Millisecond
+
+// blockedBound is how long after its context ended a call may take to
+// return in HonoursContextWhileBlocked: a bound for "gives up rather than
+// waits out what holds it up", generous for a loaded machine (a call that
+// had to finish an fsync first), not a measure of speed.
+const blockedBound = 2 * time.Second
+
+// contender is a call HonoursContextWhileBlocked makes over and over, from
+// a goroutine of its own, to keep the provider busy while the calls under
+// test run: long scans, large writes, a Clear.
+type contender struct {
+	name string
+	call func(ctx context.Context, i int) error
+}
+
+// honoursContextWhileBlocked: while contenders keep the provider busy,
+// each call, made with a context that is cancelled (then, in a second
+// round, whose deadline passes) blockedAfter into it, returns within
+// blockedBound of that, either done or failed with the context's error (a
+// call's own answers, ErrNotFound and ErrPrecondition, will do too;
+// anyError: any error). A provider that checks its context on entry and
+// then waits, whatever the context says, on a lock held by a slow call or
+// on a slow backend fails here. When the case ends the contenders' context
+// is cancelled, and they too must return within blockedBound.
+func honoursContextWhileBlocked(t *testing.T, contenders []contender, calls []contextCall) {
+	t.Helper()
+	busy, stopBusy := context.WithCancel(context.Background())
+	defer stopBusy()
+	var contending sync.WaitGroup
+	started := make(chan struct{}, len(contenders))
+	failed := make(chan error, len(contenders))
+	var names []string
+	var made atomic.Int64
+	for _, c := range contenders {
+		if !slices.Contains(names, c.name) {
+			names = append(names, c.name)
+		}
+		contending.Add(1)
+		go func() {
+			defer contending.Done()
+			started <- struct{}{}
+			for i := 0; busy.Err() == nil; i++ {
+				err := c.call(busy, i)
+				made.Add(1)
+				if err != nil && busy.Err() == nil {
+					failed <- fmt.Errorf("%s, made over and over to keep the provider busy, failed: %v", c.name, err)
+					return
+				}
+			}
+		}()
+	}
+	for range contenders {
+		<-started
+	}
+	time.Sleep(blockedWarmUp)
+	busyWith := strings.Join(names, ", ") + " calls"
+	var probes sync.WaitGroup
+	stopped := 0
+	for _, ends := range []struct {
+		how  string
+		want error
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"cancelled", context.Canceled, func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(blockedAfter, cancel)
+			return ctx, cancel
+		}},
+		{"whose deadline passed", context.DeadlineExceeded, func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), blockedAfter)
+		}},
+	} {
+		stopped += probeBlocked(t, calls, &probes, fmt.Sprintf("with a context %s %v into it, while %s kept the provider busy,", ends.how, blockedAfter, busyWith), ends.want, ends.ctx)
+	}
+	stopBusy()
+	// What a provider's author may want to know: how busy it was, and how
+	// many calls its contexts ended (the others had finished by then).
+	t.Logf("%d calls kept the provider busy; %d of the %d calls under test returned their context's error after it ended", made.Load(), stopped, 2*len(calls))
+	if !waitGroupWithin(&contending, blockedBound) {
+		t.Errorf("%s, made to keep the provider busy, had not returned %v after their context was cancelled", busyWith, blockedBound)
+	}
+	close(failed)
+	for err := range failed {
+		t.Error(err)
+	}
+	// Calls that outlived the bound may still return now the contenders
+	// stopped; give them the time they had, then leave them.
+	waitGroupWithin(&probes, blockedBound)
+}
+
+// probeBlocked makes every call at once, each with a context of its own
+// from newCtx, and checks how and when each returns. It returns how many
+// returned their context's error after it ended.
+func probeBlocked(t *testing.T, calls []contextCall, probes *sync.WaitGroup, with string, want error, newCtx func() (context.Context, context.CancelFunc)) (stopped int) {
+	t.Helper()
+	type result struct {
+		i    int
+		err  error
+		late time.Duration // from the context's end to the return; 0 if it returned before
+	}
+	results := make(chan result, len(calls))
+	for i, call := range calls {
+		probes.Add(1)
+		go func() {
+			defer probes.Done()
+			ctx, cancel := newCtx()
+			defer cancel()
+			ended := make(chan time.Time, 1)
+			stop := context.AfterFunc(ctx, func() { ended <- time.Now() })
+			err := call.call(ctx)
+			returned := time.Now()
+			var late time.Duration
+			if !stop() {
+				late = returned.Sub(<-ended)
+			}
+			results <- result{i, err, late}
+		}()
+	}
+	pending := make([]bool, len(calls))
+	for i := range pending {
+		pending[i] = true
+	}
+	timeout := time.After(blockedAfter + blockedBound)
+	for range calls {
+		select {
+		case r := <-results:
+			pending[r.i] = false
+			call := calls[r.i]
+			if r.late > 0 && errors.Is(r.err, want) {
+				stopped++
+			}
+			switch {
+			case r.late > blockedBound:
+				t.Errorf("%s %s returned %v after its context ended, want within %v: it waits out what holds it up (a lock, the backend) whatever its context says",
+					call.name, with, r.late.Round(time.Millisecond), blockedBound)
+			case r.err == nil || call.anyError:
+			case !errors.Is(r.err, want) && !errors.Is(r.err, providers.ErrNotFound) && !errors.Is(r.err, providers.ErrPrecondition):
+				t.Errorf("%s %s: err = %v, want success or an error wrapping %v", call.name, with, r.err, want)
+			}
+		case <-timeout:
+			for i, p := range pending {
+				if p {
+					t.Errorf("%s %s had not returned %v after its context ended: it waits out what holds it up (a lock, the backend) whatever its context says",
+						calls[i].name, with, blockedBound)
+				}
+			}
+			return stopped
+		}
+	}
+	return stopped
+}
+
+// waitGroupWithin waits for wg for at most d, and says whether it is done.
+func waitGroupWithin(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 
@@ -123,46 +299,89 @@ func closeWhileBusy(t *testing.T, round func(w, i int) error, closeFn func() err
 	closed(t)
 }
 
-// databaseHonoursContext is HonoursContext for a database: every method of
-// the contract and of the capabilities it has.
-func databaseHonoursContext(t *testing.T, db providers.Database) {
-	mustSet(t, db, "ctx", "present", "before")
+// databaseCalls are the calls HonoursContext and HonoursContextWhileBlocked
+// make of a database: every method of the contract and of the capabilities
+// it has, on collection coll, where present is a key that exists and
+// absent one that does not.
+func databaseCalls(db providers.Database, coll, present, absent string) []contextCall {
 	calls := []contextCall{
-		{name: "Set", call: func(ctx context.Context) error { return db.Set(ctx, "ctx", "new", []byte("after")) }},
-		{name: "Set of an existing key", call: func(ctx context.Context) error { return db.Set(ctx, "ctx", "present", []byte("after")) }},
-		{name: "Get", call: func(ctx context.Context) error { _, err := db.Get(ctx, "ctx", "present"); return err }},
-		{name: "Delete", call: func(ctx context.Context) error { _, err := db.Delete(ctx, "ctx", "present"); return err }},
-		{name: "Query", call: func(ctx context.Context) error { _, err := db.Query(ctx, "ctx", providers.Query{}); return err }},
+		{name: "Set", call: func(ctx context.Context) error { return db.Set(ctx, coll, absent, []byte("after")) }},
+		{name: "Set of an existing key", call: func(ctx context.Context) error { return db.Set(ctx, coll, present, []byte("after")) }},
+		{name: "Get", call: func(ctx context.Context) error { _, err := db.Get(ctx, coll, present); return err }},
+		{name: "Delete", call: func(ctx context.Context) error { _, err := db.Delete(ctx, coll, present); return err }},
+		{name: "Query", call: func(ctx context.Context) error { _, err := db.Query(ctx, coll, providers.Query{}); return err }},
 		{name: "Ping", call: db.Ping, anyError: true},
 	}
 	if v, ok := db.(providers.Versioned); ok {
 		calls = append(calls,
 			contextCall{name: "Put", call: func(ctx context.Context) error {
-				_, err := v.Put(ctx, "ctx", "new", []byte("after"), providers.Write{})
+				_, err := v.Put(ctx, coll, absent, []byte("after"), providers.Write{})
 				return err
 			}},
-			contextCall{name: "GetEntry", call: func(ctx context.Context) error { _, err := v.GetEntry(ctx, "ctx", "present"); return err }},
+			contextCall{name: "GetEntry", call: func(ctx context.Context) error { _, err := v.GetEntry(ctx, coll, present); return err }},
 			contextCall{name: "Remove", call: func(ctx context.Context) error {
-				_, err := v.Remove(ctx, "ctx", "present", providers.Condition{MustExist: true})
+				_, err := v.Remove(ctx, coll, present, providers.Condition{MustExist: true})
 				return err
 			}})
 	}
 	if b, ok := db.(providers.Batcher); ok {
 		calls = append(calls, contextCall{name: "Apply", call: func(ctx context.Context) error {
-			_, err := b.Apply(ctx, []providers.BatchOp{{Collection: "ctx", Key: "new", Value: []byte("after")}})
+			_, err := b.Apply(ctx, []providers.BatchOp{{Collection: coll, Key: absent, Value: []byte("after")}})
 			return err
 		}})
 	}
 	if e, ok := db.(providers.Expiring); ok {
 		calls = append(calls, contextCall{name: "Sweep", call: func(ctx context.Context) error { _, err := e.Sweep(ctx, 10); return err }})
 	}
-	honoursContext(t, calls, func(t *testing.T, when string) {
+	return calls
+}
+
+// databaseHonoursContext is HonoursContext for a database: every method of
+// the contract and of the capabilities it has.
+func databaseHonoursContext(t *testing.T, db providers.Database) {
+	mustSet(t, db, "ctx", "present", "before")
+	honoursContext(t, databaseCalls(db, "ctx", "present", "new"), func(t *testing.T, when string) {
 		t.Helper()
 		if _, err := db.Get(context.Background(), "ctx", "new"); !errors.Is(err, providers.ErrNotFound) {
 			t.Fatalf("%s, Get of the key they wrote: err = %v, want ErrNotFound (nothing written)", when, err)
 		}
 		mustGet(t, db, "ctx", "present", "before")
 	})
+}
+
+// databaseHonoursContextWhileBlocked is HonoursContextWhileBlocked for a
+// database: two goroutines scan a collection of 4 MiB with a filter that
+// matches nothing, two write 16 KiB values to it (in batches of 32, for a
+// Batcher), and every method of the database is called on that collection.
+func databaseHonoursContextWhileBlocked(t *testing.T, db providers.Database) {
+	ctx := context.Background()
+	const coll, fill, size = "blocked", 256, 16 << 10
+	value := bytes.Repeat([]byte("navius "), size/7)
+	err := Concurrently(8, fill/8, func(w, i int) error {
+		return db.Set(ctx, coll, fmt.Sprintf("fill-%d-%03d", w, i), value)
+	})
+	if err != nil {
+		t.Fatalf("filling the collection: %v", err)
+	}
+	mustSet(t, db, coll, "present", "before")
+	scan := contender{name: "Query", call: func(ctx context.Context, _ int) error {
+		_, err := db.Query(ctx, coll, providers.Query{Filter: "matches no value"})
+		return err
+	}}
+	write := contender{name: "Set", call: func(ctx context.Context, i int) error {
+		return db.Set(ctx, coll, fmt.Sprintf("fill-%d-%03d", i%8, i/8%(fill/8)), value)
+	}}
+	if b, ok := db.(providers.Batcher); ok {
+		ops := make([]providers.BatchOp, 32)
+		for j, k := range batchKeys(db, coll, len(ops)) {
+			ops[j] = providers.BatchOp{Collection: coll, Key: k, Value: value}
+		}
+		write = contender{name: "Apply", call: func(ctx context.Context, _ int) error {
+			_, err := b.Apply(ctx, ops)
+			return err
+		}}
+	}
+	honoursContextWhileBlocked(t, []contender{scan, scan, write, write}, databaseCalls(db, coll, "present", "new"))
 }
 
 // databaseCloseWhileBusy is CloseWhileBusy for a database; what a call
@@ -190,19 +409,25 @@ func databaseCloseWhileBusy(t *testing.T, db providers.Database) {
 	})
 }
 
+// cacheCalls are the calls HonoursContext and HonoursContextWhileBlocked
+// make of a cache: present is a key that is set, absent one that is not.
+func cacheCalls(c providers.Cache, present, absent string) []contextCall {
+	return []contextCall{
+		{name: "Set", call: func(ctx context.Context) error { return c.Set(ctx, absent, []byte("after"), 0) }},
+		{name: "Set of an existing key", call: func(ctx context.Context) error { return c.Set(ctx, present, []byte("after"), 0) }},
+		{name: "Get", call: func(ctx context.Context) error { _, _, err := c.Get(ctx, present); return err }},
+		{name: "Get of a missing key", call: func(ctx context.Context) error { _, _, err := c.Get(ctx, "missing"); return err }},
+		{name: "Delete", call: func(ctx context.Context) error { return c.Delete(ctx, present) }},
+		{name: "Clear", call: c.Clear},
+		{name: "Stats", call: func(ctx context.Context) error { _, err := c.Stats(ctx); return err }},
+	}
+}
+
 // cacheHonoursContext is HonoursContext for a cache: a Get must not pass a
 // done context off as a miss, and Set, Delete and Clear change nothing.
 func cacheHonoursContext(t *testing.T, c providers.Cache) {
 	cacheSet(t, c, "present", "before", 0)
-	honoursContext(t, []contextCall{
-		{name: "Set", call: func(ctx context.Context) error { return c.Set(ctx, "new", []byte("after"), 0) }},
-		{name: "Set of an existing key", call: func(ctx context.Context) error { return c.Set(ctx, "present", []byte("after"), 0) }},
-		{name: "Get", call: func(ctx context.Context) error { _, _, err := c.Get(ctx, "present"); return err }},
-		{name: "Get of a missing key", call: func(ctx context.Context) error { _, _, err := c.Get(ctx, "missing"); return err }},
-		{name: "Delete", call: func(ctx context.Context) error { return c.Delete(ctx, "present") }},
-		{name: "Clear", call: c.Clear},
-		{name: "Stats", call: func(ctx context.Context) error { _, err := c.Stats(ctx); return err }},
-	}, func(t *testing.T, when string) {
+	honoursContext(t, cacheCalls(c, "present", "new"), func(t *testing.T, when string) {
 		t.Helper()
 		if v, ok, err := c.Get(context.Background(), "new"); err != nil || ok {
 			t.Fatalf("%s, Get of the key they set = %q, %v, %v; want a miss (nothing set)", when, v, ok, err)
@@ -211,6 +436,29 @@ func cacheHonoursContext(t *testing.T, c providers.Cache) {
 			t.Fatalf("%s, Get of the key they overwrote, deleted and cleared = %q, %v, %v; want a hit with \"before\"", when, v, ok, err)
 		}
 	})
+}
+
+// cacheHonoursContextWhileBlocked is HonoursContextWhileBlocked for a
+// cache: two goroutines set 64 KiB values, one reads them, one clears the
+// cache over and over, and every method of the cache is called.
+func cacheHonoursContextWhileBlocked(t *testing.T, c providers.Cache) {
+	const keys, size = 64, 64 << 10
+	value := bytes.Repeat([]byte("navius "), size/7)
+	for i := range keys {
+		if err := c.Set(context.Background(), fmt.Sprintf("fill-%02d", i), value, 0); err != nil {
+			t.Fatalf("filling the cache: %v", err)
+		}
+	}
+	cacheSet(t, c, "present", "before", 0)
+	set := contender{name: "Set", call: func(ctx context.Context, i int) error {
+		return c.Set(ctx, fmt.Sprintf("fill-%02d", i%keys), value, 0)
+	}}
+	get := contender{name: "Get", call: func(ctx context.Context, i int) error {
+		_, _, err := c.Get(ctx, fmt.Sprintf("fill-%02d", i%keys))
+		return err
+	}}
+	clear := contender{name: "Clear", call: func(ctx context.Context, _ int) error { return c.Clear(ctx) }}
+	honoursContextWhileBlocked(t, []contender{set, set, get, clear}, cacheCalls(c, "present", "new"))
 }
 
 // cacheCloseWhileBusy is CloseWhileBusy for a cache.

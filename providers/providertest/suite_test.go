@@ -2,6 +2,7 @@ package providertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +200,11 @@ func TestSuitesCatchBrokenProviders(t *testing.T) {
 		"cachecloserace": "navius.cache.v2/CloseWhileBusy",
 		"nosync":         "navius.database.v2/CrashDurable",
 		"buffered":       "navius.database.v2/CrashDurable",
+		// These run with HonoursContext, which they pass: they check
+		// their context on entry, and then wait on their lock whatever
+		// it says.
+		"blocked":      "navius.database.v2/HonoursContextWhileBlocked",
+		"cacheblocked": "navius.cache.v2/HonoursContextWhileBlocked",
 	} {
 		t.Run(broken, func(t *testing.T) {
 			t.Parallel()
@@ -207,8 +213,13 @@ func TestSuitesCatchBrokenProviders(t *testing.T) {
 			}
 			run := "^TestBrokenProvider$"
 			racesClose := broken == "closerace" || broken == "cachecloserace"
-			if racesClose || broken == "nosync" || broken == "buffered" {
+			blocked := broken == "blocked" || broken == "cacheblocked"
+			suite, _, _ := strings.Cut(wantFail, "/")
+			switch {
+			case racesClose || broken == "nosync" || broken == "buffered":
 				run = runPattern("TestBrokenProvider/" + wantFail)
+			case blocked:
+				run = runPattern("TestBrokenProvider/"+suite) + "/^(HonoursContext|HonoursContextWhileBlocked)$"
 			}
 			cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v", "-test.count=1")
 			cmd.Env = append(os.Environ(), "PROVIDERTEST_BROKEN="+broken)
@@ -229,6 +240,17 @@ func TestSuitesCatchBrokenProviders(t *testing.T) {
 			}
 			if !strings.Contains(string(out), conformance.MarkerPrefix+" ") {
 				t.Fatalf("no marker after a failing suite:\n%s", out)
+			}
+			if blocked {
+				// A done context on entry is refused: only a call that
+				// began, then waited, is caught, and it is named.
+				if !strings.Contains(string(out), "--- PASS: TestBrokenProvider/"+suite+"/HonoursContext ") {
+					t.Fatalf("HonoursContext did not pass a provider that checks its context on entry:\n%s", out)
+				}
+				if !strings.Contains(string(out), ": Set with a context ") ||
+					!strings.Contains(string(out), fmt.Sprintf("had not returned %v after its context ended", blockedBound)) {
+					t.Fatalf("the case does not say which call waited:\n%s", out)
+				}
 			}
 		})
 	}
@@ -273,6 +295,12 @@ func TestBrokenProvider(t *testing.T) {
 	case "cachecloserace":
 		TestCache(t, func(*testing.T, providers.CacheConfig) providers.Cache {
 			return &cacheUseAfterClose{data: map[string][]byte{}}
+		})
+	case "blocked":
+		TestDatabase(t, func(t *testing.T) providers.Database { return &waitsOnItsLock{db: openMemoryDB(t)} })
+	case "cacheblocked":
+		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
+			return &cacheWaitsOnItsLock{c: openMemoryCache(t, cfg)}
 		})
 	case "ttl":
 		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {

@@ -15,7 +15,7 @@ import (
 var cases = []string{"GetMissing", "SetGetOverwrite", "ValuesAreCopied", "EmptyAndBinaryValues",
 	"Delete", "CollectionsAreSeparate", "AwkwardNames", "QueryFilter", "QueryPaging",
 	"QueryWalkSurvivesWrites", "MalformedCursor", "Concurrent", "HonoursContext",
-	"CloseWhileBusy", "PingAndClose"}
+	"HonoursContextWhileBlocked", "CloseWhileBusy", "PingAndClose"}
 
 func TestConformance(t *testing.T) {
 	t.Run("navius.database.v2", func(t *testing.T) {
