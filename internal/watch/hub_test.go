@@ -604,7 +604,7 @@ func TestForgettingAKeyTooSoonIsAResync(t *testing.T) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for i, k := range keys {
-		evs := h.sending(st, h.putEvent("c", k, fmt.Sprint("v", i), nil))
+		evs := h.sending(nil, st, h.putEvent("c", k, fmt.Sprint("v", i), nil))
 		switch {
 		case i < seenPerStripe && len(evs) != 1:
 			t.Fatalf("key %d of %d: %d events, want only its put", i, seenPerStripe, len(evs))

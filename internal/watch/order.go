@@ -83,22 +83,22 @@ func (h *Hub) lastSent(st *stripe, coll, key string) (seen, bool) {
 }
 
 // sending remembers the state of e, about to be published, as its key's
-// last; it returns e, after a resync for a key it had to forget too soon.
-func (h *Hub) sending(st *stripe, e *event) []*event {
+// last, and appends e to evs, after a resync for a key it had to forget
+// too soon.
+func (h *Hub) sending(evs []*event, st *stripe, e *event) []*event {
 	if e == nil {
-		return nil
+		return evs
 	}
 	h.lastSent(st, e.coll, e.key) // drops what an earlier recording left
 	k := seenKey(e.coll, e.key)
 	s, ok := stateOf(e)
 	if !ok {
 		delete(st.seen, k)
-		return []*event{e}
+		return append(evs, e)
 	}
 	if st.seen == nil {
 		st.seen = make(map[string]seen, seenPerStripe)
 	}
-	evs := make([]*event, 0, 2)
 	if _, known := st.seen[k]; !known && len(st.seen) >= seenPerStripe {
 		var oldest string
 		for sk, o := range st.seen {
@@ -122,14 +122,14 @@ func (h *Hub) sending(st *stripe, e *event) []*event {
 // sent. Every change makes a new state, so one that reads back no new
 // state lost a state of its own, or of a change before it, to a write
 // that came after; the key's watchers are told.
-func (h *Hub) settled(st *stripe, coll, key, gone string) []*event {
+func (h *Hub) settled(evs []*event, st *stripe, coll, key, gone string) []*event {
 	e := h.readBack(coll, key, gone)
 	if read, ok := stateOf(e); ok {
 		if last, known := h.lastSent(st, coll, key); known && last.same(read) {
-			return []*event{keyResyncEvent(coll, key, "the key changed again before this instance could send one of its states")}
+			return append(evs, keyResyncEvent(coll, key, "the key changed again before this instance could send one of its states"))
 		}
 	}
-	return h.sending(st, e)
+	return h.sending(evs, st, e)
 }
 
 func (h *Hub) stripeOf(coll, key string) int {
@@ -190,7 +190,7 @@ func (op *writeOp) end(changes []store.Change) {
 			i, _ := slices.BinarySearch(op.stripes, h.stripeOf(c.Collection, c.Key))
 			st := &h.stripes[op.stripes[i]]
 			direct := op.idle[i] && st.last == op.ticks[i]
-			evs = append(evs, h.eventsOf(st, c, direct)...)
+			evs = h.eventsOf(evs, st, c, direct)
 		}
 		h.publish(evs...)
 	}
@@ -202,18 +202,18 @@ func (op *writeOp) end(changes []store.Change) {
 	}
 }
 
-// eventsOf is the events of a change on its stripe st: made from it when
+// eventsOf appends the events of a change on its stripe st: made from it when
 // direct, else read back; none when nothing changed.
-func (h *Hub) eventsOf(st *stripe, c store.Change, direct bool) []*event {
+func (h *Hub) eventsOf(evs []*event, st *stripe, c store.Change, direct bool) []*event {
 	switch {
 	case c.Kind == store.Unchanged:
-		return nil
+		return evs
 	case direct && c.Kind == store.Put:
-		return h.sending(st, h.putEvent(c.Collection, c.Key, c.Version, c.Value))
+		return h.sending(evs, st, h.putEvent(c.Collection, c.Key, c.Version, c.Value))
 	case direct && c.Kind == store.Deleted:
-		return h.sending(st, newEvent(KindDelete, c.Collection, c.Key, eventData{Key: c.Key}))
+		return h.sending(evs, st, newEvent(KindDelete, c.Collection, c.Key, eventData{Key: c.Key}))
 	}
-	return h.settled(st, c.Collection, c.Key, KindDelete)
+	return h.settled(evs, st, c.Collection, c.Key, KindDelete)
 }
 
 // endUnordered ends a write that began while nothing was recorded: if a
@@ -236,7 +236,7 @@ func (h *Hub) settle(coll, key, gone string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if h.recording.Load() {
-		h.publish(h.settled(st, coll, key, gone)...)
+		h.publish(h.settled(nil, st, coll, key, gone)...)
 	}
 	st.last = h.tick.Add(1)
 }
@@ -283,9 +283,9 @@ func (h *Hub) expired(coll, key string, start uint64) {
 		return
 	}
 	if st.inflight == 0 && st.last <= start {
-		h.publish(h.sending(st, newEvent(KindExpire, coll, key, eventData{Key: key}))...)
+		h.publish(h.sending(nil, st, newEvent(KindExpire, coll, key, eventData{Key: key}))...)
 	} else {
-		h.publish(h.settled(st, coll, key, KindExpire)...)
+		h.publish(h.settled(nil, st, coll, key, KindExpire)...)
 	}
 	st.last = h.tick.Add(1)
 }

@@ -140,20 +140,29 @@ func (d *Database) Delete(ctx context.Context, coll, key string) (bool, error) {
 // runScript runs a script by its SHA1 (EVALSHA), and by its text (EVAL)
 // when the node does not know it yet (NOSCRIPT).
 func runScript(ctx context.Context, c processor, s *script, keys []string, args ...any) *goredis.Cmd {
-	call := func(name, body string) *goredis.Cmd {
-		a := make([]any, 0, 3+len(keys)+len(args))
-		a = append(a, name, body, len(keys))
-		for _, k := range keys {
-			a = append(a, k)
-		}
-		cmd := goredis.NewCmd(ctx, append(a, args...)...)
-		_ = c.Process(ctx, cmd)
+	cmd := s.cmd(ctx, keys, args)
+	_ = c.Process(ctx, cmd)
+	if !goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		return cmd
 	}
-	if cmd := call("evalsha", s.sha); !goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		return cmd
+	cmd = s.cmdWith(ctx, "eval", s.src, keys, args)
+	_ = c.Process(ctx, cmd)
+	return cmd
+}
+
+// cmd is the EVALSHA command of s, for pipelines (runScript when a node
+// answers NOSCRIPT).
+func (s *script) cmd(ctx context.Context, keys []string, args []any) *goredis.Cmd {
+	return s.cmdWith(ctx, "evalsha", s.sha, keys, args)
+}
+
+func (s *script) cmdWith(ctx context.Context, name, body string, keys []string, args []any) *goredis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, body, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
 	}
-	return call("eval", s.src)
+	return goredis.NewCmd(ctx, append(a, args...)...)
 }
 
 // script is a Lua script with its SHA1.

@@ -280,16 +280,16 @@ func (d *Database) readAhead(ctx context.Context, coll string, from, n int, coun
 // longer contains filter.
 func (d *Database) versioned(ctx context.Context, coll string, from int, groups [][]providers.Item, filter string) error {
 	cmds := make([]*goredis.Cmd, len(groups))
+	fields := make([][]any, len(groups))
 	var all []goredis.Cmder
 	for i, items := range groups {
 		if len(items) == 0 {
 			continue
 		}
-		args := []any{"evalsha", readScript.sha, 2, d.bucket(coll, from+i), d.hashName(versionsKind, coll, from+i)}
 		for _, it := range items {
-			args = append(args, it.Key)
+			fields[i] = append(fields[i], it.Key)
 		}
-		cmds[i] = goredis.NewCmd(ctx, args...)
+		cmds[i] = readScript.cmd(ctx, d.readKeys(coll, from+i), fields[i])
 		all = append(all, cmds[i])
 	}
 	if len(all) == 0 {
@@ -300,25 +300,22 @@ func (d *Database) versioned(ctx context.Context, coll string, from int, groups 
 		if cmds[i] == nil {
 			continue
 		}
-		values, metas, err := readReplies(cmds[i], len(items))
 		if goredis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") { // this node has not loaded it yet
-			fields := make([]string, len(items))
-			for j, it := range items {
-				fields[j] = it.Key
-			}
-			values, metas, err = d.readTogether(ctx, coll, from+i, fields)
+			cmds[i] = runScript(ctx, d.pipe, readScript, d.readKeys(coll, from+i), fields[i]...)
 		}
+		r, err := readReplyOf(cmds[i], len(items))
 		if err != nil {
 			return err
 		}
 		live := items[:0]
 		for j, it := range items {
-			if values[j] == nil || filter != "" && !strings.Contains(*values[j], filter) {
+			value, ok, meta := r.field(j)
+			if !ok || filter != "" && !strings.Contains(value, filter) {
 				continue
 			}
-			it.Value = []byte(*values[j])
+			it.Value = []byte(value)
 			var expires int64
-			if it.Version, expires = parseMeta(metas[j]); expires != 0 {
+			if it.Version, expires = parseMeta(meta); expires != 0 {
 				gone, err := d.expired(ctx, d.bucket(coll, from+i), expires)
 				if err != nil {
 					return err

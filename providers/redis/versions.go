@@ -130,56 +130,52 @@ local m = redis.call('HMGET', KEYS[2], unpack(ARGV))
 for i = 1, #m do v[#ARGV + i] = m[i] end
 return v`)
 
-// readTogether reads fields of bucket b of coll with readScript, through
-// the shared pipeline: their values and versions ("" for none), nil for a
-// field whose value is not there.
-func (d *Database) readTogether(ctx context.Context, coll string, b int, fields []string) (values []*string, metas []string, err error) {
-	args := make([]any, len(fields))
-	for i, f := range fields {
-		args[i] = f
-	}
-	return readReplies(runScript(ctx, d.pipe, readScript, []string{d.hashName(valuesKind, coll, b), d.hashName(versionsKind, coll, b)}, args...), len(fields))
+// readKeys are readScript's keys for bucket b of coll.
+func (d *Database) readKeys(coll string, b int) []string {
+	return []string{d.hashName(valuesKind, coll, b), d.hashName(versionsKind, coll, b)}
 }
 
-// readReplies splits readScript's answer for n fields into their values
-// (nil where absent) and versions.
-func readReplies(cmd *goredis.Cmd, n int) (values []*string, metas []string, err error) {
+// readReply is readScript's answer for n fields.
+type readReply struct {
+	out []any
+	n   int
+}
+
+func readReplyOf(cmd *goredis.Cmd, n int) (readReply, error) {
 	out, err := cmd.Slice()
 	if err != nil {
-		return nil, nil, mapErr("database", err)
+		return readReply{}, mapErr("database", err)
 	}
 	if len(out) != 2*n {
-		return nil, nil, fmt.Errorf("redis: the read script answered %d replies for %d fields", len(out), n)
+		return readReply{}, fmt.Errorf("redis: the read script answered %d replies for %d fields", len(out), n)
 	}
-	values, metas = make([]*string, n), make([]string, n)
-	for i := range n {
-		if v, ok := out[i].(string); ok {
-			values[i] = &v
-		}
-		metas[i], _ = out[n+i].(string)
-	}
-	return values, metas, nil
+	return readReply{out, n}, nil
+}
+
+// field is field i's value (ok false when it is not there) and version.
+func (r readReply) field(i int) (value string, ok bool, meta string) {
+	value, ok = r.out[i].(string)
+	meta, _ = r.out[r.n+i].(string)
+	return value, ok, meta
 }
 
 // GetEntry implements providers.Versioned: the value and its version, read
 // together by one script (both hashes are in one slot).
 func (d *Database) GetEntry(ctx context.Context, coll, key string) (providers.Entry, error) {
 	b := d.bucketOf(key)
-	hash := d.hashName(valuesKind, coll, b)
-	values, metas, err := d.readTogether(ctx, coll, b, []string{key})
+	r, err := readReplyOf(runScript(ctx, d.pipe, readScript, d.readKeys(coll, b), key), 1)
 	if err != nil {
 		return providers.Entry{}, err
 	}
-	if values[0] == nil {
+	v, ok, meta := r.field(0)
+	if !ok {
 		return providers.Entry{}, providers.ErrNotFound
 	}
-	v := []byte(*values[0])
-	meta := metas[0]
-	e := providers.Entry{Value: v}
+	e := providers.Entry{Value: []byte(v)}
 	var expires int64
 	e.Version, expires = parseMeta(meta)
 	if expires != 0 {
-		gone, err := d.expired(ctx, hash, expires)
+		gone, err := d.expired(ctx, d.bucket(coll, b), expires)
 		if err != nil {
 			return providers.Entry{}, err
 		}
