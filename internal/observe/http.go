@@ -65,14 +65,6 @@ func (s *Service) httpInstruments() *httpMetrics {
 	return s.http
 }
 
-// statusReporter is a ResponseWriter that records the response status
-// itself (the server's own wrapper, a StatusWriter, does), so the
-// middleware needs no wrapper of its own.
-type statusReporter interface {
-	http.ResponseWriter
-	Status() int
-}
-
 // Middleware instruments next: it counts requests and their durations by
 // route (the ServeMux pattern that matched, never the raw path), method and
 // status code; and, with a tracing provider active, makes a server span per
@@ -104,7 +96,8 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			}
 			r = r.WithContext(ctx)
 		}
-		rec, ok := w.(statusReporter)
+		// The server's own wrapper records the status already.
+		rec, ok := w.(*StatusWriter)
 		if !ok {
 			rec = &StatusWriter{ResponseWriter: w}
 		}

@@ -204,12 +204,18 @@ func conditionalCases(s *suiteRun, open OpenDatabase) {
 func readsAgree(t *testing.T, db providers.Versioned) {
 	ctx := context.Background()
 	const writers, readers, each, keys = 4, 2, 50, 4
+	// A version is unique for its key only (a counter per key is fine).
+	type entry struct{ key, version string }
 	var mu sync.Mutex
-	wrote := map[string]string{} // version -> key=value
-	var reads [][3]string        // key, version, value
+	wrote := map[entry]string{} // the value each write stored
+	type read struct {
+		entry
+		value string
+	}
+	var reads []read
 	err := Concurrently(writers+readers, each, func(w, i int) error {
 		key := fmt.Sprint("k", (w+i)%keys)
-		var got [][3]string
+		var got []read
 		switch w {
 		case writers: // a reader of entries
 			e, err := db.GetEntry(ctx, "agree", key)
@@ -218,14 +224,14 @@ func readsAgree(t *testing.T, db providers.Versioned) {
 			} else if err != nil {
 				return err
 			}
-			got = append(got, [3]string{key, e.Version, string(e.Value)})
+			got = append(got, read{entry{key, e.Version}, string(e.Value)})
 		case writers + 1: // a reader of lists
 			page, err := db.Query(ctx, "agree", providers.Query{})
 			if err != nil {
 				return err
 			}
 			for _, it := range page.Items {
-				got = append(got, [3]string{it.Key, it.Version, string(it.Value)})
+				got = append(got, read{entry{it.Key, it.Version}, string(it.Value)})
 			}
 		default:
 			value := fmt.Sprintf("w%d-%d", w, i)
@@ -234,7 +240,7 @@ func readsAgree(t *testing.T, db providers.Versioned) {
 				return err
 			}
 			mu.Lock()
-			wrote[v] = key + "=" + value
+			wrote[entry{key, v}] = value
 			mu.Unlock()
 			return nil
 		}
@@ -247,8 +253,8 @@ func readsAgree(t *testing.T, db providers.Versioned) {
 		t.Fatal(err)
 	}
 	for _, r := range reads {
-		if want := wrote[r[1]]; want != r[0]+"="+r[2] {
-			t.Fatalf("a read gave %s=%q with version %q, which belongs to the write of %q: a value paired with another write's version", r[0], r[2], r[1], want)
+		if want, ok := wrote[r.entry]; !ok || want != r.value {
+			t.Fatalf("a read gave %s=%q with version %q, which the write of %q made: a value paired with another write's version", r.key, r.value, r.version, want)
 		}
 	}
 	t.Logf("%d reads agreed with the writes that made them", len(reads))

@@ -382,33 +382,23 @@ func walk(t *testing.T, db providers.Database, coll, filter string, limit int) [
 	t.Helper()
 	var keys []string
 	seen := map[string]bool{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		page, err := db.Query(context.Background(), coll, providers.Query{Filter: filter, Limit: limit, Cursor: cursor})
-		if err != nil {
-			t.Fatalf("Query %s (limit %d, page %d): %v", coll, limit, pages, err)
+	most := (providers.Query{Limit: limit}).EffectiveLimit()
+	WalkKeys(t, db, coll, providers.Query{Filter: filter, Limit: limit}, 100_000, func(_ int, p providers.Page) {
+		if len(p.Items) > most {
+			t.Fatalf("page of %d items exceeds limit %d", len(p.Items), most)
 		}
-		if l := (providers.Query{Limit: limit}).EffectiveLimit(); len(page.Items) > l {
-			t.Fatalf("page of %d items exceeds limit %d", len(page.Items), l)
-		}
-		for _, it := range page.Items {
+		for _, it := range p.Items {
 			if seen[it.Key] {
 				t.Fatalf("key %q returned twice", it.Key)
 			}
+			seen[it.Key] = true
 			if !strings.Contains(string(it.Value), filter) {
 				t.Fatalf("key %q value %q does not match filter %q", it.Key, it.Value, filter)
 			}
-			seen[it.Key] = true
 			keys = append(keys, it.Key)
 		}
-		if page.NextCursor == "" {
-			return keys
-		}
-		if pages > 100000 {
-			t.Fatal("query walk does not end")
-		}
-		cursor = page.NextCursor
-	}
+	})
+	return keys
 }
 
 func keysOf(items []providers.Item) []string {

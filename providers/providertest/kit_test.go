@@ -384,126 +384,72 @@ func slowly(ctx context.Context) error {
 	}
 }
 
-// waitsOnItsLock serialises every call on one lock, and its Query, like a
-// scan of a slow backend, holds that lock until its own context ends. Each
-// call checks its context on entry (HonoursContext passes), then waits for
-// the lock whatever its context says.
-type waitsOnItsLock struct {
-	mu sync.Mutex
-	db providers.Database
-}
+// locker is a lock that calls check their context for on entry, then
+// wait for whatever the context says: the bug of waitsOnItsLock and
+// cacheWaitsOnItsLock (HonoursContext passes them).
+type locker struct{ mu sync.Mutex }
 
-func (w *waitsOnItsLock) Get(ctx context.Context, coll, key string) ([]byte, error) {
+func (l *locker) enter(ctx context.Context) (unlock func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w.mu.Lock() // the bug: a done context does not end the wait
-	defer w.mu.Unlock()
-	return w.db.Get(ctx, coll, key)
+	l.mu.Lock() // the bug: a done context does not end the wait
+	return l.mu.Unlock, nil
+}
+
+// hold is the slow call: it holds the lock as a call to a slow backend
+// would, until its own context ends.
+func (l *locker) hold(ctx context.Context) error {
+	unlock, err := l.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return slowly(ctx)
+}
+
+// waitsOnItsLock's Set waits on a lock that its Query, like a scan of a
+// slow backend, holds until its own context ends.
+type waitsOnItsLock struct {
+	providers.Database
+	locker
 }
 
 func (w *waitsOnItsLock) Set(ctx context.Context, coll, key string, v []byte) error {
-	if err := ctx.Err(); err != nil {
+	unlock, err := w.enter(ctx)
+	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.db.Set(ctx, coll, key, v)
-}
-
-func (w *waitsOnItsLock) Delete(ctx context.Context, coll, key string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.db.Delete(ctx, coll, key)
+	defer unlock()
+	return w.Database.Set(ctx, coll, key, v)
 }
 
 func (w *waitsOnItsLock) Query(ctx context.Context, coll string, q providers.Query) (providers.Page, error) {
-	if err := ctx.Err(); err != nil {
+	if err := w.hold(ctx); err != nil {
 		return providers.Page{}, err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := slowly(ctx); err != nil {
-		return providers.Page{}, err
-	}
-	return w.db.Query(ctx, coll, q)
-}
-
-func (w *waitsOnItsLock) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.db.Ping(ctx)
-}
-
-func (w *waitsOnItsLock) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.db.Close()
+	return w.Database.Query(ctx, coll, q)
 }
 
 // cacheWaitsOnItsLock is waitsOnItsLock for a cache, whose Clear is the
 // slow call.
 type cacheWaitsOnItsLock struct {
-	mu sync.Mutex
-	c  providers.Cache
-}
-
-func (w *cacheWaitsOnItsLock) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, err
-	}
-	w.mu.Lock() // the bug: a done context does not end the wait
-	defer w.mu.Unlock()
-	return w.c.Get(ctx, key)
+	providers.Cache
+	locker
 }
 
 func (w *cacheWaitsOnItsLock) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
+	unlock, err := w.enter(ctx)
+	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.c.Set(ctx, key, v, ttl)
-}
-
-func (w *cacheWaitsOnItsLock) Delete(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.c.Delete(ctx, key)
+	defer unlock()
+	return w.Cache.Set(ctx, key, v, ttl)
 }
 
 func (w *cacheWaitsOnItsLock) Clear(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	if err := w.hold(ctx); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := slowly(ctx); err != nil {
-		return err
-	}
-	return w.c.Clear(ctx)
-}
-
-func (w *cacheWaitsOnItsLock) Stats(ctx context.Context) (providers.CacheStats, error) {
-	if err := ctx.Err(); err != nil {
-		return providers.CacheStats{}, err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.c.Stats(ctx)
-}
-
-func (w *cacheWaitsOnItsLock) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.c.Close()
+	return w.Cache.Clear(ctx)
 }

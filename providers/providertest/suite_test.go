@@ -297,10 +297,10 @@ func TestBrokenProvider(t *testing.T) {
 			return &cacheUseAfterClose{data: map[string][]byte{}}
 		})
 	case "blocked":
-		TestDatabase(t, func(t *testing.T) providers.Database { return &waitsOnItsLock{db: openMemoryDB(t)} })
+		TestDatabase(t, func(t *testing.T) providers.Database { return &waitsOnItsLock{Database: openMemoryDB(t)} })
 	case "cacheblocked":
 		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
-			return &cacheWaitsOnItsLock{c: openMemoryCache(t, cfg)}
+			return &cacheWaitsOnItsLock{Cache: openMemoryCache(t, cfg)}
 		})
 	case "ttl":
 		TestCache(t, func(t *testing.T, cfg providers.CacheConfig) providers.Cache {
