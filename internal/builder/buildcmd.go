@@ -340,7 +340,9 @@ func (t *tree) build(ctx context.Context, w, goOut io.Writer, ch choice, outDir,
 		return "", err
 	}
 	if work != nil {
-		defer work.Close()
+		if work != t.work { // one resolved before the build is its resolver's to close
+			defer work.Close()
+		}
 		plan.Work = work
 	}
 	fmt.Fprintf(w, "command:  %s\n", plan.Command())

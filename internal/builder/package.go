@@ -147,7 +147,7 @@ func (t *tree) pack(ctx context.Context, env *cli.Env, ch choice, targets [][2]s
 			return err
 		}
 		// The tree's manifest: the binary was built from it.
-		doc, err := sbomOf(t.manifest, data, plan.Version, packagedBy(plan.Version), date)
+		doc, err := sbomOf(t.manifest, data, plan.Version, plan.Version, date)
 		if err != nil {
 			return fmt.Errorf("SBOM of the %s/%s binary: %v", goos, goarch, err)
 		}

@@ -49,7 +49,7 @@ func sbomCommand(env *cli.Env) *ucli.Command {
 			if err != nil {
 				return cli.Usagef("sbom: cannot read %s: %v", path, err)
 			}
-			doc, err := sbomOf(env.Manifest, data, version, "navius "+buildinfo.Read().Version, sourceDateEpoch())
+			doc, err := sbomOf(env.Manifest, data, version, buildinfo.Read().Version, sourceDateEpoch())
 			if err != nil {
 				return cli.Usagef("sbom: %s %v", path, err)
 			}
@@ -66,14 +66,18 @@ func sbomCommand(env *cli.Env) *ucli.Command {
 // are those its build tags select in m, each module is attributed to the
 // features (or the core) that bring it, and version, when given, names the
 // main component (a -trimpath build keeps its -X version out of build
-// information). Any other Go binary gets a plain module list. tool names
-// what wrote it ("navius v1.2.0"; packagedBy for a package).
-func sbomOf(m *manifest.Manifest, binary []byte, version, tool string, date time.Time) ([]byte, error) {
+// information). Any other Go binary gets a plain module list. The SBOM
+// names navius at toolVersion as what wrote it: for what the builder
+// builds (a package, an image, a binary from builder serve), the version
+// it builds, not the version of the binary running the builder, so that
+// the same inputs give the same bytes whichever documented way made them
+// (make package, navius package from a navius of another version or none).
+func sbomOf(m *manifest.Manifest, binary []byte, version, toolVersion string, date time.Time) ([]byte, error) {
 	b, err := sbom.Parse(binary)
 	if err != nil {
 		return nil, err
 	}
-	opts := sbom.Options{Version: version, Tool: tool, Timestamp: date}
+	opts := sbom.Options{Version: version, Tool: "navius " + toolVersion, Timestamp: date}
 	if b.Info.Main.Path == build.Module {
 		opts.Features = m.FeaturesFromTags(b.Tags())
 		opts.ModuleFeatures = map[string][]string{}
@@ -106,14 +110,6 @@ func sbomOf(m *manifest.Manifest, binary []byte, version, tool string, date time
 	}
 	return b.JSON(opts)
 }
-
-// packagedBy is the tool an SBOM that the builder writes into what it
-// builds (a package, an image, a binary from builder serve) names: navius
-// at the version it builds, from whose tree it builds. Not the version of
-// the binary that runs the builder, so that the same inputs give the same
-// bytes whichever documented way made them (make package, navius package
-// from a navius of another version or none).
-func packagedBy(version string) string { return "navius " + version }
 
 // sameFile reports whether a and b are the same file (a link or another
 // path to it counts).

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -266,11 +265,10 @@ func (s *webServer) offerable(p *Profile) error {
 		if err != nil {
 			return err
 		}
-		j := slices.IndexFunc(s.catalog, func(cm *catalogModule) bool { return cm.mod.Path == w.Module })
-		if j < 0 {
+		cm := s.catalogModule(w.Module)
+		if cm == nil {
 			return fmt.Errorf("it builds in module %s, which is not in this builder's catalog (%s): add it to the --catalog file", w.Module, s.catalogNames())
 		}
-		cm := s.catalog[j]
 		p.With[i] = cm.mod.Path + "@" + cm.entry.Version
 		if w.Version != "" && w.Version != cm.entry.Version {
 			s.log.WithField("profile", p.Name).WithField("module", w.Module).WithField("version", cm.entry.Version).

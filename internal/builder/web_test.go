@@ -377,7 +377,7 @@ func TestResolveBuild(t *testing.T) {
 	for _, queuedKey := range []string{now, "the key of the tree before a commit"} {
 		j := &job{req: buildRequest{sel: sel, platform: "linux/amd64", artifact: "binary", key: queuedKey}, changed: make(chan struct{})}
 		tr := &tree{dir: s.t.dir, manifest: s.nav}
-		key, err := s.resolveBuild(context.Background(), &progressWriter{j: j}, j, tr, "linux", "amd64")
+		key, _, err := s.resolveBuild(context.Background(), &progressWriter{j: j}, j, tr, "linux", "amd64")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,7 +69,7 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 	}
 	t := &tree{dir: s.t.dir, fetched: s.t.fetched, manifest: s.nav, modules: mods, verified: true}
 	goos, goarch, _ := strings.Cut(req.platform, "/")
-	key, err := s.resolveBuild(ctx, w, j, t, goos, goarch)
+	key, v, err := s.resolveBuild(ctx, w, j, t, goos, goarch)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sbomData, err = sbomOf(t.manifest, data, t.version(), packagedBy(t.version()), t.sourceDate()); err != nil {
+		if sbomData, err = sbomOf(t.manifest, data, v, v, t.sourceDate()); err != nil {
 			return nil, err
 		}
 		artefact = bin
@@ -176,24 +176,24 @@ func (s *webServer) runJob(ctx context.Context, j *job) (*cacheEntry, error) {
 // is now), and, with catalog modules, the build's module workspace: go
 // resolves the modules and their requirements against navius's go.mod,
 // and the build uses that resolution (t.work).
-func (s *webServer) resolveBuild(ctx context.Context, w io.Writer, j *job, t *tree, goos, goarch string) (string, error) {
+func (s *webServer) resolveBuild(ctx context.Context, w io.Writer, j *job, t *tree, goos, goarch string) (key, version string, err error) {
 	req := j.req
 	text := "resolving navius's version for " + req.platform
 	if len(t.modules) > 0 {
 		text += " and the catalog modules' requirements"
 	}
 	j.emit("stage", map[string]string{"stage": "resolving", "text": text})
-	key := s.cacheKey(req.sel, req.platform, req.artifact)
+	key = s.cacheKey(req.sel, req.platform, req.artifact)
 	plan, err := build.NewPlan(build.Options{Source: t.dir, Fetched: t.fetched, Selection: req.sel.sel, GOOS: goos, GOARCH: goarch, Modules: t.modules})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	fmt.Fprintf(w, "navius:   %s, revision %s\n", plan.Version, orUnknown(t.revision()))
 	if key != req.key {
 		fmt.Fprintln(w, "          the source tree changed while this build waited: it builds the tree as it is now")
 	}
 	if len(t.modules) == 0 {
-		return key, nil
+		return key, plan.Version, nil
 	}
 	for _, m := range t.modules {
 		fmt.Fprintf(w, "module:   %s\n", build.ModuleLine(m))
@@ -201,16 +201,16 @@ func (s *webServer) resolveBuild(ctx context.Context, w io.Writer, j *job, t *tr
 	work, err := build.PrepareModules(ctx, t.dir, plan.Env, t.modules)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return "", "", ctx.Err()
 		}
-		return "", fmt.Errorf("resolving the catalog modules' requirements: %v", oneLine(err))
+		return "", "", fmt.Errorf("resolving the catalog modules' requirements: %v", oneLine(err))
 	}
 	if err := build.ReportRaises(w, work, false); err != nil {
 		work.Close()
-		return "", err
+		return "", "", err
 	}
 	t.work, t.workEnv = work, plan.Env
-	return key, nil
+	return key, plan.Version, nil
 }
 
 func orUnknown(s string) string {

@@ -284,11 +284,11 @@ func (s *webServer) resolve(spec string) (*selection, error) {
 			continue
 		}
 		path, _, _ := strings.Cut(strings.TrimPrefix(it, "-"), "@")
-		i := slices.IndexFunc(s.catalog, func(cm *catalogModule) bool { return cm.mod.Path == path })
-		if i < 0 {
+		cm := s.catalogModule(path)
+		if cm == nil {
 			return nil, badRequest("module %s is not in this builder's catalog: only catalog modules can be built in (%s)", path, s.catalogNames())
 		}
-		for _, f := range s.catalog[i].mod.Features {
+		for _, f := range cm.mod.Features {
 			expanded = append(expanded, f.Name)
 		}
 	}
@@ -470,4 +470,12 @@ func sizeChart(m *manifest.Manifest, features []string) string {
 	}
 	sb.WriteString(`</svg>`)
 	return sb.String()
+}
+
+// catalogModule is the catalog's module of path, or nil.
+func (s *webServer) catalogModule(path string) *catalogModule {
+	if i := slices.IndexFunc(s.catalog, func(cm *catalogModule) bool { return cm.mod.Path == path }); i >= 0 {
+		return s.catalog[i]
+	}
+	return nil
 }

@@ -212,17 +212,18 @@ func (t *tree) moduleGraph() (map[string]bool, error) {
 // prepareModules makes the workspace of the --with modules (nil without
 // any), says which of navius's dependencies they raise (refused with
 // --strict), and verifies them in it, or says that --no-verify skipped
-// that. Close the workspace after the build.
+// that. Close the workspace after the build, unless it is t.work, made
+// before the build by builder serve, which closes it.
 func (t *tree) prepareModules(ctx context.Context, w io.Writer, env []string) (*build.Work, error) {
+	if work := t.resolvedWork(env); work != nil {
+		fmt.Fprintln(w, "module:   resolved before the build (builder serve), modules and raises reported there")
+		return work, nil
+	}
 	for _, m := range t.modules {
 		fmt.Fprintf(w, "module:   %s\n", build.ModuleLine(m))
 	}
 	if len(t.modules) == 0 {
 		return nil, nil
-	}
-	if work := t.resolvedWork(env); work != nil {
-		fmt.Fprintln(w, "module:   resolved before the build (builder serve), raises reported there")
-		return work, nil
 	}
 	work, err := build.PrepareModules(ctx, t.dir, env, t.modules)
 	if err != nil {

@@ -164,14 +164,14 @@ func TestFeaturesReport(t *testing.T) {
 // that cap what a feature holds (memory.capacity), in both forms.
 func TestFeaturesStateBounds(t *testing.T) {
 	f := CompiledFeature{Name: "memory", Provides: []string{"database:memory"},
-		Capabilities: map[string][]string{"database:memory": {"conditional"}}, Bounds: boundsOf("memory")}
+		Capabilities: map[string][]string{"database:memory": {"conditional"}}, Bounds: boundsByFeature()["memory"]}
 	if f.Bounds["memory.capacity"] != memory.DefaultDatabaseCapacity || len(f.Bounds) != 1 {
 		t.Fatalf("memory's bounds %v, want memory.capacity %s", f.Bounds, memory.DefaultDatabaseCapacity)
 	}
 	if got, want := providesText(f), "database:memory (conditional); memory.capacity 1GiB by default"; got != want {
 		t.Errorf("providesText = %q, want %q", got, want)
 	}
-	if b := boundsOf("bolt"); b != nil {
+	if b := boundsByFeature()["bolt"]; b != nil {
 		t.Errorf("bolt declares no bound option, got %v", b)
 	}
 }

@@ -123,13 +123,14 @@ func Features(m *manifest.Manifest) FeatureReport {
 		BuildTags: info.Tags, Platform: info.Platform, Features: []CompiledFeature{},
 		CoreModules: modulesOf(m.Core.Modules, info.Modules), Consistent: true,
 	}
+	bounds := boundsByFeature()
 	for _, name := range compiled {
 		cf := CompiledFeature{Name: name, Provides: []string{}, Modules: []Module{}, Standard: true}
 		if f := m.Feature(name); f != nil {
 			cf.Provides = f.Provides
 			cf.Schemes = registeredSchemes(f.Provides)
 			cf.Capabilities = capabilities(f.Provides)
-			cf.Bounds = boundsOf(name)
+			cf.Bounds = bounds[name]
 			cf.Modules = modulesOf(f.Modules, info.Modules)
 			if f.Module != "" {
 				cf.Standard = false
@@ -193,15 +194,16 @@ func capabilities(provides []string) map[string][]string {
 	return out
 }
 
-// boundsOf are the defaults of feature's options that cap a resource.
-func boundsOf(feature string) map[string]string {
-	var out map[string]string
+// boundsByFeature are the defaults of each feature's options that cap a
+// resource (providers.Option.Bound), by feature.
+func boundsByFeature() map[string]map[string]string {
+	out := map[string]map[string]string{}
 	for _, o := range providers.Options() {
-		if o.Bound && o.Feature == feature {
-			if out == nil {
-				out = map[string]string{}
+		if o.Bound {
+			if out[o.Feature] == nil {
+				out[o.Feature] = map[string]string{}
 			}
-			out[o.Key] = o.DefaultValue()
+			out[o.Feature][o.Key] = o.DefaultValue()
 		}
 	}
 	return out
